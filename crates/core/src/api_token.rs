@@ -1,0 +1,443 @@
+//! Machine API tokens: the record, its derived state, and the lifecycle rules
+//! (expiry policy, rotation grace, verification outcome) that every caller
+//! (HTTP, CLI, scheduled jobs) must apply identically.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::{scopes::truncate, DomainError};
+
+/// Longest rotation grace period: one day.
+pub const MAX_GRACE_SECONDS: i64 = 86_400;
+/// Bound on serialized metadata, so one token cannot bloat every cache entry.
+pub const MAX_METADATA_BYTES: usize = 8 * 1024;
+
+/// A stored API token. Never holds the secret or its hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub scopes: Vec<String>,
+    pub hint: String,
+    pub metadata: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub use_count: i64,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub purged_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// The lifecycle state, derived from timestamps rather than stored, so it can
+/// never disagree with them. Soft deletion is orthogonal (see `deleted_at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenState {
+    Active,
+    Expired,
+    Revoked,
+    Purged,
+}
+
+impl TokenState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::Purged => "purged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => Self::Active,
+            "expired" => Self::Expired,
+            "revoked" => Self::Revoked,
+            "purged" => Self::Purged,
+            _ => return None,
+        })
+    }
+}
+
+impl ApiToken {
+    pub fn state_at(&self, now: DateTime<Utc>) -> TokenState {
+        if self.purged_at.is_some() {
+            TokenState::Purged
+        } else if self.revoked_at.is_some() {
+            TokenState::Revoked
+        } else if self.expires_at.is_some_and(|e| now > e) {
+            TokenState::Expired
+        } else {
+            TokenState::Active
+        }
+    }
+
+    /// Rotation needs an active, not deleted token.
+    pub fn check_rotatable(&self, now: DateTime<Utc>) -> Result<(), DomainError> {
+        if self.deleted_at.is_some() {
+            return Err(DomainError::TokenDeleted);
+        }
+        match self.state_at(now) {
+            TokenState::Active => Ok(()),
+            other => Err(DomainError::TokenNotActive {
+                state: other.as_str(),
+                operation: "rotated",
+            }),
+        }
+    }
+
+    /// When the old secret stops working after a rotation with `grace_seconds`:
+    /// never past the token's own expiry. `None` means "at once".
+    pub fn grace_end(
+        &self,
+        grace_seconds: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, DomainError> {
+        if !(0..=MAX_GRACE_SECONDS).contains(&grace_seconds) {
+            return Err(DomainError::invalid(
+                "grace_seconds",
+                format!("must be between 0 and {MAX_GRACE_SECONDS} (24 hours)"),
+            ));
+        }
+        if grace_seconds == 0 {
+            return Ok(None);
+        }
+        let end = now + Duration::seconds(grace_seconds);
+        Ok(Some(self.expires_at.map_or(end, |e| end.min(e))))
+    }
+
+    /// The public JSON view: no hash, no secret; state computed at `now`.
+    pub fn view(&self, now: DateTime<Utc>) -> ApiTokenView {
+        ApiTokenView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            owner: self.owner.clone(),
+            scopes: self.scopes.clone(),
+            state: self.state_at(now),
+            hint: self.hint.clone(),
+            metadata: self.metadata.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
+            purged_at: self.purged_at,
+            deleted_at: self.deleted_at,
+        }
+    }
+
+    pub fn has_scopes(&self, required: &[String]) -> bool {
+        required.iter().all(|r| self.scopes.iter().any(|s| s == r))
+    }
+}
+
+/// The token as every API and CLI `--json` output shows it.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
+pub struct ApiTokenView {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub scopes: Vec<String>,
+    pub state: TokenState,
+    /// Non-secret display hint: the prefix and the last four characters.
+    pub hint: String,
+    #[schema(value_type = Object)]
+    pub metadata: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub purged_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Why a presented token does not authenticate. The codes are public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VerifyFailure {
+    Malformed,
+    NotFound,
+    Expired,
+    Revoked,
+    Purged,
+    Deleted,
+    InsufficientScope,
+}
+
+impl VerifyFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "MALFORMED",
+            Self::NotFound => "NOT_FOUND",
+            Self::Expired => "EXPIRED",
+            Self::Revoked => "REVOKED",
+            Self::Purged => "PURGED",
+            Self::Deleted => "DELETED",
+            Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+        }
+    }
+}
+
+/// Decides whether a token found by its secret's hash authenticates now.
+/// `secret_valid_until` is set when the presented secret was replaced by a
+/// rotation and is only inside its grace period.
+pub fn evaluate(
+    token: &ApiToken,
+    secret_valid_until: Option<DateTime<Utc>>,
+    required_scopes: &[String],
+    now: DateTime<Utc>,
+) -> Result<(), VerifyFailure> {
+    if token.deleted_at.is_some() {
+        return Err(VerifyFailure::Deleted);
+    }
+    match token.state_at(now) {
+        TokenState::Purged => return Err(VerifyFailure::Purged),
+        TokenState::Revoked => return Err(VerifyFailure::Revoked),
+        TokenState::Expired => return Err(VerifyFailure::Expired),
+        TokenState::Active => {}
+    }
+    // A replaced secret past its grace is indistinguishable from an unknown one.
+    if secret_valid_until.is_some_and(|until| now >= until) {
+        return Err(VerifyFailure::NotFound);
+    }
+    if !token.has_scopes(required_scopes) {
+        return Err(VerifyFailure::InsufficientScope);
+    }
+    Ok(())
+}
+
+/// How long tokens may live, as the operator configured it.
+#[derive(Debug, Clone)]
+pub struct ExpiryPolicy {
+    pub default_lifetime: Duration,
+    pub max_lifetime: Duration,
+    /// Whether `never` is an acceptable expiry.
+    pub allow_never: bool,
+}
+
+impl Default for ExpiryPolicy {
+    fn default() -> Self {
+        Self {
+            default_lifetime: Duration::days(90),
+            max_lifetime: Duration::days(365),
+            allow_never: false,
+        }
+    }
+}
+
+/// What the caller asked for as an expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryRequest {
+    Default,
+    Never,
+    At(DateTime<Utc>),
+    InSeconds(i64),
+}
+
+impl ExpiryPolicy {
+    pub fn resolve(
+        &self,
+        req: ExpiryRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, DomainError> {
+        let at = match req {
+            ExpiryRequest::Default => now + self.default_lifetime.min(self.max_lifetime),
+            ExpiryRequest::Never if self.allow_never => return Ok(None),
+            ExpiryRequest::Never => {
+                return Err(DomainError::invalid(
+                    "expires_at",
+                    "tokens that never expire are disabled on this server",
+                ))
+            }
+            ExpiryRequest::At(at) => at,
+            ExpiryRequest::InSeconds(s) => {
+                if s <= 0 || s > self.max_lifetime.num_seconds() {
+                    return Err(DomainError::invalid(
+                        "expires_in",
+                        format!(
+                            "must be between 1 and {} seconds",
+                            self.max_lifetime.num_seconds()
+                        ),
+                    ));
+                }
+                now + Duration::seconds(s)
+            }
+        };
+        if at <= now {
+            return Err(DomainError::invalid("expires_at", "must be in the future"));
+        }
+        if at > now + self.max_lifetime {
+            return Err(DomainError::invalid(
+                "expires_at",
+                format!(
+                    "must be at most {} days from now",
+                    self.max_lifetime.num_days()
+                ),
+            ));
+        }
+        Ok(Some(at))
+    }
+}
+
+/// Validated text fields of a token. Limits keep rows and logs bounded.
+pub fn validate_name(name: &str) -> Result<String, DomainError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(DomainError::invalid("name", "must be 1-200 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+pub fn validate_optional_text(
+    field: &'static str,
+    value: Option<String>,
+    max_chars: usize,
+) -> Result<Option<String>, DomainError> {
+    match value {
+        Some(v) if v.chars().count() > max_chars => Err(DomainError::invalid(
+            field,
+            format!("must be at most {max_chars} characters"),
+        )),
+        Some(v) if field == "owner" && v.chars().any(char::is_control) => Err(
+            DomainError::invalid(field, "must not contain control characters"),
+        ),
+        other => Ok(other),
+    }
+}
+
+pub fn validate_metadata(metadata: Map<String, Value>) -> Result<Map<String, Value>, DomainError> {
+    let size = serde_json::to_vec(&metadata).map_or(usize::MAX, |v| v.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(DomainError::invalid(
+            "metadata",
+            format!("must serialize to at most {MAX_METADATA_BYTES} bytes"),
+        ));
+    }
+    Ok(metadata)
+}
+
+/// A revoke reason is free text shown to operators; keep it short.
+pub fn validate_reason(reason: Option<String>) -> Result<Option<String>, DomainError> {
+    match reason {
+        Some(r) if r.chars().count() > 500 => Err(DomainError::invalid(
+            "reason",
+            format!("must be at most 500 characters (got {})", truncate(&r, 20)),
+        )),
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(now: DateTime<Utc>) -> ApiToken {
+        ApiToken {
+            id: "t".into(),
+            name: "n".into(),
+            description: None,
+            owner: None,
+            scopes: vec!["read".into()],
+            hint: "tsr_…abcd".into(),
+            metadata: Map::new(),
+            created_at: now,
+            updated_at: now,
+            expires_at: Some(now + Duration::days(1)),
+            last_used_at: None,
+            use_count: 0,
+            revoked_at: None,
+            revoked_by: None,
+            revoke_reason: None,
+            purged_at: None,
+            deleted_at: None,
+        }
+    }
+
+    #[test]
+    fn state_precedence() {
+        let now = Utc::now();
+        let mut t = token(now);
+        assert_eq!(t.state_at(now), TokenState::Active);
+        assert_eq!(t.state_at(now + Duration::days(2)), TokenState::Expired);
+        t.revoked_at = Some(now);
+        assert_eq!(t.state_at(now + Duration::days(2)), TokenState::Revoked);
+        t.purged_at = Some(now);
+        assert_eq!(t.state_at(now), TokenState::Purged);
+    }
+
+    #[test]
+    fn grace_never_outlives_expiry() {
+        let now = Utc::now();
+        let mut t = token(now);
+        t.expires_at = Some(now + Duration::minutes(10));
+        assert_eq!(
+            t.grace_end(3600, now).unwrap(),
+            Some(now + Duration::minutes(10))
+        );
+        assert_eq!(t.grace_end(0, now).unwrap(), None);
+        assert!(t.grace_end(86_401, now).is_err());
+        assert!(t.grace_end(-1, now).is_err());
+    }
+
+    #[test]
+    fn evaluation_codes() {
+        let now = Utc::now();
+        let mut t = token(now);
+        assert_eq!(evaluate(&t, None, &["read".into()], now), Ok(()));
+        assert_eq!(
+            evaluate(&t, None, &["admin".into()], now),
+            Err(VerifyFailure::InsufficientScope)
+        );
+        assert_eq!(
+            evaluate(&t, Some(now), &[], now),
+            Err(VerifyFailure::NotFound)
+        );
+        assert_eq!(
+            evaluate(&t, Some(now + Duration::seconds(5)), &[], now),
+            Ok(())
+        );
+        t.deleted_at = Some(now);
+        assert_eq!(evaluate(&t, None, &[], now), Err(VerifyFailure::Deleted));
+    }
+
+    #[test]
+    fn expiry_policy() {
+        let now = Utc::now();
+        let p = ExpiryPolicy::default();
+        assert_eq!(
+            p.resolve(ExpiryRequest::Default, now).unwrap(),
+            Some(now + Duration::days(90))
+        );
+        assert!(p.resolve(ExpiryRequest::Never, now).is_err());
+        assert!(p.resolve(ExpiryRequest::InSeconds(0), now).is_err());
+        assert!(p
+            .resolve(ExpiryRequest::At(now + Duration::days(400)), now)
+            .is_err());
+        assert!(p
+            .resolve(ExpiryRequest::At(now - Duration::days(1)), now)
+            .is_err());
+        let open = ExpiryPolicy {
+            allow_never: true,
+            ..p
+        };
+        assert_eq!(open.resolve(ExpiryRequest::Never, now).unwrap(), None);
+    }
+}

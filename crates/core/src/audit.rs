@@ -1,0 +1,73 @@
+//! Audit entries: who did what to which object, written in the same
+//! transaction as the change they describe.
+//!
+//! The caller's IP address and user agent arrive here already sealed (see
+//! [`crate::crypto::Keyring`]); the audit log never holds them in clear.
+
+use serde_json::Value;
+
+/// Who performed an action: an admin token (`token:<id>`), `cli`, or `system`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Token(String),
+    Cli,
+    System,
+    Anonymous,
+}
+
+impl Actor {
+    pub fn as_audit_string(&self) -> String {
+        match self {
+            Self::Token(id) => format!("token:{id}"),
+            Self::Cli => "cli".into(),
+            Self::System => "system".into(),
+            Self::Anonymous => "anonymous".into(),
+        }
+    }
+
+    /// The id recorded as `revoked_by` on a token.
+    pub fn revoked_by(&self) -> String {
+        self.as_audit_string()
+    }
+}
+
+/// The request context an audit row records, with client details sealed.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub request_id: Option<String>,
+    pub ip_sealed: Option<String>,
+    pub user_agent_sealed: Option<String>,
+}
+
+/// One row of the append-only audit log.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: Option<String>,
+    pub outcome: &'static str,
+    pub details: Value,
+    pub context: RequestContext,
+}
+
+impl AuditEntry {
+    pub fn success(
+        actor: &Actor,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: &str,
+        details: Value,
+        context: &RequestContext,
+    ) -> Self {
+        Self {
+            actor: actor.as_audit_string(),
+            action,
+            target_type,
+            target_id: Some(target_id.to_string()),
+            outcome: "success",
+            details,
+            context: context.clone(),
+        }
+    }
+}

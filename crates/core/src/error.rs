@@ -1,0 +1,45 @@
+//! Domain errors: what went wrong in terms a caller can act on.
+//!
+//! Each variant has a stable machine-readable `code` (part of the public API,
+//! never renamed) and a message that is safe to show: it never contains a
+//! secret or an internal detail. Mapping to HTTP status lives in the server.
+
+/// A rule of the domain was broken by the request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// A field has a bad value; `field` names it.
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    /// The referenced object does not exist (or is hidden from this caller).
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    /// The token is revoked, purged or expired and the operation needs an active one.
+    #[error("the token is {state}; only an active token can be {operation}")]
+    TokenNotActive {
+        state: &'static str,
+        operation: &'static str,
+    },
+    /// The token is soft-deleted; restore it first.
+    #[error("the token is deleted; restore it first")]
+    TokenDeleted,
+}
+
+impl DomainError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The stable error code clients match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "validation_failed",
+            Self::NotFound { entity: "token" } => "token_not_found",
+            Self::NotFound { .. } => "not_found",
+            Self::TokenNotActive { .. } => "token_not_active",
+            Self::TokenDeleted => "token_deleted",
+        }
+    }
+}

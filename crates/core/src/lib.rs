@@ -1,0 +1,18 @@
+//! Tessera's domain: what a credential is and which rules it obeys, with no I/O.
+//!
+//! Everything here is pure and synchronous so that the storage layer, the HTTP
+//! server and the CLI all apply the same rules, and so the hot paths (token
+//! parsing, hashing) can be benchmarked in isolation.
+
+pub mod api_token;
+pub mod audit;
+pub mod crypto;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod scopes;
+pub mod secret;
+pub mod token_format;
+
+pub use error::DomainError;
+pub use secret::SecretString;

@@ -1,0 +1,106 @@
+//! The registry of scopes an operator allows, so a typo in a scope is an error
+//! at issue time rather than a silently useless token.
+
+use std::collections::BTreeSet;
+
+use crate::DomainError;
+
+/// The scope that grants access to the management API.
+pub const ADMIN_SCOPE: &str = "admin";
+
+#[derive(Debug, Clone)]
+pub struct ScopeRegistry {
+    known: BTreeSet<String>,
+}
+
+impl Default for ScopeRegistry {
+    fn default() -> Self {
+        Self::new(["read", "write", ADMIN_SCOPE].map(String::from)).expect("defaults are valid")
+    }
+}
+
+impl ScopeRegistry {
+    /// Scopes are 1–64 chars of `[a-z0-9_:.-]`; `admin` is always present.
+    pub fn new(scopes: impl IntoIterator<Item = String>) -> Result<Self, String> {
+        let mut known = BTreeSet::new();
+        for s in scopes {
+            let s = s.trim().to_string();
+            if !is_valid_scope_name(&s) {
+                return Err(format!(
+                    "invalid scope name {s:?}: use 1-64 characters of a-z, 0-9, _ : . -"
+                ));
+            }
+            known.insert(s);
+        }
+        known.insert(ADMIN_SCOPE.to_string());
+        Ok(Self { known })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.known.iter().map(String::as_str)
+    }
+
+    /// Sorted, de-duplicated scopes, or an error naming the first unknown one.
+    pub fn validate(&self, requested: &[String]) -> Result<Vec<String>, DomainError> {
+        let mut out = BTreeSet::new();
+        for s in requested {
+            if !self.known.contains(s) {
+                let known: Vec<&str> = self.names().collect();
+                return Err(DomainError::invalid(
+                    "scopes",
+                    format!(
+                        "unknown scope {:?}; known scopes: {}",
+                        truncate(s, 64),
+                        known.join(", ")
+                    ),
+                ));
+            }
+            out.insert(s.clone());
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+fn is_valid_scope_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b':' | b'.' | b'-')
+        })
+}
+
+/// Shortens user input before echoing it in an error.
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max_chars).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_and_normalises() {
+        let r = ScopeRegistry::default();
+        assert_eq!(
+            r.validate(&["write".into(), "read".into(), "read".into()])
+                .unwrap(),
+            vec!["read", "write"]
+        );
+        let err = r.validate(&["reed".into()]).unwrap_err();
+        assert_eq!(err.code(), "validation_failed");
+        assert!(err.to_string().contains("reed"));
+    }
+
+    #[test]
+    fn admin_is_always_known() {
+        let r = ScopeRegistry::new(["billing:read".to_string()]).unwrap();
+        assert!(r.validate(&["admin".into()]).is_ok());
+        assert!(ScopeRegistry::new(["Bad Scope".to_string()]).is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! The production backend: PostgreSQL, where many replicas share one database.
+
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+
+use crate::{
+    migrate::Migration,
+    sql::{Dialect, SqlStore},
+    Backend, StoreError,
+};
+
+static DIALECT: Dialect = Dialect {
+    backend: Backend::Postgres,
+    begin_write: None,
+    // Replicas may run `tessera migrate` at the same moment; a transaction-level
+    // advisory lock makes the second wait and then find nothing to do.
+    migration_lock: Some("SELECT pg_advisory_xact_lock(7362836110)"),
+    migrations: &[Migration {
+        version: 1,
+        name: "api_tokens",
+        sql: include_str!("../migrations/postgres/0001_api_tokens.sql"),
+    }],
+};
+
+pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+    install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(16)
+        .min_connections(0)
+        // Fail fast when the database is down: a request gets a 503 in
+        // seconds instead of hanging, and the pool reconnects when it returns.
+        .acquire_timeout(std::time::Duration::from_secs(3))
+        .connect_lazy(url)?;
+    Ok(SqlStore {
+        pool,
+        dialect: &DIALECT,
+    })
+}

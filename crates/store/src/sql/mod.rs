@@ -1,0 +1,102 @@
+//! The portable SQL shared by both backends, run through sqlx's `Any` driver.
+//!
+//! Why one body of SQL rather than two copies: the schema is deliberately
+//! portable (text ids, BIGINT millisecond timestamps, JSON in TEXT), so the
+//! queries are identical on SQLite and PostgreSQL; two copies would only drift.
+//! The few real differences are data in [`Dialect`].
+
+mod audit;
+mod tokens;
+
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{any::AnyRow, Any, AnyPool, Row, Transaction};
+
+use crate::{migrate, Backend, SchemaAdmin, SchemaStatus, StoreError};
+
+/// What differs between the backends, as data.
+#[derive(Debug)]
+pub(crate) struct Dialect {
+    pub backend: Backend,
+    /// How a write transaction starts. SQLite needs `BEGIN IMMEDIATE`: a
+    /// deferred transaction that reads before it writes cannot upgrade its lock
+    /// once another connection has committed, and fails instead of waiting.
+    pub begin_write: Option<&'static str>,
+    /// Run first inside the migration transaction so that concurrent
+    /// `tessera migrate` runs (several replicas) apply each migration once.
+    pub migration_lock: Option<&'static str>,
+    pub migrations: &'static [migrate::Migration],
+}
+
+/// A store on either backend.
+pub(crate) struct SqlStore {
+    pub pool: AnyPool,
+    pub dialect: &'static Dialect,
+}
+
+impl SqlStore {
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.dialect.begin_write {
+            Some(stmt) => self.pool.begin_with(Cow::Borrowed(stmt)).await?,
+            None => self.pool.begin().await?,
+        })
+    }
+}
+
+#[async_trait]
+impl SchemaAdmin for SqlStore {
+    fn backend(&self) -> Backend {
+        self.dialect.backend
+    }
+
+    async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
+        migrate::apply(self).await
+    }
+
+    async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        migrate::status(self).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the epoch: the stored form of every timestamp.
+pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {ms} out of range")))
+}
+
+pub(crate) fn opt_millis(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(to_millis)
+}
+
+pub(crate) fn get_ts(row: &AnyRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
+    from_millis(row.try_get::<i64, _>(col)?)
+}
+
+pub(crate) fn get_opt_ts(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.try_get::<Option<i64>, _>(col)?
+        .map(from_millis)
+        .transpose()
+}
+
+pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    col: &str,
+) -> Result<T, StoreError> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}

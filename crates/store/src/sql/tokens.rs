@@ -1,0 +1,301 @@
+//! API token queries: create, look up by secret, list, and the locked
+//! read-modify-write that every lifecycle change goes through.
+
+use async_trait::async_trait;
+use sqlx::{any::AnyRow, Any, Row, Transaction};
+use tessera_core::{
+    api_token::{ApiToken, TokenState},
+    audit::AuditEntry,
+    event::OutboxEvent,
+    token_format::TokenHash,
+};
+
+use super::{
+    audit::{insert_audit, insert_events},
+    get_json, get_opt_ts, get_ts, opt_millis, to_millis, SqlStore,
+};
+use crate::{
+    NewToken, Page, SecretChange, SecretMatch, StoreError, TokenMutation, TokenQuery,
+    TokenRepository, UsageUpdate,
+};
+
+const TOKEN_COLUMNS: &str = "t.id, t.name, t.description, t.owner, t.scopes, t.hint, t.metadata, \
+     t.created_at, t.updated_at, t.expires_at, t.last_used_at, t.use_count, t.revoked_at, \
+     t.revoked_by, t.revoke_reason, t.purged_at, t.deleted_at";
+
+fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        owner: row.try_get("owner")?,
+        scopes: get_json(row, "scopes")?,
+        hint: row.try_get("hint")?,
+        metadata: get_json(row, "metadata")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+        expires_at: get_opt_ts(row, "expires_at")?,
+        last_used_at: get_opt_ts(row, "last_used_at")?,
+        use_count: row.try_get("use_count")?,
+        revoked_at: get_opt_ts(row, "revoked_at")?,
+        revoked_by: row.try_get("revoked_by")?,
+        revoke_reason: row.try_get("revoke_reason")?,
+        purged_at: get_opt_ts(row, "purged_at")?,
+        deleted_at: get_opt_ts(row, "deleted_at")?,
+    })
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("scopes and metadata always serialize")
+}
+
+/// SQL for each derived state; `$1` is "now" in milliseconds. Must agree with
+/// `ApiToken::state_at`.
+fn state_condition(state: TokenState) -> &'static str {
+    match state {
+        TokenState::Active => {
+            "t.purged_at IS NULL AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at >= $1)"
+        }
+        TokenState::Expired => {
+            "t.purged_at IS NULL AND t.revoked_at IS NULL AND t.expires_at < $1"
+        }
+        TokenState::Revoked => "t.purged_at IS NULL AND t.revoked_at IS NOT NULL",
+        TokenState::Purged => "t.purged_at IS NOT NULL",
+    }
+}
+
+async fn insert_secret(
+    tx: &mut Transaction<'static, Any>,
+    hash: &TokenHash,
+    token_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_token_secrets (secret_hash, token_id, created_at, valid_until) \
+         VALUES ($1, $2, $3, NULL)",
+    )
+    .bind(hash.to_hex())
+    .bind(token_id)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl TokenRepository for SqlStore {
+    async fn create_token(
+        &self,
+        new: &NewToken,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        let t = &new.token;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, description, owner, scopes, hint, metadata, \
+             created_at, updated_at, expires_at, use_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(&t.owner)
+        .bind(json_text(&t.scopes))
+        .bind(&t.hint)
+        .bind(json_text(&t.metadata))
+        .bind(to_millis(t.created_at))
+        .bind(to_millis(t.updated_at))
+        .bind(opt_millis(t.expires_at))
+        .execute(&mut *tx)
+        .await?;
+        insert_secret(&mut tx, &new.secret_hash, &t.id, to_millis(t.created_at)).await?;
+        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
+        insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn find_token_by_secret(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<SecretMatch>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS}, s.valid_until FROM api_token_secrets s \
+             JOIN api_tokens t ON t.id = s.token_id WHERE s.secret_hash = $1"
+        ))
+        .bind(hash.to_hex())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(SecretMatch {
+                token: token_from_row(&r)?,
+                valid_until: get_opt_ts(&r, "valid_until")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<ApiToken>, StoreError> {
+        // `$1` is always "now" so the state conditions can refer to it.
+        let mut sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE $1 = $1");
+        let mut texts: Vec<&str> = Vec::new();
+        if let Some(state) = q.state {
+            sql.push_str(" AND ");
+            sql.push_str(state_condition(state));
+        }
+        if !q.include_deleted {
+            sql.push_str(" AND t.deleted_at IS NULL");
+        }
+        if let Some(owner) = &q.owner {
+            texts.push(owner);
+            sql.push_str(&format!(" AND t.owner = ${}", texts.len() + 1));
+        }
+        if let Some(cursor) = &q.cursor {
+            texts.push(cursor);
+            sql.push_str(&format!(" AND t.id < ${}", texts.len() + 1));
+        }
+        let limit = q.limit.clamp(1, 1000);
+        // Fetch one extra row to know whether there is a next page.
+        sql.push_str(&format!(" ORDER BY t.id DESC LIMIT {}", limit + 1));
+        let mut query = sqlx::query(&sql).bind(to_millis(q.now));
+        for t in texts {
+            query = query.bind(t);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut items = rows
+            .iter()
+            .map(token_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|t| t.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn modify_token(
+        &self,
+        id: &str,
+        mutation: Box<TokenMutation<'_>>,
+    ) -> Result<ApiToken, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // A no-op UPDATE takes the row lock on PostgreSQL (SQLite's
+        // BEGIN IMMEDIATE already holds the write lock), so concurrent changes
+        // to one token are serialised and each sees the previous one's result.
+        let locked = sqlx::query("UPDATE api_tokens SET updated_at = updated_at WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if locked == 0 {
+            return Err(tessera_core::DomainError::NotFound { entity: "token" }.into());
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let current = token_from_row(&row)?;
+        let Some(change) = mutation(&current)? else {
+            return Ok(current);
+        };
+        let t = &change.token;
+        sqlx::query(
+            "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
+             hint = $6, metadata = $7, updated_at = $8, expires_at = $9, revoked_at = $10, \
+             revoked_by = $11, revoke_reason = $12, purged_at = $13, deleted_at = $14 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(&t.owner)
+        .bind(json_text(&t.scopes))
+        .bind(&t.hint)
+        .bind(json_text(&t.metadata))
+        .bind(to_millis(t.updated_at))
+        .bind(opt_millis(t.expires_at))
+        .bind(opt_millis(t.revoked_at))
+        .bind(&t.revoked_by)
+        .bind(&t.revoke_reason)
+        .bind(opt_millis(t.purged_at))
+        .bind(opt_millis(t.deleted_at))
+        .execute(&mut *tx)
+        .await?;
+        if let SecretChange::Rotate {
+            new_hash,
+            old_valid_until,
+        } = &change.secrets
+        {
+            let now = to_millis(t.updated_at);
+            match old_valid_until {
+                // Older secrets keep working until the grace ends, but never
+                // longer than a grace they already had.
+                Some(until) => {
+                    let until = to_millis(*until);
+                    sqlx::query(
+                        "UPDATE api_token_secrets SET valid_until = $2 \
+                         WHERE token_id = $1 AND (valid_until IS NULL OR valid_until > $2)",
+                    )
+                    .bind(id)
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "DELETE FROM api_token_secrets WHERE token_id = $1 AND valid_until <= $2",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                None => {
+                    sqlx::query("DELETE FROM api_token_secrets WHERE token_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            insert_secret(&mut tx, new_hash, id, now).await?;
+        }
+        insert_audit(&mut tx, std::slice::from_ref(&change.audit)).await?;
+        insert_events(&mut tx, &change.events).await?;
+        tx.commit().await?;
+        Ok(change.token)
+    }
+
+    async fn record_token_usage(&self, updates: &[UsageUpdate]) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for u in updates {
+            sqlx::query(
+                "UPDATE api_tokens SET use_count = use_count + $2, last_used_at = \
+                 CASE WHEN last_used_at IS NULL OR last_used_at < $3 THEN $3 ELSE last_used_at END \
+                 WHERE id = $1",
+            )
+            .bind(&u.token_id)
+            .bind(u.uses)
+            .bind(to_millis(u.last_used_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,301 @@
+//! The storage suite: every test runs on SQLite and on PostgreSQL.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use tessera_core::{
+    api_token::{ApiToken, TokenState},
+    audit::{Actor, AuditEntry, RequestContext},
+    event::OutboxEvent,
+    ids::new_id,
+    token_format::{TokenFormat, TokenHash},
+};
+use tessera_store::{
+    backend_tests, testing::TestDb, NewToken, SecretChange, Store, TokenChange, TokenQuery,
+    UsageUpdate,
+};
+
+fn audit(action: &'static str, id: &str) -> AuditEntry {
+    AuditEntry::success(
+        &Actor::Cli,
+        action,
+        "api_token",
+        id,
+        json!({}),
+        &RequestContext::default(),
+    )
+}
+
+async fn create(store: &Arc<dyn Store>, owner: &str) -> (ApiToken, TokenHash) {
+    let now = Utc::now();
+    let generated = TokenFormat::default().generate();
+    let token = ApiToken {
+        id: new_id(),
+        name: "ci".into(),
+        description: None,
+        owner: Some(owner.into()),
+        scopes: vec!["read".into()],
+        hint: generated.hint.clone(),
+        metadata: json!({"team": "infra"}).as_object().unwrap().clone(),
+        created_at: now,
+        updated_at: now,
+        expires_at: Some(now + Duration::days(1)),
+        last_used_at: None,
+        use_count: 0,
+        revoked_at: None,
+        revoked_by: None,
+        revoke_reason: None,
+        purged_at: None,
+        deleted_at: None,
+    };
+    store
+        .create_token(
+            &NewToken {
+                token: token.clone(),
+                secret_hash: generated.hash,
+            },
+            &audit("create", &token.id),
+            &[OutboxEvent::token_created(
+                &token.id,
+                &generated.hash.to_hex(),
+            )],
+        )
+        .await
+        .unwrap();
+    (token, generated.hash)
+}
+
+fn rotation(
+    new_hash: TokenHash,
+    grace: Option<chrono::DateTime<Utc>>,
+) -> impl FnOnce(&ApiToken) -> Result<Option<TokenChange>, tessera_core::DomainError> {
+    move |current: &ApiToken| {
+        current.check_rotatable(Utc::now())?;
+        let mut t = current.clone();
+        t.updated_at = Utc::now();
+        Ok(Some(TokenChange {
+            audit: audit("rotate", &t.id),
+            events: vec![OutboxEvent::token_rotated(&t.id, &t.id)],
+            token: t,
+            secrets: SecretChange::Rotate {
+                new_hash,
+                old_valid_until: grace,
+            },
+        }))
+    }
+}
+
+async fn create_and_find_by_secret(db: TestDb) {
+    let (token, hash) = create(&db.store, "svc").await;
+    let found = db.store.find_token_by_secret(&hash).await.unwrap().unwrap();
+    assert_eq!(found.token.id, token.id);
+    assert_eq!(found.token.metadata, token.metadata);
+    assert_eq!(found.valid_until, None);
+    assert!(db
+        .store
+        .find_token_by_secret(&TokenHash::of("nope"))
+        .await
+        .unwrap()
+        .is_none());
+    let events = db.store.pending_events(10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type, "created");
+    assert_eq!(
+        db.store
+            .audit_for_target(&token.id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn rotation_without_grace_replaces_the_secret(db: TestDb) {
+    let (token, old) = create(&db.store, "svc").await;
+    let new = TokenHash::of("new-secret");
+    db.store
+        .modify_token(&token.id, Box::new(rotation(new, None)))
+        .await
+        .unwrap();
+    assert!(db.store.find_token_by_secret(&old).await.unwrap().is_none());
+    assert!(db.store.find_token_by_secret(&new).await.unwrap().is_some());
+}
+
+async fn rotation_with_grace_keeps_the_old_secret_until_it_ends(db: TestDb) {
+    let (token, old) = create(&db.store, "svc").await;
+    let until = Utc::now() + Duration::minutes(5);
+    let new = TokenHash::of("new-secret");
+    db.store
+        .modify_token(&token.id, Box::new(rotation(new, Some(until))))
+        .await
+        .unwrap();
+    let m = db.store.find_token_by_secret(&old).await.unwrap().unwrap();
+    assert_eq!(
+        m.valid_until.unwrap().timestamp_millis(),
+        until.timestamp_millis()
+    );
+    assert_eq!(
+        db.store
+            .find_token_by_secret(&new)
+            .await
+            .unwrap()
+            .unwrap()
+            .valid_until,
+        None
+    );
+}
+
+async fn fifty_parallel_rotations_leave_one_secret(db: TestDb) {
+    let (token, _) = create(&db.store, "svc").await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = db.store.clone();
+        let id = token.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let h = TokenHash::of(&format!("secret-{i}"));
+            store
+                .modify_token(&id, Box::new(rotation(h, None)))
+                .await
+                .map(|_| h)
+        }));
+    }
+    let mut hashes = Vec::new();
+    for t in tasks {
+        hashes.push(t.await.unwrap().expect("every rotation succeeds"));
+    }
+    let mut valid = 0;
+    for h in &hashes {
+        if db.store.find_token_by_secret(h).await.unwrap().is_some() {
+            valid += 1;
+        }
+    }
+    assert_eq!(valid, 1);
+}
+
+async fn mutation_errors_roll_back_and_missing_ids_are_not_found(db: TestDb) {
+    let (token, hash) = create(&db.store, "svc").await;
+    let err = db
+        .store
+        .modify_token(
+            &token.id,
+            Box::new(|_t: &ApiToken| Err(tessera_core::DomainError::invalid("x", "no"))),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, tessera_store::StoreError::Domain(_)));
+    assert!(db
+        .store
+        .find_token_by_secret(&hash)
+        .await
+        .unwrap()
+        .is_some());
+    let err = db
+        .store
+        .modify_token(&new_id(), Box::new(rotation(TokenHash::of("x"), None)))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        tessera_store::StoreError::Domain(tessera_core::DomainError::NotFound { .. })
+    ));
+}
+
+async fn listing_filters_and_paginates(db: TestDb) {
+    let owner = new_id();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(create(&db.store, &owner).await.0.id);
+    }
+    // Revoke the oldest one.
+    db.store
+        .modify_token(
+            &ids[0],
+            Box::new(|t: &ApiToken| {
+                let mut t = t.clone();
+                t.revoked_at = Some(Utc::now());
+                Ok(Some(TokenChange {
+                    audit: audit("revoke", &t.id),
+                    events: vec![OutboxEvent::token_revoked(&t.id)],
+                    token: t,
+                    secrets: SecretChange::Keep,
+                }))
+            }),
+        )
+        .await
+        .unwrap();
+    let mut q = TokenQuery {
+        owner: Some(owner.clone()),
+        limit: 2,
+        now: Utc::now(),
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = db.store.list_tokens(&q).await.unwrap();
+        seen.extend(page.items.iter().map(|t| t.id.clone()));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(seen, newest_first);
+    q.cursor = None;
+    q.limit = 100;
+    q.state = Some(TokenState::Revoked);
+    let revoked = db.store.list_tokens(&q).await.unwrap();
+    assert_eq!(revoked.items.len(), 1);
+    assert_eq!(revoked.items[0].id, ids[0]);
+    q.state = Some(TokenState::Active);
+    assert_eq!(db.store.list_tokens(&q).await.unwrap().items.len(), 4);
+    q.state = Some(TokenState::Expired);
+    q.now = Utc::now() + Duration::days(2);
+    assert_eq!(db.store.list_tokens(&q).await.unwrap().items.len(), 4);
+}
+
+async fn usage_is_recorded_in_batches(db: TestDb) {
+    let (token, _) = create(&db.store, "svc").await;
+    let at = Utc::now();
+    db.store
+        .record_token_usage(&[
+            UsageUpdate {
+                token_id: token.id.clone(),
+                last_used_at: at,
+                uses: 3,
+            },
+            UsageUpdate {
+                token_id: token.id.clone(),
+                last_used_at: at - Duration::hours(1),
+                uses: 2,
+            },
+        ])
+        .await
+        .unwrap();
+    let t = db.store.get_token(&token.id).await.unwrap().unwrap();
+    assert_eq!(t.use_count, 5);
+    assert_eq!(
+        t.last_used_at.unwrap().timestamp_millis(),
+        at.timestamp_millis()
+    );
+}
+
+async fn migrations_are_idempotent(db: TestDb) {
+    assert!(db.store.migrate().await.unwrap().is_empty());
+    let status = db.store.schema_status().await.unwrap();
+    assert!(status.is_current());
+    assert_eq!(status.applied, vec![1]);
+    db.store.ping().await.unwrap();
+}
+
+backend_tests!(
+    create_and_find_by_secret,
+    rotation_without_grace_replaces_the_secret,
+    rotation_with_grace_keeps_the_old_secret_until_it_ends,
+    fifty_parallel_rotations_leave_one_secret,
+    mutation_errors_roll_back_and_missing_ids_are_not_found,
+    listing_filters_and_paginates,
+    usage_is_recorded_in_batches,
+    migrations_are_idempotent,
+);
