@@ -177,6 +177,16 @@ pub enum VerifyFailure {
 }
 
 impl VerifyFailure {
+    pub const ALL: [Self; 7] = [
+        Self::Malformed,
+        Self::NotFound,
+        Self::Expired,
+        Self::Revoked,
+        Self::Purged,
+        Self::Deleted,
+        Self::InsufficientScope,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Malformed => "MALFORMED",

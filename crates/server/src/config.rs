@@ -1,0 +1,452 @@
+//! Configuration: defaults, then an optional TOML file, then the environment,
+//! then command-line flags, validated once at start-up.
+//!
+//! Every layer is reduced to the same string form, keyed by a setting name,
+//! and remembers where each value came from; so a bad value anywhere stops
+//! start-up with a message that names the exact variable, file key or flag.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+
+use tessera_core::{
+    api_token::ExpiryPolicy, scopes::ScopeRegistry, token_format::TokenFormat, SecretString,
+};
+
+/// A setting was missing or bad. `source` names it as the operator wrote it.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_name}: {message}")]
+pub struct ConfigError {
+    pub source_name: String,
+    pub message: String,
+}
+
+fn err(source_name: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        source_name: source_name.into(),
+        message: message.into(),
+    }
+}
+
+/// One known setting: its key in the TOML file and its environment names
+/// (first match wins; legacy names users already have come after ours).
+struct Setting {
+    key: &'static str,
+    env: &'static [&'static str],
+}
+
+const SETTINGS: &[Setting] = &[
+    Setting { key: "listen", env: &["TESSERA_LISTEN"] },
+    Setting { key: "data_dir", env: &["TESSERA_DATA_DIR"] },
+    Setting { key: "database.url", env: &["TESSERA_DATABASE_URL", "DATABASE_URL"] },
+    Setting { key: "database.driver", env: &["DB_DRIVER"] },
+    Setting { key: "database.host", env: &["DB_HOST"] },
+    Setting { key: "database.port", env: &["DB_PORT"] },
+    Setting { key: "database.username", env: &["DB_USERNAME"] },
+    Setting { key: "database.password", env: &["DB_PASSWORD"] },
+    Setting { key: "database.name", env: &["DB_DATABASE"] },
+    Setting { key: "encryption.key", env: &["TESSERA_ENC_KEY"] },
+    Setting { key: "encryption.previous_keys", env: &["TESSERA_ENC_KEY_PREVIOUS"] },
+    Setting { key: "log.format", env: &["TESSERA_LOG_FORMAT"] },
+    Setting { key: "log.level", env: &["TESSERA_LOG"] },
+    Setting { key: "http.trust_proxy_headers", env: &["TESSERA_TRUST_PROXY_HEADERS"] },
+    Setting { key: "tokens.prefix", env: &["TESSERA_TOKEN_PREFIX"] },
+    Setting { key: "tokens.scopes", env: &["TESSERA_SCOPES"] },
+    Setting { key: "tokens.default_ttl", env: &["TESSERA_TOKEN_DEFAULT_TTL"] },
+    Setting { key: "tokens.max_ttl", env: &["TESSERA_TOKEN_MAX_TTL"] },
+    Setting { key: "tokens.allow_never_expiring", env: &["TESSERA_TOKEN_ALLOW_NEVER_EXPIRING"] },
+    Setting { key: "tokens.verify_requires_admin", env: &["TESSERA_VERIFY_REQUIRES_ADMIN"] },
+    Setting { key: "tokens.verify_cache_ttl", env: &["TESSERA_VERIFY_CACHE_TTL"] },
+    Setting { key: "tokens.usage_flush_interval", env: &["TESSERA_USAGE_FLUSH_INTERVAL"] },
+];
+
+/// Flags the CLI passes in; they override every other layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<String>,
+}
+
+/// Where configuration comes from. `env` is injectable so tests need not
+/// mutate the process environment.
+pub struct Sources<'a> {
+    pub file: Option<PathBuf>,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub overrides: Overrides,
+}
+
+impl Sources<'_> {
+    /// The real process environment, with `TESSERA_CONFIG` naming the file
+    /// when `--config` was not given.
+    pub fn from_process(file: Option<PathBuf>, overrides: Overrides) -> Sources<'static> {
+        Sources {
+            file: file.or_else(|| std::env::var_os("TESSERA_CONFIG").map(PathBuf::from)),
+            env: &|name| std::env::var(name).ok(),
+            overrides,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the encryption key came from; the embedded default may generate one.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    Configured(SecretString),
+    /// No key configured, SQLite: use (or create) this key file.
+    File(PathBuf),
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Contains the password when one is configured: never log it.
+    pub database_url: SecretString,
+    pub encryption_key: KeySource,
+    pub previous_keys: Vec<SecretString>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub trust_proxy_headers: bool,
+    pub tokens: TokenSettings,
+    /// The raw `[upstreams]` table, handed to the upstream cache as is.
+    pub upstreams: Option<toml::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub format: TokenFormat,
+    pub scopes: ScopeRegistry,
+    pub expiry: ExpiryPolicy,
+    pub verify_requires_admin: bool,
+    pub verify_cache_ttl: Duration,
+    pub usage_flush_interval: Duration,
+}
+
+/// Raw values by key, each with the name of where it came from.
+struct Layers {
+    values: BTreeMap<&'static str, (String, String)>,
+}
+
+impl Layers {
+    fn get(&self, key: &str) -> Option<(&str, &str)> {
+        self.values
+            .get(key)
+            .map(|(v, src)| (v.as_str(), src.as_str()))
+    }
+
+    fn parse<T>(
+        &self,
+        key: &str,
+        default: T,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some((v, src)) => parse(v.trim()).map_err(|m| err(src, m)),
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("expected true or false, got {v:?}")),
+    }
+}
+
+/// Durations like `90d`, `12h`, `30s`, `1h 30m`.
+pub fn parse_duration(v: &str) -> Result<Duration, String> {
+    humantime::parse_duration(v)
+        .map_err(|_| format!("expected a duration such as 30s, 15m, 12h or 90d, got {v:?}"))
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Flattens a TOML table into dotted keys, rejecting unknown ones.
+fn flatten(
+    table: &toml::Table,
+    prefix: &str,
+    file: &str,
+    out: &mut BTreeMap<&'static str, (String, String)>,
+) -> Result<(), ConfigError> {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if key == "upstreams" {
+            continue;
+        }
+        let value = match v {
+            toml::Value::Table(t) => {
+                flatten(t, &key, file, out)?;
+                continue;
+            }
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => other.to_string(),
+        };
+        let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else {
+            return Err(err(format!("{file}: {key}"), "unknown setting"));
+        };
+        out.insert(setting.key, (value, format!("{key} in {file}")));
+    }
+    Ok(())
+}
+
+impl Config {
+    pub fn load(sources: &Sources<'_>) -> Result<Self, ConfigError> {
+        let mut values = BTreeMap::new();
+        let mut upstreams = None;
+        if let Some(path) = &sources.file {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(&name, format!("cannot read the config file: {e}")))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| err(&name, format!("invalid TOML: {}", e.message())))?;
+            upstreams = table.get("upstreams").cloned();
+            flatten(&table, "", &name, &mut values)?;
+        }
+        for s in SETTINGS {
+            if let Some((name, v)) = s
+                .env
+                .iter()
+                .find_map(|name| (sources.env)(name).map(|v| (*name, v)))
+            {
+                values.insert(s.key, (v, name.to_string()));
+            }
+        }
+        let o = &sources.overrides;
+        for (key, flag, v) in [
+            ("listen", "--listen", &o.listen),
+            ("database.url", "--database-url", &o.database_url),
+            ("data_dir", "--data-dir", &o.data_dir),
+        ] {
+            if let Some(v) = v {
+                values.insert(key, (v.clone(), flag.to_string()));
+            }
+        }
+        let layers = Layers { values };
+        Self::validate(&layers, upstreams)
+    }
+
+    fn validate(l: &Layers, upstreams: Option<toml::Value>) -> Result<Self, ConfigError> {
+        let listen = l.parse("listen", SocketAddr::from(([127, 0, 0, 1], 8080)), |v| {
+            v.parse()
+                .map_err(|_| format!("expected an address such as 127.0.0.1:8080, got {v:?}"))
+        })?;
+        let data_dir = l.parse("data_dir", PathBuf::from("."), |v| {
+            if v.is_empty() {
+                Err("must not be empty".into())
+            } else {
+                Ok(PathBuf::from(v))
+            }
+        })?;
+        let database_url = database_url(l, &data_dir)?;
+        let is_sqlite = database_url.starts_with("sqlite:");
+        let encryption_key = match l.get("encryption.key") {
+            Some((v, src)) => {
+                if v.chars().count() < tessera_core::crypto::MIN_KEY_LEN {
+                    return Err(err(src, "must be at least 32 characters"));
+                }
+                KeySource::Configured(SecretString::new(v.to_string()))
+            }
+            None if is_sqlite => KeySource::File(data_dir.join("tessera.key")),
+            None => {
+                return Err(err(
+                    "TESSERA_ENC_KEY",
+                    "is required with PostgreSQL (at least 32 characters); \
+                     every replica must share it",
+                ))
+            }
+        };
+        let previous_keys = match l.get("encryption.previous_keys") {
+            None => Vec::new(),
+            Some((v, src)) => {
+                let keys = list(v);
+                if keys
+                    .iter()
+                    .any(|k| k.chars().count() < tessera_core::crypto::MIN_KEY_LEN)
+                {
+                    return Err(err(src, "every previous key must be at least 32 characters"));
+                }
+                keys.into_iter().map(SecretString::new).collect()
+            }
+        };
+        let log_format = l.parse("log.format", LogFormat::Text, |v| match v {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("expected text or json, got {v:?}")),
+        })?;
+        let log_level = l.parse("log.level", "info".to_string(), |v| {
+            tracing_subscriber::EnvFilter::try_new(v)
+                .map(|_| v.to_string())
+                .map_err(|_| format!("expected a log filter such as info or tessera=debug, got {v:?}"))
+        })?;
+        let trust_proxy_headers = l.parse("http.trust_proxy_headers", false, parse_bool)?;
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url: SecretString::new(database_url),
+            encryption_key,
+            previous_keys,
+            log_format,
+            log_level,
+            trust_proxy_headers,
+            tokens: token_settings(l)?,
+            upstreams,
+        })
+    }
+
+    /// The database URL with any password masked, for logs.
+    pub fn database_url_for_logs(&self) -> String {
+        mask_password(self.database_url.expose())
+    }
+}
+
+fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
+    let format = l.parse("tokens.prefix", TokenFormat::default(), TokenFormat::new)?;
+    let scopes = l.parse("tokens.scopes", ScopeRegistry::default(), |v| {
+        ScopeRegistry::new(list(v))
+    })?;
+    let defaults = ExpiryPolicy::default();
+    let to_chrono = |d: Duration| chrono::Duration::from_std(d).map_err(|_| "too long".to_string());
+    let max_lifetime = l.parse("tokens.max_ttl", defaults.max_lifetime, |v| {
+        to_chrono(parse_duration(v)?)
+    })?;
+    let default_lifetime = l.parse("tokens.default_ttl", defaults.default_lifetime, |v| {
+        to_chrono(parse_duration(v)?)
+    })?;
+    if default_lifetime > max_lifetime {
+        let src = l
+            .get("tokens.default_ttl")
+            .map_or("tokens.default_ttl", |(_, s)| s);
+        return Err(err(src, "must not be longer than the maximum token lifetime"));
+    }
+    Ok(TokenSettings {
+        format,
+        scopes,
+        expiry: ExpiryPolicy {
+            default_lifetime,
+            max_lifetime,
+            allow_never: l.parse("tokens.allow_never_expiring", false, parse_bool)?,
+        },
+        verify_requires_admin: l.parse("tokens.verify_requires_admin", false, parse_bool)?,
+        verify_cache_ttl: l.parse("tokens.verify_cache_ttl", Duration::from_secs(5), |v| {
+            let d = parse_duration(v)?;
+            if d > Duration::from_secs(300) {
+                Err("must be at most 5m: it bounds how long another replica may accept a revoked token".into())
+            } else {
+                Ok(d)
+            }
+        })?,
+        usage_flush_interval: l.parse(
+            "tokens.usage_flush_interval",
+            Duration::from_secs(2),
+            |v| {
+                let d = parse_duration(v)?;
+                if d.is_zero() || d > Duration::from_secs(60) {
+                    Err("must be between 1ms and 60s".into())
+                } else {
+                    Ok(d)
+                }
+            },
+        )?,
+    })
+}
+
+/// `DATABASE_URL` wins; otherwise `DB_DRIVER` and the `DB_*` parts; otherwise
+/// the embedded default, `tessera.db` in the data directory.
+fn database_url(l: &Layers, data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    if let Some((url, src)) = l.get("database.url") {
+        return match tessera_store::Backend::of_url(url) {
+            Some(_) => Ok(url.to_string()),
+            None => Err(err(src, "must start with sqlite:// or postgres://")),
+        };
+    }
+    let driver = l.parse("database.driver", "sqlite".to_string(), |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "sqlite" | "sqlite3" => Ok("sqlite".into()),
+            "postgres" | "postgresql" | "pgsql" => Ok("postgres".into()),
+            _ => Err(format!("expected sqlite or postgres, got {v:?}")),
+        }
+    })?;
+    if driver == "sqlite" {
+        let file = l.parse("database.name", data_dir.join("tessera.db"), |v| {
+            Ok(PathBuf::from(v))
+        })?;
+        return Ok(format!("sqlite://{}", file.display()));
+    }
+    let host = l.parse("database.host", "127.0.0.1".to_string(), |v| {
+        if v.is_empty() || v.contains(['/', '@', '?', '#', ' ']) {
+            Err(format!("expected a host name or address, got {v:?}"))
+        } else {
+            Ok(v.to_string())
+        }
+    })?;
+    let port = l.parse("database.port", 5432u16, |v| {
+        v.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("expected a port number 1-65535, got {v:?}"))
+    })?;
+    let user = l.parse("database.username", "postgres".to_string(), |v| Ok(v.to_string()))?;
+    let password = l.get("database.password").map(|(v, _)| v.to_string());
+    let name = l.parse("database.name", "tessera".to_string(), |v| {
+        if v.is_empty() {
+            Err("must not be empty".into())
+        } else {
+            Ok(v.to_string())
+        }
+    })?;
+    let auth = match password {
+        Some(p) => format!("{}:{}", encode(&user), encode(&p)),
+        None => encode(&user),
+    };
+    Ok(format!("postgres://{auth}@{host}:{port}/{}", encode(&name)))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((auth, host)) if auth.contains(':') => {
+            let user = auth.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! Configuration layering and validation.
+
+use std::collections::HashMap;
+
+use super::*;
+
+fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = file.map(|text| {
+        let p = dir.path().join("tessera.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    });
+    let lookup = move |name: &str| env.get(name).cloned();
+    Config::load(&Sources {
+        file: path,
+        env: &lookup,
+        overrides: Overrides::default(),
+    })
+}
+
+const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+#[test]
+fn defaults_are_the_embedded_sqlite() {
+    let c = load(&[], None).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.database_url.expose(), "sqlite://./tessera.db");
+    assert!(matches!(c.encryption_key, KeySource::File(_)));
+}
+
+#[test]
+fn db_parts_build_a_postgres_url_with_encoding() {
+    let c = load(
+        &[
+            ("DB_DRIVER", "postgres"),
+            ("DB_HOST", "db.internal"),
+            ("DB_PORT", "6543"),
+            ("DB_USERNAME", "app"),
+            ("DB_PASSWORD", "p@ss:w/rd"),
+            ("DB_DATABASE", "tokens"),
+            ("TESSERA_ENC_KEY", KEY),
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        c.database_url.expose(),
+        "postgres://app:p%40ss%3Aw%2Frd@db.internal:6543/tokens"
+    );
+    assert_eq!(
+        c.database_url_for_logs(),
+        "postgres://app:***@db.internal:6543/tokens"
+    );
+    assert!(!format!("{c:?}").contains("p@ss"));
+}
+
+#[test]
+fn database_url_wins_over_db_parts() {
+    let c = load(
+        &[
+            ("DATABASE_URL", "sqlite:///tmp/x.db"),
+            ("DB_DRIVER", "postgres"),
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.database_url.expose(), "sqlite:///tmp/x.db");
+}
+
+#[test]
+fn bad_values_name_the_variable() {
+    let e = load(&[("DB_DRIVER", "postgres"), ("DB_PORT", "http")], None).unwrap_err();
+    assert_eq!(e.source_name, "DB_PORT");
+    let e = load(&[("DB_DRIVER", "mysql")], None).unwrap_err();
+    assert_eq!(e.source_name, "DB_DRIVER");
+    let e = load(&[("TESSERA_ENC_KEY", "short")], None).unwrap_err();
+    assert_eq!(e.source_name, "TESSERA_ENC_KEY");
+    let e = load(&[("TESSERA_LISTEN", "nowhere")], None).unwrap_err();
+    assert_eq!(e.source_name, "TESSERA_LISTEN");
+    let e = load(&[("DATABASE_URL", "mysql://x")], None).unwrap_err();
+    assert_eq!(e.source_name, "DATABASE_URL");
+    let e = load(&[("TESSERA_TOKEN_MAX_TTL", "forever")], None).unwrap_err();
+    assert_eq!(e.source_name, "TESSERA_TOKEN_MAX_TTL");
+    let e = load(&[("DB_DRIVER", "postgres")], None).unwrap_err();
+    assert_eq!(e.source_name, "TESSERA_ENC_KEY");
+}
+
+#[test]
+fn env_overrides_file_and_file_overrides_defaults() {
+    let file = "listen = \"0.0.0.0:9000\"\n[tokens]\nscopes = [\"read\", \"billing:read\"]\ndefault_ttl = \"30d\"\n";
+    let c = load(&[], Some(file)).unwrap();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+    assert!(c.tokens.scopes.names().any(|s| s == "billing:read"));
+    assert_eq!(c.tokens.expiry.default_lifetime, chrono::Duration::days(30));
+    let c = load(&[("TESSERA_LISTEN", "127.0.0.1:9100")], Some(file)).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9100");
+}
+
+#[test]
+fn unknown_file_keys_are_errors_naming_the_key() {
+    let e = load(&[], Some("[tokens]\nprefixx = \"a_\"\n")).unwrap_err();
+    assert!(e.source_name.contains("tokens.prefixx"), "{e}");
+    let e = load(&[], Some("[tokens]\ndefault_ttl = \"400d\"\n")).unwrap_err();
+    assert!(e.source_name.contains("tokens.default_ttl"), "{e}");
+}
+
+#[test]
+fn upstreams_table_is_passed_through() {
+    let c = load(&[], Some("[upstreams.cpj]\nkind = \"json_login\"\n")).unwrap();
+    assert!(c.upstreams.is_some());
+}

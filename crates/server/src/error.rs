@@ -1,0 +1,163 @@
+//! API errors as RFC 9457 `application/problem+json`.
+//!
+//! Every failure a client can see goes through [`ApiError`]: a status, a
+//! stable `code`, and a message that is safe to show. Causes that are not the
+//! client's business (driver errors, bugs) are logged here with the request
+//! and replaced by a generic body, so no internal detail leaks.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use tessera_core::DomainError;
+use tessera_store::StoreError;
+use utoipa::ToSchema;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A client-facing error.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<&'static str>,
+    pub retry_after: Option<u64>,
+}
+
+/// The problem document. `request_id` is filled in by the request-id layer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; stable per `code`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable error code.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn unauthorized(detail: &str) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    pub fn forbidden(detail: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    pub fn not_found(code: &'static str, detail: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, detail)
+    }
+
+    pub fn unavailable() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service_unavailable",
+            "a dependency is unavailable; retry shortly",
+        );
+        e.retry_after = Some(5);
+        e
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            type_uri: format!("urn:tessera:problem:{}", self.code),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_string(),
+            field: self.field.map(str::to_string),
+            request_id: None,
+        }
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let status = match &e {
+            DomainError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            DomainError::NotFound { .. } => StatusCode::NOT_FOUND,
+            DomainError::TokenNotActive { .. } | DomainError::TokenDeleted => StatusCode::CONFLICT,
+        };
+        let mut api = Self::new(status, e.code(), e.to_string());
+        if let DomainError::Invalid { field, .. } = e {
+            api.field = Some(field);
+        }
+        api
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Domain(d) => d.into(),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::unavailable()
+            }
+            StoreError::SchemaBehind => {
+                tracing::error!("database schema is behind this binary");
+                Self::unavailable()
+            }
+            StoreError::Conflict(cause) => {
+                tracing::warn!(error = %cause, "unique constraint violated");
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "a conflicting change happened; retry",
+                )
+            }
+            other => {
+                tracing::error!(error = ?other, "internal storage error");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "an internal error occurred; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = self.problem();
+        let mut res = (self.status, axum::Json(&problem)).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        // Kept so the request-id layer can re-render the body with the id.
+        res.extensions_mut().insert(problem);
+        res
+    }
+}

@@ -1,0 +1,64 @@
+//! Route table and the OpenAPI document, generated together from the handler
+//! annotations so they cannot drift apart.
+
+mod system;
+mod token_dto;
+mod tokens;
+
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera",
+        description = "Issue, verify, rotate and revoke credentials. Errors are RFC 9457 problem+json with a stable `code`."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tokens", description = "Machine API tokens"),
+        (name = "system", description = "Health, readiness, metrics")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::verify_token))
+        .routes(routes!(tokens::own_token))
+        .routes(routes!(
+            tokens::get_token,
+            tokens::update_token,
+            tokens::delete_token
+        ))
+        .routes(routes!(tokens::rotate_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(tokens::restore_token))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi))
+}
+
+/// The OpenAPI document, for tests and `tessera openapi`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}

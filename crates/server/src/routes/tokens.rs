@@ -1,0 +1,227 @@
+//! `/v1/tokens`: thin handlers that parse, call one service function, and
+//! shape the response.
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    Json,
+};
+use chrono::Utc;
+use tessera_core::{api_token::ApiTokenView, scopes::ADMIN_SCOPE, DomainError};
+
+use super::token_dto::{
+    CreateTokenRequest, ListQuery, RevokeRequest, RotateRequest, TokenPage, UpdateTokenRequest,
+    VerifyRequest, VerifyResponse, MAX_PRESENTED_TOKEN,
+};
+use crate::{
+    app::AppState,
+    auth::{authenticate, AdminCaller},
+    client::ClientInfo,
+    error::{ApiError, Problem},
+    extract::{ApiJson, ApiQuery, OptionalJson},
+    service::tokens::IssuedToken,
+};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn view(t: &tessera_core::api_token::ApiToken) -> Json<ApiTokenView> {
+    Json(t.view(Utc::now()))
+}
+
+/// Issue a token. The secret is in this response only.
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, body = IssuedToken),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)
+    ))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    ApiJson(body): ApiJson<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
+    let ctx = state.seal_context(&admin.client);
+    let issued = state
+        .tokens()
+        .create(body.try_into()?, &admin.actor(), &ctx)
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// List tokens, newest first.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = TokenPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<TokenPage>> {
+    let page = state.tokens().list(query.try_into()?).await?;
+    let now = Utc::now();
+    Ok(Json(TokenPage {
+        items: page.items.iter().map(|t| t.view(now)).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One token.
+#[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+pub async fn get_token(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiTokenView>> {
+    Ok(view(&state.tokens().get(&id).await?))
+}
+
+/// Change name, description, scopes, metadata or expiry.
+#[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    request_body = UpdateTokenRequest,
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_token(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateTokenRequest>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let ctx = state.seal_context(&admin.client);
+    let token = state
+        .tokens()
+        .update(&id, body.try_into()?, &admin.actor(), &ctx)
+        .await?;
+    Ok(view(&token))
+}
+
+/// Soft-delete: the token stops authenticating and leaves default listings.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+pub async fn delete_token(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let ctx = state.seal_context(&admin.client);
+    let token = state
+        .tokens()
+        .set_deleted(&id, true, &admin.actor(), &ctx)
+        .await?;
+    Ok(view(&token))
+}
+
+/// Undo a soft delete.
+#[utoipa::path(post, path = "/v1/tokens/{id}/restore", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+pub async fn restore_token(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let ctx = state.seal_context(&admin.client);
+    let token = state
+        .tokens()
+        .set_deleted(&id, false, &admin.actor(), &ctx)
+        .await?;
+    Ok(view(&token))
+}
+
+/// Issue a new secret for the same token; optionally keep the old one
+/// working for a grace period.
+#[utoipa::path(post, path = "/v1/tokens/{id}/rotate", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    request_body(content = Option<RotateRequest>),
+    responses((status = 200, body = IssuedToken), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<RotateRequest>,
+) -> ApiResult<Json<IssuedToken>> {
+    let ctx = state.seal_context(&admin.client);
+    let issued = state
+        .tokens()
+        .rotate(&id, body.grace_seconds, &admin.actor(), &ctx)
+        .await?;
+    Ok(Json(issued))
+}
+
+/// Revoke (idempotent), optionally purging.
+#[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    request_body(content = Option<RevokeRequest>),
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<RevokeRequest>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let ctx = state.seal_context(&admin.client);
+    let token = state
+        .tokens()
+        .revoke(
+            &id,
+            body.purge.unwrap_or(false),
+            body.reason,
+            &admin.actor(),
+            &ctx,
+        )
+        .await?;
+    Ok(view(&token))
+}
+
+/// Does this token authenticate (with these scopes)? Always 200 for a
+/// well-formed request; the answer is in `valid` and `code`.
+#[utoipa::path(post, path = "/v1/tokens/verify", tag = "tokens",
+    request_body = VerifyRequest,
+    responses((status = 200, body = VerifyResponse), (status = 422, body = Problem)))]
+pub async fn verify_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<VerifyRequest>,
+) -> ApiResult<Json<VerifyResponse>> {
+    if state.tokens().settings().verify_requires_admin {
+        let caller = authenticate(&state, &headers, &client).await?;
+        if !caller.scopes.iter().any(|s| s == ADMIN_SCOPE) {
+            return Err(ApiError::forbidden("verification needs a token with the admin scope on this server"));
+        }
+    }
+    if body.token.len() > MAX_PRESENTED_TOKEN {
+        return Err(DomainError::invalid("token", "is longer than any token this server issues").into());
+    }
+    let scopes = body.scopes.unwrap_or_default();
+    let result = state
+        .tokens()
+        .verify(&body.token, &scopes, || state.seal_context(&client))
+        .await?;
+    Ok(Json(match result {
+        Ok(token) => VerifyResponse {
+            valid: true,
+            token: Some(token.view(Utc::now())),
+            code: None,
+        },
+        Err(code) => VerifyResponse {
+            valid: false,
+            token: None,
+            code: Some(code),
+        },
+    }))
+}
+
+/// The caller's own token record.
+#[utoipa::path(get, path = "/v1/tokens/self", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = ApiTokenView), (status = 401, body = Problem)))]
+pub async fn own_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+) -> ApiResult<Json<ApiTokenView>> {
+    let token = authenticate(&state, &headers, &client).await?;
+    Ok(view(&token))
+}

@@ -1,0 +1,150 @@
+//! Start-up: turn a validated [`Config`] into running services. Shared by
+//! `serve` and the admin commands, so both see the same database, keys and
+//! rules.
+
+use std::{io::Write, path::Path, sync::Arc};
+
+use rand::{distributions::Alphanumeric, rngs::OsRng, Rng};
+use tessera_core::{crypto::Keyring, SecretString};
+use tessera_store::{Backend, Store, StoreError};
+
+use crate::{
+    config::{Config, KeySource},
+    metrics::Metrics,
+    service::{background::BackgroundWriter, TokenService},
+};
+
+/// Why start-up failed; each message tells the operator what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database ({url}): {source}")]
+    Database {
+        url: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("the database schema is behind this version (pending migrations: {pending:?}); run `tessera migrate` first")]
+    SchemaBehind { pending: Vec<i64> },
+    #[error("encryption key: {0}")]
+    Key(String),
+}
+
+/// Everything a request or an admin command needs.
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub tokens: TokenService,
+    pub background: Arc<BackgroundWriter>,
+    pub metrics: Arc<Metrics>,
+    /// Seals client IPs and user agents in the audit log.
+    pub audit_keyring: Keyring,
+}
+
+impl Services {
+    /// Opens the database and checks its schema. On SQLite pending migrations
+    /// are applied automatically, so a fresh file just works; on PostgreSQL
+    /// only `tessera migrate` changes the schema.
+    pub async fn open(config: &Config) -> Result<Self, StartupError> {
+        let key = load_key(config)?;
+        let previous: Vec<String> = config
+            .previous_keys
+            .iter()
+            .map(|k| k.expose().to_string())
+            .collect();
+        let audit_keyring = Keyring::new(key.expose(), &previous, "audit")
+            .map_err(|e| StartupError::Key(e.to_string()))?;
+        let db_error = |source| StartupError::Database {
+            url: config.database_url_for_logs(),
+            source,
+        };
+        let store = tessera_store::connect(config.database_url.expose())
+            .await
+            .map_err(db_error)?;
+        if store.backend() == Backend::Sqlite {
+            let applied = store.migrate().await.map_err(db_error)?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, "applied migrations to the SQLite database");
+            }
+        } else {
+            let status = store.schema_status().await.map_err(db_error)?;
+            if !status.is_current() {
+                return Err(StartupError::SchemaBehind {
+                    pending: status.pending,
+                });
+            }
+        }
+        let metrics = Arc::new(Metrics::new());
+        let background = Arc::new(BackgroundWriter::new(store.clone(), metrics.clone()));
+        let tokens = TokenService::new(
+            store.clone(),
+            config.tokens.clone(),
+            background.clone(),
+            metrics.clone(),
+        );
+        Ok(Self {
+            store,
+            tokens,
+            background,
+            metrics,
+            audit_keyring,
+        })
+    }
+}
+
+/// The configured key, or on the embedded default the key file in the data
+/// directory, generated (mode 0600) on first use.
+fn load_key(config: &Config) -> Result<SecretString, StartupError> {
+    match &config.encryption_key {
+        KeySource::Configured(k) => Ok(k.clone()),
+        KeySource::File(path) => read_or_create_key_file(path),
+    }
+}
+
+fn read_or_create_key_file(path: &Path) -> Result<SecretString, StartupError> {
+    let shown = path.display();
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let key = text.trim().to_string();
+            if key.chars().count() < tessera_core::crypto::MIN_KEY_LEN {
+                return Err(StartupError::Key(format!(
+                    "{shown} holds fewer than 32 characters; fix it or set TESSERA_ENC_KEY"
+                )));
+            }
+            Ok(SecretString::new(key))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StartupError::Key(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let key: String = OsRng
+                .sample_iter(&Alphanumeric)
+                .take(48)
+                .map(char::from)
+                .collect();
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            match opts.open(path) {
+                Ok(mut f) => {
+                    f.write_all(key.as_bytes())
+                        .and_then(|_| f.sync_all())
+                        .map_err(|e| StartupError::Key(format!("cannot write {shown}: {e}")))?;
+                    tracing::warn!(
+                        path = %shown,
+                        "generated a new encryption key (no TESSERA_ENC_KEY set); back this file up: \
+                         without it encrypted audit fields cannot be read"
+                    );
+                    Ok(SecretString::new(key))
+                }
+                // Another process created it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    read_or_create_key_file(path)
+                }
+                Err(e) => Err(StartupError::Key(format!("cannot create {shown}: {e}"))),
+            }
+        }
+        Err(e) => Err(StartupError::Key(format!("cannot read {shown}: {e}"))),
+    }
+}

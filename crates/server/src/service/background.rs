@@ -1,0 +1,119 @@
+//! Work that verification hands off so it never writes synchronously:
+//! `last_used_at`/use counts and audit rows for failed verifications, both
+//! accumulated in memory and flushed in batches by one background task.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use tessera_core::audit::AuditEntry;
+use tessera_store::{Store, UsageUpdate};
+
+use crate::metrics::Metrics;
+
+/// Bound on buffered audit rows between flushes: a flood of bad tokens must
+/// not grow memory without limit. Dropped rows are counted.
+const MAX_BUFFERED_AUDIT: usize = 50_000;
+
+#[derive(Default)]
+struct Pending {
+    usage: HashMap<String, (DateTime<Utc>, i64)>,
+    audit: Vec<AuditEntry>,
+}
+
+pub struct BackgroundWriter {
+    pending: Mutex<Pending>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl BackgroundWriter {
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            pending: Mutex::new(Pending::default()),
+            store,
+            metrics,
+        }
+    }
+
+    /// Notes one successful use of a token. O(1), no I/O.
+    pub fn record_use(&self, token_id: &str, at: DateTime<Utc>) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        match p.usage.get_mut(token_id) {
+            Some((last, count)) => {
+                *last = (*last).max(at);
+                *count += 1;
+            }
+            None => {
+                p.usage.insert(token_id.to_string(), (at, 1));
+            }
+        }
+    }
+
+    /// Queues an audit row to be written with the next flush.
+    pub fn queue_audit(&self, entry: AuditEntry) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.audit.len() >= MAX_BUFFERED_AUDIT {
+            self.metrics.audit_dropped.inc();
+        } else {
+            p.audit.push(entry);
+        }
+    }
+
+    /// Writes everything pending. On failure the usage counts are put back
+    /// (they are additive), the audit rows too, within the buffer bound.
+    pub async fn flush(&self) {
+        let (usage, audit) = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            (std::mem::take(&mut p.usage), std::mem::take(&mut p.audit))
+        };
+        if !usage.is_empty() {
+            let updates: Vec<UsageUpdate> = usage
+                .iter()
+                .map(|(id, (at, n))| UsageUpdate {
+                    token_id: id.clone(),
+                    last_used_at: *at,
+                    uses: *n,
+                })
+                .collect();
+            if let Err(e) = self.store.record_token_usage(&updates).await {
+                tracing::warn!(error = %e, "could not record token usage; will retry");
+                self.metrics.background_flush_errors.inc();
+                for u in updates {
+                    let at = u.last_used_at;
+                    let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    let slot = p.usage.entry(u.token_id).or_insert((at, 0));
+                    slot.0 = slot.0.max(at);
+                    slot.1 += u.uses;
+                }
+            }
+        }
+        if !audit.is_empty() {
+            if let Err(e) = self.store.append_audit(&audit).await {
+                tracing::warn!(error = %e, rows = audit.len(), "could not write audit rows; will retry");
+                self.metrics.background_flush_errors.inc();
+                let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let room = MAX_BUFFERED_AUDIT.saturating_sub(p.audit.len());
+                let dropped = audit.len().saturating_sub(room);
+                p.audit.extend(audit.into_iter().take(room));
+                self.metrics.audit_dropped.inc_by(dropped as u64);
+            }
+        }
+    }
+
+    /// Flushes every `interval` until the process ends.
+    pub fn spawn(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                me.flush().await;
+            }
+        })
+    }
+}

@@ -1,0 +1,9 @@
+//! The service layer: one function per use case, shared by the HTTP handlers
+//! and the CLI admin commands so both apply the same rules and produce the
+//! same JSON.
+
+pub mod background;
+pub mod tokens;
+pub mod verify_cache;
+
+pub use tokens::TokenService;

@@ -1,0 +1,519 @@
+//! API token use cases: issue, change, and verify.
+//!
+//! Each change runs as one `modify_token` transaction whose mutation applies
+//! the domain rule to the locked record and returns the audit row and events
+//! to write with it. Verification is the hot path: checksum, SHA-256, cache,
+//! and on a miss one indexed read; its side effects are handed to the
+//! [`BackgroundWriter`].
+
+use std::{sync::Arc, time::Instant};
+
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tessera_core::{
+    api_token::{
+        evaluate, validate_metadata, validate_name, validate_optional_text, validate_reason,
+        ApiToken, ApiTokenView, ExpiryRequest, TokenState, VerifyFailure,
+    },
+    audit::{Actor, AuditEntry, RequestContext},
+    event::OutboxEvent,
+    ids::{is_valid_id, new_id},
+    DomainError, SecretString,
+};
+use tessera_store::{
+    NewToken, Page, SecretChange, Store, StoreError, TokenChange, TokenQuery,
+};
+use utoipa::ToSchema;
+
+use super::{
+    background::BackgroundWriter,
+    verify_cache::{CachedLookup, VerifyCache},
+};
+use crate::{config::TokenSettings, metrics::Metrics};
+
+/// A token together with its raw secret: returned only by create and rotate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedToken {
+    pub token: ApiTokenView,
+    /// The raw token. Shown once; store it now.
+    #[schema(value_type = String, example = "tsr_…")]
+    #[serde(serialize_with = "expose_secret")]
+    pub secret: SecretString,
+}
+
+fn expose_secret<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose())
+}
+
+#[derive(Debug, Default)]
+pub struct CreateToken {
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub expiry: Option<ExpiryRequest>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// A partial update; `None` leaves a field as it is. For nullable fields the
+/// inner `None` clears the value.
+#[derive(Debug, Default)]
+pub struct UpdateToken {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub metadata: Option<Map<String, Value>>,
+    pub expiry: Option<ExpiryRequest>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListTokens {
+    pub state: Option<TokenState>,
+    pub owner: Option<String>,
+    pub include_deleted: bool,
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// The answer to "does this token authenticate?".
+pub type Verification = Result<Arc<ApiToken>, VerifyFailure>;
+
+pub struct TokenService {
+    store: Arc<dyn Store>,
+    settings: TokenSettings,
+    cache: VerifyCache,
+    background: Arc<BackgroundWriter>,
+    metrics: Arc<Metrics>,
+}
+
+const VERIFY_CACHE_CAPACITY: usize = 100_000;
+
+impl TokenService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: TokenSettings,
+        background: Arc<BackgroundWriter>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            cache: VerifyCache::new(settings.verify_cache_ttl, VERIFY_CACHE_CAPACITY),
+            store,
+            settings,
+            background,
+            metrics,
+        }
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    pub async fn create(
+        &self,
+        input: CreateToken,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<IssuedToken, StoreError> {
+        let now = Utc::now();
+        let scopes = match &input.scopes {
+            Some(s) => self.settings.scopes.validate(s)?,
+            None => vec!["read".to_string()],
+        };
+        let token = ApiToken {
+            id: new_id(),
+            name: validate_name(&input.name)?,
+            description: validate_optional_text("description", input.description, 1000)?,
+            owner: validate_optional_text("owner", input.owner, 200)?,
+            scopes,
+            hint: String::new(),
+            metadata: validate_metadata(input.metadata.unwrap_or_default())?,
+            created_at: now,
+            updated_at: now,
+            expires_at: self
+                .settings
+                .expiry
+                .resolve(input.expiry.unwrap_or(ExpiryRequest::Default), now)?,
+            last_used_at: None,
+            use_count: 0,
+            revoked_at: None,
+            revoked_by: None,
+            revoke_reason: None,
+            purged_at: None,
+            deleted_at: None,
+        };
+        let generated = self.settings.format.generate();
+        let token = ApiToken {
+            hint: generated.hint.clone(),
+            ..token
+        };
+        let audit = AuditEntry::success(
+            actor,
+            "token.create",
+            "api_token",
+            &token.id,
+            json!({"name": token.name, "owner": token.owner, "scopes": token.scopes}),
+            ctx,
+        );
+        let event = OutboxEvent::token_created(&token.id, &generated.hash.to_hex());
+        self.store
+            .create_token(
+                &NewToken {
+                    token: token.clone(),
+                    secret_hash: generated.hash,
+                },
+                &audit,
+                &[event],
+            )
+            .await?;
+        self.metrics.api_tokens_created.inc();
+        tracing::info!(token_id = %token.id, hint = %token.hint, "token created");
+        Ok(IssuedToken {
+            token: token.view(now),
+            secret: generated.raw,
+        })
+    }
+
+    pub async fn get(&self, id: &str) -> Result<ApiToken, StoreError> {
+        let not_found = || StoreError::Domain(DomainError::NotFound { entity: "token" });
+        if !is_valid_id(id) {
+            return Err(not_found());
+        }
+        self.store.get_token(id).await?.ok_or_else(not_found)
+    }
+
+    pub async fn list(&self, q: ListTokens) -> Result<Page<ApiToken>, StoreError> {
+        if let Some(c) = &q.cursor {
+            if !is_valid_id(c) {
+                return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
+            }
+        }
+        self.store
+            .list_tokens(&TokenQuery {
+                state: q.state,
+                owner: q.owner,
+                include_deleted: q.include_deleted,
+                cursor: q.cursor,
+                limit: q.limit,
+                now: Utc::now(),
+            })
+            .await
+    }
+
+    /// Runs one lifecycle change and drops the token's cached lookups.
+    async fn change(
+        &self,
+        id: &str,
+        mutation: Box<tessera_store::TokenMutation<'_>>,
+    ) -> Result<ApiToken, StoreError> {
+        if !is_valid_id(id) {
+            return Err(DomainError::NotFound { entity: "token" }.into());
+        }
+        let result = self.store.modify_token(id, mutation).await;
+        self.cache.invalidate_token(id);
+        result
+    }
+
+    pub async fn update(
+        &self,
+        id: &str,
+        input: UpdateToken,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<ApiToken, StoreError> {
+        let now = Utc::now();
+        // Validate before taking the lock; only the state check needs it.
+        let name = input.name.as_deref().map(validate_name).transpose()?;
+        let description = match input.description {
+            Some(d) => Some(validate_optional_text("description", d, 1000)?),
+            None => None,
+        };
+        let scopes = input
+            .scopes
+            .as_deref()
+            .map(|s| self.settings.scopes.validate(s))
+            .transpose()?;
+        let metadata = input.metadata.map(validate_metadata).transpose()?;
+        let expires_at = input
+            .expiry
+            .map(|e| self.settings.expiry.resolve(e, now))
+            .transpose()?;
+        let actor = actor.clone();
+        let ctx = ctx.clone();
+        self.change(
+            id,
+            Box::new(move |current: &ApiToken| {
+                if current.purged_at.is_some() {
+                    return Err(DomainError::TokenNotActive {
+                        state: "purged",
+                        operation: "updated",
+                    });
+                }
+                let mut t = current.clone();
+                let mut changed = Vec::new();
+                if let Some(v) = name {
+                    t.name = v;
+                    changed.push("name");
+                }
+                if let Some(v) = description {
+                    t.description = v;
+                    changed.push("description");
+                }
+                if let Some(v) = scopes {
+                    t.scopes = v;
+                    changed.push("scopes");
+                }
+                if let Some(v) = metadata {
+                    t.metadata = v;
+                    changed.push("metadata");
+                }
+                if let Some(v) = expires_at {
+                    t.expires_at = v;
+                    changed.push("expires_at");
+                }
+                if changed.is_empty() {
+                    return Ok(None);
+                }
+                t.updated_at = now;
+                Ok(Some(TokenChange {
+                    audit: AuditEntry::success(
+                        &actor,
+                        "token.update",
+                        "api_token",
+                        &t.id,
+                        json!({ "fields": changed }),
+                        &ctx,
+                    ),
+                    events: Vec::new(),
+                    token: t,
+                    secrets: SecretChange::Keep,
+                }))
+            }),
+        )
+        .await
+    }
+
+    pub async fn rotate(
+        &self,
+        id: &str,
+        grace_seconds: Option<i64>,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<IssuedToken, StoreError> {
+        let now = Utc::now();
+        let generated = self.settings.format.generate();
+        let (hash, hint) = (generated.hash, generated.hint.clone());
+        let actor = actor.clone();
+        let ctx = ctx.clone();
+        let token = self
+            .change(
+                id,
+                Box::new(move |current: &ApiToken| {
+                    current.check_rotatable(now)?;
+                    let grace = grace_seconds.unwrap_or(0);
+                    let old_valid_until = current.grace_end(grace, now)?;
+                    let mut t = current.clone();
+                    t.hint = hint;
+                    t.updated_at = now;
+                    Ok(Some(TokenChange {
+                        audit: AuditEntry::success(
+                            &actor,
+                            "token.rotate",
+                            "api_token",
+                            &t.id,
+                            json!({ "grace_seconds": grace }),
+                            &ctx,
+                        ),
+                        events: vec![OutboxEvent::token_rotated(&t.id, &t.id)],
+                        token: t,
+                        secrets: SecretChange::Rotate {
+                            new_hash: hash,
+                            old_valid_until,
+                        },
+                    }))
+                }),
+            )
+            .await?;
+        self.metrics.api_tokens_rotated.inc();
+        tracing::info!(token_id = %token.id, "token rotated");
+        Ok(IssuedToken {
+            token: token.view(now),
+            secret: generated.raw,
+        })
+    }
+
+    /// Revokes (and with `purge`, permanently retires) a token. Idempotent:
+    /// revoking a revoked token returns it unchanged.
+    pub async fn revoke(
+        &self,
+        id: &str,
+        purge: bool,
+        reason: Option<String>,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<ApiToken, StoreError> {
+        let now = Utc::now();
+        let reason = validate_reason(reason)?;
+        let actor = actor.clone();
+        let ctx = ctx.clone();
+        let mut revoked_now = false;
+        let flag = &mut revoked_now;
+        let token = self
+            .change(
+                id,
+                Box::new(move |current: &ApiToken| {
+                    let mut t = current.clone();
+                    let mut events = Vec::new();
+                    if t.revoked_at.is_none() {
+                        t.revoked_at = Some(now);
+                        t.revoked_by = Some(actor.revoked_by());
+                        t.revoke_reason = reason.clone();
+                        events.push(OutboxEvent::token_revoked(&t.id));
+                        *flag = true;
+                    }
+                    if purge && t.purged_at.is_none() {
+                        t.purged_at = Some(now);
+                        events.push(OutboxEvent::token_purged(&t.id));
+                    }
+                    if events.is_empty() {
+                        return Ok(None);
+                    }
+                    t.updated_at = now;
+                    let action = if purge { "token.purge" } else { "token.revoke" };
+                    Ok(Some(TokenChange {
+                        audit: AuditEntry::success(
+                            &actor,
+                            action,
+                            "api_token",
+                            &t.id,
+                            json!({ "reason": reason, "purge": purge }),
+                            &ctx,
+                        ),
+                        events,
+                        token: t,
+                        secrets: SecretChange::Keep,
+                    }))
+                }),
+            )
+            .await?;
+        if revoked_now {
+            self.metrics.api_tokens_revoked.inc();
+            tracing::info!(token_id = %token.id, purge, "token revoked");
+        }
+        Ok(token)
+    }
+
+    /// Soft delete (`deleted = true`) or restore (`deleted = false`). Both
+    /// are idempotent.
+    pub async fn set_deleted(
+        &self,
+        id: &str,
+        deleted: bool,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<ApiToken, StoreError> {
+        let now = Utc::now();
+        let actor = actor.clone();
+        let ctx = ctx.clone();
+        self.change(
+            id,
+            Box::new(move |current: &ApiToken| {
+                if current.deleted_at.is_some() == deleted {
+                    return Ok(None);
+                }
+                let mut t = current.clone();
+                t.deleted_at = deleted.then_some(now);
+                t.updated_at = now;
+                let (action, event) = if deleted {
+                    ("token.delete", OutboxEvent::token_deleted(&t.id))
+                } else {
+                    ("token.restore", OutboxEvent::token_restored(&t.id))
+                };
+                Ok(Some(TokenChange {
+                    audit: AuditEntry::success(&actor, action, "api_token", &t.id, json!({}), &ctx),
+                    events: vec![event],
+                    token: t,
+                    secrets: SecretChange::Keep,
+                }))
+            }),
+        )
+        .await
+    }
+
+    /// The hot path. Never writes synchronously: usage and failure audit go
+    /// to the background writer. `ctx` is only built for failures.
+    pub async fn verify(
+        &self,
+        presented: &str,
+        required_scopes: &[String],
+        ctx: impl FnOnce() -> RequestContext,
+    ) -> Result<Verification, StoreError> {
+        let started = Instant::now();
+        let result = self.lookup_and_evaluate(presented, required_scopes).await?;
+        let now = Utc::now();
+        match &result {
+            Ok(token) => self.background.record_use(&token.id, now),
+            Err((failure, token_id)) => {
+                self.metrics
+                    .validation_fail
+                    .with_label_values(&["api_token", failure.as_str()])
+                    .inc();
+                self.background.queue_audit(AuditEntry {
+                    actor: Actor::Anonymous.as_audit_string(),
+                    action: "token.verify",
+                    target_type: "api_token",
+                    target_id: token_id.clone(),
+                    outcome: "failure",
+                    details: json!({ "code": failure.as_str() }),
+                    context: ctx(),
+                });
+            }
+        }
+        self.metrics
+            .validation_latency
+            .observe(started.elapsed().as_secs_f64());
+        Ok(result.map_err(|(f, _)| f))
+    }
+
+    async fn lookup_and_evaluate(
+        &self,
+        presented: &str,
+        required_scopes: &[String],
+    ) -> Result<Result<Arc<ApiToken>, (VerifyFailure, Option<String>)>, StoreError> {
+        let Ok(hash) = self.settings.format.parse(presented) else {
+            return Ok(Err((VerifyFailure::Malformed, None)));
+        };
+        let lookup = match self.cache.get(&hash) {
+            Some(hit) => {
+                self.metrics.verify_cache_hits.inc();
+                hit
+            }
+            None => {
+                self.metrics.verify_cache_misses.inc();
+                let generation = self.cache.generation();
+                let found = match self.store.find_token_by_secret(&hash).await? {
+                    Some(m) => CachedLookup::Found {
+                        token: Arc::new(m.token),
+                        valid_until: m.valid_until,
+                    },
+                    None => CachedLookup::Missing,
+                };
+                self.cache.insert(&hash, found.clone(), generation);
+                found
+            }
+        };
+        Ok(match lookup {
+            CachedLookup::Missing => Err((VerifyFailure::NotFound, None)),
+            CachedLookup::Found { token, valid_until } => {
+                match evaluate(&token, valid_until, required_scopes, Utc::now()) {
+                    Ok(()) => Ok(token),
+                    Err(f) => Err((f, Some(token.id.clone()))),
+                }
+            }
+        })
+    }
+
+    pub fn cached_entries(&self) -> usize {
+        self.cache.len()
+    }
+}

@@ -1,0 +1,19 @@
+//! Logging set-up: human-readable text by default, JSON lines with
+//! `TESSERA_LOG_FORMAT=json`. Filter from `TESSERA_LOG` (or `RUST_LOG`).
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber once; later calls are no-ops (tests).
+pub fn init(format: LogFormat, level: &str) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(level));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
