@@ -115,7 +115,7 @@ impl TokenService {
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<IssuedToken, StoreError> {
-        let now = Utc::now();
+        let now = tessera_core::ids::now();
         let scopes = match &input.scopes {
             Some(s) => self.settings.scopes.validate(s)?,
             None => vec!["read".to_string()],
@@ -221,7 +221,7 @@ impl TokenService {
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<ApiToken, StoreError> {
-        let now = Utc::now();
+        let now = tessera_core::ids::now();
         // Validate before taking the lock; only the state check needs it.
         let name = input.name.as_deref().map(validate_name).transpose()?;
         let description = match input.description {
@@ -300,7 +300,7 @@ impl TokenService {
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<IssuedToken, StoreError> {
-        let now = Utc::now();
+        let now = tessera_core::ids::now();
         let generated = self.settings.format.generate();
         let (hash, hint) = (generated.hash, generated.hint.clone());
         let actor = actor.clone();
@@ -352,7 +352,7 @@ impl TokenService {
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<ApiToken, StoreError> {
-        let now = Utc::now();
+        let now = tessera_core::ids::now();
         let reason = validate_reason(reason)?;
         let actor = actor.clone();
         let ctx = ctx.clone();
@@ -412,7 +412,7 @@ impl TokenService {
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<ApiToken, StoreError> {
-        let now = Utc::now();
+        let now = tessera_core::ids::now();
         let actor = actor.clone();
         let ctx = ctx.clone();
         self.change(
@@ -450,7 +450,7 @@ impl TokenService {
     ) -> Result<Verification, StoreError> {
         let started = Instant::now();
         let result = self.lookup_and_evaluate(presented, required_scopes).await?;
-        let now = Utc::now();
+        let now = tessera_core::ids::now();
         match &result {
             Ok(token) => self.background.record_use(&token.id, now),
             Err((failure, token_id)) => {

@@ -1,0 +1,6 @@
+//! One module per top-level command.
+
+pub mod config;
+pub mod migrate;
+pub mod serve;
+pub mod token;

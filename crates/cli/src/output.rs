@@ -1,0 +1,88 @@
+//! Printing results: a readable form for people, or with `--json` exactly
+//! the object the HTTP API returns. Errors use the same problem document.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+use tessera_core::api_token::ApiTokenView;
+use tessera_server::error::ApiError;
+
+/// Exit status for any error.
+pub const EXIT_ERROR: u8 = 2;
+
+pub fn json<T: Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("API objects always serialize")
+    );
+}
+
+/// Reports an error the way the API would, and returns the error exit code.
+pub fn error(e: impl Into<ApiError>, as_json: bool) -> ExitCode {
+    let e: ApiError = e.into();
+    if as_json {
+        json(&e.problem());
+    }
+    eprintln!("error: {} ({})", e.detail, e.code);
+    ExitCode::from(EXIT_ERROR)
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".to_string(), ToString::to_string)
+}
+
+/// A token as `key: value` lines.
+pub fn token_details(t: &ApiTokenView) {
+    let rows = [
+        ("id", t.id.clone()),
+        ("name", t.name.clone()),
+        ("state", t.state.as_str().to_string()),
+        ("hint", t.hint.clone()),
+        ("owner", opt(&t.owner)),
+        ("scopes", t.scopes.join(",")),
+        ("description", opt(&t.description)),
+        ("metadata", serde_json::Value::Object(t.metadata.clone()).to_string()),
+        ("created_at", t.created_at.to_rfc3339()),
+        ("updated_at", t.updated_at.to_rfc3339()),
+        ("expires_at", t.expires_at.map_or_else(|| "never".into(), |e| e.to_rfc3339())),
+        ("last_used_at", opt(&t.last_used_at.map(|d| d.to_rfc3339()))),
+        ("revoked_at", opt(&t.revoked_at.map(|d| d.to_rfc3339()))),
+        ("purged_at", opt(&t.purged_at.map(|d| d.to_rfc3339()))),
+        ("deleted_at", opt(&t.deleted_at.map(|d| d.to_rfc3339()))),
+    ];
+    for (k, v) in rows {
+        println!("{k:<13} {v}");
+    }
+}
+
+/// Tokens as an aligned table.
+pub fn token_table(items: &[ApiTokenView], next_cursor: Option<&str>) {
+    println!(
+        "{:<36}  {:<24}  {:<8}  {:<16}  {:<20}  EXPIRES",
+        "ID", "NAME", "STATE", "OWNER", "SCOPES"
+    );
+    for t in items {
+        println!(
+            "{:<36}  {:<24}  {:<8}  {:<16}  {:<20}  {}",
+            t.id,
+            clip(&t.name, 24),
+            t.state.as_str(),
+            clip(t.owner.as_deref().unwrap_or("-"), 16),
+            clip(&t.scopes.join(","), 20),
+            t.expires_at.map_or_else(|| "never".into(), |e| e.format("%Y-%m-%d %H:%M").to_string()),
+        );
+    }
+    if let Some(c) = next_cursor {
+        println!("\nmore: --cursor {c}");
+    }
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(n - 1).collect();
+        out.push('…');
+        out
+    }
+}
