@@ -139,3 +139,23 @@ mod tests {
         assert!(m.contains("expected u64"));
     }
 }
+
+/// Path parameters, with rejections (e.g. invalid UTF-8) as problem+json.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path",
+                    "a path segment is not valid (it must be UTF-8 text)",
+                )
+            })
+    }
+}

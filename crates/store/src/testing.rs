@@ -36,6 +36,15 @@ impl TestDb {
         }
     }
 
+    /// A store on an existing, already migrated database (e.g. through a proxy).
+    pub async fn open(url: &str) -> Self {
+        Self {
+            store: connect(url).await.expect("open database"),
+            url: url.to_string(),
+            _dir: None,
+        }
+    }
+
     /// A new schema on the test PostgreSQL, or `None` (after printing why)
     /// when no server is configured and the local one is unreachable.
     pub async fn postgres() -> Option<Self> {
@@ -47,6 +56,41 @@ impl TestDb {
             url,
             _dir: None,
         })
+    }
+}
+
+impl TestDb {
+    /// Everything the database holds, as text, for tests that prove a secret
+    /// was never stored: the raw SQLite files, or every row of every table in
+    /// the test's PostgreSQL schema.
+    pub async fn all_text(&self) -> String {
+        if let Some(path) = self.url.strip_prefix("sqlite://") {
+            let mut text = String::new();
+            for suffix in ["", "-wal"] {
+                if let Ok(bytes) = std::fs::read(format!("{path}{suffix}")) {
+                    text.push_str(&String::from_utf8_lossy(&bytes));
+                }
+            }
+            return text;
+        }
+        let mut conn = sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("connect postgres");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("list tables");
+        let mut text = String::new();
+        for table in tables {
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+                .fetch_all(&mut conn)
+                .await
+                .expect("dump table");
+            text.extend(rows);
+        }
+        text
     }
 }
 

@@ -2,7 +2,7 @@
 //! shape the response.
 
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     Json,
 };
@@ -18,7 +18,7 @@ use crate::{
     auth::{authenticate, AdminCaller},
     client::ClientInfo,
     error::{ApiError, Problem},
-    extract::{ApiJson, ApiQuery, OptionalJson},
+    extract::{ApiJson, ApiPath, ApiQuery, OptionalJson},
     service::tokens::IssuedToken,
 };
 
@@ -72,7 +72,7 @@ pub async fn list_tokens(
 pub async fn get_token(
     State(state): State<AppState>,
     _admin: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApiTokenView>> {
     Ok(view(&state.tokens().get(&id).await?))
 }
@@ -85,7 +85,7 @@ pub async fn get_token(
 pub async fn update_token(
     State(state): State<AppState>,
     admin: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateTokenRequest>,
 ) -> ApiResult<Json<ApiTokenView>> {
     let ctx = state.seal_context(&admin.client);
@@ -103,7 +103,7 @@ pub async fn update_token(
 pub async fn delete_token(
     State(state): State<AppState>,
     admin: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApiTokenView>> {
     let ctx = state.seal_context(&admin.client);
     let token = state
@@ -120,7 +120,7 @@ pub async fn delete_token(
 pub async fn restore_token(
     State(state): State<AppState>,
     admin: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApiTokenView>> {
     let ctx = state.seal_context(&admin.client);
     let token = state
@@ -139,7 +139,7 @@ pub async fn restore_token(
 pub async fn rotate_token(
     State(state): State<AppState>,
     admin: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<RotateRequest>,
 ) -> ApiResult<Json<IssuedToken>> {
     let ctx = state.seal_context(&admin.client);
@@ -158,7 +158,7 @@ pub async fn rotate_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     admin: AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<RevokeRequest>,
 ) -> ApiResult<Json<ApiTokenView>> {
     let ctx = state.seal_context(&admin.client);

@@ -1,0 +1,96 @@
+//! A raw secret appears exactly once: in the response that created or rotated
+//! it. Not in the database, not in the logs, not in any other response.
+//! (Its own test binary: it installs a global log capture at TRACE.)
+
+mod common;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use common::TestServer;
+use reqwest::Method;
+use serde_json::json;
+use tessera_store::{backend_tests, testing::TestDb};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let c = Captured::default();
+        let writer = c.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .init();
+        c
+    })
+}
+
+async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
+    let logs = logs();
+    let mut s = TestServer::start(db).await;
+    let mut other_responses = String::new();
+
+    let created = s
+        .admin(Method::POST, "/v1/tokens", Some(json!({"name": "leak-check"})))
+        .await;
+    let id = created.body["token"]["id"].as_str().unwrap().to_string();
+    let first = created.body["secret"].as_str().unwrap().to_string();
+    let rotated = s
+        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), Some(json!({"grace_seconds": 60})))
+        .await;
+    let second = rotated.body["secret"].as_str().unwrap().to_string();
+    assert!(!created.text.contains(&second) && !rotated.text.contains(&first));
+
+    // Exercise every path a secret passes through, including failures.
+    for secret in [&first, &second] {
+        other_responses.push_str(&s.verify(secret).await.to_string());
+        let r = s.send(Method::GET, "/v1/tokens/self", None, Some(secret)).await;
+        other_responses.push_str(&r.text);
+        let typo = format!("{}x", &secret[..secret.len() - 1]);
+        other_responses.push_str(&s.verify(&typo).await.to_string());
+        let r = s
+            .send(Method::POST, "/v1/tokens/verify", Some(json!({"token": 5, "scopes": secret})), None)
+            .await;
+        other_responses.push_str(&r.text);
+        let r = s.send(Method::GET, "/v1/tokens", None, Some(secret)).await;
+        other_responses.push_str(&r.text);
+    }
+    for path in [format!("/v1/tokens/{id}"), "/v1/tokens".to_string(), "/metrics".to_string()] {
+        other_responses.push_str(&s.admin(Method::GET, &path, None).await.text);
+    }
+    let r = s
+        .admin(Method::POST, &format!("/v1/tokens/{id}/revoke"), Some(json!({"reason": "test"})))
+        .await;
+    other_responses.push_str(&r.text);
+    // Let the background writer flush usage and failure audit rows.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.stop().await;
+
+    let db_text = s.db.all_text().await;
+    assert!(db_text.contains("token.create"), "read the audit log");
+    let log_text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(log_text.contains("token created"), "logs were captured");
+    for secret in [&first, &second] {
+        let body = &secret[4..];
+        assert!(!db_text.contains(body), "secret found in the database");
+        assert!(!log_text.contains(body), "secret found in the logs");
+        assert!(!other_responses.contains(body), "secret found in a response");
+    }
+}
+
+backend_tests!(secrets_appear_only_in_their_issuing_response);
