@@ -1,0 +1,185 @@
+//! The binary as an operator uses it: admin commands on the database, then
+//! `tessera serve` answering over HTTP for what the CLI created. On SQLite
+//! (zero set-up) and on PostgreSQL (explicit `tessera migrate`).
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Output, Stdio},
+};
+
+use serde_json::Value;
+use tessera_store::testing::postgres_schema_url;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+const KEY: &str = "cli-test-key-0123456789abcdef0123456789";
+
+struct Env {
+    dir: tempfile::TempDir,
+    vars: Vec<(&'static str, String)>,
+}
+
+impl Env {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = vec![("TESSERA_DATA_DIR", dir.path().display().to_string())];
+        Self { dir, vars }
+    }
+
+    fn postgres(url: String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = vec![("DATABASE_URL", url), ("TESSERA_ENC_KEY", KEY.to_string())];
+        Self { dir, vars }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("DB_DRIVER")
+            .env_remove("TESSERA_CONFIG")
+            .env_remove("TESSERA_ENC_KEY")
+            .env("TESSERA_LOG_FORMAT", "json");
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run tessera")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "tessera {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+    }
+
+    /// Starts `tessera serve` on a free port; returns the child and base URL.
+    fn serve(&self) -> (Child, String) {
+        let mut child = self
+            .cmd(&["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let listen = loop {
+            let line = lines.next().expect("server exited before serving").unwrap();
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if v["message"] == "tessera is serving" {
+                break v["listen"].as_str().unwrap().to_string();
+            }
+        };
+        // Keep draining logs so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        (child, format!("http://{listen}"))
+    }
+}
+
+async fn walk(env: Env) {
+    let created = env.json(&["token", "create", "--name", "deploy-bot", "--scopes", "read,write", "--owner", "ci", "--expires-in", "30d", "--metadata", r#"{"team":"infra"}"#, "--json"]);
+    let id = created["token"]["id"].as_str().unwrap().to_string();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert_eq!(created["token"]["state"], "active");
+    assert_eq!(created["token"]["metadata"]["team"], "infra");
+
+    // verify: exit 0 valid, 1 invalid.
+    assert!(env.run(&["token", "verify", &secret]).status.success());
+    assert_eq!(env.run(&["token", "verify", "tsr_nope"]).status.code(), Some(1));
+    let mut child = env.cmd(&["token", "verify", "-", "--json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), secret.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["valid"], true);
+
+    // The server answers for what the CLI created.
+    let (mut server, base) = env.serve();
+    let http = reqwest::Client::new();
+    let v: Value = http
+        .post(format!("{base}/v1/tokens/verify"))
+        .json(&serde_json::json!({ "token": secret }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["token"]["id"], id.as_str());
+
+    let shown = env.json(&["token", "show", &id, "--json"]);
+    assert_eq!(shown["name"], "deploy-bot");
+    let rotated = env.json(&["token", "rotate", &id, "--grace", "1h", "--json"]);
+    let new_secret = rotated["secret"].as_str().unwrap().to_string();
+    assert!(env.run(&["token", "verify", &secret]).status.success(), "old secret in grace");
+    assert!(env.run(&["token", "verify", &new_secret]).status.success());
+    let revoked = env.json(&["token", "revoke", &id, "--reason", "done", "--json"]);
+    assert_eq!(revoked["state"], "revoked");
+    assert_eq!(env.run(&["token", "verify", &new_secret]).status.code(), Some(1));
+    let purged = env.json(&["token", "revoke", &id, "--purge", "--json"]);
+    assert_eq!(purged["state"], "purged");
+    let listed = env.json(&["token", "list", "--state", "purged", "--json"]);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert!(env.json(&["token", "delete", &id, "--json"])["deleted_at"].is_string());
+    assert_eq!(env.json(&["token", "list", "--json"])["items"].as_array().unwrap().len(), 0);
+    assert!(env.json(&["token", "restore", &id, "--json"])["deleted_at"].is_null());
+
+    // Errors: exit 2, a problem object with --json, and a readable line on stderr.
+    let out = env.run(&["token", "show", "01a20c4b-0000-7000-8000-000000000000", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let problem: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(problem["code"], "token_not_found");
+    let out = env.run(&["token", "create", "--name", "x", "--scopes", "root"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
+
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+#[tokio::test]
+async fn walk_on_sqlite_with_no_setup() {
+    let env = Env::sqlite();
+    walk(env).await;
+}
+
+#[tokio::test]
+async fn walk_on_postgres_after_migrate() {
+    let Some(url) = postgres_schema_url().await else { return };
+    let env = Env::postgres(url);
+    // Before `migrate`, commands refuse and say what to do.
+    let out = env.run(&["token", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tessera migrate"));
+    let m = env.json(&["migrate", "--json"]);
+    assert_eq!(m["applied_now"], serde_json::json!([1]));
+    assert_eq!(env.json(&["migrate", "--status", "--json"])["pending"], serde_json::json!([]));
+    walk(env).await;
+}
+
+#[test]
+fn bad_configuration_names_the_variable() {
+    let env = Env::sqlite();
+    let out = env.cmd(&["token", "list"]).env("DB_DRIVER", "postgres").env("DB_PORT", "eighty").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("DB_PORT"));
+    let out = env.cmd(&["serve"]).env("TESSERA_ENC_KEY", "short").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TESSERA_ENC_KEY"));
+}
+
+#[test]
+fn help_explains_every_command() {
+    for args in [vec!["--help"], vec!["token", "--help"], vec!["token", "create", "--help"], vec!["serve", "--help"], vec!["migrate", "--help"]] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.len() > 200, "{args:?} help is too thin: {text}");
+    }
+}
