@@ -6,7 +6,8 @@
 //! almost no false positives (GitHub's design). Only the SHA-256 of the whole
 //! token is ever stored.
 
-use rand::{rngs::OsRng, Rng};
+use rand::{rngs::OsRng, RngCore};
+use zeroize::Zeroize;
 use sha2::{Digest, Sha256};
 
 use crate::SecretString;
@@ -118,10 +119,21 @@ impl TokenFormat {
     pub fn generate(&self) -> GeneratedToken {
         let mut raw = String::with_capacity(self.total_len());
         raw.push_str(&self.prefix);
-        let mut rng = OsRng;
-        for _ in 0..BODY_LEN {
-            raw.push(BASE62[rng.gen_range(0..62)] as char);
+        // One read from the OS CSPRNG, then rejection sampling: bytes >= 248
+        // (= 4 * 62) are skipped so every character is uniform over base62.
+        let mut pool = [0u8; 64];
+        let mut body = 0;
+        while body < BODY_LEN {
+            OsRng.fill_bytes(&mut pool);
+            for &b in pool.iter().filter(|&&b| b < 248) {
+                if body == BODY_LEN {
+                    break;
+                }
+                raw.push(BASE62[usize::from(b % 62)] as char);
+                body += 1;
+            }
         }
+        pool.zeroize();
         let checksum = checksum(raw.as_bytes());
         raw.push_str(&checksum);
         let hash = TokenHash::of(&raw);
