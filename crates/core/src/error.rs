@@ -22,6 +22,18 @@ pub enum DomainError {
     /// The token is soft-deleted; restore it first.
     #[error("the token is deleted; restore it first")]
     TokenDeleted,
+    /// The issuer's role may not grant the requested role.
+    #[error("issuers with role {issuer_role:?} may not grant role {granted_role:?}")]
+    InviteNotAllowed {
+        issuer_role: String,
+        granted_role: String,
+    },
+    /// The issuer created its quota of invites in the last 24 hours.
+    #[error("invite quota of {limit} per 24 hours reached; retry in {retry_after_secs} s")]
+    InviteQuotaExceeded { limit: i64, retry_after_secs: i64 },
+    /// The invite cannot be used (redeem reports this as an error).
+    #[error("the invite cannot be used: {}", .0.as_str())]
+    InviteUnusable(crate::invite::InviteFailure),
 }
 
 impl DomainError {
@@ -37,9 +49,19 @@ impl DomainError {
         match self {
             Self::Invalid { .. } => "validation_failed",
             Self::NotFound { entity: "token" } => "token_not_found",
+            Self::NotFound { entity: "invite" } => "invite_not_found",
             Self::NotFound { .. } => "not_found",
             Self::TokenNotActive { .. } => "token_not_active",
             Self::TokenDeleted => "token_deleted",
+            Self::InviteNotAllowed { .. } => "invite_not_allowed",
+            Self::InviteQuotaExceeded { .. } => "invite_quota_exceeded",
+            Self::InviteUnusable(f) => match f {
+                crate::invite::InviteFailure::NotFound => "invite_not_found",
+                crate::invite::InviteFailure::Expired => "invite_expired",
+                crate::invite::InviteFailure::Revoked => "invite_revoked",
+                crate::invite::InviteFailure::UsedUp => "invite_used_up",
+                crate::invite::InviteFailure::EmailMismatch => "invite_email_mismatch",
+            },
         }
     }
 }

@@ -5,18 +5,55 @@
 
 use serde_json::{json, Value};
 
+use crate::crypto::Keyring;
+
 /// One event row: its type and its JSON payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEvent {
     pub event_type: &'static str,
+    /// The payload; for a sealed event, a JSON string holding the ciphertext.
     pub payload: Value,
+    /// The payload carries a secret (an invite code) and is stored encrypted;
+    /// only the dispatcher opens it, to deliver it.
+    pub sealed: bool,
 }
+
+/// The encryption context of sealed outbox payloads.
+pub const SEALED_PAYLOAD_CONTEXT: &str = "outbox.payload";
 
 impl OutboxEvent {
     fn simple(event_type: &'static str, id: &str) -> Self {
         Self {
             event_type,
             payload: json!({ "event": event_type, "id": id }),
+            sealed: false,
+        }
+    }
+
+    /// `invite.created` carries the invite code, as receivers need it to send
+    /// the invitation; so the payload is sealed at rest.
+    pub fn invite_created(id: &str, code: &str, keyring: &Keyring) -> Self {
+        let clear = json!({ "event": "invite.created", "id": id, "code": code });
+        Self {
+            event_type: "invite.created",
+            payload: Value::String(keyring.seal(clear.to_string().as_bytes(), SEALED_PAYLOAD_CONTEXT)),
+            sealed: true,
+        }
+    }
+
+    pub fn invite_used(id: &str) -> Self {
+        Self::simple("invite.used", id)
+    }
+
+    pub fn invite_revoked(id: &str) -> Self {
+        Self::simple("invite.revoked", id)
+    }
+
+    /// The payload as JSON text, as stored.
+    pub fn payload_text(&self) -> String {
+        match (&self.payload, self.sealed) {
+            (Value::String(sealed), true) => sealed.clone(),
+            (payload, _) => payload.to_string(),
         }
     }
 
@@ -25,6 +62,7 @@ impl OutboxEvent {
         Self {
             event_type: "created",
             payload: json!({ "event": "created", "id": id, "token": token_sha256_hex }),
+            sealed: false,
         }
     }
 
@@ -33,6 +71,7 @@ impl OutboxEvent {
         Self {
             event_type: "rotated",
             payload: json!({ "event": "rotated", "id": id, "new_id": new_id }),
+            sealed: false,
         }
     }
 
@@ -75,5 +114,16 @@ mod tests {
             OutboxEvent::token_revoked("t1").payload,
             json!({"event":"revoked","id":"t1"})
         );
+    }
+
+    #[test]
+    fn invite_created_is_sealed_but_opens_to_the_catalogue_payload() {
+        let ring = Keyring::new("0123456789abcdef0123456789abcdef", &[], "outbox").unwrap();
+        let e = OutboxEvent::invite_created("i1", "K7QH-2MXD-9TVA-R4PE", &ring);
+        assert!(e.sealed);
+        assert!(!e.payload_text().contains("K7QH"));
+        let opened = ring.open(&e.payload_text(), SEALED_PAYLOAD_CONTEXT).unwrap();
+        let v: Value = serde_json::from_slice(&opened).unwrap();
+        assert_eq!(v, json!({"event":"invite.created","id":"i1","code":"K7QH-2MXD-9TVA-R4PE"}));
     }
 }

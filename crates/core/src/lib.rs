@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod invite;
 pub mod scopes;
 pub mod secret;
 pub mod token_format;

@@ -14,11 +14,18 @@ static DIALECT: Dialect = Dialect {
     // Replicas may run `tessera migrate` at the same moment; a transaction-level
     // advisory lock makes the second wait and then find nothing to do.
     migration_lock: Some("SELECT pg_advisory_xact_lock(7362836110)"),
-    migrations: &[Migration {
-        version: 1,
-        name: "api_tokens",
-        sql: include_str!("../migrations/postgres/0001_api_tokens.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "api_tokens",
+            sql: include_str!("../migrations/postgres/0001_api_tokens.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "invites",
+            sql: include_str!("../migrations/postgres/0002_invites.sql"),
+        },
+    ],
 };
 
 pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {

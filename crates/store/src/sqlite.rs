@@ -20,11 +20,18 @@ static DIALECT: Dialect = Dialect {
     begin_write: Some("BEGIN IMMEDIATE"),
     // BEGIN IMMEDIATE already excludes every other writer.
     migration_lock: None,
-    migrations: &[Migration {
-        version: 1,
-        name: "api_tokens",
-        sql: include_str!("../migrations/sqlite/0001_api_tokens.sql"),
-    }],
+    migrations: &[
+        Migration {
+            version: 1,
+            name: "api_tokens",
+            sql: include_str!("../migrations/sqlite/0001_api_tokens.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "invites",
+            sql: include_str!("../migrations/sqlite/0002_invites.sql"),
+        },
+    ],
 };
 
 pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {

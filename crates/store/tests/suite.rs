@@ -285,7 +285,7 @@ async fn migrations_are_idempotent(db: TestDb) {
     assert!(db.store.migrate().await.unwrap().is_empty());
     let status = db.store.schema_status().await.unwrap();
     assert!(status.is_current());
-    assert_eq!(status.applied, vec![1]);
+    assert_eq!(status.applied, vec![1, 2]);
     db.store.ping().await.unwrap();
 }
 

@@ -7,7 +7,7 @@ use sqlx::{Any, Row, Transaction};
 use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
 
 use super::{get_json, get_opt_ts, get_ts, to_millis, SqlStore};
-use crate::{AuditLog, AuditRecord, Outbox, StoreError, StoredEvent};
+use crate::{AuditLog, AuditRecord, EventPayload, Outbox, StoreError, StoredEvent};
 
 pub(crate) async fn insert_audit(
     tx: &mut Transaction<'static, Any>,
@@ -44,11 +44,13 @@ pub(crate) async fn insert_events(
     let now = to_millis(Utc::now());
     for ev in events {
         sqlx::query(
-            "INSERT INTO outbox_events (id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO outbox_events (id, event_type, payload, payload_sealed, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(new_id())
         .bind(ev.event_type)
-        .bind(ev.payload.to_string())
+        .bind(ev.payload_text())
+        .bind(i64::from(ev.sealed))
         .bind(now)
         .execute(&mut **tx)
         .await?;
@@ -105,7 +107,7 @@ impl AuditLog for SqlStore {
 impl Outbox for SqlStore {
     async fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, event_type, payload, created_at, dispatched_at FROM outbox_events \
+            "SELECT id, event_type, payload, payload_sealed, created_at, dispatched_at FROM outbox_events \
              WHERE dispatched_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(i64::from(limit.clamp(1, 10_000)))
@@ -113,10 +115,18 @@ impl Outbox for SqlStore {
         .await?;
         rows.iter()
             .map(|r| {
+                let sealed = r.try_get::<i64, _>("payload_sealed")? != 0;
+                let text: String = r.try_get("payload")?;
                 Ok(StoredEvent {
                     id: r.try_get("id")?,
                     event_type: r.try_get("event_type")?,
-                    payload: get_json(r, "payload")?,
+                    payload: if sealed {
+                        EventPayload::Sealed(text)
+                    } else {
+                        EventPayload::Clear(serde_json::from_str(&text).map_err(|e| {
+                            StoreError::Corrupt(format!("outbox payload: {e}"))
+                        })?)
+                    },
                     created_at: get_ts(r, "created_at")?,
                     dispatched_at: get_opt_ts(r, "dispatched_at")?,
                 })

@@ -6,6 +6,8 @@
 //! The few real differences are data in [`Dialect`].
 
 mod audit;
+mod invites;
+mod listing;
 mod tokens;
 
 use std::borrow::Cow;

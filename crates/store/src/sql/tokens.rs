@@ -12,7 +12,9 @@ use tessera_core::{
 
 use super::{
     audit::{insert_audit, insert_events},
-    get_json, get_opt_ts, get_ts, opt_millis, to_millis, SqlStore,
+    get_json, get_opt_ts, get_ts,
+    listing::Listing,
+    opt_millis, to_millis, SqlStore,
 };
 use crate::{
     NewToken, Page, SecretChange, SecretMatch, StoreError, TokenMutation, TokenQuery,
@@ -147,43 +149,26 @@ impl TokenRepository for SqlStore {
     }
 
     async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<ApiToken>, StoreError> {
-        // `$1` is always "now" so the state conditions can refer to it.
-        let mut sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE $1 = $1");
-        let mut texts: Vec<&str> = Vec::new();
+        let mut listing = Listing::new(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t"));
         if let Some(state) = q.state {
-            sql.push_str(" AND ");
-            sql.push_str(state_condition(state));
+            listing.condition(state_condition(state));
         }
         if !q.include_deleted {
-            sql.push_str(" AND t.deleted_at IS NULL");
+            listing.condition("t.deleted_at IS NULL");
         }
         if let Some(owner) = &q.owner {
-            texts.push(owner);
-            sql.push_str(&format!(" AND t.owner = ${}", texts.len() + 1));
+            listing.text_eq("t.owner", owner);
         }
-        if let Some(cursor) = &q.cursor {
-            texts.push(cursor);
-            sql.push_str(&format!(" AND t.id < ${}", texts.len() + 1));
-        }
-        let limit = q.limit.clamp(1, 1000);
-        // Fetch one extra row to know whether there is a next page.
-        sql.push_str(&format!(" ORDER BY t.id DESC LIMIT {}", limit + 1));
-        let mut query = sqlx::query(&sql).bind(to_millis(q.now));
-        for t in texts {
-            query = query.bind(t);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
-        let mut items = rows
-            .iter()
-            .map(token_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|t| t.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        listing
+            .fetch(
+                &self.pool,
+                to_millis(q.now),
+                q.cursor.as_deref(),
+                q.limit,
+                token_from_row,
+                |t| &t.id,
+            )
+            .await
     }
 
     async fn modify_token(

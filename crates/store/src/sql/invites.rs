@@ -1,0 +1,324 @@
+//! Invite queries: quota-checked creation, atomic redemption, listing, and
+//! the locked read-modify-write for revoke and delete.
+
+use async_trait::async_trait;
+use sqlx::{any::AnyRow, Any, AnyConnection, Row, Transaction};
+use tessera_core::{
+    audit::AuditEntry,
+    event::OutboxEvent,
+    ids::new_id,
+    invite::{Grants, Invite, InviteFailure, InviteState, Issuer},
+    DomainError,
+};
+
+use super::{
+    audit::{insert_audit, insert_events},
+    get_json, get_opt_ts, get_ts,
+    listing::Listing,
+    opt_millis, to_millis, SqlStore,
+};
+use crate::{
+    InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite,
+    Page, Redemption, StoreError,
+};
+
+const INVITE_COLUMNS: &str = "t.id, t.issuer_subject, t.issuer_role, t.grant_role, t.grant_scopes, \
+     t.email, t.max_uses, t.uses, t.expires_at, t.revoked_at, t.created_at, t.updated_at, \
+     t.deleted_at, t.metadata";
+
+fn invite_from_row(row: &AnyRow) -> Result<Invite, StoreError> {
+    Ok(Invite {
+        id: row.try_get("id")?,
+        issuer: Issuer {
+            subject: row.try_get("issuer_subject")?,
+            role: row.try_get("issuer_role")?,
+        },
+        grants: Grants {
+            role: row.try_get("grant_role")?,
+            scopes: get_json(row, "grant_scopes")?,
+        },
+        email: row.try_get("email")?,
+        max_uses: row.try_get("max_uses")?,
+        uses: row.try_get("uses")?,
+        expires_at: get_ts(row, "expires_at")?,
+        revoked_at: get_opt_ts(row, "revoked_at")?,
+        created_at: get_ts(row, "created_at")?,
+        updated_at: get_ts(row, "updated_at")?,
+        deleted_at: get_opt_ts(row, "deleted_at")?,
+        metadata: get_json(row, "metadata")?,
+    })
+}
+
+/// SQL for each state; `$1` is "now". Must agree with `Invite::state_at`.
+fn state_condition(state: InviteState) -> &'static str {
+    match state {
+        InviteState::Active => {
+            "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at > $1"
+        }
+        InviteState::Used => "t.revoked_at IS NULL AND t.uses >= t.max_uses",
+        InviteState::Expired => {
+            "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at <= $1"
+        }
+        InviteState::Revoked => "t.revoked_at IS NOT NULL",
+    }
+}
+
+/// `$first, $first+1, …` for an IN list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn find_by_code(
+    conn: &mut AnyConnection,
+    hashes: &[String],
+) -> Result<Option<Invite>, StoreError> {
+    if hashes.is_empty() {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT {INVITE_COLUMNS} FROM invites t WHERE t.code_hash IN ({})",
+        placeholders(1, hashes.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for h in hashes {
+        q = q.bind(h.as_str());
+    }
+    q.fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(invite_from_row)
+        .transpose()
+}
+
+async fn insert_usage(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[InviteUsageRecord],
+    at: i64,
+) -> Result<(), StoreError> {
+    for r in rows {
+        sqlx::query(
+            "INSERT INTO invite_usage_log (id, at, invite_id, action, outcome, subject, \
+             request_id, ip_enc, user_agent_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(new_id())
+        .bind(at)
+        .bind(&r.invite_id)
+        .bind(r.action)
+        .bind(r.outcome)
+        .bind(&r.subject)
+        .bind(&r.context.request_id)
+        .bind(&r.context.ip_sealed)
+        .bind(&r.context.user_agent_sealed)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Locks the issuer's row so quota checks for one issuer run one at a time.
+async fn lock_issuer(tx: &mut Transaction<'static, Any>, subject: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO invite_issuers (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING")
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE invite_issuers SET subject = subject WHERE subject = $1")
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl InviteRepository for SqlStore {
+    async fn create_invite(
+        &self,
+        new: &NewInvite,
+        quota: Option<InviteQuota>,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        let i = &new.invite;
+        let mut tx = self.begin_write().await?;
+        if let Some(q) = quota {
+            lock_issuer(&mut tx, &i.issuer.subject).await?;
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM invites \
+                 WHERE issuer_subject = $1 AND created_at > $2",
+            )
+            .bind(&i.issuer.subject)
+            .bind(to_millis(q.window_start))
+            .fetch_one(&mut *tx)
+            .await?;
+            let used: i64 = row.try_get("n")?;
+            if used >= q.limit {
+                let oldest = get_opt_ts(&row, "oldest")?.unwrap_or(i.created_at);
+                let retry = (oldest + q.window - i.created_at).num_seconds().max(1);
+                return Err(DomainError::InviteQuotaExceeded {
+                    limit: q.limit,
+                    retry_after_secs: retry,
+                }
+                .into());
+            }
+        }
+        sqlx::query(
+            "INSERT INTO invites (id, code_hash, issuer_subject, issuer_role, grant_role, \
+             grant_scopes, email, max_uses, uses, expires_at, created_at, updated_at, metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12)",
+        )
+        .bind(&i.id)
+        .bind(&new.code_hash)
+        .bind(&i.issuer.subject)
+        .bind(&i.issuer.role)
+        .bind(&i.grants.role)
+        .bind(serde_json::to_string(&i.grants.scopes).expect("scopes serialize"))
+        .bind(&i.email)
+        .bind(i.max_uses)
+        .bind(to_millis(i.expires_at))
+        .bind(to_millis(i.created_at))
+        .bind(to_millis(i.updated_at))
+        .bind(serde_json::to_string(&i.metadata).expect("metadata serializes"))
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
+        insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_invite(&self, id: &str) -> Result<Option<Invite>, StoreError> {
+        sqlx::query(&format!("SELECT {INVITE_COLUMNS} FROM invites t WHERE t.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(invite_from_row)
+            .transpose()
+    }
+
+    async fn find_invite_by_code(&self, code_hashes: &[String]) -> Result<Option<Invite>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        find_by_code(&mut conn, code_hashes).await
+    }
+
+    async fn list_invites(&self, q: &InviteQuery) -> Result<Page<Invite>, StoreError> {
+        let mut listing = Listing::new(&format!("SELECT {INVITE_COLUMNS} FROM invites t"));
+        if let Some(state) = q.state {
+            listing.condition(state_condition(state));
+        }
+        if !q.include_deleted {
+            listing.condition("t.deleted_at IS NULL");
+        }
+        if let Some(issuer) = &q.issuer {
+            listing.text_eq("t.issuer_subject", issuer);
+        }
+        listing
+            .fetch(
+                &self.pool,
+                to_millis(q.now),
+                q.cursor.as_deref(),
+                q.limit,
+                invite_from_row,
+                |i| &i.id,
+            )
+            .await
+    }
+
+    async fn redeem_invite(
+        &self,
+        r: &Redemption,
+    ) -> Result<Result<Invite, (InviteFailure, Option<String>)>, StoreError> {
+        let now = to_millis(r.now);
+        let mut tx = self.begin_write().await?;
+        let Some(invite) = find_by_code(&mut tx, &r.code_hashes).await? else {
+            return Ok(Err((InviteFailure::NotFound, None)));
+        };
+        if let Err(f) = invite.check_usable(r.email.as_deref(), r.now) {
+            return Ok(Err((f, Some(invite.id))));
+        }
+        // The guard repeats the usability rules so that, under PostgreSQL's
+        // READ COMMITTED, a concurrent redemption that took the last use makes
+        // this UPDATE match nothing instead of over-consuming.
+        let updated = sqlx::query(
+            "UPDATE invites SET uses = uses + 1, updated_at = $2 WHERE id = $1 \
+             AND uses < max_uses AND revoked_at IS NULL AND deleted_at IS NULL AND expires_at > $2",
+        )
+        .bind(&invite.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            // Lost the race: report the state as it is now.
+            let current = find_by_code(&mut tx, &r.code_hashes).await?;
+            let failure = current
+                .as_ref()
+                .and_then(|i| i.check_usable(r.email.as_deref(), r.now).err())
+                .unwrap_or(InviteFailure::UsedUp);
+            return Ok(Err((failure, Some(invite.id))));
+        }
+        let mut usage = r.usage.clone();
+        usage.invite_id = Some(invite.id.clone());
+        insert_usage(&mut tx, &[usage], now).await?;
+        insert_events(&mut tx, &[OutboxEvent::invite_used(&invite.id)]).await?;
+        tx.commit().await?;
+        Ok(Ok(Invite {
+            uses: invite.uses + 1,
+            updated_at: r.now,
+            ..invite
+        }))
+    }
+
+    async fn modify_invite(
+        &self,
+        id: &str,
+        mutation: Box<InviteMutation<'_>>,
+    ) -> Result<Invite, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Row lock on PostgreSQL; SQLite already holds the write lock.
+        let locked = sqlx::query("UPDATE invites SET updated_at = updated_at WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if locked == 0 {
+            return Err(DomainError::NotFound { entity: "invite" }.into());
+        }
+        let row = sqlx::query(&format!("SELECT {INVITE_COLUMNS} FROM invites t WHERE t.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let current = invite_from_row(&row)?;
+        let Some(change) = mutation(&current)? else {
+            return Ok(current);
+        };
+        let i = &change.invite;
+        sqlx::query(
+            "UPDATE invites SET revoked_at = $2, updated_at = $3, deleted_at = $4, metadata = $5 \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(opt_millis(i.revoked_at))
+        .bind(to_millis(i.updated_at))
+        .bind(opt_millis(i.deleted_at))
+        .bind(serde_json::to_string(&i.metadata).expect("metadata serializes"))
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, std::slice::from_ref(&change.audit)).await?;
+        insert_events(&mut tx, &change.events).await?;
+        tx.commit().await?;
+        Ok(change.invite)
+    }
+
+    async fn append_invite_usage(&self, rows: &[InviteUsageRecord]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        insert_usage(&mut tx, rows, to_millis(tessera_core::ids::now())).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
