@@ -31,6 +31,9 @@ pub enum DomainError {
     /// The issuer created its quota of invites in the last 24 hours.
     #[error("invite quota of {limit} per 24 hours reached; retry in {retry_after_secs} s")]
     InviteQuotaExceeded { limit: i64, retry_after_secs: i64 },
+    /// Too many failed attempts from this client; wait before trying again.
+    #[error("too many failed attempts; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: i64 },
     /// The invite cannot be used (redeem reports this as an error).
     #[error("the invite cannot be used: {}", .0.as_str())]
     InviteUnusable(crate::invite::InviteFailure),
@@ -55,6 +58,7 @@ impl DomainError {
             Self::TokenDeleted => "token_deleted",
             Self::InviteNotAllowed { .. } => "invite_not_allowed",
             Self::InviteQuotaExceeded { .. } => "invite_quota_exceeded",
+            Self::RateLimited { .. } => "rate_limited",
             Self::InviteUnusable(f) => match f {
                 crate::invite::InviteFailure::NotFound => "invite_not_found",
                 crate::invite::InviteFailure::Expired => "invite_expired",

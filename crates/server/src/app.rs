@@ -43,6 +43,10 @@ impl AppState {
         &self.0.services.tokens
     }
 
+    pub fn invites(&self) -> &crate::service::InviteService {
+        &self.0.services.invites
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.0.services.store
     }

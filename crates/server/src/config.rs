@@ -5,10 +5,20 @@
 //! and remembers where each value came from; so a bad value anywhere stops
 //! start-up with a message that names the exact variable, file key or flag.
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+    path::PathBuf,
+    time::Duration,
+};
+
 
 use tessera_core::{
-    api_token::ExpiryPolicy, scopes::ScopeRegistry, token_format::TokenFormat, SecretString,
+    api_token::ExpiryPolicy,
+    invite::{is_role_name, InviteLimits, IssuerPolicy},
+    scopes::ScopeRegistry,
+    token_format::TokenFormat,
+    SecretString,
 };
 
 /// A setting was missing or bad. `source` names it as the operator wrote it.
@@ -56,6 +66,13 @@ const SETTINGS: &[Setting] = &[
     Setting { key: "tokens.verify_requires_admin", env: &["TESSERA_VERIFY_REQUIRES_ADMIN"] },
     Setting { key: "tokens.verify_cache_ttl", env: &["TESSERA_VERIFY_CACHE_TTL"] },
     Setting { key: "tokens.usage_flush_interval", env: &["TESSERA_USAGE_FLUSH_INTERVAL"] },
+    Setting { key: "invites.policy", env: &["TESSERA_INVITE_POLICY"] },
+    Setting { key: "invites.daily_quota", env: &["TESSERA_INVITE_DAILY_QUOTA"] },
+    Setting { key: "invites.quota_exempt_roles", env: &["TESSERA_INVITE_QUOTA_EXEMPT_ROLES"] },
+    Setting { key: "invites.default_ttl", env: &["TESSERA_INVITE_DEFAULT_TTL"] },
+    Setting { key: "invites.max_ttl", env: &["TESSERA_INVITE_MAX_TTL"] },
+    Setting { key: "invites.max_uses", env: &["TESSERA_INVITE_MAX_USES"] },
+    Setting { key: "invites.failure_limit_per_minute", env: &["TESSERA_INVITE_FAILURE_LIMIT"] },
 ];
 
 /// Flags the CLI passes in; they override every other layer.
@@ -113,6 +130,7 @@ pub struct Config {
     pub log_level: String,
     pub trust_proxy_headers: bool,
     pub tokens: TokenSettings,
+    pub invites: InviteSettings,
     /// The raw `[upstreams]` table, handed to the upstream cache as is.
     pub upstreams: Option<toml::Value>,
 }
@@ -125,6 +143,17 @@ pub struct TokenSettings {
     pub verify_requires_admin: bool,
     pub verify_cache_ttl: Duration,
     pub usage_flush_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct InviteSettings {
+    pub policy: IssuerPolicy,
+    /// Invites per issuer per rolling 24 hours; 0 disables the quota.
+    pub daily_quota: i64,
+    pub quota_exempt_roles: BTreeSet<String>,
+    pub limits: InviteLimits,
+    /// Failed validations/redemptions per client IP per minute; 0 disables.
+    pub failure_limit_per_minute: u32,
 }
 
 /// Raw values by key, each with the name of where it came from.
@@ -190,6 +219,23 @@ fn flatten(
             continue;
         }
         let value = match v {
+            // The issuer policy is a map of role -> grantable roles; it is
+            // reduced to the same `role=a,b;…` form the variable uses.
+            toml::Value::Table(t) if key == "invites.policy" => t
+                .iter()
+                .map(|(role, grants)| {
+                    let list = match grants {
+                        toml::Value::Array(a) => a
+                            .iter()
+                            .map(|g| g.as_str().map_or_else(|| g.to_string(), str::to_string))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        other => other.as_str().map_or_else(|| other.to_string(), str::to_string),
+                    };
+                    format!("{role}={list}")
+                })
+                .collect::<Vec<_>>()
+                .join(";"),
             toml::Value::Table(t) => {
                 flatten(t, &key, file, out)?;
                 continue;
@@ -311,6 +357,7 @@ impl Config {
             log_level,
             trust_proxy_headers,
             tokens: token_settings(l)?,
+            invites: invite_settings(l)?,
             upstreams,
         })
     }
@@ -369,6 +416,53 @@ fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
                 }
             },
         )?,
+    })
+}
+
+fn invite_settings(l: &Layers) -> Result<InviteSettings, ConfigError> {
+    let defaults = InviteLimits::default();
+    let to_chrono = |d: Duration| chrono::Duration::from_std(d).map_err(|_| "too long".to_string());
+    let max_lifetime = l.parse("invites.max_ttl", defaults.max_lifetime, |v| {
+        to_chrono(parse_duration(v)?)
+    })?;
+    let default_lifetime = l.parse("invites.default_ttl", defaults.default_lifetime, |v| {
+        to_chrono(parse_duration(v)?)
+    })?;
+    if default_lifetime > max_lifetime || default_lifetime.is_zero() {
+        let src = l
+            .get("invites.default_ttl")
+            .map_or("invites.default_ttl", |(_, s)| s);
+        return Err(err(src, "must be positive and not longer than the maximum invite lifetime"));
+    }
+    Ok(InviteSettings {
+        policy: l.parse("invites.policy", IssuerPolicy::default(), IssuerPolicy::parse)?,
+        daily_quota: l.parse("invites.daily_quota", 5, |v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=1_000_000).contains(n))
+                .ok_or_else(|| format!("expected a number 0-1000000 (0 = no quota), got {v:?}"))
+        })?,
+        quota_exempt_roles: l.parse("invites.quota_exempt_roles", BTreeSet::new(), |v| {
+            let roles = list(v);
+            match roles.iter().find(|r| !is_role_name(r)) {
+                Some(bad) => Err(format!("invalid role name {bad:?}")),
+                None => Ok(roles.into_iter().collect()),
+            }
+        })?,
+        limits: InviteLimits {
+            default_lifetime,
+            max_lifetime,
+            max_uses: l.parse("invites.max_uses", defaults.max_uses, |v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| format!("expected a number 1-1000000, got {v:?}"))
+            })?,
+        },
+        failure_limit_per_minute: l.parse("invites.failure_limit_per_minute", 20, |v| {
+            v.parse::<u32>()
+                .map_err(|_| format!("expected a number (0 = no limit), got {v:?}"))
+        })?,
     })
 }
 

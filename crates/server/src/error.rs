@@ -95,14 +95,32 @@ impl ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
+        use tessera_core::invite::InviteFailure;
         let status = match &e {
             DomainError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             DomainError::NotFound { .. } => StatusCode::NOT_FOUND,
             DomainError::TokenNotActive { .. } | DomainError::TokenDeleted => StatusCode::CONFLICT,
+            DomainError::InviteNotAllowed { .. } => StatusCode::FORBIDDEN,
+            DomainError::InviteQuotaExceeded { .. } | DomainError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            DomainError::InviteUnusable(f) => match f {
+                InviteFailure::NotFound => StatusCode::NOT_FOUND,
+                InviteFailure::Expired | InviteFailure::Revoked => StatusCode::GONE,
+                InviteFailure::UsedUp => StatusCode::CONFLICT,
+                InviteFailure::EmailMismatch => StatusCode::FORBIDDEN,
+            },
         };
         let mut api = Self::new(status, e.code(), e.to_string());
-        if let DomainError::Invalid { field, .. } = e {
-            api.field = Some(field);
+        match e {
+            DomainError::Invalid { field, .. } => api.field = Some(field),
+            DomainError::InviteQuotaExceeded {
+                retry_after_secs, ..
+            }
+            | DomainError::RateLimited { retry_after_secs } => {
+                api.retry_after = Some(retry_after_secs.max(1) as u64);
+            }
+            _ => {}
         }
         api
     }

@@ -22,6 +22,9 @@ pub struct Metrics {
     pub validation_latency: Histogram,
     pub api_latency: HistogramVec,
     pub rate_limited: IntCounter,
+    pub invites_created: IntCounter,
+    pub invites_used: IntCounter,
+    pub invites_revoked: IntCounter,
     pub verify_cache_hits: IntCounter,
     pub verify_cache_misses: IntCounter,
     pub audit_dropped: IntCounter,
@@ -46,6 +49,9 @@ impl Metrics {
         let api_tokens_revoked = counter("tokens_api_tokens_revoked_total", "API tokens revoked.");
         let api_tokens_rotated = counter("tokens_api_tokens_rotated_total", "API tokens rotated.");
         let rate_limited = counter("tokens_rate_limited_total", "Requests refused by a rate limit.");
+        let invites_created = counter("tokens_invites_created_total", "Invites created.");
+        let invites_used = counter("tokens_invites_used_total", "Invite uses (successful redemptions).");
+        let invites_revoked = counter("tokens_invites_revoked_total", "Invites revoked.");
         let verify_cache_hits = counter(
             "tokens_verify_cache_hits_total",
             "Token verifications answered from the in-process cache.",
@@ -101,6 +107,10 @@ impl Metrics {
         for reason in tessera_core::api_token::VerifyFailure::ALL {
             validation_fail.with_label_values(&["api_token", reason.as_str()]);
         }
+        for reason in tessera_core::invite::InviteFailure::ALL {
+            validation_fail.with_label_values(&["invite", reason.as_str()]);
+        }
+        validation_fail.with_label_values(&["invite", "MALFORMED"]);
         Self {
             registry,
             api_tokens_created,
@@ -110,6 +120,9 @@ impl Metrics {
             validation_latency,
             api_latency,
             rate_limited,
+            invites_created,
+            invites_used,
+            invites_revoked,
             verify_cache_hits,
             verify_cache_misses,
             audit_dropped,

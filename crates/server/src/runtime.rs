@@ -11,7 +11,7 @@ use tessera_store::{Backend, Store, StoreError};
 use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
-    service::{background::BackgroundWriter, TokenService},
+    service::{background::BackgroundWriter, InviteService, TokenService},
 };
 
 /// Why start-up failed; each message tells the operator what to do.
@@ -33,6 +33,7 @@ pub enum StartupError {
 pub struct Services {
     pub store: Arc<dyn Store>,
     pub tokens: TokenService,
+    pub invites: InviteService,
     pub background: Arc<BackgroundWriter>,
     pub metrics: Arc<Metrics>,
     /// Seals client IPs and user agents in the audit log.
@@ -80,9 +81,23 @@ impl Services {
             background.clone(),
             metrics.clone(),
         );
+        let key_error = |e: tessera_core::crypto::CryptoError| StartupError::Key(e.to_string());
+        let all_keys: Vec<&str> = std::iter::once(key.expose())
+            .chain(previous.iter().map(String::as_str))
+            .collect();
+        let invites = InviteService::new(
+            store.clone(),
+            config.invites.clone(),
+            &all_keys,
+            Keyring::new(key.expose(), &previous, "outbox").map_err(key_error)?,
+            background.clone(),
+            metrics.clone(),
+        )
+        .map_err(key_error)?;
         Ok(Self {
             store,
             tokens,
+            invites,
             background,
             metrics,
             audit_keyring,

@@ -114,3 +114,19 @@ fn upstreams_table_is_passed_through() {
     let c = load(&[], Some("[upstreams.cpj]\nkind = \"json_login\"\n")).unwrap();
     assert!(c.upstreams.is_some());
 }
+
+#[test]
+fn invite_settings_from_file_and_env() {
+    let file = "[invites]\ndaily_quota = 3\n[invites.policy]\nadmin = [\"*\"]\ncoordinator = [\"member\"]\n";
+    let c = load(&[], Some(file)).unwrap();
+    assert_eq!(c.invites.daily_quota, 3);
+    assert!(c.invites.policy.allows("coordinator", "member"));
+    assert!(!c.invites.policy.allows("coordinator", "admin"));
+    let c = load(&[("TESSERA_INVITE_POLICY", "admin=*;lead=member")], Some(file)).unwrap();
+    assert!(c.invites.policy.allows("lead", "member"));
+    assert!(!c.invites.policy.allows("coordinator", "member"));
+    let e = load(&[("TESSERA_INVITE_POLICY", "Admin")], None).unwrap_err();
+    assert_eq!(e.source_name, "TESSERA_INVITE_POLICY");
+    let e = load(&[("TESSERA_INVITE_DAILY_QUOTA", "-1")], None).unwrap_err();
+    assert_eq!(e.source_name, "TESSERA_INVITE_DAILY_QUOTA");
+}

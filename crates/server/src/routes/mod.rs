@@ -1,6 +1,8 @@
 //! Route table and the OpenAPI document, generated together from the handler
 //! annotations so they cannot drift apart.
 
+mod invite_dto;
+mod invites;
 mod system;
 mod token_dto;
 mod tokens;
@@ -22,6 +24,7 @@ use crate::app::AppState;
     modifiers(&BearerAuth),
     tags(
         (name = "tokens", description = "Machine API tokens"),
+        (name = "invites", description = "Invite codes"),
         (name = "system", description = "Health, readiness, metrics")
     )
 )]
@@ -52,6 +55,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::rotate_token))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(tokens::restore_token))
+        .routes(routes!(invites::create_invite, invites::list_invites))
+        .routes(routes!(invites::get_invite, invites::delete_invite))
+        .routes(routes!(invites::revoke_invite))
+        .routes(routes!(invites::validate_invite))
+        .routes(routes!(invites::redeem_invite))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

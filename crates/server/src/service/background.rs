@@ -1,6 +1,7 @@
 //! Work that verification hands off so it never writes synchronously:
-//! `last_used_at`/use counts and audit rows for failed verifications, both
-//! accumulated in memory and flushed in batches by one background task.
+//! `last_used_at`/use counts, audit rows for failed verifications, and the
+//! invite usage log, accumulated in memory and flushed in batches by one
+//! background task.
 
 use std::{
     collections::HashMap,
@@ -10,18 +11,32 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use tessera_core::audit::AuditEntry;
-use tessera_store::{Store, UsageUpdate};
+use tessera_store::{InviteUsageRecord, Store, UsageUpdate};
 
 use crate::metrics::Metrics;
 
-/// Bound on buffered audit rows between flushes: a flood of bad tokens must
-/// not grow memory without limit. Dropped rows are counted.
-const MAX_BUFFERED_AUDIT: usize = 50_000;
+/// Bound on buffered rows of each kind between flushes: a flood of bad
+/// tokens must not grow memory without limit. Dropped rows are counted.
+const MAX_BUFFERED_ROWS: usize = 50_000;
 
 #[derive(Default)]
 struct Pending {
     usage: HashMap<String, (DateTime<Utc>, i64)>,
     audit: Vec<AuditEntry>,
+    invite_usage: Vec<InviteUsageRecord>,
+}
+
+/// Appends `rows` to `buf` up to the bound; returns how many did not fit.
+fn push_bounded<T>(buf: &mut Vec<T>, rows: impl IntoIterator<Item = T>) -> u64 {
+    let mut dropped = 0;
+    for row in rows {
+        if buf.len() >= MAX_BUFFERED_ROWS {
+            dropped += 1;
+        } else {
+            buf.push(row);
+        }
+    }
+    dropped
 }
 
 pub struct BackgroundWriter {
@@ -56,19 +71,27 @@ impl BackgroundWriter {
     /// Queues an audit row to be written with the next flush.
     pub fn queue_audit(&self, entry: AuditEntry) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if p.audit.len() >= MAX_BUFFERED_AUDIT {
-            self.metrics.audit_dropped.inc();
-        } else {
-            p.audit.push(entry);
-        }
+        let dropped = push_bounded(&mut p.audit, [entry]);
+        self.metrics.audit_dropped.inc_by(dropped);
+    }
+
+    /// Queues an invite usage-log row to be written with the next flush.
+    pub fn queue_invite_usage(&self, row: InviteUsageRecord) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped = push_bounded(&mut p.invite_usage, [row]);
+        self.metrics.audit_dropped.inc_by(dropped);
     }
 
     /// Writes everything pending. On failure the usage counts are put back
-    /// (they are additive), the audit rows too, within the buffer bound.
+    /// (they are additive), the rows too, within the buffer bound.
     pub async fn flush(&self) {
-        let (usage, audit) = {
+        let (usage, audit, invite_usage) = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-            (std::mem::take(&mut p.usage), std::mem::take(&mut p.audit))
+            (
+                std::mem::take(&mut p.usage),
+                std::mem::take(&mut p.audit),
+                std::mem::take(&mut p.invite_usage),
+            )
         };
         if !usage.is_empty() {
             let updates: Vec<UsageUpdate> = usage
@@ -96,10 +119,17 @@ impl BackgroundWriter {
                 tracing::warn!(error = %e, rows = audit.len(), "could not write audit rows; will retry");
                 self.metrics.background_flush_errors.inc();
                 let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                let room = MAX_BUFFERED_AUDIT.saturating_sub(p.audit.len());
-                let dropped = audit.len().saturating_sub(room);
-                p.audit.extend(audit.into_iter().take(room));
-                self.metrics.audit_dropped.inc_by(dropped as u64);
+                let dropped = push_bounded(&mut p.audit, audit);
+                self.metrics.audit_dropped.inc_by(dropped);
+            }
+        }
+        if !invite_usage.is_empty() {
+            if let Err(e) = self.store.append_invite_usage(&invite_usage).await {
+                tracing::warn!(error = %e, rows = invite_usage.len(), "could not write invite usage rows; will retry");
+                self.metrics.background_flush_errors.inc();
+                let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let dropped = push_bounded(&mut p.invite_usage, invite_usage);
+                self.metrics.audit_dropped.inc_by(dropped);
             }
         }
     }

@@ -3,7 +3,10 @@
 //! same JSON.
 
 pub mod background;
+pub mod invites;
+pub mod limiter;
 pub mod tokens;
 pub mod verify_cache;
 
+pub use invites::InviteService;
 pub use tokens::TokenService;

@@ -1,0 +1,180 @@
+//! Request and response bodies of the invite API.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tessera_core::{
+    invite::{Grants, Invite, InviteFailure, InviteState, InviteView, Issuer},
+    DomainError,
+};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::service::invites::{CreateInvite, InviteExpiry, ListInvites};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInviteRequest {
+    /// The role (and optional scopes) the invitee receives.
+    pub grants: Grants,
+    /// Only this address may use the invite.
+    pub email: Option<String>,
+    /// Default 1.
+    pub max_uses: Option<i64>,
+    /// RFC 3339 time (default: 7 days from now).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Lifetime in seconds (instead of `expires_at`).
+    pub expires_in: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Create the invite as this application user; the issuer policy applies
+    /// to their role.
+    pub on_behalf_of: Option<Issuer>,
+}
+
+/// The invite and its code. The code is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedInvite {
+    pub invite: InviteView,
+    /// Share it with the invitee; it cannot be shown again.
+    pub code: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListInvitesQuery {
+    /// `active`, `used`, `expired` or `revoked`.
+    pub state: Option<String>,
+    /// Issuer subject.
+    pub issuer: Option<String>,
+    /// 1–1000, default 50.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub include_deleted: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitePage {
+    pub items: Vec<InviteView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateInviteRequest {
+    pub code: String,
+    pub email: Option<String>,
+}
+
+/// What a valid invite offers, without consuming it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InviteSummary {
+    pub id: String,
+    pub grants: Grants,
+    pub expires_at: DateTime<Utc>,
+    pub uses_left: i64,
+}
+
+/// `{"valid": true, "invite": …}` or `{"valid": false, "code": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidateInviteResponse {
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invite: Option<InviteSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<InviteFailure>,
+}
+
+impl From<Result<Invite, InviteFailure>> for ValidateInviteResponse {
+    fn from(r: Result<Invite, InviteFailure>) -> Self {
+        match r {
+            Ok(i) => Self {
+                valid: true,
+                invite: Some(InviteSummary {
+                    uses_left: i.uses_left(),
+                    id: i.id,
+                    grants: i.grants,
+                    expires_at: i.expires_at,
+                }),
+                code: None,
+            },
+            Err(f) => Self {
+                valid: false,
+                invite: None,
+                code: Some(f),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemInviteRequest {
+    pub code: String,
+    /// The application's id for the person redeeming.
+    pub subject: String,
+    pub email: Option<String>,
+}
+
+/// What was granted to whom.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedeemedInvite {
+    pub invite_id: String,
+    pub subject: String,
+    pub grants: Grants,
+    pub uses_left: i64,
+    pub redeemed_at: DateTime<Utc>,
+}
+
+impl TryFrom<CreateInviteRequest> for CreateInvite {
+    type Error = DomainError;
+
+    fn try_from(r: CreateInviteRequest) -> Result<Self, DomainError> {
+        let expiry = match (r.expires_at, r.expires_in) {
+            (Some(_), Some(_)) => {
+                return Err(DomainError::invalid(
+                    "expires_at",
+                    "give either expires_at or expires_in, not both",
+                ))
+            }
+            (Some(at), None) => Some(InviteExpiry::At(at)),
+            (None, Some(s)) => Some(InviteExpiry::InSeconds(s)),
+            (None, None) => None,
+        };
+        Ok(Self {
+            grants: r.grants,
+            email: r.email,
+            max_uses: r.max_uses,
+            expiry,
+            metadata: r.metadata,
+            on_behalf_of: r.on_behalf_of,
+        })
+    }
+}
+
+impl TryFrom<ListInvitesQuery> for ListInvites {
+    type Error = DomainError;
+
+    fn try_from(q: ListInvitesQuery) -> Result<Self, DomainError> {
+        let state = q
+            .state
+            .as_deref()
+            .map(|s| {
+                InviteState::parse(s).ok_or_else(|| {
+                    DomainError::invalid("state", "must be active, used, expired or revoked")
+                })
+            })
+            .transpose()?;
+        let limit = q.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(DomainError::invalid("limit", "must be between 1 and 1000"));
+        }
+        Ok(Self {
+            state,
+            issuer: q.issuer,
+            include_deleted: q.include_deleted.unwrap_or(false),
+            cursor: q.cursor,
+            limit,
+        })
+    }
+}

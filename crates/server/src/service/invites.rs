@@ -1,0 +1,457 @@
+//! Invite use cases: create under the issuer policy and quota, validate,
+//! redeem atomically, revoke and delete. Validation and redemption are
+//! public and guessable-input paths, so they are rate limited per client
+//! and log every attempt (asynchronously, except the redemption itself).
+
+use std::{net::IpAddr, sync::Arc, time::Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Map, Value};
+use tessera_core::{
+    audit::{Actor, AuditEntry, RequestContext},
+    crypto::{KeyedHasher, Keyring},
+    event::OutboxEvent,
+    ids::{is_valid_id, new_id},
+    invite::{
+        generate_code, normalize_code, normalize_email, Grants, Invite, InviteFailure,
+        InviteState, Issuer,
+    },
+    api_token::validate_metadata,
+    DomainError,
+};
+use tessera_store::{
+    InviteChange, InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption,
+    Store, StoreError,
+};
+
+use super::{background::BackgroundWriter, limiter::FailureLimiter};
+use crate::{config::InviteSettings, metrics::Metrics};
+
+/// When an invite should expire, as requested.
+#[derive(Debug, Clone, Copy)]
+pub enum InviteExpiry {
+    At(DateTime<Utc>),
+    InSeconds(i64),
+}
+
+#[derive(Debug)]
+pub struct CreateInvite {
+    pub grants: Grants,
+    pub email: Option<String>,
+    pub max_uses: Option<i64>,
+    pub expiry: Option<InviteExpiry>,
+    pub metadata: Option<Map<String, Value>>,
+    /// The application user the caller acts for; default: the caller itself.
+    pub on_behalf_of: Option<Issuer>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListInvites {
+    pub state: Option<InviteState>,
+    pub issuer: Option<String>,
+    pub include_deleted: bool,
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+/// Where an attempt came from: its rate-limit key and sealed audit context.
+pub struct Attempt<'a> {
+    pub client_ip: Option<IpAddr>,
+    pub context: &'a (dyn Fn() -> RequestContext + Send + Sync),
+}
+
+pub struct InviteService {
+    store: Arc<dyn Store>,
+    settings: InviteSettings,
+    /// Current key first; older keys keep codes issued before a rotation valid.
+    hashers: Vec<KeyedHasher>,
+    outbox_keyring: Keyring,
+    limiter: FailureLimiter,
+    background: Arc<BackgroundWriter>,
+    metrics: Arc<Metrics>,
+}
+
+const HASH_PURPOSE: &str = "invite-code";
+
+impl InviteService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: InviteSettings,
+            keys: &[&str],
+        outbox_keyring: Keyring,
+        background: Arc<BackgroundWriter>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, tessera_core::crypto::CryptoError> {
+        Ok(Self {
+            hashers: keys
+                .iter()
+                .map(|k| KeyedHasher::new(k, HASH_PURPOSE))
+                .collect::<Result<_, _>>()?,
+            limiter: FailureLimiter::new(settings.failure_limit_per_minute),
+            store,
+            settings,
+            outbox_keyring,
+            background,
+            metrics,
+        })
+    }
+
+    fn code_hashes(&self, canonical: &str) -> Vec<String> {
+        self.hashers
+            .iter()
+            .map(|h| h.hash_hex(canonical.as_bytes()))
+            .collect()
+    }
+
+    /// The issuer a caller acts as when it names no one: itself, as admin
+    /// (only admin callers reach invite management).
+    fn default_issuer(actor: &Actor) -> Issuer {
+        Issuer {
+            subject: actor.as_audit_string(),
+            role: "admin".into(),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        input: CreateInvite,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<(Invite, String), StoreError> {
+        let now = tessera_core::ids::now();
+        let issuer = match input.on_behalf_of {
+            Some(i) => validate_issuer(i)?,
+            None => Self::default_issuer(actor),
+        };
+        let grants = Grants {
+            role: validate_role("grants.role", &input.grants.role)?,
+            scopes: validate_grant_scopes(&input.grants.scopes)?,
+        };
+        if !self.settings.policy.allows(&issuer.role, &grants.role) {
+            return Err(DomainError::InviteNotAllowed {
+                issuer_role: issuer.role,
+                granted_role: grants.role,
+            }
+            .into());
+        }
+        let limits = &self.settings.limits;
+        let max_uses = input.max_uses.unwrap_or(1);
+        if !(1..=limits.max_uses).contains(&max_uses) {
+            return Err(DomainError::invalid(
+                "max_uses",
+                format!("must be between 1 and {}", limits.max_uses),
+            )
+            .into());
+        }
+        let expires_at = match input.expiry {
+            None => now + limits.default_lifetime,
+            Some(InviteExpiry::At(at)) => at,
+            Some(InviteExpiry::InSeconds(s)) if s > 0 => now + Duration::seconds(s),
+            Some(InviteExpiry::InSeconds(_)) => {
+                return Err(DomainError::invalid("expires_in", "must be positive").into())
+            }
+        };
+        if expires_at <= now || expires_at > now + limits.max_lifetime {
+            return Err(DomainError::invalid(
+                "expires_at",
+                format!(
+                    "must be in the future and at most {} days away",
+                    limits.max_lifetime.num_days()
+                ),
+            )
+            .into());
+        }
+        let invite = Invite {
+            id: new_id(),
+            email: input
+                .email
+                .as_deref()
+                .map(|e| normalize_email("email", e))
+                .transpose()?,
+            issuer,
+            grants,
+            max_uses,
+            uses: 0,
+            expires_at,
+            revoked_at: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            metadata: validate_metadata(input.metadata.unwrap_or_default())?,
+        };
+        let code = generate_code();
+        let canonical = normalize_code(&code).expect("generated codes are canonical");
+        let quota = (self.settings.daily_quota > 0
+            && !self.settings.quota_exempt_roles.contains(&invite.issuer.role))
+        .then(|| InviteQuota {
+            limit: self.settings.daily_quota,
+            window_start: now - Duration::hours(24),
+            window: Duration::hours(24),
+        });
+        let audit = AuditEntry::success(
+            actor,
+            "invite.create",
+            "invite",
+            &invite.id,
+            json!({ "issuer": invite.issuer, "grants": invite.grants, "max_uses": max_uses }),
+            ctx,
+        );
+        let event = OutboxEvent::invite_created(&invite.id, &code, &self.outbox_keyring);
+        let new = NewInvite {
+            code_hash: self.code_hashes(&canonical).swap_remove(0),
+            invite,
+        };
+        match self.store.create_invite(&new, quota, &audit, &[event]).await {
+            Err(StoreError::Domain(e @ DomainError::InviteQuotaExceeded { .. })) => {
+                self.metrics.rate_limited.inc();
+                Err(e.into())
+            }
+            Err(e) => Err(e),
+            Ok(()) => {
+                self.metrics.invites_created.inc();
+                tracing::info!(invite_id = %new.invite.id, "invite created");
+                Ok((new.invite, code))
+            }
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Invite, StoreError> {
+        let not_found = || StoreError::from(DomainError::NotFound { entity: "invite" });
+        if !is_valid_id(id) {
+            return Err(not_found());
+        }
+        self.store.get_invite(id).await?.ok_or_else(not_found)
+    }
+
+    pub async fn list(&self, q: ListInvites) -> Result<Page<Invite>, StoreError> {
+        if q.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
+            return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
+        }
+        self.store
+            .list_invites(&InviteQuery {
+                state: q.state,
+                issuer: q.issuer,
+                include_deleted: q.include_deleted,
+                cursor: q.cursor,
+                limit: q.limit,
+                now: Utc::now(),
+            })
+            .await
+    }
+
+    /// Revokes (`delete = false`) or soft-deletes (`delete = true`); both idempotent.
+    pub async fn retire(
+        &self,
+        id: &str,
+        delete: bool,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Invite, StoreError> {
+        if !is_valid_id(id) {
+            return Err(DomainError::NotFound { entity: "invite" }.into());
+        }
+        let now = tessera_core::ids::now();
+        let mut revoked_now = false;
+        let flag = &mut revoked_now;
+        let actor = actor.clone();
+        let ctx = ctx.clone();
+        let invite = self
+            .store
+            .modify_invite(
+                id,
+                Box::new(move |current: &Invite| {
+                    let mut i = current.clone();
+                    let (action, events) = if delete {
+                        if i.deleted_at.is_some() {
+                            return Ok(None);
+                        }
+                        i.deleted_at = Some(now);
+                        ("invite.delete", vec![])
+                    } else {
+                        if i.revoked_at.is_some() {
+                            return Ok(None);
+                        }
+                        i.revoked_at = Some(now);
+                        *flag = true;
+                        ("invite.revoke", vec![OutboxEvent::invite_revoked(&i.id)])
+                    };
+                    i.updated_at = now;
+                    Ok(Some(InviteChange {
+                        audit: AuditEntry::success(&actor, action, "invite", &i.id, json!({}), &ctx),
+                        events,
+                        invite: i,
+                    }))
+                }),
+            )
+            .await?;
+        if revoked_now {
+            self.metrics.invites_revoked.inc();
+        }
+        Ok(invite)
+    }
+
+    /// Counts a failed attempt: metrics always; toward the client's limit
+    /// only for failures that suggest guessing (an unknown code or e-mail),
+    /// not for a correct code that is merely used up, expired or revoked.
+    fn record_failure(&self, reason: &'static str, attempt: &Attempt<'_>) {
+        self.metrics
+            .validation_fail
+            .with_label_values(&["invite", reason])
+            .inc();
+        if matches!(reason, "NOT_FOUND" | "MALFORMED" | "EMAIL_MISMATCH") {
+            self.limiter.record_failure(attempt.client_ip);
+        }
+    }
+
+    fn check_limit(&self, attempt: &Attempt<'_>) -> Result<(), StoreError> {
+        self.limiter.check(attempt.client_ip).map_err(|retry| {
+            self.metrics.rate_limited.inc();
+            StoreError::from(DomainError::RateLimited {
+                retry_after_secs: retry,
+            })
+        })
+    }
+
+    /// The canonical code, or a 422 (counted as a failed attempt).
+    fn canonical(
+        &self,
+        code: &str,
+        action: &'static str,
+        subject: Option<&str>,
+        attempt: &Attempt<'_>,
+    ) -> Result<String, StoreError> {
+        normalize_code(code).ok_or_else(|| {
+            self.record_failure("MALFORMED", attempt);
+            self.log_usage(None, action, "MALFORMED", subject, attempt);
+            DomainError::invalid("code", "is not an invite code (16 characters, e.g. K7QH-2MXD-9TVA-R4PE)")
+                .into()
+        })
+    }
+
+    fn log_usage(
+        &self,
+        invite_id: Option<String>,
+        action: &'static str,
+        outcome: &'static str,
+        subject: Option<&str>,
+        attempt: &Attempt<'_>,
+    ) {
+        self.background.queue_invite_usage(InviteUsageRecord {
+            invite_id,
+            action,
+            outcome,
+            subject: subject.map(str::to_string),
+            context: (attempt.context)(),
+        });
+    }
+
+    /// Does this code work (for this e-mail)? Never consumes a use.
+    pub async fn validate(
+        &self,
+        code: &str,
+        email: Option<&str>,
+        attempt: &Attempt<'_>,
+    ) -> Result<Result<Invite, InviteFailure>, StoreError> {
+        let started = Instant::now();
+        self.check_limit(attempt)?;
+        let canonical = self.canonical(code, "validate", None, attempt)?;
+        let found = self.store.find_invite_by_code(&self.code_hashes(&canonical)).await?;
+        let now = Utc::now();
+        let result = match found {
+            None => Err((InviteFailure::NotFound, None)),
+            Some(i) => match i.check_usable(email, now) {
+                Ok(()) => Ok(i),
+                Err(f) => Err((f, Some(i.id))),
+            },
+        };
+        let outcome = match &result {
+            Ok(i) => {
+                self.log_usage(Some(i.id.clone()), "validate", "ok", None, attempt);
+                Ok(i.clone())
+            }
+            Err((f, id)) => {
+                self.record_failure(f.as_str(), attempt);
+                self.log_usage(id.clone(), "validate", f.as_str(), None, attempt);
+                Err(*f)
+            }
+        };
+        self.metrics
+            .validation_latency
+            .observe(started.elapsed().as_secs_f64());
+        Ok(outcome)
+    }
+
+    /// Consumes one use for `subject`, atomically; a used-up invite is a 409.
+    pub async fn redeem(
+        &self,
+        code: &str,
+        subject: &str,
+        email: Option<&str>,
+        attempt: &Attempt<'_>,
+    ) -> Result<Invite, StoreError> {
+        self.check_limit(attempt)?;
+        let subject = validate_subject(subject)?;
+        let canonical = self.canonical(code, "redeem", Some(&subject), attempt)?;
+        let redemption = Redemption {
+            code_hashes: self.code_hashes(&canonical),
+            email: email.map(str::to_string),
+            now: tessera_core::ids::now(),
+            usage: InviteUsageRecord {
+                invite_id: None,
+                action: "redeem",
+                outcome: "ok",
+                subject: Some(subject.clone()),
+                context: (attempt.context)(),
+            },
+        };
+        match self.store.redeem_invite(&redemption).await? {
+            Ok(invite) => {
+                self.metrics.invites_used.inc();
+                tracing::info!(invite_id = %invite.id, "invite redeemed");
+                Ok(invite)
+            }
+            Err((failure, id)) => {
+                self.record_failure(failure.as_str(), attempt);
+                self.log_usage(id, "redeem", failure.as_str(), Some(&subject), attempt);
+                Err(DomainError::InviteUnusable(failure).into())
+            }
+        }
+    }
+}
+
+fn validate_role(field: &'static str, role: &str) -> Result<String, DomainError> {
+    if tessera_core::invite::is_role_name(role) {
+        Ok(role.to_string())
+    } else {
+        Err(DomainError::invalid(field, "must be 1-64 characters of a-z, 0-9, _ : . -"))
+    }
+}
+
+/// Grant scopes belong to the application, not to Tessera's token scope
+/// registry, so only their shape is checked. Sorted and de-duplicated.
+fn validate_grant_scopes(scopes: &[String]) -> Result<Vec<String>, DomainError> {
+    if scopes.len() > 64 {
+        return Err(DomainError::invalid("grants.scopes", "at most 64 scopes"));
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for s in scopes {
+        out.insert(validate_role("grants.scopes", s)?);
+    }
+    Ok(out.into_iter().collect())
+}
+
+fn validate_subject(subject: &str) -> Result<String, DomainError> {
+    let s = subject.trim();
+    if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
+        return Err(DomainError::invalid("subject", "must be 1-200 printable characters"));
+    }
+    Ok(s.to_string())
+}
+
+fn validate_issuer(i: Issuer) -> Result<Issuer, DomainError> {
+    Ok(Issuer {
+        subject: validate_subject(&i.subject)
+            .map_err(|_| DomainError::invalid("on_behalf_of.subject", "must be 1-200 printable characters"))?,
+        role: validate_role("on_behalf_of.role", &i.role)?,
+    })
+}
