@@ -45,6 +45,9 @@ pub enum Command {
     /// Manage machine API tokens directly on the database.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage invite codes directly on the database.
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Inspect the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -217,6 +220,105 @@ pub struct ListArgs {
     /// Include soft-deleted tokens.
     #[arg(long)]
     pub include_deleted: bool,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Create an invite. The code is printed once; share it with the invitee.
+    Create(InviteCreateArgs),
+    /// List invites, newest first.
+    List {
+        /// active, used, expired or revoked.
+        #[arg(long)]
+        state: Option<String>,
+        /// Issuer subject.
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Page size, 1-1000.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// The next_cursor printed by the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Include soft-deleted invites.
+        #[arg(long)]
+        include_deleted: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one invite.
+    Show {
+        /// Invite id.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Revoke an invite (idempotent).
+    Revoke {
+        /// Invite id.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Soft-delete an invite.
+    Delete {
+        /// Invite id.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Check a code without using it. Exit 0 if valid, 1 if not.
+    Validate {
+        /// The code (case and hyphens do not matter), or - for stdin.
+        code: String,
+        /// The e-mail address the invitee will use.
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Use one of the invite's uses for SUBJECT.
+    Redeem {
+        /// The code, or - for stdin.
+        code: String,
+        /// The application's id for the person redeeming.
+        #[arg(long)]
+        subject: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct InviteCreateArgs {
+    /// The role the invitee receives.
+    #[arg(long)]
+    pub role: String,
+    /// Scopes granted with the role, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// Only this e-mail address may use the invite.
+    #[arg(long)]
+    pub email: Option<String>,
+    /// How many times it can be redeemed (default 1).
+    #[arg(long)]
+    pub max_uses: Option<i64>,
+    /// Lifetime, e.g. 7d (default from the policy).
+    #[arg(long, value_name = "DURATION", conflicts_with = "expires_at")]
+    pub expires_in: Option<String>,
+    /// RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub expires_at: Option<String>,
+    /// Issue as this application user, SUBJECT:ROLE (the policy applies to ROLE).
+    #[arg(long, value_name = "SUBJECT:ROLE")]
+    pub on_behalf_of: Option<String>,
+    /// A JSON object stored with the invite.
+    #[arg(long, value_name = "JSON")]
+    pub metadata: Option<String>,
     #[command(flatten)]
     pub out: JsonFlag,
 }

@@ -42,6 +42,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve(_) => commands::serve::run(config).await,
         Command::Migrate(args) => commands::migrate::run(config, args).await,
         Command::Token(cmd) => commands::token::run(config, cmd).await,
+        Command::Invite(cmd) => commands::invite::run(config, cmd).await,
         Command::Config(cmd) => commands::config::run(config, cmd),
         Command::Openapi => commands::config::print_openapi(),
     }

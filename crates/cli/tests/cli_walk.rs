@@ -158,7 +158,7 @@ async fn walk_on_postgres_after_migrate() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tessera migrate"));
     let m = env.json(&["migrate", "--json"]);
-    assert_eq!(m["applied_now"], serde_json::json!([1]));
+    assert_eq!(m["applied_now"], serde_json::json!([1, 2]));
     assert_eq!(env.json(&["migrate", "--status", "--json"])["pending"], serde_json::json!([]));
     walk(env).await;
 }
@@ -182,4 +182,37 @@ fn help_explains_every_command() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.len() > 200, "{args:?} help is too thin: {text}");
     }
+}
+
+fn invite_walk(env: &Env) {
+    let created = env.json(&["invite", "create", "--role", "member", "--scopes", "read", "--max-uses", "2", "--json"]);
+    let id = created["invite"]["id"].as_str().unwrap().to_string();
+    let code = created["code"].as_str().unwrap().to_string();
+    assert!(env.run(&["invite", "validate", &code]).status.success());
+    assert_eq!(env.run(&["invite", "validate", "AAAA-BBBB-CCCC-DDDD"]).status.code(), Some(1));
+    let redeemed = env.json(&["invite", "redeem", &code.to_lowercase(), "--subject", "user-1", "--json"]);
+    assert_eq!(redeemed["uses_left"], 1);
+    assert_eq!(env.json(&["invite", "show", &id, "--json"])["uses"], 1);
+    assert_eq!(env.json(&["invite", "revoke", &id, "--json"])["state"], "revoked");
+    let out = env.run(&["invite", "validate", &code, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"valid": false, "code": "REVOKED"}));
+    assert_eq!(env.json(&["invite", "list", "--state", "revoked", "--json"])["items"].as_array().unwrap().len(), 1);
+    let out = env.run(&["invite", "create", "--role", "member", "--on-behalf-of", "u-1:member"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invite_not_allowed"));
+}
+
+#[test]
+fn invites_on_sqlite() {
+    invite_walk(&Env::sqlite());
+}
+
+#[tokio::test]
+async fn invites_on_postgres() {
+    let Some(url) = postgres_schema_url().await else { return };
+    let env = Env::postgres(url);
+    env.json(&["migrate", "--json"]);
+    invite_walk(&env);
 }

@@ -53,7 +53,7 @@ pub async fn run(config: Config, cmd: TokenCommand) -> ExitCode {
     code
 }
 
-fn parse_duration_secs(field: &'static str, v: &str) -> Result<i64, DomainError> {
+pub(crate) fn parse_duration_secs(field: &'static str, v: &str) -> Result<i64, DomainError> {
     humantime::parse_duration(v)
         .ok()
         .and_then(|d| i64::try_from(d.as_secs()).ok())
@@ -73,7 +73,7 @@ fn expiry(args: &ExpiryArgs) -> Result<Option<ExpiryRequest>, DomainError> {
     }
 }
 
-fn metadata(v: Option<&str>) -> Result<Option<Map<String, Value>>, DomainError> {
+pub(crate) fn metadata(v: Option<&str>) -> Result<Option<Map<String, Value>>, DomainError> {
     v.map(|text| match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(DomainError::invalid("metadata", "must be a JSON object")),
@@ -190,16 +190,7 @@ async fn execute(
             print_token(&t.view(now), out.json);
         }
         TokenCommand::Verify { token, scopes, out } => {
-            let raw = if token == "-" {
-                let mut buf = String::new();
-                std::io::stdin()
-                    .take(4096)
-                    .read_to_string(&mut buf)
-                    .map_err(|_| DomainError::invalid("token", "could not read the token from stdin"))?;
-                buf.trim().to_string()
-            } else {
-                token
-            };
+            let raw = from_stdin_if_dash("token", token)?;
             let result = tokens.verify(&raw, &scopes, RequestContext::default).await?;
             let (valid, body) = match result {
                 Ok(t) => (true, serde_json::json!({ "valid": true, "token": t.view(now) })),
@@ -216,6 +207,19 @@ async fn execute(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `-` means "read the value from stdin", keeping secrets out of shell history.
+pub(crate) fn from_stdin_if_dash(field: &'static str, value: String) -> Result<String, DomainError> {
+    if value != "-" {
+        return Ok(value);
+    }
+    let mut buf = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut buf)
+        .map_err(|_| DomainError::invalid(field, "could not be read from stdin"))?;
+    Ok(buf.trim().to_string())
 }
 
 fn print_token(t: &tessera_core::api_token::ApiTokenView, as_json: bool) {
