@@ -47,23 +47,36 @@ start_server() {
   exit 1
 }
 
-# wrk_post NAME PATH JSON_BODY [HEADER]: a Lua script that POSTs the body.
+# Every script ends by printing exact percentiles (wrk's own table has no p95).
+PERCENTILES_LUA='
+done = function(summary, latency, requests)
+  io.write(string.format("PCT %d %d %d\n", latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end'
+
+# wrk_post_script JSON_BODY: a Lua script that POSTs the body.
 wrk_post_script() {
-  local body="$1"
-  cat >"$WORK/post.lua" <<LUA
+  local body="$1" file
+  file="$(mktemp -p "$WORK" post-XXXX.lua)"
+  cat >"$file" <<LUA
 wrk.method = "POST"
 wrk.body = '$body'
 wrk.headers["Content-Type"] = "application/json"
+$PERCENTILES_LUA
 LUA
-  echo "$WORK/post.lua"
+  echo "$file"
 }
 
-# run_wrk PATH [LUA]: prints "rps p50_ms p99_ms" for one round.
+wrk_get_script() {
+  local file
+  file="$(mktemp -p "$WORK" get-XXXX.lua)"
+  echo "$PERCENTILES_LUA" >"$file"
+  echo "$file"
+}
+
+# run_wrk PATH [LUA]: prints "rps p50_ms p95_ms p99_ms errors" for one round.
 run_wrk() {
-  local path="$1" script="${2:-}"
-  local args=(-t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency)
-  [ -n "$script" ] && args+=(-s "$script")
-  wrk "${args[@]}" "$BASE$path" | python3 "$ROOT/bench/parse_wrk.py"
+  local path="$1" script="${2:-$(wrk_get_script)}"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$script" "$BASE$path" | python3 "$ROOT/bench/parse_wrk.py"
 }
 
 # compare LABEL PATH SCRIPT: alternates rounds of /healthz and the target,

@@ -1,24 +1,16 @@
-"""Reads wrk --latency output on stdin; prints 'rps p50_ms p99_ms errors'."""
+"""Reads wrk output (with our Lua `done` line) on stdin; prints
+'rps p50_ms p95_ms p99_ms errors'."""
 import re
 import sys
 
 text = sys.stdin.read()
-
-
-def ms(label):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)\s*$" % label, text, re.M)
-    if not m:
-        return float("nan")
-    value, unit = float(m.group(1)), m.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+p50, p95, p99 = (int(x) / 1000 for x in re.search(r"^PCT (\d+) (\d+) (\d+)$", text, re.M).groups())
 errors = 0
 m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
 if m:
     errors += int(m.group(1))
-m = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", text)
+m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
 if m:
     errors += sum(int(g) for g in m.groups())
-print(f"{rps:.0f} {ms('50'):.3f} {ms('99'):.3f} {errors}")
+print(f"{rps:.0f} {p50:.3f} {p95:.3f} {p99:.3f} {errors}")
