@@ -36,7 +36,11 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let is_serve = matches!(cli.command, Command::Serve(_));
     // Admin commands keep stdout clean for their output; logs go to stderr.
-    let level = if is_serve { config.log_level.as_str() } else { "warn" };
+    let level = if is_serve {
+        config.log_level.as_str()
+    } else {
+        "warn"
+    };
     tessera_server::telemetry::init(config.log_format, level);
     match cli.command {
         Command::Serve(_) => commands::serve::run(config).await,

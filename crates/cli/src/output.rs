@@ -28,7 +28,8 @@ pub fn error(e: impl Into<ApiError>, as_json: bool) -> ExitCode {
 }
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map_or_else(|| "-".to_string(), ToString::to_string)
+    v.as_ref()
+        .map_or_else(|| "-".to_string(), ToString::to_string)
 }
 
 /// A token as `key: value` lines.
@@ -41,10 +42,17 @@ pub fn token_details(t: &ApiTokenView) {
         ("owner", opt(&t.owner)),
         ("scopes", t.scopes.join(",")),
         ("description", opt(&t.description)),
-        ("metadata", serde_json::Value::Object(t.metadata.clone()).to_string()),
+        (
+            "metadata",
+            serde_json::Value::Object(t.metadata.clone()).to_string(),
+        ),
         ("created_at", t.created_at.to_rfc3339()),
         ("updated_at", t.updated_at.to_rfc3339()),
-        ("expires_at", t.expires_at.map_or_else(|| "never".into(), |e| e.to_rfc3339())),
+        (
+            "expires_at",
+            t.expires_at
+                .map_or_else(|| "never".into(), |e| e.to_rfc3339()),
+        ),
         ("last_used_at", opt(&t.last_used_at.map(|d| d.to_rfc3339()))),
         ("revoked_at", opt(&t.revoked_at.map(|d| d.to_rfc3339()))),
         ("purged_at", opt(&t.purged_at.map(|d| d.to_rfc3339()))),
@@ -69,7 +77,10 @@ pub fn token_table(items: &[ApiTokenView], next_cursor: Option<&str>) {
             t.state.as_str(),
             clip(t.owner.as_deref().unwrap_or("-"), 16),
             clip(&t.scopes.join(","), 20),
-            t.expires_at.map_or_else(|| "never".into(), |e| e.format("%Y-%m-%d %H:%M").to_string()),
+            t.expires_at.map_or_else(
+                || "never".into(),
+                |e| e.format("%Y-%m-%d %H:%M").to_string()
+            ),
         );
     }
     if let Some(c) = next_cursor {

@@ -83,7 +83,21 @@ impl Env {
 }
 
 async fn walk(env: Env) {
-    let created = env.json(&["token", "create", "--name", "deploy-bot", "--scopes", "read,write", "--owner", "ci", "--expires-in", "30d", "--metadata", r#"{"team":"infra"}"#, "--json"]);
+    let created = env.json(&[
+        "token",
+        "create",
+        "--name",
+        "deploy-bot",
+        "--scopes",
+        "read,write",
+        "--owner",
+        "ci",
+        "--expires-in",
+        "30d",
+        "--metadata",
+        r#"{"team":"infra"}"#,
+        "--json",
+    ]);
     let id = created["token"]["id"].as_str().unwrap().to_string();
     let secret = created["secret"].as_str().unwrap().to_string();
     assert_eq!(created["token"]["state"], "active");
@@ -91,12 +105,23 @@ async fn walk(env: Env) {
 
     // verify: exit 0 valid, 1 invalid.
     assert!(env.run(&["token", "verify", &secret]).status.success());
-    assert_eq!(env.run(&["token", "verify", "tsr_nope"]).status.code(), Some(1));
-    let mut child = env.cmd(&["token", "verify", "-", "--json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    assert_eq!(
+        env.run(&["token", "verify", "tsr_nope"]).status.code(),
+        Some(1)
+    );
+    let mut child = env
+        .cmd(&["token", "verify", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), secret.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["valid"], true);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["valid"],
+        true
+    );
 
     // The server answers for what the CLI created.
     let (mut server, base) = env.serve();
@@ -117,21 +142,38 @@ async fn walk(env: Env) {
     assert_eq!(shown["name"], "deploy-bot");
     let rotated = env.json(&["token", "rotate", &id, "--grace", "1h", "--json"]);
     let new_secret = rotated["secret"].as_str().unwrap().to_string();
-    assert!(env.run(&["token", "verify", &secret]).status.success(), "old secret in grace");
+    assert!(
+        env.run(&["token", "verify", &secret]).status.success(),
+        "old secret in grace"
+    );
     assert!(env.run(&["token", "verify", &new_secret]).status.success());
     let revoked = env.json(&["token", "revoke", &id, "--reason", "done", "--json"]);
     assert_eq!(revoked["state"], "revoked");
-    assert_eq!(env.run(&["token", "verify", &new_secret]).status.code(), Some(1));
+    assert_eq!(
+        env.run(&["token", "verify", &new_secret]).status.code(),
+        Some(1)
+    );
     let purged = env.json(&["token", "revoke", &id, "--purge", "--json"]);
     assert_eq!(purged["state"], "purged");
     let listed = env.json(&["token", "list", "--state", "purged", "--json"]);
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert!(env.json(&["token", "delete", &id, "--json"])["deleted_at"].is_string());
-    assert_eq!(env.json(&["token", "list", "--json"])["items"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        env.json(&["token", "list", "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     assert!(env.json(&["token", "restore", &id, "--json"])["deleted_at"].is_null());
 
     // Errors: exit 2, a problem object with --json, and a readable line on stderr.
-    let out = env.run(&["token", "show", "01a20c4b-0000-7000-8000-000000000000", "--json"]);
+    let out = env.run(&[
+        "token",
+        "show",
+        "01a20c4b-0000-7000-8000-000000000000",
+        "--json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let problem: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(problem["code"], "token_not_found");
@@ -151,7 +193,9 @@ async fn walk_on_sqlite_with_no_setup() {
 
 #[tokio::test]
 async fn walk_on_postgres_after_migrate() {
-    let Some(url) = postgres_schema_url().await else { return };
+    let Some(url) = postgres_schema_url().await else {
+        return;
+    };
     let env = Env::postgres(url);
     // Before `migrate`, commands refuse and say what to do.
     let out = env.run(&["token", "list"]);
@@ -159,24 +203,42 @@ async fn walk_on_postgres_after_migrate() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("tessera migrate"));
     let m = env.json(&["migrate", "--json"]);
     assert_eq!(m["applied_now"], serde_json::json!([1, 2]));
-    assert_eq!(env.json(&["migrate", "--status", "--json"])["pending"], serde_json::json!([]));
+    assert_eq!(
+        env.json(&["migrate", "--status", "--json"])["pending"],
+        serde_json::json!([])
+    );
     walk(env).await;
 }
 
 #[test]
 fn bad_configuration_names_the_variable() {
     let env = Env::sqlite();
-    let out = env.cmd(&["token", "list"]).env("DB_DRIVER", "postgres").env("DB_PORT", "eighty").output().unwrap();
+    let out = env
+        .cmd(&["token", "list"])
+        .env("DB_DRIVER", "postgres")
+        .env("DB_PORT", "eighty")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("DB_PORT"));
-    let out = env.cmd(&["serve"]).env("TESSERA_ENC_KEY", "short").output().unwrap();
+    let out = env
+        .cmd(&["serve"])
+        .env("TESSERA_ENC_KEY", "short")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TESSERA_ENC_KEY"));
 }
 
 #[test]
 fn help_explains_every_command() {
-    for args in [vec!["--help"], vec!["token", "--help"], vec!["token", "create", "--help"], vec!["serve", "--help"], vec!["migrate", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["token", "--help"],
+        vec!["token", "create", "--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+    ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
@@ -185,21 +247,59 @@ fn help_explains_every_command() {
 }
 
 fn invite_walk(env: &Env) {
-    let created = env.json(&["invite", "create", "--role", "member", "--scopes", "read", "--max-uses", "2", "--json"]);
+    let created = env.json(&[
+        "invite",
+        "create",
+        "--role",
+        "member",
+        "--scopes",
+        "read",
+        "--max-uses",
+        "2",
+        "--json",
+    ]);
     let id = created["invite"]["id"].as_str().unwrap().to_string();
     let code = created["code"].as_str().unwrap().to_string();
     assert!(env.run(&["invite", "validate", &code]).status.success());
-    assert_eq!(env.run(&["invite", "validate", "AAAA-BBBB-CCCC-DDDD"]).status.code(), Some(1));
-    let redeemed = env.json(&["invite", "redeem", &code.to_lowercase(), "--subject", "user-1", "--json"]);
+    assert_eq!(
+        env.run(&["invite", "validate", "AAAA-BBBB-CCCC-DDDD"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let redeemed = env.json(&[
+        "invite",
+        "redeem",
+        &code.to_lowercase(),
+        "--subject",
+        "user-1",
+        "--json",
+    ]);
     assert_eq!(redeemed["uses_left"], 1);
     assert_eq!(env.json(&["invite", "show", &id, "--json"])["uses"], 1);
-    assert_eq!(env.json(&["invite", "revoke", &id, "--json"])["state"], "revoked");
+    assert_eq!(
+        env.json(&["invite", "revoke", &id, "--json"])["state"],
+        "revoked"
+    );
     let out = env.run(&["invite", "validate", &code, "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v, serde_json::json!({"valid": false, "code": "REVOKED"}));
-    assert_eq!(env.json(&["invite", "list", "--state", "revoked", "--json"])["items"].as_array().unwrap().len(), 1);
-    let out = env.run(&["invite", "create", "--role", "member", "--on-behalf-of", "u-1:member"]);
+    assert_eq!(
+        env.json(&["invite", "list", "--state", "revoked", "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let out = env.run(&[
+        "invite",
+        "create",
+        "--role",
+        "member",
+        "--on-behalf-of",
+        "u-1:member",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invite_not_allowed"));
 }
@@ -211,7 +311,9 @@ fn invites_on_sqlite() {
 
 #[tokio::test]
 async fn invites_on_postgres() {
-    let Some(url) = postgres_schema_url().await else { return };
+    let Some(url) = postgres_schema_url().await else {
+        return;
+    };
     let env = Env::postgres(url);
     env.json(&["migrate", "--json"]);
     invite_walk(&env);

@@ -12,7 +12,9 @@ fn token_format(c: &mut Criterion) {
     typo[10] = if typo[10] == b'a' { b'b' } else { b'a' };
     let typo = String::from_utf8(typo).unwrap();
 
-    c.bench_function("token/generate", |b| b.iter(|| black_box(format.generate())));
+    c.bench_function("token/generate", |b| {
+        b.iter(|| black_box(format.generate()))
+    });
     c.bench_function("token/parse_valid", |b| {
         b.iter(|| black_box(format.parse(black_box(&raw))))
     });

@@ -74,7 +74,10 @@ impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keyring")
             .field("current", &self.current.id)
-            .field("previous", &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>())
+            .field(
+                "previous",
+                &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -173,7 +176,8 @@ impl KeyedHasher {
     }
 
     pub fn hash_hex(&self, data: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(data);
         to_hex(&mac.finalize().into_bytes())
     }
@@ -223,7 +227,10 @@ mod tests {
         let ring = Keyring::new(K1, &[], "audit").unwrap();
         assert_eq!(ring.open("nokid", "ip"), Err(CryptoError::Malformed));
         let kid = ring.current_key_id().to_string();
-        assert_eq!(ring.open(&format!("{kid}:!!"), "ip"), Err(CryptoError::Malformed));
+        assert_eq!(
+            ring.open(&format!("{kid}:!!"), "ip"),
+            Err(CryptoError::Malformed)
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@
 pub enum DomainError {
     /// A field has a bad value; `field` names it.
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// The referenced object does not exist (or is hidden from this caller).
     #[error("{entity} not found")]
     NotFound { entity: &'static str },

@@ -36,7 +36,9 @@ impl OutboxEvent {
         let clear = json!({ "event": "invite.created", "id": id, "code": code });
         Self {
             event_type: "invite.created",
-            payload: Value::String(keyring.seal(clear.to_string().as_bytes(), SEALED_PAYLOAD_CONTEXT)),
+            payload: Value::String(
+                keyring.seal(clear.to_string().as_bytes(), SEALED_PAYLOAD_CONTEXT),
+            ),
             sealed: true,
         }
     }
@@ -122,8 +124,13 @@ mod tests {
         let e = OutboxEvent::invite_created("i1", "K7QH-2MXD-9TVA-R4PE", &ring);
         assert!(e.sealed);
         assert!(!e.payload_text().contains("K7QH"));
-        let opened = ring.open(&e.payload_text(), SEALED_PAYLOAD_CONTEXT).unwrap();
+        let opened = ring
+            .open(&e.payload_text(), SEALED_PAYLOAD_CONTEXT)
+            .unwrap();
         let v: Value = serde_json::from_slice(&opened).unwrap();
-        assert_eq!(v, json!({"event":"invite.created","id":"i1","code":"K7QH-2MXD-9TVA-R4PE"}));
+        assert_eq!(
+            v,
+            json!({"event":"invite.created","id":"i1","code":"K7QH-2MXD-9TVA-R4PE"})
+        );
     }
 }

@@ -169,7 +169,11 @@ impl Invite {
     }
 
     /// Whether this invite can be used now, by someone presenting `email`.
-    pub fn check_usable(&self, email: Option<&str>, now: DateTime<Utc>) -> Result<(), InviteFailure> {
+    pub fn check_usable(
+        &self,
+        email: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), InviteFailure> {
         if self.deleted_at.is_some() {
             return Err(InviteFailure::NotFound);
         }
@@ -332,11 +336,21 @@ mod tests {
         assert_eq!(code.matches('-').count(), 3);
         let canonical = normalize_code(&code).unwrap();
         assert_eq!(canonical.len(), 16);
-        assert_eq!(normalize_code(&code.to_lowercase()), Some(canonical.clone()));
+        assert_eq!(
+            normalize_code(&code.to_lowercase()),
+            Some(canonical.clone())
+        );
         assert_eq!(normalize_code(&code.replace('-', "")), Some(canonical));
-        assert_eq!(normalize_code("OIL0-0000-0000-0000").unwrap(), "0110000000000000");
+        assert_eq!(
+            normalize_code("OIL0-0000-0000-0000").unwrap(),
+            "0110000000000000"
+        );
         assert_eq!(normalize_code("K7QH-2MXD-9TVA-R4P"), None);
-        assert_eq!(normalize_code("K7QH-2MXD-9TVA-R4PU"), None, "U is not Crockford");
+        assert_eq!(
+            normalize_code("K7QH-2MXD-9TVA-R4PU"),
+            None,
+            "U is not Crockford"
+        );
         assert_eq!(normalize_code(&"A".repeat(100)), None);
         assert_ne!(generate_code(), generate_code());
     }
@@ -360,8 +374,14 @@ mod tests {
         let now = Utc::now();
         let mut i = Invite {
             id: "i".into(),
-            issuer: Issuer { subject: "s".into(), role: "admin".into() },
-            grants: Grants { role: "member".into(), scopes: vec![] },
+            issuer: Issuer {
+                subject: "s".into(),
+                role: "admin".into(),
+            },
+            grants: Grants {
+                role: "member".into(),
+                scopes: vec![],
+            },
             email: Some("a@example.com".into()),
             max_uses: 1,
             uses: 0,
@@ -374,18 +394,33 @@ mod tests {
         };
         assert_eq!(i.check_usable(Some("A@Example.com"), now), Ok(()));
         assert_eq!(i.check_usable(None, now), Err(InviteFailure::EmailMismatch));
-        assert_eq!(i.check_usable(Some("a@example.com"), now + Duration::days(2)), Err(InviteFailure::Expired));
+        assert_eq!(
+            i.check_usable(Some("a@example.com"), now + Duration::days(2)),
+            Err(InviteFailure::Expired)
+        );
         i.uses = 1;
-        assert_eq!(i.check_usable(Some("a@example.com"), now), Err(InviteFailure::UsedUp));
+        assert_eq!(
+            i.check_usable(Some("a@example.com"), now),
+            Err(InviteFailure::UsedUp)
+        );
         i.revoked_at = Some(now);
-        assert_eq!(i.check_usable(Some("a@example.com"), now), Err(InviteFailure::Revoked));
+        assert_eq!(
+            i.check_usable(Some("a@example.com"), now),
+            Err(InviteFailure::Revoked)
+        );
         i.deleted_at = Some(now);
-        assert_eq!(i.check_usable(Some("a@example.com"), now), Err(InviteFailure::NotFound));
+        assert_eq!(
+            i.check_usable(Some("a@example.com"), now),
+            Err(InviteFailure::NotFound)
+        );
     }
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email("email", " Bob@Example.COM ").unwrap(), "bob@example.com");
+        assert_eq!(
+            normalize_email("email", " Bob@Example.COM ").unwrap(),
+            "bob@example.com"
+        );
         assert!(normalize_email("email", "bob").is_err());
         assert!(normalize_email("email", "a b@c.d").is_err());
     }

@@ -7,8 +7,8 @@
 //! token is ever stored.
 
 use rand::{rngs::OsRng, RngCore};
-use zeroize::Zeroize;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 use crate::SecretString;
 
@@ -161,7 +161,7 @@ impl TokenFormat {
             return Err(MalformedToken::BadCharacters);
         }
         let split = presented.len() - CHECKSUM_LEN;
-        let expected = checksum_bytes(presented[..split].as_bytes());
+        let expected = checksum_bytes(&presented.as_bytes()[..split]);
         if expected != presented.as_bytes()[split..] {
             return Err(MalformedToken::BadChecksum);
         }
@@ -232,7 +232,10 @@ mod tests {
         let with_dash = format!("{}-{}", &t.raw.expose()[..10], &t.raw.expose()[11..]);
         assert_eq!(f.parse(&with_dash), Err(MalformedToken::BadCharacters));
         let other = TokenFormat::new("acme_").unwrap();
-        assert_eq!(other.parse(t.raw.expose()), Err(MalformedToken::WrongPrefix));
+        assert_eq!(
+            other.parse(t.raw.expose()),
+            Err(MalformedToken::WrongPrefix)
+        );
     }
 
     #[test]

@@ -50,8 +50,14 @@ fn verify(c: &mut Criterion) {
     let scopes = vec!["read".to_string()];
     // Warm the cache.
     rt.block_on(async {
-        let _ = services.tokens.verify(&secret, &scopes, RequestContext::default).await;
-        let _ = services.tokens.verify(&unknown, &[], RequestContext::default).await;
+        let _ = services
+            .tokens
+            .verify(&secret, &scopes, RequestContext::default)
+            .await;
+        let _ = services
+            .tokens
+            .verify(&unknown, &[], RequestContext::default)
+            .await;
     });
 
     c.bench_function("verify/cached_valid", |b| {

@@ -19,8 +19,7 @@ use crate::{
     config::Config,
     error::ApiError,
     metrics::Metrics,
-    request_id,
-    routes,
+    request_id, routes,
     runtime::{Services, StartupError},
     service::TokenService,
 };
@@ -68,7 +67,10 @@ impl AppState {
         let ring = &self.0.services.audit_keyring;
         RequestContext {
             request_id: client.request_id.clone(),
-            ip_sealed: client.ip.as_ref().map(|ip| ring.seal(ip.as_bytes(), "audit.ip")),
+            ip_sealed: client
+                .ip
+                .as_ref()
+                .map(|ip| ring.seal(ip.as_bytes(), "audit.ip")),
             user_agent_sealed: client
                 .user_agent
                 .as_ref()
@@ -80,7 +82,9 @@ impl AppState {
 /// Builds the router for `services`.
 pub fn router(services: Services, trust_proxy_headers: bool) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
-    let openapi_json = openapi.to_pretty_json().expect("the OpenAPI document serializes");
+    let openapi_json = openapi
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
     let state = AppState(Arc::new(Inner {
         services,
         trust_proxy_headers,
@@ -127,9 +131,12 @@ pub struct Server {
 impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
         let services = Services::open(&config).await.map_err(startup_hint)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {} (TESSERA_LISTEN / --listen): {e}", config.listen))?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (TESSERA_LISTEN / --listen): {e}",
+                config.listen
+            )
+        })?;
         Ok(Self {
             listener,
             services,
@@ -138,11 +145,16 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` resolves, then flushes buffered writes.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let background = self.services.background.clone();
         let flusher = background.spawn(self.config.tokens.usage_flush_interval);
         tracing::info!(

@@ -15,9 +15,7 @@ use crate::{app::AppState, client::ClientInfo, error::ApiError};
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Verifies the caller's bearer token: 401 when absent or invalid.
@@ -60,7 +58,9 @@ impl FromRequestParts<AppState> for AdminCaller {
         let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
         let token = authenticate(state, &parts.headers, &client).await?;
         if !token.scopes.iter().any(|s| s == ADMIN_SCOPE) {
-            return Err(ApiError::forbidden("this endpoint needs a token with the admin scope"));
+            return Err(ApiError::forbidden(
+                "this endpoint needs a token with the admin scope",
+            ));
         }
         Ok(Self { token, client })
     }

@@ -12,7 +12,6 @@ use std::{
     time::Duration,
 };
 
-
 use tessera_core::{
     api_token::ExpiryPolicy,
     invite::{is_role_name, InviteLimits, IssuerPolicy},
@@ -44,35 +43,122 @@ struct Setting {
 }
 
 const SETTINGS: &[Setting] = &[
-    Setting { key: "listen", env: &["TESSERA_LISTEN"] },
-    Setting { key: "data_dir", env: &["TESSERA_DATA_DIR"] },
-    Setting { key: "database.url", env: &["TESSERA_DATABASE_URL", "DATABASE_URL"] },
-    Setting { key: "database.driver", env: &["DB_DRIVER"] },
-    Setting { key: "database.host", env: &["DB_HOST"] },
-    Setting { key: "database.port", env: &["DB_PORT"] },
-    Setting { key: "database.username", env: &["DB_USERNAME"] },
-    Setting { key: "database.password", env: &["DB_PASSWORD"] },
-    Setting { key: "database.name", env: &["DB_DATABASE"] },
-    Setting { key: "encryption.key", env: &["TESSERA_ENC_KEY"] },
-    Setting { key: "encryption.previous_keys", env: &["TESSERA_ENC_KEY_PREVIOUS"] },
-    Setting { key: "log.format", env: &["TESSERA_LOG_FORMAT"] },
-    Setting { key: "log.level", env: &["TESSERA_LOG"] },
-    Setting { key: "http.trust_proxy_headers", env: &["TESSERA_TRUST_PROXY_HEADERS"] },
-    Setting { key: "tokens.prefix", env: &["TESSERA_TOKEN_PREFIX"] },
-    Setting { key: "tokens.scopes", env: &["TESSERA_SCOPES"] },
-    Setting { key: "tokens.default_ttl", env: &["TESSERA_TOKEN_DEFAULT_TTL"] },
-    Setting { key: "tokens.max_ttl", env: &["TESSERA_TOKEN_MAX_TTL"] },
-    Setting { key: "tokens.allow_never_expiring", env: &["TESSERA_TOKEN_ALLOW_NEVER_EXPIRING"] },
-    Setting { key: "tokens.verify_requires_admin", env: &["TESSERA_VERIFY_REQUIRES_ADMIN"] },
-    Setting { key: "tokens.verify_cache_ttl", env: &["TESSERA_VERIFY_CACHE_TTL"] },
-    Setting { key: "tokens.usage_flush_interval", env: &["TESSERA_USAGE_FLUSH_INTERVAL"] },
-    Setting { key: "invites.policy", env: &["TESSERA_INVITE_POLICY"] },
-    Setting { key: "invites.daily_quota", env: &["TESSERA_INVITE_DAILY_QUOTA"] },
-    Setting { key: "invites.quota_exempt_roles", env: &["TESSERA_INVITE_QUOTA_EXEMPT_ROLES"] },
-    Setting { key: "invites.default_ttl", env: &["TESSERA_INVITE_DEFAULT_TTL"] },
-    Setting { key: "invites.max_ttl", env: &["TESSERA_INVITE_MAX_TTL"] },
-    Setting { key: "invites.max_uses", env: &["TESSERA_INVITE_MAX_USES"] },
-    Setting { key: "invites.failure_limit_per_minute", env: &["TESSERA_INVITE_FAILURE_LIMIT"] },
+    Setting {
+        key: "listen",
+        env: &["TESSERA_LISTEN"],
+    },
+    Setting {
+        key: "data_dir",
+        env: &["TESSERA_DATA_DIR"],
+    },
+    Setting {
+        key: "database.url",
+        env: &["TESSERA_DATABASE_URL", "DATABASE_URL"],
+    },
+    Setting {
+        key: "database.driver",
+        env: &["DB_DRIVER"],
+    },
+    Setting {
+        key: "database.host",
+        env: &["DB_HOST"],
+    },
+    Setting {
+        key: "database.port",
+        env: &["DB_PORT"],
+    },
+    Setting {
+        key: "database.username",
+        env: &["DB_USERNAME"],
+    },
+    Setting {
+        key: "database.password",
+        env: &["DB_PASSWORD"],
+    },
+    Setting {
+        key: "database.name",
+        env: &["DB_DATABASE"],
+    },
+    Setting {
+        key: "encryption.key",
+        env: &["TESSERA_ENC_KEY"],
+    },
+    Setting {
+        key: "encryption.previous_keys",
+        env: &["TESSERA_ENC_KEY_PREVIOUS"],
+    },
+    Setting {
+        key: "log.format",
+        env: &["TESSERA_LOG_FORMAT"],
+    },
+    Setting {
+        key: "log.level",
+        env: &["TESSERA_LOG"],
+    },
+    Setting {
+        key: "http.trust_proxy_headers",
+        env: &["TESSERA_TRUST_PROXY_HEADERS"],
+    },
+    Setting {
+        key: "tokens.prefix",
+        env: &["TESSERA_TOKEN_PREFIX"],
+    },
+    Setting {
+        key: "tokens.scopes",
+        env: &["TESSERA_SCOPES"],
+    },
+    Setting {
+        key: "tokens.default_ttl",
+        env: &["TESSERA_TOKEN_DEFAULT_TTL"],
+    },
+    Setting {
+        key: "tokens.max_ttl",
+        env: &["TESSERA_TOKEN_MAX_TTL"],
+    },
+    Setting {
+        key: "tokens.allow_never_expiring",
+        env: &["TESSERA_TOKEN_ALLOW_NEVER_EXPIRING"],
+    },
+    Setting {
+        key: "tokens.verify_requires_admin",
+        env: &["TESSERA_VERIFY_REQUIRES_ADMIN"],
+    },
+    Setting {
+        key: "tokens.verify_cache_ttl",
+        env: &["TESSERA_VERIFY_CACHE_TTL"],
+    },
+    Setting {
+        key: "tokens.usage_flush_interval",
+        env: &["TESSERA_USAGE_FLUSH_INTERVAL"],
+    },
+    Setting {
+        key: "invites.policy",
+        env: &["TESSERA_INVITE_POLICY"],
+    },
+    Setting {
+        key: "invites.daily_quota",
+        env: &["TESSERA_INVITE_DAILY_QUOTA"],
+    },
+    Setting {
+        key: "invites.quota_exempt_roles",
+        env: &["TESSERA_INVITE_QUOTA_EXEMPT_ROLES"],
+    },
+    Setting {
+        key: "invites.default_ttl",
+        env: &["TESSERA_INVITE_DEFAULT_TTL"],
+    },
+    Setting {
+        key: "invites.max_ttl",
+        env: &["TESSERA_INVITE_MAX_TTL"],
+    },
+    Setting {
+        key: "invites.max_uses",
+        env: &["TESSERA_INVITE_MAX_USES"],
+    },
+    Setting {
+        key: "invites.failure_limit_per_minute",
+        env: &["TESSERA_INVITE_FAILURE_LIMIT"],
+    },
 ];
 
 /// Flags the CLI passes in; they override every other layer.
@@ -230,7 +316,9 @@ fn flatten(
                             .map(|g| g.as_str().map_or_else(|| g.to_string(), str::to_string))
                             .collect::<Vec<_>>()
                             .join(","),
-                        other => other.as_str().map_or_else(|| other.to_string(), str::to_string),
+                        other => other
+                            .as_str()
+                            .map_or_else(|| other.to_string(), str::to_string),
                     };
                     format!("{role}={list}")
                 })
@@ -264,9 +352,9 @@ impl Config {
             let name = path.display().to_string();
             let text = std::fs::read_to_string(path)
                 .map_err(|e| err(&name, format!("cannot read the config file: {e}")))?;
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| err(&name, format!("invalid TOML: {}", e.message())))?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                err(&name, format!("invalid TOML: {}", e.message()))
+            })?;
             upstreams = table.get("upstreams").cloned();
             flatten(&table, "", &name, &mut values)?;
         }
@@ -331,7 +419,10 @@ impl Config {
                     .iter()
                     .any(|k| k.chars().count() < tessera_core::crypto::MIN_KEY_LEN)
                 {
-                    return Err(err(src, "every previous key must be at least 32 characters"));
+                    return Err(err(
+                        src,
+                        "every previous key must be at least 32 characters",
+                    ));
                 }
                 keys.into_iter().map(SecretString::new).collect()
             }
@@ -344,7 +435,9 @@ impl Config {
         let log_level = l.parse("log.level", "info".to_string(), |v| {
             tracing_subscriber::EnvFilter::try_new(v)
                 .map(|_| v.to_string())
-                .map_err(|_| format!("expected a log filter such as info or tessera=debug, got {v:?}"))
+                .map_err(|_| {
+                    format!("expected a log filter such as info or tessera=debug, got {v:?}")
+                })
         })?;
         let trust_proxy_headers = l.parse("http.trust_proxy_headers", false, parse_bool)?;
         Ok(Self {
@@ -385,7 +478,10 @@ fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
         let src = l
             .get("tokens.default_ttl")
             .map_or("tokens.default_ttl", |(_, s)| s);
-        return Err(err(src, "must not be longer than the maximum token lifetime"));
+        return Err(err(
+            src,
+            "must not be longer than the maximum token lifetime",
+        ));
     }
     Ok(TokenSettings {
         format,
@@ -432,10 +528,17 @@ fn invite_settings(l: &Layers) -> Result<InviteSettings, ConfigError> {
         let src = l
             .get("invites.default_ttl")
             .map_or("invites.default_ttl", |(_, s)| s);
-        return Err(err(src, "must be positive and not longer than the maximum invite lifetime"));
+        return Err(err(
+            src,
+            "must be positive and not longer than the maximum invite lifetime",
+        ));
     }
     Ok(InviteSettings {
-        policy: l.parse("invites.policy", IssuerPolicy::default(), IssuerPolicy::parse)?,
+        policy: l.parse(
+            "invites.policy",
+            IssuerPolicy::default(),
+            IssuerPolicy::parse,
+        )?,
         daily_quota: l.parse("invites.daily_quota", 5, |v| {
             v.parse::<i64>()
                 .ok()
@@ -501,7 +604,9 @@ fn database_url(l: &Layers, data_dir: &std::path::Path) -> Result<String, Config
             .filter(|p| *p != 0)
             .ok_or_else(|| format!("expected a port number 1-65535, got {v:?}"))
     })?;
-    let user = l.parse("database.username", "postgres".to_string(), |v| Ok(v.to_string()))?;
+    let user = l.parse("database.username", "postgres".to_string(), |v| {
+        Ok(v.to_string())
+    })?;
     let password = l.get("database.password").map(|(v, _)| v.to_string());
     let name = l.parse("database.name", "tessera".to_string(), |v| {
         if v.is_empty() {

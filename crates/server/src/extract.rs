@@ -38,7 +38,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(HeaderMap, Bytes), ApiError> {
+async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<(HeaderMap, Bytes), ApiError> {
     let headers = req.headers().clone();
     let body = Bytes::from_request(req, state).await.map_err(|_| {
         ApiError::new(
@@ -69,9 +72,11 @@ fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T
     serde_json::from_slice(body).map_err(|e| {
         let detail = redact_quoted(&e.to_string());
         match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body", detail)
-            }
+            serde_json::error::Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request_body",
+                detail,
+            ),
             _ => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "malformed_json",
@@ -128,18 +133,6 @@ where
     serde::Deserialize::deserialize(de).map(Some)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redact_quoted;
-
-    #[test]
-    fn quoted_input_is_removed() {
-        let m = redact_quoted("invalid type: string \"tsr_secret\", expected u64 at line 1");
-        assert!(!m.contains("tsr_secret"));
-        assert!(m.contains("expected u64"));
-    }
-}
-
 /// Path parameters, with rejections (e.g. invalid UTF-8) as problem+json.
 pub struct ApiPath<T>(pub T);
 
@@ -157,5 +150,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
                     "a path segment is not valid (it must be UTF-8 text)",
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_quoted;
+
+    #[test]
+    fn quoted_input_is_removed() {
+        let m = redact_quoted("invalid type: string \"tsr_secret\", expected u64 at line 1");
+        assert!(!m.contains("tsr_secret"));
+        assert!(m.contains("expected u64"));
     }
 }

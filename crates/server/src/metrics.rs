@@ -9,8 +9,8 @@ use prometheus::{
 /// Buckets from 50 µs to 2.5 s: verification lives at the low end, the
 /// promised 100 ms sits in the middle.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5,
 ];
 
 pub struct Metrics {
@@ -42,15 +42,23 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
             c
         };
         let api_tokens_created = counter("tokens_api_tokens_created_total", "API tokens created.");
         let api_tokens_revoked = counter("tokens_api_tokens_revoked_total", "API tokens revoked.");
         let api_tokens_rotated = counter("tokens_api_tokens_rotated_total", "API tokens rotated.");
-        let rate_limited = counter("tokens_rate_limited_total", "Requests refused by a rate limit.");
+        let rate_limited = counter(
+            "tokens_rate_limited_total",
+            "Requests refused by a rate limit.",
+        );
         let invites_created = counter("tokens_invites_created_total", "Invites created.");
-        let invites_used = counter("tokens_invites_used_total", "Invite uses (successful redemptions).");
+        let invites_used = counter(
+            "tokens_invites_used_total",
+            "Invite uses (successful redemptions).",
+        );
         let invites_revoked = counter("tokens_invites_revoked_total", "Invites revoked.");
         let verify_cache_hits = counter(
             "tokens_verify_cache_hits_total",

@@ -65,11 +65,23 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         .observe(elapsed.as_secs_f64());
     let _entered = span.enter();
     if status.is_server_error() {
-        tracing::warn!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request failed");
+        tracing::warn!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request failed"
+        );
     } else if status.is_client_error() {
-        tracing::info!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request rejected");
+        tracing::info!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request rejected"
+        );
     } else {
-        tracing::debug!(status = status.as_u16(), elapsed_ms = elapsed.as_millis() as u64, "request served");
+        tracing::debug!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_millis() as u64,
+            "request served"
+        );
     }
     res
 }

@@ -34,14 +34,18 @@ impl Proxy {
         let (up2, cut2) = (up.clone(), cut.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { continue };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
                 if !up2.load(Ordering::SeqCst) {
                     continue; // dropped: the client sees a closed connection
                 }
                 let target = target.clone();
                 let cut = cut2.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else { return };
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                         _ = cut.notified() => {}
@@ -68,12 +72,17 @@ fn via(url: &str, proxy: SocketAddr) -> (String, String) {
     let (userinfo, rest) = rest.split_once('@').unwrap();
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = rest[..end].to_string();
-    (authority, format!("{scheme}://{userinfo}@{proxy}{}", &rest[end..]))
+    (
+        authority,
+        format!("{scheme}://{userinfo}@{proxy}{}", &rest[end..]),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_gives_503_and_recovers() {
-    let Some(url) = postgres_schema_url().await else { return };
+    let Some(url) = postgres_schema_url().await else {
+        return;
+    };
     // Migrate directly, then let the server reach the database only through the proxy.
     let direct = tessera_store::connect(&url).await.unwrap();
     direct.migrate().await.unwrap();
@@ -83,15 +92,27 @@ async fn postgres_outage_gives_503_and_recovers() {
     let (_, proxied) = via(&url, proxy.addr);
     let s = TestServer::start(TestDb::open(&proxied).await).await;
 
-    assert_eq!(s.admin(Method::GET, "/v1/tokens", None).await.status, StatusCode::OK);
+    assert_eq!(
+        s.admin(Method::GET, "/v1/tokens", None).await.status,
+        StatusCode::OK
+    );
     proxy.down();
-    let r = s.admin(Method::GET, "/v1/tokens/01a20c4b-0000-7000-8000-000000000000", None).await;
+    let r = s
+        .admin(
+            Method::GET,
+            "/v1/tokens/01a20c4b-0000-7000-8000-000000000000",
+            None,
+        )
+        .await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
     assert!(r.headers.get("retry-after").is_some());
     s.send(Method::GET, "/readyz", None, None)
         .await
         .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
-    assert_eq!(s.send(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
+    assert_eq!(
+        s.send(Method::GET, "/healthz", None, None).await.status,
+        StatusCode::OK
+    );
 
     proxy.restore();
     let mut recovered = false;
@@ -102,6 +123,12 @@ async fn postgres_outage_gives_503_and_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(recovered, "the server did not recover after the database returned");
-    assert_eq!(s.admin(Method::GET, "/v1/tokens", None).await.status, StatusCode::OK);
+    assert!(
+        recovered,
+        "the server did not recover after the database returned"
+    );
+    assert_eq!(
+        s.admin(Method::GET, "/v1/tokens", None).await.status,
+        StatusCode::OK
+    );
 }

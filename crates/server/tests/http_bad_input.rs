@@ -8,7 +8,13 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_store::{backend_tests, testing::TestDb};
 
-async fn raw(s: &TestServer, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> common::Reply {
+async fn raw(
+    s: &TestServer,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> common::Reply {
     let mut req = s
         .http
         .request(method, format!("{}{}", s.base, path))
@@ -23,27 +29,63 @@ async fn raw(s: &TestServer, method: Method, path: &str, content_type: Option<&s
 async fn bodies_that_are_not_what_we_expect(db: TestDb) {
     let s = TestServer::start(db).await;
     let json_ct = Some("application/json");
-    raw(&s, Method::POST, "/v1/tokens", json_ct, b"{\"name\": ".to_vec())
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "malformed_json");
-    raw(&s, Method::POST, "/v1/tokens", json_ct, b"{\"name\": 42}".to_vec())
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    raw(&s, Method::POST, "/v1/tokens", json_ct, b"{\"name\": \"x\", \"nmae\": 1}".to_vec())
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    raw(
+        &s,
+        Method::POST,
+        "/v1/tokens",
+        json_ct,
+        b"{\"name\": ".to_vec(),
+    )
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "malformed_json");
+    raw(
+        &s,
+        Method::POST,
+        "/v1/tokens",
+        json_ct,
+        b"{\"name\": 42}".to_vec(),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    raw(
+        &s,
+        Method::POST,
+        "/v1/tokens",
+        json_ct,
+        b"{\"name\": \"x\", \"nmae\": 1}".to_vec(),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
     raw(&s, Method::POST, "/v1/tokens", json_ct, b"[]".to_vec())
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    raw(&s, Method::POST, "/v1/tokens", json_ct, vec![b'{', b'"', 0xff, 0xfe, b'"', b'}'])
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "malformed_json");
-    raw(&s, Method::POST, "/v1/tokens", Some("text/plain"), b"{\"name\":\"x\"}".to_vec())
-        .await
-        .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
-    raw(&s, Method::POST, "/v1/tokens", None, b"{\"name\":\"x\"}".to_vec())
-        .await
-        .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    raw(
+        &s,
+        Method::POST,
+        "/v1/tokens",
+        json_ct,
+        vec![b'{', b'"', 0xff, 0xfe, b'"', b'}'],
+    )
+    .await
+    .assert_problem(StatusCode::BAD_REQUEST, "malformed_json");
+    raw(
+        &s,
+        Method::POST,
+        "/v1/tokens",
+        Some("text/plain"),
+        b"{\"name\":\"x\"}".to_vec(),
+    )
+    .await
+    .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    raw(
+        &s,
+        Method::POST,
+        "/v1/tokens",
+        None,
+        b"{\"name\":\"x\"}".to_vec(),
+    )
+    .await
+    .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     let huge = format!("{{\"name\": \"{}\"}}", "a".repeat(70 * 1024));
     raw(&s, Method::POST, "/v1/tokens", json_ct, huge.into_bytes())
         .await
@@ -56,24 +98,49 @@ async fn values_that_break_the_rules(db: TestDb) {
         (json!({"name": ""}), "name"),
         (json!({"name": "x", "scopes": ["root"]}), "scopes"),
         (json!({"name": "x", "expires_in": 0}), "expires_in"),
-        (json!({"name": "x", "expires_in": 400 * 86400}), "expires_in"),
-        (json!({"name": "x", "expires_at": "yesterday"}), "expires_at"),
-        (json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}), "expires_at"),
+        (
+            json!({"name": "x", "expires_in": 400 * 86400}),
+            "expires_in",
+        ),
+        (
+            json!({"name": "x", "expires_at": "yesterday"}),
+            "expires_at",
+        ),
+        (
+            json!({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
         (json!({"name": "x", "expires_at": "never"}), "expires_at"),
-        (json!({"name": "x", "expires_in": 60, "expires_at": "never"}), "expires_at"),
-        (json!({"name": "x", "metadata": {"blob": "y".repeat(9000)}}), "metadata"),
+        (
+            json!({"name": "x", "expires_in": 60, "expires_at": "never"}),
+            "expires_at",
+        ),
+        (
+            json!({"name": "x", "metadata": {"blob": "y".repeat(9000)}}),
+            "metadata",
+        ),
     ] {
-        let r = s.admin(Method::POST, "/v1/tokens", Some(body.clone())).await;
+        let r = s
+            .admin(Method::POST, "/v1/tokens", Some(body.clone()))
+            .await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["field"], field, "for {body}");
     }
     let (id, _) = s.create(json!({"name": "x"})).await;
     let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), Some(json!({"grace_seconds": 100000})))
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/rotate"),
+            Some(json!({"grace_seconds": 100000})),
+        )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), Some(json!({"grace_seconds": "soon"})))
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/rotate"),
+            Some(json!({"grace_seconds": "soon"})),
+        )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
 }
@@ -83,20 +150,35 @@ async fn tokens_ids_and_queries_that_are_wrong(db: TestDb) {
     // A 10 KB token: in a verify body, and as a bearer token.
     let big = "t".repeat(10 * 1024);
     let r = s
-        .send(Method::POST, "/v1/tokens/verify", Some(json!({"token": big})), None)
+        .send(
+            Method::POST,
+            "/v1/tokens/verify",
+            Some(json!({"token": big})),
+            None,
+        )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = s.send(Method::GET, "/v1/tokens/self", None, Some(&big)).await;
+    let r = s
+        .send(Method::GET, "/v1/tokens/self", None, Some(&big))
+        .await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     // Well-formed request, malformed token: 200 with the code.
     let r = s
-        .send(Method::POST, "/v1/tokens/verify", Some(json!({"token": "tsr_short"})), None)
+        .send(
+            Method::POST,
+            "/v1/tokens/verify",
+            Some(json!({"token": "tsr_short"})),
+            None,
+        )
         .await;
     assert_eq!(r.body, json!({"valid": false, "code": "MALFORMED"}));
     s.admin(Method::GET, "/v1/tokens/%FF%FE", None)
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_path");
-    for path in ["/v1/tokens/not-an-id", "/v1/tokens/01a20c4b-0000-7000-8000-000000000000"] {
+    for path in [
+        "/v1/tokens/not-an-id",
+        "/v1/tokens/01a20c4b-0000-7000-8000-000000000000",
+    ] {
         s.admin(Method::GET, path, None)
             .await
             .assert_problem(StatusCode::NOT_FOUND, "token_not_found");

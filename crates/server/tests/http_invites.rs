@@ -27,18 +27,32 @@ async fn open(s: &TestServer, path: &str, body: Value) -> common::Reply {
 async fn the_whole_flow(db: TestDb) {
     let s = TestServer::start_with(db, &[POLICY]).await;
     // As admin.
-    let (id, code) = create(&s, json!({"grants": {"role": "member", "scopes": ["read"]}, "email": "Ana@Example.com"})).await;
+    let (id, code) = create(
+        &s,
+        json!({"grants": {"role": "member", "scopes": ["read"]}, "email": "Ana@Example.com"}),
+    )
+    .await;
     assert_eq!(code.len(), 19);
-    let shown = s.admin(Method::GET, &format!("/v1/invites/{id}"), None).await;
+    let shown = s
+        .admin(Method::GET, &format!("/v1/invites/{id}"), None)
+        .await;
     assert_eq!(shown.body["state"], "active");
     assert_eq!(shown.body["email"], "ana@example.com");
     assert!(!shown.text.contains(&code));
 
     // On behalf of a coordinator: within and outside the policy.
     let coord = json!({"subject": "u-42", "role": "coordinator"});
-    create(&s, json!({"grants": {"role": "member"}, "on_behalf_of": coord})).await;
+    create(
+        &s,
+        json!({"grants": {"role": "member"}, "on_behalf_of": coord}),
+    )
+    .await;
     let r = s
-        .admin(Method::POST, "/v1/invites", Some(json!({"grants": {"role": "admin"}, "on_behalf_of": coord})))
+        .admin(
+            Method::POST,
+            "/v1/invites",
+            Some(json!({"grants": {"role": "admin"}, "on_behalf_of": coord})),
+        )
         .await;
     r.assert_problem(StatusCode::FORBIDDEN, "invite_not_allowed");
     let r = s
@@ -48,47 +62,99 @@ async fn the_whole_flow(db: TestDb) {
 
     // Daily quota: 5 per issuer per 24 h (one used above).
     for _ in 0..4 {
-        create(&s, json!({"grants": {"role": "member"}, "on_behalf_of": coord})).await;
+        create(
+            &s,
+            json!({"grants": {"role": "member"}, "on_behalf_of": coord}),
+        )
+        .await;
     }
     let r = s
-        .admin(Method::POST, "/v1/invites", Some(json!({"grants": {"role": "member"}, "on_behalf_of": coord})))
+        .admin(
+            Method::POST,
+            "/v1/invites",
+            Some(json!({"grants": {"role": "member"}, "on_behalf_of": coord})),
+        )
         .await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "invite_quota_exceeded");
     let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 86_000 && retry <= 86_400, "{retry}");
-    let listed = s.admin(Method::GET, "/v1/invites?issuer=u-42&limit=100", None).await;
+    let listed = s
+        .admin(Method::GET, "/v1/invites?issuer=u-42&limit=100", None)
+        .await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 5);
 
     // Validate (lower case, no hyphens, e-mail checks), without consuming.
     let sloppy = code.replace('-', "").to_lowercase();
-    let v = open(&s, "/v1/invites/validate", json!({"code": sloppy, "email": "ana@example.com"})).await;
+    let v = open(
+        &s,
+        "/v1/invites/validate",
+        json!({"code": sloppy, "email": "ana@example.com"}),
+    )
+    .await;
     assert_eq!(v.body["valid"], true, "{}", v.text);
     assert_eq!(v.body["invite"]["uses_left"], 1);
-    assert_eq!(v.body["invite"]["grants"], json!({"role": "member", "scopes": ["read"]}));
-    let v = open(&s, "/v1/invites/validate", json!({"code": code, "email": "eve@example.com"})).await;
+    assert_eq!(
+        v.body["invite"]["grants"],
+        json!({"role": "member", "scopes": ["read"]})
+    );
+    let v = open(
+        &s,
+        "/v1/invites/validate",
+        json!({"code": code, "email": "eve@example.com"}),
+    )
+    .await;
     assert_eq!(v.body, json!({"valid": false, "code": "EMAIL_MISMATCH"}));
-    let v = open(&s, "/v1/invites/validate", json!({"code": "AAAA-BBBB-CCCC-DDDD"})).await;
+    let v = open(
+        &s,
+        "/v1/invites/validate",
+        json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
+    )
+    .await;
     assert_eq!(v.body, json!({"valid": false, "code": "NOT_FOUND"}));
 
     // Redeem, then again.
-    let r = open(&s, "/v1/invites/redeem", json!({"code": code, "subject": "user-ana", "email": "ana@example.com"})).await;
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code, "subject": "user-ana", "email": "ana@example.com"}),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["invite_id"], id.as_str());
     assert_eq!(r.body["subject"], "user-ana");
     assert_eq!(r.body["grants"]["role"], "member");
     assert_eq!(r.body["uses_left"], 0);
-    let r = open(&s, "/v1/invites/redeem", json!({"code": code, "subject": "user-ana", "email": "ana@example.com"})).await;
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code, "subject": "user-ana", "email": "ana@example.com"}),
+    )
+    .await;
     r.assert_problem(StatusCode::CONFLICT, "invite_used_up");
-    let v = open(&s, "/v1/invites/validate", json!({"code": code, "email": "ana@example.com"})).await;
+    let v = open(
+        &s,
+        "/v1/invites/validate",
+        json!({"code": code, "email": "ana@example.com"}),
+    )
+    .await;
     assert_eq!(v.body["code"], "USED_UP");
 
     // Revoke.
     let (id2, code2) = create(&s, json!({"grants": {"role": "member"}})).await;
-    let r = s.admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None).await;
+    let r = s
+        .admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None)
+        .await;
     assert_eq!(r.body["state"], "revoked");
-    let again = s.admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None).await;
+    let again = s
+        .admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None)
+        .await;
     assert_eq!(again.body, r.body);
-    let r = open(&s, "/v1/invites/redeem", json!({"code": code2, "subject": "x"})).await;
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code2, "subject": "x"}),
+    )
+    .await;
     r.assert_problem(StatusCode::GONE, "invite_revoked");
 
     // Expiry.
@@ -96,23 +162,53 @@ async fn the_whole_flow(db: TestDb) {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let v = open(&s, "/v1/invites/validate", json!({"code": code3})).await;
     assert_eq!(v.body["code"], "EXPIRED");
-    let r = open(&s, "/v1/invites/redeem", json!({"code": code3, "subject": "x"})).await;
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code3, "subject": "x"}),
+    )
+    .await;
     r.assert_problem(StatusCode::GONE, "invite_expired");
 
     // Soft delete hides and disables.
     let (id4, code4) = create(&s, json!({"grants": {"role": "member"}})).await;
-    assert_eq!(s.admin(Method::DELETE, &format!("/v1/invites/{id4}"), None).await.status, StatusCode::OK);
-    assert_eq!(open(&s, "/v1/invites/validate", json!({"code": code4})).await.body["code"], "NOT_FOUND");
+    assert_eq!(
+        s.admin(Method::DELETE, &format!("/v1/invites/{id4}"), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        open(&s, "/v1/invites/validate", json!({"code": code4}))
+            .await
+            .body["code"],
+        "NOT_FOUND"
+    );
 
     // States in listings.
     for (state, min) in [("used", 1), ("revoked", 1), ("expired", 1), ("active", 5)] {
-        let r = s.admin(Method::GET, &format!("/v1/invites?state={state}&limit=100"), None).await;
-        assert!(r.body["items"].as_array().unwrap().len() >= min, "{state}: {}", r.text);
+        let r = s
+            .admin(
+                Method::GET,
+                &format!("/v1/invites?state={state}&limit=100"),
+                None,
+            )
+            .await;
+        assert!(
+            r.body["items"].as_array().unwrap().len() >= min,
+            "{state}: {}",
+            r.text
+        );
     }
 
     // Metrics moved.
     let m = s.send(Method::GET, "/metrics", None, None).await.text;
-    for name in ["tokens_invites_created_total", "tokens_invites_used_total 1", "tokens_invites_revoked_total 1", "tokens_rate_limited_total 1"] {
+    for name in [
+        "tokens_invites_created_total",
+        "tokens_invites_used_total 1",
+        "tokens_invites_revoked_total 1",
+        "tokens_rate_limited_total 1",
+    ] {
         assert!(m.contains(name), "{name} missing");
     }
 }
@@ -126,7 +222,12 @@ async fn a_hundred_concurrent_redemptions_of_three_uses(db: TestDb) {
         let url = format!("{}/v1/invites/redeem", s.base);
         let code = code.clone();
         tasks.push(tokio::spawn(async move {
-            let r = http.post(url).json(&json!({"code": code, "subject": format!("u{i}")})).send().await.unwrap();
+            let r = http
+                .post(url)
+                .json(&json!({"code": code, "subject": format!("u{i}")}))
+                .send()
+                .await
+                .unwrap();
             let status = r.status();
             let body: Value = r.json().await.unwrap();
             (status, body["code"].as_str().map(str::to_string))
@@ -150,14 +251,22 @@ async fn codes_are_never_stored_in_clear(db: TestDb) {
         codes.push(create(&s, json!({"grants": {"role": "member"}})).await.1);
     }
     open(&s, "/v1/invites/validate", json!({"code": codes[0]})).await;
-    open(&s, "/v1/invites/redeem", json!({"code": codes[1], "subject": "x"})).await;
+    open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": codes[1], "subject": "x"}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.stop().await;
     let text = s.db.all_text().await;
     assert!(text.contains("invite.created"), "read the outbox");
     for code in &codes {
         assert!(!text.contains(code.as_str()), "code found in the database");
-        assert!(!text.contains(&code.replace('-', "")), "canonical code found in the database");
+        assert!(
+            !text.contains(&code.replace('-', "")),
+            "canonical code found in the database"
+        );
     }
 }
 
@@ -165,13 +274,23 @@ async fn guessing_is_rate_limited_per_client(db: TestDb) {
     let s = TestServer::start_with(db, &[("TESSERA_INVITE_FAILURE_LIMIT", "5")]).await;
     let (_, code) = create(&s, json!({"grants": {"role": "member"}})).await;
     for _ in 0..5 {
-        let v = open(&s, "/v1/invites/validate", json!({"code": "AAAA-BBBB-CCCC-DDDD"})).await;
+        let v = open(
+            &s,
+            "/v1/invites/validate",
+            json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
+        )
+        .await;
         assert_eq!(v.body["code"], "NOT_FOUND");
     }
     let r = open(&s, "/v1/invites/validate", json!({"code": code})).await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(r.headers.get("retry-after").is_some());
-    let r = open(&s, "/v1/invites/redeem", json!({"code": code, "subject": "x"})).await;
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code, "subject": "x"}),
+    )
+    .await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
 
@@ -184,12 +303,20 @@ async fn bad_input_is_4xx(db: TestDb) {
     open(&s, "/v1/invites/validate", json!({"code": 5}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    open(&s, "/v1/invites/redeem", json!({"code": "AAAA-BBBB-CCCC-DDDD"}))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    open(&s, "/v1/invites/redeem", json!({"code": "AAAA-BBBB-CCCC-DDDD", "subject": ""}))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": "AAAA-BBBB-CCCC-DDDD", "subject": ""}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     for body in [
         json!({"grants": {"role": "Member!"}}),
         json!({"grants": {"role": "member"}, "max_uses": 0}),
@@ -201,18 +328,27 @@ async fn bad_input_is_4xx(db: TestDb) {
             .await
             .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
-    s.admin(Method::POST, "/v1/invites", Some(json!({"grants": {"role": "member"}, "extra": 1})))
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    s.admin(
+        Method::POST,
+        "/v1/invites",
+        Some(json!({"grants": {"role": "member"}, "extra": 1})),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
     s.admin(Method::GET, "/v1/invites/nope", None)
         .await
         .assert_problem(StatusCode::NOT_FOUND, "invite_not_found");
     s.admin(Method::GET, "/v1/invites?state=gone", None)
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    s.send(Method::POST, "/v1/invites", Some(json!({"grants": {"role": "member"}})), None)
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    s.send(
+        Method::POST,
+        "/v1/invites",
+        Some(json!({"grants": {"role": "member"}})),
+        None,
+    )
+    .await
+    .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 backend_tests!(

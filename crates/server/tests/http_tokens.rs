@@ -24,12 +24,22 @@ async fn full_lifecycle_walk(db: TestDb) {
 
     // Scope checks.
     let r = s
-        .send(Method::POST, "/v1/tokens/verify", Some(json!({"token": secret, "scopes": ["admin"]})), None)
+        .send(
+            Method::POST,
+            "/v1/tokens/verify",
+            Some(json!({"token": secret, "scopes": ["admin"]})),
+            None,
+        )
         .await;
-    assert_eq!(r.body, json!({"valid": false, "code": "INSUFFICIENT_SCOPE"}));
+    assert_eq!(
+        r.body,
+        json!({"valid": false, "code": "INSUFFICIENT_SCOPE"})
+    );
 
     // Rotate without grace: old rejected at once, new accepted.
-    let r = s.admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None).await;
+    let r = s
+        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["token"]["id"], id, "rotation keeps the id");
     assert_eq!(r.body["token"]["metadata"], json!({"env": "prod"}));
@@ -39,7 +49,11 @@ async fn full_lifecycle_walk(db: TestDb) {
 
     // Rotate with a grace period: both work until it ends.
     let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), Some(json!({"grace_seconds": 2})))
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/rotate"),
+            Some(json!({"grace_seconds": 2})),
+        )
         .await;
     let secret3 = r.body["secret"].as_str().unwrap().to_string();
     assert_eq!(s.verify(&secret2).await["valid"], true);
@@ -49,59 +63,98 @@ async fn full_lifecycle_walk(db: TestDb) {
     assert_eq!(s.verify(&secret3).await["valid"], true);
 
     // Self endpoint.
-    let r = s.send(Method::GET, "/v1/tokens/self", None, Some(&secret3)).await;
+    let r = s
+        .send(Method::GET, "/v1/tokens/self", None, Some(&secret3))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["id"], id);
 
     // Soft delete and restore.
-    let r = s.admin(Method::DELETE, &format!("/v1/tokens/{id}"), None).await;
+    let r = s
+        .admin(Method::DELETE, &format!("/v1/tokens/{id}"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["deleted_at"].is_string());
     assert_eq!(s.verify(&secret3).await["code"], "DELETED");
-    let listed = s.admin(Method::GET, "/v1/tokens?owner=svc-billing", None).await;
+    let listed = s
+        .admin(Method::GET, "/v1/tokens?owner=svc-billing", None)
+        .await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
     let listed = s
-        .admin(Method::GET, "/v1/tokens?owner=svc-billing&include_deleted=true", None)
+        .admin(
+            Method::GET,
+            "/v1/tokens?owner=svc-billing&include_deleted=true",
+            None,
+        )
         .await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
-    let r = s.admin(Method::POST, &format!("/v1/tokens/{id}/restore"), None).await;
+    let r = s
+        .admin(Method::POST, &format!("/v1/tokens/{id}/restore"), None)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["deleted_at"].is_null());
     assert_eq!(s.verify(&secret3).await["valid"], true);
 
     // Update.
     let r = s
-        .admin(Method::PATCH, &format!("/v1/tokens/{id}"), Some(json!({"name": "billing", "description": "nightly", "scopes": ["read"]})))
+        .admin(
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"name": "billing", "description": "nightly", "scopes": ["read"]})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["name"], "billing");
     assert_eq!(r.body["scopes"], json!(["read"]));
     let r = s
-        .admin(Method::PATCH, &format!("/v1/tokens/{id}"), Some(json!({"description": null})))
+        .admin(
+            Method::PATCH,
+            &format!("/v1/tokens/{id}"),
+            Some(json!({"description": null})),
+        )
         .await;
     assert!(r.body["description"].is_null());
 
     // Revoke (idempotent), then purge.
     let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/revoke"), Some(json!({"reason": "leaked"})))
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/revoke"),
+            Some(json!({"reason": "leaked"})),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["state"], "revoked");
-    let again = s.admin(Method::POST, &format!("/v1/tokens/{id}/revoke"), None).await;
+    let again = s
+        .admin(Method::POST, &format!("/v1/tokens/{id}/revoke"), None)
+        .await;
     assert_eq!(again.body, r.body, "revoking twice returns the same record");
     assert_eq!(s.verify(&secret3).await["code"], "REVOKED");
-    let r = s.admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None).await;
+    let r = s
+        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None)
+        .await;
     r.assert_problem(StatusCode::CONFLICT, "token_not_active");
     let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/revoke"), Some(json!({"purge": true})))
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/revoke"),
+            Some(json!({"purge": true})),
+        )
         .await;
     assert_eq!(r.body["state"], "purged");
     assert_eq!(s.verify(&secret3).await["code"], "PURGED");
 
     // Listing by state.
     for (state, n) in [("purged", 1), ("active", 1), ("revoked", 0)] {
-        let r = s.admin(Method::GET, &format!("/v1/tokens?state={state}"), None).await;
-        assert_eq!(r.body["items"].as_array().unwrap().len(), n, "state {state}: {}", r.text);
+        let r = s
+            .admin(Method::GET, &format!("/v1/tokens?state={state}"), None)
+            .await;
+        assert_eq!(
+            r.body["items"].as_array().unwrap().len(),
+            n,
+            "state {state}: {}",
+            r.text
+        );
     }
 }
 
@@ -114,7 +167,9 @@ async fn expiry_is_enforced(db: TestDb) {
     let r = s.admin(Method::GET, "/v1/tokens?state=expired", None).await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
     let id = r.body["items"][0]["id"].as_str().unwrap().to_string();
-    let r = s.admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None).await;
+    let r = s
+        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None)
+        .await;
     r.assert_problem(StatusCode::CONFLICT, "token_not_active");
 }
 
@@ -123,9 +178,13 @@ async fn management_needs_an_admin_token(db: TestDb) {
     let r = s.send(Method::GET, "/v1/tokens", None, None).await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     assert_eq!(r.headers.get("www-authenticate").unwrap(), "Bearer");
-    let r = s.send(Method::GET, "/v1/tokens", None, Some("tsr_garbage")).await;
+    let r = s
+        .send(Method::GET, "/v1/tokens", None, Some("tsr_garbage"))
+        .await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
-    let (_, reader) = s.create(json!({"name": "reader", "scopes": ["read"]})).await;
+    let (_, reader) = s
+        .create(json!({"name": "reader", "scopes": ["read"]}))
+        .await;
     let r = s.send(Method::GET, "/v1/tokens", None, Some(&reader)).await;
     r.assert_problem(StatusCode::FORBIDDEN, "forbidden");
     let r = s.send(Method::GET, "/v1/tokens/self", None, None).await;
@@ -136,11 +195,20 @@ async fn verify_can_require_admin(db: TestDb) {
     let s = TestServer::start_with(db, &[("TESSERA_VERIFY_REQUIRES_ADMIN", "true")]).await;
     let (_, secret) = s.create(json!({"name": "x"})).await;
     let r = s
-        .send(Method::POST, "/v1/tokens/verify", Some(json!({"token": secret})), None)
+        .send(
+            Method::POST,
+            "/v1/tokens/verify",
+            Some(json!({"token": secret})),
+            None,
+        )
         .await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     let r = s
-        .admin(Method::POST, "/v1/tokens/verify", Some(json!({"token": secret})))
+        .admin(
+            Method::POST,
+            "/v1/tokens/verify",
+            Some(json!({"token": secret})),
+        )
         .await;
     assert_eq!(r.body["valid"], true);
 }
@@ -149,7 +217,11 @@ async fn pagination_walks_every_token_once(db: TestDb) {
     let s = TestServer::start(db).await;
     let mut created = Vec::new();
     for i in 0..7 {
-        created.push(s.create(json!({"name": format!("t{i}"), "owner": "pager"})).await.0);
+        created.push(
+            s.create(json!({"name": format!("t{i}"), "owner": "pager"}))
+                .await
+                .0,
+        );
     }
     let mut seen = Vec::new();
     let mut url = "/v1/tokens?owner=pager&limit=3".to_string();
@@ -206,7 +278,11 @@ async fn usage_is_recorded_asynchronously(db: TestDb) {
     let mut last_used = serde_json::Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        last_used = s.admin(Method::GET, &format!("/v1/tokens/{id}"), None).await.body["last_used_at"].clone();
+        last_used = s
+            .admin(Method::GET, &format!("/v1/tokens/{id}"), None)
+            .await
+            .body["last_used_at"]
+            .clone();
         if last_used.is_string() {
             break;
         }

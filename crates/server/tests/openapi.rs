@@ -21,13 +21,28 @@ async fn every_documented_operation_is_routed() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = s.admin(m, &concrete, None).await;
             assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-            assert_ne!(r.body["code"], "not_found", "{method} {path} is documented but not routed");
+            assert_ne!(
+                r.body["code"], "not_found",
+                "{method} {path} is documented but not routed"
+            );
             assert!(!r.status.is_server_error(), "{method} {path}: {}", r.text);
             operations += 1;
         }
     }
-    for expected in ["/v1/tokens", "/v1/tokens/{id}", "/v1/tokens/verify", "/v1/tokens/self", "/healthz", "/readyz", "/metrics", "/openapi.json"] {
-        assert!(paths.contains_key(expected), "{expected} missing from the document");
+    for expected in [
+        "/v1/tokens",
+        "/v1/tokens/{id}",
+        "/v1/tokens/verify",
+        "/v1/tokens/self",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(
+            paths.contains_key(expected),
+            "{expected} missing from the document"
+        );
     }
     assert!(operations >= 13);
 }

@@ -46,12 +46,20 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
     let mut other_responses = String::new();
 
     let created = s
-        .admin(Method::POST, "/v1/tokens", Some(json!({"name": "leak-check"})))
+        .admin(
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"name": "leak-check"})),
+        )
         .await;
     let id = created.body["token"]["id"].as_str().unwrap().to_string();
     let first = created.body["secret"].as_str().unwrap().to_string();
     let rotated = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), Some(json!({"grace_seconds": 60})))
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/rotate"),
+            Some(json!({"grace_seconds": 60})),
+        )
         .await;
     let second = rotated.body["secret"].as_str().unwrap().to_string();
     assert!(!created.text.contains(&second) && !rotated.text.contains(&first));
@@ -59,22 +67,37 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
     // Exercise every path a secret passes through, including failures.
     for secret in [&first, &second] {
         other_responses.push_str(&s.verify(secret).await.to_string());
-        let r = s.send(Method::GET, "/v1/tokens/self", None, Some(secret)).await;
+        let r = s
+            .send(Method::GET, "/v1/tokens/self", None, Some(secret))
+            .await;
         other_responses.push_str(&r.text);
         let typo = format!("{}x", &secret[..secret.len() - 1]);
         other_responses.push_str(&s.verify(&typo).await.to_string());
         let r = s
-            .send(Method::POST, "/v1/tokens/verify", Some(json!({"token": 5, "scopes": secret})), None)
+            .send(
+                Method::POST,
+                "/v1/tokens/verify",
+                Some(json!({"token": 5, "scopes": secret})),
+                None,
+            )
             .await;
         other_responses.push_str(&r.text);
         let r = s.send(Method::GET, "/v1/tokens", None, Some(secret)).await;
         other_responses.push_str(&r.text);
     }
-    for path in [format!("/v1/tokens/{id}"), "/v1/tokens".to_string(), "/metrics".to_string()] {
+    for path in [
+        format!("/v1/tokens/{id}"),
+        "/v1/tokens".to_string(),
+        "/metrics".to_string(),
+    ] {
         other_responses.push_str(&s.admin(Method::GET, &path, None).await.text);
     }
     let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/revoke"), Some(json!({"reason": "test"})))
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/revoke"),
+            Some(json!({"reason": "test"})),
+        )
         .await;
     other_responses.push_str(&r.text);
     // Let the background writer flush usage and failure audit rows.
@@ -89,7 +112,10 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
         let body = &secret[4..];
         assert!(!db_text.contains(body), "secret found in the database");
         assert!(!log_text.contains(body), "secret found in the logs");
-        assert!(!other_responses.contains(body), "secret found in a response");
+        assert!(
+            !other_responses.contains(body),
+            "secret found in a response"
+        );
     }
 }
 

@@ -313,7 +313,10 @@ pub trait InviteRepository: Send + Sync {
     async fn get_invite(&self, id: &str) -> Result<Option<Invite>, StoreError>;
 
     /// Looks an invite up by any of the candidate code hashes.
-    async fn find_invite_by_code(&self, code_hashes: &[String]) -> Result<Option<Invite>, StoreError>;
+    async fn find_invite_by_code(
+        &self,
+        code_hashes: &[String],
+    ) -> Result<Option<Invite>, StoreError>;
 
     async fn list_invites(&self, query: &InviteQuery) -> Result<Page<Invite>, StoreError>;
 

@@ -21,8 +21,14 @@ fn invite(issuer: &str, max_uses: i64, ttl: Duration) -> NewInvite {
     NewInvite {
         invite: Invite {
             id: new_id(),
-            issuer: Issuer { subject: issuer.into(), role: "admin".into() },
-            grants: Grants { role: "member".into(), scopes: vec!["read".into()] },
+            issuer: Issuer {
+                subject: issuer.into(),
+                role: "admin".into(),
+            },
+            grants: Grants {
+                role: "member".into(),
+                scopes: vec!["read".into()],
+            },
             email: None,
             max_uses,
             uses: 0,
@@ -38,7 +44,14 @@ fn invite(issuer: &str, max_uses: i64, ttl: Duration) -> NewInvite {
 }
 
 fn audit(id: &str) -> AuditEntry {
-    AuditEntry::success(&Actor::Cli, "invite.create", "invite", id, json!({}), &Default::default())
+    AuditEntry::success(
+        &Actor::Cli,
+        "invite.create",
+        "invite",
+        id,
+        json!({}),
+        &Default::default(),
+    )
 }
 
 fn redemption(hash: &str) -> Redemption {
@@ -56,24 +69,38 @@ fn redemption(hash: &str) -> Redemption {
     }
 }
 
-async fn create(store: &Arc<dyn Store>, new: &NewInvite, quota: Option<InviteQuota>) -> Result<(), StoreError> {
-    store.create_invite(new, quota, &audit(&new.invite.id), &[]).await
+async fn create(
+    store: &Arc<dyn Store>,
+    new: &NewInvite,
+    quota: Option<InviteQuota>,
+) -> Result<(), StoreError> {
+    store
+        .create_invite(new, quota, &audit(&new.invite.id), &[])
+        .await
 }
 
 async fn quota_holds_under_concurrency(db: TestDb) {
     let issuer = new_id();
-    let quota = InviteQuota { limit: 5, window_start: Utc::now() - Duration::hours(24), window: Duration::hours(24) };
+    let quota = InviteQuota {
+        limit: 5,
+        window_start: Utc::now() - Duration::hours(24),
+        window: Duration::hours(24),
+    };
     let mut tasks = Vec::new();
     for _ in 0..12 {
         let store = db.store.clone();
         let new = invite(&issuer, 1, Duration::days(1));
-        tasks.push(tokio::spawn(async move { create(&store, &new, Some(quota)).await }));
+        tasks.push(tokio::spawn(async move {
+            create(&store, &new, Some(quota)).await
+        }));
     }
     let (mut ok, mut refused) = (0, 0);
     for t in tasks {
         match t.await.unwrap() {
             Ok(()) => ok += 1,
-            Err(StoreError::Domain(DomainError::InviteQuotaExceeded { retry_after_secs, .. })) => {
+            Err(StoreError::Domain(DomainError::InviteQuotaExceeded {
+                retry_after_secs, ..
+            })) => {
                 assert!(retry_after_secs > 86_000);
                 refused += 1;
             }
@@ -82,8 +109,16 @@ async fn quota_holds_under_concurrency(db: TestDb) {
     }
     assert_eq!((ok, refused), (5, 7));
     // Another issuer is unaffected; no quota means no limit.
-    create(&db.store, &invite(&new_id(), 1, Duration::days(1)), Some(quota)).await.unwrap();
-    create(&db.store, &invite(&issuer, 1, Duration::days(1)), None).await.unwrap();
+    create(
+        &db.store,
+        &invite(&new_id(), 1, Duration::days(1)),
+        Some(quota),
+    )
+    .await
+    .unwrap();
+    create(&db.store, &invite(&issuer, 1, Duration::days(1)), None)
+        .await
+        .unwrap();
 }
 
 async fn a_hundred_redemptions_of_three_uses(db: TestDb) {
@@ -93,7 +128,9 @@ async fn a_hundred_redemptions_of_three_uses(db: TestDb) {
     for _ in 0..100 {
         let store = db.store.clone();
         let r = redemption(&new.code_hash);
-        tasks.push(tokio::spawn(async move { store.redeem_invite(&r).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            store.redeem_invite(&r).await.unwrap()
+        }));
     }
     let (mut ok, mut used_up) = (0, 0);
     for t in tasks {
@@ -107,7 +144,12 @@ async fn a_hundred_redemptions_of_three_uses(db: TestDb) {
     let stored = db.store.get_invite(&new.invite.id).await.unwrap().unwrap();
     assert_eq!(stored.uses, 3);
     let used = db.store.pending_events(1000).await.unwrap();
-    assert_eq!(used.iter().filter(|e| e.event_type == "invite.used").count(), 3);
+    assert_eq!(
+        used.iter()
+            .filter(|e| e.event_type == "invite.used")
+            .count(),
+        3
+    );
 }
 
 async fn redemption_reports_why_it_failed(db: TestDb) {
@@ -116,7 +158,11 @@ async fn redemption_reports_why_it_failed(db: TestDb) {
     let expired = invite("issuer", 1, Duration::milliseconds(1));
     create(&db.store, &expired, None).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let r = db.store.redeem_invite(&redemption(&expired.code_hash)).await.unwrap();
+    let r = db
+        .store
+        .redeem_invite(&redemption(&expired.code_hash))
+        .await
+        .unwrap();
     assert_eq!(r.unwrap_err().0, InviteFailure::Expired);
 }
 
@@ -127,14 +173,47 @@ async fn listing_by_state(db: TestDb) {
     for n in [&active, &used] {
         create(&db.store, n, None).await.unwrap();
     }
-    db.store.redeem_invite(&redemption(&used.code_hash)).await.unwrap().unwrap();
-    let q = |state| InviteQuery { state: Some(state), issuer: Some(issuer.clone()), limit: 10, now: Utc::now(), ..Default::default() };
-    let ids = |p: tessera_store::Page<Invite>| p.items.into_iter().map(|i| i.id).collect::<Vec<_>>();
-    assert_eq!(ids(db.store.list_invites(&q(InviteState::Active)).await.unwrap()), vec![active.invite.id.clone()]);
-    assert_eq!(ids(db.store.list_invites(&q(InviteState::Used)).await.unwrap()), vec![used.invite.id.clone()]);
-    assert!(db.store.list_invites(&q(InviteState::Revoked)).await.unwrap().items.is_empty());
-    let later = InviteQuery { now: Utc::now() + Duration::days(2), ..q(InviteState::Expired) };
-    assert_eq!(ids(db.store.list_invites(&later).await.unwrap()), vec![active.invite.id.clone()]);
+    db.store
+        .redeem_invite(&redemption(&used.code_hash))
+        .await
+        .unwrap()
+        .unwrap();
+    let q = |state| InviteQuery {
+        state: Some(state),
+        issuer: Some(issuer.clone()),
+        limit: 10,
+        now: Utc::now(),
+        ..Default::default()
+    };
+    let ids =
+        |p: tessera_store::Page<Invite>| p.items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(db
+            .store
+            .list_invites(&q(InviteState::Active))
+            .await
+            .unwrap()),
+        vec![active.invite.id.clone()]
+    );
+    assert_eq!(
+        ids(db.store.list_invites(&q(InviteState::Used)).await.unwrap()),
+        vec![used.invite.id.clone()]
+    );
+    assert!(db
+        .store
+        .list_invites(&q(InviteState::Revoked))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let later = InviteQuery {
+        now: Utc::now() + Duration::days(2),
+        ..q(InviteState::Expired)
+    };
+    assert_eq!(
+        ids(db.store.list_invites(&later).await.unwrap()),
+        vec![active.invite.id.clone()]
+    );
 }
 
 backend_tests!(

@@ -14,8 +14,10 @@ pub fn run(config: Config, cmd: crate::cli::ConfigCommand) -> ExitCode {
             println!(
                 "encryption key  {}",
                 match &config.encryption_key {
-                    tessera_server::config::KeySource::Configured(_) => "configured (TESSERA_ENC_KEY)".to_string(),
-                    tessera_server::config::KeySource::File(p) => format!("key file {}", p.display()),
+                    tessera_server::config::KeySource::Configured(_) =>
+                        "configured (TESSERA_ENC_KEY)".to_string(),
+                    tessera_server::config::KeySource::File(p) =>
+                        format!("key file {}", p.display()),
                 }
             );
             println!("token prefix    {}", config.tokens.format.prefix());
@@ -32,7 +34,8 @@ pub fn print_openapi() -> ExitCode {
     let doc = tessera_server::routes::openapi();
     println!(
         "{}",
-        doc.to_pretty_json().expect("the OpenAPI document serializes")
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serializes")
     );
     ExitCode::SUCCESS
 }

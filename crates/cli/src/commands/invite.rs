@@ -33,20 +33,10 @@ fn wants_json(cmd: &InviteCommand) -> bool {
 
 pub async fn run(config: Config, cmd: InviteCommand) -> ExitCode {
     let as_json = wants_json(&cmd);
-    let services = match Services::open(&config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(output::EXIT_ERROR);
-        }
-    };
-    let code = match execute(&services, cmd).await {
-        Ok(code) => code,
-        Err(e) => output::error(e, as_json),
-    };
-    services.background.flush().await;
-    services.store.close().await;
-    code
+    super::with_services(&config, as_json, async |services| {
+        execute(services, cmd).await
+    })
+    .await
 }
 
 fn print_invite(v: &InviteView, as_json: bool) {
@@ -56,7 +46,11 @@ fn print_invite(v: &InviteView, as_json: bool) {
     }
     println!("id            {}", v.id);
     println!("state         {:?}", v.state);
-    println!("grants        {} [{}]", v.grants.role, v.grants.scopes.join(","));
+    println!(
+        "grants        {} [{}]",
+        v.grants.role,
+        v.grants.scopes.join(",")
+    );
     println!("issuer        {} ({})", v.issuer.subject, v.issuer.role);
     println!("email         {}", v.email.as_deref().unwrap_or("-"));
     println!("uses          {}/{}", v.uses, v.max_uses);
@@ -64,21 +58,32 @@ fn print_invite(v: &InviteView, as_json: bool) {
     println!("created_at    {}", v.created_at.to_rfc3339());
 }
 
-async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, tessera_store::StoreError> {
+async fn execute(
+    services: &Services,
+    cmd: InviteCommand,
+) -> Result<ExitCode, tessera_store::StoreError> {
     let invites = &services.invites;
     let actor = Actor::Cli;
     let ctx = RequestContext::default();
     let no_context = RequestContext::default;
     // The CLI is an operator at the console: no client address to limit.
-    let attempt = Attempt { client_ip: None, context: &no_context };
+    let attempt = Attempt {
+        client_ip: None,
+        context: &no_context,
+    };
     let now = Utc::now();
     match cmd {
         InviteCommand::Create(a) => {
             let expiry = match (&a.expires_in, &a.expires_at) {
-                (Some(d), _) => Some(InviteExpiry::InSeconds(parse_duration_secs("expires_in", d)?)),
+                (Some(d), _) => Some(InviteExpiry::InSeconds(parse_duration_secs(
+                    "expires_in",
+                    d,
+                )?)),
                 (None, Some(t)) => Some(InviteExpiry::At(
                     DateTime::parse_from_rfc3339(t)
-                        .map_err(|_| DomainError::invalid("expires_at", "must be an RFC 3339 time"))?
+                        .map_err(|_| {
+                            DomainError::invalid("expires_at", "must be an RFC 3339 time")
+                        })?
                         .with_timezone(&Utc),
                 )),
                 (None, None) => None,
@@ -88,14 +93,22 @@ async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, te
                 .as_deref()
                 .map(|v| {
                     v.rsplit_once(':')
-                        .map(|(subject, role)| Issuer { subject: subject.into(), role: role.into() })
-                        .ok_or_else(|| DomainError::invalid("on_behalf_of", "expected SUBJECT:ROLE"))
+                        .map(|(subject, role)| Issuer {
+                            subject: subject.into(),
+                            role: role.into(),
+                        })
+                        .ok_or_else(|| {
+                            DomainError::invalid("on_behalf_of", "expected SUBJECT:ROLE")
+                        })
                 })
                 .transpose()?;
             let (invite, code) = invites
                 .create(
                     CreateInvite {
-                        grants: Grants { role: a.role, scopes: a.scopes },
+                        grants: Grants {
+                            role: a.role,
+                            scopes: a.scopes,
+                        },
                         email: a.email,
                         max_uses: a.max_uses,
                         expiry,
@@ -111,10 +124,19 @@ async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, te
             } else {
                 print_invite(&invite.view(now), false);
                 println!("\ncode          {code}");
-                eprintln!("\nThis is the only time the code is shown. Share it with the invitee now.");
+                eprintln!(
+                    "\nThis is the only time the code is shown. Share it with the invitee now."
+                );
             }
         }
-        InviteCommand::List { state, issuer, limit, cursor, include_deleted, out } => {
+        InviteCommand::List {
+            state,
+            issuer,
+            limit,
+            cursor,
+            include_deleted,
+            out,
+        } => {
             let state = state
                 .as_deref()
                 .map(|s| {
@@ -123,17 +145,24 @@ async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, te
                     })
                 })
                 .transpose()?;
-            if !(1..=1000).contains(&limit) {
-                return Err(DomainError::invalid("limit", "must be between 1 and 1000").into());
-            }
+            let limit = tessera_core::pagination::page_size(Some(limit))?;
             let page = invites
-                .list(ListInvites { state, issuer, include_deleted, cursor, limit })
+                .list(ListInvites {
+                    state,
+                    issuer,
+                    include_deleted,
+                    cursor,
+                    limit,
+                })
                 .await?;
             let items: Vec<_> = page.items.iter().map(|i| i.view(now)).collect();
             if out.json {
                 output::json(&json!({ "items": items, "next_cursor": page.next_cursor }));
             } else {
-                println!("{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  EXPIRES", "ID", "STATE", "ROLE", "ISSUER", "USES");
+                println!(
+                    "{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  EXPIRES",
+                    "ID", "STATE", "ROLE", "ISSUER", "USES"
+                );
                 for i in &items {
                     println!(
                         "{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  {}",
@@ -150,38 +179,61 @@ async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, te
                 }
             }
         }
-        InviteCommand::Show { id, out } => print_invite(&invites.get(&id).await?.view(now), out.json),
-        InviteCommand::Revoke { id, out } => {
-            print_invite(&invites.retire(&id, false, &actor, &ctx).await?.view(now), out.json)
+        InviteCommand::Show { id, out } => {
+            print_invite(&invites.get(&id).await?.view(now), out.json)
         }
-        InviteCommand::Delete { id, out } => {
-            print_invite(&invites.retire(&id, true, &actor, &ctx).await?.view(now), out.json)
-        }
+        InviteCommand::Revoke { id, out } => print_invite(
+            &invites.retire(&id, false, &actor, &ctx).await?.view(now),
+            out.json,
+        ),
+        InviteCommand::Delete { id, out } => print_invite(
+            &invites.retire(&id, true, &actor, &ctx).await?.view(now),
+            out.json,
+        ),
         InviteCommand::Validate { code, email, out } => {
             let code = from_stdin_if_dash("code", code)?;
             let result = invites.validate(&code, email.as_deref(), &attempt).await?;
             let valid = result.is_ok();
             let body = match result {
-                Ok(i) => json!({"valid": true, "invite": {"id": i.id, "grants": i.grants, "expires_at": i.expires_at, "uses_left": i.uses_left()}}),
+                Ok(i) => {
+                    json!({"valid": true, "invite": {"id": i.id, "grants": i.grants, "expires_at": i.expires_at, "uses_left": i.uses_left()}})
+                }
                 Err(f) => json!({"valid": false, "code": f}),
             };
             if out.json {
                 output::json(&body);
             } else if valid {
-                println!("valid: grants {} ({} uses left)", body["invite"]["grants"]["role"], body["invite"]["uses_left"]);
+                println!(
+                    "valid: grants {} ({} uses left)",
+                    body["invite"]["grants"]["role"], body["invite"]["uses_left"]
+                );
             } else {
                 println!("invalid: {}", body["code"].as_str().unwrap_or_default());
             }
-            return Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
-        InviteCommand::Redeem { code, subject, email, out } => {
+        InviteCommand::Redeem {
+            code,
+            subject,
+            email,
+            out,
+        } => {
             let code = from_stdin_if_dash("code", code)?;
-            let i = invites.redeem(&code, &subject, email.as_deref(), &attempt).await?;
+            let i = invites
+                .redeem(&code, &subject, email.as_deref(), &attempt)
+                .await?;
             let body = json!({"invite_id": i.id, "subject": subject.trim(), "grants": i.grants, "uses_left": i.uses_left(), "redeemed_at": i.updated_at});
             if out.json {
                 output::json(&body);
             } else {
-                println!("redeemed: {} now has role {}", body["subject"], i.grants.role);
+                println!(
+                    "redeemed: {} now has role {}",
+                    body["subject"], i.grants.role
+                );
             }
         }
     }

@@ -17,9 +17,10 @@ pub async fn run(config: Config, args: MigrateArgs) -> ExitCode {
             json!({ "backend": store.backend().name(), "applied": s.applied, "pending": s.pending })
         })
     } else {
-        store.migrate().await.map(|applied| {
-            json!({ "backend": store.backend().name(), "applied_now": applied })
-        })
+        store
+            .migrate()
+            .await
+            .map(|applied| json!({ "backend": store.backend().name(), "applied_now": applied }))
     };
     store.close().await;
     match result {

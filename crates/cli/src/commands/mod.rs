@@ -5,3 +5,33 @@ pub mod invite;
 pub mod migrate;
 pub mod serve;
 pub mod token;
+
+use std::process::ExitCode;
+
+use tessera_server::{Config, Services};
+use tessera_store::StoreError;
+
+use crate::output;
+
+/// Opens the services for one admin command, runs it, reports an error the
+/// way the API would, and writes buffered usage/audit rows before exiting.
+pub async fn with_services(
+    config: &Config,
+    as_json: bool,
+    command: impl AsyncFnOnce(&Services) -> Result<ExitCode, StoreError>,
+) -> ExitCode {
+    let services = match Services::open(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(output::EXIT_ERROR);
+        }
+    };
+    let code = match command(&services).await {
+        Ok(code) => code,
+        Err(e) => output::error(e, as_json),
+    };
+    services.background.flush().await;
+    services.store.close().await;
+    code
+}

@@ -36,40 +36,39 @@ fn wants_json(cmd: &TokenCommand) -> bool {
 
 pub async fn run(config: Config, cmd: TokenCommand) -> ExitCode {
     let as_json = wants_json(&cmd);
-    let services = match Services::open(&config).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(output::EXIT_ERROR);
-        }
-    };
-    let code = match execute(&services, cmd).await {
-        Ok(code) => code,
-        Err(e) => output::error(e, as_json),
-    };
-    // Verification usage is buffered; write it before the process ends.
-    services.background.flush().await;
-    services.store.close().await;
-    code
+    super::with_services(&config, as_json, async |services| {
+        execute(services, cmd).await
+    })
+    .await
 }
 
 pub(crate) fn parse_duration_secs(field: &'static str, v: &str) -> Result<i64, DomainError> {
     humantime::parse_duration(v)
         .ok()
         .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .ok_or_else(|| DomainError::invalid(field, format!("expected a duration such as 30d or 12h, got {v:?}")))
+        .ok_or_else(|| {
+            DomainError::invalid(
+                field,
+                format!("expected a duration such as 30d or 12h, got {v:?}"),
+            )
+        })
 }
 
 fn expiry(args: &ExpiryArgs) -> Result<Option<ExpiryRequest>, DomainError> {
     if let Some(v) = &args.expires_in {
-        return Ok(Some(ExpiryRequest::InSeconds(parse_duration_secs("expires_in", v)?)));
+        return Ok(Some(ExpiryRequest::InSeconds(parse_duration_secs(
+            "expires_in",
+            v,
+        )?)));
     }
     match args.expires_at.as_deref() {
         None => Ok(None),
         Some(v) if v.eq_ignore_ascii_case("never") => Ok(Some(ExpiryRequest::Never)),
         Some(v) => DateTime::parse_from_rfc3339(v)
             .map(|t| Some(ExpiryRequest::At(t.with_timezone(&Utc))))
-            .map_err(|_| DomainError::invalid("expires_at", "must be an RFC 3339 time or \"never\"")),
+            .map_err(|_| {
+                DomainError::invalid("expires_at", "must be an RFC 3339 time or \"never\"")
+            }),
     }
 }
 
@@ -123,21 +122,21 @@ async fn execute(
                     })
                 })
                 .transpose()?;
-            if !(1..=1000).contains(&a.limit) {
-                return Err(DomainError::invalid("limit", "must be between 1 and 1000").into());
-            }
+            let limit = tessera_core::pagination::page_size(Some(a.limit))?;
             let page = tokens
                 .list(ListTokens {
                     state,
                     owner: a.owner,
                     include_deleted: a.include_deleted,
                     cursor: a.cursor,
-                    limit: a.limit,
+                    limit,
                 })
                 .await?;
             let items: Vec<_> = page.items.iter().map(|t| t.view(now)).collect();
             if a.out.json {
-                output::json(&serde_json::json!({ "items": items, "next_cursor": page.next_cursor }));
+                output::json(
+                    &serde_json::json!({ "items": items, "next_cursor": page.next_cursor }),
+                );
             } else {
                 output::token_table(&items, page.next_cursor.as_deref());
             }
@@ -177,7 +176,12 @@ async fn execute(
                 eprintln!("\nThis is the only time the new secret is shown. Store it now.");
             }
         }
-        TokenCommand::Revoke { id, purge, reason, out } => {
+        TokenCommand::Revoke {
+            id,
+            purge,
+            reason,
+            out,
+        } => {
             let t = tokens.revoke(&id, purge, reason, &actor, &ctx).await?;
             print_token(&t.view(now), out.json);
         }
@@ -191,9 +195,14 @@ async fn execute(
         }
         TokenCommand::Verify { token, scopes, out } => {
             let raw = from_stdin_if_dash("token", token)?;
-            let result = tokens.verify(&raw, &scopes, RequestContext::default).await?;
+            let result = tokens
+                .verify(&raw, &scopes, RequestContext::default)
+                .await?;
             let (valid, body) = match result {
-                Ok(t) => (true, serde_json::json!({ "valid": true, "token": t.view(now) })),
+                Ok(t) => (
+                    true,
+                    serde_json::json!({ "valid": true, "token": t.view(now) }),
+                ),
                 Err(code) => (false, serde_json::json!({ "valid": false, "code": code })),
             };
             if out.json {
@@ -203,14 +212,21 @@ async fn execute(
             } else {
                 println!("invalid: {}", body["code"].as_str().unwrap_or_default());
             }
-            return Ok(if valid { ExitCode::SUCCESS } else { ExitCode::from(1) });
+            return Ok(if valid {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `-` means "read the value from stdin", keeping secrets out of shell history.
-pub(crate) fn from_stdin_if_dash(field: &'static str, value: String) -> Result<String, DomainError> {
+pub(crate) fn from_stdin_if_dash(
+    field: &'static str,
+    value: String,
+) -> Result<String, DomainError> {
     if value != "-" {
         return Ok(value);
     }

@@ -122,7 +122,11 @@ fn invite_settings_from_file_and_env() {
     assert_eq!(c.invites.daily_quota, 3);
     assert!(c.invites.policy.allows("coordinator", "member"));
     assert!(!c.invites.policy.allows("coordinator", "admin"));
-    let c = load(&[("TESSERA_INVITE_POLICY", "admin=*;lead=member")], Some(file)).unwrap();
+    let c = load(
+        &[("TESSERA_INVITE_POLICY", "admin=*;lead=member")],
+        Some(file),
+    )
+    .unwrap();
     assert!(c.invites.policy.allows("lead", "member"));
     assert!(!c.invites.policy.allows("coordinator", "member"));
     let e = load(&[("TESSERA_INVITE_POLICY", "Admin")], None).unwrap_err();

@@ -165,10 +165,7 @@ impl TryFrom<ListInvitesQuery> for ListInvites {
                 })
             })
             .transpose()?;
-        let limit = q.limit.unwrap_or(50);
-        if !(1..=1000).contains(&limit) {
-            return Err(DomainError::invalid("limit", "must be between 1 and 1000"));
-        }
+        let limit = tessera_core::pagination::page_size(q.limit)?;
         Ok(Self {
             state,
             issuer: q.issuer,

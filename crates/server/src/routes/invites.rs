@@ -96,7 +96,10 @@ pub async fn revoke_invite(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<InviteView>> {
     let ctx = state.seal_context(&admin.client);
-    let invite = state.invites().retire(&id, false, &admin.actor(), &ctx).await?;
+    let invite = state
+        .invites()
+        .retire(&id, false, &admin.actor(), &ctx)
+        .await?;
     Ok(Json(invite.view(Utc::now())))
 }
 
@@ -110,7 +113,10 @@ pub async fn delete_invite(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<InviteView>> {
     let ctx = state.seal_context(&admin.client);
-    let invite = state.invites().retire(&id, true, &admin.actor(), &ctx).await?;
+    let invite = state
+        .invites()
+        .retire(&id, true, &admin.actor(), &ctx)
+        .await?;
     Ok(Json(invite.view(Utc::now())))
 }
 
@@ -130,7 +136,11 @@ pub async fn validate_invite(
     let context = || state.seal_context(&client);
     let result = state
         .invites()
-        .validate(&body.code, body.email.as_deref(), &attempt(&client, &context))
+        .validate(
+            &body.code,
+            body.email.as_deref(),
+            &attempt(&client, &context),
+        )
         .await?;
     Ok(Json(result.into()))
 }

@@ -189,11 +189,15 @@ pub async fn verify_token(
     if state.tokens().settings().verify_requires_admin {
         let caller = authenticate(&state, &headers, &client).await?;
         if !caller.scopes.iter().any(|s| s == ADMIN_SCOPE) {
-            return Err(ApiError::forbidden("verification needs a token with the admin scope on this server"));
+            return Err(ApiError::forbidden(
+                "verification needs a token with the admin scope on this server",
+            ));
         }
     }
     if body.token.len() > MAX_PRESENTED_TOKEN {
-        return Err(DomainError::invalid("token", "is longer than any token this server issues").into());
+        return Err(
+            DomainError::invalid("token", "is longer than any token this server issues").into(),
+        );
     }
     let scopes = body.scopes.unwrap_or_default();
     let result = state

@@ -8,20 +8,20 @@ use std::{net::IpAddr, sync::Arc, time::Instant};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use tessera_core::{
+    api_token::validate_metadata,
     audit::{Actor, AuditEntry, RequestContext},
     crypto::{KeyedHasher, Keyring},
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
     invite::{
-        generate_code, normalize_code, normalize_email, Grants, Invite, InviteFailure,
-        InviteState, Issuer,
+        generate_code, normalize_code, normalize_email, Grants, Invite, InviteFailure, InviteState,
+        Issuer,
     },
-    api_token::validate_metadata,
     DomainError,
 };
 use tessera_store::{
-    InviteChange, InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption,
-    Store, StoreError,
+    InviteChange, InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store,
+    StoreError,
 };
 
 use super::{background::BackgroundWriter, limiter::FailureLimiter};
@@ -77,7 +77,7 @@ impl InviteService {
     pub fn new(
         store: Arc<dyn Store>,
         settings: InviteSettings,
-            keys: &[&str],
+        keys: &[&str],
         outbox_keyring: Keyring,
         background: Arc<BackgroundWriter>,
         metrics: Arc<Metrics>,
@@ -182,7 +182,10 @@ impl InviteService {
         let code = generate_code();
         let canonical = normalize_code(&code).expect("generated codes are canonical");
         let quota = (self.settings.daily_quota > 0
-            && !self.settings.quota_exempt_roles.contains(&invite.issuer.role))
+            && !self
+                .settings
+                .quota_exempt_roles
+                .contains(&invite.issuer.role))
         .then(|| InviteQuota {
             limit: self.settings.daily_quota,
             window_start: now - Duration::hours(24),
@@ -201,7 +204,11 @@ impl InviteService {
             code_hash: self.code_hashes(&canonical).swap_remove(0),
             invite,
         };
-        match self.store.create_invite(&new, quota, &audit, &[event]).await {
+        match self
+            .store
+            .create_invite(&new, quota, &audit, &[event])
+            .await
+        {
             Err(StoreError::Domain(e @ DomainError::InviteQuotaExceeded { .. })) => {
                 self.metrics.rate_limited.inc();
                 Err(e.into())
@@ -277,7 +284,14 @@ impl InviteService {
                     };
                     i.updated_at = now;
                     Ok(Some(InviteChange {
-                        audit: AuditEntry::success(&actor, action, "invite", &i.id, json!({}), &ctx),
+                        audit: AuditEntry::success(
+                            &actor,
+                            action,
+                            "invite",
+                            &i.id,
+                            json!({}),
+                            &ctx,
+                        ),
                         events,
                         invite: i,
                     }))
@@ -323,8 +337,11 @@ impl InviteService {
         normalize_code(code).ok_or_else(|| {
             self.record_failure("MALFORMED", attempt);
             self.log_usage(None, action, "MALFORMED", subject, attempt);
-            DomainError::invalid("code", "is not an invite code (16 characters, e.g. K7QH-2MXD-9TVA-R4PE)")
-                .into()
+            DomainError::invalid(
+                "code",
+                "is not an invite code (16 characters, e.g. K7QH-2MXD-9TVA-R4PE)",
+            )
+            .into()
         })
     }
 
@@ -355,7 +372,10 @@ impl InviteService {
         let started = Instant::now();
         self.check_limit(attempt)?;
         let canonical = self.canonical(code, "validate", None, attempt)?;
-        let found = self.store.find_invite_by_code(&self.code_hashes(&canonical)).await?;
+        let found = self
+            .store
+            .find_invite_by_code(&self.code_hashes(&canonical))
+            .await?;
         let now = Utc::now();
         let result = match found {
             None => Err((InviteFailure::NotFound, None)),
@@ -423,7 +443,10 @@ fn validate_role(field: &'static str, role: &str) -> Result<String, DomainError>
     if tessera_core::invite::is_role_name(role) {
         Ok(role.to_string())
     } else {
-        Err(DomainError::invalid(field, "must be 1-64 characters of a-z, 0-9, _ : . -"))
+        Err(DomainError::invalid(
+            field,
+            "must be 1-64 characters of a-z, 0-9, _ : . -",
+        ))
     }
 }
 
@@ -443,15 +466,19 @@ fn validate_grant_scopes(scopes: &[String]) -> Result<Vec<String>, DomainError> 
 fn validate_subject(subject: &str) -> Result<String, DomainError> {
     let s = subject.trim();
     if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
-        return Err(DomainError::invalid("subject", "must be 1-200 printable characters"));
+        return Err(DomainError::invalid(
+            "subject",
+            "must be 1-200 printable characters",
+        ));
     }
     Ok(s.to_string())
 }
 
 fn validate_issuer(i: Issuer) -> Result<Issuer, DomainError> {
     Ok(Issuer {
-        subject: validate_subject(&i.subject)
-            .map_err(|_| DomainError::invalid("on_behalf_of.subject", "must be 1-200 printable characters"))?,
+        subject: validate_subject(&i.subject).map_err(|_| {
+            DomainError::invalid("on_behalf_of.subject", "must be 1-200 printable characters")
+        })?,
         role: validate_role("on_behalf_of.role", &i.role)?,
     })
 }

@@ -43,7 +43,10 @@ impl FailureLimiter {
         let Some(times) = map.get_mut(&ip) else {
             return Ok(());
         };
-        while times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
             times.pop_front();
         }
         if times.len() < self.limit {
@@ -61,7 +64,10 @@ impl FailureLimiter {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_CLIENTS && !map.contains_key(&ip) {
-            map.retain(|_, t| t.back().is_some_and(|last| now.duration_since(*last) < WINDOW));
+            map.retain(|_, t| {
+                t.back()
+                    .is_some_and(|last| now.duration_since(*last) < WINDOW)
+            });
         }
         let times = map.entry(ip).or_default();
         times.push_back(now);

@@ -21,9 +21,7 @@ use tessera_core::{
     ids::{is_valid_id, new_id},
     DomainError, SecretString,
 };
-use tessera_store::{
-    NewToken, Page, SecretChange, Store, StoreError, TokenChange, TokenQuery,
-};
+use tessera_store::{NewToken, Page, SecretChange, Store, StoreError, TokenChange, TokenQuery};
 use utoipa::ToSchema;
 
 use super::{
@@ -185,7 +183,9 @@ impl TokenService {
     pub async fn list(&self, q: ListTokens) -> Result<Page<ApiToken>, StoreError> {
         if let Some(c) = &q.cursor {
             if !is_valid_id(c) {
-                return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
+                return Err(
+                    DomainError::invalid("cursor", "is not a cursor this API returned").into(),
+                );
             }
         }
         self.store

@@ -108,7 +108,13 @@ impl TestServer {
         self.send(method, path, body, Some(&self.admin)).await
     }
 
-    pub async fn send(&self, method: Method, path: &str, body: Option<Value>, bearer: Option<&str>) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Reply {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(b) = bearer {
             req = req.bearer_auth(b);
@@ -121,7 +127,12 @@ impl TestServer {
 
     pub async fn verify(&self, token: &str) -> Value {
         let r = self
-            .send(Method::POST, "/v1/tokens/verify", Some(json!({ "token": token })), None)
+            .send(
+                Method::POST,
+                "/v1/tokens/verify",
+                Some(json!({ "token": token })),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         r.body
@@ -151,14 +162,21 @@ impl Reply {
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, headers, text, body }
+        Self {
+            status,
+            headers,
+            text,
+            body,
+        }
     }
 
     /// Asserts an RFC 9457 problem with this status and code.
     pub fn assert_problem(&self, status: StatusCode, code: &str) {
         assert_eq!(self.status, status, "body: {}", self.text);
         assert_eq!(
-            self.headers.get("content-type").and_then(|v| v.to_str().ok()),
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
             Some("application/problem+json"),
             "body: {}",
             self.text

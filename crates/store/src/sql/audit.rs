@@ -123,9 +123,10 @@ impl Outbox for SqlStore {
                     payload: if sealed {
                         EventPayload::Sealed(text)
                     } else {
-                        EventPayload::Clear(serde_json::from_str(&text).map_err(|e| {
-                            StoreError::Corrupt(format!("outbox payload: {e}"))
-                        })?)
+                        EventPayload::Clear(
+                            serde_json::from_str(&text)
+                                .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
+                        )
                     },
                     created_at: get_ts(r, "created_at")?,
                     dispatched_at: get_opt_ts(r, "dispatched_at")?,

@@ -15,14 +15,15 @@ use super::{
     audit::{insert_audit, insert_events},
     get_json, get_opt_ts, get_ts,
     listing::Listing,
-    opt_millis, to_millis, SqlStore,
+    lock_row, opt_millis, to_millis, SqlStore,
 };
 use crate::{
-    InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite,
-    Page, Redemption, StoreError,
+    InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Page,
+    Redemption, StoreError,
 };
 
-const INVITE_COLUMNS: &str = "t.id, t.issuer_subject, t.issuer_role, t.grant_role, t.grant_scopes, \
+const INVITE_COLUMNS: &str =
+    "t.id, t.issuer_subject, t.issuer_role, t.grant_role, t.grant_scopes, \
      t.email, t.max_uses, t.uses, t.expires_at, t.revoked_at, t.created_at, t.updated_at, \
      t.deleted_at, t.metadata";
 
@@ -52,9 +53,7 @@ fn invite_from_row(row: &AnyRow) -> Result<Invite, StoreError> {
 /// SQL for each state; `$1` is "now". Must agree with `Invite::state_at`.
 fn state_condition(state: InviteState) -> &'static str {
     match state {
-        InviteState::Active => {
-            "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at > $1"
-        }
+        InviteState::Active => "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at > $1",
         InviteState::Used => "t.revoked_at IS NULL AND t.uses >= t.max_uses",
         InviteState::Expired => {
             "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at <= $1"
@@ -120,10 +119,12 @@ async fn insert_usage(
 
 /// Locks the issuer's row so quota checks for one issuer run one at a time.
 async fn lock_issuer(tx: &mut Transaction<'static, Any>, subject: &str) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO invite_issuers (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING")
-        .bind(subject)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO invite_issuers (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING",
+    )
+    .bind(subject)
+    .execute(&mut **tx)
+    .await?;
     sqlx::query("UPDATE invite_issuers SET subject = subject WHERE subject = $1")
         .bind(subject)
         .execute(&mut **tx)
@@ -189,16 +190,21 @@ impl InviteRepository for SqlStore {
     }
 
     async fn get_invite(&self, id: &str) -> Result<Option<Invite>, StoreError> {
-        sqlx::query(&format!("SELECT {INVITE_COLUMNS} FROM invites t WHERE t.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(invite_from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {INVITE_COLUMNS} FROM invites t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(invite_from_row)
+        .transpose()
     }
 
-    async fn find_invite_by_code(&self, code_hashes: &[String]) -> Result<Option<Invite>, StoreError> {
+    async fn find_invite_by_code(
+        &self,
+        code_hashes: &[String],
+    ) -> Result<Option<Invite>, StoreError> {
         let mut conn = self.pool.acquire().await?;
         find_by_code(&mut conn, code_hashes).await
     }
@@ -277,20 +283,9 @@ impl InviteRepository for SqlStore {
         mutation: Box<InviteMutation<'_>>,
     ) -> Result<Invite, StoreError> {
         let mut tx = self.begin_write().await?;
-        // Row lock on PostgreSQL; SQLite already holds the write lock.
-        let locked = sqlx::query("UPDATE invites SET updated_at = updated_at WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        let current = lock_row(&mut tx, "invites", INVITE_COLUMNS, id, invite_from_row)
             .await?
-            .rows_affected();
-        if locked == 0 {
-            return Err(DomainError::NotFound { entity: "invite" }.into());
-        }
-        let row = sqlx::query(&format!("SELECT {INVITE_COLUMNS} FROM invites t WHERE t.id = $1"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        let current = invite_from_row(&row)?;
+            .ok_or(DomainError::NotFound { entity: "invite" })?;
         let Some(change) = mutation(&current)? else {
             return Ok(current);
         };

@@ -71,6 +71,35 @@ impl SchemaAdmin for SqlStore {
     }
 }
 
+/// Locks one row for the rest of `tx` and reads it: the start of every
+/// read-modify-write. The no-op `UPDATE` is a row lock on PostgreSQL (and a
+/// no-op under SQLite's `BEGIN IMMEDIATE` write lock), so concurrent changes
+/// to one record are serialised and each sees the previous one's result.
+/// `None` when no row has this id.
+pub(crate) async fn lock_row<T>(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    columns: &str,
+    id: &str,
+    decode: impl Fn(&AnyRow) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let locked = sqlx::query(&format!(
+        "UPDATE {table} SET updated_at = updated_at WHERE id = $1"
+    ))
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if locked == 0 {
+        return Ok(None);
+    }
+    let row = sqlx::query(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
+        .bind(id)
+        .fetch_one(&mut **tx)
+        .await?;
+    decode(&row).map(Some)
+}
+
 /// Milliseconds since the epoch: the stored form of every timestamp.
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -14,7 +14,7 @@ use super::{
     audit::{insert_audit, insert_events},
     get_json, get_opt_ts, get_ts,
     listing::Listing,
-    opt_millis, to_millis, SqlStore,
+    lock_row, opt_millis, to_millis, SqlStore,
 };
 use crate::{
     NewToken, Page, SecretChange, SecretMatch, StoreError, TokenMutation, TokenQuery,
@@ -177,24 +177,9 @@ impl TokenRepository for SqlStore {
         mutation: Box<TokenMutation<'_>>,
     ) -> Result<ApiToken, StoreError> {
         let mut tx = self.begin_write().await?;
-        // A no-op UPDATE takes the row lock on PostgreSQL (SQLite's
-        // BEGIN IMMEDIATE already holds the write lock), so concurrent changes
-        // to one token are serialised and each sees the previous one's result.
-        let locked = sqlx::query("UPDATE api_tokens SET updated_at = updated_at WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        let current = lock_row(&mut tx, "api_tokens", TOKEN_COLUMNS, id, token_from_row)
             .await?
-            .rows_affected();
-        if locked == 0 {
-            return Err(tessera_core::DomainError::NotFound { entity: "token" }.into());
-        }
-        let row = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let current = token_from_row(&row)?;
+            .ok_or(tessera_core::DomainError::NotFound { entity: "token" })?;
         let Some(change) = mutation(&current)? else {
             return Ok(current);
         };
