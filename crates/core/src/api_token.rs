@@ -34,6 +34,10 @@ pub struct ApiToken {
     pub revoke_reason: Option<String>,
     pub purged_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Opted into automatic rotation before expiry (a successor is issued).
+    pub auto_rotate: bool,
+    /// The token that replaced this one by automatic rotation.
+    pub successor_id: Option<String>,
 }
 
 /// The lifecycle state, derived from timestamps rather than stored, so it can
@@ -133,6 +137,8 @@ impl ApiToken {
             revoked_at: self.revoked_at,
             purged_at: self.purged_at,
             deleted_at: self.deleted_at,
+            auto_rotate: self.auto_rotate,
+            successor_id: self.successor_id.clone(),
         }
     }
 
@@ -161,6 +167,10 @@ pub struct ApiTokenView {
     pub revoked_at: Option<DateTime<Utc>>,
     pub purged_at: Option<DateTime<Utc>>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Whether a successor is issued automatically before expiry.
+    pub auto_rotate: bool,
+    /// Set once automatic rotation has issued a successor.
+    pub successor_id: Option<String>,
 }
 
 /// Why a presented token does not authenticate. The codes are public API.
@@ -378,6 +388,8 @@ mod tests {
             revoke_reason: None,
             purged_at: None,
             deleted_at: None,
+            auto_rotate: false,
+            successor_id: None,
         }
     }
 

@@ -56,6 +56,13 @@ impl DomainError {
             Self::Invalid { .. } => "validation_failed",
             Self::NotFound { entity: "token" } => "token_not_found",
             Self::NotFound { entity: "invite" } => "invite_not_found",
+            Self::NotFound {
+                entity: "successor",
+            } => "successor_not_available",
+            Self::NotFound {
+                entity: "webhook endpoint",
+            } => "endpoint_not_found",
+            Self::NotFound { entity: "delivery" } => "delivery_not_found",
             Self::NotFound { .. } => "not_found",
             Self::TokenNotActive { .. } => "token_not_active",
             Self::TokenDeleted => "token_deleted",

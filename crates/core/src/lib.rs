@@ -15,6 +15,7 @@ pub mod pagination;
 pub mod scopes;
 pub mod secret;
 pub mod token_format;
+pub mod webhook;
 
 pub use error::DomainError;
 pub use secret::SecretString;

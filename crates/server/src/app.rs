@@ -17,10 +17,12 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::{
     client::ClientInfo,
     config::Config,
+    dispatcher::Dispatcher,
     error::ApiError,
     metrics::Metrics,
     request_id, routes,
     runtime::{Services, StartupError},
+    scheduler,
     service::TokenService,
 };
 
@@ -32,12 +34,28 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    services: Services,
+    services: Arc<Services>,
     trust_proxy_headers: bool,
     openapi_json: String,
 }
 
 impl AppState {
+    pub fn new(services: Arc<Services>, trust_proxy_headers: bool) -> Self {
+        let (_, openapi) = routes::api_router().split_for_parts();
+        let openapi_json = openapi
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes");
+        Self(Arc::new(Inner {
+            services,
+            trust_proxy_headers,
+            openapi_json,
+        }))
+    }
+
+    pub fn webhooks(&self) -> &crate::service::WebhookService {
+        &self.0.services.webhooks
+    }
+
     pub fn tokens(&self) -> &TokenService {
         &self.0.services.tokens
     }
@@ -79,17 +97,9 @@ impl AppState {
     }
 }
 
-/// Builds the router for `services`.
-pub fn router(services: Services, trust_proxy_headers: bool) -> Router {
-    let (api, openapi) = routes::api_router().split_for_parts();
-    let openapi_json = openapi
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes");
-    let state = AppState(Arc::new(Inner {
-        services,
-        trust_proxy_headers,
-        openapi_json,
-    }));
+/// Builds the router over `state`.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = routes::api_router().split_for_parts();
     api.fallback(|| async {
         ApiError::not_found("not_found", "no such endpoint; see /openapi.json")
     })
@@ -150,26 +160,58 @@ impl Server {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` resolves, then flushes buffered writes.
+    /// Serves until `shutdown` resolves, then flushes buffered writes. Runs
+    /// the background writer, the webhook dispatcher and the scheduler
+    /// beside the HTTP server.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let background = self.services.background.clone();
-        let flusher = background.spawn(self.config.tokens.usage_flush_interval);
+        let local_addr = self.local_addr();
+        let services = Arc::new(self.services);
+        let background = services.background.clone();
+        let mut tasks = vec![background.spawn(self.config.tokens.usage_flush_interval)];
+        if let Some(url) = &self.config.webhooks.default_url {
+            let endpoint = services
+                .webhooks
+                .ensure_default(url, self.config.webhooks.default_secret.as_ref())
+                .await?;
+            if self.config.webhooks.default_secret.is_none() {
+                tracing::warn!(
+                    endpoint_id = %endpoint.id,
+                    "TOKENS_WEBHOOK_SECRET is not set, so deliveries to TOKENS_WEBHOOK_URL are signed \
+                     with a generated secret; run `tessera webhooks endpoints rotate-secret {}` to get \
+                     one for the receiver",
+                    endpoint.id
+                );
+            }
+        }
+        let dispatcher = Arc::new(Dispatcher::new(
+            services.store.clone(),
+            self.config.webhooks.clone(),
+            services.webhook_keyring.clone(),
+            services.outbox_keyring.clone(),
+            services.metrics.clone(),
+        ));
+        tasks.push(dispatcher.spawn());
+        if self.config.jobs.enabled {
+            tasks.extend(scheduler::spawn(services.clone(), self.config.jobs.clone()));
+        }
         tracing::info!(
-            listen = %self.local_addr(),
+            listen = %local_addr,
             database = %self.config.database_url_for_logs(),
             "tessera is serving"
         );
-        let app = router(self.services, self.config.trust_proxy_headers);
+        let app = router(AppState::new(services, self.config.trust_proxy_headers));
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await?;
-        flusher.abort();
+        for t in tasks {
+            t.abort();
+        }
         // Bounded, so a dead database cannot hold shutdown forever.
         let _ = tokio::time::timeout(Duration::from_secs(5), background.flush()).await;
         tracing::info!("tessera stopped");

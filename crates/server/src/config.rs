@@ -17,6 +17,7 @@ use tessera_core::{
     invite::{is_role_name, InviteLimits, IssuerPolicy},
     scopes::ScopeRegistry,
     token_format::TokenFormat,
+    webhook::{secret_key, validate_url, RetrySchedule},
     SecretString,
 };
 
@@ -42,123 +43,54 @@ struct Setting {
     env: &'static [&'static str],
 }
 
+// One line per setting reads as a table; keep rustfmt from unfolding it.
+#[rustfmt::skip]
 const SETTINGS: &[Setting] = &[
-    Setting {
-        key: "listen",
-        env: &["TESSERA_LISTEN"],
-    },
-    Setting {
-        key: "data_dir",
-        env: &["TESSERA_DATA_DIR"],
-    },
-    Setting {
-        key: "database.url",
-        env: &["TESSERA_DATABASE_URL", "DATABASE_URL"],
-    },
-    Setting {
-        key: "database.driver",
-        env: &["DB_DRIVER"],
-    },
-    Setting {
-        key: "database.host",
-        env: &["DB_HOST"],
-    },
-    Setting {
-        key: "database.port",
-        env: &["DB_PORT"],
-    },
-    Setting {
-        key: "database.username",
-        env: &["DB_USERNAME"],
-    },
-    Setting {
-        key: "database.password",
-        env: &["DB_PASSWORD"],
-    },
-    Setting {
-        key: "database.name",
-        env: &["DB_DATABASE"],
-    },
-    Setting {
-        key: "encryption.key",
-        env: &["TESSERA_ENC_KEY"],
-    },
-    Setting {
-        key: "encryption.previous_keys",
-        env: &["TESSERA_ENC_KEY_PREVIOUS"],
-    },
-    Setting {
-        key: "log.format",
-        env: &["TESSERA_LOG_FORMAT"],
-    },
-    Setting {
-        key: "log.level",
-        env: &["TESSERA_LOG"],
-    },
-    Setting {
-        key: "http.trust_proxy_headers",
-        env: &["TESSERA_TRUST_PROXY_HEADERS"],
-    },
-    Setting {
-        key: "tokens.prefix",
-        env: &["TESSERA_TOKEN_PREFIX"],
-    },
-    Setting {
-        key: "tokens.scopes",
-        env: &["TESSERA_SCOPES"],
-    },
-    Setting {
-        key: "tokens.default_ttl",
-        env: &["TESSERA_TOKEN_DEFAULT_TTL"],
-    },
-    Setting {
-        key: "tokens.max_ttl",
-        env: &["TESSERA_TOKEN_MAX_TTL"],
-    },
-    Setting {
-        key: "tokens.allow_never_expiring",
-        env: &["TESSERA_TOKEN_ALLOW_NEVER_EXPIRING"],
-    },
-    Setting {
-        key: "tokens.verify_requires_admin",
-        env: &["TESSERA_VERIFY_REQUIRES_ADMIN"],
-    },
-    Setting {
-        key: "tokens.verify_cache_ttl",
-        env: &["TESSERA_VERIFY_CACHE_TTL"],
-    },
-    Setting {
-        key: "tokens.usage_flush_interval",
-        env: &["TESSERA_USAGE_FLUSH_INTERVAL"],
-    },
-    Setting {
-        key: "invites.policy",
-        env: &["TESSERA_INVITE_POLICY"],
-    },
-    Setting {
-        key: "invites.daily_quota",
-        env: &["TESSERA_INVITE_DAILY_QUOTA"],
-    },
-    Setting {
-        key: "invites.quota_exempt_roles",
-        env: &["TESSERA_INVITE_QUOTA_EXEMPT_ROLES"],
-    },
-    Setting {
-        key: "invites.default_ttl",
-        env: &["TESSERA_INVITE_DEFAULT_TTL"],
-    },
-    Setting {
-        key: "invites.max_ttl",
-        env: &["TESSERA_INVITE_MAX_TTL"],
-    },
-    Setting {
-        key: "invites.max_uses",
-        env: &["TESSERA_INVITE_MAX_USES"],
-    },
-    Setting {
-        key: "invites.failure_limit_per_minute",
-        env: &["TESSERA_INVITE_FAILURE_LIMIT"],
-    },
+    Setting { key: "listen", env: &["TESSERA_LISTEN"] },
+    Setting { key: "data_dir", env: &["TESSERA_DATA_DIR"] },
+    Setting { key: "database.url", env: &["TESSERA_DATABASE_URL", "DATABASE_URL"] },
+    Setting { key: "database.driver", env: &["DB_DRIVER"] },
+    Setting { key: "database.host", env: &["DB_HOST"] },
+    Setting { key: "database.port", env: &["DB_PORT"] },
+    Setting { key: "database.username", env: &["DB_USERNAME"] },
+    Setting { key: "database.password", env: &["DB_PASSWORD"] },
+    Setting { key: "database.name", env: &["DB_DATABASE"] },
+    Setting { key: "encryption.key", env: &["TESSERA_ENC_KEY"] },
+    Setting { key: "encryption.previous_keys", env: &["TESSERA_ENC_KEY_PREVIOUS"] },
+    Setting { key: "log.format", env: &["TESSERA_LOG_FORMAT"] },
+    Setting { key: "log.level", env: &["TESSERA_LOG"] },
+    Setting { key: "http.trust_proxy_headers", env: &["TESSERA_TRUST_PROXY_HEADERS"] },
+    Setting { key: "tokens.prefix", env: &["TESSERA_TOKEN_PREFIX"] },
+    Setting { key: "tokens.scopes", env: &["TESSERA_SCOPES"] },
+    Setting { key: "tokens.default_ttl", env: &["TESSERA_TOKEN_DEFAULT_TTL"] },
+    Setting { key: "tokens.max_ttl", env: &["TESSERA_TOKEN_MAX_TTL"] },
+    Setting { key: "tokens.allow_never_expiring", env: &["TESSERA_TOKEN_ALLOW_NEVER_EXPIRING"] },
+    Setting { key: "tokens.verify_requires_admin", env: &["TESSERA_VERIFY_REQUIRES_ADMIN"] },
+    Setting { key: "tokens.verify_cache_ttl", env: &["TESSERA_VERIFY_CACHE_TTL"] },
+    Setting { key: "tokens.usage_flush_interval", env: &["TESSERA_USAGE_FLUSH_INTERVAL"] },
+    Setting { key: "invites.policy", env: &["TESSERA_INVITE_POLICY"] },
+    Setting { key: "invites.daily_quota", env: &["TESSERA_INVITE_DAILY_QUOTA"] },
+    Setting { key: "invites.quota_exempt_roles", env: &["TESSERA_INVITE_QUOTA_EXEMPT_ROLES"] },
+    Setting { key: "invites.default_ttl", env: &["TESSERA_INVITE_DEFAULT_TTL"] },
+    Setting { key: "invites.max_ttl", env: &["TESSERA_INVITE_MAX_TTL"] },
+    Setting { key: "invites.max_uses", env: &["TESSERA_INVITE_MAX_USES"] },
+    Setting { key: "invites.failure_limit_per_minute", env: &["TESSERA_INVITE_FAILURE_LIMIT"] },
+    Setting { key: "webhooks.default_url", env: &["TOKENS_WEBHOOK_URL"] },
+    Setting { key: "webhooks.default_secret", env: &["TOKENS_WEBHOOK_SECRET"] },
+    Setting { key: "webhooks.retry_schedule", env: &["TESSERA_WEBHOOK_RETRY_SCHEDULE"] },
+    Setting { key: "webhooks.retry_jitter", env: &["TESSERA_WEBHOOK_RETRY_JITTER"] },
+    Setting { key: "webhooks.timeout", env: &["TESSERA_WEBHOOK_TIMEOUT"] },
+    Setting { key: "webhooks.concurrency", env: &["TESSERA_WEBHOOK_CONCURRENCY"] },
+    Setting { key: "webhooks.poll_interval", env: &["TESSERA_WEBHOOK_POLL_INTERVAL"] },
+    Setting { key: "jobs.enabled", env: &["TESSERA_JOBS_ENABLED"] },
+    Setting { key: "jobs.revoke_expired_tokens.interval", env: &["TESSERA_JOB_REVOKE_EXPIRED_TOKENS_INTERVAL"] },
+    Setting { key: "jobs.purge_old_logs.interval", env: &["TESSERA_JOB_PURGE_OLD_LOGS_INTERVAL"] },
+    Setting { key: "jobs.rotate_expiring_tokens.interval", env: &["TESSERA_JOB_ROTATE_EXPIRING_TOKENS_INTERVAL"] },
+    Setting { key: "jobs.resend_pending_webhooks.interval", env: &["TESSERA_JOB_RESEND_PENDING_WEBHOOKS_INTERVAL"] },
+    Setting { key: "jobs.check_interval", env: &["TESSERA_JOB_CHECK_INTERVAL"] },
+    Setting { key: "retention.audit", env: &["TESSERA_AUDIT_RETENTION"] },
+    Setting { key: "retention.usage", env: &["TESSERA_USAGE_LOG_RETENTION"] },
+    Setting { key: "tokens.rotation_window", env: &["TESSERA_TOKEN_ROTATION_WINDOW"] },
 ];
 
 /// Flags the CLI passes in; they override every other layer.
@@ -217,6 +149,8 @@ pub struct Config {
     pub trust_proxy_headers: bool,
     pub tokens: TokenSettings,
     pub invites: InviteSettings,
+    pub webhooks: WebhookSettings,
+    pub jobs: JobSettings,
     /// The raw `[upstreams]` table, handed to the upstream cache as is.
     pub upstreams: Option<toml::Value>,
 }
@@ -242,6 +176,33 @@ pub struct InviteSettings {
     pub failure_limit_per_minute: u32,
 }
 
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `TOKENS_WEBHOOK_URL`: an endpoint that receives every event.
+    pub default_url: Option<String>,
+    /// `TOKENS_WEBHOOK_SECRET` (`whsec_…`) for that endpoint; generated if unset.
+    pub default_secret: Option<SecretString>,
+    pub retry: RetrySchedule,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub enabled: bool,
+    pub revoke_expired_tokens: Duration,
+    pub purge_old_logs: Duration,
+    pub rotate_expiring_tokens: Duration,
+    pub resend_pending_webhooks: Duration,
+    /// How often each replica checks whether a job's lease is free.
+    pub check_interval: Duration,
+    pub audit_retention: chrono::Duration,
+    pub usage_retention: chrono::Duration,
+    /// Tokens with automatic rotation get a successor this long before expiry.
+    pub rotation_window: chrono::Duration,
+}
+
 /// Raw values by key, each with the name of where it came from.
 struct Layers {
     values: BTreeMap<&'static str, (String, String)>,
@@ -249,6 +210,11 @@ struct Layers {
 
 impl Layers {
     fn get(&self, key: &str) -> Option<(&str, &str)> {
+        // A key missing from SETTINGS would silently read as "unset".
+        debug_assert!(
+            SETTINGS.iter().any(|s| s.key == key),
+            "unknown setting {key}"
+        );
         self.values
             .get(key)
             .map(|(v, src)| (v.as_str(), src.as_str()))
@@ -451,6 +417,8 @@ impl Config {
             trust_proxy_headers,
             tokens: token_settings(l)?,
             invites: invite_settings(l)?,
+            webhooks: webhook_settings(l)?,
+            jobs: job_settings(l)?,
             upstreams,
         })
     }
@@ -565,6 +533,120 @@ fn invite_settings(l: &Layers) -> Result<InviteSettings, ConfigError> {
         failure_limit_per_minute: l.parse("invites.failure_limit_per_minute", 20, |v| {
             v.parse::<u32>()
                 .map_err(|_| format!("expected a number (0 = no limit), got {v:?}"))
+        })?,
+    })
+}
+
+fn positive_duration(v: &str) -> Result<Duration, String> {
+    let d = parse_duration(v)?;
+    if d.is_zero() {
+        Err("must be longer than zero".into())
+    } else {
+        Ok(d)
+    }
+}
+
+fn webhook_settings(l: &Layers) -> Result<WebhookSettings, ConfigError> {
+    let defaults = RetrySchedule::default();
+    Ok(WebhookSettings {
+        default_url: l
+            .get("webhooks.default_url")
+            .filter(|(v, _)| !v.trim().is_empty())
+            .map(|(v, src)| validate_url(v.trim()).map_err(|e| err(src, e.to_string())))
+            .transpose()?,
+        default_secret: l
+            .get("webhooks.default_secret")
+            .filter(|(v, _)| !v.trim().is_empty())
+            .map(|(v, src)| match secret_key(v.trim()) {
+                Some(_) => Ok(SecretString::new(v.trim().to_string())),
+                None => Err(err(
+                    src,
+                    "must be a whsec_ secret: whsec_ followed by base64 of 16-64 bytes",
+                )),
+            })
+            .transpose()?,
+        retry: RetrySchedule {
+            delays: l.parse("webhooks.retry_schedule", defaults.delays, |v| {
+                let delays = list(v)
+                    .iter()
+                    .map(|d| positive_duration(d))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if delays.is_empty() || delays.len() > 20 {
+                    Err("expected 1-20 comma-separated durations, e.g. 5s,5m,30m".into())
+                } else {
+                    Ok(delays)
+                }
+            })?,
+            jitter: l.parse("webhooks.retry_jitter", defaults.jitter, |v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|j| (0.0..=0.5).contains(j))
+                    .ok_or_else(|| format!("expected a fraction 0-0.5, got {v:?}"))
+            })?,
+        },
+        timeout: l.parse(
+            "webhooks.timeout",
+            Duration::from_secs(15),
+            positive_duration,
+        )?,
+        concurrency: l.parse("webhooks.concurrency", 32, |v| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| format!("expected 1-1024, got {v:?}"))
+        })?,
+        poll_interval: l.parse(
+            "webhooks.poll_interval",
+            Duration::from_millis(200),
+            positive_duration,
+        )?,
+    })
+}
+
+fn job_settings(l: &Layers) -> Result<JobSettings, ConfigError> {
+    let days = |n| chrono::Duration::days(n);
+    let retention = |key: &str| {
+        l.parse(key, days(365), |v| {
+            let d = chrono::Duration::from_std(parse_duration(v)?)
+                .map_err(|_| "too long".to_string())?;
+            if d < days(180) {
+                Err("must be at least 180d: security events are kept that long".into())
+            } else {
+                Ok(d)
+            }
+        })
+    };
+    Ok(JobSettings {
+        enabled: l.parse("jobs.enabled", true, parse_bool)?,
+        revoke_expired_tokens: l.parse(
+            "jobs.revoke_expired_tokens.interval",
+            Duration::from_secs(300),
+            positive_duration,
+        )?,
+        purge_old_logs: l.parse(
+            "jobs.purge_old_logs.interval",
+            Duration::from_secs(86_400),
+            positive_duration,
+        )?,
+        rotate_expiring_tokens: l.parse(
+            "jobs.rotate_expiring_tokens.interval",
+            Duration::from_secs(3600),
+            positive_duration,
+        )?,
+        resend_pending_webhooks: l.parse(
+            "jobs.resend_pending_webhooks.interval",
+            Duration::from_secs(60),
+            positive_duration,
+        )?,
+        check_interval: l.parse(
+            "jobs.check_interval",
+            Duration::from_secs(15),
+            positive_duration,
+        )?,
+        audit_retention: retention("retention.audit")?,
+        usage_retention: retention("retention.usage")?,
+        rotation_window: l.parse("tokens.rotation_window", days(7), |v| {
+            chrono::Duration::from_std(positive_duration(v)?).map_err(|_| "too long".to_string())
         })?,
     })
 }

@@ -5,12 +5,14 @@ pub mod app;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod dispatcher;
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod runtime;
+pub mod scheduler;
 pub mod service;
 pub mod telemetry;
 

@@ -28,6 +28,13 @@ pub struct Metrics {
     pub verify_cache_hits: IntCounter,
     pub verify_cache_misses: IntCounter,
     pub audit_dropped: IntCounter,
+    pub webhooks_sent: IntCounter,
+    pub webhooks_failed: IntCounter,
+    pub webhook_latency: Histogram,
+    pub job_runs: IntCounterVec,
+    pub job_items: IntCounterVec,
+    pub job_last_success: prometheus::GaugeVec,
+    pub job_interval: prometheus::GaugeVec,
     pub background_flush_errors: IntCounter,
 }
 
@@ -75,6 +82,58 @@ impl Metrics {
         let background_flush_errors = counter(
             "tokens_background_flush_errors_total",
             "Failed flushes of usage counters or buffered audit rows.",
+        );
+        let webhooks_sent = counter(
+            "tokens_webhooks_sent_total",
+            "Webhook deliveries that succeeded (2xx).",
+        );
+        let webhooks_failed = counter(
+            "tokens_webhooks_failed_total",
+            "Webhook delivery attempts that failed (non-2xx, timeout or network error).",
+        );
+        let webhook_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "tokens_webhook_latency_seconds",
+                "Time for one webhook delivery attempt.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(webhook_latency.clone()))
+            .expect("unique metric");
+        let vec = |name: &str, help: &str, labels: &[&str]| {
+            let v = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(v.clone()))
+                .expect("unique metric");
+            v
+        };
+        let gauge_vec = |name: &str, help: &str| {
+            let v =
+                prometheus::GaugeVec::new(Opts::new(name, help), &["job"]).expect("valid metric");
+            registry
+                .register(Box::new(v.clone()))
+                .expect("unique metric");
+            v
+        };
+        let job_runs = vec(
+            "tokens_job_runs_total",
+            "Scheduled job runs on this replica, by outcome.",
+            &["job", "outcome"],
+        );
+        let job_items = vec(
+            "tokens_job_items_total",
+            "Items touched by scheduled jobs on this replica.",
+            &["job"],
+        );
+        let job_last_success = gauge_vec(
+            "tokens_job_last_success_timestamp_seconds",
+            "Unix time of the job's last successful run on any replica (0: never).",
+        );
+        let job_interval = gauge_vec(
+            "tokens_job_interval_seconds",
+            "The job's configured interval.",
         );
         let validation_fail = IntCounterVec::new(
             Opts::new(
@@ -135,6 +194,13 @@ impl Metrics {
             verify_cache_misses,
             audit_dropped,
             background_flush_errors,
+            webhooks_sent,
+            webhooks_failed,
+            webhook_latency,
+            job_runs,
+            job_items,
+            job_last_success,
+            job_interval,
         }
     }
 

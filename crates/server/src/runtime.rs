@@ -11,7 +11,7 @@ use tessera_store::{Backend, Store, StoreError};
 use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
-    service::{background::BackgroundWriter, InviteService, TokenService},
+    service::{background::BackgroundWriter, InviteService, TokenService, WebhookService},
 };
 
 /// Why start-up failed; each message tells the operator what to do.
@@ -34,6 +34,10 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub tokens: TokenService,
     pub invites: InviteService,
+    pub webhooks: WebhookService,
+    /// Keys for the dispatcher: endpoint secrets and sealed payloads.
+    pub webhook_keyring: Keyring,
+    pub outbox_keyring: Keyring,
     pub background: Arc<BackgroundWriter>,
     pub metrics: Arc<Metrics>,
     /// Seals client IPs and user agents in the audit log.
@@ -75,13 +79,19 @@ impl Services {
         }
         let metrics = Arc::new(Metrics::new());
         let background = Arc::new(BackgroundWriter::new(store.clone(), metrics.clone()));
+        let key_error = |e: tessera_core::crypto::CryptoError| StartupError::Key(e.to_string());
+        let keyring =
+            |purpose: &str| Keyring::new(key.expose(), &previous, purpose).map_err(key_error);
         let tokens = TokenService::new(
             store.clone(),
             config.tokens.clone(),
+            keyring("successor")?,
             background.clone(),
             metrics.clone(),
         );
-        let key_error = |e: tessera_core::crypto::CryptoError| StartupError::Key(e.to_string());
+        let outbox_keyring = keyring("outbox")?;
+        let webhook_keyring = keyring("webhook-secret")?;
+        let webhooks = WebhookService::new(store.clone(), webhook_keyring.clone());
         let all_keys: Vec<&str> = std::iter::once(key.expose())
             .chain(previous.iter().map(String::as_str))
             .collect();
@@ -89,7 +99,7 @@ impl Services {
             store.clone(),
             config.invites.clone(),
             &all_keys,
-            Keyring::new(key.expose(), &previous, "outbox").map_err(key_error)?,
+            outbox_keyring.clone(),
             background.clone(),
             metrics.clone(),
         )
@@ -98,6 +108,9 @@ impl Services {
             store,
             tokens,
             invites,
+            webhooks,
+            webhook_keyring,
+            outbox_keyring,
             background,
             metrics,
             audit_keyring,

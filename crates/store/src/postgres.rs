@@ -10,6 +10,7 @@ use crate::{
 
 static DIALECT: Dialect = Dialect {
     backend: Backend::Postgres,
+    skip_locked: " FOR UPDATE SKIP LOCKED",
     begin_write: None,
     // Replicas may run `tessera migrate` at the same moment; a transaction-level
     // advisory lock makes the second wait and then find nothing to do.
@@ -24,6 +25,11 @@ static DIALECT: Dialect = Dialect {
             version: 2,
             name: "invites",
             sql: include_str!("../migrations/postgres/0002_invites.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "webhooks_jobs",
+            sql: include_str!("../migrations/postgres/0003_webhooks_jobs.sql"),
         },
     ],
 };

@@ -17,6 +17,7 @@ use crate::{
 
 static DIALECT: Dialect = Dialect {
     backend: Backend::Sqlite,
+    skip_locked: "",
     begin_write: Some("BEGIN IMMEDIATE"),
     // BEGIN IMMEDIATE already excludes every other writer.
     migration_lock: None,
@@ -30,6 +31,11 @@ static DIALECT: Dialect = Dialect {
             version: 2,
             name: "invites",
             sql: include_str!("../migrations/sqlite/0002_invites.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "webhooks_jobs",
+            sql: include_str!("../migrations/sqlite/0003_webhooks_jobs.sql"),
         },
     ],
 };

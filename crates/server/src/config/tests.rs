@@ -134,3 +134,37 @@ fn invite_settings_from_file_and_env() {
     let e = load(&[("TESSERA_INVITE_DAILY_QUOTA", "-1")], None).unwrap_err();
     assert_eq!(e.source_name, "TESSERA_INVITE_DAILY_QUOTA");
 }
+
+#[test]
+fn webhook_and_job_settings() {
+    let c = load(&[], None).unwrap();
+    assert_eq!(c.webhooks.retry.delays.len(), 7);
+    assert!(c.webhooks.default_url.is_none());
+    let c = load(
+        &[
+            ("TOKENS_WEBHOOK_URL", "https://hooks.example.com/t"),
+            ("TESSERA_WEBHOOK_RETRY_SCHEDULE", "1s, 2s"),
+            ("TESSERA_JOB_PURGE_OLD_LOGS_INTERVAL", "6h"),
+        ],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        c.webhooks.default_url.as_deref(),
+        Some("https://hooks.example.com/t")
+    );
+    assert_eq!(
+        c.webhooks.retry.delays,
+        vec![Duration::from_secs(1), Duration::from_secs(2)]
+    );
+    assert_eq!(c.jobs.purge_old_logs, Duration::from_secs(6 * 3600));
+    for (var, value) in [
+        ("TOKENS_WEBHOOK_URL", "ftp://x"),
+        ("TOKENS_WEBHOOK_SECRET", "plain"),
+        ("TESSERA_WEBHOOK_RETRY_SCHEDULE", "soon"),
+        ("TESSERA_AUDIT_RETENTION", "30d"),
+        ("TESSERA_JOBS_ENABLED", "maybe"),
+    ] {
+        assert_eq!(load(&[(var, value)], None).unwrap_err().source_name, var);
+    }
+}

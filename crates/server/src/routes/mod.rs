@@ -6,6 +6,7 @@ mod invites;
 mod system;
 mod token_dto;
 mod tokens;
+mod webhooks;
 
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -25,6 +26,7 @@ use crate::app::AppState;
     tags(
         (name = "tokens", description = "Machine API tokens"),
         (name = "invites", description = "Invite codes"),
+        (name = "webhooks", description = "Signed webhooks for lifecycle events"),
         (name = "system", description = "Health, readiness, metrics")
     )
 )]
@@ -60,6 +62,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(invites::revoke_invite))
         .routes(routes!(invites::validate_invite))
         .routes(routes!(invites::redeem_invite))
+        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::delete_endpoint
+        ))
+        .routes(routes!(webhooks::rotate_endpoint_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::retry_delivery))
+        .routes(routes!(tokens::claim_successor))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

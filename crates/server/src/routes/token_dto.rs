@@ -34,6 +34,8 @@ pub struct CreateTokenRequest {
     pub expires_in: Option<i64>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    /// Issue a successor automatically before expiry (see `POST /v1/tokens/self/successor`).
+    pub auto_rotate: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -49,6 +51,7 @@ pub struct UpdateTokenRequest {
     pub metadata: Option<Map<String, Value>>,
     pub expires_at: Option<String>,
     pub expires_in: Option<i64>,
+    pub auto_rotate: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -136,6 +139,7 @@ impl TryFrom<CreateTokenRequest> for CreateToken {
             owner: r.owner,
             scopes: r.scopes,
             metadata: r.metadata,
+            auto_rotate: r.auto_rotate.unwrap_or(false),
         })
     }
 }
@@ -150,6 +154,7 @@ impl TryFrom<UpdateTokenRequest> for UpdateToken {
             description: r.description,
             scopes: r.scopes,
             metadata: r.metadata,
+            auto_rotate: r.auto_rotate,
         })
     }
 }

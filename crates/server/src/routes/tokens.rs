@@ -229,3 +229,16 @@ pub async fn own_token(
     let token = authenticate(&state, &headers, &client).await?;
     Ok(view(&token))
 }
+
+/// The successor issued for the caller's token by automatic rotation, with
+/// its secret. Available once; afterwards 404 `successor_not_available`.
+#[utoipa::path(post, path = "/v1/tokens/self/successor", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = IssuedToken), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn claim_successor(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+) -> ApiResult<Json<IssuedToken>> {
+    let token = authenticate(&state, &headers, &client).await?;
+    Ok(Json(state.tokens().claim_successor(&token).await?))
+}

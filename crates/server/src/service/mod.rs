@@ -5,8 +5,11 @@
 pub mod background;
 pub mod invites;
 pub mod limiter;
+mod token_jobs;
 pub mod tokens;
 pub mod verify_cache;
+pub mod webhooks;
 
 pub use invites::InviteService;
 pub use tokens::TokenService;
+pub use webhooks::WebhookService;

@@ -17,6 +17,7 @@ use tessera_core::{
         ApiToken, ApiTokenView, ExpiryRequest, TokenState, VerifyFailure,
     },
     audit::{Actor, AuditEntry, RequestContext},
+    crypto::Keyring,
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
     DomainError, SecretString,
@@ -52,6 +53,8 @@ pub struct CreateToken {
     pub scopes: Option<Vec<String>>,
     pub expiry: Option<ExpiryRequest>,
     pub metadata: Option<Map<String, Value>>,
+    /// Opt into automatic rotation before expiry.
+    pub auto_rotate: bool,
 }
 
 /// A partial update; `None` leaves a field as it is. For nullable fields the
@@ -63,6 +66,7 @@ pub struct UpdateToken {
     pub scopes: Option<Vec<String>>,
     pub metadata: Option<Map<String, Value>>,
     pub expiry: Option<ExpiryRequest>,
+    pub auto_rotate: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,11 +82,13 @@ pub struct ListTokens {
 pub type Verification = Result<Arc<ApiToken>, VerifyFailure>;
 
 pub struct TokenService {
-    store: Arc<dyn Store>,
-    settings: TokenSettings,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) settings: TokenSettings,
+    /// Seals a successor's secret until its predecessor claims it.
+    pub(super) successor_keyring: Keyring,
     cache: VerifyCache,
     background: Arc<BackgroundWriter>,
-    metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 const VERIFY_CACHE_CAPACITY: usize = 100_000;
@@ -91,6 +97,7 @@ impl TokenService {
     pub fn new(
         store: Arc<dyn Store>,
         settings: TokenSettings,
+        successor_keyring: Keyring,
         background: Arc<BackgroundWriter>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -98,6 +105,7 @@ impl TokenService {
             cache: VerifyCache::new(settings.verify_cache_ttl, VERIFY_CACHE_CAPACITY),
             store,
             settings,
+            successor_keyring,
             background,
             metrics,
         }
@@ -139,6 +147,8 @@ impl TokenService {
             revoke_reason: None,
             purged_at: None,
             deleted_at: None,
+            auto_rotate: input.auto_rotate,
+            successor_id: None,
         };
         let generated = self.settings.format.generate();
         let token = ApiToken {
@@ -201,7 +211,7 @@ impl TokenService {
     }
 
     /// Runs one lifecycle change and drops the token's cached lookups.
-    async fn change(
+    pub(super) async fn change(
         &self,
         id: &str,
         mutation: Box<tessera_store::TokenMutation<'_>>,
@@ -234,6 +244,7 @@ impl TokenService {
             .map(|s| self.settings.scopes.validate(s))
             .transpose()?;
         let metadata = input.metadata.map(validate_metadata).transpose()?;
+        let auto_rotate = input.auto_rotate;
         let expires_at = input
             .expiry
             .map(|e| self.settings.expiry.resolve(e, now))
@@ -270,6 +281,10 @@ impl TokenService {
                 if let Some(v) = expires_at {
                     t.expires_at = v;
                     changed.push("expires_at");
+                }
+                if let Some(v) = auto_rotate {
+                    t.auto_rotate = v;
+                    changed.push("auto_rotate");
                 }
                 if changed.is_empty() {
                     return Ok(None);

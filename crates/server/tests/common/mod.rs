@@ -2,6 +2,8 @@
 //! either backend, plus an admin token created through the service layer.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::collections::HashMap;
 
 use reqwest::{Method, StatusCode};

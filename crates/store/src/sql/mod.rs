@@ -7,8 +7,10 @@
 
 mod audit;
 mod invites;
+mod jobs;
 mod listing;
 mod tokens;
+mod webhooks;
 
 use std::borrow::Cow;
 
@@ -26,6 +28,10 @@ pub(crate) struct Dialect {
     /// deferred transaction that reads before it writes cannot upgrade its lock
     /// once another connection has committed, and fails instead of waiting.
     pub begin_write: Option<&'static str>,
+    /// Appended to the `SELECT` that claims outbox events or deliveries, so
+    /// that on PostgreSQL concurrent replicas skip rows another one is
+    /// claiming instead of waiting for it (SQLite has one writer anyway).
+    pub skip_locked: &'static str,
     /// Run first inside the migration transaction so that concurrent
     /// `tessera migrate` runs (several replicas) apply each migration once.
     pub migration_lock: Option<&'static str>,

@@ -2,6 +2,7 @@
 //! read-modify-write that every lifecycle change goes through.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::{any::AnyRow, Any, Row, Transaction};
 use tessera_core::{
     api_token::{ApiToken, TokenState},
@@ -23,7 +24,7 @@ use crate::{
 
 const TOKEN_COLUMNS: &str = "t.id, t.name, t.description, t.owner, t.scopes, t.hint, t.metadata, \
      t.created_at, t.updated_at, t.expires_at, t.last_used_at, t.use_count, t.revoked_at, \
-     t.revoked_by, t.revoke_reason, t.purged_at, t.deleted_at";
+     t.revoked_by, t.revoke_reason, t.purged_at, t.deleted_at, t.auto_rotate, t.successor_id";
 
 fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
     Ok(ApiToken {
@@ -44,6 +45,8 @@ fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
         revoke_reason: row.try_get("revoke_reason")?,
         purged_at: get_opt_ts(row, "purged_at")?,
         deleted_at: get_opt_ts(row, "deleted_at")?,
+        auto_rotate: row.try_get::<i64, _>("auto_rotate")? != 0,
+        successor_id: row.try_get("successor_id")?,
     })
 }
 
@@ -84,6 +87,32 @@ async fn insert_secret(
     Ok(())
 }
 
+async fn insert_token(
+    tx: &mut Transaction<'static, Any>,
+    new: &NewToken,
+) -> Result<(), StoreError> {
+    let t = &new.token;
+    sqlx::query(
+        "INSERT INTO api_tokens (id, name, description, owner, scopes, hint, metadata, \
+         created_at, updated_at, expires_at, use_count, auto_rotate) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11)",
+    )
+    .bind(&t.id)
+    .bind(&t.name)
+    .bind(&t.description)
+    .bind(&t.owner)
+    .bind(json_text(&t.scopes))
+    .bind(&t.hint)
+    .bind(json_text(&t.metadata))
+    .bind(to_millis(t.created_at))
+    .bind(to_millis(t.updated_at))
+    .bind(opt_millis(t.expires_at))
+    .bind(i64::from(t.auto_rotate))
+    .execute(&mut **tx)
+    .await?;
+    insert_secret(tx, &new.secret_hash, &t.id, to_millis(t.created_at)).await
+}
+
 #[async_trait]
 impl TokenRepository for SqlStore {
     async fn create_token(
@@ -92,26 +121,8 @@ impl TokenRepository for SqlStore {
         audit: &AuditEntry,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
-        let t = &new.token;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO api_tokens (id, name, description, owner, scopes, hint, metadata, \
-             created_at, updated_at, expires_at, use_count) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)",
-        )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(&t.description)
-        .bind(&t.owner)
-        .bind(json_text(&t.scopes))
-        .bind(&t.hint)
-        .bind(json_text(&t.metadata))
-        .bind(to_millis(t.created_at))
-        .bind(to_millis(t.updated_at))
-        .bind(opt_millis(t.expires_at))
-        .execute(&mut *tx)
-        .await?;
-        insert_secret(&mut tx, &new.secret_hash, &t.id, to_millis(t.created_at)).await?;
+        insert_token(&mut tx, new).await?;
         insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
         insert_events(&mut tx, events).await?;
         tx.commit().await?;
@@ -187,8 +198,8 @@ impl TokenRepository for SqlStore {
         sqlx::query(
             "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
              hint = $6, metadata = $7, updated_at = $8, expires_at = $9, revoked_at = $10, \
-             revoked_by = $11, revoke_reason = $12, purged_at = $13, deleted_at = $14 \
-             WHERE id = $1",
+             revoked_by = $11, revoke_reason = $12, purged_at = $13, deleted_at = $14, \
+             auto_rotate = $15 WHERE id = $1",
         )
         .bind(id)
         .bind(&t.name)
@@ -204,6 +215,7 @@ impl TokenRepository for SqlStore {
         .bind(&t.revoke_reason)
         .bind(opt_millis(t.purged_at))
         .bind(opt_millis(t.deleted_at))
+        .bind(i64::from(t.auto_rotate))
         .execute(&mut *tx)
         .await?;
         if let SecretChange::Rotate {
@@ -246,6 +258,108 @@ impl TokenRepository for SqlStore {
         insert_events(&mut tx, &change.events).await?;
         tx.commit().await?;
         Ok(change.token)
+    }
+
+    async fn expired_unrevoked(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id FROM api_tokens WHERE revoked_at IS NULL AND purged_at IS NULL \
+             AND expires_at < $1 ORDER BY expires_at LIMIT $2",
+        )
+        .bind(to_millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn due_for_rotation(
+        &self,
+        now: DateTime<Utc>,
+        window_end: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.auto_rotate = 1 \
+             AND t.successor_id IS NULL AND t.revoked_at IS NULL AND t.purged_at IS NULL \
+             AND t.deleted_at IS NULL AND t.expires_at >= $1 AND t.expires_at < $2 \
+             ORDER BY t.expires_at LIMIT $3"
+        ))
+        .bind(to_millis(now))
+        .bind(to_millis(window_end))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn attach_successor(
+        &self,
+        old_id: &str,
+        successor: &NewToken,
+        sealed_secret: &str,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Only one successor per token, even if two replicas race here.
+        let linked = sqlx::query(
+            "UPDATE api_tokens SET successor_id = $2, successor_secret_enc = $3, updated_at = $4 \
+             WHERE id = $1 AND successor_id IS NULL",
+        )
+        .bind(old_id)
+        .bind(&successor.token.id)
+        .bind(sealed_secret)
+        .bind(to_millis(successor.token.created_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if linked == 0 {
+            return Ok(false);
+        }
+        insert_token(&mut tx, successor).await?;
+        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
+        insert_events(&mut tx, events).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn take_successor_secret(
+        &self,
+        old_id: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT successor_id, successor_secret_enc FROM api_tokens \
+             WHERE id = $1 AND successor_secret_enc IS NOT NULL",
+        )
+        .bind(old_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let taken = sqlx::query(
+            "UPDATE api_tokens SET successor_secret_enc = NULL \
+             WHERE id = $1 AND successor_secret_enc IS NOT NULL",
+        )
+        .bind(old_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if taken == 0 {
+            return Ok(None);
+        }
+        Ok(Some((
+            row.try_get("successor_id")?,
+            row.try_get("successor_secret_enc")?,
+        )))
     }
 
     async fn record_token_usage(&self, updates: &[UsageUpdate]) -> Result<(), StoreError> {

@@ -1,0 +1,281 @@
+//! Webhook endpoint management and delivery inspection. The sending itself
+//! is the [`crate::dispatcher`].
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_core::{
+    audit::{Actor, AuditEntry, RequestContext},
+    crypto::Keyring,
+    ids::{is_valid_id, new_id},
+    webhook::{
+        generate_secret, validate_event_types, validate_url, Delivery, DeliveryAttempt,
+        DeliveryStatus, WebhookEndpoint,
+    },
+    DomainError, SecretString,
+};
+use tessera_store::{DeliveryQuery, NewEndpoint, Page, Store, StoreError};
+
+/// The encryption context of stored endpoint secrets.
+pub const SECRET_CONTEXT: &str = "webhook_endpoints.secret";
+
+#[derive(Debug, Default)]
+pub struct EndpointInput {
+    pub url: Option<String>,
+    pub description: Option<Option<String>>,
+    pub event_types: Option<Vec<String>>,
+    /// `Some(true)` re-enables (e.g. after a 410), `Some(false)` disables.
+    pub enabled: Option<bool>,
+}
+
+pub struct WebhookService {
+    store: Arc<dyn Store>,
+    keyring: Keyring,
+    /// How long a replaced secret keeps signing after a rotation.
+    rotation_overlap: chrono::Duration,
+}
+
+impl WebhookService {
+    pub fn new(store: Arc<dyn Store>, keyring: Keyring) -> Self {
+        Self {
+            store,
+            keyring,
+            rotation_overlap: chrono::Duration::hours(24),
+        }
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    fn not_found() -> StoreError {
+        DomainError::NotFound {
+            entity: "webhook endpoint",
+        }
+        .into()
+    }
+
+    pub async fn create_endpoint(
+        &self,
+        input: EndpointInput,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<(WebhookEndpoint, SecretString), StoreError> {
+        let now = tessera_core::ids::now();
+        let url = validate_url(input.url.as_deref().unwrap_or_default())?;
+        let endpoint = WebhookEndpoint {
+            id: new_id(),
+            url,
+            description: input.description.flatten(),
+            event_types: validate_event_types(&input.event_types.unwrap_or_default())?,
+            is_default: false,
+            disabled_at: (input.enabled == Some(false)).then_some(now),
+            disabled_reason: (input.enabled == Some(false))
+                .then(|| "disabled by an operator".into()),
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        let secret = generate_secret();
+        let new = NewEndpoint {
+            secret_sealed: self
+                .keyring
+                .seal(secret.expose().as_bytes(), SECRET_CONTEXT),
+            endpoint: endpoint.clone(),
+        };
+        let audit = AuditEntry::success(
+            actor,
+            "webhook.endpoint.create",
+            "webhook_endpoint",
+            &endpoint.id,
+            json!({ "url": endpoint.url, "event_types": endpoint.event_types }),
+            ctx,
+        );
+        self.store.create_endpoint(&new, &audit).await?;
+        Ok((endpoint, secret))
+    }
+
+    pub async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.store.list_endpoints(false).await
+    }
+
+    pub async fn get_endpoint(&self, id: &str) -> Result<WebhookEndpoint, StoreError> {
+        if !is_valid_id(id) {
+            return Err(Self::not_found());
+        }
+        self.store
+            .get_endpoint(id)
+            .await?
+            .ok_or_else(Self::not_found)
+    }
+
+    /// Changes settings; with `delete`, soft-deletes instead.
+    pub async fn update_endpoint(
+        &self,
+        id: &str,
+        input: EndpointInput,
+        delete: bool,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        if !is_valid_id(id) {
+            return Err(Self::not_found());
+        }
+        let now = tessera_core::ids::now();
+        let url = input.url.as_deref().map(validate_url).transpose()?;
+        let types = input
+            .event_types
+            .as_deref()
+            .map(validate_event_types)
+            .transpose()?;
+        let actor = actor.clone();
+        let ctx = ctx.clone();
+        self.store
+            .update_endpoint(
+                id,
+                Box::new(move |current: &WebhookEndpoint| {
+                    if current.deleted_at.is_some() {
+                        return Err(DomainError::NotFound {
+                            entity: "webhook endpoint",
+                        });
+                    }
+                    let mut e = current.clone();
+                    let action = if delete {
+                        e.deleted_at = Some(now);
+                        "webhook.endpoint.delete"
+                    } else {
+                        if let Some(u) = url {
+                            e.url = u;
+                        }
+                        if let Some(d) = input.description {
+                            e.description = d;
+                        }
+                        if let Some(t) = types {
+                            e.event_types = t;
+                        }
+                        match input.enabled {
+                            Some(true) => {
+                                e.disabled_at = None;
+                                e.disabled_reason = None;
+                            }
+                            Some(false) if e.disabled_at.is_none() => {
+                                e.disabled_at = Some(now);
+                                e.disabled_reason = Some("disabled by an operator".into());
+                            }
+                            _ => {}
+                        }
+                        "webhook.endpoint.update"
+                    };
+                    e.updated_at = now;
+                    let audit = AuditEntry::success(
+                        &actor,
+                        action,
+                        "webhook_endpoint",
+                        &e.id,
+                        json!({ "url": e.url }),
+                        &ctx,
+                    );
+                    Ok(Some((e, audit)))
+                }),
+            )
+            .await
+    }
+
+    /// A new signing secret, shown once; the old one keeps signing (as a
+    /// second signature) for 24 hours so receivers can switch over.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<SecretString, StoreError> {
+        if !is_valid_id(id) {
+            return Err(Self::not_found());
+        }
+        let secret = generate_secret();
+        let sealed = self
+            .keyring
+            .seal(secret.expose().as_bytes(), SECRET_CONTEXT);
+        let audit = AuditEntry::success(
+            actor,
+            "webhook.endpoint.rotate_secret",
+            "webhook_endpoint",
+            id,
+            json!({}),
+            ctx,
+        );
+        self.store
+            .rotate_endpoint_secret(
+                id,
+                &sealed,
+                tessera_core::ids::now() + self.rotation_overlap,
+                &audit,
+            )
+            .await?;
+        Ok(secret)
+    }
+
+    /// Creates or updates the `TOKENS_WEBHOOK_URL` endpoint at start-up.
+    pub async fn ensure_default(
+        &self,
+        url: &str,
+        secret: Option<&SecretString>,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        let generated;
+        let secret = match secret {
+            Some(s) => s,
+            None => {
+                generated = generate_secret();
+                &generated
+            }
+        };
+        let sealed = self
+            .keyring
+            .seal(secret.expose().as_bytes(), SECRET_CONTEXT);
+        let (endpoint, created) = self
+            .store
+            .ensure_default_endpoint(url, &sealed, tessera_core::ids::now())
+            .await?;
+        if created {
+            tracing::info!(endpoint_id = %endpoint.id, "created the default webhook endpoint from TOKENS_WEBHOOK_URL");
+        }
+        Ok(endpoint)
+    }
+
+    pub async fn list_deliveries(&self, q: DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
+        if q.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
+            return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
+        }
+        self.store.list_deliveries(&q).await
+    }
+
+    pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        self.store.delivery_attempts(delivery_id).await
+    }
+
+    pub async fn get_delivery(&self, id: &str) -> Result<Delivery, StoreError> {
+        let not_found = || StoreError::from(DomainError::NotFound { entity: "delivery" });
+        if !is_valid_id(id) {
+            return Err(not_found());
+        }
+        self.store.get_delivery(id).await?.ok_or_else(not_found)
+    }
+
+    /// Sends a delivery again now, with a fresh retry schedule.
+    pub async fn retry(&self, id: &str) -> Result<Delivery, StoreError> {
+        let not_found = || StoreError::from(DomainError::NotFound { entity: "delivery" });
+        if !is_valid_id(id) {
+            return Err(not_found());
+        }
+        self.store
+            .retry_delivery(id, tessera_core::ids::now())
+            .await?
+            .ok_or_else(not_found)
+    }
+}
+
+/// Parses a delivery status filter.
+pub fn parse_status(s: &str) -> Result<DeliveryStatus, DomainError> {
+    DeliveryStatus::parse(s)
+        .ok_or_else(|| DomainError::invalid("status", "must be pending, succeeded or failed"))
+}

@@ -1,0 +1,115 @@
+//! Job leases, run records and the log purge.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{any::AnyRow, Row};
+use tessera_core::ids::new_id;
+
+use super::{get_opt_ts, get_ts, to_millis, SqlStore};
+use crate::{JobRepository, JobRun, JobSummary, StoreError};
+
+fn run_from_row(r: &AnyRow) -> Result<JobRun, StoreError> {
+    Ok(JobRun {
+        job: r.try_get("job")?,
+        holder: r.try_get("holder")?,
+        started_at: get_ts(r, "started_at")?,
+        finished_at: get_ts(r, "finished_at")?,
+        outcome: r.try_get("outcome")?,
+        items: r.try_get("items")?,
+        error: r.try_get("error")?,
+    })
+}
+
+#[async_trait]
+impl JobRepository for SqlStore {
+    async fn try_acquire_job(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO job_leases (job, holder, lease_until) VALUES ($1, NULL, NULL) ON CONFLICT (job) DO NOTHING")
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
+        // A conditional UPDATE is atomic on both backends: of several replicas
+        // racing for a free lease, exactly one matches the row.
+        let taken = sqlx::query(
+            "UPDATE job_leases SET holder = $2, lease_until = $4 \
+             WHERE job = $1 AND (lease_until IS NULL OR lease_until <= $3)",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(to_millis(now))
+        .bind(to_millis(lease_until))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(taken == 1)
+    }
+
+    async fn record_job_run(&self, run: &JobRun) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO job_runs (id, job, holder, started_at, finished_at, outcome, items, error) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(new_id())
+        .bind(&run.job)
+        .bind(&run.holder)
+        .bind(to_millis(run.started_at))
+        .bind(to_millis(run.finished_at))
+        .bind(&run.outcome)
+        .bind(run.items)
+        .bind(&run.error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError> {
+        let last = sqlx::query(
+            "SELECT job, holder, started_at, finished_at, outcome, items, error FROM job_runs \
+             WHERE job = $1 ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(job)
+        .fetch_optional(&self.pool)
+        .await?;
+        let success = sqlx::query(
+            "SELECT MAX(finished_at) AS at FROM job_runs WHERE job = $1 AND outcome = 'success'",
+        )
+        .bind(job)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(JobSummary {
+            job: job.to_string(),
+            last_run: last.as_ref().map(run_from_row).transpose()?,
+            last_success_at: get_opt_ts(&success, "at")?,
+        })
+    }
+
+    async fn purge_logs(
+        &self,
+        audit_before: DateTime<Utc>,
+        usage_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut n = 0;
+        for (sql, cutoff) in [
+            ("DELETE FROM audit_log WHERE at < $1", audit_before),
+            ("DELETE FROM invite_usage_log WHERE at < $1", usage_before),
+            ("DELETE FROM webhook_attempts WHERE at < $1", usage_before),
+            ("DELETE FROM job_runs WHERE started_at < $1", usage_before),
+        ] {
+            n += sqlx::query(sql)
+                .bind(to_millis(cutoff))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,554 @@
+//! The webhook pipeline's storage: endpoints, fan-out of outbox events into
+//! deliveries, leased claims, and attempt records.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{any::AnyRow, Row};
+use tessera_core::{
+    audit::AuditEntry,
+    ids::new_id,
+    webhook::{Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint},
+    DomainError,
+};
+
+use super::{
+    audit::insert_audit, get_json, get_opt_ts, get_ts, listing::Listing, lock_row, opt_millis,
+    to_millis, SqlStore,
+};
+use crate::{
+    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointMutation, EndpointSecrets,
+    EventPayload, NewEndpoint, Page, StoreError, WebhookRepository,
+};
+
+const ENDPOINT_COLUMNS: &str = "t.id, t.url, t.description, t.event_types, t.is_default, \
+     t.disabled_at, t.disabled_reason, t.created_at, t.updated_at, t.deleted_at";
+const DELIVERY_COLUMNS: &str = "t.id, t.event_id, t.endpoint_id, t.event_type, t.status, \
+     t.attempts, t.next_attempt_at, t.last_status_code, t.last_latency_ms, t.last_error, \
+     t.created_at, t.updated_at";
+
+fn endpoint_from_row(r: &AnyRow) -> Result<WebhookEndpoint, StoreError> {
+    Ok(WebhookEndpoint {
+        id: r.try_get("id")?,
+        url: r.try_get("url")?,
+        description: r.try_get("description")?,
+        event_types: get_json(r, "event_types")?,
+        is_default: r.try_get::<i64, _>("is_default")? != 0,
+        disabled_at: get_opt_ts(r, "disabled_at")?,
+        disabled_reason: r.try_get("disabled_reason")?,
+        created_at: get_ts(r, "created_at")?,
+        updated_at: get_ts(r, "updated_at")?,
+        deleted_at: get_opt_ts(r, "deleted_at")?,
+    })
+}
+
+fn delivery_from_row(r: &AnyRow) -> Result<Delivery, StoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(Delivery {
+        id: r.try_get("id")?,
+        event_id: r.try_get("event_id")?,
+        endpoint_id: r.try_get("endpoint_id")?,
+        event_type: r.try_get("event_type")?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: get_opt_ts(r, "next_attempt_at")?,
+        last_status_code: r.try_get("last_status_code")?,
+        last_latency_ms: r.try_get("last_latency_ms")?,
+        last_error: r.try_get("last_error")?,
+        created_at: get_ts(r, "created_at")?,
+        updated_at: get_ts(r, "updated_at")?,
+    })
+}
+
+fn secrets_from_row(r: &AnyRow) -> Result<EndpointSecrets, StoreError> {
+    let previous: Option<String> = r.try_get("previous_secret_enc")?;
+    let until = get_opt_ts(r, "previous_secret_until")?;
+    Ok(EndpointSecrets {
+        current: r.try_get("secret_enc")?,
+        previous: previous.zip(until),
+    })
+}
+
+fn id_list(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[async_trait]
+impl WebhookRepository for SqlStore {
+    async fn create_endpoint(
+        &self,
+        new: &NewEndpoint,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let e = &new.endpoint;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, url, description, event_types, secret_enc, \
+             is_default, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&e.id)
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(serde_json::to_string(&e.event_types).expect("strings serialize"))
+        .bind(&new.secret_sealed)
+        .bind(i64::from(e.is_default))
+        .bind(to_millis(e.created_at))
+        .bind(to_millis(e.updated_at))
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_endpoints(
+        &self,
+        include_deleted: bool,
+    ) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        let filter = if include_deleted {
+            ""
+        } else {
+            " WHERE t.deleted_at IS NULL"
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t{filter} ORDER BY t.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(endpoint_from_row).collect()
+    }
+
+    async fn get_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(endpoint_from_row)
+        .transpose()
+    }
+
+    async fn update_endpoint(
+        &self,
+        id: &str,
+        mutation: Box<EndpointMutation<'_>>,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let current = lock_row(
+            &mut tx,
+            "webhook_endpoints",
+            ENDPOINT_COLUMNS,
+            id,
+            endpoint_from_row,
+        )
+        .await?
+        .ok_or(DomainError::NotFound {
+            entity: "webhook endpoint",
+        })?;
+        let Some((e, audit)) = mutation(&current)? else {
+            return Ok(current);
+        };
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = $2, description = $3, event_types = $4, \
+             disabled_at = $5, disabled_reason = $6, updated_at = $7, deleted_at = $8 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(serde_json::to_string(&e.event_types).expect("strings serialize"))
+        .bind(opt_millis(e.disabled_at))
+        .bind(&e.disabled_reason)
+        .bind(to_millis(e.updated_at))
+        .bind(opt_millis(e.deleted_at))
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, std::slice::from_ref(&audit)).await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    async fn rotate_endpoint_secret(
+        &self,
+        id: &str,
+        new_sealed: &str,
+        previous_until: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE webhook_endpoints SET previous_secret_enc = secret_enc, \
+             previous_secret_until = $3, secret_enc = $2, updated_at = $4 \
+             WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .bind(new_sealed)
+        .bind(to_millis(previous_until))
+        .bind(to_millis(tessera_core::ids::now()))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(DomainError::NotFound {
+                entity: "webhook endpoint",
+            }
+            .into());
+        }
+        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn endpoint_secrets(&self, id: &str) -> Result<Option<EndpointSecrets>, StoreError> {
+        sqlx::query(
+            "SELECT secret_enc, previous_secret_enc, previous_secret_until FROM webhook_endpoints WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(secrets_from_row)
+        .transpose()
+    }
+
+    async fn ensure_default_endpoint(
+        &self,
+        url: &str,
+        secret_sealed: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(WebhookEndpoint, bool), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t WHERE t.is_default = 1 AND t.deleted_at IS NULL"
+        ))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let result = match existing.as_ref().map(endpoint_from_row).transpose()? {
+            Some(e) if e.url == url => (e, false),
+            Some(e) => {
+                sqlx::query("UPDATE webhook_endpoints SET url = $2, updated_at = $3 WHERE id = $1")
+                    .bind(&e.id)
+                    .bind(url)
+                    .bind(to_millis(now))
+                    .execute(&mut *tx)
+                    .await?;
+                (
+                    WebhookEndpoint {
+                        url: url.to_string(),
+                        updated_at: now,
+                        ..e
+                    },
+                    false,
+                )
+            }
+            None => {
+                let e = WebhookEndpoint {
+                    id: new_id(),
+                    url: url.to_string(),
+                    description: Some("TOKENS_WEBHOOK_URL".into()),
+                    event_types: Vec::new(),
+                    is_default: true,
+                    disabled_at: None,
+                    disabled_reason: None,
+                    created_at: now,
+                    updated_at: now,
+                    deleted_at: None,
+                };
+                sqlx::query(
+                    "INSERT INTO webhook_endpoints (id, url, description, event_types, secret_enc, \
+                     is_default, created_at, updated_at) VALUES ($1, $2, $3, '[]', $4, 1, $5, $5)",
+                )
+                .bind(&e.id)
+                .bind(url)
+                .bind(&e.description)
+                .bind(secret_sealed)
+                .bind(to_millis(now))
+                .execute(&mut *tx)
+                .await?;
+                (e, true)
+            }
+        };
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn fan_out(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let events = sqlx::query(&format!(
+            "SELECT id, event_type FROM outbox_events WHERE dispatched_at IS NULL \
+             ORDER BY id LIMIT $1{}",
+            self.dialect.skip_locked
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let endpoints = sqlx::query(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t \
+             WHERE t.deleted_at IS NULL AND t.disabled_at IS NULL"
+        ))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(endpoint_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+        let now_ms = to_millis(now);
+        let mut ids = Vec::with_capacity(events.len());
+        for ev in &events {
+            let id: String = ev.try_get("id")?;
+            let event_type: String = ev.try_get("event_type")?;
+            for ep in endpoints.iter().filter(|e| e.accepts(&event_type)) {
+                sqlx::query(
+                    "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, event_type, status, \
+                     attempts, next_attempt_at, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5) \
+                     ON CONFLICT (event_id, endpoint_id) DO NOTHING",
+                )
+                .bind(new_id())
+                .bind(&id)
+                .bind(&ep.id)
+                .bind(&event_type)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            ids.push(id);
+        }
+        let sql = format!(
+            "UPDATE outbox_events SET dispatched_at = $1 WHERE id IN ({})",
+            id_list(2, ids.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now_ms);
+        for id in &ids {
+            q = q.bind(id.as_str());
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(ids.len())
+    }
+
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now_ms = to_millis(now);
+        let claimed = sqlx::query(&format!(
+            "SELECT d.id FROM webhook_deliveries d \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
+             AND (d.locked_until IS NULL OR d.locked_until <= $1) \
+             AND d.endpoint_id IN (SELECT id FROM webhook_endpoints \
+                 WHERE disabled_at IS NULL AND deleted_at IS NULL) \
+             ORDER BY d.next_attempt_at LIMIT $2{}",
+            self.dialect.skip_locked
+        ))
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String, _>("id"))
+        .collect::<Result<Vec<_>, _>>()?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lease_sql = format!(
+            "UPDATE webhook_deliveries SET locked_until = $1, updated_at = $2 WHERE id IN ({})",
+            id_list(3, claimed.len())
+        );
+        let mut q = sqlx::query(&lease_sql)
+            .bind(to_millis(lease_until))
+            .bind(now_ms);
+        for id in &claimed {
+            q = q.bind(id.as_str());
+        }
+        q.execute(&mut *tx).await?;
+        let select_sql = format!(
+            "SELECT {DELIVERY_COLUMNS}, e.url, e.secret_enc, e.previous_secret_enc, \
+             e.previous_secret_until, o.payload, o.payload_sealed \
+             FROM webhook_deliveries t JOIN webhook_endpoints e ON e.id = t.endpoint_id \
+             JOIN outbox_events o ON o.id = t.event_id WHERE t.id IN ({})",
+            id_list(1, claimed.len())
+        );
+        let mut q = sqlx::query(&select_sql);
+        for id in &claimed {
+            q = q.bind(id.as_str());
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                let text: String = r.try_get("payload")?;
+                let payload = if r.try_get::<i64, _>("payload_sealed")? != 0 {
+                    EventPayload::Sealed(text)
+                } else {
+                    EventPayload::Clear(
+                        serde_json::from_str(&text)
+                            .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
+                    )
+                };
+                Ok(DueDelivery {
+                    delivery: delivery_from_row(r)?,
+                    url: r.try_get("url")?,
+                    secrets: secrets_from_row(r)?,
+                    payload,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<(), StoreError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for a in attempts {
+            let at = to_millis(a.at);
+            sqlx::query(
+                "INSERT INTO webhook_attempts (id, delivery_id, at, status_code, latency_ms, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(new_id())
+            .bind(&a.delivery_id)
+            .bind(at)
+            .bind(a.status_code)
+            .bind(a.latency_ms)
+            .bind(&a.error)
+            .execute(&mut *tx)
+            .await?;
+            let (status, next) = match &a.result {
+                AttemptResult::Succeeded => ("succeeded", None),
+                AttemptResult::RetryAt(t) => ("pending", Some(to_millis(*t))),
+                AttemptResult::Failed | AttemptResult::EndpointGone => ("failed", None),
+            };
+            sqlx::query(
+                "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, \
+                 next_attempt_at = $3, locked_until = NULL, last_status_code = $4, \
+                 last_latency_ms = $5, last_error = $6, updated_at = $7 WHERE id = $1",
+            )
+            .bind(&a.delivery_id)
+            .bind(status)
+            .bind(next)
+            .bind(a.status_code)
+            .bind(a.latency_ms)
+            .bind(&a.error)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            if a.result == AttemptResult::EndpointGone {
+                sqlx::query(
+                    "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3, updated_at = $2 \
+                     WHERE id = $1 AND disabled_at IS NULL",
+                )
+                .bind(&a.endpoint_id)
+                .bind(at)
+                .bind("the receiver answered 410 Gone")
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
+        let mut listing = Listing::new(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t"
+        ));
+        if let Some(s) = q.status {
+            listing.text_eq("t.status", s.as_str());
+        }
+        if let Some(e) = &q.event_type {
+            listing.text_eq("t.event_type", e);
+        }
+        if let Some(e) = &q.endpoint_id {
+            listing.text_eq("t.endpoint_id", e);
+        }
+        listing
+            .fetch(
+                &self.pool,
+                0,
+                q.cursor.as_deref(),
+                q.limit,
+                delivery_from_row,
+                |d| &d.id,
+            )
+            .await
+    }
+
+    async fn delivery_attempts(
+        &self,
+        delivery_id: &str,
+    ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, delivery_id, at, status_code, latency_ms, error FROM webhook_attempts \
+             WHERE delivery_id = $1 ORDER BY at, id",
+        )
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeliveryAttempt {
+                    id: r.try_get("id")?,
+                    delivery_id: r.try_get("delivery_id")?,
+                    at: get_ts(r, "at")?,
+                    status_code: r.try_get("status_code")?,
+                    latency_ms: r.try_get("latency_ms")?,
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn retry_delivery(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let n = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+             locked_until = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        self.get_delivery(id).await
+    }
+
+    async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(delivery_from_row)
+        .transpose()
+    }
+
+    async fn release_stale_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE webhook_deliveries SET locked_until = NULL \
+             WHERE status = 'pending' AND locked_until IS NOT NULL AND locked_until <= $1",
+        )
+        .bind(to_millis(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}
