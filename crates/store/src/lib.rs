@@ -210,7 +210,7 @@ pub trait TokenRepository: Send + Sync {
     ) -> Result<Vec<String>, StoreError>;
 
     /// Active tokens that opted into automatic rotation, have no successor
-    /// yet, and expire before `window_end`.
+    /// yet, expire before `window_end`, and are past half their lifetime.
     async fn due_for_rotation(
         &self,
         now: DateTime<Utc>,

@@ -288,11 +288,15 @@ impl TokenRepository for SqlStore {
             "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.auto_rotate = 1 \
              AND t.successor_id IS NULL AND t.revoked_at IS NULL AND t.purged_at IS NULL \
              AND t.deleted_at IS NULL AND t.expires_at >= $1 AND t.expires_at < $2 \
+             AND t.expires_at + t.created_at < $4 \
              ORDER BY t.expires_at LIMIT $3"
         ))
         .bind(to_millis(now))
         .bind(to_millis(window_end))
         .bind(i64::from(limit))
+        // Past half of its lifetime (expires_at - now < (expires_at - created_at) / 2),
+        // so a short-lived token, and a fresh successor, is not rotated at once.
+        .bind(2 * to_millis(now))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(token_from_row).collect()
