@@ -48,6 +48,12 @@ pub enum Command {
     /// Manage invite codes directly on the database.
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// Manage webhook endpoints and deliveries directly on the database.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+    /// Scheduled maintenance jobs: see their last runs, or run one now.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Inspect the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -168,6 +174,10 @@ pub struct CreateArgs {
     /// A JSON object stored with the token.
     #[arg(long, value_name = "JSON")]
     pub metadata: Option<String>,
+    /// Issue a successor automatically before expiry; the owner claims it
+    /// with POST /v1/tokens/self/successor.
+    #[arg(long)]
+    pub auto_rotate: bool,
     #[command(flatten)]
     pub out: JsonFlag,
 }
@@ -222,6 +232,103 @@ pub struct ListArgs {
     pub include_deleted: bool,
     #[command(flatten)]
     pub out: JsonFlag,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Webhook endpoints (receivers).
+    #[command(subcommand)]
+    Endpoints(EndpointsCommand),
+    /// List deliveries, newest first, with their last status code and latency.
+    Deliveries {
+        /// pending, succeeded or failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Event type, e.g. revoked.
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Send a delivery again now (its retry schedule starts over).
+    Retry {
+        /// Delivery id.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EndpointsCommand {
+    /// List endpoints.
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Register an endpoint; its signing secret is printed once.
+    Create {
+        /// http(s) URL receiving signed POSTs.
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Event types to deliver, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Change an endpoint; --enable re-enables one disabled by a 410.
+    Update {
+        /// Endpoint id.
+        id: String,
+        #[arg(long)]
+        url: Option<String>,
+        /// Replace the event types, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Delete an endpoint.
+    Delete {
+        /// Endpoint id.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Issue a new signing secret (printed once); the old one keeps signing for 24 h.
+    RotateSecret {
+        /// Endpoint id.
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Each job's interval and last run.
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Run one job now: revoke_expired_tokens, purge_old_logs,
+    /// rotate_expiring_tokens or resend_pending_webhooks.
+    Run {
+        name: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]

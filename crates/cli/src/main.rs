@@ -47,6 +47,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Migrate(args) => commands::migrate::run(config, args).await,
         Command::Token(cmd) => commands::token::run(config, cmd).await,
         Command::Invite(cmd) => commands::invite::run(config, cmd).await,
+        Command::Webhooks(cmd) => commands::webhooks::run(config, cmd).await,
+        Command::Jobs(cmd) => commands::jobs::run(config, cmd).await,
         Command::Config(cmd) => commands::config::run(config, cmd),
         Command::Openapi => commands::config::print_openapi(),
     }

@@ -202,7 +202,12 @@ async fn walk_on_postgres_after_migrate() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tessera migrate"));
     let m = env.json(&["migrate", "--json"]);
-    assert_eq!(m["applied_now"], serde_json::json!([1, 2]));
+    let status = env.json(&["migrate", "--status", "--json"]);
+    assert_eq!(
+        m["applied_now"], status["applied"],
+        "a fresh database gets every migration"
+    );
+    assert!(!status["applied"].as_array().unwrap().is_empty());
     assert_eq!(
         env.json(&["migrate", "--status", "--json"])["pending"],
         serde_json::json!([])
@@ -317,4 +322,57 @@ async fn invites_on_postgres() {
     let env = Env::postgres(url);
     env.json(&["migrate", "--json"]);
     invite_walk(&env);
+}
+
+#[test]
+fn webhooks_and_jobs_from_the_cli() {
+    let env = Env::sqlite();
+    let created = env.json(&[
+        "webhooks",
+        "endpoints",
+        "create",
+        "--url",
+        "http://127.0.0.1:9/hook",
+        "--events",
+        "created,revoked",
+        "--json",
+    ]);
+    let id = created["endpoint"]["id"].as_str().unwrap().to_string();
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(
+        env.json(&["webhooks", "endpoints", "list", "--json"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let updated = env.json(&[
+        "webhooks",
+        "endpoints",
+        "update",
+        &id,
+        "--disable",
+        "--json",
+    ]);
+    assert!(updated["disabled_at"].is_string());
+    assert!(
+        env.json(&["webhooks", "endpoints", "rotate-secret", &id, "--json"])["secret"].is_string()
+    );
+    assert!(
+        env.json(&["webhooks", "deliveries", "--status", "failed", "--json"])["items"].is_array()
+    );
+    let out = env.run(&[
+        "webhooks",
+        "retry",
+        "01a20c4b-0000-7000-8000-000000000000",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let jobs = env.json(&["jobs", "list", "--json"]);
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 4);
+    let run = env.json(&["jobs", "run", "revoke_expired_tokens", "--json"]);
+    assert_eq!(run["outcome"], "success");
+    assert_eq!(env.run(&["jobs", "run", "nope"]).status.code(), Some(2));
+    let listed = env.json(&["jobs", "list", "--json"]);
+    assert!(listed["items"][0]["last_success_at"].is_string());
 }

@@ -285,7 +285,11 @@ async fn migrations_are_idempotent(db: TestDb) {
     assert!(db.store.migrate().await.unwrap().is_empty());
     let status = db.store.schema_status().await.unwrap();
     assert!(status.is_current());
-    assert_eq!(status.applied, vec![1, 2]);
+    assert_eq!(
+        status.applied,
+        (1..=status.applied.len() as i64).collect::<Vec<_>>()
+    );
+    assert!(status.applied.len() >= 3);
     db.store.ping().await.unwrap();
 }
 

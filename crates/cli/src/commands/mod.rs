@@ -2,9 +2,11 @@
 
 pub mod config;
 pub mod invite;
+pub mod jobs;
 pub mod migrate;
 pub mod serve;
 pub mod token;
+pub mod webhooks;
 
 use std::process::ExitCode;
 
