@@ -346,3 +346,30 @@ backend_tests!(
     gone_disables_the_endpoint,
     endpoint_management_and_secret_rotation,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_deliver_each_event_once() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let a = TestServer::start_with(db, FAST).await;
+    let r = Receiver::start().await;
+    endpoint(&a, &r, json!({"event_types": ["created"]})).await;
+    let b = TestServer::start_with(TestDb::open(&url).await, FAST).await;
+    for i in 0..60 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        s.create(json!({"name": format!("t{i}")})).await;
+    }
+    // 60 tokens plus the two servers' own admin tokens.
+    r.wait_for("62 created events", |g| g.len() >= 62).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let requests = r.state.requests.lock().unwrap().clone();
+    let unique: BTreeSet<&String> = requests.iter().map(|(id, _)| id).collect();
+    assert_eq!(unique.len(), 62);
+    assert_eq!(
+        requests.len(),
+        62,
+        "an event was delivered by both replicas"
+    );
+}
