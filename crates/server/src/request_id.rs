@@ -44,6 +44,12 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = req.method().clone();
+    // Clients choose the method; only standard ones become metric labels, so
+    // made-up methods cannot blow up the series count.
+    let method_label = match method.as_str() {
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method.as_str(),
+        _ => "OTHER",
+    };
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let mut res = next.run(req).instrument(span.clone()).await;
 
@@ -61,7 +67,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     state
         .metrics()
         .api_latency
-        .with_label_values(&[method.as_str(), &route, status.as_str()])
+        .with_label_values(&[method_label, &route, status.as_str()])
         .observe(elapsed.as_secs_f64());
     let _entered = span.enter();
     if status.is_server_error() {

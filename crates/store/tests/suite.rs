@@ -48,6 +48,8 @@ async fn create(store: &Arc<dyn Store>, owner: &str) -> (ApiToken, TokenHash) {
         revoke_reason: None,
         purged_at: None,
         deleted_at: None,
+        auto_rotate: false,
+        successor_id: None,
     };
     store
         .create_token(
