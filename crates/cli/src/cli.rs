@@ -54,6 +54,9 @@ pub enum Command {
     /// Scheduled maintenance jobs: see their last runs, or run one now.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The upstream token cache: configured upstreams, cached tokens, health.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
     /// Inspect the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -313,6 +316,33 @@ pub enum EndpointsCommand {
         #[command(flatten)]
         out: JsonFlag,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Configured upstreams and what is cached for their default user.
+    List,
+    /// What is cached for USER (tier, expiry, remaining TTL); never the token.
+    Info {
+        api: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Print a token for USER (memory, Redis or a fresh login).
+    Token {
+        api: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Forget cached tokens: of one upstream (and one --user), or all.
+    Clear {
+        /// Upstream name; omit to clear every upstream's tokens.
+        api: Option<String>,
+        #[arg(long, requires = "api")]
+        user: Option<String>,
+    },
+    /// Memory, Redis and each upstream's last login.
+    Health,
 }
 
 #[derive(Debug, Subcommand)]

@@ -376,3 +376,36 @@ fn webhooks_and_jobs_from_the_cli() {
     let listed = env.json(&["jobs", "list", "--json"]);
     assert!(listed["items"][0]["last_success_at"].is_string());
 }
+
+#[test]
+fn upstream_commands() {
+    let env = Env::sqlite();
+    let file = env.dir.path().join("tessera.toml");
+    std::fs::write(
+        &file,
+        "[upstreams.cpj]\nkind = \"json_login\"\nurl = \"http://127.0.0.1:9/auth\"\nbody = { login = \"{user}\" }\ntoken_pointer = \"/token\"\nexpiry_minutes = 30\ndefault_user = \"api\"\n",
+    )
+    .unwrap();
+    let with_config = |args: &[&str]| env.cmd(args).env("TESSERA_CONFIG", &file).output().unwrap();
+    let out = with_config(&["upstream", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["items"][0]["upstream"]["name"], "cpj");
+    let out = with_config(&["upstream", "token", "cpj"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["code"],
+        "upstream_login_failed"
+    );
+    let out = with_config(&["upstream", "info", "nope"]);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["code"],
+        "upstream_not_found"
+    );
+    assert!(with_config(&["upstream", "health"]).status.success());
+    assert!(with_config(&["upstream", "clear"]).status.success());
+}

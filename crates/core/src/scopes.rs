@@ -7,6 +7,8 @@ use crate::DomainError;
 
 /// The scope that grants access to the management API.
 pub const ADMIN_SCOPE: &str = "admin";
+/// The scope that lets internal callers fetch cached upstream tokens.
+pub const UPSTREAM_READ_SCOPE: &str = "upstream:read";
 
 #[derive(Debug, Clone)]
 pub struct ScopeRegistry {
@@ -15,7 +17,8 @@ pub struct ScopeRegistry {
 
 impl Default for ScopeRegistry {
     fn default() -> Self {
-        Self::new(["read", "write", ADMIN_SCOPE].map(String::from)).expect("defaults are valid")
+        Self::new(["read", "write", UPSTREAM_READ_SCOPE, ADMIN_SCOPE].map(String::from))
+            .expect("defaults are valid")
     }
 }
 

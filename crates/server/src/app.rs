@@ -52,6 +52,10 @@ impl AppState {
         }))
     }
 
+    pub fn upstream(&self) -> &tessera_upstream::TokenCache {
+        &self.0.services.upstream
+    }
+
     pub fn webhooks(&self) -> &crate::service::WebhookService {
         &self.0.services.webhooks
     }

@@ -91,6 +91,8 @@ const SETTINGS: &[Setting] = &[
     Setting { key: "retention.audit", env: &["TESSERA_AUDIT_RETENTION"] },
     Setting { key: "retention.usage", env: &["TESSERA_USAGE_LOG_RETENTION"] },
     Setting { key: "tokens.rotation_window", env: &["TESSERA_TOKEN_ROTATION_WINDOW"] },
+    Setting { key: "cache.redis_uri", env: &["TESSERA_REDIS_URI", "REDIS_URI"] },
+    Setting { key: "cache.store_tokens_in_clear", env: &["TESSERA_UPSTREAM_STORE_TOKENS_IN_CLEAR"] },
 ];
 
 /// Flags the CLI passes in; they override every other layer.
@@ -151,6 +153,10 @@ pub struct Config {
     pub invites: InviteSettings,
     pub webhooks: WebhookSettings,
     pub jobs: JobSettings,
+    /// `REDIS_URI`: the shared tier of the upstream token cache.
+    pub redis_uri: Option<SecretString>,
+    /// Store cached upstream tokens in clear in Redis (for old readers).
+    pub upstream_tokens_in_clear: bool,
     /// The raw `[upstreams]` table, handed to the upstream cache as is.
     pub upstreams: Option<toml::Value>,
 }
@@ -419,6 +425,22 @@ impl Config {
             invites: invite_settings(l)?,
             webhooks: webhook_settings(l)?,
             jobs: job_settings(l)?,
+            redis_uri: l
+                .get("cache.redis_uri")
+                .filter(|(v, _)| !v.trim().is_empty())
+                .map(|(v, src)| {
+                    let v = v.trim();
+                    if v.starts_with("redis://")
+                        || v.starts_with("rediss://")
+                        || v.starts_with("redis+unix://")
+                    {
+                        Ok(SecretString::new(v.to_string()))
+                    } else {
+                        Err(err(src, "must be a redis:// or rediss:// URL"))
+                    }
+                })
+                .transpose()?,
+            upstream_tokens_in_clear: l.parse("cache.store_tokens_in_clear", false, parse_bool)?,
             upstreams,
         })
     }

@@ -27,6 +27,8 @@ pub enum StartupError {
     SchemaBehind { pending: Vec<i64> },
     #[error("encryption key: {0}")]
     Key(String),
+    #[error("{0}")]
+    Upstreams(String),
 }
 
 /// Everything a request or an admin command needs.
@@ -38,6 +40,8 @@ pub struct Services {
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
     pub webhook_keyring: Keyring,
     pub outbox_keyring: Keyring,
+    /// The upstream token cache (empty when no `[upstreams]` are configured).
+    pub upstream: tessera_upstream::TokenCache,
     pub background: Arc<BackgroundWriter>,
     pub metrics: Arc<Metrics>,
     /// Seals client IPs and user agents in the audit log.
@@ -92,6 +96,12 @@ impl Services {
         let outbox_keyring = keyring("outbox")?;
         let webhook_keyring = keyring("webhook-secret")?;
         let webhooks = WebhookService::new(store.clone(), webhook_keyring.clone());
+        let upstream = upstream_cache(
+            config,
+            keyring(tessera_upstream::KEYRING_PURPOSE)?,
+            &metrics,
+        )
+        .await?;
         let all_keys: Vec<&str> = std::iter::once(key.expose())
             .chain(previous.iter().map(String::as_str))
             .collect();
@@ -111,11 +121,41 @@ impl Services {
             webhooks,
             webhook_keyring,
             outbox_keyring,
+            upstream,
             background,
             metrics,
             audit_keyring,
         })
     }
+}
+
+/// Builds the upstream token cache from `[upstreams]` and `REDIS_URI`.
+async fn upstream_cache(
+    config: &Config,
+    keyring: Keyring,
+    metrics: &Metrics,
+) -> Result<tessera_upstream::TokenCache, StartupError> {
+    let upstreams = match &config.upstreams {
+        Some(table) => tessera_upstream::UpstreamsConfig::from_toml(table.clone())
+            .and_then(|c| c.resolve())
+            .map_err(|e| StartupError::Upstreams(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let mut builder = tessera_upstream::TokenCache::builder(upstreams)
+        .redis_url(config.redis_uri.as_ref().map(|u| u.expose().to_string()));
+    builder = if config.upstream_tokens_in_clear {
+        builder.store_tokens_in_clear()
+    } else {
+        builder.keyring(keyring)
+    };
+    let cache = builder
+        .build()
+        .await
+        .map_err(|e| StartupError::Upstreams(format!("upstream token cache: {e}")))?;
+    cache
+        .register_metrics(&metrics.registry)
+        .map_err(|e| StartupError::Upstreams(format!("upstream metrics: {e}")))?;
+    Ok(cache)
 }
 
 /// The configured key, or on the embedded default the key file in the data

@@ -6,6 +6,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod serve;
 pub mod token;
+pub mod upstream;
 pub mod webhooks;
 
 use std::process::ExitCode;

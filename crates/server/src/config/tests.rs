@@ -168,3 +168,19 @@ fn webhook_and_job_settings() {
         assert_eq!(load(&[(var, value)], None).unwrap_err().source_name, var);
     }
 }
+
+#[test]
+fn redis_uri_is_read_and_checked() {
+    let c = load(&[("REDIS_URI", "redis://:pw@cache:6379/2")], None).unwrap();
+    assert_eq!(
+        c.redis_uri.as_ref().unwrap().expose(),
+        "redis://:pw@cache:6379/2"
+    );
+    assert!(!format!("{c:?}").contains(":pw@"));
+    assert_eq!(
+        load(&[("REDIS_URI", "http://x")], None)
+            .unwrap_err()
+            .source_name,
+        "REDIS_URI"
+    );
+}

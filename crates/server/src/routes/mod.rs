@@ -6,6 +6,7 @@ mod invites;
 mod system;
 mod token_dto;
 mod tokens;
+mod upstreams;
 mod webhooks;
 
 use utoipa::{
@@ -27,6 +28,7 @@ use crate::app::AppState;
         (name = "tokens", description = "Machine API tokens"),
         (name = "invites", description = "Invite codes"),
         (name = "webhooks", description = "Signed webhooks for lifecycle events"),
+        (name = "upstreams", description = "Cached tokens for upstream APIs"),
         (name = "system", description = "Health, readiness, metrics")
     )
 )]
@@ -73,6 +75,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::get_delivery))
         .routes(routes!(webhooks::retry_delivery))
         .routes(routes!(tokens::claim_successor))
+        .routes(routes!(upstreams::list_upstreams))
+        .routes(routes!(upstreams::get_upstream_token))
+        .routes(routes!(upstreams::get_upstream_info))
+        .routes(routes!(upstreams::delete_upstream_tokens))
+        .routes(routes!(upstreams::clear_upstream_tokens))
+        .routes(routes!(upstreams::cache_health))
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

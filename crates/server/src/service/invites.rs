@@ -201,7 +201,8 @@ impl InviteService {
         );
         let event = OutboxEvent::invite_created(&invite.id, &code, &self.outbox_keyring);
         let new = NewInvite {
-            code_hash: self.code_hashes(&canonical).swap_remove(0),
+            // New codes are hashed under the current key only.
+            code_hash: self.hashers[0].hash_hex(canonical.as_bytes()),
             invite,
         };
         match self

@@ -30,6 +30,15 @@ pub struct TestServer {
 }
 
 pub fn config(db_url: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+    config_with_file(db_url, data_dir, extra, None)
+}
+
+pub fn config_with_file(
+    db_url: &str,
+    data_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+    file: Option<std::path::PathBuf>,
+) -> Config {
     let mut env: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db_url.to_string()),
         ("TESSERA_LISTEN".into(), "127.0.0.1:0".into()),
@@ -42,7 +51,7 @@ pub fn config(db_url: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) 
     }
     let lookup = move |name: &str| env.get(name).cloned();
     Config::load(&Sources {
-        file: None,
+        file,
         env: &lookup,
         overrides: Overrides::default(),
     })
@@ -55,8 +64,22 @@ impl TestServer {
     }
 
     pub async fn start_with(db: TestDb, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with_file(db, extra_env, None).await
+    }
+
+    /// Starts with a TOML configuration file holding `file_text`.
+    pub async fn start_with_file(
+        db: TestDb,
+        extra_env: &[(&str, &str)],
+        file_text: Option<&str>,
+    ) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
-        let config = config(&db.url, data_dir.path(), extra_env);
+        let file = file_text.map(|text| {
+            let p = data_dir.path().join("tessera.toml");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
+        let config = config_with_file(&db.url, data_dir.path(), extra_env, file);
         let admin = {
             let services = Services::open(&config).await.expect("services open");
             let issued = services
