@@ -321,6 +321,8 @@ async fn bad_input_is_4xx(db: TestDb) {
         json!({"grants": {"role": "Member!"}}),
         json!({"grants": {"role": "member"}, "max_uses": 0}),
         json!({"grants": {"role": "member"}, "expires_in": 90 * 86400}),
+        json!({"grants": {"role": "member"}, "expires_in": i64::MAX}),
+        json!({"grants": {"role": "member"}, "expires_at": "9999-12-31T23:59:59Z"}),
         json!({"grants": {"role": "member"}, "email": "not-an-email"}),
         json!({"grants": {"role": "member"}, "on_behalf_of": {"subject": "", "role": "admin"}}),
     ] {

@@ -146,9 +146,21 @@ impl InviteService {
         let expires_at = match input.expiry {
             None => now + limits.default_lifetime,
             Some(InviteExpiry::At(at)) => at,
-            Some(InviteExpiry::InSeconds(s)) if s > 0 => now + Duration::seconds(s),
+            // Range-checked before any arithmetic: a huge value must be a 422, not an overflow.
+            Some(InviteExpiry::InSeconds(s))
+                if (1..=limits.max_lifetime.num_seconds()).contains(&s) =>
+            {
+                now + Duration::seconds(s)
+            }
             Some(InviteExpiry::InSeconds(_)) => {
-                return Err(DomainError::invalid("expires_in", "must be positive").into())
+                return Err(DomainError::invalid(
+                    "expires_in",
+                    format!(
+                        "must be between 1 and {} seconds",
+                        limits.max_lifetime.num_seconds()
+                    ),
+                )
+                .into())
             }
         };
         if expires_at <= now || expires_at > now + limits.max_lifetime {
