@@ -18,6 +18,21 @@ pub struct OutboxEvent {
     pub sealed: bool,
 }
 
+/// The second-factor events (also in the webhook catalogue).
+pub const MFA_EVENT_TYPES: &[&str] = &[
+    "mfa.enroll.started",
+    "mfa.enroll.completed",
+    "mfa.enroll.removed",
+    "mfa.challenge.succeeded",
+    "mfa.challenge.failed",
+    "mfa.challenge.replayed",
+    "mfa.challenge.locked",
+    "mfa.recovery_codes.generated",
+    "mfa.recovery_code.used",
+    "auth_code.sent",
+    "auth_code.verified",
+];
+
 /// The encryption context of sealed outbox payloads.
 pub const SEALED_PAYLOAD_CONTEXT: &str = "outbox.payload";
 
@@ -49,6 +64,21 @@ impl OutboxEvent {
 
     pub fn invite_revoked(id: &str) -> Self {
         Self::simple("invite.revoked", id)
+    }
+
+    /// A second-factor event: `{event, subject, ...details}`. The details
+    /// name devices, purposes and channels, never a code, secret or address.
+    pub fn mfa(event_type: &'static str, subject: &str, details: Value) -> Self {
+        debug_assert!(MFA_EVENT_TYPES.contains(&event_type), "{event_type}");
+        let mut payload = json!({ "event": event_type, "subject": subject });
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
+            p.extend(extra);
+        }
+        Self {
+            event_type,
+            payload,
+            sealed: false,
+        }
     }
 
     /// The payload as JSON text, as stored.

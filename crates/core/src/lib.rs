@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod invite;
+pub mod mfa;
 pub mod pagination;
 pub mod scopes;
 pub mod secret;

@@ -32,6 +32,17 @@ pub const EVENT_TYPES: &[&str] = &[
     "invite.created",
     "invite.used",
     "invite.revoked",
+    "mfa.enroll.started",
+    "mfa.enroll.completed",
+    "mfa.enroll.removed",
+    "mfa.challenge.succeeded",
+    "mfa.challenge.failed",
+    "mfa.challenge.replayed",
+    "mfa.challenge.locked",
+    "mfa.recovery_codes.generated",
+    "mfa.recovery_code.used",
+    "auth_code.sent",
+    "auth_code.verified",
 ];
 
 /// A new endpoint secret: `whsec_` + base64 of 24 random bytes.

@@ -8,6 +8,7 @@
 
 pub mod error;
 mod migrate;
+pub mod mfa;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -28,6 +29,7 @@ use tessera_core::{
 };
 
 pub use error::StoreError;
+pub use mfa::MfaRepository;
 pub use migrate::SchemaStatus;
 
 /// Which database a URL points at.
@@ -544,6 +546,7 @@ pub trait JobRepository: Send + Sync {
 pub trait Store:
     TokenRepository
     + InviteRepository
+    + MfaRepository
     + WebhookRepository
     + JobRepository
     + AuditLog
@@ -554,6 +557,7 @@ pub trait Store:
 impl<T> Store for T where
     T: TokenRepository
         + InviteRepository
+        + MfaRepository
         + WebhookRepository
         + JobRepository
         + AuditLog

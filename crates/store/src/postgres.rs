@@ -31,6 +31,11 @@ static DIALECT: Dialect = Dialect {
             name: "webhooks_jobs",
             sql: include_str!("../migrations/postgres/0003_webhooks_jobs.sql"),
         },
+        Migration {
+            version: 4,
+            name: "mfa",
+            sql: include_str!("../migrations/postgres/0004_mfa.sql"),
+        },
     ],
 };
 

@@ -6,9 +6,11 @@
 //! The few real differences are data in [`Dialect`].
 
 mod audit;
+mod auth_codes;
 mod invites;
 mod jobs;
 mod listing;
+mod mfa;
 mod tokens;
 mod webhooks;
 

@@ -1,0 +1,211 @@
+//! One-time auth codes: creation under per-subject and per-destination rate
+//! limits, delivery bookkeeping, and the locked check of a presented code.
+
+use chrono::{DateTime, Utc};
+use sqlx::{any::AnyRow, Row};
+use tessera_core::{
+    audit::AuditEntry,
+    event::OutboxEvent,
+    mfa::{
+        auth_code::{AuthCode, Channel},
+        MfaFailure,
+    },
+    DomainError,
+};
+
+use super::{
+    audit::{insert_audit, insert_events},
+    get_opt_ts, get_ts, lock_row, opt_millis, to_millis, SqlStore,
+};
+use crate::{
+    mfa::{AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, NewAuthCode},
+    StoreError,
+};
+
+const COLUMNS: &str = "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
+     t.max_attempts, t.expires_at, t.consumed_at, t.sent_at, t.created_at";
+
+fn from_row(row: &AnyRow) -> Result<(AuthCode, String), StoreError> {
+    Ok((
+        AuthCode {
+            id: row.try_get("id")?,
+            subject: row.try_get("subject")?,
+            purpose: row.try_get("purpose")?,
+            channel: Channel::parse(row.try_get::<&str, _>("channel")?)
+                .ok_or_else(|| StoreError::Corrupt("auth_codes.channel".into()))?,
+            attempts: row.try_get("attempts")?,
+            max_attempts: row.try_get("max_attempts")?,
+            expires_at: get_ts(row, "expires_at")?,
+            consumed_at: get_opt_ts(row, "consumed_at")?,
+            sent_at: get_opt_ts(row, "sent_at")?,
+            created_at: get_ts(row, "created_at")?,
+        },
+        row.try_get("code_hash")?,
+    ))
+}
+
+pub(super) async fn create(
+    store: &SqlStore,
+    new: &NewAuthCode,
+    limits: &AuthCodeLimits,
+    audit: &AuditEntry,
+) -> Result<(), StoreError> {
+    let c = &new.code;
+    let window_start = to_millis(c.created_at - limits.window);
+    let mut tx = store.begin_write().await?;
+    // Serialise creations per subject so concurrent requests cannot all slip
+    // under the limit (the destination limit is checked under the same lock,
+    // so it is exact per subject and close to exact across subjects).
+    sqlx::query("INSERT INTO mfa_subjects (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING")
+        .bind(&c.subject)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE mfa_subjects SET subject = subject WHERE subject = $1")
+        .bind(&c.subject)
+        .execute(&mut *tx)
+        .await?;
+    for (column, value, limit) in [
+        ("subject", &c.subject, limits.per_subject),
+        (
+            "destination_hash",
+            &new.destination_hash,
+            limits.per_destination,
+        ),
+    ] {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM auth_codes \
+             WHERE {column} = $1 AND created_at > $2"
+        ))
+        .bind(value)
+        .bind(window_start)
+        .fetch_one(&mut *tx)
+        .await?;
+        if row.try_get::<i64, _>("n")? >= limit {
+            let oldest = get_opt_ts(&row, "oldest")?.unwrap_or(c.created_at);
+            let retry = (oldest + limits.window - c.created_at).num_seconds().max(1);
+            return Err(DomainError::RateLimited {
+                retry_after_secs: retry,
+            }
+            .into());
+        }
+    }
+    sqlx::query(
+        "UPDATE auth_codes SET superseded_at = $3, updated_at = $3 WHERE subject = $1 \
+         AND purpose = $2 AND superseded_at IS NULL AND consumed_at IS NULL",
+    )
+    .bind(&c.subject)
+    .bind(&c.purpose)
+    .bind(to_millis(c.created_at))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO auth_codes (id, subject, purpose, channel, destination_enc, \
+         destination_hash, code_hash, attempts, max_attempts, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $10)",
+    )
+    .bind(&c.id)
+    .bind(&c.subject)
+    .bind(&c.purpose)
+    .bind(c.channel.as_str())
+    .bind(&new.destination_sealed)
+    .bind(&new.destination_hash)
+    .bind(&new.code_hash)
+    .bind(c.max_attempts)
+    .bind(to_millis(c.expires_at))
+    .bind(to_millis(c.created_at))
+    .execute(&mut *tx)
+    .await?;
+    insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn finish_delivery(
+    store: &SqlStore,
+    id: &str,
+    sent_at: Option<DateTime<Utc>>,
+    audit: &AuditEntry,
+    events: &[OutboxEvent],
+) -> Result<(), StoreError> {
+    let now = to_millis(tessera_core::ids::now());
+    let mut tx = store.begin_write().await?;
+    // A failed delivery retires the code, so it can never be used.
+    let (sql, at) = match sent_at {
+        Some(at) => (
+            "UPDATE auth_codes SET sent_at = $2, updated_at = $3 WHERE id = $1",
+            to_millis(at),
+        ),
+        None => (
+            "UPDATE auth_codes SET superseded_at = $2, updated_at = $3 WHERE id = $1",
+            now,
+        ),
+    };
+    sqlx::query(sql)
+        .bind(id)
+        .bind(at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
+    insert_events(&mut tx, events).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn check(
+    store: &SqlStore,
+    lookup: &AuthCodeLookup,
+    now: DateTime<Utc>,
+    check: Box<AuthCodeCheck<'_>>,
+) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let current: Option<String> = sqlx::query(
+        "SELECT id FROM auth_codes WHERE subject = $1 AND purpose = $2 \
+         AND superseded_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .bind(&lookup.subject)
+    .bind(&lookup.purpose)
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|r| r.try_get("id"))
+    .transpose()?;
+    // A stale id (a replaced code) finds nothing: only the current code counts.
+    let current = current.filter(|id| lookup.id.as_ref().is_none_or(|want| want == id));
+    let locked = match &current {
+        Some(id) => lock_row(&mut tx, "auth_codes", COLUMNS, id, from_row).await?,
+        None => None,
+    };
+    let verdict = check(locked.as_ref().map(|(c, h)| (c, h.as_str())));
+    if let Some((code, _)) = &locked {
+        if verdict.count_attempt || verdict.outcome.is_ok() {
+            sqlx::query(
+                "UPDATE auth_codes SET attempts = attempts + $2, consumed_at = $3, \
+                 updated_at = $4 WHERE id = $1",
+            )
+            .bind(&code.id)
+            .bind(i64::from(verdict.count_attempt))
+            .bind(
+                verdict
+                    .outcome
+                    .is_ok()
+                    .then(|| to_millis(now))
+                    .or(opt_millis(code.consumed_at)),
+            )
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    insert_audit(&mut tx, std::slice::from_ref(&verdict.audit)).await?;
+    insert_events(&mut tx, &verdict.events).await?;
+    tx.commit().await?;
+    Ok(match (verdict.outcome, locked) {
+        (Ok(()), Some((mut code, _))) => {
+            code.attempts += i64::from(verdict.count_attempt);
+            code.consumed_at = Some(now);
+            Ok(code)
+        }
+        (Ok(()), None) => Err(MfaFailure::NoCode),
+        (Err(f), _) => Err(f),
+    })
+}

@@ -1,0 +1,462 @@
+//! TOTP devices, the replay record, attempt counters and recovery codes.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{any::AnyRow, Any, Row, Transaction};
+use tessera_core::{
+    audit::AuditEntry,
+    event::OutboxEvent,
+    ids::new_id,
+    mfa::{
+        auth_code::AuthCode,
+        lockout::{AttemptCounter, LockoutPolicy, Reservation},
+        totp::{Algorithm, TotpParams},
+        DeviceStatus, MfaFailure, TotpDevice,
+    },
+};
+
+use super::{
+    audit::{insert_audit, insert_events},
+    get_opt_ts, get_ts, opt_millis, to_millis, SqlStore,
+};
+use crate::{
+    mfa::{
+        AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, NewAuthCode, NewTotpDevice, SealedDevice,
+        TotpAcceptance,
+    },
+    MfaRepository, StoreError,
+};
+
+const DEVICE_COLUMNS: &str = "t.id, t.subject, t.name, t.status, t.algorithm, t.digits, \
+     t.period, t.created_at, t.confirmed_at, t.last_used_at, t.secret_enc";
+
+fn device_from_row(row: &AnyRow) -> Result<SealedDevice, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("totp_devices.{what}"));
+    let digits: i64 = row.try_get("digits")?;
+    Ok(SealedDevice {
+        device: TotpDevice {
+            id: row.try_get("id")?,
+            subject: row.try_get("subject")?,
+            name: row.try_get("name")?,
+            status: DeviceStatus::parse(row.try_get::<&str, _>("status")?)
+                .ok_or_else(|| corrupt("status"))?,
+            params: TotpParams {
+                algorithm: Algorithm::parse(row.try_get::<&str, _>("algorithm")?)
+                    .ok_or_else(|| corrupt("algorithm"))?,
+                digits: u32::try_from(digits).map_err(|_| corrupt("digits"))?,
+                period: row.try_get("period")?,
+            },
+            created_at: get_ts(row, "created_at")?,
+            confirmed_at: get_opt_ts(row, "confirmed_at")?,
+            last_used_at: get_opt_ts(row, "last_used_at")?,
+        },
+        secret_sealed: row.try_get("secret_enc")?,
+    })
+}
+
+/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn write_log(
+    tx: &mut Transaction<'static, Any>,
+    audit: &[AuditEntry],
+    events: &[OutboxEvent],
+) -> Result<(), StoreError> {
+    insert_audit(tx, audit).await?;
+    insert_events(tx, events).await
+}
+
+#[async_trait]
+impl MfaRepository for SqlStore {
+    async fn create_totp_device(
+        &self,
+        new: &NewTotpDevice,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        let d = &new.device;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO totp_devices (id, subject, name, status, algorithm, digits, period, \
+             secret_enc, secret_key_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(&d.id)
+        .bind(&d.subject)
+        .bind(&d.name)
+        .bind(d.status.as_str())
+        .bind(d.params.algorithm.as_str())
+        .bind(i64::from(d.params.digits))
+        .bind(d.params.period)
+        .bind(&new.secret_sealed)
+        .bind(&new.secret_key_id)
+        .bind(to_millis(d.created_at))
+        .execute(&mut *tx)
+        .await?;
+        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_totp_devices(&self, subject: &str) -> Result<Vec<TotpDevice>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM totp_devices t WHERE t.subject = $1 ORDER BY t.id"
+        ))
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| device_from_row(r).map(|d| d.device))
+        .collect()
+    }
+
+    async fn sealed_totp_devices(
+        &self,
+        subject: &str,
+        device_id: Option<&str>,
+    ) -> Result<Vec<SealedDevice>, StoreError> {
+        let rows = match device_id {
+            Some(id) => {
+                sqlx::query(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM totp_devices t \
+                     WHERE t.subject = $1 AND t.id = $2"
+                ))
+                .bind(subject)
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM totp_devices t \
+                     WHERE t.subject = $1 AND t.status = 'active' ORDER BY t.id"
+                ))
+                .bind(subject)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn delete_totp_device(
+        &self,
+        subject: &str,
+        device_id: &str,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM totp_devices WHERE subject = $1 AND id = $2")
+            .bind(subject)
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn reserve_mfa_attempt(
+        &self,
+        subject: &str,
+        factor: &str,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+    ) -> Result<Reservation, StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO mfa_attempts (subject, factor, failures, updated_at) \
+             VALUES ($1, $2, 0, $3) ON CONFLICT (subject, factor) DO NOTHING",
+        )
+        .bind(subject)
+        .bind(factor)
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await?;
+        // The no-op update takes the row lock (PostgreSQL), so concurrent
+        // reservations for one subject read and write the counter in turn.
+        sqlx::query(
+            "UPDATE mfa_attempts SET failures = failures WHERE subject = $1 AND factor = $2",
+        )
+        .bind(subject)
+        .bind(factor)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query(
+            "SELECT failures, locked_until, updated_at FROM mfa_attempts \
+             WHERE subject = $1 AND factor = $2",
+        )
+        .bind(subject)
+        .bind(factor)
+        .fetch_one(&mut *tx)
+        .await?;
+        let counter = AttemptCounter {
+            failures: row.try_get("failures")?,
+            locked_until: get_opt_ts(&row, "locked_until")?,
+            updated_at: get_ts(&row, "updated_at")?,
+        };
+        let reservation = counter.reserve(now, policy);
+        if let Reservation::Granted { counter: c, .. } = reservation {
+            sqlx::query(
+                "UPDATE mfa_attempts SET failures = $3, locked_until = $4, updated_at = $5 \
+                 WHERE subject = $1 AND factor = $2",
+            )
+            .bind(subject)
+            .bind(factor)
+            .bind(c.failures)
+            .bind(opt_millis(c.locked_until))
+            .bind(to_millis(c.updated_at))
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(reservation)
+    }
+
+    async fn accept_totp(&self, a: &TotpAcceptance) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // The check-and-record: one conditional upsert. It changes a row only
+        // when the step is later than the last accepted one, so of two racing
+        // requests with the same code exactly one sees a row affected.
+        let recorded = sqlx::query(
+            "INSERT INTO totp_replay (subject, last_step, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (subject) DO UPDATE \
+             SET last_step = excluded.last_step, expires_at = excluded.expires_at \
+             WHERE totp_replay.last_step < excluded.last_step",
+        )
+        .bind(&a.subject)
+        .bind(a.step)
+        .bind(to_millis(a.replay_until))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if recorded == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE mfa_attempts SET failures = 0, locked_until = NULL, updated_at = $2 \
+             WHERE subject = $1 AND factor = 'totp'",
+        )
+        .bind(&a.subject)
+        .bind(to_millis(a.now))
+        .execute(&mut *tx)
+        .await?;
+        let now = to_millis(a.now);
+        let activation = if a.activate {
+            ", status = 'active', confirmed_at = $3"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "UPDATE totp_devices SET last_used_at = $3, updated_at = $3{activation} \
+             WHERE subject = $1 AND id = $2"
+        ))
+        .bind(&a.subject)
+        .bind(&a.device_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        write_log(&mut tx, std::slice::from_ref(&a.audit), &a.events).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_mfa_activity(
+        &self,
+        audit: &[AuditEntry],
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        write_log(&mut tx, audit, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn totp_key_ids(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query("SELECT DISTINCT secret_key_id FROM totp_devices ORDER BY secret_key_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("secret_key_id")?))
+            .collect()
+    }
+
+    async fn totp_secrets_not_under(
+        &self,
+        key_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query(
+            "SELECT id, secret_enc FROM totp_devices WHERE secret_key_id <> $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(key_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("id")?, r.try_get("secret_enc")?)))
+        .collect()
+    }
+
+    async fn reseal_totp_secret(
+        &self,
+        device_id: &str,
+        old: &str,
+        new: &str,
+        new_key_id: &str,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE totp_devices SET secret_enc = $3, secret_key_id = $4 \
+             WHERE id = $1 AND secret_enc = $2",
+        )
+        .bind(device_id)
+        .bind(old)
+        .bind(new)
+        .bind(new_key_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        subject: &str,
+        hashes: &[String],
+        now: DateTime<Utc>,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM recovery_codes WHERE subject = $1")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+        for hash in hashes {
+            sqlx::query(
+                "INSERT INTO recovery_codes (id, subject, code_hash, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(new_id())
+            .bind(subject)
+            .bind(hash)
+            .bind(to_millis(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn use_recovery_code(
+        &self,
+        subject: &str,
+        candidates: &[String],
+        now: DateTime<Utc>,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<bool, StoreError> {
+        if candidates.is_empty() {
+            return Ok(false);
+        }
+        let mut tx = self.begin_write().await?;
+        // One conditional update: two requests with one code cannot both
+        // see it unused.
+        let sql = format!(
+            "UPDATE recovery_codes SET used_at = $2 WHERE subject = $1 AND used_at IS NULL \
+             AND code_hash IN ({})",
+            placeholders(3, candidates.len())
+        );
+        let mut q = sqlx::query(&sql).bind(subject).bind(to_millis(now));
+        for c in candidates {
+            q = q.bind(c);
+        }
+        if q.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(false);
+        }
+        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM recovery_codes WHERE subject = $1 AND used_at IS NULL",
+        )
+        .bind(subject)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
+    }
+
+    async fn create_auth_code(
+        &self,
+        new: &NewAuthCode,
+        limits: &AuthCodeLimits,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        super::auth_codes::create(self, new, limits, audit).await
+    }
+
+    async fn finish_auth_code_delivery(
+        &self,
+        id: &str,
+        sent_at: Option<DateTime<Utc>>,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        super::auth_codes::finish_delivery(self, id, sent_at, audit, events).await
+    }
+
+    async fn check_auth_code(
+        &self,
+        lookup: &AuthCodeLookup,
+        now: DateTime<Utc>,
+        check: Box<AuthCodeCheck<'_>>,
+    ) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
+        super::auth_codes::check(self, lookup, now, check).await
+    }
+
+    async fn purge_mfa_state(
+        &self,
+        now: DateTime<Utc>,
+        codes_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now_ms = to_millis(now);
+        let mut n = 0;
+        for (sql, at) in [
+            ("DELETE FROM totp_replay WHERE expires_at < $1", now_ms),
+            (
+                "DELETE FROM auth_codes WHERE created_at < $1",
+                to_millis(codes_before),
+            ),
+            // Counters idle for a day and not locked carry nothing worth keeping.
+            (
+                "DELETE FROM mfa_attempts WHERE updated_at < $1 \
+                 AND (locked_until IS NULL OR locked_until < $1)",
+                now_ms - 86_400_000,
+            ),
+        ] {
+            n += sqlx::query(sql)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,362 @@
+//! Second-factor storage on both backends: the replay check and the attempt
+//! reservation under concurrency, one-use recovery codes, auth code limits.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use tessera_core::{
+    audit::{Actor, AuditEntry},
+    event::OutboxEvent,
+    ids::{new_id, now},
+    mfa::{
+        auth_code::{AuthCode, Channel},
+        lockout::{LockoutPolicy, Reservation},
+        totp::TotpParams,
+        DeviceStatus, MfaFailure, TotpDevice,
+    },
+    DomainError,
+};
+use tessera_store::{
+    backend_tests,
+    mfa::{
+        AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode, NewTotpDevice, TotpAcceptance,
+    },
+    testing::TestDb,
+    Store, StoreError,
+};
+
+fn audit(action: &'static str, subject: &str) -> AuditEntry {
+    AuditEntry::success(
+        &Actor::Cli,
+        action,
+        "subject",
+        subject,
+        json!({}),
+        &Default::default(),
+    )
+}
+
+fn device(subject: &str) -> NewTotpDevice {
+    let t = now();
+    NewTotpDevice {
+        device: TotpDevice {
+            id: new_id(),
+            subject: subject.into(),
+            name: "phone".into(),
+            status: DeviceStatus::Pending,
+            params: TotpParams::default(),
+            created_at: t,
+            confirmed_at: None,
+            last_used_at: None,
+        },
+        secret_sealed: format!("k1:{}", new_id()),
+        secret_key_id: "k1".into(),
+    }
+}
+
+fn acceptance(subject: &str, device_id: &str, step: i64, activate: bool) -> TotpAcceptance {
+    let t = now();
+    TotpAcceptance {
+        subject: subject.into(),
+        device_id: device_id.into(),
+        step,
+        replay_until: t + Duration::minutes(5),
+        now: t,
+        activate,
+        audit: audit("mfa.challenge", subject),
+        events: vec![OutboxEvent::mfa(
+            "mfa.challenge.succeeded",
+            subject,
+            json!({}),
+        )],
+    }
+}
+
+async fn devices_and_replay(db: TestDb) {
+    let s = &db.store;
+    let d = device("u_1");
+    s.create_totp_device(&d, &audit("mfa.enroll", "u_1"), &[])
+        .await
+        .unwrap();
+    assert!(
+        s.sealed_totp_devices("u_1", None).await.unwrap().is_empty(),
+        "pending is not usable"
+    );
+    let id = d.device.id.clone();
+    assert!(s
+        .accept_totp(&acceptance("u_1", &id, 100, true))
+        .await
+        .unwrap());
+    let active = s.sealed_totp_devices("u_1", None).await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].device.status, DeviceStatus::Active);
+    assert_eq!(active[0].secret_sealed, d.secret_sealed);
+    // Same step and earlier steps are replays; a later step is fine.
+    assert!(!s
+        .accept_totp(&acceptance("u_1", &id, 100, false))
+        .await
+        .unwrap());
+    assert!(!s
+        .accept_totp(&acceptance("u_1", &id, 99, false))
+        .await
+        .unwrap());
+    assert!(s
+        .accept_totp(&acceptance("u_1", &id, 101, false))
+        .await
+        .unwrap());
+    // Another subject is independent.
+    assert!(s
+        .accept_totp(&acceptance("u_2", "none", 100, false))
+        .await
+        .unwrap());
+    assert_eq!(s.totp_key_ids().await.unwrap(), vec!["k1".to_string()]);
+    assert!(s
+        .sealed_totp_devices("u_2", Some(&id))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!s
+        .delete_totp_device("u_2", &id, &audit("x", "u_2"), &[])
+        .await
+        .unwrap());
+    assert!(s
+        .delete_totp_device("u_1", &id, &audit("x", "u_1"), &[])
+        .await
+        .unwrap());
+    assert!(s.list_totp_devices("u_1").await.unwrap().is_empty());
+}
+
+async fn concurrent_acceptance_of_one_step_succeeds_once(db: TestDb) {
+    let store: Arc<dyn Store> = db.store.clone();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.accept_totp(&acceptance("u_race", "d", 500, false)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+async fn fifty_parallel_reservations_grant_five(db: TestDb) {
+    let store: Arc<dyn Store> = db.store.clone();
+    let policy = LockoutPolicy::default();
+    let t = now();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.reserve_mfa_attempt("u_guess", "totp", t, &policy).await })
+        })
+        .collect();
+    let mut granted = 0;
+    let mut last = 0;
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Reservation::Granted { last: l, .. } => {
+                granted += 1;
+                last += i32::from(l);
+            }
+            Reservation::Locked { until } => assert_eq!(until, t + policy.lockout),
+        }
+    }
+    assert_eq!((granted, last), (5, 1));
+    // A success clears the counter.
+    assert!(store
+        .accept_totp(&acceptance("u_guess", "d", 7, false))
+        .await
+        .unwrap());
+    assert!(matches!(
+        store
+            .reserve_mfa_attempt("u_guess", "totp", t, &policy)
+            .await
+            .unwrap(),
+        Reservation::Granted { last: false, .. }
+    ));
+}
+
+async fn recovery_codes_are_single_use(db: TestDb) {
+    let s = db.store.clone();
+    let hashes: Vec<String> = (0..10).map(|i| format!("h{i}")).collect();
+    let t = now();
+    s.replace_recovery_codes("u_r", &hashes, t, &audit("gen", "u_r"), &[])
+        .await
+        .unwrap();
+    assert_eq!(s.recovery_codes_left("u_r").await.unwrap(), 10);
+    let candidates = vec!["other".to_string(), "h3".to_string()];
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (s, c) = (s.clone(), candidates.clone());
+            tokio::spawn(async move {
+                s.use_recovery_code("u_r", &c, t, &audit("use", "u_r"), &[])
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        ok += i32::from(task.await.unwrap().unwrap());
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(s.recovery_codes_left("u_r").await.unwrap(), 9);
+    assert!(!s
+        .use_recovery_code("u_other", &candidates, t, &audit("use", "u"), &[])
+        .await
+        .unwrap());
+    // A new set replaces the old one entirely.
+    s.replace_recovery_codes("u_r", &["n1".into()], t, &audit("gen", "u_r"), &[])
+        .await
+        .unwrap();
+    assert!(!s
+        .use_recovery_code("u_r", &["h4".into()], t, &audit("use", "u_r"), &[])
+        .await
+        .unwrap());
+    assert_eq!(s.recovery_codes_left("u_r").await.unwrap(), 1);
+}
+
+fn auth_code(subject: &str, dest: &str) -> NewAuthCode {
+    let t = now();
+    NewAuthCode {
+        code: AuthCode {
+            id: new_id(),
+            subject: subject.into(),
+            purpose: "login".into(),
+            channel: Channel::Email,
+            attempts: 0,
+            max_attempts: 5,
+            expires_at: t + Duration::minutes(10),
+            consumed_at: None,
+            sent_at: None,
+            created_at: t,
+        },
+        code_hash: format!("hash-{subject}"),
+        destination_sealed: "k:sealed".into(),
+        destination_hash: dest.into(),
+    }
+}
+
+fn verdict_for(
+    code: &str,
+) -> impl FnOnce(Option<(&AuthCode, &str)>) -> AuthCodeVerdict + Send + '_ {
+    move |found| {
+        let t = Utc::now();
+        let outcome = match found {
+            None => Err(MfaFailure::NoCode),
+            Some((c, hash)) => c.check_usable(t).and_then(|()| {
+                if hash == code {
+                    Ok(())
+                } else {
+                    Err(MfaFailure::Invalid)
+                }
+            }),
+        };
+        let evaluated = found.is_some_and(|(c, _)| c.check_usable(t).is_ok());
+        AuthCodeVerdict {
+            outcome,
+            count_attempt: evaluated,
+            audit: audit("auth_code.verify", "u"),
+            events: vec![],
+        }
+    }
+}
+
+async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
+    let s = &db.store;
+    let limits = AuthCodeLimits {
+        per_subject: 3,
+        per_destination: 4,
+        window: Duration::minutes(15),
+    };
+    let first = auth_code("u_a", "dest-1");
+    s.create_auth_code(&first, &limits, &audit("create", "u_a"))
+        .await
+        .unwrap();
+    let lookup = AuthCodeLookup {
+        subject: "u_a".into(),
+        purpose: "login".into(),
+        id: None,
+    };
+    // Not sent yet: unusable.
+    let r = s
+        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+        .await
+        .unwrap();
+    assert_eq!(r.unwrap_err(), MfaFailure::NoCode);
+    let second = auth_code("u_a", "dest-1");
+    s.create_auth_code(&second, &limits, &audit("create", "u_a"))
+        .await
+        .unwrap();
+    s.finish_auth_code_delivery(&second.code.id, Some(now()), &audit("sent", "u_a"), &[])
+        .await
+        .unwrap();
+    // The first code was superseded: its id finds nothing.
+    let stale = AuthCodeLookup {
+        id: Some(first.code.id.clone()),
+        ..lookup.clone()
+    };
+    let r = s
+        .check_auth_code(&stale, now(), Box::new(verdict_for("hash-u_a")))
+        .await
+        .unwrap();
+    assert_eq!(r.unwrap_err(), MfaFailure::NoCode);
+    for _ in 0..4 {
+        let r = s
+            .check_auth_code(&lookup, now(), Box::new(verdict_for("wrong")))
+            .await
+            .unwrap();
+        assert_eq!(r.unwrap_err(), MfaFailure::Invalid);
+    }
+    let ok = s
+        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ok.attempts, 5);
+    let r = s
+        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+        .await
+        .unwrap();
+    assert_eq!(r.unwrap_err(), MfaFailure::Replayed);
+    // Third creation for the subject is allowed, the fourth is rate limited.
+    s.create_auth_code(&auth_code("u_a", "dest-1"), &limits, &audit("c", "u_a"))
+        .await
+        .unwrap();
+    let err = s
+        .create_auth_code(&auth_code("u_a", "dest-1"), &limits, &audit("c", "u_a"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Domain(DomainError::RateLimited { retry_after_secs }) if retry_after_secs > 800)
+    );
+    // The destination limit counts across subjects.
+    s.create_auth_code(&auth_code("u_b", "dest-1"), &limits, &audit("c", "u_b"))
+        .await
+        .unwrap();
+    let err = s
+        .create_auth_code(&auth_code("u_c", "dest-1"), &limits, &audit("c", "u_c"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::Domain(DomainError::RateLimited { .. })
+    ));
+    assert_eq!(
+        s.purge_mfa_state(now(), now() + Duration::seconds(1))
+            .await
+            .unwrap(),
+        4
+    );
+}
+
+backend_tests!(
+    devices_and_replay,
+    concurrent_acceptance_of_one_step_succeeds_once,
+    fifty_parallel_reservations_grant_five,
+    recovery_codes_are_single_use,
+    auth_codes_limits_supersede_and_attempts,
+);
