@@ -99,6 +99,11 @@ impl Keyring {
         &self.current.id
     }
 
+    /// Whether ciphertexts under key `id` can be opened (current or previous).
+    pub fn has_key(&self, id: &str) -> bool {
+        self.current.id == id || self.previous.iter().any(|k| k.id == id)
+    }
+
     /// Encrypts `plaintext`, binding it to `context` (e.g. the column name) so a
     /// ciphertext copied into another column fails to decrypt.
     pub fn seal(&self, plaintext: &[u8], context: &str) -> String {

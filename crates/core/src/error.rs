@@ -40,6 +40,18 @@ pub enum DomainError {
     /// The invite cannot be used (redeem reports this as an error).
     #[error("the invite cannot be used: {}", .0.as_str())]
     InviteUnusable(crate::invite::InviteFailure),
+    /// A feature needs a setting the operator has not made (names the variable).
+    #[error("{feature} is not configured: set {variable}")]
+    NotConfigured {
+        feature: &'static str,
+        variable: &'static str,
+    },
+    /// The TOTP device is already confirmed.
+    #[error("the device is already active")]
+    DeviceAlreadyActive,
+    /// A one-time code could not be handed to the mail or SMS provider.
+    #[error("the {channel} provider did not accept the message; retry later")]
+    DeliveryFailed { channel: &'static str },
 }
 
 impl DomainError {
@@ -63,12 +75,21 @@ impl DomainError {
                 entity: "webhook endpoint",
             } => "endpoint_not_found",
             Self::NotFound { entity: "delivery" } => "delivery_not_found",
+            Self::NotFound {
+                entity: "totp device",
+            } => "device_not_found",
             Self::NotFound { .. } => "not_found",
             Self::TokenNotActive { .. } => "token_not_active",
             Self::TokenDeleted => "token_deleted",
             Self::InviteNotAllowed { .. } => "invite_not_allowed",
             Self::InviteQuotaExceeded { .. } => "invite_quota_exceeded",
             Self::RateLimited { .. } => "rate_limited",
+            Self::NotConfigured {
+                feature: "totp", ..
+            } => "totp_not_configured",
+            Self::NotConfigured { .. } => "not_configured",
+            Self::DeviceAlreadyActive => "device_already_active",
+            Self::DeliveryFailed { .. } => "delivery_failed",
             Self::InviteUnusable(f) => match f {
                 crate::invite::InviteFailure::NotFound => "invite_not_found",
                 crate::invite::InviteFailure::Expired => "invite_expired",

@@ -9,6 +9,8 @@ use crate::DomainError;
 pub const ADMIN_SCOPE: &str = "admin";
 /// The scope that lets internal callers fetch cached upstream tokens.
 pub const UPSTREAM_READ_SCOPE: &str = "upstream:read";
+/// The scope that lets an application manage and check its users' second factors.
+pub const MFA_SCOPE: &str = "mfa";
 
 #[derive(Debug, Clone)]
 pub struct ScopeRegistry {
@@ -17,7 +19,7 @@ pub struct ScopeRegistry {
 
 impl Default for ScopeRegistry {
     fn default() -> Self {
-        Self::new(["read", "write", UPSTREAM_READ_SCOPE, ADMIN_SCOPE].map(String::from))
+        Self::new(["read", "write", UPSTREAM_READ_SCOPE, MFA_SCOPE, ADMIN_SCOPE].map(String::from))
             .expect("defaults are valid")
     }
 }

@@ -64,6 +64,14 @@ impl AppState {
         &self.0.services.tokens
     }
 
+    pub fn mfa(&self) -> &crate::service::MfaService {
+        &self.0.services.mfa
+    }
+
+    pub fn auth_codes(&self) -> &crate::service::AuthCodeService {
+        &self.0.services.auth_codes
+    }
+
     pub fn invites(&self) -> &crate::service::InviteService {
         &self.0.services.invites
     }

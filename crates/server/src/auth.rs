@@ -7,7 +7,11 @@ use axum::{
     extract::FromRequestParts,
     http::{header, request::Parts, HeaderMap},
 };
-use tessera_core::{api_token::ApiToken, audit::Actor, scopes::ADMIN_SCOPE};
+use tessera_core::{
+    api_token::ApiToken,
+    audit::Actor,
+    scopes::{ADMIN_SCOPE, MFA_SCOPE},
+};
 
 use crate::{app::AppState, client::ClientInfo, error::ApiError};
 
@@ -60,6 +64,38 @@ impl FromRequestParts<AppState> for AdminCaller {
         if !token.scopes.iter().any(|s| s == ADMIN_SCOPE) {
             return Err(ApiError::forbidden(
                 "this endpoint needs a token with the admin scope",
+            ));
+        }
+        Ok(Self { token, client })
+    }
+}
+
+/// A caller allowed to manage and check second factors: a token with the
+/// `mfa` or `admin` scope (the application's back end, never an end user).
+pub struct MfaCaller {
+    pub token: Arc<ApiToken>,
+    pub client: ClientInfo,
+}
+
+impl MfaCaller {
+    pub fn actor(&self) -> Actor {
+        Actor::Token(self.token.id.clone())
+    }
+}
+
+impl FromRequestParts<AppState> for MfaCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        let token = authenticate(state, &parts.headers, &client).await?;
+        if !token
+            .scopes
+            .iter()
+            .any(|s| s == ADMIN_SCOPE || s == MFA_SCOPE)
+        {
+            return Err(ApiError::forbidden(
+                "this endpoint needs a token with the mfa or admin scope",
             ));
         }
         Ok(Self { token, client })

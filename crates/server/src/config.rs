@@ -21,6 +21,9 @@ use tessera_core::{
     SecretString,
 };
 
+pub use self::mfa::{MfaSettings, TotpKeys};
+use crate::delivery::DeliverySettings;
+
 /// A setting was missing or bad. `source` names it as the operator wrote it.
 #[derive(Debug, thiserror::Error)]
 #[error("{source_name}: {message}")]
@@ -93,6 +96,26 @@ const SETTINGS: &[Setting] = &[
     Setting { key: "tokens.rotation_window", env: &["TESSERA_TOKEN_ROTATION_WINDOW"] },
     Setting { key: "cache.redis_uri", env: &["TESSERA_REDIS_URI", "REDIS_URI"] },
     Setting { key: "cache.store_tokens_in_clear", env: &["TESSERA_UPSTREAM_STORE_TOKENS_IN_CLEAR"] },
+    Setting { key: "mfa.totp_key", env: &["TESSERA_TOTP_ENC_KEY", "TOTP_ENC_KEY"] },
+    Setting { key: "mfa.totp_previous_keys", env: &["TESSERA_TOTP_ENC_KEY_PREVIOUS", "TOTP_ENC_KEY_PREVIOUS"] },
+    Setting { key: "mfa.replay_ttl", env: &["TESSERA_TOTP_REPLAY_TTL", "TOTP_REPLAY_TTL"] },
+    Setting { key: "mfa.issuer", env: &["TESSERA_TOTP_ISSUER"] },
+    Setting { key: "mfa.algorithm", env: &["TESSERA_TOTP_ALGORITHM"] },
+    Setting { key: "mfa.digits", env: &["TESSERA_TOTP_DIGITS"] },
+    Setting { key: "mfa.max_failures", env: &["TESSERA_MFA_MAX_FAILURES"] },
+    Setting { key: "mfa.lockout", env: &["TESSERA_MFA_LOCKOUT"] },
+    Setting { key: "auth_codes.digits", env: &["TESSERA_AUTH_CODE_DIGITS"] },
+    Setting { key: "auth_codes.ttl", env: &["TESSERA_AUTH_CODE_TTL"] },
+    Setting { key: "auth_codes.max_attempts", env: &["TESSERA_AUTH_CODE_MAX_ATTEMPTS"] },
+    Setting { key: "auth_codes.limit_per_subject", env: &["TESSERA_AUTH_CODE_LIMIT_PER_SUBJECT"] },
+    Setting { key: "auth_codes.limit_per_destination", env: &["TESSERA_AUTH_CODE_LIMIT_PER_DESTINATION"] },
+    Setting { key: "auth_codes.limit_window", env: &["TESSERA_AUTH_CODE_LIMIT_WINDOW"] },
+    Setting { key: "delivery.smtp_url", env: &["TESSERA_SMTP_URL", "SMTP_URL"] },
+    Setting { key: "delivery.from", env: &["TESSERA_SMTP_FROM", "SMTP_FROM"] },
+    Setting { key: "delivery.sms_webhook_url", env: &["TESSERA_SMS_WEBHOOK_URL"] },
+    Setting { key: "delivery.sms_webhook_token", env: &["TESSERA_SMS_WEBHOOK_TOKEN"] },
+    Setting { key: "delivery.log_file", env: &["TESSERA_MESSAGE_LOG"] },
+    Setting { key: "delivery.timeout", env: &["TESSERA_DELIVERY_TIMEOUT"] },
 ];
 
 /// Flags the CLI passes in; they override every other layer.
@@ -159,6 +182,9 @@ pub struct Config {
     pub upstream_tokens_in_clear: bool,
     /// The raw `[upstreams]` table, handed to the upstream cache as is.
     pub upstreams: Option<toml::Value>,
+    pub mfa: MfaSettings,
+    /// Where one-time auth codes are sent (SMTP, SMS webhook, or a log file).
+    pub delivery: DeliverySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -412,6 +438,7 @@ impl Config {
                 })
         })?;
         let trust_proxy_headers = l.parse("http.trust_proxy_headers", false, parse_bool)?;
+        let delivery = mfa::delivery_settings(l, &data_dir)?;
         Ok(Self {
             listen,
             data_dir,
@@ -442,6 +469,8 @@ impl Config {
                 .transpose()?,
             upstream_tokens_in_clear: l.parse("cache.store_tokens_in_clear", false, parse_bool)?,
             upstreams,
+            mfa: mfa::mfa_settings(l)?,
+            delivery,
         })
     }
 
@@ -751,5 +780,6 @@ fn mask_password(url: &str) -> String {
     }
 }
 
+mod mfa;
 #[cfg(test)]
 mod tests;

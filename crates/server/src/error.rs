@@ -110,6 +110,10 @@ impl From<DomainError> for ApiError {
                 InviteFailure::UsedUp => StatusCode::CONFLICT,
                 InviteFailure::EmailMismatch => StatusCode::FORBIDDEN,
             },
+            DomainError::NotConfigured { .. } | DomainError::DeliveryFailed { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            DomainError::DeviceAlreadyActive => StatusCode::CONFLICT,
         };
         let mut api = Self::new(status, e.code(), e.to_string());
         match e {

@@ -90,16 +90,26 @@ fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T
 /// That input could be a secret pasted into the wrong field, so the quoted
 /// parts are dropped and the explanation kept. Field names use backticks.
 fn redact_quoted(msg: &str) -> String {
+    // serde names the offending input before ", expected …" (in `"…"` for
+    // strings, in backticks for numbers and variants) and lists what it
+    // wanted after it; the input may be a secret, the expectation is help.
+    let (input, help) = match msg.find(", expected") {
+        Some(i) => msg.split_at(i),
+        None => (msg, ""),
+    };
     let mut out = String::with_capacity(msg.len());
-    let mut in_quote = false;
-    for c in msg.chars() {
-        if c == '"' {
-            if !in_quote {
-                out.push_str("\"…\"");
+    let mut quote = None;
+    for (part, quotes) in [(input, &['"', '`'][..]), (help, &['"'][..])] {
+        for c in part.chars() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if quotes.contains(&c) => {
+                    out.push_str(&format!("{c}…{c}"));
+                    quote = Some(c);
+                }
+                None => out.push(c),
             }
-            in_quote = !in_quote;
-        } else if !in_quote {
-            out.push(c);
         }
     }
     out.chars().take(300).collect()
@@ -162,5 +172,9 @@ mod tests {
         let m = redact_quoted("invalid type: string \"tsr_secret\", expected u64 at line 1");
         assert!(!m.contains("tsr_secret"));
         assert!(m.contains("expected u64"));
+        let m = redact_quoted("invalid type: integer `123456`, expected a string at line 1");
+        assert!(!m.contains("123456"), "{m}");
+        let m = redact_quoted("unknown variant `gif`, expected one of `svg`, `png`");
+        assert!(!m.contains("gif") && m.contains("`png`"), "{m}");
     }
 }

@@ -36,6 +36,19 @@ pub struct Metrics {
     pub job_last_success: prometheus::GaugeVec,
     pub job_interval: prometheus::GaugeVec,
     pub background_flush_errors: IntCounter,
+    pub mfa: MfaMetrics,
+}
+
+/// Second factors: enrolments, checks by outcome, replays, codes sent.
+pub struct MfaMetrics {
+    /// `stage`: started, completed, removed.
+    pub enrollments: IntCounterVec,
+    /// `factor`: totp, recovery_code, auth_code; `outcome`: valid or an `MfaFailure` code.
+    pub verifications: IntCounterVec,
+    pub replays: IntCounter,
+    /// `channel`: email, sms; `outcome`: sent, failed.
+    pub codes_sent: IntCounterVec,
+    pub recovery_codes_generated: IntCounter,
 }
 
 impl Default for Metrics {
@@ -178,7 +191,41 @@ impl Metrics {
             validation_fail.with_label_values(&["invite", reason.as_str()]);
         }
         validation_fail.with_label_values(&["invite", "MALFORMED"]);
+        let mfa = MfaMetrics {
+            enrollments: vec(
+                "tokens_mfa_enrollments_total",
+                "TOTP device enrolments, by stage (started, completed, removed).",
+                &["stage"],
+            ),
+            verifications: vec(
+                "tokens_mfa_verifications_total",
+                "Second-factor checks, by factor and outcome (valid, INVALID, REPLAYED, LOCKED, ...).",
+                &["factor", "outcome"],
+            ),
+            replays: counter(
+                "tokens_mfa_replays_total",
+                "TOTP codes rejected because their time step was already used.",
+            ),
+            codes_sent: vec(
+                "tokens_auth_codes_sent_total",
+                "One-time auth codes handed to a provider, by channel and outcome.",
+                &["channel", "outcome"],
+            ),
+            recovery_codes_generated: counter(
+                "tokens_mfa_recovery_code_sets_total",
+                "Recovery code sets generated.",
+            ),
+        };
+        for stage in ["started", "completed", "removed"] {
+            mfa.enrollments.with_label_values(&[stage]);
+        }
+        for factor in ["totp", "recovery_code", "auth_code"] {
+            for outcome in ["valid", "INVALID", "REPLAYED", "LOCKED"] {
+                mfa.verifications.with_label_values(&[factor, outcome]);
+            }
+        }
         Self {
+            mfa,
             registry,
             api_tokens_created,
             api_tokens_revoked,

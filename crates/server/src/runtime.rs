@@ -11,7 +11,10 @@ use tessera_store::{Backend, Store, StoreError};
 use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
-    service::{background::BackgroundWriter, InviteService, TokenService, WebhookService},
+    service::{
+        background::BackgroundWriter, AuthCodeService, InviteService, MfaService, TokenService,
+        WebhookService,
+    },
 };
 
 /// Why start-up failed; each message tells the operator what to do.
@@ -29,6 +32,11 @@ pub enum StartupError {
     Key(String),
     #[error("{0}")]
     Upstreams(String),
+    /// Names `TOTP_ENC_KEY` (missing or wrong for the stored secrets).
+    #[error("{0}")]
+    Totp(String),
+    #[error("message delivery: {0}")]
+    Delivery(String),
 }
 
 /// Everything a request or an admin command needs.
@@ -37,6 +45,8 @@ pub struct Services {
     pub tokens: TokenService,
     pub invites: InviteService,
     pub webhooks: WebhookService,
+    pub mfa: MfaService,
+    pub auth_codes: AuthCodeService,
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
     pub webhook_keyring: Keyring,
     pub outbox_keyring: Keyring,
@@ -114,11 +124,32 @@ impl Services {
             metrics.clone(),
         )
         .map_err(key_error)?;
+        let mfa = MfaService::new(
+            store.clone(),
+            config.mfa.clone(),
+            &all_keys,
+            metrics.clone(),
+        )
+        .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?;
+        mfa.check_keys().await.map_err(StartupError::Totp)?;
+        let messenger = crate::delivery::Messenger::new(&config.delivery)
+            .map_err(|e| StartupError::Delivery(e.to_string()))?;
+        let auth_codes = AuthCodeService::new(
+            store.clone(),
+            config.mfa.clone(),
+            &all_keys,
+            keyring("auth-code-destination")?,
+            messenger,
+            metrics.clone(),
+        )
+        .map_err(key_error)?;
         Ok(Self {
             store,
             tokens,
             invites,
             webhooks,
+            mfa,
+            auth_codes,
             webhook_keyring,
             outbox_keyring,
             upstream,

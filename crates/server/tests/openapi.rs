@@ -10,13 +10,20 @@ use tessera_store::testing::TestDb;
 
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
-    let s = TestServer::start(TestDb::sqlite().await).await;
+    let s = TestServer::start_with(
+        TestDb::sqlite().await,
+        &[("TOTP_ENC_KEY", common::mfa::TOTP_KEY)],
+    )
+    .await;
     let doc = s.admin(Method::GET, "/openapi.json", None).await.body;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
     let mut operations = 0;
     for (path, item) in paths {
-        let concrete = path.replace("{id}", "01a20c4b-0000-7000-8000-000000000000");
+        let concrete = path
+            .replace("{id}", "01a20c4b-0000-7000-8000-000000000000")
+            .replace("{device_id}", "01a20c4b-0000-7000-8000-000000000000")
+            .replace("{subject}", "u_openapi");
         for method in item.as_object().unwrap().keys() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = s.admin(m, &concrete, None).await;
@@ -34,6 +41,11 @@ async fn every_documented_operation_is_routed() {
         "/v1/tokens/{id}",
         "/v1/tokens/verify",
         "/v1/tokens/self",
+        "/v1/subjects/{subject}/totp",
+        "/v1/subjects/{subject}/totp/verify",
+        "/v1/subjects/{subject}/recovery-codes/verify",
+        "/v1/auth-codes",
+        "/v1/auth-codes/verify",
         "/healthz",
         "/readyz",
         "/metrics",

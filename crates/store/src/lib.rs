@@ -7,8 +7,8 @@
 //! carries an `if postgres` branch.
 
 pub mod error;
-mod migrate;
 pub mod mfa;
+mod migrate;
 mod postgres;
 mod sql;
 mod sqlite;

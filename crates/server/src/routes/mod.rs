@@ -3,6 +3,8 @@
 
 mod invite_dto;
 mod invites;
+mod mfa;
+mod mfa_dto;
 mod system;
 mod token_dto;
 mod tokens;
@@ -28,6 +30,7 @@ use crate::app::AppState;
         (name = "tokens", description = "Machine API tokens"),
         (name = "invites", description = "Invite codes"),
         (name = "webhooks", description = "Signed webhooks for lifecycle events"),
+        (name = "mfa", description = "Second factors: TOTP devices, recovery codes, one-time auth codes"),
         (name = "upstreams", description = "Cached tokens for upstream APIs"),
         (name = "system", description = "Health, readiness, metrics")
     )
@@ -75,6 +78,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::get_delivery))
         .routes(routes!(webhooks::retry_delivery))
         .routes(routes!(tokens::claim_successor))
+        .routes(routes!(mfa::enroll_totp, mfa::list_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::verify_totp))
+        .routes(routes!(mfa::delete_totp))
+        .routes(routes!(mfa::generate_recovery_codes, mfa::recovery_status))
+        .routes(routes!(mfa::verify_recovery_code))
+        .routes(routes!(mfa::send_auth_code))
+        .routes(routes!(mfa::verify_auth_code))
         .routes(routes!(upstreams::list_upstreams))
         .routes(routes!(upstreams::get_upstream_token))
         .routes(routes!(upstreams::get_upstream_info))

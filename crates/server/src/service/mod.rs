@@ -2,14 +2,18 @@
 //! and the CLI admin commands so both apply the same rules and produce the
 //! same JSON.
 
+pub mod auth_codes;
 pub mod background;
 pub mod invites;
 pub mod limiter;
+pub mod mfa;
 mod token_jobs;
 pub mod tokens;
 pub mod verify_cache;
 pub mod webhooks;
 
+pub use auth_codes::AuthCodeService;
 pub use invites::InviteService;
+pub use mfa::MfaService;
 pub use tokens::TokenService;
 pub use webhooks::WebhookService;

@@ -2,7 +2,9 @@
 //! either backend, plus an admin token created through the service layer.
 #![allow(dead_code)]
 
+pub mod mfa;
 pub mod receiver;
+pub mod smtp_sink;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,299 @@
+//! One-time auth codes (e-mail or SMS second factor, passwordless steps):
+//! create under rate limits, deliver, verify with a per-code attempt limit.
+//!
+//! Order of a send: the code is stored first (unusable: not yet sent), then
+//! handed to the provider, then marked sent together with its
+//! `auth_code.sent` event. A crash between the steps leaves an unusable code
+//! and no event; a delivery failure retires the code and answers 503.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_core::{
+    audit::{Actor, AuditEntry, RequestContext},
+    crypto::{CryptoError, KeyedHasher, Keyring},
+    event::OutboxEvent,
+    ids::{is_valid_id, new_id},
+    mfa::{
+        auth_code::{generate_code, validate_destination, validate_purpose, AuthCode, Channel},
+        mask_subject, validate_subject, MfaFailure,
+    },
+    DomainError, SecretString,
+};
+use tessera_store::{
+    mfa::{AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode},
+    Store, StoreError,
+};
+
+use super::mfa::digest_eq;
+use crate::{
+    config::MfaSettings,
+    delivery::{Messenger, OutboundMessage},
+    metrics::Metrics,
+};
+
+const DESTINATION_CONTEXT: &str = "auth_codes.destination";
+
+pub struct SendCode {
+    pub subject: String,
+    pub purpose: String,
+    pub channel: Channel,
+    pub destination: String,
+}
+
+pub struct CheckCode<'a> {
+    pub subject: &'a str,
+    pub purpose: &'a str,
+    pub id: Option<&'a str>,
+    pub code: &'a str,
+}
+
+pub struct AuthCodeService {
+    store: Arc<dyn Store>,
+    settings: MfaSettings,
+    /// Current key first: codes issued just before a key rotation still verify.
+    hashers: Vec<KeyedHasher>,
+    destination_hasher: KeyedHasher,
+    keyring: Keyring,
+    messenger: Messenger,
+    metrics: Arc<Metrics>,
+}
+
+impl AuthCodeService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: MfaSettings,
+        server_keys: &[&str],
+        keyring: Keyring,
+        messenger: Messenger,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, CryptoError> {
+        Ok(Self {
+            hashers: server_keys
+                .iter()
+                .map(|k| KeyedHasher::new(k, "auth-code"))
+                .collect::<Result<_, _>>()?,
+            destination_hasher: KeyedHasher::new(server_keys[0], "auth-code-destination")?,
+            store,
+            settings,
+            keyring,
+            messenger,
+            metrics,
+        })
+    }
+
+    /// The hash binds the code to its id, subject and purpose.
+    fn hash(hasher: &KeyedHasher, code: &AuthCode, presented: &str) -> String {
+        hasher.hash_hex(
+            format!(
+                "{}\n{}\n{}\n{}",
+                code.id, code.subject, code.purpose, presented
+            )
+            .as_bytes(),
+        )
+    }
+
+    pub async fn send(
+        &self,
+        req: SendCode,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<AuthCode, StoreError> {
+        let subject = validate_subject(&req.subject)?;
+        let purpose = validate_purpose(&req.purpose)?;
+        let destination = validate_destination(req.channel, &req.destination)?;
+        let policy = self.settings.auth_codes;
+        let now = tessera_core::ids::now();
+        let code = AuthCode {
+            id: new_id(),
+            subject: subject.clone(),
+            purpose: purpose.clone(),
+            channel: req.channel,
+            attempts: 0,
+            max_attempts: policy.max_attempts,
+            expires_at: now + policy.lifetime,
+            consumed_at: None,
+            sent_at: None,
+            created_at: now,
+        };
+        let raw = SecretString::new(generate_code(policy.digits));
+        let details = json!({ "id": code.id, "purpose": purpose, "channel": req.channel.as_str() });
+        let audit = |action, outcome| AuditEntry {
+            outcome,
+            ..AuditEntry::success(actor, action, "subject", &subject, details.clone(), ctx)
+        };
+        let new = NewAuthCode {
+            code_hash: Self::hash(&self.hashers[0], &code, raw.expose()),
+            destination_sealed: self
+                .keyring
+                .seal(destination.as_bytes(), DESTINATION_CONTEXT),
+            destination_hash: self
+                .destination_hasher
+                .hash_hex(destination.to_lowercase().as_bytes()),
+            code: code.clone(),
+        };
+        let limits = AuthCodeLimits {
+            per_subject: self.settings.codes_per_subject,
+            per_destination: self.settings.codes_per_destination,
+            window: self.settings.rate_window,
+        };
+        if let Err(e) = self
+            .store
+            .create_auth_code(&new, &limits, &audit("auth_code.create", "success"))
+            .await
+        {
+            if matches!(e, StoreError::Domain(DomainError::RateLimited { .. })) {
+                self.metrics.rate_limited.inc();
+                tracing::warn!(subject = %mask_subject(&subject), "auth code refused: rate limited");
+            }
+            return Err(e);
+        }
+        let minutes = policy.lifetime.num_minutes().max(1);
+        let message = OutboundMessage {
+            channel: req.channel,
+            to: destination,
+            subject: format!("Your {} code", self.settings.issuer),
+            body: SecretString::new(format!(
+                "Your {} code is {}. It expires in {minutes} minutes.\n\
+                 If you did not ask for it, ignore this message.",
+                self.settings.issuer,
+                raw.expose()
+            )),
+        };
+        let channel = req.channel.as_str();
+        match self.messenger.send(&message).await {
+            Ok(()) => {
+                self.store
+                    .finish_auth_code_delivery(
+                        &code.id,
+                        Some(tessera_core::ids::now()),
+                        &audit("auth_code.send", "success"),
+                        &[OutboxEvent::mfa(
+                            "auth_code.sent",
+                            &subject,
+                            details.clone(),
+                        )],
+                    )
+                    .await?;
+                self.metrics
+                    .mfa
+                    .codes_sent
+                    .with_label_values(&[channel, "sent"])
+                    .inc();
+                tracing::info!(subject = %mask_subject(&subject), code_id = %code.id, channel, "auth code sent");
+                Ok(AuthCode {
+                    sent_at: Some(now),
+                    ..code
+                })
+            }
+            Err(_) => {
+                // The messenger logged the cause; the code must never work.
+                self.metrics
+                    .mfa
+                    .codes_sent
+                    .with_label_values(&[channel, "failed"])
+                    .inc();
+                self.store
+                    .finish_auth_code_delivery(
+                        &code.id,
+                        None,
+                        &audit("auth_code.send", "failure"),
+                        &[],
+                    )
+                    .await?;
+                Err(DomainError::DeliveryFailed { channel }.into())
+            }
+        }
+    }
+
+    pub async fn verify(
+        &self,
+        req: CheckCode<'_>,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
+        let subject = validate_subject(req.subject)?;
+        let purpose = validate_purpose(req.purpose)?;
+        if req.id.is_some_and(|id| !is_valid_id(id)) {
+            return Err(
+                DomainError::invalid("id", "is not an auth code id this API returned").into(),
+            );
+        }
+        let presented = req.code.trim();
+        if presented.is_empty() || presented.len() > 16 {
+            return Err(DomainError::invalid("code", "must be 1-16 characters").into());
+        }
+        let lookup = AuthCodeLookup {
+            subject: subject.clone(),
+            purpose: purpose.clone(),
+            id: req.id.map(str::to_string),
+        };
+        let now = tessera_core::ids::now();
+        let hashers = &self.hashers;
+        let check = move |found: Option<(&AuthCode, &str)>| {
+            let (outcome, evaluated) = match found {
+                None => (Err(MfaFailure::NoCode), false),
+                Some((code, stored)) => match code.check_usable(now) {
+                    Err(f) => (Err(f), false),
+                    Ok(()) => {
+                        // Compare against every key's hash; no early exit.
+                        let matches = hashers
+                            .iter()
+                            .map(|h| digest_eq(&Self::hash(h, code, presented), stored))
+                            .fold(false, |a, b| a | b);
+                        (
+                            if matches {
+                                Ok(())
+                            } else {
+                                Err(MfaFailure::Invalid)
+                            },
+                            true,
+                        )
+                    }
+                },
+            };
+            let id = found.map(|(c, _)| c.id.clone());
+            let details = json!({
+                "id": id,
+                "purpose": purpose,
+                "result": outcome.err().map_or("valid", MfaFailure::as_str),
+            });
+            AuthCodeVerdict {
+                outcome,
+                count_attempt: evaluated,
+                audit: AuditEntry {
+                    outcome: if outcome.is_ok() {
+                        "success"
+                    } else {
+                        "failure"
+                    },
+                    ..AuditEntry::success(
+                        actor,
+                        "auth_code.verify",
+                        "subject",
+                        &subject,
+                        details.clone(),
+                        ctx,
+                    )
+                },
+                events: if outcome.is_ok() {
+                    vec![OutboxEvent::mfa("auth_code.verified", &subject, details)]
+                } else {
+                    vec![]
+                },
+            }
+        };
+        let result = self
+            .store
+            .check_auth_code(&lookup, now, Box::new(check))
+            .await?;
+        let label = result.as_ref().err().map_or("valid", |f| f.as_str());
+        self.metrics
+            .mfa
+            .verifications
+            .with_label_values(&["auth_code", label])
+            .inc();
+        tracing::info!(subject = %mask_subject(req.subject), outcome = label, "auth code checked");
+        Ok(result)
+    }
+}

@@ -1,0 +1,662 @@
+//! TOTP devices and recovery codes: enrol, confirm, verify (attempt reserved
+//! first, replay checked atomically), remove, rekey; generate and use
+//! recovery codes. Shared by the HTTP handlers and `tessera mfa`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use tessera_core::{
+    audit::{Actor, AuditEntry, RequestContext},
+    crypto::{CryptoError, KeyedHasher, Keyring},
+    event::OutboxEvent,
+    ids::{is_valid_id, new_id},
+    mfa::{
+        lockout::Reservation,
+        mask_subject, recovery,
+        totp::{base32_encode, generate_secret, otpauth_uri},
+        validate_device_name, validate_subject, DeviceStatus, MfaFailure, TotpDevice,
+    },
+    DomainError, SecretString,
+};
+use tessera_store::{
+    mfa::{NewTotpDevice, SealedDevice, TotpAcceptance},
+    Store, StoreError,
+};
+
+use crate::{config::MfaSettings, metrics::Metrics};
+
+/// The encryption context of TOTP secrets (a ciphertext moved to another
+/// column does not open).
+const SECRET_CONTEXT: &str = "totp_devices.secret";
+const FACTOR: &str = "totp";
+
+/// A new device and what the user's authenticator needs, shown once.
+pub struct Enrollment {
+    pub device: TotpDevice,
+    pub secret_base32: SecretString,
+    pub otpauth_uri: SecretString,
+}
+
+#[derive(Debug, Default)]
+pub struct EnrollRequest {
+    pub name: Option<String>,
+    pub issuer: Option<String>,
+    pub account_name: Option<String>,
+}
+
+/// What `tessera mfa rekey` did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct RekeyReport {
+    pub rekeyed: u64,
+    pub key_id: String,
+}
+
+pub struct MfaService {
+    store: Arc<dyn Store>,
+    settings: MfaSettings,
+    /// `None` without `TOTP_ENC_KEY`: TOTP answers 503 totp_not_configured.
+    keyring: Option<Keyring>,
+    /// Current key first; older keys keep earlier recovery codes valid.
+    recovery_hashers: Vec<KeyedHasher>,
+    metrics: Arc<Metrics>,
+}
+
+fn audit(
+    actor: &Actor,
+    action: &'static str,
+    subject: &str,
+    outcome: &'static str,
+    details: serde_json::Value,
+    ctx: &RequestContext,
+) -> AuditEntry {
+    AuditEntry {
+        outcome,
+        ..AuditEntry::success(actor, action, "subject", subject, details, ctx)
+    }
+}
+
+impl MfaService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: MfaSettings,
+        server_keys: &[&str],
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, CryptoError> {
+        let keyring = settings
+            .totp_keys
+            .as_ref()
+            .map(|k| {
+                let previous: Vec<String> =
+                    k.previous.iter().map(|p| p.expose().to_string()).collect();
+                Keyring::new(k.current.expose(), &previous, "totp-secret")
+            })
+            .transpose()?;
+        Ok(Self {
+            recovery_hashers: server_keys
+                .iter()
+                .map(|k| KeyedHasher::new(k, "recovery-code"))
+                .collect::<Result<_, _>>()?,
+            store,
+            settings,
+            keyring,
+            metrics,
+        })
+    }
+
+    fn keyring(&self) -> Result<&Keyring, DomainError> {
+        self.keyring.as_ref().ok_or(DomainError::NotConfigured {
+            feature: "totp",
+            variable: "TOTP_ENC_KEY",
+        })
+    }
+
+    /// Fails unless every stored TOTP secret can be opened with the
+    /// configured keys: start-up calls this so a missing or wrong
+    /// `TOTP_ENC_KEY` stops the process instead of failing every login.
+    pub async fn check_keys(&self) -> Result<(), String> {
+        let ids = self
+            .store
+            .totp_key_ids()
+            .await
+            .map_err(|e| format!("cannot read TOTP devices to check TOTP_ENC_KEY: {e}"))?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let Some(ring) = &self.keyring else {
+            return Err(format!(
+                "TOTP_ENC_KEY: is not set, but the database holds TOTP secrets ({} key id(s)); \
+                 set it to the key they were enrolled with (at least 32 characters)",
+                ids.len()
+            ));
+        };
+        match ids.iter().find(|id| !ring.has_key(id)) {
+            Some(id) => Err(format!(
+                "TOTP_ENC_KEY: does not match the key stored TOTP secrets are sealed with \
+                 (key id {id}); set the right key, or keep the old one in TOTP_ENC_KEY_PREVIOUS"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn enroll(
+        &self,
+        subject: &str,
+        req: EnrollRequest,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Enrollment, StoreError> {
+        let ring = self.keyring()?;
+        let subject = validate_subject(subject)?;
+        let name = validate_device_name(req.name.as_deref().unwrap_or("Authenticator"))?;
+        let issuer = match req.issuer {
+            Some(i) => label("issuer", &i)?,
+            None => self.settings.issuer.clone(),
+        };
+        let account = label(
+            "account_name",
+            req.account_name.as_deref().unwrap_or(&subject),
+        )?;
+        let params = self.settings.params;
+        let secret = generate_secret(params.algorithm);
+        let now = tessera_core::ids::now();
+        let device = TotpDevice {
+            id: new_id(),
+            subject: subject.clone(),
+            name,
+            status: DeviceStatus::Pending,
+            params,
+            created_at: now,
+            confirmed_at: None,
+            last_used_at: None,
+        };
+        let new = NewTotpDevice {
+            secret_sealed: ring.seal(&secret, SECRET_CONTEXT),
+            secret_key_id: ring.current_key_id().to_string(),
+            device: device.clone(),
+        };
+        let details = json!({ "device_id": device.id, "name": device.name });
+        self.store
+            .create_totp_device(
+                &new,
+                &audit(
+                    actor,
+                    "mfa.enroll.start",
+                    &subject,
+                    "success",
+                    details.clone(),
+                    ctx,
+                ),
+                &[OutboxEvent::mfa("mfa.enroll.started", &subject, details)],
+            )
+            .await?;
+        self.metrics
+            .mfa
+            .enrollments
+            .with_label_values(&["started"])
+            .inc();
+        tracing::info!(subject = %mask_subject(&subject), device_id = %device.id, "totp enrolment started");
+        Ok(Enrollment {
+            otpauth_uri: SecretString::new(otpauth_uri(&issuer, &account, &secret, &params)),
+            secret_base32: SecretString::new(base32_encode(&secret)),
+            device,
+        })
+    }
+
+    pub async fn devices(&self, subject: &str) -> Result<Vec<TotpDevice>, StoreError> {
+        let subject = validate_subject(subject)?;
+        self.store.list_totp_devices(&subject).await
+    }
+
+    /// Confirms a pending device with its first code.
+    pub async fn confirm(
+        &self,
+        subject: &str,
+        device_id: &str,
+        code: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
+        self.keyring()?;
+        let subject = validate_subject(subject)?;
+        let not_found = || {
+            StoreError::from(DomainError::NotFound {
+                entity: "totp device",
+            })
+        };
+        if !is_valid_id(device_id) {
+            return Err(not_found());
+        }
+        let devices = self
+            .store
+            .sealed_totp_devices(&subject, Some(device_id))
+            .await?;
+        let device = devices.into_iter().next().ok_or_else(not_found)?;
+        if device.device.status == DeviceStatus::Active {
+            return Err(DomainError::DeviceAlreadyActive.into());
+        }
+        let result = self
+            .check(&subject, code, &[device], true, actor, ctx)
+            .await?;
+        Ok(match result {
+            Ok(mut d) => {
+                d.status = DeviceStatus::Active;
+                self.metrics
+                    .mfa
+                    .enrollments
+                    .with_label_values(&["completed"])
+                    .inc();
+                Ok(d)
+            }
+            Err(f) => Err(f),
+        })
+    }
+
+    /// Checks a code against the subject's active devices.
+    pub async fn verify(
+        &self,
+        subject: &str,
+        code: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
+        self.keyring()?;
+        let subject = validate_subject(subject)?;
+        let devices = self.store.sealed_totp_devices(&subject, None).await?;
+        if devices.is_empty() {
+            self.count("NO_DEVICE");
+            return Ok(Err(MfaFailure::NoDevice));
+        }
+        self.check(&subject, code, &devices, false, actor, ctx)
+            .await
+    }
+
+    fn count(&self, outcome: &str) {
+        self.metrics
+            .mfa
+            .verifications
+            .with_label_values(&[FACTOR, outcome])
+            .inc();
+    }
+
+    /// The shared check: reserve an attempt, compare, record atomically.
+    async fn check(
+        &self,
+        subject: &str,
+        code: &str,
+        devices: &[SealedDevice],
+        confirming: bool,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
+        let ring = self.keyring()?;
+        let now = tessera_core::ids::now();
+        let masked = mask_subject(subject);
+        let last = match self
+            .store
+            .reserve_mfa_attempt(subject, FACTOR, now, &self.settings.lockout)
+            .await?
+        {
+            Reservation::Locked { until } => {
+                self.count("LOCKED");
+                tracing::warn!(subject = %masked, until = %until, "totp check refused: locked");
+                return Ok(Err(MfaFailure::Locked));
+            }
+            Reservation::Granted { last, .. } => last,
+        };
+        let code = code.trim();
+        let unix = now.timestamp();
+        let mut matched = None;
+        for d in devices {
+            let secret = ring.open(&d.secret_sealed, SECRET_CONTEXT).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "totp device {}: secret does not open: {e}",
+                    d.device.id
+                ))
+            })?;
+            if let Some(step) = d.device.params.matching_step(&secret, code, unix) {
+                matched = Some((d, step));
+                break;
+            }
+        }
+        let Some((device, step)) = matched else {
+            return self
+                .record_failure(subject, last, confirming, actor, ctx)
+                .await;
+        };
+        let details = json!({ "device_id": device.device.id });
+        let event = if confirming {
+            "mfa.enroll.completed"
+        } else {
+            "mfa.challenge.succeeded"
+        };
+        let accepted = self
+            .store
+            .accept_totp(&TotpAcceptance {
+                subject: subject.to_string(),
+                device_id: device.device.id.clone(),
+                step,
+                replay_until: replay_until(
+                    now,
+                    device.device.params.accepted_until(step),
+                    self.settings.replay_ttl,
+                ),
+                now,
+                activate: confirming,
+                audit: audit(
+                    actor,
+                    if confirming {
+                        "mfa.enroll.complete"
+                    } else {
+                        "mfa.challenge"
+                    },
+                    subject,
+                    "success",
+                    details.clone(),
+                    ctx,
+                ),
+                events: vec![OutboxEvent::mfa(event, subject, details.clone())],
+            })
+            .await?;
+        if !accepted {
+            self.count("REPLAYED");
+            self.metrics.mfa.replays.inc();
+            tracing::warn!(subject = %masked, device_id = %device.device.id, "totp code replayed: its time step was already used");
+            self.store
+                .record_mfa_activity(
+                    &[audit(
+                        actor,
+                        "mfa.challenge",
+                        subject,
+                        "failure",
+                        json!({ "device_id": device.device.id, "reason": "REPLAYED" }),
+                        ctx,
+                    )],
+                    &[OutboxEvent::mfa("mfa.challenge.replayed", subject, details)],
+                )
+                .await?;
+            return Ok(Err(MfaFailure::Replayed));
+        }
+        self.count("valid");
+        tracing::info!(subject = %masked, device_id = %device.device.id, "totp code accepted");
+        let mut d = device.device.clone();
+        d.last_used_at = Some(now);
+        if confirming {
+            d.confirmed_at = Some(now);
+        }
+        Ok(Ok(d))
+    }
+
+    async fn record_failure(
+        &self,
+        subject: &str,
+        locks_now: bool,
+        confirming: bool,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
+        self.count("INVALID");
+        let stage = if confirming { "confirm" } else { "verify" };
+        tracing::info!(subject = %mask_subject(subject), stage, "totp code rejected");
+        let mut events = vec![OutboxEvent::mfa(
+            "mfa.challenge.failed",
+            subject,
+            json!({ "stage": stage }),
+        )];
+        if locks_now {
+            tracing::warn!(subject = %mask_subject(subject), "totp locked after too many failures");
+            events.push(OutboxEvent::mfa(
+                "mfa.challenge.locked",
+                subject,
+                json!({ "locked_for_secs": self.settings.lockout.lockout.num_seconds() }),
+            ));
+        }
+        self.store
+            .record_mfa_activity(
+                &[audit(
+                    actor,
+                    "mfa.challenge",
+                    subject,
+                    "failure",
+                    json!({ "reason": "INVALID", "stage": stage }),
+                    ctx,
+                )],
+                &events,
+            )
+            .await?;
+        Ok(Err(MfaFailure::Invalid))
+    }
+
+    /// Deletes a device at once.
+    pub async fn remove(
+        &self,
+        subject: &str,
+        device_id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<(), StoreError> {
+        let subject = validate_subject(subject)?;
+        let details = json!({ "device_id": device_id });
+        let removed = is_valid_id(device_id)
+            && self
+                .store
+                .delete_totp_device(
+                    &subject,
+                    device_id,
+                    &audit(
+                        actor,
+                        "mfa.enroll.remove",
+                        &subject,
+                        "success",
+                        details.clone(),
+                        ctx,
+                    ),
+                    &[OutboxEvent::mfa("mfa.enroll.removed", &subject, details)],
+                )
+                .await?;
+        if !removed {
+            return Err(DomainError::NotFound {
+                entity: "totp device",
+            }
+            .into());
+        }
+        self.metrics
+            .mfa
+            .enrollments
+            .with_label_values(&["removed"])
+            .inc();
+        tracing::info!(subject = %mask_subject(&subject), device_id, "totp device removed");
+        Ok(())
+    }
+
+    /// Re-encrypts every TOTP secret under the current `TOTP_ENC_KEY`.
+    pub async fn rekey(&self) -> Result<RekeyReport, StoreError> {
+        let ring = self.keyring()?;
+        let current = ring.current_key_id().to_string();
+        let mut report = RekeyReport {
+            rekeyed: 0,
+            key_id: current.clone(),
+        };
+        loop {
+            let batch = self.store.totp_secrets_not_under(&current, 200).await?;
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            for (id, sealed) in batch {
+                let secret = ring.open(&sealed, SECRET_CONTEXT).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "totp device {id}: secret does not open with the configured keys: {e}"
+                    ))
+                })?;
+                let resealed = ring.seal(&secret, SECRET_CONTEXT);
+                if self
+                    .store
+                    .reseal_totp_secret(&id, &sealed, &resealed, &current)
+                    .await?
+                {
+                    report.rekeyed += 1;
+                }
+            }
+        }
+    }
+
+    fn recovery_hashes(&self, subject: &str, canonical: &str) -> Vec<String> {
+        self.recovery_hashers
+            .iter()
+            .map(|h| h.hash_hex(format!("{subject}\n{canonical}").as_bytes()))
+            .collect()
+    }
+
+    /// A new set of recovery codes (shown once); the old set stops working.
+    pub async fn generate_recovery_codes(
+        &self,
+        subject: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Vec<String>, StoreError> {
+        let subject = validate_subject(subject)?;
+        let codes = recovery::generate_set();
+        let hashes: Vec<String> = codes
+            .iter()
+            .map(|c| {
+                let canonical = recovery::normalize(c).expect("generated codes are canonical");
+                self.recovery_hashes(&subject, &canonical).swap_remove(0)
+            })
+            .collect();
+        let details = json!({ "count": codes.len() });
+        self.store
+            .replace_recovery_codes(
+                &subject,
+                &hashes,
+                tessera_core::ids::now(),
+                &audit(
+                    actor,
+                    "mfa.recovery_codes.generate",
+                    &subject,
+                    "success",
+                    details.clone(),
+                    ctx,
+                ),
+                &[OutboxEvent::mfa(
+                    "mfa.recovery_codes.generated",
+                    &subject,
+                    details,
+                )],
+            )
+            .await?;
+        self.metrics.mfa.recovery_codes_generated.inc();
+        tracing::info!(subject = %mask_subject(&subject), "recovery codes generated");
+        Ok(codes)
+    }
+
+    /// Uses one recovery code; returns how many are left.
+    pub async fn use_recovery_code(
+        &self,
+        subject: &str,
+        code: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Result<i64, MfaFailure>, StoreError> {
+        let subject = validate_subject(subject)?;
+        let outcome = match recovery::normalize(code) {
+            None => Err(MfaFailure::Invalid),
+            Some(canonical) => {
+                let used = self
+                    .store
+                    .use_recovery_code(
+                        &subject,
+                        &self.recovery_hashes(&subject, &canonical),
+                        tessera_core::ids::now(),
+                        &audit(
+                            actor,
+                            "mfa.recovery_code.use",
+                            &subject,
+                            "success",
+                            json!({}),
+                            ctx,
+                        ),
+                        &[OutboxEvent::mfa(
+                            "mfa.recovery_code.used",
+                            &subject,
+                            json!({}),
+                        )],
+                    )
+                    .await?;
+                if used {
+                    Ok(())
+                } else {
+                    Err(MfaFailure::Invalid)
+                }
+            }
+        };
+        let left = self.store.recovery_codes_left(&subject).await?;
+        let counted = match outcome {
+            Ok(()) => "valid",
+            Err(_) if left == 0 => "NO_DEVICE",
+            Err(_) => "INVALID",
+        };
+        self.metrics
+            .mfa
+            .verifications
+            .with_label_values(&["recovery_code", counted])
+            .inc();
+        tracing::info!(subject = %mask_subject(&subject), outcome = counted, "recovery code checked");
+        match outcome {
+            Ok(()) => Ok(Ok(left)),
+            Err(_) if left == 0 => Ok(Err(MfaFailure::NoDevice)),
+            Err(f) => {
+                self.store
+                    .record_mfa_activity(
+                        &[audit(
+                            actor,
+                            "mfa.recovery_code.use",
+                            &subject,
+                            "failure",
+                            json!({ "reason": "INVALID" }),
+                            ctx,
+                        )],
+                        &[],
+                    )
+                    .await?;
+                Ok(Err(f))
+            }
+        }
+    }
+
+    pub async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {
+        let subject = validate_subject(subject)?;
+        self.store.recovery_codes_left(&subject).await
+    }
+}
+
+/// Issuer and account labels end up in the `otpauth://` label, where `:`
+/// separates them.
+fn label(field: &'static str, v: &str) -> Result<String, DomainError> {
+    let v = v.trim();
+    if v.is_empty() || v.chars().count() > 128 || v.contains(':') || v.chars().any(char::is_control)
+    {
+        return Err(DomainError::invalid(
+            field,
+            "must be 1-128 printable characters without ':'",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Keep the replay record at least as long as the code could still be
+/// accepted, whatever `TOTP_REPLAY_TTL` says.
+fn replay_until(
+    now: DateTime<Utc>,
+    accepted_until_unix: i64,
+    ttl: std::time::Duration,
+) -> DateTime<Utc> {
+    let by_ttl = now + Duration::seconds(ttl.as_secs() as i64);
+    let by_window = DateTime::from_timestamp(accepted_until_unix + 1, 0).unwrap_or(by_ttl);
+    by_ttl.max(by_window)
+}
+
+/// Constant-time equality of two hex digests (used by auth codes).
+pub(crate) fn digest_eq(a: &str, b: &str) -> bool {
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
