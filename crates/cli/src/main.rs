@@ -50,6 +50,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Webhooks(cmd) => commands::webhooks::run(config, cmd).await,
         Command::Jobs(cmd) => commands::jobs::run(config, cmd).await,
         Command::Upstream(cmd) => commands::upstream::run(config, cmd).await,
+        Command::Mfa(cmd) => commands::mfa::run(config, cmd).await,
         Command::Config(cmd) => commands::config::run(config, cmd),
         Command::Openapi => commands::config::print_openapi(),
     }

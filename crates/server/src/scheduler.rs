@@ -56,10 +56,19 @@ impl Job {
         let now = Utc::now();
         match self {
             Self::RevokeExpiredTokens => services.tokens.revoke_expired(BATCH).await,
-            Self::PurgeOldLogs => Ok(services
-                .store
-                .purge_logs(now - s.audit_retention, now - s.usage_retention)
-                .await? as i64),
+            Self::PurgeOldLogs => {
+                let logs = services
+                    .store
+                    .purge_logs(now - s.audit_retention, now - s.usage_retention)
+                    .await?;
+                // Second-factor state is short-lived: lapsed replay records
+                // and counters, and auth codes a day past their creation.
+                let mfa = services
+                    .store
+                    .purge_mfa_state(now, now - chrono::Duration::days(1))
+                    .await?;
+                Ok((logs + mfa) as i64)
+            }
             Self::RotateExpiringTokens => {
                 services
                     .tokens

@@ -119,4 +119,94 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
     }
 }
 
-backend_tests!(secrets_appear_only_in_their_issuing_response);
+/// TOTP secrets, recovery codes and auth codes: never in the database or the
+/// logs in clear; the subject appears in logs only masked.
+async fn second_factor_secrets_never_leak(db: TestDb) {
+    use common::mfa::{check, code_at, enroll, mfa_token, now, TOTP_KEY};
+    let logs = logs();
+    let mut s = TestServer::start_with(
+        db,
+        &[
+            ("TOTP_ENC_KEY", TOTP_KEY),
+            ("TESSERA_AUTH_CODE_DIGITS", "8"),
+        ],
+    )
+    .await;
+    let token = mfa_token(&s).await;
+    let subject = "u_leakcheck_4242";
+    let e = enroll(&s, &token, subject, json!({})).await;
+    let secret_b32 = e["secret"].as_str().unwrap().to_string();
+    let raw = tessera_core::mfa::totp::base32_decode(&secret_b32).unwrap();
+    let secret_hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let t = now();
+    let id = e["device_id"].as_str().unwrap();
+    let path = format!("/v1/subjects/{subject}/totp/{id}/confirm");
+    assert_eq!(
+        check(&s, &token, &path, json!({"code": code_at(&e, t)})).await["valid"],
+        true
+    );
+    let path = format!("/v1/subjects/{subject}/totp/verify");
+    check(&s, &token, &path, json!({"code": "000000"})).await;
+
+    let r = s
+        .send(
+            Method::POST,
+            &format!("/v1/subjects/{subject}/recovery-codes"),
+            None,
+            Some(&token),
+        )
+        .await;
+    let codes: Vec<String> = serde_json::from_value(r.body["codes"].clone()).unwrap();
+    let path = format!("/v1/subjects/{subject}/recovery-codes/verify");
+    check(&s, &token, &path, json!({"code": codes[0]})).await;
+
+    let send = json!({"subject": subject, "purpose": "login", "channel": "email", "destination": "leak@example.com"});
+    let r = s
+        .send(Method::POST, "/v1/auth-codes", Some(send), Some(&token))
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text);
+    let outbox = std::fs::read_to_string(s.data_dir.path().join("messages.log")).unwrap();
+    let auth_code: String = outbox
+        .split("code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(8)
+        .collect();
+    let verify = json!({"subject": subject, "purpose": "login", "code": auth_code});
+    assert_eq!(
+        check(&s, &token, "/v1/auth-codes/verify", verify).await["valid"],
+        true
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.stop().await;
+
+    let db_text = s.db.all_text().await;
+    let log_text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(log_text.contains("u_…4242"), "the masked subject is logged");
+    assert!(
+        !log_text.contains(subject),
+        "the subject is logged unmasked"
+    );
+    assert!(!log_text.contains("leak@example.com") && !db_text.contains("leak@example.com"));
+    let mut secrets = vec![secret_b32.clone(), secret_hex, auth_code];
+    for c in &codes {
+        secrets.push(c.clone());
+        secrets.push(c.replace('-', ""));
+    }
+    for secret in &secrets {
+        assert!(
+            !db_text.contains(secret.as_str()),
+            "{secret} found in the database"
+        );
+        assert!(
+            !log_text.contains(secret.as_str()),
+            "{secret} found in the logs"
+        );
+    }
+}
+
+backend_tests!(
+    secrets_appear_only_in_their_issuing_response,
+    second_factor_secrets_never_leak
+);

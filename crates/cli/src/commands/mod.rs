@@ -3,6 +3,7 @@
 pub mod config;
 pub mod invite;
 pub mod jobs;
+pub mod mfa;
 pub mod migrate;
 pub mod serve;
 pub mod token;

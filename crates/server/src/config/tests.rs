@@ -184,3 +184,59 @@ fn redis_uri_is_read_and_checked() {
         "REDIS_URI"
     );
 }
+
+#[test]
+fn second_factor_settings_name_the_variable() {
+    let long = "k".repeat(32);
+    for (name, value) in [
+        ("TOTP_ENC_KEY", "too-short"),
+        ("TOTP_REPLAY_TTL", "59"),
+        ("TOTP_REPLAY_TTL", "3601"),
+        ("TOTP_REPLAY_TTL", "soon"),
+        ("TESSERA_TOTP_ALGORITHM", "MD5"),
+        ("TESSERA_TOTP_DIGITS", "7"),
+        ("TESSERA_AUTH_CODE_DIGITS", "9"),
+        ("TESSERA_AUTH_CODE_TTL", "2h"),
+        ("SMTP_URL", "http://mail.example.com"),
+        ("SMTP_FROM", "nobody"),
+        ("TESSERA_SMS_WEBHOOK_URL", "ftp://sms"),
+    ] {
+        let e = load(&[("TOTP_ENC_KEY", &long), (name, value)], None).unwrap_err();
+        assert_eq!(e.source_name, name, "{name}={value}: {e}");
+    }
+    // Previous keys without a current one are a mistake.
+    let e = load(&[("TOTP_ENC_KEY_PREVIOUS", &long)], None).unwrap_err();
+    assert_eq!(e.source_name, "TOTP_ENC_KEY_PREVIOUS");
+    // The SMTP password never appears in the error.
+    let e = load(&[("SMTP_URL", "smtp://u:hunter2@mail.example.com/x")], None).unwrap_err();
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}
+
+#[test]
+fn second_factor_defaults_and_legacy_names() {
+    let c = load(&[], None).unwrap();
+    assert!(c.mfa.totp_keys.is_none());
+    assert_eq!(c.mfa.replay_ttl, Duration::from_secs(300));
+    assert_eq!(c.mfa.lockout.max_failures, 5);
+    assert_eq!(c.mfa.lockout.lockout, chrono::Duration::minutes(5));
+    assert_eq!(c.mfa.auth_codes.lifetime, chrono::Duration::minutes(10));
+    assert_eq!(c.mfa.auth_codes.max_attempts, 5);
+    assert_eq!(c.mfa.auth_codes.digits, 6);
+    assert!(c.delivery.smtp.is_none());
+    assert!(c.delivery.log_file.ends_with("messages.log"));
+    let key = "k".repeat(40);
+    let c = load(
+        &[
+            ("TOTP_ENC_KEY", &key),
+            ("TOTP_REPLAY_TTL", "3600"),
+            ("SMTP_URL", "smtps://user:pw@mail.example.com"),
+        ],
+        None,
+    )
+    .unwrap();
+    assert!(c.mfa.totp_keys.is_some());
+    assert_eq!(c.mfa.replay_ttl, Duration::from_secs(3600));
+    assert_eq!(c.delivery.smtp.unwrap().port, 465);
+    let c = load(&[], Some("[mfa]\nreplay_ttl = \"2m\"\n")).unwrap();
+    assert_eq!(c.mfa.replay_ttl, Duration::from_secs(120));
+}

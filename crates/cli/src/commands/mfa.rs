@@ -1,0 +1,108 @@
+//! `tessera mfa …`: TOTP devices and their encryption key, run directly on
+//! the database with the same service functions (and JSON) as the HTTP API;
+//! actor `cli`. Exists so an operator can help a locked-out user and rotate
+//! `TOTP_ENC_KEY` without an HTTP client or a token.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tessera_core::{
+    audit::{Actor, RequestContext},
+    mfa::TotpDevice,
+};
+use tessera_server::{Config, Services};
+use tessera_store::StoreError;
+
+use crate::{cli::MfaCommand, output};
+
+pub async fn run(config: Config, cmd: MfaCommand) -> ExitCode {
+    let as_json = match &cmd {
+        MfaCommand::Devices { out, .. } => out.json,
+        MfaCommand::Remove { json, .. } | MfaCommand::Rekey { json } => *json,
+    };
+    super::with_services(&config, as_json, async |services| {
+        execute(services, cmd).await
+    })
+    .await
+}
+
+async fn execute(services: &Services, cmd: MfaCommand) -> Result<ExitCode, StoreError> {
+    let mfa = &services.mfa;
+    match cmd {
+        MfaCommand::Devices { subject, out } => {
+            let devices = mfa.devices(&subject).await?;
+            if out.json {
+                // The object GET /v1/subjects/{subject}/totp returns.
+                output::json(&json!({ "items": devices }));
+            } else {
+                device_table(&devices);
+            }
+        }
+        MfaCommand::Remove {
+            subject,
+            device,
+            json: as_json,
+        } => {
+            // The operator at the console has no client address or user agent.
+            mfa.remove(&subject, &device, &Actor::Cli, &RequestContext::default())
+                .await?;
+            if as_json {
+                output::json(&json!({ "removed": true, "subject": subject, "device_id": device }));
+            } else {
+                println!("removed TOTP device {device} of {subject}; its codes no longer work");
+            }
+        }
+        MfaCommand::Rekey { json: as_json } => {
+            let report = mfa.rekey().await?;
+            if as_json {
+                output::json(&report);
+            } else {
+                println!(
+                    "re-encrypted {} TOTP secret(s); every secret is now under key id {}",
+                    report.rekeyed, report.key_id
+                );
+                eprintln!(
+                    "The old key can now be removed from TOTP_ENC_KEY_PREVIOUS (restart the servers afterwards)."
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn when(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M").to_string(),
+    )
+}
+
+/// Devices as an aligned table; names are clipped so columns stay aligned.
+fn device_table(devices: &[TotpDevice]) {
+    if devices.is_empty() {
+        println!("no TOTP devices");
+        return;
+    }
+    println!(
+        "{:<36}  {:<20}  {:<7}  {:<9}  {:<16}  {:<16}  LAST USED",
+        "ID", "NAME", "STATUS", "ALGORITHM", "CREATED", "CONFIRMED"
+    );
+    for d in devices {
+        let name: String = if d.name.chars().count() > 20 {
+            d.name.chars().take(19).chain(['…']).collect()
+        } else {
+            d.name.clone()
+        };
+        println!(
+            "{:<36}  {:<20}  {:<7}  {:<9}  {:<16}  {:<16}  {}",
+            d.id,
+            name,
+            d.status.as_str(),
+            format!("{}/{}", d.params.algorithm.as_str(), d.params.digits),
+            when(Some(d.created_at)),
+            when(d.confirmed_at),
+            when(d.last_used_at),
+        );
+    }
+}
