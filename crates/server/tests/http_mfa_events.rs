@@ -1,0 +1,157 @@
+//! Every second-factor event reaches a webhook receiver that verifies the
+//! signature with the official `standardwebhooks` library, with the
+//! documented payload and never a code, secret or destination.
+
+mod common;
+
+use std::{collections::BTreeSet, sync::atomic::Ordering};
+
+use common::{
+    mfa::{check, code_at, enroll, mfa_token, now, TOTP_KEY},
+    receiver::Receiver,
+    TestServer,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tessera_core::event::MFA_EVENT_TYPES;
+use tessera_store::{backend_tests, testing::TestDb};
+
+async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
+    let s = TestServer::start_with(
+        db,
+        &[
+            ("TESSERA_WEBHOOK_POLL_INTERVAL", "50ms"),
+            ("TOTP_ENC_KEY", TOTP_KEY),
+            ("TESSERA_MFA_MAX_FAILURES", "2"),
+        ],
+    )
+    .await;
+    let r = Receiver::start().await;
+    let c = s
+        .admin(
+            Method::POST,
+            "/v1/webhooks/endpoints",
+            Some(json!({"url": r.url})),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.text);
+    r.set_secret(c.body["secret"].as_str().unwrap());
+
+    let token = mfa_token(&s).await;
+    let sub = "u_events_1234";
+    let e = enroll(&s, &token, sub, json!({})).await;
+    let device = e["device_id"].as_str().unwrap();
+    let t = now();
+    let confirm = format!("/v1/subjects/{sub}/totp/{device}/confirm");
+    assert_eq!(
+        check(&s, &token, &confirm, json!({"code": code_at(&e, t)})).await["valid"],
+        true
+    );
+    let verify = format!("/v1/subjects/{sub}/totp/verify");
+    let next = code_at(&e, t + 30);
+    assert_eq!(
+        check(&s, &token, &verify, json!({"code": next})).await["valid"],
+        true
+    );
+    assert_eq!(
+        check(&s, &token, &verify, json!({"code": next})).await["code"],
+        "REPLAYED"
+    );
+    let wrong = if next == "000000" { "111111" } else { "000000" };
+    // The replay used one of the two attempts; this failure uses the last
+    // and engages the lock.
+    assert_eq!(
+        check(&s, &token, &verify, json!({"code": wrong})).await["code"],
+        "INVALID"
+    );
+    assert_eq!(
+        check(&s, &token, &verify, json!({"code": wrong})).await["code"],
+        "LOCKED"
+    );
+    let del = s
+        .send(
+            Method::DELETE,
+            &format!("/v1/subjects/{sub}/totp/{device}"),
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let rc = s
+        .send(
+            Method::POST,
+            &format!("/v1/subjects/{sub}/recovery-codes"),
+            None,
+            Some(&token),
+        )
+        .await;
+    let recovery = rc.body["codes"][0].as_str().unwrap().to_string();
+    let used = format!("/v1/subjects/{sub}/recovery-codes/verify");
+    assert_eq!(
+        check(&s, &token, &used, json!({"code": recovery})).await["valid"],
+        true
+    );
+    let send = json!({"subject": sub, "purpose": "login", "channel": "email", "destination": "ev@example.com"});
+    let sent = s
+        .send(Method::POST, "/v1/auth-codes", Some(send), Some(&token))
+        .await;
+    assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
+    let log = std::fs::read_to_string(s.data_dir.path().join("messages.log")).unwrap();
+    let auth_code: String = log
+        .split("code is ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(6)
+        .collect();
+    let v = json!({"subject": sub, "purpose": "login", "code": auth_code});
+    assert_eq!(
+        check(&s, &token, "/v1/auth-codes/verify", v).await["valid"],
+        true
+    );
+
+    let got = r
+        .wait_for("every second-factor event", |got| {
+            let types: BTreeSet<&str> = got
+                .iter()
+                .filter_map(|g| g.payload["event"].as_str())
+                .collect();
+            MFA_EVENT_TYPES.iter().all(|t| types.contains(t))
+        })
+        .await;
+    assert_eq!(r.state.bad_signatures.load(Ordering::SeqCst), 0);
+    let text: String = got.iter().map(|g| g.payload.to_string()).collect();
+    for secret in [
+        e["secret"].as_str().unwrap(),
+        &recovery,
+        &auth_code,
+        "ev@example.com",
+    ] {
+        assert!(!text.contains(secret), "{secret} in a webhook payload");
+    }
+    // (The token created for the app is a `created` event without a subject.)
+    for g in got.iter().filter(|g| g.payload["event"] != "created") {
+        assert_eq!(g.payload["subject"], sub, "{}", g.payload);
+    }
+    let find = |event: &str| {
+        got.iter()
+            .find(|g| g.payload["event"] == event)
+            .unwrap()
+            .payload
+            .clone()
+    };
+    assert_eq!(find("mfa.enroll.completed")["device_id"], device);
+    assert_eq!(find("mfa.challenge.locked")["locked_for_secs"], 300);
+    assert_eq!(find("auth_code.sent")["channel"], "email");
+    assert_eq!(find("auth_code.verified")["purpose"], "login");
+    assert_eq!(find("mfa.recovery_codes.generated")["count"], 10);
+}
+
+#[test]
+fn the_webhook_catalogue_lists_every_second_factor_event() {
+    for t in MFA_EVENT_TYPES {
+        assert!(tessera_core::webhook::EVENT_TYPES.contains(t), "{t}");
+    }
+}
+
+backend_tests!(every_second_factor_event_is_delivered_and_verifies);
