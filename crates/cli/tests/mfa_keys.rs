@@ -12,6 +12,7 @@ use std::{
 };
 
 use serde_json::{json, Value};
+use sqlx::Connection;
 use tessera_core::mfa::totp::{base32_decode, TotpParams};
 use tessera_store::testing::postgres_schema_url;
 
@@ -20,18 +21,9 @@ const SERVER_KEY: &str = "mfa-keys-test-server-key-0123456789abcdef";
 const KEY1: &str = "totp-key-one-0123456789abcdef0123456789";
 const KEY2: &str = "totp-key-two-0123456789abcdef0123456789";
 /// Every variable that could point the binary elsewhere or set a key.
-const SCRUBBED: &[&str] = &[
-    "DATABASE_URL",
-    "TESSERA_DATABASE_URL",
-    "DB_DRIVER",
-    "TESSERA_CONFIG",
-    "TESSERA_ENC_KEY",
-    "TESSERA_ENC_KEY_PREVIOUS",
-    "TOTP_ENC_KEY",
-    "TESSERA_TOTP_ENC_KEY",
-    "TOTP_ENC_KEY_PREVIOUS",
-    "TESSERA_TOTP_ENC_KEY_PREVIOUS",
-];
+const SCRUBBED: &str = "DATABASE_URL TESSERA_DATABASE_URL DB_DRIVER TESSERA_CONFIG \
+    TESSERA_ENC_KEY TESSERA_ENC_KEY_PREVIOUS TOTP_ENC_KEY TESSERA_TOTP_ENC_KEY \
+    TOTP_ENC_KEY_PREVIOUS TESSERA_TOTP_ENC_KEY_PREVIOUS";
 
 type Vars<'a> = &'a [(&'a str, &'a str)];
 
@@ -69,7 +61,7 @@ impl Env {
         c.args(args)
             .current_dir(self.dir.path())
             .env("TESSERA_LOG_FORMAT", "json");
-        for k in SCRUBBED {
+        for k in SCRUBBED.split_whitespace() {
             c.env_remove(k);
         }
         for (k, v) in &self.vars {
@@ -344,7 +336,7 @@ async fn key_lifecycle(env: Env) {
     if let Some(url) = &env.postgres_url {
         let sealed: Vec<(String, String)> =
             sqlx::query_as("SELECT secret_enc, secret_key_id FROM totp_devices")
-                .fetch_all(&pg_pool(url).await)
+                .fetch_all(&mut sqlx::PgConnection::connect(url).await.unwrap())
                 .await
                 .unwrap();
         assert_eq!(sealed.len(), 1);
@@ -374,14 +366,6 @@ async fn key_lifecycle(env: Env) {
     );
 }
 
-async fn pg_pool(url: &str) -> sqlx::PgPool {
-    sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(url)
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_key_rotation_on_sqlite() {
     key_lifecycle(Env::sqlite()).await;
@@ -395,4 +379,28 @@ async fn totp_key_rotation_on_postgres() {
     let env = Env::postgres(url);
     env.json(&[], &["migrate", "--json"]);
     key_lifecycle(env).await;
+}
+
+#[test]
+fn rekey_help_explains_the_rotation() {
+    let out = Command::new(BIN)
+        .args(["mfa", "rekey", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needles = [
+        "TOTP_ENC_KEY_PREVIOUS",
+        "1. ",
+        "2. ",
+        "3. ",
+        "tessera mfa rekey",
+    ];
+    let missing: Vec<_> = needles.iter().filter(|n| !text.contains(*n)).collect();
+    assert!(missing.is_empty(), "rekey --help lacks {missing:?}: {text}");
+    for args in [&["mfa"][..], &["mfa", "devices"], &["mfa", "remove"]] {
+        let out = Command::new(BIN).args(args).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).len() > 200, "{args:?}");
+    }
 }

@@ -46,6 +46,9 @@ pub enum DomainError {
         feature: &'static str,
         variable: &'static str,
     },
+    /// The subject has as many TOTP devices as allowed.
+    #[error("a subject may have at most {max} TOTP devices; remove one first")]
+    DeviceLimitReached { max: usize },
     /// The TOTP device is already confirmed.
     #[error("the device is already active")]
     DeviceAlreadyActive,
@@ -89,6 +92,7 @@ impl DomainError {
             } => "totp_not_configured",
             Self::NotConfigured { .. } => "not_configured",
             Self::DeviceAlreadyActive => "device_already_active",
+            Self::DeviceLimitReached { .. } => "device_limit_reached",
             Self::DeliveryFailed { .. } => "delivery_failed",
             Self::InviteUnusable(f) => match f {
                 crate::invite::InviteFailure::NotFound => "invite_not_found",

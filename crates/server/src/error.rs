@@ -113,7 +113,9 @@ impl From<DomainError> for ApiError {
             DomainError::NotConfigured { .. } | DomainError::DeliveryFailed { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            DomainError::DeviceAlreadyActive => StatusCode::CONFLICT,
+            DomainError::DeviceAlreadyActive | DomainError::DeviceLimitReached { .. } => {
+                StatusCode::CONFLICT
+            }
         };
         let mut api = Self::new(status, e.code(), e.to_string());
         match e {

@@ -393,6 +393,13 @@ async fn bad_input_gets_problems(db: TestDb) {
     )
     .await
     .assert_problem(StatusCode::NOT_FOUND, "device_not_found");
+    // Ten devices per subject.
+    for _ in 1..10 {
+        enroll(&s, &token, "u_bad", json!({"qr": "none"})).await;
+    }
+    s.send(Method::POST, "/v1/subjects/u_bad/totp", None, Some(&token))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "device_limit_reached");
     // Garbage codes are just wrong codes.
     for garbage in ["", "12345", "１２３４５６", &"9".repeat(5000)] {
         assert_eq!(

@@ -214,7 +214,8 @@ pub trait MfaRepository: Send + Sync {
     ) -> Result<Result<AuthCode, MfaFailure>, StoreError>;
 
     /// Deletes lapsed replay records and attempt counters, and auth codes
-    /// created before `codes_before`. Returns rows deleted.
+    /// and unconfirmed TOTP enrolments created before `codes_before`.
+    /// Returns rows deleted.
     async fn purge_mfa_state(
         &self,
         now: DateTime<Utc>,

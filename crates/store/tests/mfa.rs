@@ -120,6 +120,16 @@ async fn devices_and_replay(db: TestDb) {
         .delete_totp_device("u_2", &id, &audit("x", "u_2"), &[])
         .await
         .unwrap());
+    // Unconfirmed enrolments are purged with the day-old auth codes.
+    let pending = device("u_1");
+    s.create_totp_device(&pending, &audit("mfa.enroll", "u_1"), &[])
+        .await
+        .unwrap();
+    assert_eq!(s.list_totp_devices("u_1").await.unwrap().len(), 2);
+    s.purge_mfa_state(now(), now() + Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(s.list_totp_devices("u_1").await.unwrap().len(), 1);
     assert!(s
         .delete_totp_device("u_1", &id, &audit("x", "u_1"), &[])
         .await

@@ -21,13 +21,23 @@ pub async fn run(config: Config, cmd: MfaCommand) -> ExitCode {
         MfaCommand::Devices { out, .. } => out.json,
         MfaCommand::Remove { json, .. } | MfaCommand::Rekey { json } => *json,
     };
+    // After a rekey the only thing left to do is retire the previous keys.
+    let has_previous = config
+        .mfa
+        .totp_keys
+        .as_ref()
+        .is_some_and(|k| !k.previous.is_empty());
     super::with_services(&config, as_json, async |services| {
-        execute(services, cmd).await
+        execute(services, cmd, has_previous).await
     })
     .await
 }
 
-async fn execute(services: &Services, cmd: MfaCommand) -> Result<ExitCode, StoreError> {
+async fn execute(
+    services: &Services,
+    cmd: MfaCommand,
+    has_previous: bool,
+) -> Result<ExitCode, StoreError> {
     let mfa = &services.mfa;
     match cmd {
         MfaCommand::Devices { subject, out } => {
@@ -36,7 +46,7 @@ async fn execute(services: &Services, cmd: MfaCommand) -> Result<ExitCode, Store
                 // The object GET /v1/subjects/{subject}/totp returns.
                 output::json(&json!({ "items": devices }));
             } else {
-                device_table(&devices);
+                device_table(&subject, &devices);
             }
         }
         MfaCommand::Remove {
@@ -62,9 +72,12 @@ async fn execute(services: &Services, cmd: MfaCommand) -> Result<ExitCode, Store
                     "re-encrypted {} TOTP secret(s); every secret is now under key id {}",
                     report.rekeyed, report.key_id
                 );
-                eprintln!(
-                    "The old key can now be removed from TOTP_ENC_KEY_PREVIOUS (restart the servers afterwards)."
-                );
+                if has_previous {
+                    eprintln!(
+                        "TOTP_ENC_KEY_PREVIOUS is no longer needed for TOTP secrets: remove the old \
+                         key from it and restart the servers."
+                    );
+                }
             }
         }
     }
@@ -79,9 +92,9 @@ fn when(t: Option<DateTime<Utc>>) -> String {
 }
 
 /// Devices as an aligned table; names are clipped so columns stay aligned.
-fn device_table(devices: &[TotpDevice]) {
+fn device_table(subject: &str, devices: &[TotpDevice]) {
     if devices.is_empty() {
-        println!("no TOTP devices");
+        println!("{subject} has no TOTP devices");
         return;
     }
     println!(

@@ -31,6 +31,9 @@ use crate::{config::MfaSettings, metrics::Metrics};
 /// column does not open).
 const SECRET_CONTEXT: &str = "totp_devices.secret";
 const FACTOR: &str = "totp";
+/// Devices per subject (pending ones included). Every check tries each
+/// active device, so the number is bounded; ten covers any real person.
+pub const MAX_DEVICES: usize = 10;
 
 /// A new device and what the user's authenticator needs, shown once.
 pub struct Enrollment {
@@ -158,6 +161,11 @@ impl MfaService {
             "account_name",
             req.account_name.as_deref().unwrap_or(&subject),
         )?;
+        // A read before the insert: two racing enrolments may both pass at
+        // nine, which is harmless; the bound is about cost, not security.
+        if self.store.list_totp_devices(&subject).await?.len() >= MAX_DEVICES {
+            return Err(DomainError::DeviceLimitReached { max: MAX_DEVICES }.into());
+        }
         let params = self.settings.params;
         let secret = generate_secret(params.algorithm);
         let now = tessera_core::ids::now();

@@ -443,6 +443,11 @@ impl MfaRepository for SqlStore {
                 "DELETE FROM auth_codes WHERE created_at < $1",
                 to_millis(codes_before),
             ),
+            // Enrolments never confirmed within the auth-code horizon (a day).
+            (
+                "DELETE FROM totp_devices WHERE status = 'pending' AND created_at < $1",
+                to_millis(codes_before),
+            ),
             // Counters idle for a day and not locked carry nothing worth keeping.
             (
                 "DELETE FROM mfa_attempts WHERE updated_at < $1 \

@@ -1,0 +1,261 @@
+//! Two `tessera serve` replicas on one PostgreSQL schema, as in production:
+//! the replay check and the attempt lockout hold across processes, not just
+//! within one. Twenty concurrent uses of one valid code give exactly one
+//! success; fifty parallel wrong guesses get exactly five evaluations.
+//! PostgreSQL only (SQLite is single-host); skipped with a printed reason
+//! when no server is reachable, a failure when `TESSERA_TEST_POSTGRES_URL`
+//! is set.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+use tessera_core::mfa::totp::{base32_decode, TotpParams};
+use tessera_store::testing::postgres_schema_url;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+const SERVER_KEY: &str = "mfa-replicas-server-key-0123456789abcdef";
+const TOTP_KEY: &str = "mfa-replicas-totp-key-0123456789abcdef";
+
+/// The environment every process gets: one database, the same keys.
+fn tessera(dir: &std::path::Path, url: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).current_dir(dir);
+    for k in [
+        "TESSERA_DATABASE_URL",
+        "DB_DRIVER",
+        "TESSERA_CONFIG",
+        "TESSERA_ENC_KEY_PREVIOUS",
+        "TESSERA_TOTP_ENC_KEY",
+        "TOTP_ENC_KEY_PREVIOUS",
+        "TESSERA_TOTP_ENC_KEY_PREVIOUS",
+    ] {
+        c.env_remove(k);
+    }
+    c.env("DATABASE_URL", url)
+        .env("TESSERA_ENC_KEY", SERVER_KEY)
+        .env("TOTP_ENC_KEY", TOTP_KEY)
+        .env("TESSERA_LOG_FORMAT", "json");
+    c
+}
+
+fn json_of(mut c: Command) -> Value {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A running replica, killed on drop so a failing test leaks nothing.
+struct Replica {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Replica {
+    /// Starts `serve` on port 0; the bound address is in the JSON log line
+    /// "tessera is serving". Returns once `/healthz` answers.
+    async fn start(mut c: Command) -> Self {
+        let mut child = c
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let listen = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("replica exited before serving:\n{}", seen.join("\n"));
+            };
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if v["message"] == "tessera is serving" {
+                break v["listen"].as_str().unwrap().to_string();
+            }
+            seen.push(line);
+        };
+        let log = Arc::new(Mutex::new(seen));
+        let sink = log.clone();
+        // Keep draining so the replica never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                if l.len() > 200 {
+                    l.remove(0);
+                }
+                l.push(line);
+            }
+        });
+        let replica = Self {
+            child,
+            base: format!("http://{listen}"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !reqwest::get(format!("{}/healthz", replica.base))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "/healthz never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        replica
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "replica {} log tail:\n{}",
+                self.base,
+                self.log.lock().unwrap().join("\n")
+            );
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+async fn post(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Value {
+    let r = http
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert!(status.is_success(), "POST {base}{path}: {status} {v}");
+    v
+}
+
+/// Enrols and confirms a device for `subject` on `base`; returns its
+/// secret and parameters.
+async fn active_device(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    subject: &str,
+) -> (Vec<u8>, TotpParams) {
+    let path = format!("/v1/subjects/{subject}/totp");
+    let enrolled = post(http, base, token, &path, json!({ "qr": "none" })).await;
+    let id = enrolled["device_id"].as_str().unwrap();
+    let secret = base32_decode(enrolled["secret"].as_str().unwrap()).unwrap();
+    let params: TotpParams = serde_json::from_value(enrolled["device"]["params"].clone()).unwrap();
+    let code = params.code_at(&secret, unix_now());
+    let path = format!("/v1/subjects/{subject}/totp/{id}/confirm");
+    let confirmed = post(http, base, token, &path, json!({ "code": code })).await;
+    assert_eq!(confirmed["valid"], true, "{confirmed}");
+    (secret, params)
+}
+
+/// Sends `codes.len()` verifications at once, the i-th to `bases[i % 2]`,
+/// and counts the outcomes ("valid" or the failure code).
+async fn burst(
+    http: &reqwest::Client,
+    bases: [&str; 2],
+    token: &str,
+    subject: &str,
+    codes: Vec<String>,
+) -> BTreeMap<String, usize> {
+    // Everyone waits at the barrier so the requests really overlap.
+    let barrier = Arc::new(tokio::sync::Barrier::new(codes.len()));
+    let tasks: Vec<_> = codes
+        .into_iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let (http, barrier) = (http.clone(), barrier.clone());
+            let (base, token) = (bases[i % 2].to_string(), token.to_string());
+            let path = format!("/v1/subjects/{subject}/totp/verify");
+            tokio::spawn(async move {
+                barrier.wait().await;
+                post(&http, &base, &token, &path, json!({ "code": code })).await
+            })
+        })
+        .collect();
+    let mut counts = BTreeMap::new();
+    for t in tasks {
+        let v = t.await.unwrap();
+        let outcome = if v["valid"] == true {
+            "valid".to_string()
+        } else {
+            v["code"].as_str().unwrap_or("?").to_string()
+        };
+        *counts.entry(outcome).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_and_lockout_hold_across_replicas() {
+    let Some(url) = postgres_schema_url().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = |args: &[&str]| tessera(dir.path(), &url, args);
+    json_of(cmd(&["migrate", "--json"]));
+    let created = json_of(cmd(&[
+        "token", "create", "--name", "app", "--scopes", "mfa", "--json",
+    ]));
+    let token = created["secret"].as_str().unwrap().to_string();
+    let a = Replica::start(cmd(&[])).await;
+    let b = Replica::start(cmd(&[])).await;
+    let bases = [a.base.as_str(), b.base.as_str()];
+    // Plenty of connections, so requests are not queued behind one another.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(32)
+        .build()
+        .unwrap();
+
+    // One valid code (the step after the confirm's), twenty times at once.
+    let (secret, params) = active_device(&http, &a.base, &token, "alice").await;
+    let code = params.code_at(&secret, unix_now() + 30);
+    let counts = burst(&http, bases, &token, "alice", vec![code; 20]).await;
+    eprintln!("one code, twenty requests: {counts:?}");
+    assert_eq!(counts.get("valid"), Some(&1), "{counts:?}");
+    assert_eq!(
+        counts.get("REPLAYED").unwrap_or(&0) + counts.get("LOCKED").unwrap_or(&0),
+        19,
+        "{counts:?}"
+    );
+
+    // Fifty wrong guesses at once: five are evaluated, the rest are locked.
+    let (secret, params) = active_device(&http, &b.base, &token, "bob").await;
+    let now = unix_now();
+    // A well-formed code that is none of the codes around now, so it can
+    // only be wrong whenever the server evaluates it.
+    let window: Vec<String> = (-3..=3)
+        .map(|k| params.code_at(&secret, now + k * params.period))
+        .collect();
+    let wrong = (0..10u32)
+        .map(|d| d.to_string().repeat(params.digits as usize))
+        .find(|c| !window.contains(c))
+        .unwrap();
+    let counts = burst(&http, bases, &token, "bob", vec![wrong; 50]).await;
+    let expected = BTreeMap::from([("INVALID".to_string(), 5), ("LOCKED".to_string(), 45)]);
+    assert_eq!(counts, expected);
+    // The lock is shared: even the right code is refused on either replica.
+    for base in bases {
+        let code = params.code_at(&secret, unix_now() + 30);
+        let path = "/v1/subjects/bob/totp/verify";
+        let v = post(&http, base, &token, path, json!({ "code": code })).await;
+        assert_eq!(v, json!({ "valid": false, "code": "LOCKED" }), "{base}");
+    }
+}
