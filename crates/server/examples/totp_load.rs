@@ -28,7 +28,9 @@ struct Device {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
-        eprintln!("usage: totp_load BASE_URL MFA_TOKEN [SUBJECTS_PER_ROUND] [ROUNDS] [CONCURRENCY]");
+        eprintln!(
+            "usage: totp_load BASE_URL MFA_TOKEN [SUBJECTS_PER_ROUND] [ROUNDS] [CONCURRENCY]"
+        );
         std::process::exit(2);
     }
     let base = args[1].clone();
@@ -43,7 +45,9 @@ async fn main() {
 
     eprintln!("enrolling and confirming {} devices…", per_round * rounds);
     let run = format!("{:x}", std::process::id());
-    let names: Vec<String> = (0..per_round * rounds).map(|i| format!("u_bench_{run}_{i}")).collect();
+    let names: Vec<String> = (0..per_round * rounds)
+        .map(|i| format!("u_bench_{run}_{i}"))
+        .collect();
     let devices = parallel(&names, concurrency, |subject| {
         let (http, base, token) = (http.clone(), base.clone(), token.clone());
         let subject = subject.clone();
@@ -83,7 +87,10 @@ async fn main() {
         .await;
         for (name, results) in [("GET /healthz", &health), ("POST …/totp/verify", &verify)] {
             let (rps, p50, p95, p99) = summary(results);
-            println!("ROUND {} {name} {rps:.0} {p50:.2} {p95:.2} {p99:.2}", round + 1);
+            println!(
+                "ROUND {} {name} {rps:.0} {p50:.2} {p95:.2} {p99:.2}",
+                round + 1
+            );
         }
     }
 }
@@ -160,7 +167,11 @@ where
 
 /// req/s over the batch's wall time, and p50/p95/p99 latency in ms.
 fn summary<R>(batch: &Batch<R>) -> (f64, f64, f64, f64) {
-    let mut ms: Vec<f64> = batch.results.iter().map(|(_, d)| d.as_secs_f64() * 1e3).collect();
+    let mut ms: Vec<f64> = batch
+        .results
+        .iter()
+        .map(|(_, d)| d.as_secs_f64() * 1e3)
+        .collect();
     ms.sort_by(f64::total_cmp);
     let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
     (

@@ -11,11 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
-    mfa::{
-        auth_code::AuthCode,
-        lockout::{LockoutPolicy, Reservation},
-        MfaFailure, TotpDevice,
-    },
+    mfa::{auth_code::AuthCode, lockout::LockoutPolicy, MfaFailure, TotpDevice},
 };
 
 use crate::StoreError;
@@ -36,20 +32,52 @@ pub struct SealedDevice {
     pub secret_sealed: String,
 }
 
-/// A matched TOTP code to record: succeeds only if `step` is later than the
-/// subject's last accepted step.
-#[derive(Debug, Clone)]
-pub struct TotpAcceptance {
-    pub subject: String,
+/// A code that matched one of the subject's devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpMatch {
     pub device_id: String,
+    /// The time step the code belongs to.
     pub step: i64,
     /// Keep the replay record at least until then.
     pub replay_until: DateTime<Utc>,
+}
+
+/// How a TOTP check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TotpOutcome {
+    /// Too many failures: the code was not even compared.
+    Locked {
+        until: DateTime<Utc>,
+    },
+    /// The code matched no device; `locks_now` when this used the last attempt.
+    Invalid {
+        locks_now: bool,
+    },
+    /// The code matched, but its step (or a later one) was already accepted.
+    Replayed {
+        device_id: String,
+    },
+    Accepted {
+        device_id: String,
+    },
+}
+
+/// Audit rows and events to write for an outcome.
+pub type TotpLog<'a> =
+    dyn Fn(&TotpOutcome) -> (Vec<AuditEntry>, Vec<OutboxEvent>) + Send + Sync + 'a;
+
+/// One TOTP check, run by [`MfaRepository::check_totp`] in one transaction.
+pub struct TotpCheck<'a> {
+    pub subject: String,
     pub now: DateTime<Utc>,
-    /// Confirming a pending device: make it active.
+    pub policy: LockoutPolicy,
+    /// Confirming a pending device: make it active on success.
     pub activate: bool,
-    pub audit: AuditEntry,
-    pub events: Vec<OutboxEvent>,
+    /// Compares the code. Pure and fast (a few HMACs): it runs while the
+    /// subject's attempt counter is locked.
+    pub matcher: Box<dyn FnOnce() -> Option<TotpMatch> + Send + 'a>,
+    /// What to record for the outcome (nothing is written when locked).
+    pub log: Box<TotpLog<'a>>,
 }
 
 /// A new auth code: the record, its keyed hash, and its destination (sealed,
@@ -120,20 +148,15 @@ pub trait MfaRepository: Send + Sync {
         events: &[OutboxEvent],
     ) -> Result<bool, StoreError>;
 
-    /// Reserves one attempt for `subject` on `factor` (see
-    /// [`tessera_core::mfa::lockout`]), atomically across replicas.
-    async fn reserve_mfa_attempt(
-        &self,
-        subject: &str,
-        factor: &str,
-        now: DateTime<Utc>,
-        policy: &LockoutPolicy,
-    ) -> Result<Reservation, StoreError>;
-
-    /// Records an accepted code: replay check-and-record, attempt counter
-    /// reset, device update, audit and events, in one transaction. `false`
-    /// (and nothing written) when the step was already used: a replay.
-    async fn accept_totp(&self, acceptance: &TotpAcceptance) -> Result<bool, StoreError>;
+    /// Checks a TOTP code in one transaction: lock the subject's attempt
+    /// counter and reserve an attempt (or answer `Locked`), compare the code,
+    /// then either record the failure, or run the replay check-and-record
+    /// (one conditional upsert on the subject's last accepted step) and reset
+    /// the counter, with the outcome's audit rows and events. Checks for one
+    /// subject are serialised by the counter's row lock, so parallel guesses
+    /// get at most `policy.max_failures` comparisons and one step is accepted
+    /// once, across any number of replicas.
+    async fn check_totp(&self, check: TotpCheck<'_>) -> Result<TotpOutcome, StoreError>;
 
     /// Audit rows and events for checks that changed nothing else (failures).
     async fn record_mfa_activity(

@@ -11,7 +11,7 @@ use tessera_core::{
     ids::{new_id, now},
     mfa::{
         auth_code::{AuthCode, Channel},
-        lockout::{LockoutPolicy, Reservation},
+        lockout::LockoutPolicy,
         totp::TotpParams,
         DeviceStatus, MfaFailure, TotpDevice,
     },
@@ -20,7 +20,8 @@ use tessera_core::{
 use tessera_store::{
     backend_tests,
     mfa::{
-        AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode, NewTotpDevice, TotpAcceptance,
+        AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode, NewTotpDevice, TotpCheck,
+        TotpMatch, TotpOutcome,
     },
     testing::TestDb,
     Store, StoreError,
@@ -55,21 +56,43 @@ fn device(subject: &str) -> NewTotpDevice {
     }
 }
 
-fn acceptance(subject: &str, device_id: &str, step: i64, activate: bool) -> TotpAcceptance {
+/// A check whose code matches `step` on device `device_id` (or nothing).
+async fn check(
+    s: &Arc<dyn Store>,
+    subject: &str,
+    matched: Option<(&str, i64)>,
+    activate: bool,
+) -> TotpOutcome {
     let t = now();
-    TotpAcceptance {
-        subject: subject.into(),
-        device_id: device_id.into(),
+    let matched = matched.map(|(device_id, step)| TotpMatch {
+        device_id: device_id.to_string(),
         step,
         replay_until: t + Duration::minutes(5),
+    });
+    s.check_totp(TotpCheck {
+        subject: subject.into(),
         now: t,
+        policy: LockoutPolicy::default(),
         activate,
-        audit: audit("mfa.challenge", subject),
-        events: vec![OutboxEvent::mfa(
-            "mfa.challenge.succeeded",
-            subject,
-            json!({}),
-        )],
+        matcher: Box::new(move || matched),
+        log: Box::new(|o: &TotpOutcome| {
+            let event = match o {
+                TotpOutcome::Accepted { .. } => "mfa.challenge.succeeded",
+                _ => "mfa.challenge.failed",
+            };
+            (
+                vec![audit("mfa.challenge", "u")],
+                vec![OutboxEvent::mfa(event, "u", json!({}))],
+            )
+        }),
+    })
+    .await
+    .unwrap()
+}
+
+fn accepted(id: &str) -> TotpOutcome {
+    TotpOutcome::Accepted {
+        device_id: id.into(),
     }
 }
 
@@ -84,32 +107,27 @@ async fn devices_and_replay(db: TestDb) {
         "pending is not usable"
     );
     let id = d.device.id.clone();
-    assert!(s
-        .accept_totp(&acceptance("u_1", &id, 100, true))
-        .await
-        .unwrap());
+    assert_eq!(check(s, "u_1", Some((&id, 100)), true).await, accepted(&id));
     let active = s.sealed_totp_devices("u_1", None).await.unwrap();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].device.status, DeviceStatus::Active);
     assert_eq!(active[0].secret_sealed, d.secret_sealed);
+    assert!(active[0].device.last_used_at.is_some());
     // Same step and earlier steps are replays; a later step is fine.
-    assert!(!s
-        .accept_totp(&acceptance("u_1", &id, 100, false))
-        .await
-        .unwrap());
-    assert!(!s
-        .accept_totp(&acceptance("u_1", &id, 99, false))
-        .await
-        .unwrap());
-    assert!(s
-        .accept_totp(&acceptance("u_1", &id, 101, false))
-        .await
-        .unwrap());
+    let replayed = TotpOutcome::Replayed {
+        device_id: id.clone(),
+    };
+    assert_eq!(check(s, "u_1", Some((&id, 100)), false).await, replayed);
+    assert_eq!(check(s, "u_1", Some((&id, 99)), false).await, replayed);
+    assert_eq!(
+        check(s, "u_1", Some((&id, 101)), false).await,
+        accepted(&id)
+    );
     // Another subject is independent.
-    assert!(s
-        .accept_totp(&acceptance("u_2", "none", 100, false))
-        .await
-        .unwrap());
+    assert_eq!(
+        check(s, "u_2", Some(("d", 100)), false).await,
+        accepted("d")
+    );
     assert_eq!(s.totp_key_ids().await.unwrap(), vec!["k1".to_string()]);
     assert!(s
         .sealed_totp_devices("u_2", Some(&id))
@@ -137,57 +155,86 @@ async fn devices_and_replay(db: TestDb) {
     assert!(s.list_totp_devices("u_1").await.unwrap().is_empty());
 }
 
-async fn concurrent_acceptance_of_one_step_succeeds_once(db: TestDb) {
+async fn concurrent_checks_of_one_code_accept_it_once(db: TestDb) {
     let store: Arc<dyn Store> = db.store.clone();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let s = store.clone();
-            tokio::spawn(async move { s.accept_totp(&acceptance("u_race", "d", 500, false)).await })
+            tokio::spawn(async move { check(&s, "u_race", Some(("d", 500)), false).await })
         })
         .collect();
-    let mut ok = 0;
+    let mut outcomes = Vec::new();
     for t in tasks {
-        if t.await.unwrap().unwrap() {
-            ok += 1;
-        }
+        outcomes.push(t.await.unwrap());
     }
-    assert_eq!(ok, 1);
+    let won = outcomes.iter().filter(|o| **o == accepted("d")).count();
+    assert_eq!(won, 1, "{outcomes:?}");
+    // The losers were replays until the allowance ran out, then locked.
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        TotpOutcome::Accepted { .. } | TotpOutcome::Replayed { .. } | TotpOutcome::Locked { .. }
+    )));
 }
 
-async fn fifty_parallel_reservations_grant_five(db: TestDb) {
+async fn fifty_parallel_wrong_codes_are_compared_five_times(db: TestDb) {
     let store: Arc<dyn Store> = db.store.clone();
-    let policy = LockoutPolicy::default();
+    let compared = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let t = now();
     let tasks: Vec<_> = (0..50)
         .map(|_| {
-            let s = store.clone();
-            tokio::spawn(async move { s.reserve_mfa_attempt("u_guess", "totp", t, &policy).await })
+            let (s, compared) = (store.clone(), compared.clone());
+            tokio::spawn(async move {
+                s.check_totp(TotpCheck {
+                    subject: "u_guess".into(),
+                    now: t,
+                    policy: LockoutPolicy::default(),
+                    activate: false,
+                    matcher: Box::new(move || {
+                        compared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        None
+                    }),
+                    log: Box::new(|_: &TotpOutcome| (vec![], vec![])),
+                })
+                .await
+                .unwrap()
+            })
         })
         .collect();
-    let mut granted = 0;
-    let mut last = 0;
+    let (mut invalid, mut locks, mut locked) = (0, 0, 0);
     for task in tasks {
-        match task.await.unwrap().unwrap() {
-            Reservation::Granted { last: l, .. } => {
-                granted += 1;
-                last += i32::from(l);
+        match task.await.unwrap() {
+            TotpOutcome::Invalid { locks_now } => {
+                invalid += 1;
+                locks += i32::from(locks_now);
             }
-            Reservation::Locked { until } => assert_eq!(until, t + policy.lockout),
+            TotpOutcome::Locked { until } => {
+                assert_eq!(until, t + LockoutPolicy::default().lockout);
+                locked += 1;
+            }
+            other => panic!("{other:?}"),
         }
     }
-    assert_eq!((granted, last), (5, 1));
-    // A success clears the counter.
-    assert!(store
-        .accept_totp(&acceptance("u_guess", "d", 7, false))
-        .await
-        .unwrap());
+    assert_eq!((invalid, locks, locked), (5, 1, 45));
+    assert_eq!(compared.load(std::sync::atomic::Ordering::SeqCst), 5);
+    // Locked: even a matching code is not compared.
     assert!(matches!(
-        store
-            .reserve_mfa_attempt("u_guess", "totp", t, &policy)
-            .await
-            .unwrap(),
-        Reservation::Granted { last: false, .. }
+        check(&store, "u_guess", Some(("d", 9)), false).await,
+        TotpOutcome::Locked { .. }
     ));
+    // A success before the limit clears the counter.
+    for _ in 0..4 {
+        check(&store, "u_reset", None, false).await;
+    }
+    assert_eq!(
+        check(&store, "u_reset", Some(("d", 3)), false).await,
+        accepted("d")
+    );
+    for _ in 0..4 {
+        assert_eq!(
+            check(&store, "u_reset", None, false).await,
+            TotpOutcome::Invalid { locks_now: false }
+        );
+    }
 }
 
 async fn recovery_codes_are_single_use(db: TestDb) {
@@ -365,8 +412,8 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
 
 backend_tests!(
     devices_and_replay,
-    concurrent_acceptance_of_one_step_succeeds_once,
-    fifty_parallel_reservations_grant_five,
+    concurrent_checks_of_one_code_accept_it_once,
+    fifty_parallel_wrong_codes_are_compared_five_times,
     recovery_codes_are_single_use,
     auth_codes_limits_supersede_and_attempts,
 );

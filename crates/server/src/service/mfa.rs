@@ -13,7 +13,6 @@ use tessera_core::{
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
     mfa::{
-        lockout::Reservation,
         mask_subject, recovery,
         totp::{base32_encode, generate_secret, otpauth_uri},
         validate_device_name, validate_subject, DeviceStatus, MfaFailure, TotpDevice,
@@ -21,7 +20,7 @@ use tessera_core::{
     DomainError, SecretString,
 };
 use tessera_store::{
-    mfa::{NewTotpDevice, SealedDevice, TotpAcceptance},
+    mfa::{NewTotpDevice, SealedDevice, TotpCheck, TotpMatch, TotpOutcome},
     Store, StoreError,
 };
 
@@ -288,7 +287,8 @@ impl MfaService {
             .inc();
     }
 
-    /// The shared check: reserve an attempt, compare, record atomically.
+    /// The shared check: open the device secrets, then let the store reserve
+    /// an attempt, compare the code and record the outcome in one transaction.
     async fn check(
         &self,
         subject: &str,
@@ -300,22 +300,7 @@ impl MfaService {
     ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
         let ring = self.keyring()?;
         let now = tessera_core::ids::now();
-        let masked = mask_subject(subject);
-        let last = match self
-            .store
-            .reserve_mfa_attempt(subject, FACTOR, now, &self.settings.lockout)
-            .await?
-        {
-            Reservation::Locked { until } => {
-                self.count("LOCKED");
-                tracing::warn!(subject = %masked, until = %until, "totp check refused: locked");
-                return Ok(Err(MfaFailure::Locked));
-            }
-            Reservation::Granted { last, .. } => last,
-        };
-        let code = code.trim();
-        let unix = now.timestamp();
-        let mut matched = None;
+        let mut secrets = Vec::with_capacity(devices.len());
         for d in devices {
             let secret = ring.open(&d.secret_sealed, SECRET_CONTEXT).map_err(|e| {
                 StoreError::Corrupt(format!(
@@ -323,117 +308,78 @@ impl MfaService {
                     d.device.id
                 ))
             })?;
-            if let Some(step) = d.device.params.matching_step(&secret, code, unix) {
-                matched = Some((d, step));
-                break;
-            }
+            secrets.push((&d.device, secret));
         }
-        let Some((device, step)) = matched else {
-            return self
-                .record_failure(subject, last, confirming, actor, ctx)
-                .await;
+        let code = code.trim().to_string();
+        let ttl = self.settings.replay_ttl;
+        let matcher = move || {
+            secrets.iter().find_map(|(device, secret)| {
+                let step = device
+                    .params
+                    .matching_step(secret, &code, now.timestamp())?;
+                Some(TotpMatch {
+                    device_id: device.id.clone(),
+                    step,
+                    replay_until: replay_until(now, device.params.accepted_until(step), ttl),
+                })
+            })
         };
-        let details = json!({ "device_id": device.device.id });
-        let event = if confirming {
-            "mfa.enroll.completed"
-        } else {
-            "mfa.challenge.succeeded"
+        let log = OutcomeLog {
+            actor,
+            ctx,
+            subject,
+            confirming,
+            lockout_secs: self.settings.lockout.lockout.num_seconds(),
         };
-        let accepted = self
+        let outcome = self
             .store
-            .accept_totp(&TotpAcceptance {
+            .check_totp(TotpCheck {
                 subject: subject.to_string(),
-                device_id: device.device.id.clone(),
-                step,
-                replay_until: replay_until(
-                    now,
-                    device.device.params.accepted_until(step),
-                    self.settings.replay_ttl,
-                ),
                 now,
+                policy: self.settings.lockout,
                 activate: confirming,
-                audit: audit(
-                    actor,
-                    if confirming {
-                        "mfa.enroll.complete"
-                    } else {
-                        "mfa.challenge"
-                    },
-                    subject,
-                    "success",
-                    details.clone(),
-                    ctx,
-                ),
-                events: vec![OutboxEvent::mfa(event, subject, details.clone())],
+                matcher: Box::new(matcher),
+                log: Box::new(move |o: &TotpOutcome| log.entries(o)),
             })
             .await?;
-        if !accepted {
-            self.count("REPLAYED");
-            self.metrics.mfa.replays.inc();
-            tracing::warn!(subject = %masked, device_id = %device.device.id, "totp code replayed: its time step was already used");
-            self.store
-                .record_mfa_activity(
-                    &[audit(
-                        actor,
-                        "mfa.challenge",
-                        subject,
-                        "failure",
-                        json!({ "device_id": device.device.id, "reason": "REPLAYED" }),
-                        ctx,
-                    )],
-                    &[OutboxEvent::mfa("mfa.challenge.replayed", subject, details)],
-                )
-                .await?;
-            return Ok(Err(MfaFailure::Replayed));
-        }
-        self.count("valid");
-        tracing::info!(subject = %masked, device_id = %device.device.id, "totp code accepted");
-        let mut d = device.device.clone();
-        d.last_used_at = Some(now);
-        if confirming {
-            d.confirmed_at = Some(now);
-        }
-        Ok(Ok(d))
-    }
-
-    async fn record_failure(
-        &self,
-        subject: &str,
-        locks_now: bool,
-        confirming: bool,
-        actor: &Actor,
-        ctx: &RequestContext,
-    ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
-        self.count("INVALID");
-        let stage = if confirming { "confirm" } else { "verify" };
-        tracing::info!(subject = %mask_subject(subject), stage, "totp code rejected");
-        let mut events = vec![OutboxEvent::mfa(
-            "mfa.challenge.failed",
-            subject,
-            json!({ "stage": stage }),
-        )];
-        if locks_now {
-            tracing::warn!(subject = %mask_subject(subject), "totp locked after too many failures");
-            events.push(OutboxEvent::mfa(
-                "mfa.challenge.locked",
-                subject,
-                json!({ "locked_for_secs": self.settings.lockout.lockout.num_seconds() }),
-            ));
-        }
-        self.store
-            .record_mfa_activity(
-                &[audit(
-                    actor,
-                    "mfa.challenge",
-                    subject,
-                    "failure",
-                    json!({ "reason": "INVALID", "stage": stage }),
-                    ctx,
-                )],
-                &events,
-            )
-            .await?;
-        Ok(Err(MfaFailure::Invalid))
+        let masked = mask_subject(subject);
+        let result = match outcome {
+            TotpOutcome::Locked { until } => {
+                tracing::warn!(subject = %masked, until = %until, "totp check refused: locked");
+                Err(MfaFailure::Locked)
+            }
+            TotpOutcome::Invalid { locks_now } => {
+                tracing::info!(subject = %masked, confirming, "totp code rejected");
+                if locks_now {
+                    tracing::warn!(subject = %masked, "totp locked after too many failures");
+                }
+                Err(MfaFailure::Invalid)
+            }
+            TotpOutcome::Replayed { device_id } => {
+                self.metrics.mfa.replays.inc();
+                tracing::warn!(subject = %masked, %device_id, "totp code replayed: its time step was already used");
+                Err(MfaFailure::Replayed)
+            }
+            TotpOutcome::Accepted { device_id } => {
+                tracing::info!(subject = %masked, %device_id, "totp code accepted");
+                let device = devices
+                    .iter()
+                    .find(|d| d.device.id == device_id)
+                    .map(|d| d.device.clone())
+                    .expect("the matcher returns one of these devices");
+                Ok(TotpDevice {
+                    last_used_at: Some(now),
+                    confirmed_at: if confirming {
+                        Some(now)
+                    } else {
+                        device.confirmed_at
+                    },
+                    ..device
+                })
+            }
+        };
+        self.count(result.as_ref().err().map_or("valid", |f| f.as_str()));
+        Ok(result)
     }
 
     /// Deletes a device at once.
@@ -635,6 +581,65 @@ impl MfaService {
     pub async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {
         let subject = validate_subject(subject)?;
         self.store.recovery_codes_left(&subject).await
+    }
+}
+
+/// What a TOTP check records, per outcome, in the check's transaction.
+struct OutcomeLog<'a> {
+    actor: &'a Actor,
+    ctx: &'a RequestContext,
+    subject: &'a str,
+    confirming: bool,
+    lockout_secs: i64,
+}
+
+impl OutcomeLog<'_> {
+    fn entries(&self, outcome: &TotpOutcome) -> (Vec<AuditEntry>, Vec<OutboxEvent>) {
+        let (subject, stage) = (
+            self.subject,
+            if self.confirming { "confirm" } else { "verify" },
+        );
+        let entry =
+            |action, result, details| audit(self.actor, action, subject, result, details, self.ctx);
+        let event = |t, details| OutboxEvent::mfa(t, subject, details);
+        match outcome {
+            // Refused before any comparison: counted in metrics, not audited.
+            TotpOutcome::Locked { .. } => (vec![], vec![]),
+            TotpOutcome::Invalid { locks_now } => {
+                let mut events = vec![event("mfa.challenge.failed", json!({ "stage": stage }))];
+                if *locks_now {
+                    events.push(event(
+                        "mfa.challenge.locked",
+                        json!({ "locked_for_secs": self.lockout_secs }),
+                    ));
+                }
+                let details = json!({ "reason": "INVALID", "stage": stage });
+                (vec![entry("mfa.challenge", "failure", details)], events)
+            }
+            TotpOutcome::Replayed { device_id } => (
+                vec![entry(
+                    "mfa.challenge",
+                    "failure",
+                    json!({ "device_id": device_id, "reason": "REPLAYED", "stage": stage }),
+                )],
+                vec![event(
+                    "mfa.challenge.replayed",
+                    json!({ "device_id": device_id }),
+                )],
+            ),
+            TotpOutcome::Accepted { device_id } => {
+                let details = json!({ "device_id": device_id });
+                let (action, event_type) = if self.confirming {
+                    ("mfa.enroll.complete", "mfa.enroll.completed")
+                } else {
+                    ("mfa.challenge", "mfa.challenge.succeeded")
+                };
+                (
+                    vec![entry(action, "success", details.clone())],
+                    vec![event(event_type, details)],
+                )
+            }
+        }
     }
 }
 

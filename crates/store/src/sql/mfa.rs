@@ -9,7 +9,7 @@ use tessera_core::{
     ids::new_id,
     mfa::{
         auth_code::AuthCode,
-        lockout::{AttemptCounter, LockoutPolicy, Reservation},
+        lockout::{AttemptCounter, Reservation},
         totp::{Algorithm, TotpParams},
         DeviceStatus, MfaFailure, TotpDevice,
     },
@@ -22,7 +22,7 @@ use super::{
 use crate::{
     mfa::{
         AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, NewAuthCode, NewTotpDevice, SealedDevice,
-        TotpAcceptance,
+        TotpCheck, TotpMatch, TotpOutcome,
     },
     MfaRepository, StoreError,
 };
@@ -69,6 +69,88 @@ async fn write_log(
 ) -> Result<(), StoreError> {
     insert_audit(tx, audit).await?;
     insert_events(tx, events).await
+}
+
+/// Locks the subject's attempt counter for the rest of `tx` and reads it
+/// (created on first use). The no-op update is the row lock on PostgreSQL;
+/// SQLite's `BEGIN IMMEDIATE` already serialises writers.
+async fn lock_attempts(
+    tx: &mut Transaction<'static, Any>,
+    subject: &str,
+    factor: &str,
+    now: DateTime<Utc>,
+) -> Result<AttemptCounter, StoreError> {
+    sqlx::query(
+        "INSERT INTO mfa_attempts (subject, factor, failures, updated_at) \
+         VALUES ($1, $2, 0, $3) ON CONFLICT (subject, factor) DO NOTHING",
+    )
+    .bind(subject)
+    .bind(factor)
+    .bind(to_millis(now))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE mfa_attempts SET failures = failures WHERE subject = $1 AND factor = $2")
+        .bind(subject)
+        .bind(factor)
+        .execute(&mut **tx)
+        .await?;
+    let row = sqlx::query(
+        "SELECT failures, locked_until, updated_at FROM mfa_attempts \
+         WHERE subject = $1 AND factor = $2",
+    )
+    .bind(subject)
+    .bind(factor)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(AttemptCounter {
+        failures: row.try_get("failures")?,
+        locked_until: get_opt_ts(&row, "locked_until")?,
+        updated_at: get_ts(&row, "updated_at")?,
+    })
+}
+
+async fn store_attempts(
+    tx: &mut Transaction<'static, Any>,
+    subject: &str,
+    factor: &str,
+    c: &AttemptCounter,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE mfa_attempts SET failures = $3, locked_until = $4, updated_at = $5 \
+         WHERE subject = $1 AND factor = $2",
+    )
+    .bind(subject)
+    .bind(factor)
+    .bind(c.failures)
+    .bind(opt_millis(c.locked_until))
+    .bind(to_millis(c.updated_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The replay check-and-record: one conditional upsert that changes a row
+/// only when the step is later than the subject's last accepted one. Under
+/// concurrency exactly one of two requests with the same code sees a row
+/// affected, even without the counter's lock. `false`: a replay.
+async fn record_step(
+    tx: &mut Transaction<'static, Any>,
+    subject: &str,
+    m: &TotpMatch,
+) -> Result<bool, StoreError> {
+    let affected = sqlx::query(
+        "INSERT INTO totp_replay (subject, last_step, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (subject) DO UPDATE \
+         SET last_step = excluded.last_step, expires_at = excluded.expires_at \
+         WHERE totp_replay.last_step < excluded.last_step",
+    )
+    .bind(subject)
+    .bind(m.step)
+    .bind(to_millis(m.replay_until))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(affected == 1)
 }
 
 #[async_trait]
@@ -166,109 +248,49 @@ impl MfaRepository for SqlStore {
         Ok(true)
     }
 
-    async fn reserve_mfa_attempt(
-        &self,
-        subject: &str,
-        factor: &str,
-        now: DateTime<Utc>,
-        policy: &LockoutPolicy,
-    ) -> Result<Reservation, StoreError> {
+    async fn check_totp(&self, check: TotpCheck<'_>) -> Result<TotpOutcome, StoreError> {
+        const FACTOR: &str = "totp";
+        let (subject, now) = (check.subject.as_str(), check.now);
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO mfa_attempts (subject, factor, failures, updated_at) \
-             VALUES ($1, $2, 0, $3) ON CONFLICT (subject, factor) DO NOTHING",
-        )
-        .bind(subject)
-        .bind(factor)
-        .bind(to_millis(now))
-        .execute(&mut *tx)
-        .await?;
-        // The no-op update takes the row lock (PostgreSQL), so concurrent
-        // reservations for one subject read and write the counter in turn.
-        sqlx::query(
-            "UPDATE mfa_attempts SET failures = failures WHERE subject = $1 AND factor = $2",
-        )
-        .bind(subject)
-        .bind(factor)
-        .execute(&mut *tx)
-        .await?;
-        let row = sqlx::query(
-            "SELECT failures, locked_until, updated_at FROM mfa_attempts \
-             WHERE subject = $1 AND factor = $2",
-        )
-        .bind(subject)
-        .bind(factor)
-        .fetch_one(&mut *tx)
-        .await?;
-        let counter = AttemptCounter {
-            failures: row.try_get("failures")?,
-            locked_until: get_opt_ts(&row, "locked_until")?,
-            updated_at: get_ts(&row, "updated_at")?,
+        let counter = lock_attempts(&mut tx, subject, FACTOR, now).await?;
+        let last = match counter.reserve(now, &check.policy) {
+            // Nothing to write: dropping the transaction rolls it back.
+            Reservation::Locked { until } => return Ok(TotpOutcome::Locked { until }),
+            Reservation::Granted { counter, last } => {
+                store_attempts(&mut tx, subject, FACTOR, &counter).await?;
+                last
+            }
         };
-        let reservation = counter.reserve(now, policy);
-        if let Reservation::Granted { counter: c, .. } = reservation {
-            sqlx::query(
-                "UPDATE mfa_attempts SET failures = $3, locked_until = $4, updated_at = $5 \
-                 WHERE subject = $1 AND factor = $2",
-            )
-            .bind(subject)
-            .bind(factor)
-            .bind(c.failures)
-            .bind(opt_millis(c.locked_until))
-            .bind(to_millis(c.updated_at))
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        }
-        Ok(reservation)
-    }
-
-    async fn accept_totp(&self, a: &TotpAcceptance) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        // The check-and-record: one conditional upsert. It changes a row only
-        // when the step is later than the last accepted one, so of two racing
-        // requests with the same code exactly one sees a row affected.
-        let recorded = sqlx::query(
-            "INSERT INTO totp_replay (subject, last_step, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (subject) DO UPDATE \
-             SET last_step = excluded.last_step, expires_at = excluded.expires_at \
-             WHERE totp_replay.last_step < excluded.last_step",
-        )
-        .bind(&a.subject)
-        .bind(a.step)
-        .bind(to_millis(a.replay_until))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if recorded == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "UPDATE mfa_attempts SET failures = 0, locked_until = NULL, updated_at = $2 \
-             WHERE subject = $1 AND factor = 'totp'",
-        )
-        .bind(&a.subject)
-        .bind(to_millis(a.now))
-        .execute(&mut *tx)
-        .await?;
-        let now = to_millis(a.now);
-        let activation = if a.activate {
-            ", status = 'active', confirmed_at = $3"
-        } else {
-            ""
+        let outcome = match (check.matcher)() {
+            None => TotpOutcome::Invalid { locks_now: last },
+            Some(m) if !record_step(&mut tx, subject, &m).await? => TotpOutcome::Replayed {
+                device_id: m.device_id,
+            },
+            Some(m) => {
+                store_attempts(&mut tx, subject, FACTOR, &AttemptCounter::fresh(now)).await?;
+                let activation = if check.activate {
+                    ", status = 'active', confirmed_at = $3"
+                } else {
+                    ""
+                };
+                sqlx::query(&format!(
+                    "UPDATE totp_devices SET last_used_at = $3, updated_at = $3{activation} \
+                     WHERE subject = $1 AND id = $2"
+                ))
+                .bind(subject)
+                .bind(&m.device_id)
+                .bind(to_millis(now))
+                .execute(&mut *tx)
+                .await?;
+                TotpOutcome::Accepted {
+                    device_id: m.device_id,
+                }
+            }
         };
-        sqlx::query(&format!(
-            "UPDATE totp_devices SET last_used_at = $3, updated_at = $3{activation} \
-             WHERE subject = $1 AND id = $2"
-        ))
-        .bind(&a.subject)
-        .bind(&a.device_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        write_log(&mut tx, std::slice::from_ref(&a.audit), &a.events).await?;
+        let (audit, events) = (check.log)(&outcome);
+        write_log(&mut tx, &audit, &events).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(outcome)
     }
 
     async fn record_mfa_activity(
