@@ -71,35 +71,24 @@ async fn write_log(
     insert_events(tx, events).await
 }
 
-/// Locks the subject's attempt counter for the rest of `tx` and reads it
-/// (created on first use). The no-op update is the row lock on PostgreSQL;
-/// SQLite's `BEGIN IMMEDIATE` already serialises writers.
+/// Locks the subject's attempt counter for the rest of `tx` and reads it,
+/// creating it on first use: one upsert whose (no-op) update takes the row
+/// lock on PostgreSQL (SQLite's `BEGIN IMMEDIATE` already serialises writers).
 async fn lock_attempts(
     tx: &mut Transaction<'static, Any>,
     subject: &str,
     factor: &str,
     now: DateTime<Utc>,
 ) -> Result<AttemptCounter, StoreError> {
-    sqlx::query(
+    let row = sqlx::query(
         "INSERT INTO mfa_attempts (subject, factor, failures, updated_at) \
-         VALUES ($1, $2, 0, $3) ON CONFLICT (subject, factor) DO NOTHING",
+         VALUES ($1, $2, 0, $3) ON CONFLICT (subject, factor) \
+         DO UPDATE SET failures = mfa_attempts.failures \
+         RETURNING failures, locked_until, updated_at",
     )
     .bind(subject)
     .bind(factor)
     .bind(to_millis(now))
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE mfa_attempts SET failures = failures WHERE subject = $1 AND factor = $2")
-        .bind(subject)
-        .bind(factor)
-        .execute(&mut **tx)
-        .await?;
-    let row = sqlx::query(
-        "SELECT failures, locked_until, updated_at FROM mfa_attempts \
-         WHERE subject = $1 AND factor = $2",
-    )
-    .bind(subject)
-    .bind(factor)
     .fetch_one(&mut **tx)
     .await?;
     Ok(AttemptCounter {
@@ -253,13 +242,13 @@ impl MfaRepository for SqlStore {
         let (subject, now) = (check.subject.as_str(), check.now);
         let mut tx = self.begin_write().await?;
         let counter = lock_attempts(&mut tx, subject, FACTOR, now).await?;
-        let last = match counter.reserve(now, &check.policy) {
+        // The counter stays locked until commit, so reserving in memory,
+        // comparing, and writing the counter once at the end is as atomic as
+        // writing the reservation first.
+        let (reserved, last) = match counter.reserve(now, &check.policy) {
             // Nothing to write: dropping the transaction rolls it back.
             Reservation::Locked { until } => return Ok(TotpOutcome::Locked { until }),
-            Reservation::Granted { counter, last } => {
-                store_attempts(&mut tx, subject, FACTOR, &counter).await?;
-                last
-            }
+            Reservation::Granted { counter, last } => (counter, last),
         };
         let outcome = match (check.matcher)() {
             None => TotpOutcome::Invalid { locks_now: last },
@@ -267,7 +256,6 @@ impl MfaRepository for SqlStore {
                 device_id: m.device_id,
             },
             Some(m) => {
-                store_attempts(&mut tx, subject, FACTOR, &AttemptCounter::fresh(now)).await?;
                 let activation = if check.activate {
                     ", status = 'active', confirmed_at = $3"
                 } else {
@@ -287,6 +275,12 @@ impl MfaRepository for SqlStore {
                 }
             }
         };
+        // A success clears the count; a failure or a replay keeps the attempt.
+        let counter = match outcome {
+            TotpOutcome::Accepted { .. } => AttemptCounter::fresh(now),
+            _ => reserved,
+        };
+        store_attempts(&mut tx, subject, FACTOR, &counter).await?;
         let (audit, events) = (check.log)(&outcome);
         write_log(&mut tx, &audit, &events).await?;
         tx.commit().await?;
