@@ -50,7 +50,9 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => method.as_str(),
         _ => "OTHER",
     };
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    // The span is at ERROR level only so that no level filter drops it: a
+    // warning logged with `TESSERA_LOG=warn` still carries its request id.
+    let span = tracing::error_span!("request", request_id = %id, method = %method, route = %route);
     let mut res = next.run(req).instrument(span.clone()).await;
 
     if let Some(mut problem) = res.extensions_mut().remove::<Problem>() {
