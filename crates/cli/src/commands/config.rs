@@ -25,6 +25,37 @@ pub fn run(config: Config, cmd: crate::cli::ConfigCommand) -> ExitCode {
                 "scopes          {}",
                 config.tokens.scopes.names().collect::<Vec<_>>().join(",")
             );
+            let mfa = &config.mfa;
+            println!(
+                "totp            {}",
+                match &mfa.totp_keys {
+                    Some(k) => format!(
+                        "enabled (TOTP_ENC_KEY set, {} previous key(s)); {}/{} digits, replay record {} s",
+                        k.previous.len(),
+                        mfa.params.algorithm.as_str(),
+                        mfa.params.digits,
+                        mfa.replay_ttl.as_secs()
+                    ),
+                    None => "disabled: set TOTP_ENC_KEY to enable".to_string(),
+                }
+            );
+            let d = &config.delivery;
+            println!(
+                "e-mail codes    {}",
+                match &d.smtp {
+                    // Host and port only: the URL may carry a password.
+                    Some(t) => format!("SMTP {}:{}", t.host, t.port),
+                    None => format!("log file {}", d.log_file.display()),
+                }
+            );
+            println!(
+                "sms codes       {}",
+                if d.sms_webhook_url.is_some() {
+                    "SMS webhook (TESSERA_SMS_WEBHOOK_URL)".to_string()
+                } else {
+                    format!("log file {}", d.log_file.display())
+                }
+            );
             ExitCode::SUCCESS
         }
     }
