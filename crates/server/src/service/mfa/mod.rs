@@ -13,7 +13,7 @@ use tessera_core::{
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
     mfa::{
-        mask_subject, recovery,
+        mask_subject,
         totp::{base32_encode, generate_secret, otpauth_uri},
         validate_device_name, validate_subject, DeviceStatus, MfaFailure, TotpDevice,
     },
@@ -25,6 +25,11 @@ use tessera_store::{
 };
 
 use crate::{config::MfaSettings, metrics::Metrics};
+
+mod outcome;
+mod recovery_codes;
+
+use outcome::OutcomeLog;
 
 /// The encryption context of TOTP secrets (a ciphertext moved to another
 /// column does not open).
@@ -451,193 +456,6 @@ impl MfaService {
                 {
                     report.rekeyed += 1;
                 }
-            }
-        }
-    }
-
-    fn recovery_hashes(&self, subject: &str, canonical: &str) -> Vec<String> {
-        self.recovery_hashers
-            .iter()
-            .map(|h| h.hash_hex(format!("{subject}\n{canonical}").as_bytes()))
-            .collect()
-    }
-
-    /// A new set of recovery codes (shown once); the old set stops working.
-    pub async fn generate_recovery_codes(
-        &self,
-        subject: &str,
-        actor: &Actor,
-        ctx: &RequestContext,
-    ) -> Result<Vec<String>, StoreError> {
-        let subject = validate_subject(subject)?;
-        let codes = recovery::generate_set();
-        let hashes: Vec<String> = codes
-            .iter()
-            .map(|c| {
-                let canonical = recovery::normalize(c).expect("generated codes are canonical");
-                self.recovery_hashes(&subject, &canonical).swap_remove(0)
-            })
-            .collect();
-        let details = json!({ "count": codes.len() });
-        self.store
-            .replace_recovery_codes(
-                &subject,
-                &hashes,
-                tessera_core::ids::now(),
-                &audit(
-                    actor,
-                    "mfa.recovery_codes.generate",
-                    &subject,
-                    "success",
-                    details.clone(),
-                    ctx,
-                ),
-                &[OutboxEvent::mfa(
-                    "mfa.recovery_codes.generated",
-                    &subject,
-                    details,
-                )],
-            )
-            .await?;
-        self.metrics.mfa.recovery_codes_generated.inc();
-        tracing::info!(subject = %mask_subject(&subject), "recovery codes generated");
-        Ok(codes)
-    }
-
-    /// Uses one recovery code; returns how many are left.
-    pub async fn use_recovery_code(
-        &self,
-        subject: &str,
-        code: &str,
-        actor: &Actor,
-        ctx: &RequestContext,
-    ) -> Result<Result<i64, MfaFailure>, StoreError> {
-        let subject = validate_subject(subject)?;
-        let outcome = match recovery::normalize(code) {
-            None => Err(MfaFailure::Invalid),
-            Some(canonical) => {
-                let used = self
-                    .store
-                    .use_recovery_code(
-                        &subject,
-                        &self.recovery_hashes(&subject, &canonical),
-                        tessera_core::ids::now(),
-                        &audit(
-                            actor,
-                            "mfa.recovery_code.use",
-                            &subject,
-                            "success",
-                            json!({}),
-                            ctx,
-                        ),
-                        &[OutboxEvent::mfa(
-                            "mfa.recovery_code.used",
-                            &subject,
-                            json!({}),
-                        )],
-                    )
-                    .await?;
-                if used {
-                    Ok(())
-                } else {
-                    Err(MfaFailure::Invalid)
-                }
-            }
-        };
-        let left = self.store.recovery_codes_left(&subject).await?;
-        let counted = match outcome {
-            Ok(()) => "valid",
-            Err(_) if left == 0 => "NO_DEVICE",
-            Err(_) => "INVALID",
-        };
-        self.metrics
-            .mfa
-            .verifications
-            .with_label_values(&["recovery_code", counted])
-            .inc();
-        tracing::info!(subject = %mask_subject(&subject), outcome = counted, "recovery code checked");
-        match outcome {
-            Ok(()) => Ok(Ok(left)),
-            Err(_) if left == 0 => Ok(Err(MfaFailure::NoDevice)),
-            Err(f) => {
-                self.store
-                    .record_mfa_activity(
-                        &[audit(
-                            actor,
-                            "mfa.recovery_code.use",
-                            &subject,
-                            "failure",
-                            json!({ "reason": "INVALID" }),
-                            ctx,
-                        )],
-                        &[],
-                    )
-                    .await?;
-                Ok(Err(f))
-            }
-        }
-    }
-
-    pub async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {
-        let subject = validate_subject(subject)?;
-        self.store.recovery_codes_left(&subject).await
-    }
-}
-
-/// What a TOTP check records, per outcome, in the check's transaction.
-struct OutcomeLog<'a> {
-    actor: &'a Actor,
-    ctx: &'a RequestContext,
-    subject: &'a str,
-    confirming: bool,
-    lockout_secs: i64,
-}
-
-impl OutcomeLog<'_> {
-    fn entries(&self, outcome: &TotpOutcome) -> (Vec<AuditEntry>, Vec<OutboxEvent>) {
-        let (subject, stage) = (
-            self.subject,
-            if self.confirming { "confirm" } else { "verify" },
-        );
-        let entry =
-            |action, result, details| audit(self.actor, action, subject, result, details, self.ctx);
-        let event = |t, details| OutboxEvent::mfa(t, subject, details);
-        match outcome {
-            // Refused before any comparison: counted in metrics, not audited.
-            TotpOutcome::Locked { .. } => (vec![], vec![]),
-            TotpOutcome::Invalid { locks_now } => {
-                let mut events = vec![event("mfa.challenge.failed", json!({ "stage": stage }))];
-                if *locks_now {
-                    events.push(event(
-                        "mfa.challenge.locked",
-                        json!({ "locked_for_secs": self.lockout_secs }),
-                    ));
-                }
-                let details = json!({ "reason": "INVALID", "stage": stage });
-                (vec![entry("mfa.challenge", "failure", details)], events)
-            }
-            TotpOutcome::Replayed { device_id } => (
-                vec![entry(
-                    "mfa.challenge",
-                    "failure",
-                    json!({ "device_id": device_id, "reason": "REPLAYED", "stage": stage }),
-                )],
-                vec![event(
-                    "mfa.challenge.replayed",
-                    json!({ "device_id": device_id }),
-                )],
-            ),
-            TotpOutcome::Accepted { device_id } => {
-                let details = json!({ "device_id": device_id });
-                let (action, event_type) = if self.confirming {
-                    ("mfa.enroll.complete", "mfa.enroll.completed")
-                } else {
-                    ("mfa.challenge", "mfa.challenge.succeeded")
-                };
-                (
-                    vec![entry(action, "success", details.clone())],
-                    vec![event(event_type, details)],
-                )
             }
         }
     }

@@ -1,0 +1,231 @@
+//! Validation of the token, invite, webhook and job settings: each section
+//! reduces its raw layered values to the typed settings the services use.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use tessera_core::{
+    api_token::ExpiryPolicy,
+    invite::{is_role_name, InviteLimits, IssuerPolicy},
+    scopes::ScopeRegistry,
+    token_format::TokenFormat,
+    webhook::{secret_key, validate_url, RetrySchedule},
+    SecretString,
+};
+
+use super::{
+    err, list, parse_bool, parse_duration, positive_duration, ConfigError, InviteSettings,
+    JobSettings, Layers, TokenSettings, WebhookSettings,
+};
+
+pub(super) fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
+    let format = l.parse("tokens.prefix", TokenFormat::default(), TokenFormat::new)?;
+    let scopes = l.parse("tokens.scopes", ScopeRegistry::default(), |v| {
+        ScopeRegistry::new(list(v))
+    })?;
+    let defaults = ExpiryPolicy::default();
+    let to_chrono = |d: Duration| chrono::Duration::from_std(d).map_err(|_| "too long".to_string());
+    let max_lifetime = l.parse("tokens.max_ttl", defaults.max_lifetime, |v| {
+        to_chrono(parse_duration(v)?)
+    })?;
+    let default_lifetime = l.parse("tokens.default_ttl", defaults.default_lifetime, |v| {
+        to_chrono(parse_duration(v)?)
+    })?;
+    if default_lifetime > max_lifetime {
+        let src = l
+            .get("tokens.default_ttl")
+            .map_or("tokens.default_ttl", |(_, s)| s);
+        return Err(err(
+            src,
+            "must not be longer than the maximum token lifetime",
+        ));
+    }
+    Ok(TokenSettings {
+        format,
+        scopes,
+        expiry: ExpiryPolicy {
+            default_lifetime,
+            max_lifetime,
+            allow_never: l.parse("tokens.allow_never_expiring", false, parse_bool)?,
+        },
+        verify_requires_admin: l.parse("tokens.verify_requires_admin", false, parse_bool)?,
+        verify_cache_ttl: l.parse("tokens.verify_cache_ttl", Duration::from_secs(5), |v| {
+            let d = parse_duration(v)?;
+            if d > Duration::from_secs(300) {
+                Err("must be at most 5m: it bounds how long another replica may accept a revoked token".into())
+            } else {
+                Ok(d)
+            }
+        })?,
+        usage_flush_interval: l.parse(
+            "tokens.usage_flush_interval",
+            Duration::from_secs(2),
+            |v| {
+                let d = parse_duration(v)?;
+                if d.is_zero() || d > Duration::from_secs(60) {
+                    Err("must be between 1ms and 60s".into())
+                } else {
+                    Ok(d)
+                }
+            },
+        )?,
+    })
+}
+
+pub(super) fn invite_settings(l: &Layers) -> Result<InviteSettings, ConfigError> {
+    let defaults = InviteLimits::default();
+    let to_chrono = |d: Duration| chrono::Duration::from_std(d).map_err(|_| "too long".to_string());
+    let max_lifetime = l.parse("invites.max_ttl", defaults.max_lifetime, |v| {
+        to_chrono(parse_duration(v)?)
+    })?;
+    let default_lifetime = l.parse("invites.default_ttl", defaults.default_lifetime, |v| {
+        to_chrono(parse_duration(v)?)
+    })?;
+    if default_lifetime > max_lifetime || default_lifetime.is_zero() {
+        let src = l
+            .get("invites.default_ttl")
+            .map_or("invites.default_ttl", |(_, s)| s);
+        return Err(err(
+            src,
+            "must be positive and not longer than the maximum invite lifetime",
+        ));
+    }
+    Ok(InviteSettings {
+        policy: l.parse(
+            "invites.policy",
+            IssuerPolicy::default(),
+            IssuerPolicy::parse,
+        )?,
+        daily_quota: l.parse("invites.daily_quota", 5, |v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=1_000_000).contains(n))
+                .ok_or_else(|| format!("expected a number 0-1000000 (0 = no quota), got {v:?}"))
+        })?,
+        quota_exempt_roles: l.parse("invites.quota_exempt_roles", BTreeSet::new(), |v| {
+            let roles = list(v);
+            match roles.iter().find(|r| !is_role_name(r)) {
+                Some(bad) => Err(format!("invalid role name {bad:?}")),
+                None => Ok(roles.into_iter().collect()),
+            }
+        })?,
+        limits: InviteLimits {
+            default_lifetime,
+            max_lifetime,
+            max_uses: l.parse("invites.max_uses", defaults.max_uses, |v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| format!("expected a number 1-1000000, got {v:?}"))
+            })?,
+        },
+        failure_limit_per_minute: l.parse("invites.failure_limit_per_minute", 20, |v| {
+            v.parse::<u32>()
+                .map_err(|_| format!("expected a number (0 = no limit), got {v:?}"))
+        })?,
+    })
+}
+
+pub(super) fn webhook_settings(l: &Layers) -> Result<WebhookSettings, ConfigError> {
+    let defaults = RetrySchedule::default();
+    Ok(WebhookSettings {
+        default_url: l
+            .get("webhooks.default_url")
+            .filter(|(v, _)| !v.trim().is_empty())
+            .map(|(v, src)| validate_url(v.trim()).map_err(|e| err(src, e.to_string())))
+            .transpose()?,
+        default_secret: l
+            .get("webhooks.default_secret")
+            .filter(|(v, _)| !v.trim().is_empty())
+            .map(|(v, src)| match secret_key(v.trim()) {
+                Some(_) => Ok(SecretString::new(v.trim().to_string())),
+                None => Err(err(
+                    src,
+                    "must be a whsec_ secret: whsec_ followed by base64 of 16-64 bytes",
+                )),
+            })
+            .transpose()?,
+        retry: RetrySchedule {
+            delays: l.parse("webhooks.retry_schedule", defaults.delays, |v| {
+                let delays = list(v)
+                    .iter()
+                    .map(|d| positive_duration(d))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if delays.is_empty() || delays.len() > 20 {
+                    Err("expected 1-20 comma-separated durations, e.g. 5s,5m,30m".into())
+                } else {
+                    Ok(delays)
+                }
+            })?,
+            jitter: l.parse("webhooks.retry_jitter", defaults.jitter, |v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|j| (0.0..=0.5).contains(j))
+                    .ok_or_else(|| format!("expected a fraction 0-0.5, got {v:?}"))
+            })?,
+        },
+        timeout: l.parse(
+            "webhooks.timeout",
+            Duration::from_secs(15),
+            positive_duration,
+        )?,
+        concurrency: l.parse("webhooks.concurrency", 32, |v| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| format!("expected 1-1024, got {v:?}"))
+        })?,
+        poll_interval: l.parse(
+            "webhooks.poll_interval",
+            Duration::from_millis(200),
+            positive_duration,
+        )?,
+    })
+}
+
+pub(super) fn job_settings(l: &Layers) -> Result<JobSettings, ConfigError> {
+    let days = |n| chrono::Duration::days(n);
+    let retention = |key: &str| {
+        l.parse(key, days(365), |v| {
+            let d = chrono::Duration::from_std(parse_duration(v)?)
+                .map_err(|_| "too long".to_string())?;
+            if d < days(180) {
+                Err("must be at least 180d: security events are kept that long".into())
+            } else {
+                Ok(d)
+            }
+        })
+    };
+    Ok(JobSettings {
+        enabled: l.parse("jobs.enabled", true, parse_bool)?,
+        revoke_expired_tokens: l.parse(
+            "jobs.revoke_expired_tokens.interval",
+            Duration::from_secs(300),
+            positive_duration,
+        )?,
+        purge_old_logs: l.parse(
+            "jobs.purge_old_logs.interval",
+            Duration::from_secs(86_400),
+            positive_duration,
+        )?,
+        rotate_expiring_tokens: l.parse(
+            "jobs.rotate_expiring_tokens.interval",
+            Duration::from_secs(3600),
+            positive_duration,
+        )?,
+        resend_pending_webhooks: l.parse(
+            "jobs.resend_pending_webhooks.interval",
+            Duration::from_secs(60),
+            positive_duration,
+        )?,
+        check_interval: l.parse(
+            "jobs.check_interval",
+            Duration::from_secs(15),
+            positive_duration,
+        )?,
+        audit_retention: retention("retention.audit")?,
+        usage_retention: retention("retention.usage")?,
+        rotation_window: l.parse("tokens.rotation_window", days(7), |v| {
+            chrono::Duration::from_std(positive_duration(v)?).map_err(|_| "too long".to_string())
+        })?,
+    })
+}
