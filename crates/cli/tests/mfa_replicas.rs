@@ -230,11 +230,8 @@ async fn replay_and_lockout_hold_across_replicas() {
     let counts = burst(&http, bases, &token, "alice", vec![code; 20]).await;
     eprintln!("one code, twenty requests: {counts:?}");
     assert_eq!(counts.get("valid"), Some(&1), "{counts:?}");
-    assert_eq!(
-        counts.get("REPLAYED").unwrap_or(&0) + counts.get("LOCKED").unwrap_or(&0),
-        19,
-        "{counts:?}"
-    );
+    // Replays give their attempt back, so none of them is LOCKED.
+    assert_eq!(counts.get("REPLAYED"), Some(&19), "{counts:?}");
 
     // Fifty wrong guesses at once: five are evaluated, the rest are locked.
     let (secret, params) = active_device(&http, &b.base, &token, "bob").await;

@@ -63,6 +63,13 @@ fn derive_bytes(material: &str, purpose: &str) -> [u8; 32] {
     out
 }
 
+/// Equality of two digests (or codes) in time that does not depend on where
+/// they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// The current key plus older keys that can still decrypt.
 #[derive(Clone)]
 pub struct Keyring {

@@ -124,13 +124,8 @@ impl Services {
             metrics.clone(),
         )
         .map_err(key_error)?;
-        let mfa = MfaService::new(
-            store.clone(),
-            config.mfa.clone(),
-            &all_keys,
-            metrics.clone(),
-        )
-        .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?;
+        let mfa = MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
+            .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?;
         mfa.check_keys().await.map_err(StartupError::Totp)?;
         let messenger = crate::delivery::Messenger::new(&config.delivery)
             .map_err(|e| StartupError::Delivery(e.to_string()))?;

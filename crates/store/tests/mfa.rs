@@ -90,6 +90,17 @@ async fn check(
     .unwrap()
 }
 
+/// A confirmed device for `subject` (its confirmation used step 1).
+async fn active_device(s: &Arc<dyn Store>, subject: &str) -> String {
+    let d = device(subject);
+    s.create_totp_device(&d, &audit("mfa.enroll", subject), &[])
+        .await
+        .unwrap();
+    let id = d.device.id;
+    assert_eq!(check(s, subject, Some((&id, 1)), true).await, accepted(&id));
+    id
+}
+
 fn accepted(id: &str) -> TotpOutcome {
     TotpOutcome::Accepted {
         device_id: id.into(),
@@ -124,9 +135,16 @@ async fn devices_and_replay(db: TestDb) {
         accepted(&id)
     );
     // Another subject is independent.
+    let other = active_device(s, "u_2").await;
     assert_eq!(
-        check(s, "u_2", Some(("d", 100)), false).await,
-        accepted("d")
+        check(s, "u_2", Some((&other, 100)), false).await,
+        accepted(&other)
+    );
+    // A device deleted (or never there) between the read and the check: its
+    // code does not work.
+    assert_eq!(
+        check(s, "u_2", Some((&id, 200)), false).await,
+        TotpOutcome::Invalid { locks_now: false }
     );
     assert_eq!(s.totp_key_ids().await.unwrap(), vec!["k1".to_string()]);
     assert!(s
@@ -157,23 +175,30 @@ async fn devices_and_replay(db: TestDb) {
 
 async fn concurrent_checks_of_one_code_accept_it_once(db: TestDb) {
     let store: Arc<dyn Store> = db.store.clone();
+    let id = active_device(&store, "u_race").await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
-            let s = store.clone();
-            tokio::spawn(async move { check(&s, "u_race", Some(("d", 500)), false).await })
+            let (s, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { check(&s, "u_race", Some((&id, 500)), false).await })
         })
         .collect();
     let mut outcomes = Vec::new();
     for t in tasks {
         outcomes.push(t.await.unwrap());
     }
-    let won = outcomes.iter().filter(|o| **o == accepted("d")).count();
+    let won = outcomes.iter().filter(|o| **o == accepted(&id)).count();
     assert_eq!(won, 1, "{outcomes:?}");
-    // The losers were replays until the allowance ran out, then locked.
-    assert!(outcomes.iter().all(|o| matches!(
-        o,
-        TotpOutcome::Accepted { .. } | TotpOutcome::Replayed { .. } | TotpOutcome::Locked { .. }
-    )));
+    // The others are replays, which do not use attempts: nobody is locked out.
+    let replayed = TotpOutcome::Replayed {
+        device_id: id.clone(),
+    };
+    assert_eq!(outcomes.iter().filter(|o| **o == replayed).count(), 19);
+    for _ in 0..4 {
+        assert_eq!(
+            check(&store, "u_race", None, false).await,
+            TotpOutcome::Invalid { locks_now: false }
+        );
+    }
 }
 
 async fn fifty_parallel_wrong_codes_are_compared_five_times(db: TestDb) {
@@ -218,16 +243,17 @@ async fn fifty_parallel_wrong_codes_are_compared_five_times(db: TestDb) {
     assert_eq!(compared.load(std::sync::atomic::Ordering::SeqCst), 5);
     // Locked: even a matching code is not compared.
     assert!(matches!(
-        check(&store, "u_guess", Some(("d", 9)), false).await,
+        check(&store, "u_guess", Some(("any", 9)), false).await,
         TotpOutcome::Locked { .. }
     ));
     // A success before the limit clears the counter.
+    let id = active_device(&store, "u_reset").await;
     for _ in 0..4 {
         check(&store, "u_reset", None, false).await;
     }
     assert_eq!(
-        check(&store, "u_reset", Some(("d", 3)), false).await,
-        accepted("d")
+        check(&store, "u_reset", Some((&id, 3)), false).await,
+        accepted(&id)
     );
     for _ in 0..4 {
         assert_eq!(
@@ -274,6 +300,25 @@ async fn recovery_codes_are_single_use(db: TestDb) {
         .await
         .unwrap());
     assert_eq!(s.recovery_codes_left("u_r").await.unwrap(), 1);
+}
+
+async fn concurrent_regenerations_leave_one_set(db: TestDb) {
+    let store: Arc<dyn Store> = db.store.clone();
+    let tasks: Vec<_> = (0..4)
+        .map(|set| {
+            let s = store.clone();
+            tokio::spawn(async move {
+                let hashes: Vec<String> = (0..10).map(|i| format!("set{set}-{i}")).collect();
+                s.replace_recovery_codes("u_regen", &hashes, now(), &audit("gen", "u_regen"), &[])
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.recovery_codes_left("u_regen").await.unwrap(), 10);
 }
 
 fn auth_code(subject: &str, dest: &str) -> NewAuthCode {
@@ -415,5 +460,6 @@ backend_tests!(
     concurrent_checks_of_one_code_accept_it_once,
     fifty_parallel_wrong_codes_are_compared_five_times,
     recovery_codes_are_single_use,
+    concurrent_regenerations_leave_one_set,
     auth_codes_limits_supersede_and_attempts,
 );

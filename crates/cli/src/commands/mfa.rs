@@ -64,7 +64,7 @@ async fn execute(
             }
         }
         MfaCommand::Rekey { json: as_json } => {
-            let report = mfa.rekey().await?;
+            let report = mfa.rekey(&tessera_core::audit::Actor::Cli).await?;
             if as_json {
                 output::json(&report);
             } else {

@@ -112,33 +112,58 @@ pub fn validate_purpose(purpose: &str) -> Result<String, DomainError> {
     }
 }
 
-/// A plausible destination for the channel: an e-mail address, or an E.164
-/// phone number (`+` and 8-15 digits).
+/// The canonical destination for the channel, or a 422. E-mail: a bare
+/// address (`local@domain`: no display name, no angle brackets, no lists),
+/// ASCII, the domain lower-cased. SMS: E.164, `+` and 7-15 digits not starting
+/// with 0. Being strict here keeps two things true: whatever passes is
+/// deliverable by the providers (a bad address is a 422, not a 503), and one
+/// mailbox or phone has one canonical form, so the per-destination rate limit
+/// cannot be dodged by writing it differently.
 pub fn validate_destination(channel: Channel, to: &str) -> Result<String, DomainError> {
     let to = to.trim();
-    let ok = match channel {
-        Channel::Email => {
-            to.len() <= 254
-                && !to.chars().any(|c| c.is_whitespace() || c.is_control())
-                && to
-                    .split_once('@')
-                    .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'))
-        }
+    let canonical = match channel {
+        Channel::Email => canonical_email(to),
         Channel::Sms => to
             .strip_prefix('+')
-            .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())),
+            .filter(|d| {
+                (7..=15).contains(&d.len())
+                    && d.bytes().all(|b| b.is_ascii_digit())
+                    && !d.starts_with('0')
+            })
+            .map(|_| to.to_string()),
     };
-    if ok {
-        Ok(to.to_string())
-    } else {
-        Err(DomainError::invalid(
+    canonical.ok_or_else(|| {
+        DomainError::invalid(
             "destination",
             match channel {
-                Channel::Email => "must be an e-mail address",
+                Channel::Email => "must be a plain e-mail address such as alice@example.com",
                 Channel::Sms => "must be a phone number in E.164 form, e.g. +447700900123",
             },
-        ))
-    }
+        )
+    })
+}
+
+fn canonical_email(to: &str) -> Option<String> {
+    const LOCAL_SPECIALS: &str = ".!#$%&'*+/=?^_`{|}~-";
+    let (local, domain) = to.split_once('@')?;
+    let local_ok = (1..=64).contains(&local.len())
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || LOCAL_SPECIALS.contains(c))
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..");
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = domain.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    (local_ok && domain_ok && to.len() <= 254)
+        .then(|| format!("{local}@{}", domain.to_ascii_lowercase()))
 }
 
 #[cfg(test)]
@@ -195,11 +220,39 @@ mod tests {
     }
 
     #[test]
-    fn destinations_are_checked_per_channel() {
-        assert!(validate_destination(Channel::Email, "a@b.io").is_ok());
-        assert!(validate_destination(Channel::Email, "a b@c.io").is_err());
-        assert!(validate_destination(Channel::Email, "+447700900123").is_err());
-        assert!(validate_destination(Channel::Sms, "+447700900123").is_ok());
-        assert!(validate_destination(Channel::Sms, "447700900123").is_err());
+    fn destinations_are_checked_and_canonical_per_channel() {
+        let email = |s| validate_destination(Channel::Email, s);
+        let sms = |s| validate_destination(Channel::Sms, s);
+        assert_eq!(
+            email(" Alice.B+tag@Example.COM ").unwrap(),
+            "Alice.B+tag@example.com"
+        );
+        for bad in [
+            "a b@c.io",
+            "+447700900123",
+            "Alice <alice@example.com>",
+            "<alice@example.com>",
+            "a,b@x.io",
+            "a@b",
+            "a@-b.io",
+            ".a@b.io",
+            "a..b@c.io",
+            "a@b..io",
+            "ä@b.io",
+            "a@b.io,c@d.io",
+            "a@b@c.io",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+        assert_eq!(sms("+447700900123").unwrap(), "+447700900123");
+        for bad in [
+            "447700900123",
+            "+0447700900123",
+            "+123456",
+            "+44 7700 900123",
+            "+1234567890123456",
+        ] {
+            assert!(sms(bad).is_err(), "{bad}");
+        }
     }
 }

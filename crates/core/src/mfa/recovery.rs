@@ -2,10 +2,16 @@
 //!
 //! Ten codes per set, each 24 Crockford base32 characters (120 bits from the
 //! OS CSPRNG, above the 112 bits asked of them), shown once in groups of four
-//! and stored only as an HMAC-SHA-256 under a server key. High entropy is
-//! what makes a fast keyed hash the right choice rather than Argon2id.
+//! and stored only as a SHA-256, salted with the subject. 120 bits make a
+//! search of the code space hopeless without any key (as for API tokens), so
+//! a fast unkeyed hash is the right tool rather than Argon2id; and because no
+//! server key is involved, the codes survive any rotation of
+//! `TESSERA_ENC_KEY` (they live for years, unlike invite codes).
 
 use rand::{rngs::OsRng, RngCore};
+use sha2::{Digest, Sha256};
+
+use crate::token_format::to_hex;
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters per code (5 bits each).
@@ -57,6 +63,14 @@ pub fn normalize(input: &str) -> Option<String> {
     (out.len() == CODE_CHARS).then_some(out)
 }
 
+/// The stored form of a canonical code for `subject` (hex SHA-256). The
+/// subject is part of the input, so equal hashes never link two subjects.
+pub fn hash(subject: &str, canonical: &str) -> String {
+    to_hex(&Sha256::digest(
+        format!("tessera-recovery-code\n{subject}\n{canonical}").as_bytes(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +88,10 @@ mod tests {
             assert_eq!(normalize(&n).unwrap(), n);
         }
         assert!(normalize("ABCD").is_none());
+        let n = normalize(&set[0]).unwrap();
+        assert_eq!(hash("u1", &n), hash("u1", &n));
+        assert_ne!(hash("u1", &n), hash("u2", &n));
+        assert_eq!(hash("u1", &n).len(), 64);
         assert!(normalize("!!!!-QH9D-X4TV-A8RE-3NPW-G6ZC").is_none());
         assert_eq!(
             normalize("oooo-iiii-llll-0000-1111-2222").unwrap(),

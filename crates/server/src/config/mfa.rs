@@ -61,6 +61,15 @@ fn key(v: &str) -> Result<SecretString, String> {
     }
 }
 
+fn at_most_a_day(v: &str) -> Result<chrono::Duration, String> {
+    let d = positive_duration(v)?;
+    if d > Duration::from_secs(86_400) {
+        Err("must be at most 24h".into())
+    } else {
+        chrono(d)
+    }
+}
+
 fn chrono(d: Duration) -> Result<chrono::Duration, String> {
     chrono::Duration::from_std(d).map_err(|_| "too long".to_string())
 }
@@ -105,8 +114,12 @@ pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
         totp_keys: current.map(|current| TotpKeys { current, previous }),
         replay_ttl,
         issuer: l.parse("mfa.issuer", "Tessera".to_string(), |v| {
-            if v.is_empty() || v.chars().count() > 64 || v.contains(':') {
-                Err("must be 1-64 characters without ':'".into())
+            if v.is_empty()
+                || v.chars().count() > 64
+                || v.contains(':')
+                || v.chars().any(char::is_control)
+            {
+                Err("must be 1-64 printable characters without ':'".into())
             } else {
                 Ok(v.to_string())
             }
@@ -125,9 +138,7 @@ pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
         },
         lockout: LockoutPolicy {
             max_failures: l.parse("mfa.max_failures", 5, |v| number(v, 1, 100))?,
-            lockout: l.parse("mfa.lockout", chrono::Duration::minutes(5), |v| {
-                chrono(positive_duration(v)?)
-            })?,
+            lockout: l.parse("mfa.lockout", chrono::Duration::minutes(5), at_most_a_day)?,
         },
         auth_codes: AuthCodePolicy {
             digits: l.parse("auth_codes.digits", defaults.digits, |v| number(v, 6, 8))?,
@@ -147,10 +158,12 @@ pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
         codes_per_destination: l.parse("auth_codes.limit_per_destination", 10, |v| {
             number(v, 1, 100_000)
         })?,
+        // Auth codes are purged a day after creation, so a longer window
+        // could not count them.
         rate_window: l.parse(
             "auth_codes.limit_window",
             chrono::Duration::minutes(15),
-            |v| chrono(positive_duration(v)?),
+            at_most_a_day,
         )?,
     })
 }

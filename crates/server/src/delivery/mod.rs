@@ -163,11 +163,19 @@ impl Messenger {
         };
         let messenger = Self { email, sms };
         for channel in [Channel::Email, Channel::Sms] {
-            tracing::info!(
-                channel = channel.as_str(),
-                sender = messenger.sender_kind(channel),
-                "one-time code delivery"
-            );
+            let sender = messenger.sender_kind(channel);
+            if sender == "log-file" {
+                // Fine in development; in production it means codes never
+                // reach users and sit in a file instead.
+                tracing::warn!(
+                    channel = channel.as_str(),
+                    file = %settings.log_file.display(),
+                    "one-time codes for this channel go to the development log file; \
+                     set SMTP_URL / TESSERA_SMS_WEBHOOK_URL in production"
+                );
+            } else {
+                tracing::info!(channel = channel.as_str(), sender, "one-time code delivery");
+            }
         }
         Ok(messenger)
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tessera_core::{
     audit::{Actor, AuditEntry, RequestContext},
-    crypto::{CryptoError, KeyedHasher, Keyring},
+    crypto::{constant_time_eq, CryptoError, KeyedHasher, Keyring},
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
     mfa::{
@@ -25,7 +25,6 @@ use tessera_store::{
     Store, StoreError,
 };
 
-use super::mfa::digest_eq;
 use crate::{
     config::MfaSettings,
     delivery::{Messenger, OutboundMessage},
@@ -161,48 +160,50 @@ impl AuthCodeService {
             )),
         };
         let channel = req.channel.as_str();
-        match self.messenger.send(&message).await {
-            Ok(()) => {
-                self.store
-                    .finish_auth_code_delivery(
-                        &code.id,
-                        Some(tessera_core::ids::now()),
-                        &audit("auth_code.send", "success"),
-                        &[OutboxEvent::mfa(
-                            "auth_code.sent",
-                            &subject,
-                            details.clone(),
-                        )],
-                    )
-                    .await?;
-                self.metrics
-                    .mfa
-                    .codes_sent
-                    .with_label_values(&[channel, "sent"])
-                    .inc();
+        // Delivery and its bookkeeping run in their own task, so they finish
+        // even if the caller hangs up mid-send: otherwise a message could go
+        // out while its code stayed unusable and unaudited.
+        let (store, messenger, code_id) =
+            (self.store.clone(), self.messenger.clone(), code.id.clone());
+        let (sent_audit, failed_audit) = (
+            audit("auth_code.send", "success"),
+            audit("auth_code.send", "failure"),
+        );
+        let sent_event = OutboxEvent::mfa("auth_code.sent", &subject, details.clone());
+        let delivery = tokio::spawn(async move {
+            match messenger.send(&message).await {
+                Ok(()) => {
+                    let at = tessera_core::ids::now();
+                    store
+                        .finish_auth_code_delivery(&code_id, Some(at), &sent_audit, &[sent_event])
+                        .await
+                        .map(|()| Some(at))
+                }
+                // The messenger logged the cause; the code must never work.
+                Err(_) => store
+                    .finish_auth_code_delivery(&code_id, None, &failed_audit, &[])
+                    .await
+                    .map(|()| None),
+            }
+        });
+        let sent_at = delivery
+            .await
+            .map_err(|_| StoreError::from(DomainError::DeliveryFailed { channel }))??;
+        let outcome = if sent_at.is_some() { "sent" } else { "failed" };
+        self.metrics
+            .mfa
+            .codes_sent
+            .with_label_values(&[channel, outcome])
+            .inc();
+        match sent_at {
+            Some(at) => {
                 tracing::info!(subject = %mask_subject(&subject), code_id = %code.id, channel, "auth code sent");
                 Ok(AuthCode {
-                    sent_at: Some(now),
+                    sent_at: Some(at),
                     ..code
                 })
             }
-            Err(_) => {
-                // The messenger logged the cause; the code must never work.
-                self.metrics
-                    .mfa
-                    .codes_sent
-                    .with_label_values(&[channel, "failed"])
-                    .inc();
-                self.store
-                    .finish_auth_code_delivery(
-                        &code.id,
-                        None,
-                        &audit("auth_code.send", "failure"),
-                        &[],
-                    )
-                    .await?;
-                Err(DomainError::DeliveryFailed { channel }.into())
-            }
+            None => Err(DomainError::DeliveryFailed { channel }.into()),
         }
     }
 
@@ -239,7 +240,7 @@ impl AuthCodeService {
                         // Compare against every key's hash; no early exit.
                         let matches = hashers
                             .iter()
-                            .map(|h| digest_eq(&Self::hash(h, code, presented), stored))
+                            .map(|h| constant_time_eq(&Self::hash(h, code, presented), stored))
                             .fold(false, |a, b| a | b);
                         (
                             if matches {

@@ -70,7 +70,11 @@ CREATE INDEX auth_codes_subject ON auth_codes (subject, purpose, created_at);
 CREATE INDEX auth_codes_destination ON auth_codes (destination_hash, created_at);
 CREATE INDEX auth_codes_created ON auth_codes (created_at);
 
--- One row per subject, locked while its auth-code rate limit is checked.
+-- One row per subject and one per destination, locked while a subject's
+-- recovery codes are replaced or its auth-code rate limits are checked.
 CREATE TABLE mfa_subjects (
     subject TEXT PRIMARY KEY
+);
+CREATE TABLE auth_code_destinations (
+    destination_hash TEXT PRIMARY KEY
 );

@@ -23,7 +23,7 @@ use crate::{
 };
 
 const COLUMNS: &str = "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
-     t.max_attempts, t.expires_at, t.consumed_at, t.sent_at, t.created_at";
+     t.max_attempts, t.expires_at, t.consumed_at, t.sent_at, t.created_at, t.superseded_at";
 
 fn from_row(row: &AnyRow) -> Result<(AuthCode, String), StoreError> {
     Ok((
@@ -53,17 +53,24 @@ pub(super) async fn create(
     let c = &new.code;
     let window_start = to_millis(c.created_at - limits.window);
     let mut tx = store.begin_write().await?;
-    // Serialise creations per subject so concurrent requests cannot all slip
-    // under the limit (the destination limit is checked under the same lock,
-    // so it is exact per subject and close to exact across subjects).
-    sqlx::query("INSERT INTO mfa_subjects (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING")
-        .bind(&c.subject)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE mfa_subjects SET subject = subject WHERE subject = $1")
-        .bind(&c.subject)
-        .execute(&mut *tx)
-        .await?;
+    // Serialise creations per subject and per destination, so concurrent
+    // requests cannot slip past either limit. Always subject first, then
+    // destination: every transaction takes them in that order.
+    super::mfa::lock_subject(&mut tx, &c.subject).await?;
+    sqlx::query(
+        "INSERT INTO auth_code_destinations (destination_hash) VALUES ($1) \
+         ON CONFLICT (destination_hash) DO NOTHING",
+    )
+    .bind(&new.destination_hash)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE auth_code_destinations SET destination_hash = destination_hash \
+         WHERE destination_hash = $1",
+    )
+    .bind(&new.destination_hash)
+    .execute(&mut *tx)
+    .await?;
     for (column, value, limit) in [
         ("subject", &c.subject, limits.per_subject),
         (
@@ -172,7 +179,13 @@ pub(super) async fn check(
     // A stale id (a replaced code) finds nothing: only the current code counts.
     let current = current.filter(|id| lookup.id.as_ref().is_none_or(|want| want == id));
     let locked = match &current {
-        Some(id) => lock_row(&mut tx, "auth_codes", COLUMNS, id, from_row).await?,
+        Some(id) => lock_row(&mut tx, "auth_codes", COLUMNS, id, |row| {
+            Ok((from_row(row)?, get_opt_ts(row, "superseded_at")?.is_some()))
+        })
+        .await?
+        // A newer code may have replaced this one between the read and the
+        // lock (PostgreSQL): then it is no longer the current code.
+        .and_then(|(code, superseded)| (!superseded).then_some(code)),
         None => None,
     };
     let verdict = check(locked.as_ref().map(|(c, h)| (c, h.as_str())));

@@ -118,6 +118,44 @@ async fn store_attempts(
     Ok(())
 }
 
+/// Serialises per-subject changes that read before they write (recovery
+/// code regeneration, auth code rate limits): a row per subject, locked.
+pub(super) async fn lock_subject(
+    tx: &mut Transaction<'static, Any>,
+    subject: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO mfa_subjects (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING")
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE mfa_subjects SET subject = subject WHERE subject = $1")
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Locks the matched device for the rest of `tx`: `false` if the subject no
+/// longer has it in the expected state (pending when confirming, else active).
+async fn lock_device(
+    tx: &mut Transaction<'static, Any>,
+    subject: &str,
+    device_id: &str,
+    confirming: bool,
+) -> Result<bool, StoreError> {
+    let affected = sqlx::query(
+        "UPDATE totp_devices SET updated_at = updated_at \
+         WHERE subject = $1 AND id = $2 AND status = $3",
+    )
+    .bind(subject)
+    .bind(device_id)
+    .bind(if confirming { "pending" } else { "active" })
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(affected == 1)
+}
+
 /// The replay check-and-record: one conditional upsert that changes a row
 /// only when the step is later than the subject's last accepted one. Under
 /// concurrency exactly one of two requests with the same code sees a row
@@ -252,6 +290,11 @@ impl MfaRepository for SqlStore {
         };
         let outcome = match (check.matcher)() {
             None => TotpOutcome::Invalid { locks_now: last },
+            // The device was removed (or confirmed) since it was read: its
+            // codes stop working at once.
+            Some(m) if !lock_device(&mut tx, subject, &m.device_id, check.activate).await? => {
+                TotpOutcome::Invalid { locks_now: last }
+            }
             Some(m) if !record_step(&mut tx, subject, &m).await? => TotpOutcome::Replayed {
                 device_id: m.device_id,
             },
@@ -275,9 +318,12 @@ impl MfaRepository for SqlStore {
                 }
             }
         };
-        // A success clears the count; a failure or a replay keeps the attempt.
+        // A success clears the count and a wrong code keeps its attempt. A
+        // replay gives its attempt back: it is a right code sent twice (a
+        // double submit, a retry), never a guess, and must not lock the user.
         let counter = match outcome {
             TotpOutcome::Accepted { .. } => AttemptCounter::fresh(now),
+            TotpOutcome::Replayed { .. } => counter,
             _ => reserved,
         };
         store_attempts(&mut tx, subject, FACTOR, &counter).await?;
@@ -355,6 +401,9 @@ impl MfaRepository for SqlStore {
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        // Without this lock, two concurrent regenerations on PostgreSQL each
+        // delete only the rows they can see and both new sets survive.
+        lock_subject(&mut tx, subject).await?;
         sqlx::query("DELETE FROM recovery_codes WHERE subject = $1")
             .bind(subject)
             .execute(&mut *tx)
@@ -450,7 +499,9 @@ impl MfaRepository for SqlStore {
         now: DateTime<Utc>,
         codes_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin_write().await?;
+        // Each delete commits on its own: one transaction would lock replay
+        // records and counters in the opposite order to a TOTP check and
+        // could deadlock with one on PostgreSQL.
         let now_ms = to_millis(now);
         let mut n = 0;
         for (sql, at) in [
@@ -473,11 +524,10 @@ impl MfaRepository for SqlStore {
         ] {
             n += sqlx::query(sql)
                 .bind(at)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await?
                 .rows_affected();
         }
-        tx.commit().await?;
         Ok(n)
     }
 }

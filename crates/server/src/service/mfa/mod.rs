@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use tessera_core::{
     audit::{Actor, AuditEntry, RequestContext},
-    crypto::{CryptoError, KeyedHasher, Keyring},
+    crypto::{CryptoError, Keyring},
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
     mfa::{
@@ -65,8 +64,6 @@ pub struct MfaService {
     settings: MfaSettings,
     /// `None` without `TOTP_ENC_KEY`: TOTP answers 503 totp_not_configured.
     keyring: Option<Keyring>,
-    /// Current key first; older keys keep earlier recovery codes valid.
-    recovery_hashers: Vec<KeyedHasher>,
     metrics: Arc<Metrics>,
 }
 
@@ -88,7 +85,6 @@ impl MfaService {
     pub fn new(
         store: Arc<dyn Store>,
         settings: MfaSettings,
-        server_keys: &[&str],
         metrics: Arc<Metrics>,
     ) -> Result<Self, CryptoError> {
         let keyring = settings
@@ -101,10 +97,6 @@ impl MfaService {
             })
             .transpose()?;
         Ok(Self {
-            recovery_hashers: server_keys
-                .iter()
-                .map(|k| KeyedHasher::new(k, "recovery-code"))
-                .collect::<Result<_, _>>()?,
             store,
             settings,
             keyring,
@@ -161,10 +153,12 @@ impl MfaService {
             Some(i) => label("issuer", &i)?,
             None => self.settings.issuer.clone(),
         };
-        let account = label(
-            "account_name",
-            req.account_name.as_deref().unwrap_or(&subject),
-        )?;
+        // The default account label is the subject, with `:` (the label's
+        // separator) replaced so subjects like `tenant:42` still enrol.
+        let account = match req.account_name {
+            Some(a) => label("account_name", &a)?,
+            None => label("account_name", &subject.replace(':', "_"))?,
+        };
         // A read before the insert: two racing enrolments may both pass at
         // nine, which is harmless; the bound is about cost, not security.
         if self.store.list_totp_devices(&subject).await?.len() >= MAX_DEVICES {
@@ -430,7 +424,7 @@ impl MfaService {
     }
 
     /// Re-encrypts every TOTP secret under the current `TOTP_ENC_KEY`.
-    pub async fn rekey(&self) -> Result<RekeyReport, StoreError> {
+    pub async fn rekey(&self, actor: &Actor) -> Result<RekeyReport, StoreError> {
         let ring = self.keyring()?;
         let current = ring.current_key_id().to_string();
         let mut report = RekeyReport {
@@ -440,6 +434,17 @@ impl MfaService {
         loop {
             let batch = self.store.totp_secrets_not_under(&current, 200).await?;
             if batch.is_empty() {
+                let details = json!({ "rekeyed": report.rekeyed, "key_id": report.key_id });
+                let entry = AuditEntry::success(
+                    actor,
+                    "mfa.rekey",
+                    "totp_key",
+                    &report.key_id,
+                    details,
+                    &RequestContext::default(),
+                );
+                self.store.record_mfa_activity(&[entry], &[]).await?;
+                tracing::info!(rekeyed = report.rekeyed, key_id = %report.key_id, "totp secrets rekeyed");
                 return Ok(report);
             }
             for (id, sealed) in batch {
@@ -485,9 +490,4 @@ fn replay_until(
     let by_ttl = now + Duration::seconds(ttl.as_secs() as i64);
     let by_window = DateTime::from_timestamp(accepted_until_unix + 1, 0).unwrap_or(by_ttl);
     by_ttl.max(by_window)
-}
-
-/// Constant-time equality of two hex digests (used by auth codes).
-pub(crate) fn digest_eq(a: &str, b: &str) -> bool {
-    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }

@@ -1,5 +1,6 @@
 //! Recovery codes: the way back in when the authenticator is lost. Ten per
-//! set, shown once, stored as keyed hashes, each usable once.
+//! set, shown once, stored as salted SHA-256 (see
+//! [`tessera_core::mfa::recovery`]), each usable once.
 
 use serde_json::json;
 use tessera_core::{
@@ -12,13 +13,6 @@ use tessera_store::StoreError;
 use super::{audit, MfaService};
 
 impl MfaService {
-    fn recovery_hashes(&self, subject: &str, canonical: &str) -> Vec<String> {
-        self.recovery_hashers
-            .iter()
-            .map(|h| h.hash_hex(format!("{subject}\n{canonical}").as_bytes()))
-            .collect()
-    }
-
     /// A new set of recovery codes (shown once); the old set stops working.
     pub async fn generate_recovery_codes(
         &self,
@@ -32,7 +26,7 @@ impl MfaService {
             .iter()
             .map(|c| {
                 let canonical = recovery::normalize(c).expect("generated codes are canonical");
-                self.recovery_hashes(&subject, &canonical).swap_remove(0)
+                recovery::hash(&subject, &canonical)
             })
             .collect();
         let details = json!({ "count": codes.len() });
@@ -77,7 +71,7 @@ impl MfaService {
                     .store
                     .use_recovery_code(
                         &subject,
-                        &self.recovery_hashes(&subject, &canonical),
+                        &[recovery::hash(&subject, &canonical)],
                         tessera_core::ids::now(),
                         &audit(
                             actor,
