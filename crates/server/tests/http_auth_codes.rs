@@ -126,6 +126,51 @@ async fn codes_arrive_by_smtp_and_work_once(db: TestDb) {
     );
 }
 
+async fn parallel_guesses_at_one_code_evaluate_five(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let token = mfa_token(&s).await;
+    send(
+        &s,
+        &token,
+        json!({"subject": "u_par", "purpose": "login", "channel": "sms", "destination": "+447700900123"}),
+    )
+    .await;
+    let log = std::fs::read_to_string(s.data_dir.path().join("messages.log")).unwrap();
+    let code = find_code(&log, 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (http, url, token) = (
+                s.http.clone(),
+                format!("{}/v1/auth-codes/verify", s.base),
+                token.clone(),
+            );
+            let body = json!({"subject": "u_par", "purpose": "login", "code": wrong});
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                r.json::<Value>().await.unwrap()["code"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+        })
+        .collect();
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    let count = |c: &str| codes.iter().filter(|x| *x == c).count();
+    assert_eq!((count("INVALID"), count("LOCKED")), (5, 15), "{codes:?}");
+    let right = json!({"subject": "u_par", "purpose": "login", "code": code});
+    assert_eq!(verify(&s, &token, right).await["code"], "LOCKED");
+}
+
 async fn codes_expire(db: TestDb) {
     let s = TestServer::start_with(
         db,
@@ -156,7 +201,11 @@ async fn bad_requests_and_a_dead_provider(db: TestDb) {
     let dead = "smtp://127.0.0.1:9?tls=none";
     let s = TestServer::start_with(
         db,
-        &[("SMTP_URL", dead), ("TESSERA_DELIVERY_TIMEOUT", "2s")],
+        &[
+            ("SMTP_URL", dead),
+            ("TESSERA_DELIVERY_TIMEOUT", "2s"),
+            ("TESSERA_AUTH_CODE_LIMIT_PER_DESTINATION", "1"),
+        ],
     )
     .await;
     let token = mfa_token(&s).await;
@@ -173,7 +222,22 @@ async fn bad_requests_and_a_dead_provider(db: TestDb) {
     )
     .await;
     assert_eq!(v["code"], "NO_CODE");
+    // One destination, one canonical form: the domain's case does not make
+    // it a new destination (a failed delivery still counts).
+    let again =
+        json!({"subject": "u_y", "purpose": "login", "channel": "email", "destination": "a@B.IO"});
+    s.send(Method::POST, "/v1/auth-codes", Some(again), Some(&token))
+        .await
+        .assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     for (body, field) in [
+        (
+            json!({"subject": "u_x", "purpose": "login", "channel": "email", "destination": "Alice <alice@example.com>"}),
+            "destination",
+        ),
+        (
+            json!({"subject": "u_x", "purpose": "login", "channel": "sms", "destination": "+0447700900123"}),
+            "destination",
+        ),
         (
             json!({"subject": "u_x", "purpose": "login", "channel": "email", "destination": "not-an-address"}),
             "destination",
@@ -220,5 +284,6 @@ async fn bad_requests_and_a_dead_provider(db: TestDb) {
 backend_tests!(
     codes_arrive_by_smtp_and_work_once,
     codes_expire,
+    parallel_guesses_at_one_code_evaluate_five,
     bad_requests_and_a_dead_provider,
 );

@@ -46,7 +46,7 @@ async fn a_real_authenticator_enrols_and_verifies(db: TestDb) {
         eprintln!("skipping: {why}");
         return;
     }
-    for (algorithm, digits) in [("SHA1", "6"), ("SHA512", "8")] {
+    for (algorithm, digits) in [("SHA1", "6"), ("SHA256", "6"), ("SHA512", "8")] {
         let s = TestServer::start_with(
             TestDb::open(&db.url).await,
             &[
@@ -211,6 +211,55 @@ async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
         .filter(|a| a.action == "mfa.challenge" && a.outcome == "failure")
         .count();
     assert_eq!(failures, 5);
+    // Support staff lift the lock; the right code then works.
+    let r = s
+        .send(
+            Method::POST,
+            "/v1/subjects/u_guess/totp/unlock",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body, json!({"cleared": true}), "{}", r.text);
+    assert_eq!(verify(&s, &token, "u_guess", &right).await["valid"], true);
+    let r = s
+        .send(
+            Method::POST,
+            "/v1/subjects/u_guess/totp/unlock",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body, json!({"cleared": false}));
+}
+
+async fn a_lock_lapses_by_itself(db: TestDb) {
+    let s = TestServer::start_with(db, &[KEY_ENV, ("TESSERA_MFA_LOCKOUT", "1s")]).await;
+    let token = mfa_token(&s).await;
+    let e = enroll(&s, &token, "u_lapse", json!({})).await;
+    let t = now();
+    assert_eq!(
+        confirm(&s, &token, "u_lapse", &e, &code_at(&e, t)).await["valid"],
+        true
+    );
+    let right = code_at(&e, t + 30);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            verify(&s, &token, "u_lapse", wrong).await["code"],
+            "INVALID"
+        );
+    }
+    assert_eq!(
+        verify(&s, &token, "u_lapse", &right).await["code"],
+        "LOCKED"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(verify(&s, &token, "u_lapse", &right).await["valid"], true);
 }
 
 async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
@@ -415,4 +464,5 @@ backend_tests!(
     fifty_parallel_wrong_guesses_evaluate_five_then_lock,
     recovery_codes_are_shown_once_and_used_once,
     bad_input_gets_problems,
+    a_lock_lapses_by_itself,
 );

@@ -158,6 +158,11 @@ pub trait MfaRepository: Send + Sync {
     /// once, across any number of replicas.
     async fn check_totp(&self, check: TotpCheck<'_>) -> Result<TotpOutcome, StoreError>;
 
+    /// Clears the subject's TOTP attempt counter (an operator unlocking a
+    /// locked-out user), with its audit row. `false` if there was nothing to
+    /// clear.
+    async fn unlock_totp(&self, subject: &str, audit: &AuditEntry) -> Result<bool, StoreError>;
+
     /// Audit rows and events for checks that changed nothing else (failures).
     async fn record_mfa_activity(
         &self,

@@ -19,7 +19,9 @@ use crate::{cli::MfaCommand, output};
 pub async fn run(config: Config, cmd: MfaCommand) -> ExitCode {
     let as_json = match &cmd {
         MfaCommand::Devices { out, .. } => out.json,
-        MfaCommand::Remove { json, .. } | MfaCommand::Rekey { json } => *json,
+        MfaCommand::Remove { json, .. }
+        | MfaCommand::Unlock { json, .. }
+        | MfaCommand::Rekey { json } => *json,
     };
     // After a rekey the only thing left to do is retire the previous keys.
     let has_previous = config
@@ -63,8 +65,23 @@ async fn execute(
                 println!("removed TOTP device {device} of {subject}; its codes no longer work");
             }
         }
+        MfaCommand::Unlock {
+            subject,
+            json: as_json,
+        } => {
+            let cleared = mfa
+                .unlock(&subject, &Actor::Cli, &RequestContext::default())
+                .await?;
+            if as_json {
+                output::json(&json!({ "cleared": cleared }));
+            } else if cleared {
+                println!("cleared the TOTP lockout and failure count of {subject}");
+            } else {
+                println!("{subject} was not locked and had no failed TOTP attempts");
+            }
+        }
         MfaCommand::Rekey { json: as_json } => {
-            let report = mfa.rekey(&tessera_core::audit::Actor::Cli).await?;
+            let report = mfa.rekey(&Actor::Cli).await?;
             if as_json {
                 output::json(&report);
             } else {

@@ -112,13 +112,14 @@ pub fn validate_device_name(name: &str) -> Result<String, DomainError> {
 /// to identify (`u_8f3a…1234` becomes `u_…1234`).
 pub fn mask_subject(subject: &str) -> String {
     let chars: Vec<char> = subject.chars().collect();
-    if chars.len() <= 6 {
-        return "…".to_string();
-    }
     let prefix: String = match subject.find('_') {
         Some(i) if i <= 4 => subject[..=i].to_string(),
         _ => String::new(),
     };
+    // Short ids would be mostly revealed by four characters: show none.
+    if chars.len() < 10 {
+        return format!("{prefix}…");
+    }
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{prefix}…{tail}")
 }
@@ -132,6 +133,7 @@ mod tests {
         assert_eq!(mask_subject("u_8f3a91234"), "u_…1234");
         assert_eq!(mask_subject("alice@example.com"), "….com");
         assert_eq!(mask_subject("bob"), "…");
+        assert_eq!(mask_subject("u_12345"), "u_…");
         assert_eq!(mask_subject("usr_ééééé9876"), "usr_…9876");
     }
 

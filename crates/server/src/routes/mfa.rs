@@ -6,7 +6,7 @@ use axum::{extract::State, http::StatusCode, Json};
 
 use super::mfa_dto::{
     CheckResult, CodeRequest, DeviceList, EnrollTotpRequest, EnrolledTotp, QrFormat, RecoveryCodes,
-    RecoveryStatus, SendAuthCodeRequest, SentAuthCode, VerifyAuthCodeRequest,
+    RecoveryStatus, SendAuthCodeRequest, SentAuthCode, Unlocked, VerifyAuthCodeRequest,
 };
 use crate::{
     app::AppState,
@@ -129,6 +129,21 @@ pub async fn verify_totp(
         Ok(d) => CheckResult::device(d.id),
         Err(f) => CheckResult::failed(f),
     }))
+}
+
+/// Lift a TOTP lockout and forget earlier failures (for support staff).
+#[utoipa::path(post, path = "/v1/subjects/{subject}/totp/unlock", tag = "mfa",
+    security(("bearer" = [])),
+    params(("subject" = String, Path, description = "The application's user id")),
+    responses((status = 200, body = Unlocked), (status = 422, body = Problem)))]
+pub async fn unlock_totp(
+    State(state): State<AppState>,
+    caller: MfaCaller,
+    ApiPath(subject): ApiPath<String>,
+) -> ApiResult<Json<Unlocked>> {
+    let ctx = state.seal_context(&caller.client);
+    let cleared = state.mfa().unlock(&subject, &caller.actor(), &ctx).await?;
+    Ok(Json(Unlocked { cleared }))
 }
 
 /// Remove a device; its codes stop working at once.

@@ -93,6 +93,13 @@ impl CheckResult {
     }
 }
 
+/// The result of an unlock.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Unlocked {
+    /// `false` when there was no lock or failure count to clear.
+    pub cleared: bool,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceList {
     pub items: Vec<TotpDevice>,

@@ -81,6 +81,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::enroll_totp, mfa::list_totp))
         .routes(routes!(mfa::confirm_totp))
         .routes(routes!(mfa::verify_totp))
+        .routes(routes!(mfa::unlock_totp))
         .routes(routes!(mfa::delete_totp))
         .routes(routes!(mfa::generate_recovery_codes, mfa::recovery_status))
         .routes(routes!(mfa::verify_recovery_code))

@@ -294,7 +294,7 @@ impl AuthCodeService {
             .verifications
             .with_label_values(&["auth_code", label])
             .inc();
-        tracing::info!(subject = %mask_subject(req.subject), outcome = label, "auth code checked");
+        tracing::info!(subject = %mask_subject(&lookup.subject), outcome = label, "auth code checked");
         Ok(result)
     }
 }

@@ -333,6 +333,23 @@ impl MfaRepository for SqlStore {
         Ok(outcome)
     }
 
+    async fn unlock_totp(&self, subject: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let cleared = sqlx::query(
+            "DELETE FROM mfa_attempts WHERE subject = $1 AND factor = 'totp' AND failures > 0",
+        )
+        .bind(subject)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if cleared == 0 {
+            return Ok(false);
+        }
+        write_log(&mut tx, std::slice::from_ref(audit), &[]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn record_mfa_activity(
         &self,
         audit: &[AuditEntry],

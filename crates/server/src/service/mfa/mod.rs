@@ -423,6 +423,23 @@ impl MfaService {
         Ok(())
     }
 
+    /// Lifts a lockout (and forgets earlier failures) for a subject, for
+    /// support staff helping a user; `false` if nothing was locked or counted.
+    pub async fn unlock(
+        &self,
+        subject: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<bool, StoreError> {
+        let subject = validate_subject(subject)?;
+        let entry = audit(actor, "mfa.unlock", &subject, "success", json!({}), ctx);
+        let cleared = self.store.unlock_totp(&subject, &entry).await?;
+        if cleared {
+            tracing::info!(subject = %mask_subject(&subject), "totp attempts cleared");
+        }
+        Ok(cleared)
+    }
+
     /// Re-encrypts every TOTP secret under the current `TOTP_ENC_KEY`.
     pub async fn rekey(&self, actor: &Actor) -> Result<RekeyReport, StoreError> {
         let ring = self.keyring()?;
