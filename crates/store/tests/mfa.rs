@@ -447,11 +447,12 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
         err,
         StoreError::Domain(DomainError::RateLimited { .. })
     ));
+    // 4 codes, the one destination's lock row, and subjects u_a and u_b.
     assert_eq!(
         s.purge_mfa_state(now(), now() + Duration::seconds(1))
             .await
             .unwrap(),
-        4
+        7
     );
 }
 

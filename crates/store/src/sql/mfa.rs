@@ -545,6 +545,16 @@ impl MfaRepository for SqlStore {
                 .await?
                 .rows_affected();
         }
+        // Lock rows of destinations and subjects with nothing left to guard
+        // (a concurrent create simply inserts its row again).
+        for sql in [
+            "DELETE FROM auth_code_destinations \
+             WHERE destination_hash NOT IN (SELECT destination_hash FROM auth_codes)",
+            "DELETE FROM mfa_subjects WHERE subject NOT IN (SELECT subject FROM auth_codes) \
+             AND subject NOT IN (SELECT subject FROM recovery_codes)",
+        ] {
+            n += sqlx::query(sql).execute(&self.pool).await?.rows_affected();
+        }
         Ok(n)
     }
 }
