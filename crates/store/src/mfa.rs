@@ -241,9 +241,9 @@ pub trait MfaRepository: Send + Sync {
         check: Box<AuthCodeCheck<'_>>,
     ) -> Result<Result<AuthCode, MfaFailure>, StoreError>;
 
-    /// Deletes lapsed replay records and attempt counters, and auth codes
-    /// and unconfirmed TOTP enrolments created before `codes_before`.
-    /// Returns rows deleted.
+    /// Deletes lapsed replay records and attempt counters, auth codes and
+    /// unconfirmed TOTP enrolments created before `codes_before`, and lock
+    /// rows with nothing left to guard. Returns rows deleted.
     async fn purge_mfa_state(
         &self,
         now: DateTime<Utc>,

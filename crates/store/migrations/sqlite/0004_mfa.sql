@@ -1,6 +1,7 @@
 -- Second factors: TOTP devices (secrets sealed, with their key id so keys
 -- can rotate), the replay record, attempt counters, recovery codes and
--- one-time auth codes (codes and recovery codes only as keyed hashes).
+-- one-time auth codes (auth codes as keyed hashes, recovery codes as salted
+-- SHA-256: never in clear).
 
 CREATE TABLE totp_devices (
     id            TEXT PRIMARY KEY,
