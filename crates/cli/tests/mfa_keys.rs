@@ -4,12 +4,14 @@
 //! devices/remove` act on the database; the secret is never stored in clear.
 //! On SQLite (zero set-up) and on PostgreSQL (explicit `tessera migrate`).
 
+mod common;
+
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Output, Stdio},
-    sync::{Arc, Mutex},
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
+
+use common::{unix_now, Served};
 
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -139,96 +141,6 @@ impl Env {
     }
 }
 
-/// A running `tessera serve`, killed on drop so a failing test leaks nothing.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    /// Starts `serve` on port 0 and reads the bound address from its
-    /// "tessera is serving" log line (JSON logs carry it).
-    async fn start(env: &Env, extra: Vars<'_>) -> Self {
-        let mut child = env
-            .cmd(extra, &["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        let listen = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("server exited before serving:\n{}", seen.join("\n"));
-            };
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if v["message"] == "tessera is serving" {
-                break v["listen"].as_str().unwrap().to_string();
-            }
-            seen.push(line);
-        };
-        let log = Arc::new(Mutex::new(seen));
-        let sink = log.clone();
-        // Keep draining so the server never blocks on a full pipe; the tail
-        // is printed if the test fails.
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                if l.len() > 200 {
-                    l.remove(0);
-                }
-                l.push(line);
-            }
-        });
-        let server = Self {
-            child,
-            base: format!("http://{listen}"),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let ok = reqwest::get(format!("{}/healthz", server.base))
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "/healthz never answered");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM and wait, so buffered writes are flushed as in production.
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("server log tail:\n{}", self.log.lock().unwrap().join("\n"));
-        }
-    }
-}
-
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
 async fn post(base: &str, token: &str, path: &str, body: Value) -> Value {
     let r = reqwest::Client::new()
         .post(format!("{base}{path}"))
@@ -260,7 +172,7 @@ async fn key_lifecycle(env: Env) {
     let token = created["secret"].as_str().unwrap().to_string();
 
     // Enrol and confirm under key 1.
-    let server = Server::start(&env, key1).await;
+    let server = Served::start(env.cmd(key1, &[])).await;
     let enrolled = post(
         &server.base,
         &token,
@@ -317,7 +229,7 @@ async fn key_lifecycle(env: Env) {
     env.refuses(key1, &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
 
     // The new key alone now starts the server, and the device still works.
-    let server = Server::start(&env, key2).await;
+    let server = Served::start(env.cmd(key2, &[])).await;
     let verify = "/v1/subjects/alice/totp/verify";
     // The confirm code used the current step; the next one is still unused.
     let code = params.code_at(&secret, unix_now() + 30);

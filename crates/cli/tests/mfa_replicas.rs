@@ -6,13 +6,11 @@
 //! when no server is reachable, a failure when `TESSERA_TEST_POSTGRES_URL`
 //! is set.
 
-use std::{
-    collections::BTreeMap,
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+mod common;
+
+use std::{collections::BTreeMap, process::Command, sync::Arc};
+
+use common::{unix_now, Served};
 
 use serde_json::{json, Value};
 use tessera_core::mfa::totp::{base32_decode, TotpParams};
@@ -52,84 +50,6 @@ fn json_of(mut c: Command) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// A running replica, killed on drop so a failing test leaks nothing.
-struct Replica {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Replica {
-    /// Starts `serve` on port 0; the bound address is in the JSON log line
-    /// "tessera is serving". Returns once `/healthz` answers.
-    async fn start(mut c: Command) -> Self {
-        let mut child = c
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut seen = Vec::new();
-        let listen = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("replica exited before serving:\n{}", seen.join("\n"));
-            };
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if v["message"] == "tessera is serving" {
-                break v["listen"].as_str().unwrap().to_string();
-            }
-            seen.push(line);
-        };
-        let log = Arc::new(Mutex::new(seen));
-        let sink = log.clone();
-        // Keep draining so the replica never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                if l.len() > 200 {
-                    l.remove(0);
-                }
-                l.push(line);
-            }
-        });
-        let replica = Self {
-            child,
-            base: format!("http://{listen}"),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !reqwest::get(format!("{}/healthz", replica.base))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "/healthz never answered");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        replica
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "replica {} log tail:\n{}",
-                self.base,
-                self.log.lock().unwrap().join("\n")
-            );
-        }
-    }
-}
-
-fn unix_now() -> i64 {
-    chrono::Utc::now().timestamp()
 }
 
 async fn post(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Value {
@@ -215,8 +135,8 @@ async fn replay_and_lockout_hold_across_replicas() {
         "token", "create", "--name", "app", "--scopes", "mfa", "--json",
     ]));
     let token = created["secret"].as_str().unwrap().to_string();
-    let a = Replica::start(cmd(&[])).await;
-    let b = Replica::start(cmd(&[])).await;
+    let a = Served::start(cmd(&[])).await;
+    let b = Served::start(cmd(&[])).await;
     let bases = [a.base.as_str(), b.base.as_str()];
     // Plenty of connections, so requests are not queued behind one another.
     let http = reqwest::Client::builder()
