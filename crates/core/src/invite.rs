@@ -9,58 +9,26 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
-use rand::{rngs::OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::DomainError;
 
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const CODE_LEN: usize = 16;
 /// Inputs longer than this are not codes, whatever they contain.
-pub const MAX_CODE_INPUT: usize = 64;
+pub const MAX_CODE_INPUT: usize = crate::crockford::MAX_INPUT;
 
-/// A fresh code, formatted for people (groups of four).
+/// A fresh code, formatted for people (groups of four; 80 bits).
 pub fn generate_code() -> String {
-    let mut bytes = [0u8; 10]; // 80 bits = 16 × 5 bits
-    OsRng.fill_bytes(&mut bytes);
-    let mut bits: u128 = 0;
-    for b in bytes {
-        bits = (bits << 8) | u128::from(b);
-    }
-    let mut out = String::with_capacity(CODE_LEN + 3);
-    for i in 0..CODE_LEN {
-        if i > 0 && i % 4 == 0 {
-            out.push('-');
-        }
-        let shift = 5 * (CODE_LEN - 1 - i);
-        out.push(CROCKFORD[((bits >> shift) & 0x1f) as usize] as char);
-    }
-    out
+    crate::crockford::generate(CODE_LEN)
 }
 
 /// The canonical form of a presented code: upper case, hyphens and spaces
 /// dropped, Crockford's look-alikes mapped (O→0, I/L→1). `None` if it cannot
 /// be a code.
 pub fn normalize_code(input: &str) -> Option<String> {
-    if input.len() > MAX_CODE_INPUT {
-        return None;
-    }
-    let mut out = String::with_capacity(CODE_LEN);
-    for c in input.chars() {
-        let c = match c.to_ascii_uppercase() {
-            '-' | ' ' => continue,
-            'O' => '0',
-            'I' | 'L' => '1',
-            c => c,
-        };
-        if !c.is_ascii() || !CROCKFORD.contains(&(c as u8)) {
-            return None;
-        }
-        out.push(c);
-    }
-    (out.len() == CODE_LEN).then_some(out)
+    crate::crockford::normalize(input, CODE_LEN)
 }
 
 /// Who issued an invite: an application subject and its role.

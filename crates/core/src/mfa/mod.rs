@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::ids::validate_subject;
 use crate::DomainError;
 
 /// Why a second-factor check failed. The strings are part of the API.
@@ -82,18 +83,6 @@ pub struct TotpDevice {
     pub created_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
-}
-
-/// Subjects are opaque application ids: 1-200 printable characters.
-pub fn validate_subject(subject: &str) -> Result<String, DomainError> {
-    let s = subject.trim();
-    if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "subject",
-            "must be 1-200 printable characters",
-        ));
-    }
-    Ok(s.to_string())
 }
 
 /// A device name: 1-64 printable characters.

@@ -8,12 +8,10 @@
 //! server key is involved, the codes survive any rotation of
 //! `TESSERA_ENC_KEY` (they live for years, unlike invite codes).
 
-use rand::{rngs::OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
 use crate::token_format::to_hex;
 
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// Characters per code (5 bits each).
 pub const CODE_CHARS: usize = 24;
 /// Codes per set.
@@ -21,19 +19,7 @@ pub const SET_SIZE: usize = 10;
 
 /// One fresh code, e.g. `7K2M-QH9D-X4TV-A8RE-3NPW-G6ZC`.
 pub fn generate_code() -> String {
-    let mut bytes = [0u8; 15]; // 120 bits = 24 × 5
-    OsRng.fill_bytes(&mut bytes);
-    let bits = bytes
-        .iter()
-        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
-    let mut out = String::with_capacity(CODE_CHARS + CODE_CHARS / 4);
-    for i in 0..CODE_CHARS {
-        if i > 0 && i % 4 == 0 {
-            out.push('-');
-        }
-        out.push(CROCKFORD[((bits >> (5 * (CODE_CHARS - 1 - i))) & 0x1f) as usize] as char);
-    }
-    out
+    crate::crockford::generate(CODE_CHARS)
 }
 
 /// A full set.
@@ -44,23 +30,7 @@ pub fn generate_set() -> Vec<String> {
 /// The canonical form that is hashed: upper case, separators dropped,
 /// look-alikes mapped (O→0, I/L→1). `None` if it cannot be a code.
 pub fn normalize(input: &str) -> Option<String> {
-    if input.len() > 64 {
-        return None;
-    }
-    let mut out = String::with_capacity(CODE_CHARS);
-    for c in input.chars() {
-        let c = match c.to_ascii_uppercase() {
-            '-' | ' ' => continue,
-            'O' => '0',
-            'I' | 'L' => '1',
-            c => c,
-        };
-        if !c.is_ascii() || !CROCKFORD.contains(&(c as u8)) {
-            return None;
-        }
-        out.push(c);
-    }
-    (out.len() == CODE_CHARS).then_some(out)
+    crate::crockford::normalize(input, CODE_CHARS)
 }
 
 /// The stored form of a canonical code for `subject` (hex SHA-256). The

@@ -12,7 +12,7 @@ use tessera_core::{
     audit::{Actor, AuditEntry, RequestContext},
     crypto::{KeyedHasher, Keyring},
     event::OutboxEvent,
-    ids::{is_valid_id, new_id},
+    ids::{is_valid_id, new_id, validate_subject},
     invite::{
         generate_code, normalize_code, normalize_email, Grants, Invite, InviteFailure, InviteState,
         Issuer,
@@ -474,17 +474,6 @@ fn validate_grant_scopes(scopes: &[String]) -> Result<Vec<String>, DomainError> 
         out.insert(validate_role("grants.scopes", s)?);
     }
     Ok(out.into_iter().collect())
-}
-
-fn validate_subject(subject: &str) -> Result<String, DomainError> {
-    let s = subject.trim();
-    if s.is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "subject",
-            "must be 1-200 printable characters",
-        ));
-    }
-    Ok(s.to_string())
 }
 
 fn validate_issuer(i: Issuer) -> Result<Issuer, DomainError> {
