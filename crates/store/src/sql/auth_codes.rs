@@ -15,7 +15,7 @@ use tessera_core::{
 
 use super::{
     audit::{insert_audit, insert_events},
-    get_opt_ts, get_ts, lock_row, opt_millis, to_millis, SqlStore,
+    get_opt_ts, get_ts, lock_key, lock_row, opt_millis, to_millis, SqlStore,
 };
 use crate::{
     mfa::{AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, NewAuthCode},
@@ -57,19 +57,12 @@ pub(super) async fn create(
     // requests cannot slip past either limit. Always subject first, then
     // destination: every transaction takes them in that order.
     super::mfa::lock_subject(&mut tx, &c.subject).await?;
-    sqlx::query(
-        "INSERT INTO auth_code_destinations (destination_hash) VALUES ($1) \
-         ON CONFLICT (destination_hash) DO NOTHING",
+    lock_key(
+        &mut tx,
+        "auth_code_destinations",
+        "destination_hash",
+        &new.destination_hash,
     )
-    .bind(&new.destination_hash)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE auth_code_destinations SET destination_hash = destination_hash \
-         WHERE destination_hash = $1",
-    )
-    .bind(&new.destination_hash)
-    .execute(&mut *tx)
     .await?;
     for (column, value, limit) in [
         ("subject", &c.subject, limits.per_subject),

@@ -15,7 +15,7 @@ use super::{
     audit::{insert_audit, insert_events},
     get_json, get_opt_ts, get_ts,
     listing::Listing,
-    lock_row, opt_millis, to_millis, SqlStore,
+    lock_key, lock_row, opt_millis, to_millis, SqlStore,
 };
 use crate::{
     InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Page,
@@ -117,21 +117,6 @@ async fn insert_usage(
     Ok(())
 }
 
-/// Locks the issuer's row so quota checks for one issuer run one at a time.
-async fn lock_issuer(tx: &mut Transaction<'static, Any>, subject: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO invite_issuers (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING",
-    )
-    .bind(subject)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE invite_issuers SET subject = subject WHERE subject = $1")
-        .bind(subject)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 #[async_trait]
 impl InviteRepository for SqlStore {
     async fn create_invite(
@@ -144,7 +129,8 @@ impl InviteRepository for SqlStore {
         let i = &new.invite;
         let mut tx = self.begin_write().await?;
         if let Some(q) = quota {
-            lock_issuer(&mut tx, &i.issuer.subject).await?;
+            // Quota checks for one issuer run one at a time.
+            lock_key(&mut tx, "invite_issuers", "subject", &i.issuer.subject).await?;
             let row = sqlx::query(
                 "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM invites \
                  WHERE issuer_subject = $1 AND created_at > $2",

@@ -17,7 +17,7 @@ use tessera_core::{
 
 use super::{
     audit::{insert_audit, insert_events},
-    get_opt_ts, get_ts, opt_millis, to_millis, SqlStore,
+    get_opt_ts, get_ts, lock_key, opt_millis, to_millis, SqlStore,
 };
 use crate::{
     mfa::{
@@ -119,20 +119,12 @@ async fn store_attempts(
 }
 
 /// Serialises per-subject changes that read before they write (recovery
-/// code regeneration, auth code rate limits): a row per subject, locked.
+/// code regeneration, auth code rate limits).
 pub(super) async fn lock_subject(
     tx: &mut Transaction<'static, Any>,
     subject: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO mfa_subjects (subject) VALUES ($1) ON CONFLICT (subject) DO NOTHING")
-        .bind(subject)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE mfa_subjects SET subject = subject WHERE subject = $1")
-        .bind(subject)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    lock_key(tx, "mfa_subjects", "subject", subject).await
 }
 
 /// Locks the matched device for the rest of `tx`: `false` if the subject no

@@ -108,6 +108,33 @@ pub(crate) async fn lock_row<T>(
     decode(&row).map(Some)
 }
 
+/// Locks the row keyed `key` in a one-column lock table (creating it on first
+/// use) for the rest of `tx`, to serialise read-then-write work per key:
+/// quota and rate-limit counts, replacing a set of rows. The no-op `UPDATE`
+/// is the row lock on PostgreSQL; SQLite's `BEGIN IMMEDIATE` already
+/// serialises writers. Lock order matters: callers that take several keys
+/// always take them in the same order.
+pub(crate) async fn lock_key(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    column: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({column}) VALUES ($1) ON CONFLICT ({column}) DO NOTHING"
+    ))
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(&format!(
+        "UPDATE {table} SET {column} = {column} WHERE {column} = $1"
+    ))
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Milliseconds since the epoch: the stored form of every timestamp.
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
