@@ -101,10 +101,7 @@ pub async fn confirm_totp(
         .mfa()
         .confirm(&subject, &device_id, &body.code, &caller.actor(), &ctx)
         .await?;
-    Ok(Json(match result {
-        Ok(d) => CheckResult::device(d.id),
-        Err(f) => CheckResult::failed(f),
-    }))
+    Ok(Json(result.into()))
 }
 
 /// Check a code against the subject's active devices. Each time step is
@@ -125,10 +122,7 @@ pub async fn verify_totp(
         .mfa()
         .verify(&subject, &body.code, &caller.actor(), &ctx)
         .await?;
-    Ok(Json(match result {
-        Ok(d) => CheckResult::device(d.id),
-        Err(f) => CheckResult::failed(f),
-    }))
+    Ok(Json(result.into()))
 }
 
 /// Lift a TOTP lockout and forget earlier failures (for support staff).

@@ -100,6 +100,16 @@ pub struct Unlocked {
     pub cleared: bool,
 }
 
+/// A TOTP check: the device that accepted the code, or why none did.
+impl From<Result<TotpDevice, MfaFailure>> for CheckResult {
+    fn from(result: Result<TotpDevice, MfaFailure>) -> Self {
+        match result {
+            Ok(d) => Self::device(d.id),
+            Err(f) => Self::failed(f),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeviceList {
     pub items: Vec<TotpDevice>,
