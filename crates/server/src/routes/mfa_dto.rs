@@ -33,7 +33,8 @@ pub struct EnrollTotpRequest {
 }
 
 /// A pending device and what the authenticator app needs. Shown once.
-#[derive(Debug, Serialize, ToSchema)]
+/// (No `Debug`: it holds the secret.)
+#[derive(Serialize, ToSchema)]
 pub struct EnrolledTotp {
     pub device_id: String,
     pub device: TotpDevice,
@@ -47,7 +48,7 @@ pub struct EnrolledTotp {
     pub qr_png: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
     pub code: String,
@@ -116,7 +117,7 @@ pub struct DeviceList {
 }
 
 /// A new set of recovery codes: shown once, each usable once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RecoveryCodes {
     pub codes: Vec<String>,
     pub remaining: i64,
@@ -158,7 +159,7 @@ impl From<AuthCode> for SentAuthCode {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyAuthCodeRequest {
     /// The id from the send response; when given it must be the current code.
