@@ -14,6 +14,7 @@ pub mod ids;
 pub mod invite;
 pub mod mfa;
 pub mod pagination;
+pub mod rate_limit;
 pub mod scopes;
 pub mod secret;
 pub mod token_format;
