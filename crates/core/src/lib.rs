@@ -13,6 +13,7 @@ pub mod event;
 pub mod ids;
 pub mod invite;
 pub mod mfa;
+pub mod one_time;
 pub mod pagination;
 pub mod rate_limit;
 pub mod scopes;
