@@ -65,7 +65,9 @@ pub struct Limit {
 pub enum Decision {
     Allow,
     /// Over the limit until the oldest counted event leaves the window.
-    Deny { retry_after_secs: i64 },
+    Deny {
+        retry_after_secs: i64,
+    },
 }
 
 impl Limit {

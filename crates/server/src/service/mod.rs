@@ -7,6 +7,7 @@ pub mod background;
 pub mod invites;
 pub mod limiter;
 pub mod mfa;
+pub mod rate_limit;
 mod token_jobs;
 pub mod tokens;
 pub mod verify_cache;
