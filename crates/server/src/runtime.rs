@@ -127,7 +127,7 @@ impl Services {
         let mfa = MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
             .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?;
         mfa.check_keys().await.map_err(StartupError::Totp)?;
-        let messenger = crate::delivery::Messenger::new(&config.delivery)
+        let messenger = crate::messaging::Messenger::new(&config.delivery)
             .map_err(|e| StartupError::Delivery(e.to_string()))?;
         let auth_codes = AuthCodeService::new(
             store.clone(),

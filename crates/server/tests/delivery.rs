@@ -13,7 +13,7 @@ use axum::{extract::State, http::HeaderMap, http::StatusCode, routing::post, Jso
 use common::smtp_sink::SmtpSink;
 use serde_json::Value;
 use tessera_core::SecretString;
-use tessera_server::delivery::{
+use tessera_server::messaging::{
     Channel, DeliveryError, DeliverySettings, HttpSmsSender, LogFileSender, MessageSender,
     Messenger, OutboundMessage, SmtpSender, SmtpTarget, SmtpTls, DEFAULT_FROM,
 };

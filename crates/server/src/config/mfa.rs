@@ -13,8 +13,8 @@ use tessera_core::{
     SecretString,
 };
 
-use super::{err, list, parse_duration, positive_duration, ConfigError, Layers};
-use crate::delivery::{DeliverySettings, SmtpTarget};
+use super::layers::{err, list, parse_duration, positive_duration, ConfigError, Layers};
+use crate::messaging::{DeliverySettings, SmtpTarget};
 
 /// The TOTP encryption key as configured (`TOTP_ENC_KEY`).
 #[derive(Debug, Clone)]

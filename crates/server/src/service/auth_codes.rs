@@ -27,7 +27,7 @@ use tessera_store::{
 
 use crate::{
     config::MfaSettings,
-    delivery::{Messenger, OutboundMessage},
+    messaging::{Messenger, OutboundMessage},
     metrics::Metrics,
 };
 

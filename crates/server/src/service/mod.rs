@@ -7,7 +7,6 @@ pub mod background;
 pub mod invites;
 pub mod limiter;
 pub mod mfa;
-mod token_jobs;
 pub mod tokens;
 pub mod verify_cache;
 pub mod webhooks;

@@ -9,22 +9,24 @@ use super::invite_dto::{
     RedeemedInvite, ValidateInviteRequest, ValidateInviteResponse,
 };
 use crate::{
-    app::AppState,
-    auth::AdminCaller,
-    client::ClientInfo,
-    error::{ApiError, Problem},
-    extract::{ApiJson, ApiPath, ApiQuery},
+    http::{
+        client::RequestAudit,
+        error::{ApiError, Problem},
+        extract::{ApiJson, ApiPath, ApiQuery},
+        principal::{AdminScope, Require},
+        state::AppState,
+    },
     service::invites::Attempt,
 };
 
 type ApiResult<T> = Result<T, ApiError>;
 
 fn attempt<'a>(
-    client: &ClientInfo,
+    audit: &RequestAudit,
     context: &'a (dyn Fn() -> tessera_core::audit::RequestContext + Send + Sync),
 ) -> Attempt<'a> {
     Attempt {
-        client_ip: client.ip.as_deref().and_then(|ip| ip.parse().ok()),
+        client_ip: audit.client.ip,
         context,
     }
 }
@@ -40,13 +42,12 @@ fn attempt<'a>(
     ))]
 pub async fn create_invite(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiJson(body): ApiJson<CreateInviteRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedInvite>)> {
-    let ctx = state.seal_context(&admin.client);
     let (invite, code) = state
         .invites()
-        .create(body.try_into()?, &admin.actor(), &ctx)
+        .create(body.try_into()?, &caller.actor(), caller.context())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -63,7 +64,7 @@ pub async fn create_invite(
     responses((status = 200, body = InvitePage), (status = 422, body = Problem)))]
 pub async fn list_invites(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
     ApiQuery(query): ApiQuery<ListInvitesQuery>,
 ) -> ApiResult<Json<InvitePage>> {
     let page = state.invites().list(query.try_into()?).await?;
@@ -80,7 +81,7 @@ pub async fn list_invites(
     responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
 pub async fn get_invite(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<InviteView>> {
     Ok(Json(state.invites().get(&id).await?.view(Utc::now())))
@@ -92,13 +93,12 @@ pub async fn get_invite(
     responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
 pub async fn revoke_invite(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<InviteView>> {
-    let ctx = state.seal_context(&admin.client);
     let invite = state
         .invites()
-        .retire(&id, false, &admin.actor(), &ctx)
+        .retire(&id, false, &caller.actor(), caller.context())
         .await?;
     Ok(Json(invite.view(Utc::now())))
 }
@@ -109,13 +109,12 @@ pub async fn revoke_invite(
     responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
 pub async fn delete_invite(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<InviteView>> {
-    let ctx = state.seal_context(&admin.client);
     let invite = state
         .invites()
-        .retire(&id, true, &admin.actor(), &ctx)
+        .retire(&id, true, &caller.actor(), caller.context())
         .await?;
     Ok(Json(invite.view(Utc::now())))
 }
@@ -130,16 +129,16 @@ pub async fn delete_invite(
     ))]
 pub async fn validate_invite(
     State(state): State<AppState>,
-    client: ClientInfo,
+    audit: RequestAudit,
     ApiJson(body): ApiJson<ValidateInviteRequest>,
 ) -> ApiResult<Json<ValidateInviteResponse>> {
-    let context = || state.seal_context(&client);
+    let context = || audit.context().clone();
     let result = state
         .invites()
         .validate(
             &body.code,
             body.email.as_deref(),
-            &attempt(&client, &context),
+            &attempt(&audit, &context),
         )
         .await?;
     Ok(Json(result.into()))
@@ -158,17 +157,17 @@ pub async fn validate_invite(
     ))]
 pub async fn redeem_invite(
     State(state): State<AppState>,
-    client: ClientInfo,
+    audit: RequestAudit,
     ApiJson(body): ApiJson<RedeemInviteRequest>,
 ) -> ApiResult<Json<RedeemedInvite>> {
-    let context = || state.seal_context(&client);
+    let context = || audit.context().clone();
     let invite = state
         .invites()
         .redeem(
             &body.code,
             &body.subject,
             body.email.as_deref(),
-            &attempt(&client, &context),
+            &attempt(&audit, &context),
         )
         .await?;
     Ok(Json(RedeemedInvite {

@@ -27,7 +27,7 @@ use lettre::{
 };
 use tessera_core::SecretString;
 
-use super::{DeliveryError, MessageSender, OutboundMessage};
+use super::message::{DeliveryError, MessageSender, OutboundMessage};
 
 /// How the SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,7 +253,7 @@ impl MessageSender for SmtpSender {
     }
 
     async fn send(&self, msg: &OutboundMessage) -> Result<(), DeliveryError> {
-        if msg.channel != super::Channel::Email {
+        if msg.channel != super::message::Channel::Email {
             return Err(DeliveryError::NotConfigured {
                 channel: msg.channel.as_str(),
             });

@@ -9,7 +9,7 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::{app::AppState, error::ApiError};
+use crate::http::{error::ApiError, state::AppState};
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -26,7 +26,7 @@ pub async fn healthz() -> Json<Health> {
 /// Readiness: the database answers and its schema is current.
 #[utoipa::path(get, path = "/readyz", tag = "system", responses(
     (status = 200, body = Health),
-    (status = 503, body = crate::error::Problem, content_type = "application/problem+json")
+    (status = 503, body = crate::http::error::Problem, content_type = "application/problem+json")
 ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store().ping().await?;

@@ -2,50 +2,21 @@
 //! for internal callers that cannot embed the library. Needs a token with
 //! the `admin` or `upstream:read` scope.
 
-use axum::{
-    extract::{FromRequestParts, State},
-    http::{request::Parts, StatusCode},
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tessera_core::scopes::{ADMIN_SCOPE, UPSTREAM_READ_SCOPE};
 use tessera_upstream::UpstreamError;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{
-    app::AppState,
-    auth::authenticate,
-    client::ClientInfo,
+use crate::http::{
     error::{ApiError, Problem},
     extract::{ApiPath, ApiQuery},
+    principal::{Require, UpstreamReader},
+    state::AppState,
 };
 
 type ApiResult<T> = Result<T, ApiError>;
-
-/// A caller with the `admin` or `upstream:read` scope.
-pub struct UpstreamReader;
-
-impl FromRequestParts<AppState> for UpstreamReader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        let token = authenticate(state, &parts.headers, &client).await?;
-        if token
-            .scopes
-            .iter()
-            .any(|s| s == ADMIN_SCOPE || s == UPSTREAM_READ_SCOPE)
-        {
-            Ok(Self)
-        } else {
-            Err(ApiError::forbidden(
-                "this endpoint needs the admin or upstream:read scope",
-            ))
-        }
-    }
-}
 
 impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
@@ -111,7 +82,7 @@ fn user_for(state: &AppState, api: &str, q: UserQuery) -> Result<String, ApiErro
     responses((status = 200, body = Object), (status = 403, body = Problem)))]
 pub async fn list_upstreams(
     State(state): State<AppState>,
-    _r: UpstreamReader,
+    _caller: Require<UpstreamReader>,
 ) -> ApiResult<Json<Value>> {
     let mut items = Vec::new();
     for u in state.upstream().upstreams() {
@@ -130,7 +101,7 @@ pub async fn list_upstreams(
     responses((status = 200, body = UpstreamToken), (status = 404, body = Problem), (status = 502, body = Problem)))]
 pub async fn get_upstream_token(
     State(state): State<AppState>,
-    _r: UpstreamReader,
+    _caller: Require<UpstreamReader>,
     ApiPath(api): ApiPath<String>,
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<UpstreamToken>> {
@@ -149,7 +120,7 @@ pub async fn get_upstream_token(
     responses((status = 200, body = Object), (status = 404, body = Problem)))]
 pub async fn get_upstream_info(
     State(state): State<AppState>,
-    _r: UpstreamReader,
+    _caller: Require<UpstreamReader>,
     ApiPath(api): ApiPath<String>,
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -167,7 +138,7 @@ pub async fn get_upstream_info(
     responses((status = 200, body = Object), (status = 404, body = Problem)))]
 pub async fn delete_upstream_tokens(
     State(state): State<AppState>,
-    _r: UpstreamReader,
+    _caller: Require<UpstreamReader>,
     ApiPath(api): ApiPath<String>,
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -186,7 +157,7 @@ pub async fn delete_upstream_tokens(
     responses((status = 200, body = Object)))]
 pub async fn clear_upstream_tokens(
     State(state): State<AppState>,
-    _r: UpstreamReader,
+    _caller: Require<UpstreamReader>,
 ) -> ApiResult<Json<Value>> {
     let outcome = state.upstream().clear_all_tokens(None).await?;
     Ok(Json(serde_json::to_value(outcome).unwrap_or(Value::Null)))
@@ -197,7 +168,7 @@ pub async fn clear_upstream_tokens(
     responses((status = 200, body = Object)))]
 pub async fn cache_health(
     State(state): State<AppState>,
-    _r: UpstreamReader,
+    _caller: Require<UpstreamReader>,
 ) -> ApiResult<Json<Value>> {
     let report = state.upstream().health_check().await;
     Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))

@@ -7,10 +7,12 @@ use tessera_store::DeliveryQuery;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    app::AppState,
-    auth::AdminCaller,
-    error::{ApiError, Problem},
-    extract::{double_option, ApiJson, ApiPath, ApiQuery},
+    http::{
+        error::{ApiError, Problem},
+        extract::{double_option, ApiJson, ApiPath, ApiQuery},
+        principal::{AdminScope, Require},
+        state::AppState,
+    },
     service::webhooks::{parse_status, EndpointInput},
 };
 
@@ -90,10 +92,9 @@ pub struct DeliveryDetail {
     responses((status = 201, body = EndpointWithSecret), (status = 422, body = Problem)))]
 pub async fn create_endpoint(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiJson(body): ApiJson<CreateEndpointRequest>,
 ) -> ApiResult<(StatusCode, Json<EndpointWithSecret>)> {
-    let ctx = state.seal_context(&admin.client);
     let input = EndpointInput {
         url: Some(body.url),
         description: Some(body.description),
@@ -102,7 +103,7 @@ pub async fn create_endpoint(
     };
     let (endpoint, secret) = state
         .webhooks()
-        .create_endpoint(input, &admin.actor(), &ctx)
+        .create_endpoint(input, &caller.actor(), caller.context())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -118,7 +119,7 @@ pub async fn create_endpoint(
     responses((status = 200, body = EndpointList)))]
 pub async fn list_endpoints(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
 ) -> ApiResult<Json<EndpointList>> {
     Ok(Json(EndpointList {
         items: state.webhooks().list_endpoints().await?,
@@ -131,7 +132,7 @@ pub async fn list_endpoints(
     responses((status = 200, body = WebhookEndpoint), (status = 404, body = Problem)))]
 pub async fn get_endpoint(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<WebhookEndpoint>> {
     Ok(Json(state.webhooks().get_endpoint(&id).await?))
@@ -144,11 +145,10 @@ pub async fn get_endpoint(
     responses((status = 200, body = WebhookEndpoint), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_endpoint(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateEndpointRequest>,
 ) -> ApiResult<Json<WebhookEndpoint>> {
-    let ctx = state.seal_context(&admin.client);
     let input = EndpointInput {
         url: body.url,
         description: body.description,
@@ -158,7 +158,7 @@ pub async fn update_endpoint(
     Ok(Json(
         state
             .webhooks()
-            .update_endpoint(&id, input, false, &admin.actor(), &ctx)
+            .update_endpoint(&id, input, false, &caller.actor(), caller.context())
             .await?,
     ))
 }
@@ -169,14 +169,19 @@ pub async fn update_endpoint(
     responses((status = 200, body = WebhookEndpoint), (status = 404, body = Problem)))]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<WebhookEndpoint>> {
-    let ctx = state.seal_context(&admin.client);
     Ok(Json(
         state
             .webhooks()
-            .update_endpoint(&id, EndpointInput::default(), true, &admin.actor(), &ctx)
+            .update_endpoint(
+                &id,
+                EndpointInput::default(),
+                true,
+                &caller.actor(),
+                caller.context(),
+            )
             .await?,
     ))
 }
@@ -187,13 +192,12 @@ pub async fn delete_endpoint(
     responses((status = 200, body = NewSecret), (status = 404, body = Problem)))]
 pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<NewSecret>> {
-    let ctx = state.seal_context(&admin.client);
     let secret = state
         .webhooks()
-        .rotate_secret(&id, &admin.actor(), &ctx)
+        .rotate_secret(&id, &caller.actor(), caller.context())
         .await?;
     Ok(Json(NewSecret {
         secret: secret.expose().to_string(),
@@ -206,7 +210,7 @@ pub async fn rotate_endpoint_secret(
     responses((status = 200, body = DeliveryPage), (status = 422, body = Problem)))]
 pub async fn list_deliveries(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
     ApiQuery(q): ApiQuery<DeliveryListQuery>,
 ) -> ApiResult<Json<DeliveryPage>> {
     let query = DeliveryQuery {
@@ -229,7 +233,7 @@ pub async fn list_deliveries(
     responses((status = 200, body = DeliveryDetail), (status = 404, body = Problem)))]
 pub async fn get_delivery(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<DeliveryDetail>> {
     let delivery = state.webhooks().get_delivery(&id).await?;
@@ -243,7 +247,7 @@ pub async fn get_delivery(
     responses((status = 200, body = Delivery), (status = 404, body = Problem)))]
 pub async fn retry_delivery(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Delivery>> {
     Ok(Json(state.webhooks().retry(&id).await?))

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use tessera_core::SecretString;
 
-use super::{Channel, DeliveryError, MessageSender, OutboundMessage};
+use super::message::{Channel, DeliveryError, MessageSender, OutboundMessage};
 
 /// Posts each SMS to a webhook URL.
 pub struct HttpSmsSender {

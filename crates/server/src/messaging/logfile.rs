@@ -12,7 +12,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use super::{DeliveryError, MessageSender, OutboundMessage};
+use super::message::{DeliveryError, MessageSender, OutboundMessage};
 
 /// Appends messages to a local file; serves any channel.
 #[derive(Debug)]
@@ -51,7 +51,7 @@ fn render(msg: &OutboundMessage) -> String {
         channel = msg.channel.as_str(),
         to = one_line(&msg.to),
     );
-    if msg.channel == super::Channel::Email {
+    if msg.channel == super::message::Channel::Email {
         block.push_str(&format!("Subject: {}\n", one_line(&msg.subject)));
     }
     block.push('\n');

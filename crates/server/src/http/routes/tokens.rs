@@ -7,18 +7,22 @@ use axum::{
     Json,
 };
 use chrono::Utc;
-use tessera_core::{api_token::ApiTokenView, scopes::ADMIN_SCOPE, DomainError};
+use tessera_core::{api_token::ApiTokenView, DomainError};
 
 use super::token_dto::{
     CreateTokenRequest, ListQuery, RevokeRequest, RotateRequest, TokenPage, UpdateTokenRequest,
     VerifyRequest, VerifyResponse, MAX_PRESENTED_TOKEN,
 };
 use crate::{
-    app::AppState,
-    auth::{authenticate, AdminCaller},
-    client::ClientInfo,
-    error::{ApiError, Problem},
-    extract::{ApiJson, ApiPath, ApiQuery, OptionalJson},
+    http::{
+        client::RequestAudit,
+        error::{ApiError, Problem},
+        extract::{ApiJson, ApiPath, ApiQuery, OptionalJson},
+        principal::{
+            invalid_credential, AdminScope, AdminVerifier, Authenticated, Principal, Require,
+        },
+        state::AppState,
+    },
     service::tokens::IssuedToken,
 };
 
@@ -26,6 +30,16 @@ type ApiResult<T> = Result<T, ApiError>;
 
 fn view(t: &tessera_core::api_token::ApiToken) -> Json<ApiTokenView> {
     Json(t.view(Utc::now()))
+}
+
+/// The caller's own token, for the `/v1/tokens/self` endpoints. Only API
+/// tokens have one; other principals get the same 401 as a bad token.
+fn caller_token<R>(caller: &Require<R>) -> ApiResult<&tessera_core::api_token::ApiToken> {
+    caller
+        .principal
+        .token()
+        .map(|t| t.as_ref())
+        .ok_or_else(invalid_credential)
 }
 
 /// Issue a token. The secret is in this response only.
@@ -37,13 +51,12 @@ fn view(t: &tessera_core::api_token::ApiToken) -> Json<ApiTokenView> {
     ))]
 pub async fn create_token(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiJson(body): ApiJson<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
-    let ctx = state.seal_context(&admin.client);
     let issued = state
         .tokens()
-        .create(body.try_into()?, &admin.actor(), &ctx)
+        .create(body.try_into()?, &caller.actor(), caller.context())
         .await?;
     Ok((StatusCode::CREATED, Json(issued)))
 }
@@ -54,7 +67,7 @@ pub async fn create_token(
     responses((status = 200, body = TokenPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
 pub async fn list_tokens(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<TokenPage>> {
     let page = state.tokens().list(query.try_into()?).await?;
@@ -71,7 +84,7 @@ pub async fn list_tokens(
     responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
 pub async fn get_token(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApiTokenView>> {
     Ok(view(&state.tokens().get(&id).await?))
@@ -84,14 +97,13 @@ pub async fn get_token(
     responses((status = 200, body = ApiTokenView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_token(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateTokenRequest>,
 ) -> ApiResult<Json<ApiTokenView>> {
-    let ctx = state.seal_context(&admin.client);
     let token = state
         .tokens()
-        .update(&id, body.try_into()?, &admin.actor(), &ctx)
+        .update(&id, body.try_into()?, &caller.actor(), caller.context())
         .await?;
     Ok(view(&token))
 }
@@ -102,13 +114,12 @@ pub async fn update_token(
     responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
 pub async fn delete_token(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApiTokenView>> {
-    let ctx = state.seal_context(&admin.client);
     let token = state
         .tokens()
-        .set_deleted(&id, true, &admin.actor(), &ctx)
+        .set_deleted(&id, true, &caller.actor(), caller.context())
         .await?;
     Ok(view(&token))
 }
@@ -119,13 +130,12 @@ pub async fn delete_token(
     responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
 pub async fn restore_token(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApiTokenView>> {
-    let ctx = state.seal_context(&admin.client);
     let token = state
         .tokens()
-        .set_deleted(&id, false, &admin.actor(), &ctx)
+        .set_deleted(&id, false, &caller.actor(), caller.context())
         .await?;
     Ok(view(&token))
 }
@@ -138,14 +148,13 @@ pub async fn restore_token(
     responses((status = 200, body = IssuedToken), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn rotate_token(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<RotateRequest>,
 ) -> ApiResult<Json<IssuedToken>> {
-    let ctx = state.seal_context(&admin.client);
     let issued = state
         .tokens()
-        .rotate(&id, body.grace_seconds, &admin.actor(), &ctx)
+        .rotate(&id, body.grace_seconds, &caller.actor(), caller.context())
         .await?;
     Ok(Json(issued))
 }
@@ -157,19 +166,18 @@ pub async fn rotate_token(
     responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     State(state): State<AppState>,
-    admin: AdminCaller,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<RevokeRequest>,
 ) -> ApiResult<Json<ApiTokenView>> {
-    let ctx = state.seal_context(&admin.client);
     let token = state
         .tokens()
         .revoke(
             &id,
             body.purge.unwrap_or(false),
             body.reason,
-            &admin.actor(),
-            &ctx,
+            &caller.actor(),
+            caller.context(),
         )
         .await?;
     Ok(view(&token))
@@ -183,16 +191,13 @@ pub async fn revoke_token(
 pub async fn verify_token(
     State(state): State<AppState>,
     headers: HeaderMap,
-    client: ClientInfo,
+    audit: RequestAudit,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
     if state.tokens().settings().verify_requires_admin {
-        let caller = authenticate(&state, &headers, &client).await?;
-        if !caller.scopes.iter().any(|s| s == ADMIN_SCOPE) {
-            return Err(ApiError::forbidden(
-                "verification needs a token with the admin scope on this server",
-            ));
-        }
+        Principal::authenticate(&state, &headers, &audit)
+            .await?
+            .require::<AdminVerifier>()?;
     }
     if body.token.len() > MAX_PRESENTED_TOKEN {
         return Err(
@@ -202,7 +207,7 @@ pub async fn verify_token(
     let scopes = body.scopes.unwrap_or_default();
     let result = state
         .tokens()
-        .verify(&body.token, &scopes, || state.seal_context(&client))
+        .verify(&body.token, &scopes, || audit.context().clone())
         .await?;
     Ok(Json(match result {
         Ok(token) => VerifyResponse {
@@ -221,13 +226,8 @@ pub async fn verify_token(
 /// The caller's own token record.
 #[utoipa::path(get, path = "/v1/tokens/self", tag = "tokens", security(("bearer" = [])),
     responses((status = 200, body = ApiTokenView), (status = 401, body = Problem)))]
-pub async fn own_token(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    client: ClientInfo,
-) -> ApiResult<Json<ApiTokenView>> {
-    let token = authenticate(&state, &headers, &client).await?;
-    Ok(view(&token))
+pub async fn own_token(caller: Require<Authenticated>) -> ApiResult<Json<ApiTokenView>> {
+    Ok(view(caller_token(&caller)?))
 }
 
 /// The successor issued for the caller's token by automatic rotation, with
@@ -236,9 +236,8 @@ pub async fn own_token(
     responses((status = 200, body = IssuedToken), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn claim_successor(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    client: ClientInfo,
+    caller: Require<Authenticated>,
 ) -> ApiResult<Json<IssuedToken>> {
-    let token = authenticate(&state, &headers, &client).await?;
-    Ok(Json(state.tokens().claim_successor(&token).await?))
+    let token = caller_token(&caller)?;
+    Ok(Json(state.tokens().claim_successor(token).await?))
 }

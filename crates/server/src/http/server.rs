@@ -1,147 +1,17 @@
-//! The HTTP application: shared state, the router with its middleware, and
-//! the server loop with graceful shutdown.
+//! The server loop: bind, serve the router beside the background tasks
+//! (background writer, webhook dispatcher, scheduler), and shut down
+//! gracefully, flushing buffered writes.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use axum::{
-    extract::DefaultBodyLimit,
-    http::StatusCode,
-    response::{IntoResponse, Response},
-    Router,
-};
-use tessera_core::audit::RequestContext;
-use tessera_store::Store;
 use tokio::net::TcpListener;
-use tower_http::catch_panic::CatchPanicLayer;
 
+use super::router;
 use crate::{
-    client::ClientInfo,
     config::Config,
-    dispatcher::Dispatcher,
-    error::ApiError,
-    metrics::Metrics,
-    request_id, routes,
+    jobs::{dispatcher::Dispatcher, scheduler},
     runtime::{Services, StartupError},
-    scheduler,
-    service::TokenService,
 };
-
-/// Largest request body we read: bigger bodies get 413 before parsing.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Cheap to clone: one `Arc`.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-struct Inner {
-    services: Arc<Services>,
-    trust_proxy_headers: bool,
-    openapi_json: String,
-}
-
-impl AppState {
-    pub fn new(services: Arc<Services>, trust_proxy_headers: bool) -> Self {
-        let (_, openapi) = routes::api_router().split_for_parts();
-        let openapi_json = openapi
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes");
-        Self(Arc::new(Inner {
-            services,
-            trust_proxy_headers,
-            openapi_json,
-        }))
-    }
-
-    pub fn upstream(&self) -> &tessera_upstream::TokenCache {
-        &self.0.services.upstream
-    }
-
-    pub fn webhooks(&self) -> &crate::service::WebhookService {
-        &self.0.services.webhooks
-    }
-
-    pub fn tokens(&self) -> &TokenService {
-        &self.0.services.tokens
-    }
-
-    pub fn mfa(&self) -> &crate::service::MfaService {
-        &self.0.services.mfa
-    }
-
-    pub fn auth_codes(&self) -> &crate::service::AuthCodeService {
-        &self.0.services.auth_codes
-    }
-
-    pub fn invites(&self) -> &crate::service::InviteService {
-        &self.0.services.invites
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.0.services.store
-    }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.0.services.metrics
-    }
-
-    pub fn trust_proxy_headers(&self) -> bool {
-        self.0.trust_proxy_headers
-    }
-
-    pub fn openapi_json(&self) -> &str {
-        &self.0.openapi_json
-    }
-
-    /// The audit context for a request, with IP and user agent encrypted.
-    pub fn seal_context(&self, client: &ClientInfo) -> RequestContext {
-        let ring = &self.0.services.audit_keyring;
-        RequestContext {
-            request_id: client.request_id.clone(),
-            ip_sealed: client
-                .ip
-                .as_ref()
-                .map(|ip| ring.seal(ip.as_bytes(), "audit.ip")),
-            user_agent_sealed: client
-                .user_agent
-                .as_ref()
-                .map(|ua| ring.seal(ua.as_bytes(), "audit.user_agent")),
-        }
-    }
-}
-
-/// Builds the router over `state`.
-pub fn router(state: AppState) -> Router {
-    let (api, _) = routes::api_router().split_for_parts();
-    api.fallback(|| async {
-        ApiError::not_found("not_found", "no such endpoint; see /openapi.json")
-    })
-    .method_not_allowed_fallback(|| async {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "this endpoint does not accept that method; see /openapi.json",
-        )
-    })
-    .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        request_id::layer,
-    ))
-    .layer(CatchPanicLayer::custom(|_| panic_response()))
-    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-    .with_state(state)
-}
-
-/// A panic is a bug: log it (the panic hook prints the message) and answer
-/// with a plain 500 problem, keeping the process alive.
-fn panic_response() -> Response {
-    tracing::error!("a request handler panicked");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        "an internal error occurred; it has been logged",
-    )
-    .into_response()
-}
 
 /// A bound, not yet running server. Binding first lets tests use port 0.
 pub struct Server {
@@ -214,7 +84,7 @@ impl Server {
             database = %self.config.database_url_for_logs(),
             "tessera is serving"
         );
-        let app = router(AppState::new(services, self.config.trust_proxy_headers));
+        let app = router::app(services, self.config.trust_proxy_headers);
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

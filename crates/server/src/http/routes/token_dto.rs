@@ -11,7 +11,7 @@ use tessera_core::{
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
-    extract::double_option,
+    http::extract::double_option,
     service::tokens::{CreateToken, ListTokens, UpdateToken},
 };
 

@@ -1,23 +1,32 @@
-//! Route table and the OpenAPI document, generated together from the handler
-//! annotations so they cannot drift apart.
+//! The one place that assembles the HTTP API: the route table and the
+//! OpenAPI document, generated together from the handler annotations so they
+//! cannot drift apart, and the middleware around them.
 
-mod invite_dto;
-mod invites;
-mod mfa;
-mod mfa_dto;
-mod system;
-mod token_dto;
-mod tokens;
-mod upstreams;
-mod webhooks;
+use std::sync::Arc;
 
+use axum::{
+    extract::DefaultBodyLimit,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Router,
+};
+use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
+use super::{
+    error::ApiError,
+    request_id,
+    routes::{invites, mfa, system, tokens, upstreams, webhooks},
+    state::AppState,
+};
+use crate::runtime::Services;
+
+/// Largest request body we read: bigger bodies get 413 before parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -49,7 +58,7 @@ impl Modify for BearerAuth {
     }
 }
 
-pub fn api_router() -> OpenApiRouter<AppState> {
+fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::verify_token))
@@ -102,4 +111,54 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 /// The OpenAPI document, for tests and `tessera openapi`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     api_router().split_for_parts().1
+}
+
+/// The whole application over `services`: state (with the served OpenAPI
+/// document), routes and middleware.
+pub fn app(services: Arc<Services>, trust_proxy_headers: bool) -> Router {
+    let (api, doc) = api_router().split_for_parts();
+    let openapi_json = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    with_middleware(
+        api,
+        AppState::new(services, trust_proxy_headers, openapi_json),
+    )
+}
+
+/// Builds the router over `state`.
+pub fn router(state: AppState) -> Router {
+    with_middleware(api_router().split_for_parts().0, state)
+}
+
+fn with_middleware(api: Router<AppState>, state: AppState) -> Router {
+    api.fallback(|| async {
+        ApiError::not_found("not_found", "no such endpoint; see /openapi.json")
+    })
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not accept that method; see /openapi.json",
+        )
+    })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        request_id::layer,
+    ))
+    .layer(CatchPanicLayer::custom(|_| panic_response()))
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .with_state(state)
+}
+
+/// A panic is a bug: log it (the panic hook prints the message) and answer
+/// with a plain 500 problem, keeping the process alive.
+fn panic_response() -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "an internal error occurred; it has been logged",
+    )
+    .into_response()
 }

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use super::error::ApiError;
 
 /// A JSON body. Target types use `deny_unknown_fields`, so a misspelt field is
 /// an error rather than a silent no-op.

@@ -12,7 +12,7 @@ use tessera_core::{
 };
 use tessera_store::{NewToken, SecretChange, StoreError, TokenChange};
 
-use super::tokens::{IssuedToken, TokenService};
+use crate::service::tokens::{IssuedToken, TokenService};
 
 const SUCCESSOR_CONTEXT: &str = "api_tokens.successor_secret";
 

@@ -13,7 +13,7 @@ use axum::{
 };
 use tracing::Instrument;
 
-use crate::{app::AppState, error::Problem};
+use super::{error::Problem, state::AppState};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -9,10 +9,12 @@ use super::mfa_dto::{
     RecoveryStatus, SendAuthCodeRequest, SentAuthCode, Unlocked, VerifyAuthCodeRequest,
 };
 use crate::{
-    app::AppState,
-    auth::MfaCaller,
-    error::{ApiError, Problem},
-    extract::{ApiJson, ApiPath, OptionalJson},
+    http::{
+        error::{ApiError, Problem},
+        extract::{ApiJson, ApiPath, OptionalJson},
+        principal::{AdminScope, AnyOf, MfaScope, Require},
+        state::AppState,
+    },
     service::{
         auth_codes::{CheckCode, SendCode},
         mfa::EnrollRequest,
@@ -33,11 +35,10 @@ type ApiResult<T> = Result<T, ApiError>;
     ))]
 pub async fn enroll_totp(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath(subject): ApiPath<String>,
     OptionalJson(body): OptionalJson<EnrollTotpRequest>,
 ) -> ApiResult<(StatusCode, Json<EnrolledTotp>)> {
-    let ctx = state.seal_context(&caller.client);
     let request = EnrollRequest {
         name: body.name,
         issuer: body.issuer,
@@ -45,7 +46,7 @@ pub async fn enroll_totp(
     };
     let e = state
         .mfa()
-        .enroll(&subject, request, &caller.actor(), &ctx)
+        .enroll(&subject, request, &caller.actor(), caller.context())
         .await?;
     let uri = e.otpauth_uri.expose();
     Ok((
@@ -71,7 +72,7 @@ pub async fn enroll_totp(
     responses((status = 200, body = DeviceList), (status = 422, body = Problem)))]
 pub async fn list_totp(
     State(state): State<AppState>,
-    _caller: MfaCaller,
+    _caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath(subject): ApiPath<String>,
 ) -> ApiResult<Json<DeviceList>> {
     Ok(Json(DeviceList {
@@ -92,14 +93,19 @@ pub async fn list_totp(
     ))]
 pub async fn confirm_totp(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath((subject, device_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<CodeRequest>,
 ) -> ApiResult<Json<CheckResult>> {
-    let ctx = state.seal_context(&caller.client);
     let result = state
         .mfa()
-        .confirm(&subject, &device_id, &body.code, &caller.actor(), &ctx)
+        .confirm(
+            &subject,
+            &device_id,
+            &body.code,
+            &caller.actor(),
+            caller.context(),
+        )
         .await?;
     Ok(Json(result.into()))
 }
@@ -113,14 +119,13 @@ pub async fn confirm_totp(
     responses((status = 200, body = CheckResult), (status = 422, body = Problem)))]
 pub async fn verify_totp(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath(subject): ApiPath<String>,
     ApiJson(body): ApiJson<CodeRequest>,
 ) -> ApiResult<Json<CheckResult>> {
-    let ctx = state.seal_context(&caller.client);
     let result = state
         .mfa()
-        .verify(&subject, &body.code, &caller.actor(), &ctx)
+        .verify(&subject, &body.code, &caller.actor(), caller.context())
         .await?;
     Ok(Json(result.into()))
 }
@@ -132,11 +137,13 @@ pub async fn verify_totp(
     responses((status = 200, body = Unlocked), (status = 422, body = Problem)))]
 pub async fn unlock_totp(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath(subject): ApiPath<String>,
 ) -> ApiResult<Json<Unlocked>> {
-    let ctx = state.seal_context(&caller.client);
-    let cleared = state.mfa().unlock(&subject, &caller.actor(), &ctx).await?;
+    let cleared = state
+        .mfa()
+        .unlock(&subject, &caller.actor(), caller.context())
+        .await?;
     Ok(Json(Unlocked { cleared }))
 }
 
@@ -148,13 +155,12 @@ pub async fn unlock_totp(
     responses((status = 204), (status = 404, body = Problem, description = "device_not_found")))]
 pub async fn delete_totp(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath((subject, device_id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let ctx = state.seal_context(&caller.client);
     state
         .mfa()
-        .remove(&subject, &device_id, &caller.actor(), &ctx)
+        .remove(&subject, &device_id, &caller.actor(), caller.context())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -166,13 +172,12 @@ pub async fn delete_totp(
     responses((status = 201, body = RecoveryCodes), (status = 422, body = Problem)))]
 pub async fn generate_recovery_codes(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath(subject): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<RecoveryCodes>)> {
-    let ctx = state.seal_context(&caller.client);
     let codes = state
         .mfa()
-        .generate_recovery_codes(&subject, &caller.actor(), &ctx)
+        .generate_recovery_codes(&subject, &caller.actor(), caller.context())
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -190,7 +195,7 @@ pub async fn generate_recovery_codes(
     responses((status = 200, body = RecoveryStatus)))]
 pub async fn recovery_status(
     State(state): State<AppState>,
-    _caller: MfaCaller,
+    _caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath(subject): ApiPath<String>,
 ) -> ApiResult<Json<RecoveryStatus>> {
     Ok(Json(RecoveryStatus {
@@ -206,14 +211,13 @@ pub async fn recovery_status(
     responses((status = 200, body = CheckResult), (status = 422, body = Problem)))]
 pub async fn verify_recovery_code(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiPath(subject): ApiPath<String>,
     ApiJson(body): ApiJson<CodeRequest>,
 ) -> ApiResult<Json<CheckResult>> {
-    let ctx = state.seal_context(&caller.client);
     let result = state
         .mfa()
-        .use_recovery_code(&subject, &body.code, &caller.actor(), &ctx)
+        .use_recovery_code(&subject, &body.code, &caller.actor(), caller.context())
         .await?;
     Ok(Json(match result {
         Ok(left) => CheckResult {
@@ -239,10 +243,9 @@ pub async fn verify_recovery_code(
     ))]
 pub async fn send_auth_code(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiJson(body): ApiJson<SendAuthCodeRequest>,
 ) -> ApiResult<(StatusCode, Json<SentAuthCode>)> {
-    let ctx = state.seal_context(&caller.client);
     let request = SendCode {
         subject: body.subject,
         purpose: body.purpose,
@@ -251,7 +254,7 @@ pub async fn send_auth_code(
     };
     let code = state
         .auth_codes()
-        .send(request, &caller.actor(), &ctx)
+        .send(request, &caller.actor(), caller.context())
         .await?;
     Ok((StatusCode::CREATED, Json(code.into())))
 }
@@ -262,10 +265,9 @@ pub async fn send_auth_code(
     responses((status = 200, body = CheckResult), (status = 422, body = Problem)))]
 pub async fn verify_auth_code(
     State(state): State<AppState>,
-    caller: MfaCaller,
+    caller: Require<AnyOf<(MfaScope, AdminScope)>>,
     ApiJson(body): ApiJson<VerifyAuthCodeRequest>,
 ) -> ApiResult<Json<CheckResult>> {
-    let ctx = state.seal_context(&caller.client);
     let request = CheckCode {
         subject: &body.subject,
         purpose: &body.purpose,
@@ -274,7 +276,7 @@ pub async fn verify_auth_code(
     };
     let result = state
         .auth_codes()
-        .verify(request, &caller.actor(), &ctx)
+        .verify(request, &caller.actor(), caller.context())
         .await?;
     Ok(Json(match result {
         Ok(c) => CheckResult {
