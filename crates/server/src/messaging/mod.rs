@@ -3,6 +3,8 @@
 //! once from configuration by [`Messenger`], so the services that issue codes
 //! never care how a message leaves the building.
 //!
+//! Bodies come from the templates in [`templates`].
+//!
 //! A message body holds a live code. It travels as a [`SecretString`] and no
 //! `Debug`, `Display` or log line in this module prints it; errors carry only
 //! host names, status codes and I/O error descriptions.
@@ -12,6 +14,7 @@ mod message;
 mod settings;
 mod sms;
 mod smtp;
+pub mod templates;
 
 use std::sync::Arc;
 
