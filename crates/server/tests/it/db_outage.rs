@@ -2,7 +2,7 @@
 //! server recovers by itself when it returns. PostgreSQL is reached through a
 //! proxy the test can cut, so the shared server is never stopped.
 
-mod common;
+use crate::common;
 
 use std::{
     net::SocketAddr,

@@ -2,7 +2,7 @@
 //! verifies it with the official `standardwebhooks` library; retries,
 //! 410 and manual retry. On SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::{collections::BTreeSet, sync::atomic::Ordering};
 

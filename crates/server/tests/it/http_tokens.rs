@@ -1,7 +1,7 @@
 //! The token lifecycle over HTTP, as a new user would walk it, on SQLite and
 //! PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

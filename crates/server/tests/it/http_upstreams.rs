@@ -2,7 +2,7 @@
 //! table, served to callers with `upstream:read`, never showing a token
 //! anywhere but the token endpoint.
 
-mod common;
+use crate::common;
 
 use std::sync::{
     atomic::{AtomicUsize, Ordering},

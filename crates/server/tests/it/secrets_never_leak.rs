@@ -2,7 +2,7 @@
 //! it. Not in the database, not in the logs, not in any other response.
 //! (Its own test binary: it installs a global log capture at TRACE.)
 
-mod common;
+use crate::common;
 
 use std::{
     io::Write,

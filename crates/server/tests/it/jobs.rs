@@ -1,7 +1,7 @@
 //! Scheduled jobs, each proved on both backends, and two servers on one
 //! PostgreSQL running a job once per interval, not twice.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! signature with the official `standardwebhooks` library, with the
 //! documented payload and never a code, secret or destination.
 
-mod common;
+use crate::common;
 
 use std::{collections::BTreeSet, sync::atomic::Ordering};
 

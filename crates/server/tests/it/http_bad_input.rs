@@ -1,7 +1,7 @@
 //! Hostile and sloppy input gets 4xx problem+json with a stable code, never
 //! a 5xx, on both backends.
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};

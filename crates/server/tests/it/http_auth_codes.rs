@@ -2,7 +2,7 @@
 //! SMTP conversation (a sink the test runs) and the development log file;
 //! single use, five attempts, expiry, replacement and rate limits.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Invites over HTTP, as a new user would use them, on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! SMS webhook, the development log file, and the per-channel choice made by
 //! `Messenger` — with the code and credentials kept out of every error.
 
-mod common;
+use crate::common;
 
 use std::{
     sync::{Arc, Mutex},

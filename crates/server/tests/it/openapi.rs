@@ -2,7 +2,7 @@
 //! every documented operation is served, and it is OpenAPI 3.1. (Routes can
 //! only be registered through the same `routes!` calls that document them.)
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};

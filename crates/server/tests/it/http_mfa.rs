@@ -2,7 +2,7 @@
 //! authenticator (pyotp), replay and lockout under concurrency, two servers
 //! on one database, the encryption key at start-up and rekeying.
 
-mod common;
+use crate::common;
 
 use common::{
     mfa::{check, code_at, enroll, mfa_token, now, pyotp_available, pyotp_code, TOTP_KEY},
