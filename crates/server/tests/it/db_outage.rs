@@ -2,8 +2,6 @@
 //! server recovers by itself when it returns. PostgreSQL is reached through a
 //! proxy the test can cut, so the shared server is never stopped.
 
-use crate::common;
-
 use std::{
     net::SocketAddr,
     sync::{
@@ -13,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use common::TestServer;
+use crate::common::TestServer;
 use reqwest::{Method, StatusCode};
 use tessera_store::testing::{postgres_schema_url, TestDb};
 use tokio::{net::TcpListener, sync::Notify};
@@ -106,18 +104,18 @@ async fn postgres_outage_gives_503_and_recovers() {
         .await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
     assert!(r.headers.get("retry-after").is_some());
-    s.send(Method::GET, "/readyz", None, None)
+    s.anonymous(Method::GET, "/readyz", None)
         .await
         .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
     assert_eq!(
-        s.send(Method::GET, "/healthz", None, None).await.status,
+        s.anonymous(Method::GET, "/healthz", None).await.status,
         StatusCode::OK
     );
 
     proxy.restore();
     let mut recovered = false;
     for _ in 0..50 {
-        if s.send(Method::GET, "/readyz", None, None).await.status == StatusCode::OK {
+        if s.anonymous(Method::GET, "/readyz", None).await.status == StatusCode::OK {
             recovered = true;
             break;
         }

@@ -2,15 +2,13 @@
 //! SMS webhook, the development log file, and the per-channel choice made by
 //! `Messenger` — with the code and credentials kept out of every error.
 
-use crate::common;
-
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
 
+use crate::common::smtp_sink::SmtpSink;
 use axum::{extract::State, http::HeaderMap, http::StatusCode, routing::post, Json, Router};
-use common::smtp_sink::SmtpSink;
 use serde_json::Value;
 use tessera_core::SecretString;
 use tessera_server::messaging::{

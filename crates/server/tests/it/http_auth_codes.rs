@@ -2,11 +2,9 @@
 //! SMTP conversation (a sink the test runs) and the development log file;
 //! single use, five attempts, expiry, replacement and rate limits.
 
-use crate::common;
-
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     mfa::{check, mfa_token},
     smtp_sink::SmtpSink,
     TestServer,
@@ -143,7 +141,7 @@ async fn parallel_guesses_at_one_code_evaluate_five(db: TestDb) {
         json!({"subject": "u_par", "purpose": "login", "channel": "sms", "destination": "+447700900123"}),
     )
     .await;
-    let log = std::fs::read_to_string(s.data_dir.path().join("messages.log")).unwrap();
+    let log = s.message_log();
     let code = find_code(&log, 6);
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let tasks: Vec<_> = (0..20)
@@ -191,7 +189,7 @@ async fn codes_expire(db: TestDb) {
     let token = mfa_token(&s).await;
     send(&s, &token, json!({"subject": "u_sms", "purpose": "login", "channel": "sms", "destination": "+447700900123"})).await;
     // No SMS provider configured: the development log file has the message.
-    let log = std::fs::read_to_string(s.data_dir.path().join("messages.log")).unwrap();
+    let log = s.message_log();
     assert!(log.contains("+447700900123"));
     let code = find_code(&log, 8);
     tokio::time::sleep(Duration::from_millis(1100)).await;

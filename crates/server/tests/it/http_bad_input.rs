@@ -150,11 +150,10 @@ async fn tokens_ids_and_queries_that_are_wrong(db: TestDb) {
     // A 10 KB token: in a verify body, and as a bearer token.
     let big = "t".repeat(10 * 1024);
     let r = s
-        .send(
+        .anonymous(
             Method::POST,
             "/v1/tokens/verify",
             Some(json!({"token": big})),
-            None,
         )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
@@ -164,11 +163,10 @@ async fn tokens_ids_and_queries_that_are_wrong(db: TestDb) {
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     // Well-formed request, malformed token: 200 with the code.
     let r = s
-        .send(
+        .anonymous(
             Method::POST,
             "/v1/tokens/verify",
             Some(json!({"token": "tsr_short"})),
-            None,
         )
         .await;
     assert_eq!(r.body, json!({"valid": false, "code": "MALFORMED"}));

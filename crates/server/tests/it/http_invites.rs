@@ -20,8 +20,9 @@ async fn create(s: &TestServer, body: Value) -> (String, String) {
     )
 }
 
+/// A public (unauthenticated) POST, as the invitee's client sends it.
 async fn open(s: &TestServer, path: &str, body: Value) -> common::Reply {
-    s.send(Method::POST, path, Some(body), None).await
+    s.anonymous(Method::POST, path, Some(body)).await
 }
 
 async fn the_whole_flow(db: TestDb) {
@@ -202,7 +203,7 @@ async fn the_whole_flow(db: TestDb) {
     }
 
     // Metrics moved.
-    let m = s.send(Method::GET, "/metrics", None, None).await.text;
+    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
     for name in [
         "tokens_invites_created_total",
         "tokens_invites_used_total 1",
@@ -343,11 +344,10 @@ async fn bad_input_is_4xx(db: TestDb) {
     s.admin(Method::GET, "/v1/invites?state=gone", None)
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    s.send(
+    s.anonymous(
         Method::POST,
         "/v1/invites",
         Some(json!({"grants": {"role": "member"}})),
-        None,
     )
     .await
     .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");

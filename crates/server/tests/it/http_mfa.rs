@@ -2,9 +2,7 @@
 //! authenticator (pyotp), replay and lockout under concurrency, two servers
 //! on one database, the encryption key at start-up and rekeying.
 
-use crate::common;
-
-use common::{
+use crate::common::{
     mfa::{check, code_at, enroll, mfa_token, now, pyotp_available, pyotp_code, TOTP_KEY},
     TestServer,
 };
@@ -199,7 +197,7 @@ async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
         verify(&s, &token, "u_guess", &right).await["code"],
         "LOCKED"
     );
-    let metrics = s.send(Method::GET, "/metrics", None, None).await.text;
+    let metrics = s.anonymous(Method::GET, "/metrics", None).await.text;
     assert!(
         metrics.contains("tokens_mfa_verifications_total{factor=\"totp\",outcome=\"INVALID\"} 5"),
         "{metrics}"

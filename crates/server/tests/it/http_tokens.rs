@@ -1,11 +1,9 @@
 //! The token lifecycle over HTTP, as a new user would walk it, on SQLite and
 //! PostgreSQL.
 
-use crate::common;
-
 use std::time::Duration;
 
-use common::TestServer;
+use crate::common::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_store::{backend_tests, testing::TestDb};
@@ -24,11 +22,10 @@ async fn full_lifecycle_walk(db: TestDb) {
 
     // Scope checks.
     let r = s
-        .send(
+        .anonymous(
             Method::POST,
             "/v1/tokens/verify",
             Some(json!({"token": secret, "scopes": ["admin"]})),
-            None,
         )
         .await;
     assert_eq!(
@@ -175,7 +172,7 @@ async fn expiry_is_enforced(db: TestDb) {
 
 async fn management_needs_an_admin_token(db: TestDb) {
     let s = TestServer::start(db).await;
-    let r = s.send(Method::GET, "/v1/tokens", None, None).await;
+    let r = s.anonymous(Method::GET, "/v1/tokens", None).await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     assert_eq!(r.headers.get("www-authenticate").unwrap(), "Bearer");
     let r = s
@@ -187,7 +184,7 @@ async fn management_needs_an_admin_token(db: TestDb) {
         .await;
     let r = s.send(Method::GET, "/v1/tokens", None, Some(&reader)).await;
     r.assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    let r = s.send(Method::GET, "/v1/tokens/self", None, None).await;
+    let r = s.anonymous(Method::GET, "/v1/tokens/self", None).await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
@@ -195,11 +192,10 @@ async fn verify_can_require_admin(db: TestDb) {
     let s = TestServer::start_with(db, &[("TESSERA_VERIFY_REQUIRES_ADMIN", "true")]).await;
     let (_, secret) = s.create(json!({"name": "x"})).await;
     let r = s
-        .send(
+        .anonymous(
             Method::POST,
             "/v1/tokens/verify",
             Some(json!({"token": secret})),
-            None,
         )
         .await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");

@@ -2,15 +2,13 @@
 //! table, served to callers with `upstream:read`, never showing a token
 //! anywhere but the token endpoint.
 
-use crate::common;
-
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
     Arc,
 };
 
+use crate::common::TestServer;
 use axum::{extract::State, routing::post, Json, Router};
-use common::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tessera_store::testing::TestDb;
@@ -124,9 +122,9 @@ default_user = "api"
     s.send(Method::GET, "/v1/upstreams/cpj/token", None, Some(&plain))
         .await
         .assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    s.send(Method::GET, "/v1/upstreams/cpj/token", None, None)
+    s.anonymous(Method::GET, "/v1/upstreams/cpj/token", None)
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
-    let m = s.send(Method::GET, "/metrics", None, None).await.text;
+    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
     assert!(m.contains("tokens_upstream_logins_total"));
 }

@@ -2,11 +2,9 @@
 //! verifies it with the official `standardwebhooks` library; retries,
 //! 410 and manual retry. On SQLite and PostgreSQL.
 
-use crate::common;
-
 use std::{collections::BTreeSet, sync::atomic::Ordering};
 
-use common::{receiver::Receiver, TestServer};
+use crate::common::{receiver::Receiver, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -19,23 +17,10 @@ const FAST: &[(&str, &str)] = &[
     ("TESSERA_JOB_REVOKE_EXPIRED_TOKENS_INTERVAL", "1s"),
 ];
 
-async fn endpoint(s: &TestServer, r: &Receiver, body: Value) -> String {
-    let mut body = body;
-    body["url"] = json!(r.url);
-    let c = s
-        .admin(Method::POST, "/v1/webhooks/endpoints", Some(body))
-        .await;
-    assert_eq!(c.status, StatusCode::CREATED, "{}", c.text);
-    let secret = c.body["secret"].as_str().unwrap();
-    assert!(secret.starts_with("whsec_"));
-    r.set_secret(secret);
-    c.body["endpoint"]["id"].as_str().unwrap().to_string()
-}
-
 async fn every_event_in_the_catalogue_is_delivered_and_verifies(db: TestDb) {
     let s = TestServer::start_with(db, FAST).await;
     let r = Receiver::start().await;
-    endpoint(&s, &r, json!({})).await;
+    r.subscribe(&s, json!({})).await;
 
     let (id, secret) = s.create(json!({"name": "hooked"})).await;
     let rot = s
@@ -62,11 +47,10 @@ async fn every_event_in_the_catalogue_is_delivered_and_verifies(db: TestDb) {
         .await;
     let invite_id = inv.body["invite"]["id"].as_str().unwrap().to_string();
     let code = inv.body["code"].as_str().unwrap().to_string();
-    s.send(
+    s.anonymous(
         Method::POST,
         "/v1/invites/redeem",
         Some(json!({"code": code, "subject": "u1"})),
-        None,
     )
     .await;
     s.admin(
@@ -88,16 +72,7 @@ async fn every_event_in_the_catalogue_is_delivered_and_verifies(db: TestDb) {
         "invite.used",
         "invite.revoked",
     ];
-    let got = r
-        .wait_for("every event type", |got| {
-            let types: BTreeSet<&str> = got
-                .iter()
-                .filter_map(|g| g.payload["event"].as_str())
-                .collect();
-            all.iter().all(|t| types.contains(t))
-        })
-        .await;
-    assert_eq!(r.state.bad_signatures.load(Ordering::SeqCst), 0);
+    let got = r.wait_for_events("every event type", &all).await;
     let find = |event: &str, id: &str| {
         got.iter()
             .find(|g| g.payload["event"] == event && g.payload["id"] == id)
@@ -139,14 +114,14 @@ async fn every_event_in_the_catalogue_is_delivered_and_verifies(db: TestDb) {
             "a raw token in a payload"
         );
     }
-    let m = s.send(Method::GET, "/metrics", None, None).await.text;
+    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
     assert!(m.contains("tokens_webhooks_sent_total"));
 }
 
 async fn failures_are_retried_with_a_stable_id(db: TestDb) {
     let s = TestServer::start_with(db, FAST).await;
     let r = Receiver::start().await;
-    endpoint(&s, &r, json!({"event_types": ["created"]})).await;
+    r.subscribe(&s, json!({"event_types": ["created"]})).await;
     // Let the admin token's own `created` event (from start-up) go first.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     r.state.fail_first.store(2, Ordering::SeqCst);
@@ -220,7 +195,7 @@ async fn exhausted_deliveries_fail_and_can_be_retried_by_hand(db: TestDb) {
     .await;
     let r = Receiver::start().await;
     r.state.fixed_status.store(503, Ordering::SeqCst);
-    endpoint(&s, &r, json!({"event_types": ["created"]})).await;
+    r.subscribe(&s, json!({"event_types": ["created"]})).await;
     s.create(json!({"name": "doomed"})).await;
     let mut failed = Value::Null;
     for _ in 0..100 {
@@ -256,7 +231,7 @@ async fn gone_disables_the_endpoint(db: TestDb) {
     let s = TestServer::start_with(db, FAST).await;
     let r = Receiver::start().await;
     r.state.fixed_status.store(410, Ordering::SeqCst);
-    let endpoint_id = endpoint(&s, &r, json!({})).await;
+    let endpoint_id = r.subscribe(&s, json!({})).await;
     s.create(json!({"name": "gone"})).await;
     let mut e = Value::Null;
     for _ in 0..100 {
@@ -298,7 +273,7 @@ async fn gone_disables_the_endpoint(db: TestDb) {
 async fn endpoint_management_and_secret_rotation(db: TestDb) {
     let s = TestServer::start_with(db, FAST).await;
     let r = Receiver::start().await;
-    let id = endpoint(&s, &r, json!({"description": "billing"})).await;
+    let id = r.subscribe(&s, json!({"description": "billing"})).await;
     let list = s.admin(Method::GET, "/v1/webhooks/endpoints", None).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
     assert!(!list.text.contains("whsec_"), "secrets are shown once");
@@ -355,7 +330,7 @@ async fn two_replicas_deliver_each_event_once() {
     let url = db.url.clone();
     let a = TestServer::start_with(db, FAST).await;
     let r = Receiver::start().await;
-    endpoint(&a, &r, json!({"event_types": ["created"]})).await;
+    r.subscribe(&a, json!({"event_types": ["created"]})).await;
     let b = TestServer::start_with(TestDb::open(&url).await, FAST).await;
     for i in 0..60 {
         let s = if i % 2 == 0 { &a } else { &b };

@@ -231,7 +231,7 @@ async fn two_servers_on_one_postgres_run_a_job_once_per_interval() {
         "the job ran {} times across two servers",
         rows.len()
     );
-    let m = a.send(Method::GET, "/metrics", None, None).await.text
-        + &b.send(Method::GET, "/metrics", None, None).await.text;
+    let m = a.anonymous(Method::GET, "/metrics", None).await.text
+        + &b.anonymous(Method::GET, "/metrics", None).await.text;
     assert!(m.contains("tokens_job_last_success_timestamp_seconds{job=\"purge_old_logs\"}"));
 }

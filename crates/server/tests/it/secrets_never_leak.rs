@@ -2,14 +2,12 @@
 //! it. Not in the database, not in the logs, not in any other response.
 //! (Its own test binary: it installs a global log capture at TRACE.)
 
-use crate::common;
-
 use std::{
     io::Write,
     sync::{Arc, Mutex, OnceLock},
 };
 
-use common::TestServer;
+use crate::common::TestServer;
 use reqwest::Method;
 use serde_json::json;
 use tessera_store::{backend_tests, testing::TestDb};
@@ -74,11 +72,10 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
         let typo = format!("{}x", &secret[..secret.len() - 1]);
         other_responses.push_str(&s.verify(&typo).await.to_string());
         let r = s
-            .send(
+            .anonymous(
                 Method::POST,
                 "/v1/tokens/verify",
                 Some(json!({"token": 5, "scopes": secret})),
-                None,
             )
             .await;
         other_responses.push_str(&r.text);
@@ -122,7 +119,7 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
 /// TOTP secrets, recovery codes and auth codes: never in the database or the
 /// logs in clear; the subject appears in logs only masked.
 async fn second_factor_secrets_never_leak(db: TestDb) {
-    use common::mfa::{check, code_at, enroll, mfa_token, now, TOTP_KEY};
+    use crate::common::mfa::{check, code_at, enroll, mfa_token, now, TOTP_KEY};
     let logs = logs();
     let mut s = TestServer::start_with(
         db,
@@ -165,14 +162,7 @@ async fn second_factor_secrets_never_leak(db: TestDb) {
         .send(Method::POST, "/v1/auth-codes", Some(send), Some(&token))
         .await;
     assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text);
-    let outbox = std::fs::read_to_string(s.data_dir.path().join("messages.log")).unwrap();
-    let auth_code: String = outbox
-        .split("code is ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take(8)
-        .collect();
+    let auth_code = s.logged_code(8);
     let verify = json!({"subject": subject, "purpose": "login", "code": auth_code});
     assert_eq!(
         check(&s, &token, "/v1/auth-codes/verify", verify).await["valid"],

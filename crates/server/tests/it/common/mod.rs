@@ -135,6 +135,11 @@ impl TestServer {
         self.send(method, path, body, Some(&self.admin)).await
     }
 
+    /// Sends a request without credentials.
+    pub async fn anonymous(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send(method, path, body, None).await
+    }
+
     pub async fn send(
         &self,
         method: Method,
@@ -163,6 +168,23 @@ impl TestServer {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         r.body
+    }
+
+    /// The development message log: where messages go when no SMTP or SMS
+    /// provider is configured.
+    pub fn message_log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("messages.log")).unwrap()
+    }
+
+    /// The first one-time code in the development message log.
+    pub fn logged_code(&self, digits: usize) -> String {
+        self.message_log()
+            .split("code is ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take(digits)
+            .collect()
     }
 
     /// Creates a token over HTTP; returns (id, secret).

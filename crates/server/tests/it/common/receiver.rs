@@ -3,6 +3,7 @@
 //! fail the first N requests or answer with a fixed status.
 
 use std::{
+    collections::BTreeSet,
     net::SocketAddr,
     sync::{
         atomic::{AtomicU16, AtomicUsize, Ordering},
@@ -11,7 +12,10 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::TestServer;
 
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -57,6 +61,37 @@ impl Receiver {
 
     pub fn accepted(&self) -> Vec<Received> {
         self.state.accepted.lock().unwrap().clone()
+    }
+
+    /// Registers an endpoint (`body` plus this receiver's URL) on `s` and
+    /// verifies deliveries with its secret. Returns the endpoint id.
+    pub async fn subscribe(&self, s: &TestServer, body: Value) -> String {
+        let mut body = body;
+        body["url"] = json!(self.url);
+        let c = s
+            .admin(Method::POST, "/v1/webhooks/endpoints", Some(body))
+            .await;
+        assert_eq!(c.status, reqwest::StatusCode::CREATED, "{}", c.text);
+        let secret = c.body["secret"].as_str().unwrap();
+        assert!(secret.starts_with("whsec_"));
+        self.set_secret(secret);
+        c.body["endpoint"]["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until a delivery of every event type in `types` arrived, all
+    /// with good signatures.
+    pub async fn wait_for_events(&self, what: &str, types: &[&str]) -> Vec<Received> {
+        let got = self
+            .wait_for(what, |got| {
+                let seen: BTreeSet<&str> = got
+                    .iter()
+                    .filter_map(|g| g.payload["event"].as_str())
+                    .collect();
+                types.iter().all(|t| seen.contains(t))
+            })
+            .await;
+        assert_eq!(self.state.bad_signatures.load(Ordering::SeqCst), 0);
+        got
     }
 
     /// Waits until `done` holds for the accepted deliveries, or panics.
