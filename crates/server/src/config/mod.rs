@@ -137,50 +137,8 @@ impl Config {
         })?;
         let database_url = database_url(l, &data_dir)?;
         let is_sqlite = database_url.starts_with("sqlite:");
-        let encryption_key = match l.get("encryption.key") {
-            Some((v, src)) => {
-                if v.chars().count() < tessera_core::crypto::MIN_KEY_LEN {
-                    return Err(err(src, "must be at least 32 characters"));
-                }
-                KeySource::Configured(SecretString::new(v.to_string()))
-            }
-            None if is_sqlite => KeySource::File(data_dir.join("tessera.key")),
-            None => {
-                return Err(err(
-                    "TESSERA_ENC_KEY",
-                    "is required with PostgreSQL (at least 32 characters); \
-                     every replica must share it",
-                ))
-            }
-        };
-        let previous_keys = match l.get("encryption.previous_keys") {
-            None => Vec::new(),
-            Some((v, src)) => {
-                let keys = list(v);
-                if keys
-                    .iter()
-                    .any(|k| k.chars().count() < tessera_core::crypto::MIN_KEY_LEN)
-                {
-                    return Err(err(
-                        src,
-                        "every previous key must be at least 32 characters",
-                    ));
-                }
-                keys.into_iter().map(SecretString::new).collect()
-            }
-        };
-        let log_format = l.parse("log.format", LogFormat::Text, |v| match v {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err(format!("expected text or json, got {v:?}")),
-        })?;
-        let log_level = l.parse("log.level", "info".to_string(), |v| {
-            tracing_subscriber::EnvFilter::try_new(v)
-                .map(|_| v.to_string())
-                .map_err(|_| {
-                    format!("expected a log filter such as info or tessera=debug, got {v:?}")
-                })
-        })?;
+        let (encryption_key, previous_keys) = encryption_keys(l, is_sqlite, &data_dir)?;
+        let (log_format, log_level) = log_settings(l)?;
         let trust_proxy_headers = l.parse("http.trust_proxy_headers", false, parse_bool)?;
         let delivery = mfa::delivery_settings(l, &data_dir)?;
         Ok(Self {
@@ -196,21 +154,7 @@ impl Config {
             invites: sections::invite_settings(l)?,
             webhooks: sections::webhook_settings(l)?,
             jobs: sections::job_settings(l)?,
-            redis_uri: l
-                .get("cache.redis_uri")
-                .filter(|(v, _)| !v.trim().is_empty())
-                .map(|(v, src)| {
-                    let v = v.trim();
-                    if v.starts_with("redis://")
-                        || v.starts_with("rediss://")
-                        || v.starts_with("redis+unix://")
-                    {
-                        Ok(SecretString::new(v.to_string()))
-                    } else {
-                        Err(err(src, "must be a redis:// or rediss:// URL"))
-                    }
-                })
-                .transpose()?,
+            redis_uri: redis_uri(l)?,
             upstream_tokens_in_clear: l.parse("cache.store_tokens_in_clear", false, parse_bool)?,
             upstreams,
             mfa: mfa::mfa_settings(l)?,
@@ -222,6 +166,80 @@ impl Config {
     pub fn database_url_for_logs(&self) -> String {
         mask_password(self.database_url.expose())
     }
+}
+
+/// The encryption key (or, on SQLite without one, the key file) and the
+/// previous keys that still decrypt older data.
+fn encryption_keys(
+    l: &Layers,
+    is_sqlite: bool,
+    data_dir: &std::path::Path,
+) -> Result<(KeySource, Vec<SecretString>), ConfigError> {
+    let encryption_key = match l.get("encryption.key") {
+        Some((v, src)) => {
+            if v.chars().count() < tessera_core::crypto::MIN_KEY_LEN {
+                return Err(err(src, "must be at least 32 characters"));
+            }
+            KeySource::Configured(SecretString::new(v.to_string()))
+        }
+        None if is_sqlite => KeySource::File(data_dir.join("tessera.key")),
+        None => {
+            return Err(err(
+                "TESSERA_ENC_KEY",
+                "is required with PostgreSQL (at least 32 characters); \
+                     every replica must share it",
+            ))
+        }
+    };
+    let previous_keys = match l.get("encryption.previous_keys") {
+        None => Vec::new(),
+        Some((v, src)) => {
+            let keys = list(v);
+            if keys
+                .iter()
+                .any(|k| k.chars().count() < tessera_core::crypto::MIN_KEY_LEN)
+            {
+                return Err(err(
+                    src,
+                    "every previous key must be at least 32 characters",
+                ));
+            }
+            keys.into_iter().map(SecretString::new).collect()
+        }
+    };
+    Ok((encryption_key, previous_keys))
+}
+
+fn log_settings(l: &Layers) -> Result<(LogFormat, String), ConfigError> {
+    let log_format = l.parse("log.format", LogFormat::Text, |v| match v {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("expected text or json, got {v:?}")),
+    })?;
+    let log_level = l.parse("log.level", "info".to_string(), |v| {
+        tracing_subscriber::EnvFilter::try_new(v)
+            .map(|_| v.to_string())
+            .map_err(|_| format!("expected a log filter such as info or tessera=debug, got {v:?}"))
+    })?;
+    Ok((log_format, log_level))
+}
+
+/// `REDIS_URI`, the shared tier of the upstream token cache; blank is unset.
+fn redis_uri(l: &Layers) -> Result<Option<SecretString>, ConfigError> {
+    l.get("cache.redis_uri")
+        .filter(|(v, _)| !v.trim().is_empty())
+        .map(|(v, src)| {
+            let v = v.trim();
+            if v.starts_with("redis://")
+                || v.starts_with("rediss://")
+                || v.starts_with("redis+unix://")
+            {
+                Ok(SecretString::new(v.to_string()))
+            } else {
+                Err(err(src, "must be a redis:// or rediss:// URL"))
+            }
+        })
+        .transpose()
 }
 
 /// `DATABASE_URL` wins; otherwise `DB_DRIVER` and the `DB_*` parts; otherwise

@@ -165,33 +165,7 @@ async fn send(
 ) -> AttemptRecord {
     let d = &job.delivery.delivery;
     let started = Instant::now();
-    // The response status and its Retry-After (seconds), or a transport error.
-    let outcome: Result<(StatusCode, Option<u64>), String> = match (&job.body, job.keys.is_empty())
-    {
-        (Err(e), _) => Err((*e).to_string()),
-        (_, true) => Err("the endpoint secret does not decrypt with the configured keys".into()),
-        (Ok(body), false) => {
-            let ts = Utc::now().timestamp();
-            let signature = signature_header(&job.keys, &d.event_id, ts, body.as_bytes());
-            http.post(&job.delivery.url)
-                .header("content-type", "application/json")
-                .header("webhook-id", &d.event_id)
-                .header("webhook-timestamp", ts.to_string())
-                .header("webhook-signature", signature)
-                .body(body.clone())
-                .send()
-                .await
-                .map(|r| {
-                    let retry_after = r
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v: &HeaderValue| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<u64>().ok());
-                    (r.status(), retry_after)
-                })
-                .map_err(describe)
-        }
-    };
+    let outcome = post(&http, &job).await;
     let latency = started.elapsed();
     metrics.webhook_latency.observe(latency.as_secs_f64());
     let now = Utc::now();
@@ -238,6 +212,37 @@ async fn send(
         latency_ms: latency.as_millis() as i64,
         error,
         result,
+    }
+}
+
+/// Signs and POSTs one delivery: the response status and its Retry-After
+/// (seconds), or why there was no response.
+async fn post(http: &reqwest::Client, job: &Prepared) -> Result<(StatusCode, Option<u64>), String> {
+    let d = &job.delivery.delivery;
+    match (&job.body, job.keys.is_empty()) {
+        (Err(e), _) => Err((*e).to_string()),
+        (_, true) => Err("the endpoint secret does not decrypt with the configured keys".into()),
+        (Ok(body), false) => {
+            let ts = Utc::now().timestamp();
+            let signature = signature_header(&job.keys, &d.event_id, ts, body.as_bytes());
+            http.post(&job.delivery.url)
+                .header("content-type", "application/json")
+                .header("webhook-id", &d.event_id)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", signature)
+                .body(body.clone())
+                .send()
+                .await
+                .map(|r| {
+                    let retry_after = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v: &HeaderValue| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    (r.status(), retry_after)
+                })
+                .map_err(describe)
+        }
     }
 }
 
