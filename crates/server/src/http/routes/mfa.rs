@@ -220,13 +220,7 @@ pub async fn verify_recovery_code(
         .use_recovery_code(&subject, &body.code, &caller.actor(), caller.context())
         .await?;
     Ok(Json(match result {
-        Ok(left) => CheckResult {
-            valid: true,
-            device_id: None,
-            code: None,
-            remaining: Some(left),
-            id: None,
-        },
+        Ok(left) => CheckResult::recovery_code(left),
         Err(f) => CheckResult::failed(f),
     }))
 }
@@ -279,13 +273,7 @@ pub async fn verify_auth_code(
         .verify(request, &caller.actor(), caller.context())
         .await?;
     Ok(Json(match result {
-        Ok(c) => CheckResult {
-            valid: true,
-            device_id: None,
-            code: None,
-            remaining: None,
-            id: Some(c.id),
-        },
+        Ok(c) => CheckResult::auth_code(c.id),
         Err(f) => CheckResult::failed(f),
     }))
 }

@@ -56,7 +56,7 @@ pub struct CodeRequest {
 
 /// The result of a check. Failures are 200 with `valid: false` and a `code`;
 /// HTTP errors mean the request itself was wrong.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct CheckResult {
     pub valid: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,21 +75,35 @@ pub struct CheckResult {
 impl CheckResult {
     pub fn failed(code: MfaFailure) -> Self {
         Self {
-            valid: false,
-            device_id: None,
             code: Some(code),
-            remaining: None,
-            id: None,
+            ..Self::default()
         }
     }
 
+    /// A TOTP code some device accepted.
     pub fn device(device_id: String) -> Self {
         Self {
             valid: true,
             device_id: Some(device_id),
-            code: None,
-            remaining: None,
-            id: None,
+            ..Self::default()
+        }
+    }
+
+    /// A recovery code that worked, with how many are left.
+    pub fn recovery_code(remaining: i64) -> Self {
+        Self {
+            valid: true,
+            remaining: Some(remaining),
+            ..Self::default()
+        }
+    }
+
+    /// An auth code that worked, with its id.
+    pub fn auth_code(id: String) -> Self {
+        Self {
+            valid: true,
+            id: Some(id),
+            ..Self::default()
         }
     }
 }

@@ -66,6 +66,11 @@ pub struct UpstreamToken {
     pub tier: Value,
 }
 
+/// The cache's reports as JSON (they always serialize; `null` otherwise).
+fn as_json<T: Serialize>(value: T) -> Json<Value> {
+    Json(serde_json::to_value(value).unwrap_or(Value::Null))
+}
+
 fn user_for(state: &AppState, api: &str, q: UserQuery) -> Result<String, ApiError> {
     match q.user {
         Some(u) => Ok(u),
@@ -143,13 +148,10 @@ pub async fn delete_upstream_tokens(
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Value>> {
     let cache = state.upstream();
-    Ok(Json(
-        match q.user {
-            Some(user) => serde_json::to_value(cache.delete_token(&api, &user).await?),
-            None => serde_json::to_value(cache.clear_all_tokens(Some(&api)).await?),
-        }
-        .unwrap_or(Value::Null),
-    ))
+    Ok(match q.user {
+        Some(user) => as_json(cache.delete_token(&api, &user).await?),
+        None => as_json(cache.clear_all_tokens(Some(&api)).await?),
+    })
 }
 
 /// Forget every cached upstream token.
@@ -159,8 +161,7 @@ pub async fn clear_upstream_tokens(
     State(state): State<AppState>,
     _caller: Require<UpstreamReader>,
 ) -> ApiResult<Json<Value>> {
-    let outcome = state.upstream().clear_all_tokens(None).await?;
-    Ok(Json(serde_json::to_value(outcome).unwrap_or(Value::Null)))
+    Ok(as_json(state.upstream().clear_all_tokens(None).await?))
 }
 
 /// Memory, Redis, and each upstream's last login outcome.
@@ -170,6 +171,5 @@ pub async fn cache_health(
     State(state): State<AppState>,
     _caller: Require<UpstreamReader>,
 ) -> ApiResult<Json<Value>> {
-    let report = state.upstream().health_check().await;
-    Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
+    Ok(as_json(state.upstream().health_check().await))
 }
