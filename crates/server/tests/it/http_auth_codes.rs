@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::common::{
-    mfa::{check, mfa_token},
+    mfa::{check, mfa_token, wrong_code},
     smtp_sink::SmtpSink,
     TestServer,
 };
@@ -67,7 +67,7 @@ async fn codes_arrive_by_smtp_and_work_once(db: TestDb) {
     // Bound to subject and purpose.
     let other = json!({"subject": "u_mail", "purpose": "reset", "code": code});
     assert_eq!(verify(&s, &token, other).await["code"], "NO_CODE");
-    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let wrong = wrong_code(&code);
     for _ in 0..4 {
         assert_eq!(verify(&s, &token, body(wrong)).await["code"], "INVALID");
     }
@@ -84,7 +84,7 @@ async fn codes_arrive_by_smtp_and_work_once(db: TestDb) {
         &sink.wait_for(2, Duration::from_secs(10)).await[1].text(),
         6,
     );
-    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let wrong = wrong_code(&code);
     let body = |code: &str| json!({"subject": "u_mail", "purpose": "login", "code": code});
     for _ in 0..5 {
         assert_eq!(verify(&s, &token, body(wrong)).await["code"], "INVALID");
@@ -143,7 +143,7 @@ async fn parallel_guesses_at_one_code_evaluate_five(db: TestDb) {
     .await;
     let log = s.message_log();
     let code = find_code(&log, 6);
-    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let wrong = wrong_code(&code);
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (http, url, token) = (

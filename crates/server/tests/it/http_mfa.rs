@@ -3,7 +3,9 @@
 //! on one database, the encryption key at start-up and rekeying.
 
 use crate::common::{
-    mfa::{check, code_at, enroll, mfa_token, now, pyotp_available, pyotp_code, TOTP_KEY},
+    mfa::{
+        check, code_at, enroll, mfa_token, now, pyotp_available, pyotp_code, wrong_code, TOTP_KEY,
+    },
     TestServer,
 };
 use reqwest::{Method, StatusCode};
@@ -27,6 +29,18 @@ async fn confirm(
         json!({ "code": code }),
     )
     .await
+}
+
+/// A device enrolled for `subject` and confirmed with the code of `now()`,
+/// which is returned with it.
+async fn confirmed(s: &TestServer, token: &str, subject: &str) -> (Value, i64) {
+    let e = enroll(s, token, subject, json!({})).await;
+    let t = now();
+    assert_eq!(
+        confirm(s, token, subject, &e, &code_at(&e, t)).await["valid"],
+        true
+    );
+    (e, t)
 }
 
 async fn verify(s: &TestServer, token: &str, subject: &str, code: &str) -> Value {
@@ -124,12 +138,7 @@ async fn a_real_authenticator_enrols_and_verifies(db: TestDb) {
 async fn twenty_concurrent_verifications_of_one_code_succeed_once(db: TestDb) {
     let s = TestServer::start_with(db, &[KEY_ENV]).await;
     let token = mfa_token(&s).await;
-    let e = enroll(&s, &token, "u_race", json!({})).await;
-    let t = now();
-    assert_eq!(
-        confirm(&s, &token, "u_race", &e, &code_at(&e, t)).await["valid"],
-        true
-    );
+    let (e, t) = confirmed(&s, &token, "u_race").await;
     let code = code_at(&e, t + 30);
     let replies = futures_all(&s, &token, "u_race", &code, 20).await;
     let valid = replies.iter().filter(|r| r["valid"] == true).count();
@@ -177,18 +186,9 @@ async fn futures_all(
 async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
     let s = TestServer::start_with(db, &[KEY_ENV]).await;
     let token = mfa_token(&s).await;
-    let e = enroll(&s, &token, "u_guess", json!({})).await;
-    let t = now();
-    assert_eq!(
-        confirm(&s, &token, "u_guess", &e, &code_at(&e, t)).await["valid"],
-        true
-    );
+    let (e, t) = confirmed(&s, &token, "u_guess").await;
     let right = code_at(&e, t + 30);
-    let wrong = if right == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let wrong = wrong_code(&right);
     let replies = futures_all(&s, &token, "u_guess", wrong, 50).await;
     let count = |c: &str| replies.iter().filter(|r| r["code"] == c).count();
     assert_eq!((count("INVALID"), count("LOCKED")), (5, 45), "{replies:?}");
@@ -234,18 +234,9 @@ async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
 async fn a_lock_lapses_by_itself(db: TestDb) {
     let s = TestServer::start_with(db, &[KEY_ENV, ("TESSERA_MFA_LOCKOUT", "1s")]).await;
     let token = mfa_token(&s).await;
-    let e = enroll(&s, &token, "u_lapse", json!({})).await;
-    let t = now();
-    assert_eq!(
-        confirm(&s, &token, "u_lapse", &e, &code_at(&e, t)).await["valid"],
-        true
-    );
+    let (e, t) = confirmed(&s, &token, "u_lapse").await;
     let right = code_at(&e, t + 30);
-    let wrong = if right == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let wrong = wrong_code(&right);
     for _ in 0..5 {
         assert_eq!(
             verify(&s, &token, "u_lapse", wrong).await["code"],

@@ -3,7 +3,7 @@
 //! documented payload and never a code, secret or destination.
 
 use crate::common::{
-    mfa::{check, code_at, enroll, mfa_token, now, TOTP_KEY},
+    mfa::{check, code_at, enroll, mfa_token, now, wrong_code, TOTP_KEY},
     receiver::Receiver,
     TestServer,
 };
@@ -45,7 +45,7 @@ async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
         check(&s, &token, &verify, json!({"code": next})).await["code"],
         "REPLAYED"
     );
-    let wrong = if next == "000000" { "111111" } else { "000000" };
+    let wrong = wrong_code(&next);
     // A replay gives its attempt back; two wrong codes use both, and the
     // second engages the lock.
     for _ in 0..2 {

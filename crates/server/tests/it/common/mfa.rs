@@ -63,6 +63,15 @@ pub fn pyotp_available() -> Result<(), String> {
     Err(why)
 }
 
+/// A code of the usual shape that is not `right`.
+pub fn wrong_code(right: &str) -> &'static str {
+    if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    }
+}
+
 /// The code an independent implementation computes from the `otpauth://` URI.
 pub fn pyotp_code(uri: &str, at: i64) -> String {
     let out = std::process::Command::new("python3")
