@@ -77,3 +77,24 @@ impl AuditEntry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Actor;
+
+    #[test]
+    fn actors_have_a_stable_stored_form() {
+        let cases = [
+            (Actor::Token("t1".into()), "token:t1"),
+            (Actor::User("u1".into()), "user:u1"),
+            (Actor::Client("c1".into()), "client:c1"),
+            (Actor::Cli, "cli"),
+            (Actor::System, "system"),
+            (Actor::Anonymous, "anonymous"),
+        ];
+        for (actor, stored) in cases {
+            assert_eq!(actor.as_audit_string(), stored);
+            assert_eq!(actor.revoked_by(), stored);
+        }
+    }
+}
