@@ -6,10 +6,14 @@
 
 use serde_json::Value;
 
-/// Who performed an action: an admin token (`token:<id>`), `cli`, or `system`.
+/// Who performed an action, stored as text: an API token (`token:<id>`), a
+/// signed-in user (`user:<id>`), an OAuth2 client (`client:<id>`), `cli`,
+/// `system`, or `anonymous`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     Token(String),
+    User(String),
+    Client(String),
     Cli,
     System,
     Anonymous,
@@ -19,6 +23,8 @@ impl Actor {
     pub fn as_audit_string(&self) -> String {
         match self {
             Self::Token(id) => format!("token:{id}"),
+            Self::User(id) => format!("user:{id}"),
+            Self::Client(id) => format!("client:{id}"),
             Self::Cli => "cli".into(),
             Self::System => "system".into(),
             Self::Anonymous => "anonymous".into(),
@@ -68,6 +74,27 @@ impl AuditEntry {
             outcome: "success",
             details,
             context: context.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Actor;
+
+    #[test]
+    fn actors_have_a_stable_stored_form() {
+        let cases = [
+            (Actor::Token("t1".into()), "token:t1"),
+            (Actor::User("u1".into()), "user:u1"),
+            (Actor::Client("c1".into()), "client:c1"),
+            (Actor::Cli, "cli"),
+            (Actor::System, "system"),
+            (Actor::Anonymous, "anonymous"),
+        ];
+        for (actor, stored) in cases {
+            assert_eq!(actor.as_audit_string(), stored);
+            assert_eq!(actor.revoked_by(), stored);
         }
     }
 }

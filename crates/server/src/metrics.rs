@@ -2,8 +2,8 @@
 //! rules in `prometheus/` use them); counters start at zero in each process.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Buckets from 50 µs to 2.5 s: verification lives at the low end, the
@@ -33,8 +33,8 @@ pub struct Metrics {
     pub webhook_latency: Histogram,
     pub job_runs: IntCounterVec,
     pub job_items: IntCounterVec,
-    pub job_last_success: prometheus::GaugeVec,
-    pub job_interval: prometheus::GaugeVec,
+    pub job_last_success: GaugeVec,
+    pub job_interval: GaugeVec,
     pub background_flush_errors: IntCounter,
     pub mfa: MfaMetrics,
 }
@@ -51,203 +51,180 @@ pub struct MfaMetrics {
     pub recovery_codes_generated: IntCounter,
 }
 
+impl MfaMetrics {
+    fn new(b: &Builder<'_>) -> Self {
+        Self {
+            enrollments: b.counters(&TOKENS_MFA_ENROLLMENTS_TOTAL),
+            verifications: b.counters(&TOKENS_MFA_VERIFICATIONS_TOTAL),
+            replays: b.counter(&TOKENS_MFA_REPLAYS_TOTAL),
+            codes_sent: b.counters(&TOKENS_AUTH_CODES_SENT_TOTAL),
+            recovery_codes_generated: b.counter(&TOKENS_MFA_RECOVERY_CODE_SETS_TOTAL),
+        }
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
 }
 
+/// The public contract of each metric: name, help text, label names.
+/// Dashboards and the alert rules depend on every one of them.
+struct Spec {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+// One metric per line reads as a table; keep rustfmt from unfolding it.
+#[rustfmt::skip]
+const TOKENS_MFA_ENROLLMENTS_TOTAL: Spec = Spec { name: "tokens_mfa_enrollments_total", help: "TOTP device enrolments, by stage (started, completed, removed).", labels: &["stage"] };
+#[rustfmt::skip]
+const TOKENS_MFA_VERIFICATIONS_TOTAL: Spec = Spec { name: "tokens_mfa_verifications_total", help: "Second-factor checks, by factor and outcome (valid, INVALID, REPLAYED, LOCKED, ...).", labels: &["factor", "outcome"] };
+#[rustfmt::skip]
+const TOKENS_MFA_REPLAYS_TOTAL: Spec = Spec { name: "tokens_mfa_replays_total", help: "TOTP codes rejected because their time step was already used.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_AUTH_CODES_SENT_TOTAL: Spec = Spec { name: "tokens_auth_codes_sent_total", help: "One-time auth codes handed to a provider, by channel and outcome.", labels: &["channel", "outcome"] };
+#[rustfmt::skip]
+const TOKENS_MFA_RECOVERY_CODE_SETS_TOTAL: Spec = Spec { name: "tokens_mfa_recovery_code_sets_total", help: "Recovery code sets generated.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_API_TOKENS_CREATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_created_total", help: "API tokens created.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_API_TOKENS_REVOKED_TOTAL: Spec = Spec { name: "tokens_api_tokens_revoked_total", help: "API tokens revoked.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_API_TOKENS_ROTATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_rotated_total", help: "API tokens rotated.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_RATE_LIMITED_TOTAL: Spec = Spec { name: "tokens_rate_limited_total", help: "Requests refused by a rate limit.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_INVITES_CREATED_TOTAL: Spec = Spec { name: "tokens_invites_created_total", help: "Invites created.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_INVITES_USED_TOTAL: Spec = Spec { name: "tokens_invites_used_total", help: "Invite uses (successful redemptions).", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_INVITES_REVOKED_TOTAL: Spec = Spec { name: "tokens_invites_revoked_total", help: "Invites revoked.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_VERIFY_CACHE_HITS_TOTAL: Spec = Spec { name: "tokens_verify_cache_hits_total", help: "Token verifications answered from the in-process cache.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_VERIFY_CACHE_MISSES_TOTAL: Spec = Spec { name: "tokens_verify_cache_misses_total", help: "Token verifications that needed a database lookup.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_AUDIT_DROPPED_TOTAL: Spec = Spec { name: "tokens_audit_dropped_total", help: "Failed-verification audit rows dropped because the buffer was full.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_BACKGROUND_FLUSH_ERRORS_TOTAL: Spec = Spec { name: "tokens_background_flush_errors_total", help: "Failed flushes of usage counters or buffered audit rows.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_WEBHOOKS_SENT_TOTAL: Spec = Spec { name: "tokens_webhooks_sent_total", help: "Webhook deliveries that succeeded (2xx).", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_WEBHOOKS_FAILED_TOTAL: Spec = Spec { name: "tokens_webhooks_failed_total", help: "Webhook delivery attempts that failed (non-2xx, timeout or network error).", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_WEBHOOK_LATENCY_SECONDS: Spec = Spec { name: "tokens_webhook_latency_seconds", help: "Time for one webhook delivery attempt.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_JOB_RUNS_TOTAL: Spec = Spec { name: "tokens_job_runs_total", help: "Scheduled job runs on this replica, by outcome.", labels: &["job", "outcome"] };
+#[rustfmt::skip]
+const TOKENS_JOB_ITEMS_TOTAL: Spec = Spec { name: "tokens_job_items_total", help: "Items touched by scheduled jobs on this replica.", labels: &["job"] };
+#[rustfmt::skip]
+const TOKENS_JOB_LAST_SUCCESS_TIMESTAMP_SECONDS: Spec = Spec { name: "tokens_job_last_success_timestamp_seconds", help: "Unix time of the job's last successful run on any replica (0: never).", labels: &["job"] };
+#[rustfmt::skip]
+const TOKENS_JOB_INTERVAL_SECONDS: Spec = Spec { name: "tokens_job_interval_seconds", help: "The job's configured interval.", labels: &["job"] };
+#[rustfmt::skip]
+const TOKENS_VALIDATION_FAIL_TOTAL: Spec = Spec { name: "tokens_validation_fail_total", help: "Failed validations, by kind of credential and reason.", labels: &["kind", "reason"] };
+#[rustfmt::skip]
+const TOKENS_VALIDATION_LATENCY_SECONDS: Spec = Spec { name: "tokens_validation_latency_seconds", help: "Time to validate a presented credential, in process.", labels: &[] };
+#[rustfmt::skip]
+const TOKENS_API_LATENCY_SECONDS: Spec = Spec { name: "tokens_api_latency_seconds", help: "HTTP request latency by method, route and status.", labels: &["method", "route", "status"] };
+
+/// Registers metrics as they are built; every name must be new.
+struct Builder<'a> {
+    registry: &'a Registry,
+}
+
+impl Builder<'_> {
+    fn register<M: prometheus::core::Collector + Clone + 'static>(&self, metric: M) -> M {
+        self.registry
+            .register(Box::new(metric.clone()))
+            .expect("unique metric");
+        metric
+    }
+
+    fn counter(&self, s: &Spec) -> IntCounter {
+        self.register(IntCounter::new(s.name, s.help).expect("valid metric"))
+    }
+
+    fn counters(&self, s: &Spec) -> IntCounterVec {
+        let opts = Opts::new(s.name, s.help);
+        self.register(IntCounterVec::new(opts, s.labels).expect("valid metric"))
+    }
+
+    fn gauges(&self, s: &Spec) -> GaugeVec {
+        let opts = Opts::new(s.name, s.help);
+        self.register(GaugeVec::new(opts, s.labels).expect("valid metric"))
+    }
+
+    /// A latency histogram over [`LATENCY_BUCKETS`].
+    fn latency(&self, s: &Spec) -> Histogram {
+        let opts = HistogramOpts::new(s.name, s.help).buckets(LATENCY_BUCKETS.to_vec());
+        self.register(Histogram::with_opts(opts).expect("valid metric"))
+    }
+
+    fn latencies(&self, s: &Spec) -> HistogramVec {
+        let opts = HistogramOpts::new(s.name, s.help).buckets(LATENCY_BUCKETS.to_vec());
+        self.register(HistogramVec::new(opts, s.labels).expect("valid metric"))
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
+        let b = Builder {
+            registry: &registry,
         };
-        let api_tokens_created = counter("tokens_api_tokens_created_total", "API tokens created.");
-        let api_tokens_revoked = counter("tokens_api_tokens_revoked_total", "API tokens revoked.");
-        let api_tokens_rotated = counter("tokens_api_tokens_rotated_total", "API tokens rotated.");
-        let rate_limited = counter(
-            "tokens_rate_limited_total",
-            "Requests refused by a rate limit.",
-        );
-        let invites_created = counter("tokens_invites_created_total", "Invites created.");
-        let invites_used = counter(
-            "tokens_invites_used_total",
-            "Invite uses (successful redemptions).",
-        );
-        let invites_revoked = counter("tokens_invites_revoked_total", "Invites revoked.");
-        let verify_cache_hits = counter(
-            "tokens_verify_cache_hits_total",
-            "Token verifications answered from the in-process cache.",
-        );
-        let verify_cache_misses = counter(
-            "tokens_verify_cache_misses_total",
-            "Token verifications that needed a database lookup.",
-        );
-        let audit_dropped = counter(
-            "tokens_audit_dropped_total",
-            "Failed-verification audit rows dropped because the buffer was full.",
-        );
-        let background_flush_errors = counter(
-            "tokens_background_flush_errors_total",
-            "Failed flushes of usage counters or buffered audit rows.",
-        );
-        let webhooks_sent = counter(
-            "tokens_webhooks_sent_total",
-            "Webhook deliveries that succeeded (2xx).",
-        );
-        let webhooks_failed = counter(
-            "tokens_webhooks_failed_total",
-            "Webhook delivery attempts that failed (non-2xx, timeout or network error).",
-        );
-        let webhook_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "tokens_webhook_latency_seconds",
-                "Time for one webhook delivery attempt.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(webhook_latency.clone()))
-            .expect("unique metric");
-        let vec = |name: &str, help: &str, labels: &[&str]| {
-            let v = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(v.clone()))
-                .expect("unique metric");
-            v
+        let metrics = Self {
+            api_tokens_created: b.counter(&TOKENS_API_TOKENS_CREATED_TOTAL),
+            api_tokens_revoked: b.counter(&TOKENS_API_TOKENS_REVOKED_TOTAL),
+            api_tokens_rotated: b.counter(&TOKENS_API_TOKENS_ROTATED_TOTAL),
+            rate_limited: b.counter(&TOKENS_RATE_LIMITED_TOTAL),
+            invites_created: b.counter(&TOKENS_INVITES_CREATED_TOTAL),
+            invites_used: b.counter(&TOKENS_INVITES_USED_TOTAL),
+            invites_revoked: b.counter(&TOKENS_INVITES_REVOKED_TOTAL),
+            verify_cache_hits: b.counter(&TOKENS_VERIFY_CACHE_HITS_TOTAL),
+            verify_cache_misses: b.counter(&TOKENS_VERIFY_CACHE_MISSES_TOTAL),
+            audit_dropped: b.counter(&TOKENS_AUDIT_DROPPED_TOTAL),
+            background_flush_errors: b.counter(&TOKENS_BACKGROUND_FLUSH_ERRORS_TOTAL),
+            webhooks_sent: b.counter(&TOKENS_WEBHOOKS_SENT_TOTAL),
+            webhooks_failed: b.counter(&TOKENS_WEBHOOKS_FAILED_TOTAL),
+            webhook_latency: b.latency(&TOKENS_WEBHOOK_LATENCY_SECONDS),
+            job_runs: b.counters(&TOKENS_JOB_RUNS_TOTAL),
+            job_items: b.counters(&TOKENS_JOB_ITEMS_TOTAL),
+            job_last_success: b.gauges(&TOKENS_JOB_LAST_SUCCESS_TIMESTAMP_SECONDS),
+            job_interval: b.gauges(&TOKENS_JOB_INTERVAL_SECONDS),
+            validation_fail: b.counters(&TOKENS_VALIDATION_FAIL_TOTAL),
+            validation_latency: b.latency(&TOKENS_VALIDATION_LATENCY_SECONDS),
+            api_latency: b.latencies(&TOKENS_API_LATENCY_SECONDS),
+            mfa: MfaMetrics::new(&b),
+            registry,
         };
-        let gauge_vec = |name: &str, help: &str| {
-            let v =
-                prometheus::GaugeVec::new(Opts::new(name, help), &["job"]).expect("valid metric");
-            registry
-                .register(Box::new(v.clone()))
-                .expect("unique metric");
-            v
-        };
-        let job_runs = vec(
-            "tokens_job_runs_total",
-            "Scheduled job runs on this replica, by outcome.",
-            &["job", "outcome"],
-        );
-        let job_items = vec(
-            "tokens_job_items_total",
-            "Items touched by scheduled jobs on this replica.",
-            &["job"],
-        );
-        let job_last_success = gauge_vec(
-            "tokens_job_last_success_timestamp_seconds",
-            "Unix time of the job's last successful run on any replica (0: never).",
-        );
-        let job_interval = gauge_vec(
-            "tokens_job_interval_seconds",
-            "The job's configured interval.",
-        );
-        let validation_fail = IntCounterVec::new(
-            Opts::new(
-                "tokens_validation_fail_total",
-                "Failed validations, by kind of credential and reason.",
-            ),
-            &["kind", "reason"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(validation_fail.clone()))
-            .expect("unique metric");
-        let validation_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "tokens_validation_latency_seconds",
-                "Time to validate a presented credential, in process.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(validation_latency.clone()))
-            .expect("unique metric");
-        let api_latency = HistogramVec::new(
-            HistogramOpts::new(
-                "tokens_api_latency_seconds",
-                "HTTP request latency by method, route and status.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["method", "route", "status"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(api_latency.clone()))
-            .expect("unique metric");
-        // Export every series from the start so rates and alerts see zeros
-        // rather than missing data.
+        metrics.export_zeros();
+        metrics
+    }
+
+    /// Exports every known series from the start so rates and alerts see
+    /// zeros rather than missing data.
+    fn export_zeros(&self) {
         for reason in tessera_core::api_token::VerifyFailure::ALL {
-            validation_fail.with_label_values(&["api_token", reason.as_str()]);
+            self.validation_fail
+                .with_label_values(&["api_token", reason.as_str()]);
         }
         for reason in tessera_core::invite::InviteFailure::ALL {
-            validation_fail.with_label_values(&["invite", reason.as_str()]);
+            self.validation_fail
+                .with_label_values(&["invite", reason.as_str()]);
         }
-        validation_fail.with_label_values(&["invite", "MALFORMED"]);
-        let mfa = MfaMetrics {
-            enrollments: vec(
-                "tokens_mfa_enrollments_total",
-                "TOTP device enrolments, by stage (started, completed, removed).",
-                &["stage"],
-            ),
-            verifications: vec(
-                "tokens_mfa_verifications_total",
-                "Second-factor checks, by factor and outcome (valid, INVALID, REPLAYED, LOCKED, ...).",
-                &["factor", "outcome"],
-            ),
-            replays: counter(
-                "tokens_mfa_replays_total",
-                "TOTP codes rejected because their time step was already used.",
-            ),
-            codes_sent: vec(
-                "tokens_auth_codes_sent_total",
-                "One-time auth codes handed to a provider, by channel and outcome.",
-                &["channel", "outcome"],
-            ),
-            recovery_codes_generated: counter(
-                "tokens_mfa_recovery_code_sets_total",
-                "Recovery code sets generated.",
-            ),
-        };
+        self.validation_fail
+            .with_label_values(&["invite", "MALFORMED"]);
         for stage in ["started", "completed", "removed"] {
-            mfa.enrollments.with_label_values(&[stage]);
+            self.mfa.enrollments.with_label_values(&[stage]);
         }
         for factor in ["totp", "recovery_code", "auth_code"] {
             for outcome in ["valid", "INVALID", "REPLAYED", "LOCKED"] {
-                mfa.verifications.with_label_values(&[factor, outcome]);
+                self.mfa.verifications.with_label_values(&[factor, outcome]);
             }
-        }
-        Self {
-            mfa,
-            registry,
-            api_tokens_created,
-            api_tokens_revoked,
-            api_tokens_rotated,
-            validation_fail,
-            validation_latency,
-            api_latency,
-            rate_limited,
-            invites_created,
-            invites_used,
-            invites_revoked,
-            verify_cache_hits,
-            verify_cache_misses,
-            audit_dropped,
-            background_flush_errors,
-            webhooks_sent,
-            webhooks_failed,
-            webhook_latency,
-            job_runs,
-            job_items,
-            job_last_success,
-            job_interval,
         }
     }
 

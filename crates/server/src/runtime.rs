@@ -71,26 +71,7 @@ impl Services {
             .collect();
         let audit_keyring = Keyring::new(key.expose(), &previous, "audit")
             .map_err(|e| StartupError::Key(e.to_string()))?;
-        let db_error = |source| StartupError::Database {
-            url: config.database_url_for_logs(),
-            source,
-        };
-        let store = tessera_store::connect(config.database_url.expose())
-            .await
-            .map_err(db_error)?;
-        if store.backend() == Backend::Sqlite {
-            let applied = store.migrate().await.map_err(db_error)?;
-            if !applied.is_empty() {
-                tracing::info!(?applied, "applied migrations to the SQLite database");
-            }
-        } else {
-            let status = store.schema_status().await.map_err(db_error)?;
-            if !status.is_current() {
-                return Err(StartupError::SchemaBehind {
-                    pending: status.pending,
-                });
-            }
-        }
+        let store = open_store(config).await?;
         let metrics = Arc::new(Metrics::new());
         let background = Arc::new(BackgroundWriter::new(store.clone(), metrics.clone()));
         let key_error = |e: tessera_core::crypto::CryptoError| StartupError::Key(e.to_string());
@@ -127,7 +108,7 @@ impl Services {
         let mfa = MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
             .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?;
         mfa.check_keys().await.map_err(StartupError::Totp)?;
-        let messenger = crate::delivery::Messenger::new(&config.delivery)
+        let messenger = crate::messaging::Messenger::new(&config.delivery)
             .map_err(|e| StartupError::Delivery(e.to_string()))?;
         let auth_codes = AuthCodeService::new(
             store.clone(),
@@ -153,6 +134,32 @@ impl Services {
             audit_keyring,
         })
     }
+}
+
+/// Connects to the database and makes sure its schema is current: SQLite
+/// is migrated in place, PostgreSQL only checked.
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    let db_error = |source| StartupError::Database {
+        url: config.database_url_for_logs(),
+        source,
+    };
+    let store = tessera_store::connect(config.database_url.expose())
+        .await
+        .map_err(db_error)?;
+    if store.backend() == Backend::Sqlite {
+        let applied = store.migrate().await.map_err(db_error)?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "applied migrations to the SQLite database");
+        }
+    } else {
+        let status = store.schema_status().await.map_err(db_error)?;
+        if !status.is_current() {
+            return Err(StartupError::SchemaBehind {
+                pending: status.pending,
+            });
+        }
+    }
+    Ok(store)
 }
 
 /// Builds the upstream token cache from `[upstreams]` and `REDIS_URI`.

@@ -62,7 +62,7 @@ pub fn run(config: Config, cmd: crate::cli::ConfigCommand) -> ExitCode {
 }
 
 pub fn print_openapi() -> ExitCode {
-    let doc = tessera_server::routes::openapi();
+    let doc = tessera_server::openapi();
     println!(
         "{}",
         doc.to_pretty_json()

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use tessera_server::{app::shutdown_signal, Config, Server};
+use tessera_server::{shutdown_signal, Config, Server};
 
 pub async fn run(config: Config) -> ExitCode {
     let server = match Server::bind(config).await {

@@ -13,8 +13,8 @@ use tessera_core::{
     SecretString,
 };
 
-use super::{err, list, parse_duration, positive_duration, ConfigError, Layers};
-use crate::delivery::{DeliverySettings, SmtpTarget};
+use super::layers::{err, list, parse_duration, positive_duration, ConfigError, Layers};
+use crate::messaging::{DeliverySettings, SmtpTarget};
 
 /// The TOTP encryption key as configured (`TOTP_ENC_KEY`).
 #[derive(Debug, Clone)]
@@ -74,7 +74,8 @@ fn chrono(d: Duration) -> Result<chrono::Duration, String> {
     chrono::Duration::from_std(d).map_err(|_| "too long".to_string())
 }
 
-pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
+/// `TOTP_ENC_KEY` and its previous keys; previous keys alone are an error.
+fn totp_keys(l: &Layers) -> Result<Option<TotpKeys>, ConfigError> {
     let current = l
         .get("mfa.totp_key")
         .filter(|(v, _)| !v.is_empty())
@@ -97,6 +98,11 @@ pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
             "is set but TOTP_ENC_KEY is not; set the current key too",
         ));
     }
+    Ok(current.map(|current| TotpKeys { current, previous }))
+}
+
+pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
+    let totp_keys = totp_keys(l)?;
     let replay_ttl = l.parse("mfa.replay_ttl", Duration::from_secs(300), |v| {
         // Plain seconds, as users already write it, or a duration such as 5m.
         let d = match v.parse::<u64>() {
@@ -109,9 +115,8 @@ pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
             Err(format!("must be 60-3600 seconds, got {v:?}"))
         }
     })?;
-    let defaults = AuthCodePolicy::default();
     Ok(MfaSettings {
-        totp_keys: current.map(|current| TotpKeys { current, previous }),
+        totp_keys,
         replay_ttl,
         issuer: l.parse("mfa.issuer", "Tessera".to_string(), |v| {
             if v.is_empty()
@@ -140,20 +145,7 @@ pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
             max_failures: l.parse("mfa.max_failures", 5, |v| number(v, 1, 100))?,
             lockout: l.parse("mfa.lockout", chrono::Duration::minutes(5), at_most_a_day)?,
         },
-        auth_codes: AuthCodePolicy {
-            digits: l.parse("auth_codes.digits", defaults.digits, |v| number(v, 6, 8))?,
-            lifetime: l.parse("auth_codes.ttl", defaults.lifetime, |v| {
-                let d = positive_duration(v)?;
-                if d > Duration::from_secs(3600) {
-                    Err("must be at most 1h".into())
-                } else {
-                    chrono(d)
-                }
-            })?,
-            max_attempts: l.parse("auth_codes.max_attempts", defaults.max_attempts, |v| {
-                number(v, 1, 20)
-            })?,
-        },
+        auth_codes: auth_code_policy(l)?,
         codes_per_subject: l.parse("auth_codes.limit_per_subject", 5, |v| number(v, 1, 10_000))?,
         codes_per_destination: l.parse("auth_codes.limit_per_destination", 10, |v| {
             number(v, 1, 100_000)
@@ -165,6 +157,24 @@ pub(super) fn mfa_settings(l: &Layers) -> Result<MfaSettings, ConfigError> {
             chrono::Duration::minutes(15),
             at_most_a_day,
         )?,
+    })
+}
+
+fn auth_code_policy(l: &Layers) -> Result<AuthCodePolicy, ConfigError> {
+    let defaults = AuthCodePolicy::default();
+    Ok(AuthCodePolicy {
+        digits: l.parse("auth_codes.digits", defaults.digits, |v| number(v, 6, 8))?,
+        lifetime: l.parse("auth_codes.ttl", defaults.lifetime, |v| {
+            let d = positive_duration(v)?;
+            if d > Duration::from_secs(3600) {
+                Err("must be at most 1h".into())
+            } else {
+                chrono(d)
+            }
+        })?,
+        max_attempts: l.parse("auth_codes.max_attempts", defaults.max_attempts, |v| {
+            number(v, 1, 20)
+        })?,
     })
 }
 

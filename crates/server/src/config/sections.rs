@@ -12,10 +12,57 @@ use tessera_core::{
     SecretString,
 };
 
-use super::{
-    err, list, parse_bool, parse_duration, positive_duration, ConfigError, InviteSettings,
-    JobSettings, Layers, TokenSettings, WebhookSettings,
+use super::layers::{
+    err, list, parse_bool, parse_duration, positive_duration, ConfigError, Layers,
 };
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub format: TokenFormat,
+    pub scopes: ScopeRegistry,
+    pub expiry: ExpiryPolicy,
+    pub verify_requires_admin: bool,
+    pub verify_cache_ttl: Duration,
+    pub usage_flush_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct InviteSettings {
+    pub policy: IssuerPolicy,
+    /// Invites per issuer per rolling 24 hours; 0 disables the quota.
+    pub daily_quota: i64,
+    pub quota_exempt_roles: BTreeSet<String>,
+    pub limits: InviteLimits,
+    /// Failed validations/redemptions per client IP per minute; 0 disables.
+    pub failure_limit_per_minute: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `TOKENS_WEBHOOK_URL`: an endpoint that receives every event.
+    pub default_url: Option<String>,
+    /// `TOKENS_WEBHOOK_SECRET` (`whsec_…`) for that endpoint; generated if unset.
+    pub default_secret: Option<SecretString>,
+    pub retry: RetrySchedule,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub enabled: bool,
+    pub revoke_expired_tokens: Duration,
+    pub purge_old_logs: Duration,
+    pub rotate_expiring_tokens: Duration,
+    pub resend_pending_webhooks: Duration,
+    /// How often each replica checks whether a job's lease is free.
+    pub check_interval: Duration,
+    pub audit_retention: chrono::Duration,
+    pub usage_retention: chrono::Duration,
+    /// Tokens with automatic rotation get a successor this long before expiry.
+    pub rotation_window: chrono::Duration,
+}
 
 pub(super) fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
     let format = l.parse("tokens.prefix", TokenFormat::default(), TokenFormat::new)?;

@@ -1,6 +1,6 @@
 //! Configuration layering and validation.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use super::*;
 

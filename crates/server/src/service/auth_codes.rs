@@ -27,7 +27,10 @@ use tessera_store::{
 
 use crate::{
     config::MfaSettings,
-    delivery::{Messenger, OutboundMessage},
+    messaging::{
+        templates::{self, MessageKind},
+        Messenger, OutboundMessage,
+    },
     metrics::Metrics,
 };
 
@@ -147,17 +150,21 @@ impl AuthCodeService {
             }
             return Err(e);
         }
-        let minutes = policy.lifetime.num_minutes().max(1);
+        let minutes = policy.lifetime.num_minutes().max(1).to_string();
+        let rendered = templates::render(
+            MessageKind::AuthCode,
+            None,
+            &[
+                ("issuer", &self.settings.issuer),
+                ("code", raw.expose()),
+                ("minutes", &minutes),
+            ],
+        );
         let message = OutboundMessage {
             channel: req.channel,
             to: destination,
-            subject: format!("Your {} code", self.settings.issuer),
-            body: SecretString::new(format!(
-                "Your {} code is {}. It expires in {minutes} minutes.\n\
-                 If you did not ask for it, ignore this message.",
-                self.settings.issuer,
-                raw.expose()
-            )),
+            subject: rendered.subject,
+            body: rendered.text,
         };
         let channel = req.channel.as_str();
         // Delivery and its bookkeeping run in their own task, so they finish

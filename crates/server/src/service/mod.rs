@@ -8,7 +8,6 @@ pub mod invites;
 pub mod limiter;
 pub mod mfa;
 pub mod rate_limit;
-mod token_jobs;
 pub mod tokens;
 pub mod verify_cache;
 pub mod webhooks;

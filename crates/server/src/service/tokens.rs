@@ -82,13 +82,13 @@ pub struct ListTokens {
 pub type Verification = Result<Arc<ApiToken>, VerifyFailure>;
 
 pub struct TokenService {
-    pub(super) store: Arc<dyn Store>,
-    pub(super) settings: TokenSettings,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) settings: TokenSettings,
     /// Seals a successor's secret until its predecessor claims it.
-    pub(super) successor_keyring: Keyring,
+    pub(crate) successor_keyring: Keyring,
     cache: VerifyCache,
     background: Arc<BackgroundWriter>,
-    pub(super) metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 const VERIFY_CACHE_CAPACITY: usize = 100_000;
@@ -211,7 +211,7 @@ impl TokenService {
     }
 
     /// Runs one lifecycle change and drops the token's cached lookups.
-    pub(super) async fn change(
+    pub(crate) async fn change(
         &self,
         id: &str,
         mutation: Box<tessera_store::TokenMutation<'_>>,

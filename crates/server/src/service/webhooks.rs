@@ -1,5 +1,5 @@
 //! Webhook endpoint management and delivery inspection. The sending itself
-//! is the [`crate::dispatcher`].
+//! is the [`crate::jobs::dispatcher`].
 
 use std::sync::Arc;
 

@@ -1,0 +1,327 @@
+//! Configuration: defaults, then an optional TOML file, then the environment,
+//! then command-line flags, validated once at start-up.
+//!
+//! Every layer is reduced to the same string form, keyed by a setting name,
+//! and remembers where each value came from; so a bad value anywhere stops
+//! start-up with a message that names the exact variable, file key or flag.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+
+use tessera_core::SecretString;
+
+use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
+pub use self::{
+    layers::{parse_duration, ConfigError},
+    mfa::{MfaSettings, TotpKeys},
+    sections::{InviteSettings, JobSettings, TokenSettings, WebhookSettings},
+};
+use crate::messaging::DeliverySettings;
+
+/// Flags the CLI passes in; they override every other layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<String>,
+}
+
+/// Where configuration comes from. `env` is injectable so tests need not
+/// mutate the process environment.
+pub struct Sources<'a> {
+    pub file: Option<PathBuf>,
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub overrides: Overrides,
+}
+
+impl Sources<'_> {
+    /// The real process environment, with `TESSERA_CONFIG` naming the file
+    /// when `--config` was not given.
+    pub fn from_process(file: Option<PathBuf>, overrides: Overrides) -> Sources<'static> {
+        Sources {
+            file: file.or_else(|| std::env::var_os("TESSERA_CONFIG").map(PathBuf::from)),
+            env: &|name| std::env::var(name).ok(),
+            overrides,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the encryption key came from; the embedded default may generate one.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    Configured(SecretString),
+    /// No key configured, SQLite: use (or create) this key file.
+    File(PathBuf),
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Contains the password when one is configured: never log it.
+    pub database_url: SecretString,
+    pub encryption_key: KeySource,
+    pub previous_keys: Vec<SecretString>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub trust_proxy_headers: bool,
+    pub tokens: TokenSettings,
+    pub invites: InviteSettings,
+    pub webhooks: WebhookSettings,
+    pub jobs: JobSettings,
+    /// `REDIS_URI`: the shared tier of the upstream token cache.
+    pub redis_uri: Option<SecretString>,
+    /// Store cached upstream tokens in clear in Redis (for old readers).
+    pub upstream_tokens_in_clear: bool,
+    /// The raw `[upstreams]` table, handed to the upstream cache as is.
+    pub upstreams: Option<toml::Value>,
+    pub mfa: MfaSettings,
+    /// Where one-time auth codes are sent (SMTP, SMS webhook, or a log file).
+    pub delivery: DeliverySettings,
+}
+
+impl Config {
+    pub fn load(sources: &Sources<'_>) -> Result<Self, ConfigError> {
+        let mut values = BTreeMap::new();
+        let mut upstreams = None;
+        if let Some(path) = &sources.file {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(&name, format!("cannot read the config file: {e}")))?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                err(&name, format!("invalid TOML: {}", e.message()))
+            })?;
+            upstreams = table.get("upstreams").cloned();
+            flatten(&table, "", &name, &mut values)?;
+        }
+        for s in SETTINGS {
+            if let Some((name, v)) = s
+                .env
+                .iter()
+                .find_map(|name| (sources.env)(name).map(|v| (*name, v)))
+            {
+                values.insert(s.key, (v, name.to_string()));
+            }
+        }
+        let o = &sources.overrides;
+        for (key, flag, v) in [
+            ("listen", "--listen", &o.listen),
+            ("database.url", "--database-url", &o.database_url),
+            ("data_dir", "--data-dir", &o.data_dir),
+        ] {
+            if let Some(v) = v {
+                values.insert(key, (v.clone(), flag.to_string()));
+            }
+        }
+        let layers = Layers { values };
+        Self::validate(&layers, upstreams)
+    }
+
+    fn validate(l: &Layers, upstreams: Option<toml::Value>) -> Result<Self, ConfigError> {
+        let listen = l.parse("listen", SocketAddr::from(([127, 0, 0, 1], 8080)), |v| {
+            v.parse()
+                .map_err(|_| format!("expected an address such as 127.0.0.1:8080, got {v:?}"))
+        })?;
+        let data_dir = l.parse("data_dir", PathBuf::from("."), |v| {
+            if v.is_empty() {
+                Err("must not be empty".into())
+            } else {
+                Ok(PathBuf::from(v))
+            }
+        })?;
+        let database_url = database_url(l, &data_dir)?;
+        let is_sqlite = database_url.starts_with("sqlite:");
+        let (encryption_key, previous_keys) = encryption_keys(l, is_sqlite, &data_dir)?;
+        let (log_format, log_level) = log_settings(l)?;
+        let trust_proxy_headers = l.parse("http.trust_proxy_headers", false, parse_bool)?;
+        let delivery = mfa::delivery_settings(l, &data_dir)?;
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url: SecretString::new(database_url),
+            encryption_key,
+            previous_keys,
+            log_format,
+            log_level,
+            trust_proxy_headers,
+            tokens: sections::token_settings(l)?,
+            invites: sections::invite_settings(l)?,
+            webhooks: sections::webhook_settings(l)?,
+            jobs: sections::job_settings(l)?,
+            redis_uri: redis_uri(l)?,
+            upstream_tokens_in_clear: l.parse("cache.store_tokens_in_clear", false, parse_bool)?,
+            upstreams,
+            mfa: mfa::mfa_settings(l)?,
+            delivery,
+        })
+    }
+
+    /// The database URL with any password masked, for logs.
+    pub fn database_url_for_logs(&self) -> String {
+        mask_password(self.database_url.expose())
+    }
+}
+
+/// The encryption key (or, on SQLite without one, the key file) and the
+/// previous keys that still decrypt older data.
+fn encryption_keys(
+    l: &Layers,
+    is_sqlite: bool,
+    data_dir: &std::path::Path,
+) -> Result<(KeySource, Vec<SecretString>), ConfigError> {
+    let encryption_key = match l.get("encryption.key") {
+        Some((v, src)) => {
+            if v.chars().count() < tessera_core::crypto::MIN_KEY_LEN {
+                return Err(err(src, "must be at least 32 characters"));
+            }
+            KeySource::Configured(SecretString::new(v.to_string()))
+        }
+        None if is_sqlite => KeySource::File(data_dir.join("tessera.key")),
+        None => {
+            return Err(err(
+                "TESSERA_ENC_KEY",
+                "is required with PostgreSQL (at least 32 characters); \
+                     every replica must share it",
+            ))
+        }
+    };
+    let previous_keys = match l.get("encryption.previous_keys") {
+        None => Vec::new(),
+        Some((v, src)) => {
+            let keys = list(v);
+            if keys
+                .iter()
+                .any(|k| k.chars().count() < tessera_core::crypto::MIN_KEY_LEN)
+            {
+                return Err(err(
+                    src,
+                    "every previous key must be at least 32 characters",
+                ));
+            }
+            keys.into_iter().map(SecretString::new).collect()
+        }
+    };
+    Ok((encryption_key, previous_keys))
+}
+
+fn log_settings(l: &Layers) -> Result<(LogFormat, String), ConfigError> {
+    let log_format = l.parse("log.format", LogFormat::Text, |v| match v {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("expected text or json, got {v:?}")),
+    })?;
+    let log_level = l.parse("log.level", "info".to_string(), |v| {
+        tracing_subscriber::EnvFilter::try_new(v)
+            .map(|_| v.to_string())
+            .map_err(|_| format!("expected a log filter such as info or tessera=debug, got {v:?}"))
+    })?;
+    Ok((log_format, log_level))
+}
+
+/// `REDIS_URI`, the shared tier of the upstream token cache; blank is unset.
+fn redis_uri(l: &Layers) -> Result<Option<SecretString>, ConfigError> {
+    l.get("cache.redis_uri")
+        .filter(|(v, _)| !v.trim().is_empty())
+        .map(|(v, src)| {
+            let v = v.trim();
+            if v.starts_with("redis://")
+                || v.starts_with("rediss://")
+                || v.starts_with("redis+unix://")
+            {
+                Ok(SecretString::new(v.to_string()))
+            } else {
+                Err(err(src, "must be a redis:// or rediss:// URL"))
+            }
+        })
+        .transpose()
+}
+
+/// `DATABASE_URL` wins; otherwise `DB_DRIVER` and the `DB_*` parts; otherwise
+/// the embedded default, `tessera.db` in the data directory.
+fn database_url(l: &Layers, data_dir: &std::path::Path) -> Result<String, ConfigError> {
+    if let Some((url, src)) = l.get("database.url") {
+        return match tessera_store::Backend::of_url(url) {
+            Some(_) => Ok(url.to_string()),
+            None => Err(err(src, "must start with sqlite:// or postgres://")),
+        };
+    }
+    let driver = l.parse("database.driver", "sqlite".to_string(), |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "sqlite" | "sqlite3" => Ok("sqlite".into()),
+            "postgres" | "postgresql" | "pgsql" => Ok("postgres".into()),
+            _ => Err(format!("expected sqlite or postgres, got {v:?}")),
+        }
+    })?;
+    if driver == "sqlite" {
+        let file = l.parse("database.name", data_dir.join("tessera.db"), |v| {
+            Ok(PathBuf::from(v))
+        })?;
+        return Ok(format!("sqlite://{}", file.display()));
+    }
+    let host = l.parse("database.host", "127.0.0.1".to_string(), |v| {
+        if v.is_empty() || v.contains(['/', '@', '?', '#', ' ']) {
+            Err(format!("expected a host name or address, got {v:?}"))
+        } else {
+            Ok(v.to_string())
+        }
+    })?;
+    let port = l.parse("database.port", 5432u16, |v| {
+        v.parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("expected a port number 1-65535, got {v:?}"))
+    })?;
+    let user = l.parse("database.username", "postgres".to_string(), |v| {
+        Ok(v.to_string())
+    })?;
+    let password = l.get("database.password").map(|(v, _)| v.to_string());
+    let name = l.parse("database.name", "tessera".to_string(), |v| {
+        if v.is_empty() {
+            Err("must not be empty".into())
+        } else {
+            Ok(v.to_string())
+        }
+    })?;
+    let auth = match password {
+        Some(p) => format!("{}:{}", encode(&user), encode(&p)),
+        None => encode(&user),
+    };
+    Ok(format!("postgres://{auth}@{host}:{port}/{}", encode(&name)))
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((auth, host)) if auth.contains(':') => {
+            let user = auth.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
+mod layers;
+mod mfa;
+mod sections;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+//! Who is calling and what they may do. Authentication finds the
+//! [`Principal`] behind a request (today an API token presented as a bearer
+//! token, verified through the same cached path as `POST /v1/tokens/verify`;
+//! later also a user session or an OAuth2 client). A handler states what it
+//! needs as a type, `Require<AdminScope>` or
+//! `Require<AnyOf<(MfaScope, AdminScope)>>`, and receives the principal
+//! together with the request's audit context, so no handler checks scopes
+//! or seals client details by hand.
+
+use std::{borrow::Cow, marker::PhantomData, sync::Arc};
+
+use axum::{
+    extract::FromRequestParts,
+    http::{header, request::Parts, HeaderMap},
+};
+use tessera_core::{
+    api_token::ApiToken,
+    audit::{Actor, RequestContext},
+    scopes::{ADMIN_SCOPE, MFA_SCOPE, UPSTREAM_READ_SCOPE},
+};
+
+use super::{client::RequestAudit, error::ApiError, state::AppState};
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A machine API token.
+    Token(Arc<ApiToken>),
+}
+
+impl Principal {
+    /// Verifies the request's bearer token: 401 when absent or invalid.
+    pub async fn authenticate(
+        state: &AppState,
+        headers: &HeaderMap,
+        audit: &RequestAudit,
+    ) -> Result<Self, ApiError> {
+        let raw = bearer(headers)
+            .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?;
+        match state
+            .tokens()
+            .verify(raw, &[], || audit.context().clone())
+            .await?
+        {
+            Ok(token) => Ok(Self::Token(token)),
+            Err(_) => Err(invalid_credential()),
+        }
+    }
+
+    /// Who the audit log names for this principal's actions.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Self::Token(token) => Actor::Token(token.id.clone()),
+        }
+    }
+
+    pub fn has_scope(&self, scope: &str) -> bool {
+        match self {
+            Self::Token(token) => token.scopes.iter().any(|s| s == scope),
+        }
+    }
+
+    /// The API token behind the principal, when it is one.
+    pub fn token(&self) -> Option<&Arc<ApiToken>> {
+        match self {
+            Self::Token(token) => Some(token),
+        }
+    }
+
+    /// 403 with the requirement's detail when `R` does not allow this principal.
+    pub fn require<R: Requirement>(&self) -> Result<(), ApiError> {
+        if R::allows(self) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(&R::denial()))
+        }
+    }
+}
+
+/// 401 for a credential that does not authenticate.
+pub fn invalid_credential() -> ApiError {
+    ApiError::unauthorized("the bearer token is not valid (unknown, expired, revoked or malformed)")
+}
+
+/// The bearer token from `Authorization`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// What a principal must have for an endpoint.
+pub trait Requirement {
+    fn allows(principal: &Principal) -> bool;
+    /// The 403 problem's detail (stable API text).
+    fn denial() -> Cow<'static, str>;
+}
+
+/// A scope a token can hold.
+pub trait Scope {
+    const NAME: &'static str;
+}
+
+pub struct AdminScope;
+impl Scope for AdminScope {
+    const NAME: &'static str = ADMIN_SCOPE;
+}
+
+pub struct MfaScope;
+impl Scope for MfaScope {
+    const NAME: &'static str = MFA_SCOPE;
+}
+
+pub struct UpstreamReadScope;
+impl Scope for UpstreamReadScope {
+    const NAME: &'static str = UPSTREAM_READ_SCOPE;
+}
+
+impl<S: Scope> Requirement for S {
+    fn allows(principal: &Principal) -> bool {
+        principal.has_scope(S::NAME)
+    }
+
+    fn denial() -> Cow<'static, str> {
+        format!("this endpoint needs a token with the {} scope", S::NAME).into()
+    }
+}
+
+/// Any of the scopes in the tuple.
+pub struct AnyOf<T>(PhantomData<T>);
+
+impl<A: Scope, B: Scope> Requirement for AnyOf<(A, B)> {
+    fn allows(principal: &Principal) -> bool {
+        principal.has_scope(A::NAME) || principal.has_scope(B::NAME)
+    }
+
+    fn denial() -> Cow<'static, str> {
+        format!(
+            "this endpoint needs a token with the {} or {} scope",
+            A::NAME,
+            B::NAME
+        )
+        .into()
+    }
+}
+
+/// Any valid credential: endpoints about the caller itself.
+pub struct Authenticated;
+
+impl Requirement for Authenticated {
+    fn allows(_: &Principal) -> bool {
+        true
+    }
+
+    fn denial() -> Cow<'static, str> {
+        Cow::Borrowed("")
+    }
+}
+
+/// The upstream cache's readers: `admin` or `upstream:read`. Its own type
+/// only because its 403 detail predates the common wording.
+pub struct UpstreamReader;
+
+impl Requirement for UpstreamReader {
+    fn allows(principal: &Principal) -> bool {
+        AnyOf::<(AdminScope, UpstreamReadScope)>::allows(principal)
+    }
+
+    fn denial() -> Cow<'static, str> {
+        Cow::Borrowed("this endpoint needs the admin or upstream:read scope")
+    }
+}
+
+/// `POST /v1/tokens/verify` when the server requires an admin verifier
+/// (`tokens.verify_requires_admin`); its 403 detail says so.
+pub struct AdminVerifier;
+
+impl Requirement for AdminVerifier {
+    fn allows(principal: &Principal) -> bool {
+        AdminScope::allows(principal)
+    }
+
+    fn denial() -> Cow<'static, str> {
+        Cow::Borrowed("verification needs a token with the admin scope on this server")
+    }
+}
+
+/// An authenticated request whose principal meets `R`: 401 without a valid
+/// credential, 403 when `R` is not met. Carries the audit context.
+pub struct Require<R> {
+    pub principal: Principal,
+    pub audit: RequestAudit,
+    requirement: PhantomData<fn() -> R>,
+}
+
+impl<R> Require<R> {
+    pub fn actor(&self) -> Actor {
+        self.principal.actor()
+    }
+
+    /// The request's audit context, sealed once.
+    pub fn context(&self) -> &RequestContext {
+        self.audit.context()
+    }
+}
+
+impl<R: Requirement> FromRequestParts<AppState> for Require<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(audit) = RequestAudit::from_request_parts(parts, state).await;
+        let principal = Principal::authenticate(state, &parts.headers, &audit).await?;
+        principal.require::<R>()?;
+        Ok(Self {
+            principal,
+            audit,
+            requirement: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! The one place that assembles the HTTP API: the route table and the
+//! OpenAPI document, generated together from the handler annotations so they
+//! cannot drift apart, and the middleware around them.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    Router,
+};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{
+    error::ApiError,
+    request_id,
+    routes::{invites, mfa, system, tokens, upstreams, webhooks},
+    state::AppState,
+};
+use crate::runtime::Services;
+
+/// Largest request body we read: bigger bodies get 413 before parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera",
+        description = "Issue, verify, rotate and revoke credentials. Errors are RFC 9457 problem+json with a stable `code`."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tokens", description = "Machine API tokens"),
+        (name = "invites", description = "Invite codes"),
+        (name = "webhooks", description = "Signed webhooks for lifecycle events"),
+        (name = "mfa", description = "Second factors: TOTP devices, recovery codes, one-time auth codes"),
+        (name = "upstreams", description = "Cached tokens for upstream APIs"),
+        (name = "system", description = "Health, readiness, metrics")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::verify_token))
+        .routes(routes!(tokens::own_token))
+        .routes(routes!(
+            tokens::get_token,
+            tokens::update_token,
+            tokens::delete_token
+        ))
+        .routes(routes!(tokens::rotate_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(tokens::restore_token))
+        .routes(routes!(invites::create_invite, invites::list_invites))
+        .routes(routes!(invites::get_invite, invites::delete_invite))
+        .routes(routes!(invites::revoke_invite))
+        .routes(routes!(invites::validate_invite))
+        .routes(routes!(invites::redeem_invite))
+        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::delete_endpoint
+        ))
+        .routes(routes!(webhooks::rotate_endpoint_secret))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::retry_delivery))
+        .routes(routes!(tokens::claim_successor))
+        .routes(routes!(mfa::enroll_totp, mfa::list_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::verify_totp))
+        .routes(routes!(mfa::unlock_totp))
+        .routes(routes!(mfa::delete_totp))
+        .routes(routes!(mfa::generate_recovery_codes, mfa::recovery_status))
+        .routes(routes!(mfa::verify_recovery_code))
+        .routes(routes!(mfa::send_auth_code))
+        .routes(routes!(mfa::verify_auth_code))
+        .routes(routes!(upstreams::list_upstreams))
+        .routes(routes!(upstreams::get_upstream_token))
+        .routes(routes!(upstreams::get_upstream_info))
+        .routes(routes!(upstreams::delete_upstream_tokens))
+        .routes(routes!(upstreams::clear_upstream_tokens))
+        .routes(routes!(upstreams::cache_health))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi))
+}
+
+/// The OpenAPI document, for tests and `tessera openapi`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The whole application over `services`: state (with the served OpenAPI
+/// document), routes and middleware.
+pub fn app(services: Arc<Services>, trust_proxy_headers: bool) -> Router {
+    let (api, doc) = api_router().split_for_parts();
+    let openapi_json = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    with_middleware(
+        api,
+        AppState::new(services, trust_proxy_headers, openapi_json),
+    )
+}
+
+/// Builds the router over `state`.
+pub fn router(state: AppState) -> Router {
+    with_middleware(api_router().split_for_parts().0, state)
+}
+
+fn with_middleware(api: Router<AppState>, state: AppState) -> Router {
+    api.fallback(|| async {
+        ApiError::not_found("not_found", "no such endpoint; see /openapi.json")
+    })
+    .method_not_allowed_fallback(|| async {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not accept that method; see /openapi.json",
+        )
+    })
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        request_id::layer,
+    ))
+    .layer(CatchPanicLayer::custom(|_| panic_response()))
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .with_state(state)
+}
+
+/// A panic is a bug: log it (the panic hook prints the message) and answer
+/// with a plain 500 problem, keeping the process alive.
+fn panic_response() -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "an internal error occurred; it has been logged",
+    )
+    .into_response()
+}

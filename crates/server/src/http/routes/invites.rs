@@ -1,0 +1,180 @@
+//! `/v1/invites`: management (admin) and the public validate/redeem pair.
+
+use axum::{extract::State, http::StatusCode, Json};
+use chrono::Utc;
+use tessera_core::invite::InviteView;
+
+use super::invite_dto::{
+    CreateInviteRequest, CreatedInvite, InvitePage, ListInvitesQuery, RedeemInviteRequest,
+    RedeemedInvite, ValidateInviteRequest, ValidateInviteResponse,
+};
+use crate::{
+    http::{
+        client::RequestAudit,
+        error::{ApiError, Problem},
+        extract::{ApiJson, ApiPath, ApiQuery},
+        principal::{AdminScope, Require},
+        state::AppState,
+    },
+    service::invites::Attempt,
+};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn attempt<'a>(
+    audit: &RequestAudit,
+    context: &'a (dyn Fn() -> tessera_core::audit::RequestContext + Send + Sync),
+) -> Attempt<'a> {
+    Attempt {
+        client_ip: audit.client.ip,
+        context,
+    }
+}
+
+/// Create an invite. The code is in this response only.
+#[utoipa::path(post, path = "/v1/invites", tag = "invites", security(("bearer" = [])),
+    request_body = CreateInviteRequest,
+    responses(
+        (status = 201, body = CreatedInvite),
+        (status = 403, body = Problem, description = "invite_not_allowed: the issuer's role may not grant this role"),
+        (status = 429, body = Problem, description = "invite_quota_exceeded, with Retry-After"),
+        (status = 422, body = Problem)
+    ))]
+pub async fn create_invite(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiJson(body): ApiJson<CreateInviteRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedInvite>)> {
+    let (invite, code) = state
+        .invites()
+        .create(body.try_into()?, &caller.actor(), caller.context())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedInvite {
+            invite: invite.view(Utc::now()),
+            code,
+        }),
+    ))
+}
+
+/// List invites, newest first.
+#[utoipa::path(get, path = "/v1/invites", tag = "invites", security(("bearer" = [])),
+    params(ListInvitesQuery),
+    responses((status = 200, body = InvitePage), (status = 422, body = Problem)))]
+pub async fn list_invites(
+    State(state): State<AppState>,
+    _caller: Require<AdminScope>,
+    ApiQuery(query): ApiQuery<ListInvitesQuery>,
+) -> ApiResult<Json<InvitePage>> {
+    let page = state.invites().list(query.try_into()?).await?;
+    let now = Utc::now();
+    Ok(Json(InvitePage {
+        items: page.items.iter().map(|i| i.view(now)).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One invite.
+#[utoipa::path(get, path = "/v1/invites/{id}", tag = "invites", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invite id")),
+    responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
+pub async fn get_invite(
+    State(state): State<AppState>,
+    _caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<InviteView>> {
+    Ok(Json(state.invites().get(&id).await?.view(Utc::now())))
+}
+
+/// Revoke an invite (idempotent).
+#[utoipa::path(post, path = "/v1/invites/{id}/revoke", tag = "invites", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invite id")),
+    responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<InviteView>> {
+    let invite = state
+        .invites()
+        .retire(&id, false, &caller.actor(), caller.context())
+        .await?;
+    Ok(Json(invite.view(Utc::now())))
+}
+
+/// Soft-delete an invite: it stops working and leaves default listings.
+#[utoipa::path(delete, path = "/v1/invites/{id}", tag = "invites", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Invite id")),
+    responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
+pub async fn delete_invite(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<InviteView>> {
+    let invite = state
+        .invites()
+        .retire(&id, true, &caller.actor(), caller.context())
+        .await?;
+    Ok(Json(invite.view(Utc::now())))
+}
+
+/// Check a code without consuming it. Rate limited per client on failures.
+#[utoipa::path(post, path = "/v1/invites/validate", tag = "invites",
+    request_body = ValidateInviteRequest,
+    responses(
+        (status = 200, body = ValidateInviteResponse),
+        (status = 422, body = Problem, description = "not an invite code"),
+        (status = 429, body = Problem, description = "rate_limited, with Retry-After")
+    ))]
+pub async fn validate_invite(
+    State(state): State<AppState>,
+    audit: RequestAudit,
+    ApiJson(body): ApiJson<ValidateInviteRequest>,
+) -> ApiResult<Json<ValidateInviteResponse>> {
+    let context = || audit.context().clone();
+    let result = state
+        .invites()
+        .validate(
+            &body.code,
+            body.email.as_deref(),
+            &attempt(&audit, &context),
+        )
+        .await?;
+    Ok(Json(result.into()))
+}
+
+/// Use one of the invite's uses for `subject`, atomically.
+#[utoipa::path(post, path = "/v1/invites/redeem", tag = "invites",
+    request_body = RedeemInviteRequest,
+    responses(
+        (status = 200, body = RedeemedInvite),
+        (status = 404, body = Problem, description = "invite_not_found"),
+        (status = 409, body = Problem, description = "invite_used_up"),
+        (status = 410, body = Problem, description = "invite_expired or invite_revoked"),
+        (status = 403, body = Problem, description = "invite_email_mismatch"),
+        (status = 429, body = Problem, description = "rate_limited, with Retry-After")
+    ))]
+pub async fn redeem_invite(
+    State(state): State<AppState>,
+    audit: RequestAudit,
+    ApiJson(body): ApiJson<RedeemInviteRequest>,
+) -> ApiResult<Json<RedeemedInvite>> {
+    let context = || audit.context().clone();
+    let invite = state
+        .invites()
+        .redeem(
+            &body.code,
+            &body.subject,
+            body.email.as_deref(),
+            &attempt(&audit, &context),
+        )
+        .await?;
+    Ok(Json(RedeemedInvite {
+        uses_left: invite.uses_left(),
+        invite_id: invite.id,
+        subject: body.subject.trim().to_string(),
+        grants: invite.grants,
+        redeemed_at: invite.updated_at,
+    }))
+}

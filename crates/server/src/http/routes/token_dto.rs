@@ -1,0 +1,184 @@
+//! Request and response bodies of the token API, and their conversion into
+//! service inputs (parsing only; the rules live in the service and domain).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tessera_core::{
+    api_token::{ApiTokenView, ExpiryRequest, TokenState, VerifyFailure},
+    DomainError,
+};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    http::extract::double_option,
+    service::tokens::{CreateToken, ListTokens, UpdateToken},
+};
+
+/// Longest string accepted as a token in a verify request; anything longer
+/// is a bad request rather than a token that merely fails to verify.
+pub const MAX_PRESENTED_TOKEN: usize = 1024;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    pub name: String,
+    pub description: Option<String>,
+    /// The user or service the token belongs to.
+    pub owner: Option<String>,
+    /// Defaults to `["read"]`; each must be a configured scope.
+    pub scopes: Option<Vec<String>>,
+    /// RFC 3339 time, or `"never"` where the operator allows it.
+    pub expires_at: Option<String>,
+    /// Lifetime in seconds (instead of `expires_at`).
+    pub expires_in: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Issue a successor automatically before expiry (see `POST /v1/tokens/self/successor`).
+    pub auto_rotate: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTokenRequest {
+    pub name: Option<String>,
+    /// `null` clears the description.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    pub scopes: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    pub expires_at: Option<String>,
+    pub expires_in: Option<i64>,
+    pub auto_rotate: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateRequest {
+    /// Keep the old secret working this long (0–86400 s, never past expiry).
+    pub grace_seconds: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Also mark the token purged (permanently retired).
+    pub purge: Option<bool>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub token: String,
+    /// Scopes the token must all have.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// `{"valid": true, "token": …}` or `{"valid": false, "code": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyResponse {
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<ApiTokenView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<VerifyFailure>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `active`, `expired`, `revoked` or `purged`.
+    pub state: Option<String>,
+    pub owner: Option<String>,
+    /// 1–1000, default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    pub cursor: Option<String>,
+    /// Include soft-deleted tokens.
+    pub include_deleted: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPage {
+    pub items: Vec<ApiTokenView>,
+    pub next_cursor: Option<String>,
+}
+
+fn expiry(
+    expires_at: Option<String>,
+    expires_in: Option<i64>,
+) -> Result<Option<ExpiryRequest>, DomainError> {
+    match (expires_at, expires_in) {
+        (Some(_), Some(_)) => Err(DomainError::invalid(
+            "expires_at",
+            "give either expires_at or expires_in, not both",
+        )),
+        (Some(at), None) if at.eq_ignore_ascii_case("never") => Ok(Some(ExpiryRequest::Never)),
+        (Some(at), None) => DateTime::parse_from_rfc3339(&at)
+            .map(|t| Some(ExpiryRequest::At(t.with_timezone(&Utc))))
+            .map_err(|_| {
+                DomainError::invalid("expires_at", "must be an RFC 3339 time or \"never\"")
+            }),
+        (None, Some(secs)) => Ok(Some(ExpiryRequest::InSeconds(secs))),
+        (None, None) => Ok(None),
+    }
+}
+
+impl TryFrom<CreateTokenRequest> for CreateToken {
+    type Error = DomainError;
+
+    fn try_from(r: CreateTokenRequest) -> Result<Self, DomainError> {
+        Ok(Self {
+            expiry: expiry(r.expires_at, r.expires_in)?,
+            name: r.name,
+            description: r.description,
+            owner: r.owner,
+            scopes: r.scopes,
+            metadata: r.metadata,
+            auto_rotate: r.auto_rotate.unwrap_or(false),
+        })
+    }
+}
+
+impl TryFrom<UpdateTokenRequest> for UpdateToken {
+    type Error = DomainError;
+
+    fn try_from(r: UpdateTokenRequest) -> Result<Self, DomainError> {
+        Ok(Self {
+            expiry: expiry(r.expires_at, r.expires_in)?,
+            name: r.name,
+            description: r.description,
+            scopes: r.scopes,
+            metadata: r.metadata,
+            auto_rotate: r.auto_rotate,
+        })
+    }
+}
+
+impl TryFrom<ListQuery> for ListTokens {
+    type Error = DomainError;
+
+    fn try_from(q: ListQuery) -> Result<Self, DomainError> {
+        let state = q
+            .state
+            .as_deref()
+            .map(|s| {
+                TokenState::parse(s).ok_or_else(|| {
+                    DomainError::invalid("state", "must be active, expired, revoked or purged")
+                })
+            })
+            .transpose()?;
+        let limit = tessera_core::pagination::page_size(q.limit)?;
+        Ok(Self {
+            state,
+            owner: q.owner,
+            include_deleted: q.include_deleted.unwrap_or(false),
+            cursor: q.cursor,
+            limit,
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! `/v1/tokens`: thin handlers that parse, call one service function, and
+//! shape the response.
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    Json,
+};
+use chrono::Utc;
+use tessera_core::{api_token::ApiTokenView, DomainError};
+
+use super::token_dto::{
+    CreateTokenRequest, ListQuery, RevokeRequest, RotateRequest, TokenPage, UpdateTokenRequest,
+    VerifyRequest, VerifyResponse, MAX_PRESENTED_TOKEN,
+};
+use crate::{
+    http::{
+        client::RequestAudit,
+        error::{ApiError, Problem},
+        extract::{ApiJson, ApiPath, ApiQuery, OptionalJson},
+        principal::{
+            invalid_credential, AdminScope, AdminVerifier, Authenticated, Principal, Require,
+        },
+        state::AppState,
+    },
+    service::tokens::IssuedToken,
+};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn view(t: &tessera_core::api_token::ApiToken) -> Json<ApiTokenView> {
+    Json(t.view(Utc::now()))
+}
+
+/// The caller's own token, for the `/v1/tokens/self` endpoints. Only API
+/// tokens have one; other principals get the same 401 as a bad token.
+fn caller_token<R>(caller: &Require<R>) -> ApiResult<&tessera_core::api_token::ApiToken> {
+    caller
+        .principal
+        .token()
+        .map(|t| t.as_ref())
+        .ok_or_else(invalid_credential)
+}
+
+/// Issue a token. The secret is in this response only.
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, body = IssuedToken),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)
+    ))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiJson(body): ApiJson<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
+    let issued = state
+        .tokens()
+        .create(body.try_into()?, &caller.actor(), caller.context())
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+/// List tokens, newest first.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = TokenPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    _caller: Require<AdminScope>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<TokenPage>> {
+    let page = state.tokens().list(query.try_into()?).await?;
+    let now = Utc::now();
+    Ok(Json(TokenPage {
+        items: page.items.iter().map(|t| t.view(now)).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// One token.
+#[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+pub async fn get_token(
+    State(state): State<AppState>,
+    _caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ApiTokenView>> {
+    Ok(view(&state.tokens().get(&id).await?))
+}
+
+/// Change name, description, scopes, metadata or expiry.
+#[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    request_body = UpdateTokenRequest,
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_token(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateTokenRequest>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let token = state
+        .tokens()
+        .update(&id, body.try_into()?, &caller.actor(), caller.context())
+        .await?;
+    Ok(view(&token))
+}
+
+/// Soft-delete: the token stops authenticating and leaves default listings.
+#[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+pub async fn delete_token(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let token = state
+        .tokens()
+        .set_deleted(&id, true, &caller.actor(), caller.context())
+        .await?;
+    Ok(view(&token))
+}
+
+/// Undo a soft delete.
+#[utoipa::path(post, path = "/v1/tokens/{id}/restore", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+pub async fn restore_token(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let token = state
+        .tokens()
+        .set_deleted(&id, false, &caller.actor(), caller.context())
+        .await?;
+    Ok(view(&token))
+}
+
+/// Issue a new secret for the same token; optionally keep the old one
+/// working for a grace period.
+#[utoipa::path(post, path = "/v1/tokens/{id}/rotate", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    request_body(content = Option<RotateRequest>),
+    responses((status = 200, body = IssuedToken), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<RotateRequest>,
+) -> ApiResult<Json<IssuedToken>> {
+    let issued = state
+        .tokens()
+        .rotate(&id, body.grace_seconds, &caller.actor(), caller.context())
+        .await?;
+    Ok(Json(issued))
+}
+
+/// Revoke (idempotent), optionally purging.
+#[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    request_body(content = Option<RevokeRequest>),
+    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<RevokeRequest>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let token = state
+        .tokens()
+        .revoke(
+            &id,
+            body.purge.unwrap_or(false),
+            body.reason,
+            &caller.actor(),
+            caller.context(),
+        )
+        .await?;
+    Ok(view(&token))
+}
+
+/// Does this token authenticate (with these scopes)? Always 200 for a
+/// well-formed request; the answer is in `valid` and `code`.
+#[utoipa::path(post, path = "/v1/tokens/verify", tag = "tokens",
+    request_body = VerifyRequest,
+    responses((status = 200, body = VerifyResponse), (status = 422, body = Problem)))]
+pub async fn verify_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    audit: RequestAudit,
+    ApiJson(body): ApiJson<VerifyRequest>,
+) -> ApiResult<Json<VerifyResponse>> {
+    if state.tokens().settings().verify_requires_admin {
+        Principal::authenticate(&state, &headers, &audit)
+            .await?
+            .require::<AdminVerifier>()?;
+    }
+    if body.token.len() > MAX_PRESENTED_TOKEN {
+        return Err(
+            DomainError::invalid("token", "is longer than any token this server issues").into(),
+        );
+    }
+    let scopes = body.scopes.unwrap_or_default();
+    let result = state
+        .tokens()
+        .verify(&body.token, &scopes, || audit.context().clone())
+        .await?;
+    Ok(Json(match result {
+        Ok(token) => VerifyResponse {
+            valid: true,
+            token: Some(token.view(Utc::now())),
+            code: None,
+        },
+        Err(code) => VerifyResponse {
+            valid: false,
+            token: None,
+            code: Some(code),
+        },
+    }))
+}
+
+/// The caller's own token record.
+#[utoipa::path(get, path = "/v1/tokens/self", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = ApiTokenView), (status = 401, body = Problem)))]
+pub async fn own_token(caller: Require<Authenticated>) -> ApiResult<Json<ApiTokenView>> {
+    Ok(view(caller_token(&caller)?))
+}
+
+/// The successor issued for the caller's token by automatic rotation, with
+/// its secret. Available once; afterwards 404 `successor_not_available`.
+#[utoipa::path(post, path = "/v1/tokens/self/successor", tag = "tokens", security(("bearer" = [])),
+    responses((status = 200, body = IssuedToken), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn claim_successor(
+    State(state): State<AppState>,
+    caller: Require<Authenticated>,
+) -> ApiResult<Json<IssuedToken>> {
+    let token = caller_token(&caller)?;
+    Ok(Json(state.tokens().claim_successor(token).await?))
+}

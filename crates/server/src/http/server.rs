@@ -1,0 +1,129 @@
+//! The server loop: bind, serve the router beside the background tasks
+//! (background writer, webhook dispatcher, scheduler), and shut down
+//! gracefully, flushing buffered writes.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+
+use super::router;
+use crate::{
+    config::Config,
+    jobs::{dispatcher::Dispatcher, scheduler},
+    runtime::{Services, StartupError},
+};
+
+/// A bound, not yet running server. Binding first lets tests use port 0.
+pub struct Server {
+    listener: TcpListener,
+    services: Services,
+    config: Config,
+}
+
+impl Server {
+    pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        let services = Services::open(&config).await.map_err(startup_hint)?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (TESSERA_LISTEN / --listen): {e}",
+                config.listen
+            )
+        })?;
+        Ok(Self {
+            listener,
+            services,
+            config,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then flushes buffered writes. Runs
+    /// the background writer, the webhook dispatcher and the scheduler
+    /// beside the HTTP server.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let local_addr = self.local_addr();
+        let services = Arc::new(self.services);
+        let background = services.background.clone();
+        let mut tasks = vec![background.spawn(self.config.tokens.usage_flush_interval)];
+        if let Some(url) = &self.config.webhooks.default_url {
+            let endpoint = services
+                .webhooks
+                .ensure_default(url, self.config.webhooks.default_secret.as_ref())
+                .await?;
+            if self.config.webhooks.default_secret.is_none() {
+                tracing::warn!(
+                    endpoint_id = %endpoint.id,
+                    "TOKENS_WEBHOOK_SECRET is not set, so deliveries to TOKENS_WEBHOOK_URL are signed \
+                     with a generated secret; run `tessera webhooks endpoints rotate-secret {}` to get \
+                     one for the receiver",
+                    endpoint.id
+                );
+            }
+        }
+        let dispatcher = Arc::new(Dispatcher::new(
+            services.store.clone(),
+            self.config.webhooks.clone(),
+            services.webhook_keyring.clone(),
+            services.outbox_keyring.clone(),
+            services.metrics.clone(),
+        ));
+        tasks.push(dispatcher.spawn());
+        if self.config.jobs.enabled {
+            tasks.extend(scheduler::spawn(services.clone(), self.config.jobs.clone()));
+        }
+        tracing::info!(
+            listen = %local_addr,
+            database = %self.config.database_url_for_logs(),
+            "tessera is serving"
+        );
+        let app = router::app(services, self.config.trust_proxy_headers);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        for t in tasks {
+            t.abort();
+        }
+        // Bounded, so a dead database cannot hold shutdown forever.
+        let _ = tokio::time::timeout(Duration::from_secs(5), background.flush()).await;
+        tracing::info!("tessera stopped");
+        Ok(())
+    }
+}
+
+fn startup_hint(e: StartupError) -> anyhow::Error {
+    anyhow::Error::new(e)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,80 @@
+//! The state every handler shares. A leaf of the HTTP layer: it holds the
+//! services and the finished OpenAPI document, and imports nothing above it
+//! (the router builds the document and hands it in).
+
+use std::sync::Arc;
+
+use tessera_core::crypto::Keyring;
+use tessera_store::Store;
+
+use crate::{
+    metrics::Metrics,
+    runtime::Services,
+    service::{AuthCodeService, InviteService, MfaService, TokenService, WebhookService},
+};
+
+/// Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    services: Arc<Services>,
+    trust_proxy_headers: bool,
+    openapi_json: String,
+}
+
+impl AppState {
+    /// `openapi_json` is the served `/openapi.json`, built by the router.
+    pub fn new(services: Arc<Services>, trust_proxy_headers: bool, openapi_json: String) -> Self {
+        Self(Arc::new(Inner {
+            services,
+            trust_proxy_headers,
+            openapi_json,
+        }))
+    }
+
+    pub fn upstream(&self) -> &tessera_upstream::TokenCache {
+        &self.0.services.upstream
+    }
+
+    pub fn webhooks(&self) -> &WebhookService {
+        &self.0.services.webhooks
+    }
+
+    pub fn tokens(&self) -> &TokenService {
+        &self.0.services.tokens
+    }
+
+    pub fn mfa(&self) -> &MfaService {
+        &self.0.services.mfa
+    }
+
+    pub fn auth_codes(&self) -> &AuthCodeService {
+        &self.0.services.auth_codes
+    }
+
+    pub fn invites(&self) -> &InviteService {
+        &self.0.services.invites
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.0.services.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.services.metrics
+    }
+
+    /// Seals client IPs and user agents for the audit log.
+    pub fn audit_keyring(&self) -> &Keyring {
+        &self.0.services.audit_keyring
+    }
+
+    pub fn trust_proxy_headers(&self) -> bool {
+        self.0.trust_proxy_headers
+    }
+
+    pub fn openapi_json(&self) -> &str {
+        &self.0.openapi_json
+    }
+}

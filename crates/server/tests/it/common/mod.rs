@@ -1,0 +1,237 @@
+//! Shared harness: a real server on 127.0.0.1:0 over a fresh database of
+//! either backend, plus an admin token created through the service layer.
+#![allow(dead_code)]
+
+pub mod mfa;
+pub mod receiver;
+pub mod smtp_sink;
+
+use std::collections::HashMap;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tessera_core::audit::{Actor, RequestContext};
+use tessera_server::{
+    config::{Config, Overrides, Sources},
+    service::tokens::CreateToken,
+    Server, Services,
+};
+use tessera_store::testing::TestDb;
+use tokio::sync::oneshot;
+
+pub const TEST_KEY: &str = "test-encryption-key-0123456789abcdef";
+
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin: String,
+    pub db: TestDb,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn config(db_url: &str, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+    config_with_file(db_url, data_dir, extra, None)
+}
+
+pub fn config_with_file(
+    db_url: &str,
+    data_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+    file: Option<std::path::PathBuf>,
+) -> Config {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db_url.to_string()),
+        ("TESSERA_LISTEN".into(), "127.0.0.1:0".into()),
+        ("TESSERA_ENC_KEY".into(), TEST_KEY.into()),
+        ("TESSERA_DATA_DIR".into(), data_dir.display().to_string()),
+        ("TESSERA_USAGE_FLUSH_INTERVAL".into(), "100ms".into()),
+    ]);
+    for (k, v) in extra {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let lookup = move |name: &str| env.get(name).cloned();
+    Config::load(&Sources {
+        file,
+        env: &lookup,
+        overrides: Overrides::default(),
+    })
+    .expect("test configuration is valid")
+}
+
+impl TestServer {
+    pub async fn start(db: TestDb) -> Self {
+        Self::start_with(db, &[]).await
+    }
+
+    pub async fn start_with(db: TestDb, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with_file(db, extra_env, None).await
+    }
+
+    /// Starts with a TOML configuration file holding `file_text`.
+    pub async fn start_with_file(
+        db: TestDb,
+        extra_env: &[(&str, &str)],
+        file_text: Option<&str>,
+    ) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let file = file_text.map(|text| {
+            let p = data_dir.path().join("tessera.toml");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
+        let config = config_with_file(&db.url, data_dir.path(), extra_env, file);
+        let admin = {
+            let services = Services::open(&config).await.expect("services open");
+            let issued = services
+                .tokens
+                .create(
+                    CreateToken {
+                        name: "test-admin".into(),
+                        scopes: Some(vec!["admin".into()]),
+                        ..Default::default()
+                    },
+                    &Actor::Cli,
+                    &RequestContext::default(),
+                )
+                .await
+                .expect("admin token");
+            issued.secret.expose().to_string()
+        };
+        let server = Server::bind(config).await.expect("server binds");
+        let base = format!("http://{}", server.local_addr());
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            server
+                .run(async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            admin,
+            db,
+            data_dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+
+    /// Sends a request with the admin token; returns status, headers and JSON body.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send(method, path, body, Some(&self.admin)).await
+    }
+
+    /// Sends a request without credentials.
+    pub async fn anonymous(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send(method, path, body, None).await
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        bearer: Option<&str>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Reply::from(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn verify(&self, token: &str) -> Value {
+        let r = self
+            .send(
+                Method::POST,
+                "/v1/tokens/verify",
+                Some(json!({ "token": token })),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body
+    }
+
+    /// The development message log: where messages go when no SMTP or SMS
+    /// provider is configured.
+    pub fn message_log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.path().join("messages.log")).unwrap()
+    }
+
+    /// The first one-time code in the development message log.
+    pub fn logged_code(&self, digits: usize) -> String {
+        self.message_log()
+            .split("code is ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take(digits)
+            .collect()
+    }
+
+    /// Creates a token over HTTP; returns (id, secret).
+    pub async fn create(&self, body: Value) -> (String, String) {
+        let r = self.admin(Method::POST, "/v1/tokens", Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        (
+            r.body["token"]["id"].as_str().unwrap().to_string(),
+            r.body["secret"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Reply {
+    pub async fn from(res: reqwest::Response) -> Self {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code.
+    pub fn assert_problem(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json"),
+            "body: {}",
+            self.text
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.text);
+        assert_eq!(self.body["status"], status.as_u16());
+        assert!(self.body["request_id"].is_string());
+    }
+}

@@ -1,0 +1,132 @@
+//! A database that goes away gives 503s, not 500s or a dead process, and the
+//! server recovers by itself when it returns. PostgreSQL is reached through a
+//! proxy the test can cut, so the shared server is never stopped.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use crate::common::TestServer;
+use reqwest::{Method, StatusCode};
+use tessera_store::testing::{postgres_schema_url, TestDb};
+use tokio::{net::TcpListener, sync::Notify};
+
+/// Forwards TCP to `target` while up; while down, drops every connection.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(Notify::new());
+        let (up2, cut2) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees a closed connection
+                }
+                let target = target.clone();
+                let cut = cut2.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up, cut }
+    }
+
+    fn down(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Splits `postgres://user@host:port/db?…` into (authority host:port, rewritten URL).
+fn via(url: &str, proxy: SocketAddr) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, rest) = rest.split_once('@').unwrap();
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = rest[..end].to_string();
+    (
+        authority,
+        format!("{scheme}://{userinfo}@{proxy}{}", &rest[end..]),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_gives_503_and_recovers() {
+    let Some(url) = postgres_schema_url().await else {
+        return;
+    };
+    // Migrate directly, then let the server reach the database only through the proxy.
+    let direct = tessera_store::connect(&url).await.unwrap();
+    direct.migrate().await.unwrap();
+    let placeholder: SocketAddr = "127.0.0.1:1".parse().unwrap();
+    let (authority, _) = via(&url, placeholder);
+    let proxy = Proxy::start(authority).await;
+    let (_, proxied) = via(&url, proxy.addr);
+    let s = TestServer::start(TestDb::open(&proxied).await).await;
+
+    assert_eq!(
+        s.admin(Method::GET, "/v1/tokens", None).await.status,
+        StatusCode::OK
+    );
+    proxy.down();
+    let r = s
+        .admin(
+            Method::GET,
+            "/v1/tokens/01a20c4b-0000-7000-8000-000000000000",
+            None,
+        )
+        .await;
+    r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
+    assert!(r.headers.get("retry-after").is_some());
+    s.anonymous(Method::GET, "/readyz", None)
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
+    assert_eq!(
+        s.anonymous(Method::GET, "/healthz", None).await.status,
+        StatusCode::OK
+    );
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if s.anonymous(Method::GET, "/readyz", None).await.status == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recovered,
+        "the server did not recover after the database returned"
+    );
+    assert_eq!(
+        s.admin(Method::GET, "/v1/tokens", None).await.status,
+        StatusCode::OK
+    );
+}

@@ -1,0 +1,362 @@
+//! Invites over HTTP, as a new user would use them, on SQLite and PostgreSQL.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tessera_store::{backend_tests, testing::TestDb};
+
+const POLICY: (&str, &str) = ("TESSERA_INVITE_POLICY", "admin=*;coordinator=member");
+
+async fn create(s: &TestServer, body: Value) -> (String, String) {
+    let r = s.admin(Method::POST, "/v1/invites", Some(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    (
+        r.body["invite"]["id"].as_str().unwrap().to_string(),
+        r.body["code"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A public (unauthenticated) POST, as the invitee's client sends it.
+async fn open(s: &TestServer, path: &str, body: Value) -> common::Reply {
+    s.anonymous(Method::POST, path, Some(body)).await
+}
+
+async fn the_whole_flow(db: TestDb) {
+    let s = TestServer::start_with(db, &[POLICY]).await;
+    // As admin.
+    let (id, code) = create(
+        &s,
+        json!({"grants": {"role": "member", "scopes": ["read"]}, "email": "Ana@Example.com"}),
+    )
+    .await;
+    assert_eq!(code.len(), 19);
+    let shown = s
+        .admin(Method::GET, &format!("/v1/invites/{id}"), None)
+        .await;
+    assert_eq!(shown.body["state"], "active");
+    assert_eq!(shown.body["email"], "ana@example.com");
+    assert!(!shown.text.contains(&code));
+
+    // On behalf of a coordinator: within and outside the policy.
+    let coord = json!({"subject": "u-42", "role": "coordinator"});
+    create(
+        &s,
+        json!({"grants": {"role": "member"}, "on_behalf_of": coord}),
+    )
+    .await;
+    let r = s
+        .admin(
+            Method::POST,
+            "/v1/invites",
+            Some(json!({"grants": {"role": "admin"}, "on_behalf_of": coord})),
+        )
+        .await;
+    r.assert_problem(StatusCode::FORBIDDEN, "invite_not_allowed");
+    let r = s
+        .admin(Method::POST, "/v1/invites", Some(json!({"grants": {"role": "member"}, "on_behalf_of": {"subject": "u-7", "role": "member"}})))
+        .await;
+    r.assert_problem(StatusCode::FORBIDDEN, "invite_not_allowed");
+
+    // Daily quota: 5 per issuer per 24 h (one used above).
+    for _ in 0..4 {
+        create(
+            &s,
+            json!({"grants": {"role": "member"}, "on_behalf_of": coord}),
+        )
+        .await;
+    }
+    let r = s
+        .admin(
+            Method::POST,
+            "/v1/invites",
+            Some(json!({"grants": {"role": "member"}, "on_behalf_of": coord})),
+        )
+        .await;
+    r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "invite_quota_exceeded");
+    let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 86_000 && retry <= 86_400, "{retry}");
+    let listed = s
+        .admin(Method::GET, "/v1/invites?issuer=u-42&limit=100", None)
+        .await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 5);
+
+    // Validate (lower case, no hyphens, e-mail checks), without consuming.
+    let sloppy = code.replace('-', "").to_lowercase();
+    let v = open(
+        &s,
+        "/v1/invites/validate",
+        json!({"code": sloppy, "email": "ana@example.com"}),
+    )
+    .await;
+    assert_eq!(v.body["valid"], true, "{}", v.text);
+    assert_eq!(v.body["invite"]["uses_left"], 1);
+    assert_eq!(
+        v.body["invite"]["grants"],
+        json!({"role": "member", "scopes": ["read"]})
+    );
+    let v = open(
+        &s,
+        "/v1/invites/validate",
+        json!({"code": code, "email": "eve@example.com"}),
+    )
+    .await;
+    assert_eq!(v.body, json!({"valid": false, "code": "EMAIL_MISMATCH"}));
+    let v = open(
+        &s,
+        "/v1/invites/validate",
+        json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
+    )
+    .await;
+    assert_eq!(v.body, json!({"valid": false, "code": "NOT_FOUND"}));
+
+    // Redeem, then again.
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code, "subject": "user-ana", "email": "ana@example.com"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["invite_id"], id.as_str());
+    assert_eq!(r.body["subject"], "user-ana");
+    assert_eq!(r.body["grants"]["role"], "member");
+    assert_eq!(r.body["uses_left"], 0);
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code, "subject": "user-ana", "email": "ana@example.com"}),
+    )
+    .await;
+    r.assert_problem(StatusCode::CONFLICT, "invite_used_up");
+    let v = open(
+        &s,
+        "/v1/invites/validate",
+        json!({"code": code, "email": "ana@example.com"}),
+    )
+    .await;
+    assert_eq!(v.body["code"], "USED_UP");
+
+    // Revoke.
+    let (id2, code2) = create(&s, json!({"grants": {"role": "member"}})).await;
+    let r = s
+        .admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None)
+        .await;
+    assert_eq!(r.body["state"], "revoked");
+    let again = s
+        .admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None)
+        .await;
+    assert_eq!(again.body, r.body);
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code2, "subject": "x"}),
+    )
+    .await;
+    r.assert_problem(StatusCode::GONE, "invite_revoked");
+
+    // Expiry.
+    let (_, code3) = create(&s, json!({"grants": {"role": "member"}, "expires_in": 1})).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let v = open(&s, "/v1/invites/validate", json!({"code": code3})).await;
+    assert_eq!(v.body["code"], "EXPIRED");
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code3, "subject": "x"}),
+    )
+    .await;
+    r.assert_problem(StatusCode::GONE, "invite_expired");
+
+    // Soft delete hides and disables.
+    let (id4, code4) = create(&s, json!({"grants": {"role": "member"}})).await;
+    assert_eq!(
+        s.admin(Method::DELETE, &format!("/v1/invites/{id4}"), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        open(&s, "/v1/invites/validate", json!({"code": code4}))
+            .await
+            .body["code"],
+        "NOT_FOUND"
+    );
+
+    // States in listings.
+    for (state, min) in [("used", 1), ("revoked", 1), ("expired", 1), ("active", 5)] {
+        let r = s
+            .admin(
+                Method::GET,
+                &format!("/v1/invites?state={state}&limit=100"),
+                None,
+            )
+            .await;
+        assert!(
+            r.body["items"].as_array().unwrap().len() >= min,
+            "{state}: {}",
+            r.text
+        );
+    }
+
+    // Metrics moved.
+    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
+    for name in [
+        "tokens_invites_created_total",
+        "tokens_invites_used_total 1",
+        "tokens_invites_revoked_total 1",
+        "tokens_rate_limited_total 1",
+    ] {
+        assert!(m.contains(name), "{name} missing");
+    }
+}
+
+async fn a_hundred_concurrent_redemptions_of_three_uses(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (_, code) = create(&s, json!({"grants": {"role": "member"}, "max_uses": 3})).await;
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let http = s.http.clone();
+        let url = format!("{}/v1/invites/redeem", s.base);
+        let code = code.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .json(&json!({"code": code, "subject": format!("u{i}")}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            (status, body["code"].as_str().map(str::to_string))
+        }));
+    }
+    let (mut ok, mut used_up) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (StatusCode::OK, _) => ok += 1,
+            (StatusCode::CONFLICT, Some(c)) if c == "invite_used_up" => used_up += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((ok, used_up), (3, 97));
+}
+
+async fn codes_are_never_stored_in_clear(db: TestDb) {
+    let mut s = TestServer::start(db).await;
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        codes.push(create(&s, json!({"grants": {"role": "member"}})).await.1);
+    }
+    open(&s, "/v1/invites/validate", json!({"code": codes[0]})).await;
+    open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": codes[1], "subject": "x"}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.stop().await;
+    let text = s.db.all_text().await;
+    assert!(text.contains("invite.created"), "read the outbox");
+    for code in &codes {
+        assert!(!text.contains(code.as_str()), "code found in the database");
+        assert!(
+            !text.contains(&code.replace('-', "")),
+            "canonical code found in the database"
+        );
+    }
+}
+
+async fn guessing_is_rate_limited_per_client(db: TestDb) {
+    let s = TestServer::start_with(db, &[("TESSERA_INVITE_FAILURE_LIMIT", "5")]).await;
+    let (_, code) = create(&s, json!({"grants": {"role": "member"}})).await;
+    for _ in 0..5 {
+        let v = open(
+            &s,
+            "/v1/invites/validate",
+            json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
+        )
+        .await;
+        assert_eq!(v.body["code"], "NOT_FOUND");
+    }
+    let r = open(&s, "/v1/invites/validate", json!({"code": code})).await;
+    r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(r.headers.get("retry-after").is_some());
+    let r = open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": code, "subject": "x"}),
+    )
+    .await;
+    r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+}
+
+async fn bad_input_is_4xx(db: TestDb) {
+    let s = TestServer::start(db).await;
+    for code in ["", "short", "K7QH-2MXD-9TVA-R4PU", &"A".repeat(10_000)] {
+        let r = open(&s, "/v1/invites/validate", json!({"code": code})).await;
+        r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    open(&s, "/v1/invites/validate", json!({"code": 5}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    open(
+        &s,
+        "/v1/invites/redeem",
+        json!({"code": "AAAA-BBBB-CCCC-DDDD", "subject": ""}),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    for body in [
+        json!({"grants": {"role": "Member!"}}),
+        json!({"grants": {"role": "member"}, "max_uses": 0}),
+        json!({"grants": {"role": "member"}, "expires_in": 90 * 86400}),
+        json!({"grants": {"role": "member"}, "expires_in": i64::MAX}),
+        json!({"grants": {"role": "member"}, "expires_at": "9999-12-31T23:59:59Z"}),
+        json!({"grants": {"role": "member"}, "email": "not-an-email"}),
+        json!({"grants": {"role": "member"}, "on_behalf_of": {"subject": "", "role": "admin"}}),
+    ] {
+        s.admin(Method::POST, "/v1/invites", Some(body))
+            .await
+            .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    s.admin(
+        Method::POST,
+        "/v1/invites",
+        Some(json!({"grants": {"role": "member"}, "extra": 1})),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    s.admin(Method::GET, "/v1/invites/nope", None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "invite_not_found");
+    s.admin(Method::GET, "/v1/invites?state=gone", None)
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    s.anonymous(
+        Method::POST,
+        "/v1/invites",
+        Some(json!({"grants": {"role": "member"}})),
+    )
+    .await
+    .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+backend_tests!(
+    the_whole_flow,
+    a_hundred_concurrent_redemptions_of_three_uses,
+    codes_are_never_stored_in_clear,
+    guessing_is_rate_limited_per_client,
+    bad_input_is_4xx,
+);

@@ -1,0 +1,457 @@
+//! TOTP devices and recovery codes over HTTP on both backends: a real
+//! authenticator (pyotp), replay and lockout under concurrency, two servers
+//! on one database, the encryption key at start-up and rekeying.
+
+use crate::common::{
+    mfa::{
+        check, code_at, enroll, mfa_token, now, pyotp_available, pyotp_code, wrong_code, TOTP_KEY,
+    },
+    TestServer,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tessera_store::{backend_tests, testing::TestDb};
+
+const KEY_ENV: (&str, &str) = ("TOTP_ENC_KEY", TOTP_KEY);
+
+async fn confirm(
+    s: &TestServer,
+    token: &str,
+    subject: &str,
+    enrolled: &Value,
+    code: &str,
+) -> Value {
+    let id = enrolled["device_id"].as_str().unwrap();
+    check(
+        s,
+        token,
+        &format!("/v1/subjects/{subject}/totp/{id}/confirm"),
+        json!({ "code": code }),
+    )
+    .await
+}
+
+/// A device enrolled for `subject` and confirmed with the code of `now()`,
+/// which is returned with it.
+async fn confirmed(s: &TestServer, token: &str, subject: &str) -> (Value, i64) {
+    let e = enroll(s, token, subject, json!({})).await;
+    let t = now();
+    assert_eq!(
+        confirm(s, token, subject, &e, &code_at(&e, t)).await["valid"],
+        true
+    );
+    (e, t)
+}
+
+async fn verify(s: &TestServer, token: &str, subject: &str, code: &str) -> Value {
+    check(
+        s,
+        token,
+        &format!("/v1/subjects/{subject}/totp/verify"),
+        json!({ "code": code }),
+    )
+    .await
+}
+
+async fn a_real_authenticator_enrols_and_verifies(db: TestDb) {
+    if let Err(why) = pyotp_available() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    for (algorithm, digits) in [("SHA1", "6"), ("SHA256", "6"), ("SHA512", "8")] {
+        let s = TestServer::start_with(
+            TestDb::open(&db.url).await,
+            &[
+                KEY_ENV,
+                ("TESSERA_TOTP_ALGORITHM", algorithm),
+                ("TESSERA_TOTP_DIGITS", digits),
+            ],
+        )
+        .await;
+        let token = mfa_token(&s).await;
+        let subject = format!("u_{}", algorithm.to_lowercase());
+        let e = enroll(
+            &s,
+            &token,
+            &subject,
+            json!({"name": "Alice's phone", "account_name": "alice@example.com", "issuer": "Acme"}),
+        )
+        .await;
+        let uri = e["otpauth_uri"].as_str().unwrap();
+        assert!(
+            uri.starts_with("otpauth://totp/Acme:alice%40example.com?secret="),
+            "{uri}"
+        );
+        assert!(e["qr_svg"].as_str().unwrap().contains("<svg"));
+        assert_eq!(e["device"]["status"], "pending");
+        // Not usable before confirmation.
+        let t = now();
+        assert_eq!(
+            verify(&s, &token, &subject, &pyotp_code(uri, t)).await["code"],
+            "NO_DEVICE"
+        );
+        let c = confirm(&s, &token, &subject, &e, &pyotp_code(uri, t)).await;
+        assert_eq!(c["valid"], true, "{c}");
+        // The confirming code's step is used; the next step's code works once.
+        let next = pyotp_code(uri, t + 30);
+        assert_eq!(next.len(), digits.parse::<usize>().unwrap());
+        let v = verify(&s, &token, &subject, &next).await;
+        assert_eq!(v, json!({"valid": true, "device_id": e["device_id"]}));
+        assert_eq!(
+            verify(&s, &token, &subject, &next).await,
+            json!({"valid": false, "code": "REPLAYED"})
+        );
+        assert_eq!(
+            verify(&s, &token, &subject, &pyotp_code(uri, t)).await["code"],
+            "REPLAYED"
+        );
+        let listed = s
+            .send(
+                Method::GET,
+                &format!("/v1/subjects/{subject}/totp"),
+                None,
+                Some(&token),
+            )
+            .await;
+        assert_eq!(listed.body["items"][0]["status"], "active");
+        assert!(!listed.text.contains(e["secret"].as_str().unwrap()));
+        // Removal takes effect at once.
+        let del = s
+            .send(
+                Method::DELETE,
+                &format!(
+                    "/v1/subjects/{subject}/totp/{}",
+                    e["device_id"].as_str().unwrap()
+                ),
+                None,
+                Some(&token),
+            )
+            .await;
+        assert_eq!(del.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            verify(&s, &token, &subject, &pyotp_code(uri, t + 60)).await["code"],
+            "NO_DEVICE"
+        );
+    }
+}
+
+async fn twenty_concurrent_verifications_of_one_code_succeed_once(db: TestDb) {
+    let s = TestServer::start_with(db, &[KEY_ENV]).await;
+    let token = mfa_token(&s).await;
+    let (e, t) = confirmed(&s, &token, "u_race").await;
+    let code = code_at(&e, t + 30);
+    let replies = futures_all(&s, &token, "u_race", &code, 20).await;
+    let valid = replies.iter().filter(|r| r["valid"] == true).count();
+    assert_eq!(valid, 1, "{replies:?}");
+    // Replays do not use attempts: the other 19 are REPLAYED, none LOCKED.
+    let replayed = replies.iter().filter(|r| r["code"] == "REPLAYED").count();
+    assert_eq!(replayed, 19, "{replies:?}");
+}
+
+async fn futures_all(
+    s: &TestServer,
+    token: &str,
+    subject: &str,
+    code: &str,
+    n: usize,
+) -> Vec<Value> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (http, url, token, code) = (
+                s.http.clone(),
+                format!("{}/v1/subjects/{subject}/totp/verify", s.base),
+                token.to_string(),
+                code.to_string(),
+            );
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"code": code}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                r.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
+    let s = TestServer::start_with(db, &[KEY_ENV]).await;
+    let token = mfa_token(&s).await;
+    let (e, t) = confirmed(&s, &token, "u_guess").await;
+    let right = code_at(&e, t + 30);
+    let wrong = wrong_code(&right);
+    let replies = futures_all(&s, &token, "u_guess", wrong, 50).await;
+    let count = |c: &str| replies.iter().filter(|r| r["code"] == c).count();
+    assert_eq!((count("INVALID"), count("LOCKED")), (5, 45), "{replies:?}");
+    // Locked: even the right code is refused now.
+    assert_eq!(
+        verify(&s, &token, "u_guess", &right).await["code"],
+        "LOCKED"
+    );
+    let metrics = s.anonymous(Method::GET, "/metrics", None).await.text;
+    assert!(
+        metrics.contains("tokens_mfa_verifications_total{factor=\"totp\",outcome=\"INVALID\"} 5"),
+        "{metrics}"
+    );
+    // Every evaluated failure is audited, and nothing else was evaluated.
+    let audit = s.db.store.audit_for_target("u_guess", 200).await.unwrap();
+    let failures = audit
+        .iter()
+        .filter(|a| a.action == "mfa.challenge" && a.outcome == "failure")
+        .count();
+    assert_eq!(failures, 5);
+    // Support staff lift the lock; the right code then works.
+    let r = s
+        .send(
+            Method::POST,
+            "/v1/subjects/u_guess/totp/unlock",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body, json!({"cleared": true}), "{}", r.text);
+    assert_eq!(verify(&s, &token, "u_guess", &right).await["valid"], true);
+    let r = s
+        .send(
+            Method::POST,
+            "/v1/subjects/u_guess/totp/unlock",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body, json!({"cleared": false}));
+}
+
+async fn a_lock_lapses_by_itself(db: TestDb) {
+    let s = TestServer::start_with(db, &[KEY_ENV, ("TESSERA_MFA_LOCKOUT", "1s")]).await;
+    let token = mfa_token(&s).await;
+    let (e, t) = confirmed(&s, &token, "u_lapse").await;
+    let right = code_at(&e, t + 30);
+    let wrong = wrong_code(&right);
+    for _ in 0..5 {
+        assert_eq!(
+            verify(&s, &token, "u_lapse", wrong).await["code"],
+            "INVALID"
+        );
+    }
+    assert_eq!(
+        verify(&s, &token, "u_lapse", &right).await["code"],
+        "LOCKED"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(verify(&s, &token, "u_lapse", &right).await["valid"], true);
+}
+
+async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
+    let s = TestServer::start(db).await; // recovery codes need no TOTP key
+    let token = mfa_token(&s).await;
+    let r = s
+        .send(
+            Method::POST,
+            "/v1/subjects/u_rec/recovery-codes",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let codes: Vec<String> = r.body["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    // 24 base32 characters = 120 bits, grouped by four.
+    assert!(codes
+        .iter()
+        .all(|c| c.len() == 29 && c.split('-').count() == 6));
+    let path = "/v1/subjects/u_rec/recovery-codes/verify";
+    let lower = codes[0].to_lowercase().replace('-', " ");
+    assert_eq!(
+        check(&s, &token, path, json!({"code": lower})).await,
+        json!({"valid": true, "remaining": 9})
+    );
+    assert_eq!(
+        check(&s, &token, path, json!({"code": codes[0]})).await["code"],
+        "INVALID"
+    );
+    // Ten racing uses of one code: one wins.
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (http, url, token, code) = (
+                s.http.clone(),
+                format!("{}{path}", s.base),
+                token.clone(),
+                codes[1].clone(),
+            );
+            tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"code": code}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap()["valid"] == true);
+    }
+    assert_eq!(wins, 1);
+    let left = s
+        .send(
+            Method::GET,
+            "/v1/subjects/u_rec/recovery-codes",
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(left.body, json!({"remaining": 8}));
+    // Regenerating invalidates the old set.
+    s.send(
+        Method::POST,
+        "/v1/subjects/u_rec/recovery-codes",
+        None,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        check(&s, &token, path, json!({"code": codes[2]})).await["code"],
+        "INVALID"
+    );
+    assert_eq!(
+        check(
+            &s,
+            &token,
+            "/v1/subjects/nobody/recovery-codes/verify",
+            json!({"code": codes[2]})
+        )
+        .await["code"],
+        "NO_DEVICE"
+    );
+    // Without TOTP_ENC_KEY, TOTP says so clearly.
+    let r = s
+        .send(Method::POST, "/v1/subjects/u_rec/totp", None, Some(&token))
+        .await;
+    r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "totp_not_configured");
+    assert!(r.body["detail"].as_str().unwrap().contains("TOTP_ENC_KEY"));
+    // A token without the mfa scope is refused.
+    let (_, plain) = s
+        .create(json!({"name": "reader", "scopes": ["read"]}))
+        .await;
+    s.send(
+        Method::GET,
+        "/v1/subjects/u_rec/recovery-codes",
+        None,
+        Some(&plain),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+}
+
+async fn bad_input_gets_problems(db: TestDb) {
+    let s = TestServer::start_with(db, &[KEY_ENV]).await;
+    let token = mfa_token(&s).await;
+    let e = enroll(&s, &token, "u_bad", json!({"qr": "png"})).await;
+    assert!(e["qr_png"].is_string() && e["qr_svg"].is_null());
+    let id = e["device_id"].as_str().unwrap();
+    for (path, body, status, code) in [
+        (
+            format!("/v1/subjects/u_bad/totp/{id}/confirm"),
+            json!({"code": 123456}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_body",
+        ),
+        (
+            "/v1/subjects/u_bad/totp/not-an-id/confirm".to_string(),
+            json!({"code": "123456"}),
+            StatusCode::NOT_FOUND,
+            "device_not_found",
+        ),
+        (
+            format!("/v1/subjects/u_other/totp/{id}/confirm"),
+            json!({"code": "123456"}),
+            StatusCode::NOT_FOUND,
+            "device_not_found",
+        ),
+        (
+            "/v1/subjects/u_bad/totp".to_string(),
+            json!({"name": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            "/v1/subjects/u_bad/totp".to_string(),
+            json!({"issuer": "a:b"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            "/v1/subjects/u_bad/totp".to_string(),
+            json!({"qr": "gif"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_body",
+        ),
+    ] {
+        let r = s.send(Method::POST, &path, Some(body), Some(&token)).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text);
+        assert_eq!(r.body["code"], code, "{path}: {}", r.text);
+    }
+    let t = now();
+    assert_eq!(
+        confirm(&s, &token, "u_bad", &e, &code_at(&e, t)).await["valid"],
+        true
+    );
+    s.send(
+        Method::POST,
+        &format!("/v1/subjects/u_bad/totp/{id}/confirm"),
+        Some(json!({"code": "123456"})),
+        Some(&token),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT, "device_already_active");
+    s.send(
+        Method::DELETE,
+        &format!("/v1/subjects/u_bad/totp/{}", tessera_core::ids::new_id()),
+        None,
+        Some(&token),
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND, "device_not_found");
+    // Ten devices per subject.
+    for _ in 1..10 {
+        enroll(&s, &token, "u_bad", json!({"qr": "none"})).await;
+    }
+    s.send(Method::POST, "/v1/subjects/u_bad/totp", None, Some(&token))
+        .await
+        .assert_problem(StatusCode::CONFLICT, "device_limit_reached");
+    // Garbage codes are just wrong codes.
+    for garbage in ["", "12345", "１２３４５６", &"9".repeat(5000)] {
+        assert_eq!(
+            verify(&s, &token, "u_bad", garbage).await["code"],
+            "INVALID"
+        );
+    }
+}
+
+backend_tests!(
+    a_real_authenticator_enrols_and_verifies,
+    twenty_concurrent_verifications_of_one_code_succeed_once,
+    fifty_parallel_wrong_guesses_evaluate_five_then_lock,
+    recovery_codes_are_shown_once_and_used_once,
+    bad_input_gets_problems,
+    a_lock_lapses_by_itself,
+);

@@ -1,0 +1,202 @@
+//! A raw secret appears exactly once: in the response that created or rotated
+//! it. Not in the database, not in the logs, not in any other response.
+//! (Its own test binary: it installs a global log capture at TRACE.)
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use crate::common::TestServer;
+use reqwest::Method;
+use serde_json::json;
+use tessera_store::{backend_tests, testing::TestDb};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let c = Captured::default();
+        let writer = c.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .init();
+        c
+    })
+}
+
+async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
+    let logs = logs();
+    let mut s = TestServer::start(db).await;
+    let mut other_responses = String::new();
+
+    let created = s
+        .admin(
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"name": "leak-check"})),
+        )
+        .await;
+    let id = created.body["token"]["id"].as_str().unwrap().to_string();
+    let first = created.body["secret"].as_str().unwrap().to_string();
+    let rotated = s
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/rotate"),
+            Some(json!({"grace_seconds": 60})),
+        )
+        .await;
+    let second = rotated.body["secret"].as_str().unwrap().to_string();
+    assert!(!created.text.contains(&second) && !rotated.text.contains(&first));
+
+    // Exercise every path a secret passes through, including failures.
+    for secret in [&first, &second] {
+        other_responses.push_str(&s.verify(secret).await.to_string());
+        let r = s
+            .send(Method::GET, "/v1/tokens/self", None, Some(secret))
+            .await;
+        other_responses.push_str(&r.text);
+        let typo = format!("{}x", &secret[..secret.len() - 1]);
+        other_responses.push_str(&s.verify(&typo).await.to_string());
+        let r = s
+            .anonymous(
+                Method::POST,
+                "/v1/tokens/verify",
+                Some(json!({"token": 5, "scopes": secret})),
+            )
+            .await;
+        other_responses.push_str(&r.text);
+        let r = s.send(Method::GET, "/v1/tokens", None, Some(secret)).await;
+        other_responses.push_str(&r.text);
+    }
+    for path in [
+        format!("/v1/tokens/{id}"),
+        "/v1/tokens".to_string(),
+        "/metrics".to_string(),
+    ] {
+        other_responses.push_str(&s.admin(Method::GET, &path, None).await.text);
+    }
+    let r = s
+        .admin(
+            Method::POST,
+            &format!("/v1/tokens/{id}/revoke"),
+            Some(json!({"reason": "test"})),
+        )
+        .await;
+    other_responses.push_str(&r.text);
+    // Let the background writer flush usage and failure audit rows.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.stop().await;
+
+    let db_text = s.db.all_text().await;
+    assert!(db_text.contains("token.create"), "read the audit log");
+    let log_text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(log_text.contains("token created"), "logs were captured");
+    for secret in [&first, &second] {
+        let body = &secret[4..];
+        assert!(!db_text.contains(body), "secret found in the database");
+        assert!(!log_text.contains(body), "secret found in the logs");
+        assert!(
+            !other_responses.contains(body),
+            "secret found in a response"
+        );
+    }
+}
+
+/// TOTP secrets, recovery codes and auth codes: never in the database or the
+/// logs in clear; the subject appears in logs only masked.
+async fn second_factor_secrets_never_leak(db: TestDb) {
+    use crate::common::mfa::{check, code_at, enroll, mfa_token, now, TOTP_KEY};
+    let logs = logs();
+    let mut s = TestServer::start_with(
+        db,
+        &[
+            ("TOTP_ENC_KEY", TOTP_KEY),
+            ("TESSERA_AUTH_CODE_DIGITS", "8"),
+        ],
+    )
+    .await;
+    let token = mfa_token(&s).await;
+    let subject = "u_leakcheck_4242";
+    let e = enroll(&s, &token, subject, json!({})).await;
+    let secret_b32 = e["secret"].as_str().unwrap().to_string();
+    let raw = tessera_core::mfa::totp::base32_decode(&secret_b32).unwrap();
+    let secret_hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let t = now();
+    let id = e["device_id"].as_str().unwrap();
+    let path = format!("/v1/subjects/{subject}/totp/{id}/confirm");
+    assert_eq!(
+        check(&s, &token, &path, json!({"code": code_at(&e, t)})).await["valid"],
+        true
+    );
+    let path = format!("/v1/subjects/{subject}/totp/verify");
+    check(&s, &token, &path, json!({"code": "000000"})).await;
+
+    let r = s
+        .send(
+            Method::POST,
+            &format!("/v1/subjects/{subject}/recovery-codes"),
+            None,
+            Some(&token),
+        )
+        .await;
+    let codes: Vec<String> = serde_json::from_value(r.body["codes"].clone()).unwrap();
+    let path = format!("/v1/subjects/{subject}/recovery-codes/verify");
+    check(&s, &token, &path, json!({"code": codes[0]})).await;
+
+    let send = json!({"subject": subject, "purpose": "login", "channel": "email", "destination": "leak@example.com"});
+    let r = s
+        .send(Method::POST, "/v1/auth-codes", Some(send), Some(&token))
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text);
+    let auth_code = s.logged_code(8);
+    let verify = json!({"subject": subject, "purpose": "login", "code": auth_code});
+    assert_eq!(
+        check(&s, &token, "/v1/auth-codes/verify", verify).await["valid"],
+        true
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.stop().await;
+
+    let db_text = s.db.all_text().await;
+    let log_text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(log_text.contains("u_…4242"), "the masked subject is logged");
+    assert!(
+        !log_text.contains(subject),
+        "the subject is logged unmasked"
+    );
+    assert!(!log_text.contains("leak@example.com") && !db_text.contains("leak@example.com"));
+    let mut secrets = vec![secret_b32.clone(), secret_hex, auth_code];
+    for c in &codes {
+        secrets.push(c.clone());
+        secrets.push(c.replace('-', ""));
+    }
+    for secret in &secrets {
+        assert!(
+            !db_text.contains(secret.as_str()),
+            "{secret} found in the database"
+        );
+        assert!(
+            !log_text.contains(secret.as_str()),
+            "{secret} found in the logs"
+        );
+    }
+}
+
+backend_tests!(
+    secrets_appear_only_in_their_issuing_response,
+    second_factor_secrets_never_leak
+);
