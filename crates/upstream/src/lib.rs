@@ -31,13 +31,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tessera_core::SecretString;
 
-pub use builder::{BuildError, CacheSettings, TokenCacheBuilder};
+pub use builder::{BuildError, TokenCacheBuilder};
 pub use cache::TokenCache;
-pub use config::{ConfigError, Upstream, UpstreamConfig, UpstreamKind, UpstreamsConfig};
-pub use login::LoginError;
+pub use config::{
+    CacheSettings, ConfigError, Upstream, UpstreamConfig, UpstreamKind, UpstreamsConfig,
+};
+pub use login::{LoginError, LoginOutcome};
 pub use ops::{
-    ClearOutcome, DeleteOutcome, HealthReport, LoginOutcome, RedisHealth, RedisState, TokenInfo,
-    UpstreamHealth, UpstreamSummary,
+    ClearOutcome, DeleteOutcome, HealthReport, RedisHealth, RedisState, TokenInfo, UpstreamHealth,
+    UpstreamSummary,
 };
 pub use record::KEYRING_PURPOSE;
 

@@ -12,6 +12,11 @@ use tessera_core::{crypto::Keyring, SecretString};
 /// The keyring purpose embedders should derive the cache's keyring with.
 pub const KEYRING_PURPOSE: &str = "upstream-token";
 
+/// Now in unix milliseconds: the unit of the memory tier's deadlines.
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
 pub(crate) fn key(api: &str, user: &str) -> String {
     format!("token:{api}:{user}")
 }
