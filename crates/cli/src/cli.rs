@@ -104,6 +104,37 @@ pub struct JsonFlag {
     pub json: bool,
 }
 
+/// Defines the arguments of a command that acts on one object: its id (with
+/// this help text) and `--json`. A macro because the help text differs per
+/// kind of object and clap takes it from a doc attribute.
+macro_rules! id_args {
+    ($name:ident, $help:literal) => {
+        #[derive(Debug, Args)]
+        pub struct $name {
+            #[doc = $help]
+            pub id: String,
+            #[command(flatten)]
+            pub out: JsonFlag,
+        }
+    };
+}
+
+id_args!(TokenIdArgs, "Token id.");
+id_args!(InviteIdArgs, "Invite id.");
+id_args!(EndpointIdArgs, "Endpoint id.");
+
+// A shared argument group carries no doc comment: clap would take it as the
+// about text of the commands that use it.
+#[derive(Debug, Args)]
+pub struct PageArgs {
+    /// Page size, 1-1000.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// The next_cursor printed by the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Issue a token. The secret is printed once; store it now.
@@ -111,12 +142,7 @@ pub enum TokenCommand {
     /// List tokens, newest first.
     List(ListArgs),
     /// Show one token.
-    Show {
-        /// Token id.
-        id: String,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Show(TokenIdArgs),
     /// Change a token's name, description, scopes, metadata or expiry.
     Update(UpdateArgs),
     /// Issue a new secret; the old one stops working (after --grace, if given).
@@ -143,19 +169,9 @@ pub enum TokenCommand {
         out: JsonFlag,
     },
     /// Soft-delete a token: it stops authenticating and is hidden from lists.
-    Delete {
-        /// Token id.
-        id: String,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Delete(TokenIdArgs),
     /// Undo a soft delete.
-    Restore {
-        /// Token id.
-        id: String,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Restore(TokenIdArgs),
     /// Check a token. Exit 0 if valid, 1 if not. Pass - to read it from stdin
     /// (keeps it out of shell history).
     Verify {
@@ -234,12 +250,8 @@ pub struct ListArgs {
     pub state: Option<String>,
     #[arg(long)]
     pub owner: Option<String>,
-    /// Page size, 1-1000.
-    #[arg(long, default_value_t = 50)]
-    pub limit: u32,
-    /// The next_cursor printed by the previous page.
-    #[arg(long)]
-    pub cursor: Option<String>,
+    #[command(flatten)]
+    pub page: PageArgs,
     /// Include soft-deleted tokens.
     #[arg(long)]
     pub include_deleted: bool,
@@ -313,19 +325,9 @@ pub enum EndpointsCommand {
         out: JsonFlag,
     },
     /// Delete an endpoint.
-    Delete {
-        /// Endpoint id.
-        id: String,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Delete(EndpointIdArgs),
     /// Issue a new signing secret (printed once); the old one keeps signing for 24 h.
-    RotateSecret {
-        /// Endpoint id.
-        id: String,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    RotateSecret(EndpointIdArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -451,12 +453,8 @@ pub enum InviteCommand {
         /// Issuer subject.
         #[arg(long)]
         issuer: Option<String>,
-        /// Page size, 1-1000.
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-        /// The next_cursor printed by the previous page.
-        #[arg(long)]
-        cursor: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
         /// Include soft-deleted invites.
         #[arg(long)]
         include_deleted: bool,
@@ -464,26 +462,11 @@ pub enum InviteCommand {
         out: JsonFlag,
     },
     /// Show one invite.
-    Show {
-        /// Invite id.
-        id: String,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Show(InviteIdArgs),
     /// Revoke an invite (idempotent).
-    Revoke {
-        /// Invite id.
-        id: String,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Revoke(InviteIdArgs),
     /// Soft-delete an invite.
-    Delete {
-        /// Invite id.
-        id: String,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Delete(InviteIdArgs),
     /// Check a code without using it. Exit 0 if valid, 1 if not.
     Validate {
         /// The code (case and hyphens do not matter), or - for stdin.

@@ -17,6 +17,25 @@ use tessera_store::StoreError;
 
 use crate::output;
 
+/// An admin command that knows whether it was given `--json` (its errors are
+/// then printed as the API's problem object too).
+pub trait WantsJson {
+    fn wants_json(&self) -> bool;
+}
+
+/// Runs one admin command with [`with_services`], JSON errors as it asked.
+pub async fn run_admin<C: WantsJson>(
+    config: &Config,
+    cmd: C,
+    execute: impl AsyncFnOnce(&Services, C) -> Result<ExitCode, StoreError>,
+) -> ExitCode {
+    let as_json = cmd.wants_json();
+    with_services(config, as_json, async |services| {
+        execute(services, cmd).await
+    })
+    .await
+}
+
 /// Opens the services for one admin command, runs it, reports an error the
 /// way the API would, and writes buffered usage/audit rows before exiting.
 pub async fn with_services(
