@@ -1,6 +1,6 @@
-//! Building a cache: settings, the builder (which checks Redis once and
-//! refuses to store tokens unencrypted unless asked to) and the background
-//! task that watches Redis and prunes memory.
+//! Building a cache: the builder (which checks Redis once and refuses to
+//! store tokens unencrypted unless asked to) and the background task that
+//! watches Redis and prunes memory.
 
 use std::{
     collections::{BTreeMap, HashMap},

@@ -1,7 +1,9 @@
 //! Upstreams as configuration: what to log in to and how. Credentials are
 //! written as `${VAR}` (or `${file:/path}`) and read when the cache is built,
 //! so they never sit in a config file; a missing variable is an error that
-//! names the upstream, the field and the variable.
+//! names the upstream, the field and the variable. Also the cache's tunables
+//! ([`CacheSettings`]) and the user-name rule, which configuration and lookups
+//! share: this module depends on no other module of the crate.
 
 use std::{collections::BTreeMap, time::Duration};
 

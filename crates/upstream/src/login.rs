@@ -1,6 +1,7 @@
 //! Logging in to an upstream over HTTP. Errors say what went wrong without
 //! echoing the response body (which may hold a token or a hint about the
-//! credentials) and without the credentials themselves.
+//! credentials) and without the credentials themselves. The outcome of the
+//! last login is kept for the health report.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

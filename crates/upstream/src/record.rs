@@ -3,6 +3,7 @@
 //! api_name, usuario, user, ...}`. The token is sealed with the keyring by
 //! default (`"encrypted": true`); in clear only when configured, for readers
 //! that need the old format. Reading is lenient about what the Python side wrote.
+//! Times kept in memory are unix milliseconds ([`now_ms`]).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};

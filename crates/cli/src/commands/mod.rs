@@ -1,4 +1,5 @@
-//! One module per top-level command.
+//! One module per top-level command, and the one way an admin command opens
+//! the services, reports an error and flushes what it buffered.
 
 pub mod config;
 pub mod invite;
