@@ -161,6 +161,14 @@ pub fn fast_settings() -> CacheSettings {
     }
 }
 
+/// [`fast_settings`] with this early-refresh fraction (0 disables it).
+pub fn refreshing_at(early_refresh: f64) -> CacheSettings {
+    CacheSettings {
+        early_refresh,
+        ..fast_settings()
+    }
+}
+
 pub async fn cache_with(
     api: &str,
     fake: &Fake,

@@ -12,7 +12,7 @@ use std::{
 
 use common::*;
 use serde_json::Value;
-use tessera_upstream::{CacheSettings, CallError, LoginError, Tier, UpstreamError};
+use tessera_upstream::{CallError, LoginError, Tier, UpstreamError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_then_redis_then_login() {
@@ -122,10 +122,7 @@ async fn expired_entries_log_in_again() {
     let fake = fake_upstream().await;
     fake.expires_in.store(3, Ordering::SeqCst);
     let api = unique("cpj");
-    let settings = CacheSettings {
-        early_refresh: 0.0,
-        ..fast_settings()
-    };
+    let settings = refreshing_at(0.0);
     // Lifetime 3 s, margin 2 s: served for 1 s only.
     let c = cache_with(&api, &fake, 2, redis.as_deref(), settings.clone()).await;
     let t = c.get_token(&api, "ana").await.unwrap();
@@ -240,10 +237,7 @@ async fn early_refresh_happens_in_the_background() {
     let fake = fake_upstream().await;
     fake.expires_in.store(4, Ordering::SeqCst);
     let api = unique("cpj");
-    let settings = CacheSettings {
-        early_refresh: 0.5,
-        ..fast_settings()
-    };
+    let settings = refreshing_at(0.5);
     // Served for 3 s (4 s life, 1 s margin); refreshed during the last 1.5 s.
     let c = cache_with(&api, &fake, 1, None, settings).await;
     let t = c.get_token(&api, "ana").await.unwrap();
@@ -371,22 +365,13 @@ async fn metrics_count_tiers_and_logins() {
     a.get_token(&api, "ana").await.unwrap();
     a.get_token(&api, "ana").await.unwrap();
     b.get_token(&api, "ana").await.unwrap();
+    let (memory, redis) = (Some(("tier", "memory")), Some(("tier", "redis")));
     let api_label = Some(("upstream", api.as_str()));
     let expected = [
-        (
-            &registry,
-            "tokens_upstream_hits_total",
-            Some(("tier", "memory")),
-            1.0,
-        ),
+        (&registry, "tokens_upstream_hits_total", memory, 1.0),
         (&registry, "tokens_upstream_misses_total", None, 1.0),
         (&registry, "tokens_upstream_logins_total", api_label, 1.0),
-        (
-            &other,
-            "tokens_upstream_hits_total",
-            Some(("tier", "redis")),
-            1.0,
-        ),
+        (&other, "tokens_upstream_hits_total", redis, 1.0),
         (&other, "tokens_upstream_logins_total", None, 0.0),
         (&registry, "tokens_upstream_redis_degraded", None, 0.0),
     ];
