@@ -18,7 +18,7 @@ use tessera_server::{
 };
 use tessera_store::StoreError;
 
-use super::token::{from_stdin_if_dash, metadata, parse_duration_secs};
+use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
     cli::{InviteCommand, InviteCreateArgs},
     output,

@@ -1,6 +1,7 @@
 //! One module per top-level command, and the one way an admin command opens
 //! the services, reports an error and flushes what it buffered.
 
+mod args;
 pub mod config;
 pub mod invite;
 pub mod jobs;

@@ -1,10 +1,10 @@
 //! `tessera token …`: the token lifecycle, run directly on the database with
 //! the same service functions (and JSON) as the HTTP API; actor `cli`.
 
-use std::{io::Read, process::ExitCode};
+use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use tessera_core::{
     api_token::{ApiTokenView, ExpiryRequest, TokenState},
     audit::{Actor, RequestContext},
@@ -17,6 +17,7 @@ use tessera_server::{
 };
 use tessera_store::StoreError;
 
+use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
     cli::{CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs},
     output,
@@ -42,18 +43,6 @@ pub async fn run(config: Config, cmd: TokenCommand) -> ExitCode {
     super::run_admin(&config, cmd, execute).await
 }
 
-pub(crate) fn parse_duration_secs(field: &'static str, v: &str) -> Result<i64, DomainError> {
-    humantime::parse_duration(v)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .ok_or_else(|| {
-            DomainError::invalid(
-                field,
-                format!("expected a duration such as 30d or 12h, got {v:?}"),
-            )
-        })
-}
-
 fn expiry(args: &ExpiryArgs) -> Result<Option<ExpiryRequest>, DomainError> {
     if let Some(v) = &args.expires_in {
         return Ok(Some(ExpiryRequest::InSeconds(parse_duration_secs(
@@ -70,14 +59,6 @@ fn expiry(args: &ExpiryArgs) -> Result<Option<ExpiryRequest>, DomainError> {
                 DomainError::invalid("expires_at", "must be an RFC 3339 time or \"never\"")
             }),
     }
-}
-
-pub(crate) fn metadata(v: Option<&str>) -> Result<Option<Map<String, Value>>, DomainError> {
-    v.map(|text| match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(DomainError::invalid("metadata", "must be a JSON object")),
-    })
-    .transpose()
 }
 
 async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, StoreError> {
@@ -207,22 +188,6 @@ async fn verify(
         println!("invalid: {}", body["code"].as_str().unwrap_or_default());
     }
     Ok(output::valid_exit(valid))
-}
-
-/// `-` means "read the value from stdin", keeping secrets out of shell history.
-pub(crate) fn from_stdin_if_dash(
-    field: &'static str,
-    value: String,
-) -> Result<String, DomainError> {
-    if value != "-" {
-        return Ok(value);
-    }
-    let mut buf = String::new();
-    std::io::stdin()
-        .take(4096)
-        .read_to_string(&mut buf)
-        .map_err(|_| DomainError::invalid(field, "could not be read from stdin"))?;
-    Ok(buf.trim().to_string())
 }
 
 fn print_token(t: &ApiTokenView, as_json: bool) {
