@@ -17,11 +17,12 @@ use rand::RngCore;
 
 use crate::{
     config::{check_user, CacheSettings, Upstream},
+    error::{CallError, Unauthorized, UpstreamError},
     login::{self, LoginError, LoginOutcome},
     metrics::Metrics,
     record::{self, now_ms, Record, Sealing},
     redis_tier::RedisTier,
-    CallError, Tier, Token, Unauthorized, UpstreamError,
+    token::{Tier, Token},
 };
 
 pub(crate) struct UpstreamState {

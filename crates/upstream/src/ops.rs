@@ -10,9 +10,10 @@ use serde::Serialize;
 use crate::{
     cache::TokenCache,
     config::{Upstream, UpstreamKind},
+    error::UpstreamError,
     login::LoginOutcome,
     record::{self, now_ms},
-    Tier, UpstreamError,
+    token::Tier,
 };
 
 /// Everything about a cached token but the token.
