@@ -146,43 +146,52 @@ pub enum TokenCommand {
     /// Change a token's name, description, scopes, metadata or expiry.
     Update(UpdateArgs),
     /// Issue a new secret; the old one stops working (after --grace, if given).
-    Rotate {
-        /// Token id.
-        id: String,
-        /// Keep the old secret working this long, e.g. 10m or 1h (max 24h).
-        #[arg(long, value_name = "DURATION")]
-        grace: Option<String>,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Rotate(RotateArgs),
     /// Revoke a token (idempotent); --purge also retires it permanently.
-    Revoke {
-        /// Token id.
-        id: String,
-        /// Mark the token purged: permanently retired.
-        #[arg(long)]
-        purge: bool,
-        /// Why, for the audit log.
-        #[arg(long, value_name = "TEXT")]
-        reason: Option<String>,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Revoke(RevokeArgs),
     /// Soft-delete a token: it stops authenticating and is hidden from lists.
     Delete(TokenIdArgs),
     /// Undo a soft delete.
     Restore(TokenIdArgs),
     /// Check a token. Exit 0 if valid, 1 if not. Pass - to read it from stdin
     /// (keeps it out of shell history).
-    Verify {
-        /// The raw token, or - for stdin.
-        token: String,
-        /// Scopes the token must have, comma-separated.
-        #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
-        scopes: Vec<String>,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// Token id.
+    pub id: String,
+    /// Keep the old secret working this long, e.g. 10m or 1h (max 24h).
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// Token id.
+    pub id: String,
+    /// Mark the token purged: permanently retired.
+    #[arg(long)]
+    pub purge: bool,
+    /// Why, for the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The raw token, or - for stdin.
+    pub token: String,
+    /// Scopes the token must have, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
+    pub scopes: Vec<String>,
+    #[command(flatten)]
+    pub out: JsonFlag,
 }
 
 #[derive(Debug, Args)]
@@ -468,27 +477,33 @@ pub enum InviteCommand {
     /// Soft-delete an invite.
     Delete(InviteIdArgs),
     /// Check a code without using it. Exit 0 if valid, 1 if not.
-    Validate {
-        /// The code (case and hyphens do not matter), or - for stdin.
-        code: String,
-        /// The e-mail address the invitee will use.
-        #[arg(long)]
-        email: Option<String>,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Validate(ValidateArgs),
     /// Use one of the invite's uses for SUBJECT.
-    Redeem {
-        /// The code, or - for stdin.
-        code: String,
-        /// The application's id for the person redeeming.
-        #[arg(long)]
-        subject: String,
-        #[arg(long)]
-        email: Option<String>,
-        #[command(flatten)]
-        out: JsonFlag,
-    },
+    Redeem(RedeemArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The code (case and hyphens do not matter), or - for stdin.
+    pub code: String,
+    /// The e-mail address the invitee will use.
+    #[arg(long)]
+    pub email: Option<String>,
+    #[command(flatten)]
+    pub out: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct RedeemArgs {
+    /// The code, or - for stdin.
+    pub code: String,
+    /// The application's id for the person redeeming.
+    #[arg(long)]
+    pub subject: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    #[command(flatten)]
+    pub out: JsonFlag,
 }
 
 #[derive(Debug, Args)]

@@ -20,23 +20,11 @@ use tessera_store::StoreError;
 
 use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
-    cli::{InviteCommand, InviteCreateArgs},
+    cli::{InviteCommand, InviteCreateArgs, RedeemArgs, ValidateArgs},
     output,
 };
 
-impl super::WantsJson for InviteCommand {
-    fn wants_json(&self) -> bool {
-        match self {
-            InviteCommand::Create(a) => a.out.json,
-            InviteCommand::Show(a) | InviteCommand::Revoke(a) | InviteCommand::Delete(a) => {
-                a.out.json
-            }
-            InviteCommand::List { out, .. }
-            | InviteCommand::Validate { out, .. }
-            | InviteCommand::Redeem { out, .. } => out.json,
-        }
-    }
-}
+wants_json_from_out!(InviteCommand: Create, Show, Revoke, Delete, Validate, Redeem; List);
 
 pub async fn run(config: Config, cmd: InviteCommand) -> ExitCode {
     super::run_admin(&config, cmd, execute).await
@@ -104,15 +92,8 @@ async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, St
             &invites.retire(&a.id, true, &actor, &ctx).await?.view(now),
             a.out.json,
         ),
-        InviteCommand::Validate { code, email, out } => {
-            return validate(invites, code, email.as_deref(), out.json).await;
-        }
-        InviteCommand::Redeem {
-            code,
-            subject,
-            email,
-            out,
-        } => redeem(invites, code, &subject, email.as_deref(), out.json).await?,
+        InviteCommand::Validate(a) => return validate(invites, a).await,
+        InviteCommand::Redeem(a) => redeem(invites, a).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -211,14 +192,11 @@ async fn list(
 }
 
 /// Exit 0 if the code can be used, 1 if not.
-async fn validate(
-    invites: &InviteService,
-    code: String,
-    email: Option<&str>,
-    as_json: bool,
-) -> Result<ExitCode, StoreError> {
-    let code = from_stdin_if_dash("code", code)?;
-    let result = invites.validate(&code, email, &AT_THE_CONSOLE).await?;
+async fn validate(invites: &InviteService, a: ValidateArgs) -> Result<ExitCode, StoreError> {
+    let code = from_stdin_if_dash("code", a.code)?;
+    let result = invites
+        .validate(&code, a.email.as_deref(), &AT_THE_CONSOLE)
+        .await?;
     let valid = result.is_ok();
     let body = match result {
         Ok(i) => {
@@ -226,7 +204,7 @@ async fn validate(
         }
         Err(f) => json!({"valid": false, "code": f}),
     };
-    if as_json {
+    if a.out.json {
         output::json(&body);
     } else if valid {
         println!(
@@ -239,19 +217,13 @@ async fn validate(
     Ok(output::valid_exit(valid))
 }
 
-async fn redeem(
-    invites: &InviteService,
-    code: String,
-    subject: &str,
-    email: Option<&str>,
-    as_json: bool,
-) -> Result<(), StoreError> {
-    let code = from_stdin_if_dash("code", code)?;
+async fn redeem(invites: &InviteService, a: RedeemArgs) -> Result<(), StoreError> {
+    let code = from_stdin_if_dash("code", a.code)?;
     let i = invites
-        .redeem(&code, subject, email, &AT_THE_CONSOLE)
+        .redeem(&code, &a.subject, a.email.as_deref(), &AT_THE_CONSOLE)
         .await?;
-    let body = json!({"invite_id": i.id, "subject": subject.trim(), "grants": i.grants, "uses_left": i.uses_left(), "redeemed_at": i.updated_at});
-    if as_json {
+    let body = json!({"invite_id": i.id, "subject": a.subject.trim(), "grants": i.grants, "uses_left": i.uses_left(), "redeemed_at": i.updated_at});
+    if a.out.json {
         output::json(&body);
     } else {
         println!(

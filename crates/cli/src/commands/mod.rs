@@ -1,6 +1,22 @@
 //! One module per top-level command, and the one way an admin command opens
 //! the services, reports an error and flushes what it buffered.
 
+/// Implements [`WantsJson`] for a command enum whose variants all have a
+/// flattened `out: JsonFlag`: those that wrap an argument struct, then (after
+/// a `;`) those that hold their arguments inline.
+macro_rules! wants_json_from_out {
+    ($command:ident: $($variant:ident),+ $(; $($inline:ident),+)?) => {
+        impl $crate::commands::WantsJson for $command {
+            fn wants_json(&self) -> bool {
+                match self {
+                    $($command::$variant(a) => a.out.json,)+
+                    $($($command::$inline { out, .. } => out.json,)+)?
+                }
+            }
+        }
+    };
+}
+
 mod args;
 pub mod config;
 pub mod invite;

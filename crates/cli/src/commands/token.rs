@@ -19,25 +19,11 @@ use tessera_store::StoreError;
 
 use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
-    cli::{CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs},
+    cli::{CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs, VerifyArgs},
     output,
 };
 
-impl super::WantsJson for TokenCommand {
-    fn wants_json(&self) -> bool {
-        match self {
-            TokenCommand::Create(a) => a.out.json,
-            TokenCommand::List(a) => a.out.json,
-            TokenCommand::Update(a) => a.out.json,
-            TokenCommand::Show(a) | TokenCommand::Delete(a) | TokenCommand::Restore(a) => {
-                a.out.json
-            }
-            TokenCommand::Rotate { out, .. }
-            | TokenCommand::Revoke { out, .. }
-            | TokenCommand::Verify { out, .. } => out.json,
-        }
-    }
-}
+wants_json_from_out!(TokenCommand: Create, List, Show, Update, Rotate, Revoke, Delete, Restore, Verify);
 
 pub async fn run(config: Config, cmd: TokenCommand) -> ExitCode {
     super::run_admin(&config, cmd, execute).await
@@ -71,22 +57,20 @@ async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, Sto
         TokenCommand::List(a) => list(tokens, a, now).await?,
         TokenCommand::Show(a) => print_token(&tokens.get(&a.id).await?.view(now), a.out.json),
         TokenCommand::Update(a) => update(tokens, a, now).await?,
-        TokenCommand::Rotate { id, grace, out } => {
-            let grace = grace
+        TokenCommand::Rotate(a) => {
+            let grace = a
+                .grace
                 .as_deref()
                 .map(|g| parse_duration_secs("grace_seconds", g))
                 .transpose()?;
-            let issued = tokens.rotate(&id, grace, &actor, &ctx).await?;
-            print_issued(&issued, out.json, "the new secret");
+            let issued = tokens.rotate(&a.id, grace, &actor, &ctx).await?;
+            print_issued(&issued, a.out.json, "the new secret");
         }
-        TokenCommand::Revoke {
-            id,
-            purge,
-            reason,
-            out,
-        } => {
-            let t = tokens.revoke(&id, purge, reason, &actor, &ctx).await?;
-            print_token(&t.view(now), out.json);
+        TokenCommand::Revoke(a) => {
+            let t = tokens
+                .revoke(&a.id, a.purge, a.reason, &actor, &ctx)
+                .await?;
+            print_token(&t.view(now), a.out.json);
         }
         TokenCommand::Delete(a) => {
             let t = tokens.set_deleted(&a.id, true, &actor, &ctx).await?;
@@ -96,9 +80,7 @@ async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, Sto
             let t = tokens.set_deleted(&a.id, false, &actor, &ctx).await?;
             print_token(&t.view(now), a.out.json);
         }
-        TokenCommand::Verify { token, scopes, out } => {
-            return verify(tokens, token, &scopes, now, out.json).await;
-        }
+        TokenCommand::Verify(a) => return verify(tokens, a, now).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -169,18 +151,18 @@ async fn update(
 /// Exit 0 if the token is valid (and has `scopes`), 1 if not.
 async fn verify(
     tokens: &TokenService,
-    token: String,
-    scopes: &[String],
+    a: VerifyArgs,
     now: DateTime<Utc>,
-    as_json: bool,
 ) -> Result<ExitCode, StoreError> {
-    let raw = from_stdin_if_dash("token", token)?;
-    let result = tokens.verify(&raw, scopes, RequestContext::default).await?;
+    let raw = from_stdin_if_dash("token", a.token)?;
+    let result = tokens
+        .verify(&raw, &a.scopes, RequestContext::default)
+        .await?;
     let (valid, body) = match result {
         Ok(t) => (true, json!({ "valid": true, "token": t.view(now) })),
         Err(code) => (false, json!({ "valid": false, "code": code })),
     };
-    if as_json {
+    if a.out.json {
         output::json(&body);
     } else if valid {
         println!("valid: {} ({})", body["token"]["name"], body["token"]["id"]);
