@@ -42,3 +42,39 @@ pub fn from_stdin_if_dash(field: &'static str, value: String) -> Result<String, 
         .map_err(|_| DomainError::invalid(field, "could not be read from stdin"))?;
     Ok(buf.trim().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_seconds_or_a_named_error() {
+        assert_eq!(parse_duration_secs("grace_seconds", "1h"), Ok(3600));
+        assert_eq!(parse_duration_secs("expires_in", "30d"), Ok(30 * 86_400));
+        let e = parse_duration_secs("expires_in", "soon").unwrap_err();
+        assert_eq!(
+            e,
+            DomainError::invalid(
+                "expires_in",
+                "expected a duration such as 30d or 12h, got \"soon\""
+            )
+        );
+    }
+
+    #[test]
+    fn metadata_must_be_an_object() {
+        assert_eq!(metadata(None), Ok(None));
+        assert_eq!(metadata(Some(r#"{"a":1}"#)).unwrap().unwrap()["a"], 1);
+        for bad in ["[1]", "1", "not json"] {
+            assert_eq!(
+                metadata(Some(bad)),
+                Err(DomainError::invalid("metadata", "must be a JSON object"))
+            );
+        }
+    }
+
+    #[test]
+    fn values_other_than_a_dash_are_taken_as_given() {
+        assert_eq!(from_stdin_if_dash("code", "ABCD".into()), Ok("ABCD".into()));
+    }
+}
