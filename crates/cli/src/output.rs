@@ -10,11 +10,28 @@ use tessera_server::error::ApiError;
 /// Exit status for any error.
 pub const EXIT_ERROR: u8 = 2;
 
+/// Exit status of `verify` and `validate` when the token or code is not valid.
+pub const EXIT_INVALID: u8 = 1;
+
+/// Success for a valid token or code, [`EXIT_INVALID`] otherwise.
+pub fn valid_exit(valid: bool) -> ExitCode {
+    if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INVALID)
+    }
+}
+
 pub fn json<T: Serialize>(value: &T) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).expect("API objects always serialize")
     );
+}
+
+/// A page of a list as the API returns it: `{"items": [...], "next_cursor": ...}`.
+pub fn page<T: Serialize>(items: &[T], next_cursor: Option<&str>) {
+    json(&serde_json::json!({ "items": items, "next_cursor": next_cursor }));
 }
 
 /// Reports an error the way the API would, and returns the error exit code.

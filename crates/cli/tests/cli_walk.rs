@@ -2,85 +2,17 @@
 //! `tessera serve` answering over HTTP for what the CLI created. On SQLite
 //! (zero set-up) and on PostgreSQL (explicit `tessera migrate`).
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Output, Stdio},
-};
+mod common;
 
+use std::process::{Command, Stdio};
+
+use common::{Env, BIN};
 use serde_json::Value;
 use tessera_store::testing::postgres_schema_url;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const KEY: &str = "cli-test-key-0123456789abcdef0123456789";
-
-struct Env {
-    dir: tempfile::TempDir,
-    vars: Vec<(&'static str, String)>,
-}
-
-impl Env {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let vars = vec![("TESSERA_DATA_DIR", dir.path().display().to_string())];
-        Self { dir, vars }
-    }
-
-    fn postgres(url: String) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let vars = vec![("DATABASE_URL", url), ("TESSERA_ENC_KEY", KEY.to_string())];
-        Self { dir, vars }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("DATABASE_URL")
-            .env_remove("DB_DRIVER")
-            .env_remove("TESSERA_CONFIG")
-            .env_remove("TESSERA_ENC_KEY")
-            .env("TESSERA_LOG_FORMAT", "json");
-        for (k, v) in &self.vars {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run tessera")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "tessera {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
-    }
-
-    /// Starts `tessera serve` on a free port; returns the child and base URL.
-    fn serve(&self) -> (Child, String) {
-        let mut child = self
-            .cmd(&["serve", "--listen", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let listen = loop {
-            let line = lines.next().expect("server exited before serving").unwrap();
-            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if v["message"] == "tessera is serving" {
-                break v["listen"].as_str().unwrap().to_string();
-            }
-        };
-        // Keep draining logs so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        (child, format!("http://{listen}"))
-    }
-}
+/// A well-formed id that names nothing.
+const UNKNOWN_ID: &str = "01a20c4b-0000-7000-8000-000000000000";
 
 async fn walk(env: Env) {
     let created = env.json(&[
@@ -124,7 +56,8 @@ async fn walk(env: Env) {
     );
 
     // The server answers for what the CLI created.
-    let (mut server, base) = env.serve();
+    let mut server = env.serve().await;
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let v: Value = http
         .post(format!("{base}/v1/tokens/verify"))
@@ -168,12 +101,7 @@ async fn walk(env: Env) {
     assert!(env.json(&["token", "restore", &id, "--json"])["deleted_at"].is_null());
 
     // Errors: exit 2, a problem object with --json, and a readable line on stderr.
-    let out = env.run(&[
-        "token",
-        "show",
-        "01a20c4b-0000-7000-8000-000000000000",
-        "--json",
-    ]);
+    let out = env.run(&["token", "show", UNKNOWN_ID, "--json"]);
     assert_eq!(out.status.code(), Some(2));
     let problem: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(problem["code"], "token_not_found");
@@ -181,8 +109,7 @@ async fn walk(env: Env) {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
 
-    server.kill().unwrap();
-    let _ = server.wait();
+    server.kill();
 }
 
 #[tokio::test]
@@ -196,7 +123,7 @@ async fn walk_on_postgres_after_migrate() {
     let Some(url) = postgres_schema_url().await else {
         return;
     };
-    let env = Env::postgres(url);
+    let env = Env::postgres(url, KEY);
     // Before `migrate`, commands refuse and say what to do.
     let out = env.run(&["token", "list"]);
     assert_eq!(out.status.code(), Some(2));
@@ -319,7 +246,7 @@ async fn invites_on_postgres() {
     let Some(url) = postgres_schema_url().await else {
         return;
     };
-    let env = Env::postgres(url);
+    let env = Env::postgres(url, KEY);
     env.json(&["migrate", "--json"]);
     invite_walk(&env);
 }
@@ -361,12 +288,7 @@ fn webhooks_and_jobs_from_the_cli() {
     assert!(
         env.json(&["webhooks", "deliveries", "--status", "failed", "--json"])["items"].is_array()
     );
-    let out = env.run(&[
-        "webhooks",
-        "retry",
-        "01a20c4b-0000-7000-8000-000000000000",
-        "--json",
-    ]);
+    let out = env.run(&["webhooks", "retry", UNKNOWN_ID, "--json"]);
     assert_eq!(out.status.code(), Some(2));
     let jobs = env.json(&["jobs", "list", "--json"]);
     assert_eq!(jobs["items"].as_array().unwrap().len(), 4);

@@ -4,10 +4,10 @@
 //! with the official `standardwebhooks` crate), and nothing that was not
 //! committed is delivered.
 
+mod common;
+
 use std::{
     collections::HashSet,
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -15,7 +15,7 @@ use std::{
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+use common::Env;
 
 struct Sink {
     secret: String,
@@ -44,55 +44,21 @@ async fn receive(State(s): State<Arc<Sink>>, headers: HeaderMap, body: Bytes) ->
     StatusCode::OK
 }
 
-fn tessera(dir: &std::path::Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("DB_DRIVER")
-        .env_remove("TESSERA_CONFIG")
-        .env("TESSERA_DATA_DIR", dir)
-        .env("TESSERA_LOG_FORMAT", "json")
-        .env("TESSERA_WEBHOOK_POLL_INTERVAL", "50ms")
-        .env("TESSERA_WEBHOOK_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms")
-        .env("TESSERA_WEBHOOK_RETRY_JITTER", "0");
-    c
-}
-
-fn json_of(mut c: Command) -> Value {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn serve(dir: &std::path::Path) -> (Child, String) {
-    let mut child = tessera(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listen = loop {
-        let line = lines.next().expect("server exited").unwrap();
-        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if v["message"] == "tessera is serving" {
-            break v["listen"].as_str().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{listen}"))
+/// A SQLite environment whose servers retry webhooks fast and without jitter.
+fn env() -> Env {
+    let retries = vec!["200ms"; 20].join(",");
+    Env::sqlite()
+        .with("TESSERA_WEBHOOK_POLL_INTERVAL", "50ms")
+        .with("TESSERA_WEBHOOK_RETRY_SCHEDULE", &retries)
+        .with("TESSERA_WEBHOOK_RETRY_JITTER", "0")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_dash_nine_mid_burst_loses_and_invents_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let env = env();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let mut endpoint = tessera(dir.path());
-    endpoint.args([
+    let endpoint = env.json(&[
         "webhooks",
         "endpoints",
         "create",
@@ -100,12 +66,11 @@ async fn kill_dash_nine_mid_burst_loses_and_invents_nothing() {
         &hook_url,
         "--json",
     ]);
-    let secret = json_of(endpoint)["secret"].as_str().unwrap().to_string();
-    let mut admin = tessera(dir.path());
-    admin.args([
+    let secret = endpoint["secret"].as_str().unwrap().to_string();
+    let admin = env.json(&[
         "token", "create", "--name", "admin", "--scopes", "admin", "--json",
     ]);
-    let admin = json_of(admin)["secret"].as_str().unwrap().to_string();
+    let admin = admin["secret"].as_str().unwrap().to_string();
     let sink = Arc::new(Sink {
         secret,
         failing_until: Instant::now() + Duration::from_secs(3),
@@ -117,7 +82,8 @@ async fn kill_dash_nine_mid_burst_loses_and_invents_nothing() {
         .with_state(sink.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let (mut server, base) = serve(dir.path());
+    let mut server = env.serve().await;
+    let base = server.base.clone();
     let http = reqwest::Client::new();
     let committed = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut tasks = Vec::new();
@@ -149,8 +115,7 @@ async fn kill_dash_nine_mid_burst_loses_and_invents_nothing() {
     while committed.lock().unwrap().len() < 300 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.kill(); // SIGKILL
     for t in tasks {
         t.await.unwrap();
     }
@@ -161,10 +126,10 @@ async fn kill_dash_nine_mid_burst_loses_and_invents_nothing() {
         acknowledged.len()
     );
 
-    let (mut server, _) = serve(dir.path());
+    let mut server = env.serve().await;
     // Every event in the outbox (= every committed change) must arrive.
     sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}/tessera.db", dir.path().display()))
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}/tessera.db", env.dir.path().display()))
         .await
         .unwrap();
     let outbox: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT id FROM outbox_events")
@@ -199,6 +164,5 @@ async fn kill_dash_nine_mid_burst_loses_and_invents_nothing() {
             "acknowledged token {id} never announced"
         );
     }
-    server.kill().unwrap();
-    let _ = server.wait();
+    server.kill();
 }

@@ -7,152 +7,70 @@
 mod common;
 
 use std::{
-    process::{Command, Output, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use common::{unix_now, Served};
+use common::{post, unix_now, Env, Served, Vars, BIN};
 
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tessera_core::mfa::totp::{base32_decode, TotpParams};
 use tessera_store::testing::postgres_schema_url;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const SERVER_KEY: &str = "mfa-keys-test-server-key-0123456789abcdef";
 const KEY1: &str = "totp-key-one-0123456789abcdef0123456789";
 const KEY2: &str = "totp-key-two-0123456789abcdef0123456789";
-/// Every variable that could point the binary elsewhere or set a key.
-const SCRUBBED: &str = "DATABASE_URL TESSERA_DATABASE_URL DB_DRIVER TESSERA_CONFIG \
-    TESSERA_ENC_KEY TESSERA_ENC_KEY_PREVIOUS TOTP_ENC_KEY TESSERA_TOTP_ENC_KEY \
-    TOTP_ENC_KEY_PREVIOUS TESSERA_TOTP_ENC_KEY_PREVIOUS";
 
-type Vars<'a> = &'a [(&'a str, &'a str)];
-
-struct Env {
-    dir: tempfile::TempDir,
-    vars: Vec<(&'static str, String)>,
-    postgres_url: Option<String>,
-}
-
-impl Env {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let vars = vec![("TESSERA_DATA_DIR", dir.path().display().to_string())];
-        Self {
-            dir,
-            vars,
-            postgres_url: None,
-        }
-    }
-
-    fn postgres(url: String) -> Self {
-        let vars = vec![
-            ("DATABASE_URL", url.clone()),
-            ("TESSERA_ENC_KEY", SERVER_KEY.to_string()),
-        ];
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            vars,
-            postgres_url: Some(url),
-        }
-    }
-
-    fn cmd(&self, extra: Vars, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("TESSERA_LOG_FORMAT", "json");
-        for k in SCRUBBED.split_whitespace() {
-            c.env_remove(k);
-        }
-        for (k, v) in &self.vars {
-            c.env(k, v);
-        }
-        for (k, v) in extra {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, extra: Vars, args: &[&str]) -> Output {
-        self.cmd(extra, args).output().expect("run tessera")
-    }
-
-    fn json(&self, extra: Vars, args: &[&str]) -> Value {
-        let out = self.run(extra, args);
-        assert!(
-            out.status.success(),
-            "tessera {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
-    }
-
-    /// Runs a command that must refuse to start; `serve` that unexpectedly
-    /// starts is killed after a while instead of hanging the test.
-    fn refuses(&self, extra: Vars, args: &[&str], naming: &str) {
-        let mut child = self
-            .cmd(extra, args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("tessera {args:?} with {extra:?} started, but should have refused");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "tessera {args:?} succeeded: {stderr}"
-        );
-        assert!(
-            stderr.contains(naming),
-            "tessera {args:?}: stderr does not name {naming}: {stderr}"
-        );
-    }
-
-    /// Everything the database holds that could hide a secret: the raw
-    /// SQLite files, or every PostgreSQL table of this test's schema as text.
-    async fn stored_bytes(&self) -> Vec<u8> {
-        let Some(url) = &self.postgres_url else {
-            let mut bytes = Vec::new();
-            for suffix in ["", "-wal", "-journal"] {
-                let path = self.dir.path().join(format!("tessera.db{suffix}"));
-                if let Ok(b) = std::fs::read(path) {
-                    bytes.extend(b);
-                }
-            }
-            assert!(!bytes.is_empty(), "no SQLite file found");
-            return bytes;
-        };
-        tessera_store::testing::TestDb::open(url)
-            .await
-            .all_text()
-            .await
-            .into_bytes()
-    }
-}
-
-async fn post(base: &str, token: &str, path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
+/// Runs a command that must refuse to start; `serve` that unexpectedly
+/// starts is killed after a while instead of hanging the test.
+fn refuses(env: &Env, extra: Vars, args: &[&str], naming: &str) {
+    let mut child = env
+        .cmd_with(extra, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    let status = r.status();
-    let v: Value = r.json().await.unwrap();
-    assert!(status.is_success(), "POST {path}: {status} {v}");
-    v
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tessera {args:?} with {extra:?} started, but should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "tessera {args:?} succeeded: {stderr}"
+    );
+    assert!(
+        stderr.contains(naming),
+        "tessera {args:?}: stderr does not name {naming}: {stderr}"
+    );
+}
+
+/// Everything the database holds that could hide a secret: the raw
+/// SQLite files, or every PostgreSQL table of this test's schema as text.
+async fn stored_bytes(env: &Env) -> Vec<u8> {
+    let Some(url) = &env.postgres_url else {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-journal"] {
+            let path = env.dir.path().join(format!("tessera.db{suffix}"));
+            if let Ok(b) = std::fs::read(path) {
+                bytes.extend(b);
+            }
+        }
+        assert!(!bytes.is_empty(), "no SQLite file found");
+        return bytes;
+    };
+    tessera_store::testing::TestDb::open(url)
+        .await
+        .all_text()
+        .await
+        .into_bytes()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -163,17 +81,16 @@ async fn key_lifecycle(env: Env) {
     let key1: Vars = &[("TOTP_ENC_KEY", KEY1)];
     let key2: Vars = &[("TOTP_ENC_KEY", KEY2)];
     let rotating: Vars = &[("TOTP_ENC_KEY", KEY2), ("TOTP_ENC_KEY_PREVIOUS", KEY1)];
-    let created = env.json(
-        &[],
-        &[
-            "token", "create", "--name", "app", "--scopes", "mfa", "--json",
-        ],
-    );
+    let http = reqwest::Client::new();
+    let created = env.json(&[
+        "token", "create", "--name", "app", "--scopes", "mfa", "--json",
+    ]);
     let token = created["secret"].as_str().unwrap().to_string();
 
     // Enrol and confirm under key 1.
-    let server = Served::start(env.cmd(key1, &[])).await;
+    let server = Served::start(env.cmd_with(key1, &[])).await;
     let enrolled = post(
+        &http,
         &server.base,
         &token,
         "/v1/subjects/alice/totp",
@@ -185,6 +102,7 @@ async fn key_lifecycle(env: Env) {
     let secret = base32_decode(&secret_b32).expect("base32 secret");
     let params: TotpParams = serde_json::from_value(enrolled["device"]["params"].clone()).unwrap();
     let confirmed = post(
+        &http,
         &server.base,
         &token,
         &format!("/v1/subjects/alice/totp/{device_id}/confirm"),
@@ -194,14 +112,14 @@ async fn key_lifecycle(env: Env) {
     assert_eq!(confirmed["valid"], true, "{confirmed}");
     server.stop();
 
-    let listed = env.json(key1, &["mfa", "devices", "alice", "--json"]);
+    let listed = env.json_with(key1, &["mfa", "devices", "alice", "--json"]);
     let items = listed["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{listed}");
     assert_eq!(items[0]["id"], device_id.as_str());
     assert_eq!(items[0]["status"], "active");
     assert_eq!(items[0]["name"], "phone");
     assert!(items[0]["confirmed_at"].is_string());
-    let table = env.run(key1, &["mfa", "devices", "alice"]);
+    let table = env.run_with(key1, &["mfa", "devices", "alice"]);
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(
         table.contains(&device_id) && table.contains("active"),
@@ -210,36 +128,51 @@ async fn key_lifecycle(env: Env) {
 
     // Missing, wrong and too-short keys stop both the server and admin
     // commands, with a message naming the variable.
-    env.refuses(&[], &["serve", "--listen", "127.0.0.1:0"], "TOTP_ENC_KEY");
-    env.refuses(&[], &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
-    env.refuses(key2, &["serve", "--listen", "127.0.0.1:0"], "TOTP_ENC_KEY");
-    env.refuses(key2, &["mfa", "rekey"], "TOTP_ENC_KEY");
+    refuses(
+        &env,
+        &[],
+        &["serve", "--listen", "127.0.0.1:0"],
+        "TOTP_ENC_KEY",
+    );
+    refuses(&env, &[], &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
+    refuses(
+        &env,
+        key2,
+        &["serve", "--listen", "127.0.0.1:0"],
+        "TOTP_ENC_KEY",
+    );
+    refuses(&env, key2, &["mfa", "rekey"], "TOTP_ENC_KEY");
     let short: Vars = &[("TOTP_ENC_KEY", "too-short")];
-    env.refuses(short, &["serve", "--listen", "127.0.0.1:0"], "TOTP_ENC_KEY");
-    env.refuses(short, &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
+    refuses(
+        &env,
+        short,
+        &["serve", "--listen", "127.0.0.1:0"],
+        "TOTP_ENC_KEY",
+    );
+    refuses(&env, short, &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
 
     // Rotation: new key current, old key previous, rekey; again is a no-op.
-    let report = env.json(rotating, &["mfa", "rekey", "--json"]);
+    let report = env.json_with(rotating, &["mfa", "rekey", "--json"]);
     assert_eq!(report["rekeyed"], 1, "{report}");
     let key_id = report["key_id"].as_str().unwrap().to_string();
     assert!(!key_id.is_empty());
-    let again = env.json(rotating, &["mfa", "rekey", "--json"]);
+    let again = env.json_with(rotating, &["mfa", "rekey", "--json"]);
     assert_eq!(again, json!({ "rekeyed": 0, "key_id": key_id }));
     // The old key alone no longer opens anything: the secret really moved.
-    env.refuses(key1, &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
+    refuses(&env, key1, &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
 
     // The new key alone now starts the server, and the device still works.
-    let server = Served::start(env.cmd(key2, &[])).await;
+    let server = Served::start(env.cmd_with(key2, &[])).await;
     let verify = "/v1/subjects/alice/totp/verify";
     // The confirm code used the current step; the next one is still unused.
     let code = params.code_at(&secret, unix_now() + 30);
-    let v = post(&server.base, &token, verify, json!({ "code": code })).await;
+    let v = post(&http, &server.base, &token, verify, json!({ "code": code })).await;
     assert_eq!(v, json!({ "valid": true, "device_id": device_id }));
-    let v = post(&server.base, &token, verify, json!({ "code": code })).await;
+    let v = post(&http, &server.base, &token, verify, json!({ "code": code })).await;
     assert_eq!(v["code"], "REPLAYED", "{v}");
 
     // Never in clear: not as base32, not as raw bytes.
-    let stored = env.stored_bytes().await;
+    let stored = stored_bytes(&env).await;
     assert!(
         !contains(&stored, secret_b32.as_bytes()),
         "base32 secret stored"
@@ -257,21 +190,21 @@ async fn key_lifecycle(env: Env) {
     }
 
     // Remove from the CLI while the server runs: its codes stop at once.
-    let removed = env.json(key2, &["mfa", "remove", "alice", &device_id, "--json"]);
+    let removed = env.json_with(key2, &["mfa", "remove", "alice", &device_id, "--json"]);
     assert_eq!(removed["removed"], true);
     let code = params.code_at(&secret, unix_now() + 30);
-    let v = post(&server.base, &token, verify, json!({ "code": code })).await;
+    let v = post(&http, &server.base, &token, verify, json!({ "code": code })).await;
     assert_eq!(v, json!({ "valid": false, "code": "NO_DEVICE" }));
-    let out = env.run(key2, &["mfa", "remove", "alice", &device_id, "--json"]);
+    let out = env.run_with(key2, &["mfa", "remove", "alice", &device_id, "--json"]);
     assert_eq!(out.status.code(), Some(2));
     let problem: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(problem["code"], "device_not_found");
     assert!(String::from_utf8_lossy(&out.stderr).contains("device_not_found"));
-    let listed = env.json(key2, &["mfa", "devices", "alice", "--json"]);
+    let listed = env.json_with(key2, &["mfa", "devices", "alice", "--json"]);
     assert_eq!(listed, json!({ "items": [] }));
     server.stop();
 
-    let stored = env.stored_bytes().await;
+    let stored = stored_bytes(&env).await;
     assert!(
         !contains(&stored, secret_b32.as_bytes()),
         "base32 secret stored"
@@ -288,8 +221,8 @@ async fn totp_key_rotation_on_postgres() {
     let Some(url) = postgres_schema_url().await else {
         return;
     };
-    let env = Env::postgres(url);
-    env.json(&[], &["migrate", "--json"]);
+    let env = Env::postgres(url, SERVER_KEY);
+    env.json(&["migrate", "--json"]);
     key_lifecycle(env).await;
 }
 

@@ -8,63 +8,16 @@
 
 mod common;
 
-use std::{collections::BTreeMap, process::Command, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc};
 
-use common::{unix_now, Served};
+use common::{post, unix_now, Env};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tessera_core::mfa::totp::{base32_decode, TotpParams};
 use tessera_store::testing::postgres_schema_url;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const SERVER_KEY: &str = "mfa-replicas-server-key-0123456789abcdef";
 const TOTP_KEY: &str = "mfa-replicas-totp-key-0123456789abcdef";
-
-/// The environment every process gets: one database, the same keys.
-fn tessera(dir: &std::path::Path, url: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args).current_dir(dir);
-    for k in [
-        "TESSERA_DATABASE_URL",
-        "DB_DRIVER",
-        "TESSERA_CONFIG",
-        "TESSERA_ENC_KEY_PREVIOUS",
-        "TESSERA_TOTP_ENC_KEY",
-        "TOTP_ENC_KEY_PREVIOUS",
-        "TESSERA_TOTP_ENC_KEY_PREVIOUS",
-    ] {
-        c.env_remove(k);
-    }
-    c.env("DATABASE_URL", url)
-        .env("TESSERA_ENC_KEY", SERVER_KEY)
-        .env("TOTP_ENC_KEY", TOTP_KEY)
-        .env("TESSERA_LOG_FORMAT", "json");
-    c
-}
-
-fn json_of(mut c: Command) -> Value {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-async fn post(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Value {
-    let r = http
-        .post(format!("{base}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let v: Value = r.json().await.unwrap();
-    assert!(status.is_success(), "POST {base}{path}: {status} {v}");
-    v
-}
 
 /// Enrols and confirms a device for `subject` on `base`; returns its
 /// secret and parameters.
@@ -128,15 +81,15 @@ async fn replay_and_lockout_hold_across_replicas() {
     let Some(url) = postgres_schema_url().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let cmd = |args: &[&str]| tessera(dir.path(), &url, args);
-    json_of(cmd(&["migrate", "--json"]));
-    let created = json_of(cmd(&[
+    // The environment every process gets: one database, the same keys.
+    let env = Env::postgres(url, SERVER_KEY).with("TOTP_ENC_KEY", TOTP_KEY);
+    env.json(&["migrate", "--json"]);
+    let created = env.json(&[
         "token", "create", "--name", "app", "--scopes", "mfa", "--json",
-    ]));
+    ]);
     let token = created["secret"].as_str().unwrap().to_string();
-    let a = Served::start(cmd(&[])).await;
-    let b = Served::start(cmd(&[])).await;
+    let a = env.serve().await;
+    let b = env.serve().await;
     let bases = [a.base.as_str(), b.base.as_str()];
     // Plenty of connections, so requests are not queued behind one another.
     let http = reqwest::Client::builder()

@@ -18,8 +18,19 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod scopes;
 pub mod secret;
+pub mod text;
 pub mod token_format;
 pub mod webhook;
 
 pub use error::DomainError;
 pub use secret::SecretString;
+
+#[cfg(test)]
+mod test_vectors {
+    /// A file of published test vectors from the repository's tests/vectors/.
+    pub fn load(name: &str) -> serde_json::Value {
+        let path = format!("{}/../../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path).expect("vectors file");
+        serde_json::from_str(&text).unwrap()
+    }
+}

@@ -248,12 +248,7 @@ mod tests {
 
     #[test]
     fn standard_webhooks_vectors() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/vectors/standard-webhooks.json"
-        ))
-        .expect("vectors file");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let v = crate::test_vectors::load("standard-webhooks.json");
         for case in v["vectors"].as_array().unwrap() {
             let key = secret_key(case["secret"].as_str().unwrap()).unwrap();
             let sig = sign(

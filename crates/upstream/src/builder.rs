@@ -1,6 +1,6 @@
-//! Building a cache: settings, the builder (which checks Redis once and
-//! refuses to store tokens unencrypted unless asked to) and the background
-//! task that watches Redis and prunes memory.
+//! Building a cache: the builder (which checks Redis once and refuses to
+//! store tokens unencrypted unless asked to) and the background task that
+//! watches Redis and prunes memory.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -12,42 +12,11 @@ use tessera_core::crypto::Keyring;
 
 use crate::{
     cache::{Inner, TokenCache, UpstreamState},
-    config::Upstream,
+    config::{CacheSettings, Upstream},
     metrics::Metrics,
     record::Sealing,
     redis_tier::RedisTier,
 };
-
-/// Tunables; the defaults suit most deployments.
-#[derive(Debug, Clone)]
-pub struct CacheSettings {
-    /// Connect and per-operation timeout for Redis (one retry on timeout).
-    pub redis_timeout: Duration,
-    /// How often the background task pings Redis and prunes memory.
-    pub health_interval: Duration,
-    /// Refresh in the background during this last fraction of a token's
-    /// servable life (0.2 = last 20%); 0 disables early refresh.
-    pub early_refresh: f64,
-    /// How long the cross-replica login lock lives at most.
-    pub lock_ttl: Duration,
-    /// How long a replica that lost the lock waits for the winner's token.
-    pub lock_wait: Duration,
-    /// Whole-request timeout of a login.
-    pub login_timeout: Duration,
-}
-
-impl Default for CacheSettings {
-    fn default() -> Self {
-        Self {
-            redis_timeout: Duration::from_secs(5),
-            health_interval: Duration::from_secs(30),
-            early_refresh: 0.2,
-            lock_ttl: Duration::from_secs(15),
-            lock_wait: Duration::from_secs(3),
-            login_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

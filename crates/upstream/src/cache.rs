@@ -7,7 +7,7 @@ use std::{
     future::Future,
     sync::{
         atomic::{AtomicI64, Ordering},
-        Arc, Mutex, PoisonError, RwLock,
+        Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
     },
     time::{Duration, Instant},
 };
@@ -16,14 +16,13 @@ use chrono::Utc;
 use rand::RngCore;
 
 use crate::{
-    builder::CacheSettings,
-    config::Upstream,
-    login::{self, LoginError},
+    config::{check_user, CacheSettings, Upstream},
+    error::{CallError, Unauthorized, UpstreamError},
+    login::{self, LoginError, LoginOutcome},
     metrics::Metrics,
-    ops::LoginOutcome,
-    record::{self, Record, Sealing},
+    record::{self, now_ms, Record, Sealing},
     redis_tier::RedisTier,
-    CallError, Tier, Token, Unauthorized, UpstreamError,
+    token::{Tier, Token},
 };
 
 pub(crate) struct UpstreamState {
@@ -44,6 +43,9 @@ pub(crate) struct Entry {
 /// failed login share its error instead of each logging in again.
 type Flight = tokio::sync::Mutex<Option<(Instant, LoginError)>>;
 
+/// The memory tier: api → user → entry.
+pub(crate) type Memory = HashMap<String, HashMap<String, Arc<Entry>>>;
+
 /// Back-off before a failed early refresh is tried again.
 const REFRESH_RETRY_MS: i64 = 5_000;
 
@@ -54,7 +56,7 @@ pub(crate) struct Inner {
     /// held only for an insert and never across an `.await`, lookups by
     /// `(&str, &str)` need no allocation thanks to the nesting, and it adds
     /// no dependency. The per-api maps are created up front.
-    pub memory: RwLock<HashMap<String, HashMap<String, Arc<Entry>>>>,
+    pub memory: RwLock<Memory>,
     pub flights: Mutex<HashMap<String, Arc<Flight>>>,
     pub redis: Option<RedisTier>,
     pub sealing: Sealing,
@@ -67,21 +69,6 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct TokenCache {
     pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-/// User names become part of Redis keys and log lines.
-pub(crate) fn check_user(user: &str) -> Result<(), &'static str> {
-    if user.is_empty() || user.len() > 256 {
-        Err("must be 1 to 256 bytes")
-    } else if user.chars().any(char::is_control) {
-        Err("must not contain control characters")
-    } else {
-        Ok(())
-    }
 }
 
 impl TokenCache {
@@ -107,7 +94,7 @@ impl TokenCache {
     pub async fn invalidate(&self, api: &str, user: &str, rejected: &Token) {
         let inner = &self.inner;
         let removed = {
-            let mut map = inner.memory.write().unwrap_or_else(PoisonError::into_inner);
+            let mut map = inner.write_memory();
             map.get_mut(api).is_some_and(|m| {
                 let same = m.get(user).is_some_and(|e| e.token.same_secret(rejected));
                 same && m.remove(user).is_some()
@@ -164,11 +151,22 @@ impl TokenCache {
 }
 
 impl Inner {
+    /// The memory tier for reading. Poison is ignored: every write is a single
+    /// insert, removal or retain, so the map stays whole after a panic elsewhere.
+    pub(crate) fn read_memory(&self) -> RwLockReadGuard<'_, Memory> {
+        self.memory.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The memory tier for writing; see [`Self::read_memory`] about poison.
+    pub(crate) fn write_memory(&self) -> RwLockWriteGuard<'_, Memory> {
+        self.memory.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The hot path: one read lock, two hash lookups, an `Arc` clone.
     pub(crate) fn memory_hit(self: &Arc<Self>, api: &str, user: &str) -> Option<Token> {
         let now = now_ms();
         let entry = {
-            let map = self.memory.read().unwrap_or_else(PoisonError::into_inner);
+            let map = self.read_memory();
             map.get(api)?.get(user)?.clone()
         };
         if now >= entry.serve_until_ms {
@@ -322,7 +320,7 @@ impl Inner {
     }
 
     fn peek(&self, api: &str, user: &str) -> Option<Arc<Entry>> {
-        let map = self.memory.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self.read_memory();
         map.get(api)?.get(user).cloned()
     }
 
@@ -367,7 +365,7 @@ impl Inner {
             serve_until_ms,
             refresh_after_ms: AtomicI64::new(refresh_after_ms),
         });
-        let mut map = self.memory.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.write_memory();
         if let Some(m) = map.get_mut(&up.name) {
             m.insert(user.to_owned(), entry);
         }
@@ -441,7 +439,7 @@ impl Inner {
     pub(crate) fn prune(&self) {
         let now = now_ms();
         {
-            let mut map = self.memory.write().unwrap_or_else(PoisonError::into_inner);
+            let mut map = self.write_memory();
             for users in map.values_mut() {
                 users.retain(|_, e| e.serve_until_ms > now);
             }

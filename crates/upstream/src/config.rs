@@ -1,9 +1,11 @@
 //! Upstreams as configuration: what to log in to and how. Credentials are
 //! written as `${VAR}` (or `${file:/path}`) and read when the cache is built,
 //! so they never sit in a config file; a missing variable is an error that
-//! names the upstream, the field and the variable.
+//! names the upstream, the field and the variable. Also the cache's tunables
+//! ([`CacheSettings`]) and the user-name rule, which configuration and lookups
+//! share: this module depends on no other module of the crate.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -115,6 +117,48 @@ fn default_method() -> String {
 
 fn default_margin() -> u64 {
     60
+}
+
+/// Tunables; the defaults suit most deployments.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Connect and per-operation timeout for Redis (one retry on timeout).
+    pub redis_timeout: Duration,
+    /// How often the background task pings Redis and prunes memory.
+    pub health_interval: Duration,
+    /// Refresh in the background during this last fraction of a token's
+    /// servable life (0.2 = last 20%); 0 disables early refresh.
+    pub early_refresh: f64,
+    /// How long the cross-replica login lock lives at most.
+    pub lock_ttl: Duration,
+    /// How long a replica that lost the lock waits for the winner's token.
+    pub lock_wait: Duration,
+    /// Whole-request timeout of a login.
+    pub login_timeout: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            redis_timeout: Duration::from_secs(5),
+            health_interval: Duration::from_secs(30),
+            early_refresh: 0.2,
+            lock_ttl: Duration::from_secs(15),
+            lock_wait: Duration::from_secs(3),
+            login_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// User names become part of Redis keys and log lines.
+pub(crate) fn check_user(user: &str) -> Result<(), &'static str> {
+    if user.is_empty() || user.len() > 256 {
+        Err("must be 1 to 256 bytes")
+    } else if user.chars().any(char::is_control) {
+        Err("must not contain control characters")
+    } else {
+        Ok(())
+    }
 }
 
 /// Which login protocol an upstream speaks.
@@ -347,7 +391,7 @@ impl Ctx<'_> {
 
     fn default_user(&self, u: &Option<String>) -> Result<String, ConfigError> {
         let u = u.clone().unwrap_or_else(|| "default".into());
-        crate::cache::check_user(&u).map_err(|m| self.invalid("default_user", m))?;
+        check_user(&u).map_err(|m| self.invalid("default_user", m))?;
         Ok(u)
     }
 }
@@ -370,70 +414,81 @@ fn resolve_one(
     {
         return Err(cx.invalid("(name)", "names use 1-64 letters, digits, _ and -"));
     }
-    Ok(match spec {
-        UpstreamConfig::JsonLogin(c) => {
-            let expiry = match (&c.expires_in_pointer, c.expiry_minutes) {
-                (Some(p), None) => Expiry::Pointer(cx.pointer("expires_in_pointer", p)?),
-                (None, Some(m)) if m > 0 => Expiry::Fixed(chrono::Duration::minutes(m as i64)),
-                _ => {
-                    return Err(cx.invalid(
-                        "expiry_minutes",
-                        "set exactly one of expires_in_pointer or expiry_minutes (> 0)",
-                    ))
-                }
-            };
-            let margin = cx.margin(c.margin_seconds)?;
-            if let Expiry::Fixed(life) = expiry {
-                if life <= margin {
-                    return Err(cx.invalid("margin_seconds", "must be shorter than the lifetime"));
-                }
-            }
-            Upstream {
-                kind: UpstreamKind::JsonLogin,
-                login: LoginSpec::Json {
-                    url: cx.url("url", &c.url)?,
-                    method: c
-                        .method
-                        .to_ascii_uppercase()
-                        .parse()
-                        .map_err(|_| cx.invalid("method", "not an HTTP method"))?,
-                    body: c.body.as_ref().map(|b| cx.body("body", &b.0)).transpose()?,
-                    token_pointer: cx.pointer("token_pointer", &c.token_pointer)?,
-                    expiry,
-                },
-                margin,
-                default_user: cx.default_user(&c.default_user)?,
-                name: name.into(),
-            }
+    match spec {
+        UpstreamConfig::JsonLogin(c) => resolve_json_login(&cx, name, c),
+        UpstreamConfig::Oauth2ClientCredentials(c) => resolve_client_credentials(&cx, name, c),
+    }
+}
+
+fn resolve_json_login(
+    cx: &Ctx<'_>,
+    name: &str,
+    c: &JsonLoginConfig,
+) -> Result<Upstream, ConfigError> {
+    let expiry = match (&c.expires_in_pointer, c.expiry_minutes) {
+        (Some(p), None) => Expiry::Pointer(cx.pointer("expires_in_pointer", p)?),
+        (None, Some(m)) if m > 0 => Expiry::Fixed(chrono::Duration::minutes(m as i64)),
+        _ => {
+            return Err(cx.invalid(
+                "expiry_minutes",
+                "set exactly one of expires_in_pointer or expiry_minutes (> 0)",
+            ))
         }
-        UpstreamConfig::Oauth2ClientCredentials(c) => {
-            if !c.client_secret.contains("${") {
-                return Err(cx.invalid(
-                    "client_secret",
-                    "write it as ${VAR} (or ${file:PATH}): secrets are not kept in config files",
-                ));
-            }
-            let optional = |field: &str, v: &Option<String>| {
-                v.as_deref().map(|s| cx.expand(field, s)).transpose()
-            };
-            Upstream {
-                kind: UpstreamKind::Oauth2ClientCredentials,
-                login: LoginSpec::ClientCredentials {
-                    token_url: cx.url("token_url", &c.token_url)?,
-                    client_id: cx.expand("client_id", &c.client_id)?,
-                    client_secret: SecretString::new(cx.expand("client_secret", &c.client_secret)?),
-                    scope: optional("scope", &c.scope)?,
-                    audience: optional("audience", &c.audience)?,
-                    client_auth: c.client_auth,
-                    fallback_expiry: c
-                        .expiry_minutes
-                        .map(|m| chrono::Duration::minutes(m as i64)),
-                },
-                margin: cx.margin(c.margin_seconds)?,
-                default_user: cx.default_user(&c.default_user)?,
-                name: name.into(),
-            }
+    };
+    let margin = cx.margin(c.margin_seconds)?;
+    if let Expiry::Fixed(life) = expiry {
+        if life <= margin {
+            return Err(cx.invalid("margin_seconds", "must be shorter than the lifetime"));
         }
+    }
+    Ok(Upstream {
+        kind: UpstreamKind::JsonLogin,
+        login: LoginSpec::Json {
+            url: cx.url("url", &c.url)?,
+            method: c
+                .method
+                .to_ascii_uppercase()
+                .parse()
+                .map_err(|_| cx.invalid("method", "not an HTTP method"))?,
+            body: c.body.as_ref().map(|b| cx.body("body", &b.0)).transpose()?,
+            token_pointer: cx.pointer("token_pointer", &c.token_pointer)?,
+            expiry,
+        },
+        margin,
+        default_user: cx.default_user(&c.default_user)?,
+        name: name.into(),
+    })
+}
+
+fn resolve_client_credentials(
+    cx: &Ctx<'_>,
+    name: &str,
+    c: &ClientCredentialsConfig,
+) -> Result<Upstream, ConfigError> {
+    if !c.client_secret.contains("${") {
+        return Err(cx.invalid(
+            "client_secret",
+            "write it as ${VAR} (or ${file:PATH}): secrets are not kept in config files",
+        ));
+    }
+    let optional =
+        |field: &str, v: &Option<String>| v.as_deref().map(|s| cx.expand(field, s)).transpose();
+    Ok(Upstream {
+        kind: UpstreamKind::Oauth2ClientCredentials,
+        login: LoginSpec::ClientCredentials {
+            token_url: cx.url("token_url", &c.token_url)?,
+            client_id: cx.expand("client_id", &c.client_id)?,
+            client_secret: SecretString::new(cx.expand("client_secret", &c.client_secret)?),
+            scope: optional("scope", &c.scope)?,
+            audience: optional("audience", &c.audience)?,
+            client_auth: c.client_auth,
+            fallback_expiry: c
+                .expiry_minutes
+                .map(|m| chrono::Duration::minutes(m as i64)),
+        },
+        margin: cx.margin(c.margin_seconds)?,
+        default_user: cx.default_user(&c.default_user)?,
+        name: name.into(),
     })
 }
 

@@ -1,8 +1,10 @@
 //! Logging in to an upstream over HTTP. Errors say what went wrong without
 //! echoing the response body (which may hold a token or a hint about the
-//! credentials) and without the credentials themselves.
+//! credentials) and without the credentials themselves. The outcome of the
+//! last login is kept for the health report.
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::Value;
 use tessera_core::SecretString;
 
@@ -30,6 +32,16 @@ impl LoginError {
     pub fn is_rejection(&self) -> bool {
         matches!(self, Self::Status { status: 400..=499 })
     }
+}
+
+#[derive(Debug, Clone, Serialize)]
+/// How the last login to an upstream went, for the health report.
+pub struct LoginOutcome {
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    /// The error's category (never the upstream's body or a credential).
+    pub error: Option<String>,
+    pub duration_ms: u64,
 }
 
 /// A token fresh from a login.
@@ -78,7 +90,34 @@ pub(crate) async fn login(
     user: &str,
 ) -> Result<Fetched, LoginError> {
     let now = Utc::now();
-    let response = match spec {
+    let response = send(http, spec, user).await?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(LoginError::Status {
+            status: status.as_u16(),
+        });
+    }
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|_| LoginError::BadResponse("the body is not JSON"))?;
+    let (token, expires_at) = read_token(spec, &body, now)?;
+    if token.is_empty() {
+        return Err(LoginError::BadResponse("the token is empty"));
+    }
+    Ok(Fetched {
+        token: SecretString::new(token.to_string()),
+        expires_at,
+    })
+}
+
+/// Sends the login request the spec describes, for `user`.
+async fn send(
+    http: &reqwest::Client,
+    spec: &LoginSpec,
+    user: &str,
+) -> Result<reqwest::Response, LoginError> {
+    match spec {
         LoginSpec::Json {
             url, method, body, ..
         } => {
@@ -86,7 +125,7 @@ pub(crate) async fn login(
             if let Some(b) = body {
                 req = req.json(&b.render(user));
             }
-            req.send().await.map_err(transport)?
+            req.send().await.map_err(transport)
         }
         LoginSpec::ClientCredentials {
             token_url,
@@ -114,20 +153,18 @@ pub(crate) async fn login(
             if *client_auth == ClientAuth::Basic {
                 req = req.basic_auth(client_id, Some(client_secret.expose()));
             }
-            req.form(&form).send().await.map_err(transport)?
+            req.form(&form).send().await.map_err(transport)
         }
-    };
-    let status = response.status();
-    if !status.is_success() {
-        return Err(LoginError::Status {
-            status: status.as_u16(),
-        });
     }
-    let body: Value = response
-        .json()
-        .await
-        .map_err(|_| LoginError::BadResponse("the body is not JSON"))?;
-    let (token, expires_at) = match spec {
+}
+
+/// The token and its expiry, where the spec says the response holds them.
+fn read_token<'a>(
+    spec: &LoginSpec,
+    body: &'a Value,
+    now: DateTime<Utc>,
+) -> Result<(&'a str, DateTime<Utc>), LoginError> {
+    match spec {
         LoginSpec::Json {
             token_pointer,
             expiry,
@@ -144,7 +181,7 @@ pub(crate) async fn login(
                     .and_then(|v| expiry_from(v, now))
                     .ok_or(LoginError::BadResponse("no expiry at expires_in_pointer"))?,
             };
-            (token, expires_at)
+            Ok((token, expires_at))
         }
         LoginSpec::ClientCredentials {
             fallback_expiry, ..
@@ -155,16 +192,9 @@ pub(crate) async fn login(
             let expires_at = expiry_from(&body["expires_in"], now)
                 .or_else(|| fallback_expiry.map(|d| now + d))
                 .ok_or(LoginError::BadResponse("no expires_in"))?;
-            (token, expires_at)
+            Ok((token, expires_at))
         }
-    };
-    if token.is_empty() {
-        return Err(LoginError::BadResponse("the token is empty"));
     }
-    Ok(Fetched {
-        token: SecretString::new(token.to_string()),
-        expires_at,
-    })
 }
 
 #[cfg(test)]

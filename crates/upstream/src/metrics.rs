@@ -23,37 +23,39 @@ fn valid<T>(r: prometheus::Result<T>) -> T {
     r.expect("metric definitions are static and valid")
 }
 
+fn counter(name: &str, help: &str) -> IntCounter {
+    valid(IntCounter::new(name, help))
+}
+
+fn counter_vec(name: &str, help: &str, label: &str) -> IntCounterVec {
+    valid(IntCounterVec::new(Opts::new(name, help), &[label]))
+}
+
 impl Metrics {
     pub fn new<'a>(upstreams: impl Iterator<Item = &'a str>) -> Self {
-        let hits = valid(IntCounterVec::new(
-            Opts::new(
-                "tokens_upstream_hits_total",
-                "Upstream tokens served from a cache tier.",
-            ),
-            &["tier"],
-        ));
+        let hits = counter_vec(
+            "tokens_upstream_hits_total",
+            "Upstream tokens served from a cache tier.",
+            "tier",
+        );
         let m = Self {
             hit_memory: hits.with_label_values(&["memory"]),
             hit_redis: hits.with_label_values(&["redis"]),
             hits,
-            misses: valid(IntCounter::new(
+            misses: counter(
                 "tokens_upstream_misses_total",
                 "Upstream token requests that no cache tier could serve (a login followed).",
-            )),
-            logins: valid(IntCounterVec::new(
-                Opts::new(
-                    "tokens_upstream_logins_total",
-                    "Successful logins to upstreams.",
-                ),
-                &["upstream"],
-            )),
-            login_failures: valid(IntCounterVec::new(
-                Opts::new(
-                    "tokens_upstream_login_failures_total",
-                    "Failed logins to upstreams.",
-                ),
-                &["upstream"],
-            )),
+            ),
+            logins: counter_vec(
+                "tokens_upstream_logins_total",
+                "Successful logins to upstreams.",
+                "upstream",
+            ),
+            login_failures: counter_vec(
+                "tokens_upstream_login_failures_total",
+                "Failed logins to upstreams.",
+                "upstream",
+            ),
             login_duration: valid(Histogram::with_opts(
                 HistogramOpts::new(
                     "tokens_upstream_login_duration_seconds",
@@ -63,25 +65,23 @@ impl Metrics {
                     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                 ]),
             )),
-            background_refreshes: valid(IntCounter::new(
+            background_refreshes: counter(
                 "tokens_upstream_background_refreshes_total",
                 "Tokens refreshed in the background before their margin.",
-            )),
-            redis_errors: valid(IntCounter::new(
+            ),
+            redis_errors: counter(
                 "tokens_upstream_redis_errors_total",
                 "Redis operations that failed or timed out.",
-            )),
+            ),
             redis_degraded: valid(IntGauge::new(
                 "tokens_upstream_redis_degraded",
                 "1 while Redis is configured but unreachable and the cache runs without it.",
             )),
-            redis_transitions: valid(IntCounterVec::new(
-                Opts::new(
-                    "tokens_upstream_redis_transitions_total",
-                    "Times Redis was found down (state=down) or back (state=up).",
-                ),
-                &["state"],
-            )),
+            redis_transitions: counter_vec(
+                "tokens_upstream_redis_transitions_total",
+                "Times Redis was found down (state=down) or back (state=up).",
+                "state",
+            ),
         };
         // Create every known series up front so dashboards see zeros, not gaps.
         for name in upstreams {

@@ -8,9 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::{
-    cache::{now_ms, TokenCache},
-    config::UpstreamKind,
-    record, Tier, UpstreamError,
+    cache::TokenCache,
+    config::{Upstream, UpstreamKind},
+    error::UpstreamError,
+    login::LoginOutcome,
+    record::{self, now_ms},
+    token::Tier,
 };
 
 /// Everything about a cached token but the token.
@@ -36,15 +39,6 @@ pub struct DeleteOutcome {
 pub struct ClearOutcome {
     pub memory: usize,
     pub redis: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LoginOutcome {
-    pub at: DateTime<Utc>,
-    pub ok: bool,
-    /// The error's category (never the upstream's body or a credential).
-    pub error: Option<String>,
-    pub duration_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,7 +79,7 @@ pub struct UpstreamSummary {
 }
 
 impl TokenCache {
-    fn known(&self, api: &str) -> Result<&crate::config::Upstream, UpstreamError> {
+    fn known(&self, api: &str) -> Result<&Upstream, UpstreamError> {
         self.inner
             .upstreams
             .get(api)
@@ -112,11 +106,7 @@ impl TokenCache {
             })
         };
         let in_memory = {
-            let map = self
-                .inner
-                .memory
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
+            let map = self.inner.read_memory();
             map.get(api)
                 .and_then(|m| m.get(user))
                 .map(|e| (e.token.expires_at, e.token.created_at))
@@ -144,14 +134,7 @@ impl TokenCache {
         user: &str,
     ) -> Result<DeleteOutcome, UpstreamError> {
         self.known(api)?;
-        let memory = {
-            let mut map = self
-                .inner
-                .memory
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            map.get_mut(api).and_then(|m| m.remove(user)).is_some()
-        };
+        let memory = self.evict_from_memory(api, user);
         let redis = match &self.inner.redis {
             Some(r) => r.del(&record::key(api, user)).await,
             None => false,
@@ -163,11 +146,7 @@ impl TokenCache {
     /// Drops the memory copy only, so the next lookup reads Redis again
     /// (e.g. after another tool rewrote the entry). Returns whether one was there.
     pub fn evict_from_memory(&self, api: &str, user: &str) -> bool {
-        let mut map = self
-            .inner
-            .memory
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.inner.write_memory();
         map.get_mut(api).and_then(|m| m.remove(user)).is_some()
     }
 
@@ -178,11 +157,7 @@ impl TokenCache {
             self.known(api)?;
         }
         let memory = {
-            let mut map = self
-                .inner
-                .memory
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut map = self.inner.write_memory();
             map.iter_mut()
                 .filter(|(name, _)| api.is_none_or(|a| a == name.as_str()))
                 .map(|(_, users)| users.drain().count())
@@ -215,11 +190,7 @@ impl TokenCache {
         };
         let now = now_ms();
         let memory_entries = {
-            let map = self
-                .inner
-                .memory
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
+            let map = self.inner.read_memory();
             map.values()
                 .flat_map(|m| m.values())
                 .filter(|e| e.serve_until_ms > now)

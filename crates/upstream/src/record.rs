@@ -3,6 +3,7 @@
 //! api_name, usuario, user, ...}`. The token is sealed with the keyring by
 //! default (`"encrypted": true`); in clear only when configured, for readers
 //! that need the old format. Reading is lenient about what the Python side wrote.
+//! Times kept in memory are unix milliseconds ([`now_ms`]).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,11 @@ use tessera_core::{crypto::Keyring, SecretString};
 
 /// The keyring purpose embedders should derive the cache's keyring with.
 pub const KEYRING_PURPOSE: &str = "upstream-token";
+
+/// Now in unix milliseconds: the unit of the memory tier's deadlines.
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
 
 pub(crate) fn key(api: &str, user: &str) -> String {
     format!("token:{api}:{user}")

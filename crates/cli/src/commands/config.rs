@@ -1,4 +1,5 @@
-//! `tessera config check` and `tessera openapi`.
+//! `tessera config check` and `tessera openapi`: what the configuration
+//! resolves to (secrets masked) and the API document, without a database.
 
 use std::process::ExitCode;
 

@@ -9,34 +9,25 @@ use serde_json::json;
 use tessera_core::{
     audit::{Actor, RequestContext},
     invite::{Grants, InviteState, InviteView, Issuer},
+    pagination::{page_size, parse_filter},
     DomainError,
 };
 use tessera_server::{
-    service::invites::{Attempt, CreateInvite, InviteExpiry, ListInvites},
+    service::invites::{Attempt, CreateInvite, InviteExpiry, InviteService, ListInvites},
     Config, Services,
 };
+use tessera_store::StoreError;
 
-use super::token::{from_stdin_if_dash, metadata, parse_duration_secs};
-use crate::{cli::InviteCommand, output};
+use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
+use crate::{
+    cli::{InviteCommand, InviteCreateArgs, RedeemArgs, ValidateArgs},
+    output,
+};
 
-fn wants_json(cmd: &InviteCommand) -> bool {
-    match cmd {
-        InviteCommand::Create(a) => a.out.json,
-        InviteCommand::List { out, .. }
-        | InviteCommand::Show { out, .. }
-        | InviteCommand::Revoke { out, .. }
-        | InviteCommand::Delete { out, .. }
-        | InviteCommand::Validate { out, .. }
-        | InviteCommand::Redeem { out, .. } => out.json,
-    }
-}
+wants_json_from_out!(InviteCommand: Create, Show, Revoke, Delete, Validate, Redeem; List);
 
 pub async fn run(config: Config, cmd: InviteCommand) -> ExitCode {
-    let as_json = wants_json(&cmd);
-    super::with_services(&config, as_json, async |services| {
-        execute(services, cmd).await
-    })
-    .await
+    super::run_admin(&config, cmd, execute).await
 }
 
 fn print_invite(v: &InviteView, as_json: bool) {
@@ -58,184 +49,187 @@ fn print_invite(v: &InviteView, as_json: bool) {
     println!("created_at    {}", v.created_at.to_rfc3339());
 }
 
-async fn execute(
-    services: &Services,
-    cmd: InviteCommand,
-) -> Result<ExitCode, tessera_store::StoreError> {
+/// The CLI is an operator at the console: no client address to limit, and
+/// no request context for the audit log.
+const AT_THE_CONSOLE: Attempt<'static> = Attempt {
+    client_ip: None,
+    context: &RequestContext::default,
+};
+
+async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, StoreError> {
     let invites = &services.invites;
-    let actor = Actor::Cli;
-    let ctx = RequestContext::default();
-    let no_context = RequestContext::default;
-    // The CLI is an operator at the console: no client address to limit.
-    let attempt = Attempt {
-        client_ip: None,
-        context: &no_context,
-    };
+    let (actor, ctx) = (Actor::Cli, RequestContext::default());
     let now = Utc::now();
     match cmd {
-        InviteCommand::Create(a) => {
-            let expiry = match (&a.expires_in, &a.expires_at) {
-                (Some(d), _) => Some(InviteExpiry::InSeconds(parse_duration_secs(
-                    "expires_in",
-                    d,
-                )?)),
-                (None, Some(t)) => Some(InviteExpiry::At(
-                    DateTime::parse_from_rfc3339(t)
-                        .map_err(|_| {
-                            DomainError::invalid("expires_at", "must be an RFC 3339 time")
-                        })?
-                        .with_timezone(&Utc),
-                )),
-                (None, None) => None,
-            };
-            let on_behalf_of = a
-                .on_behalf_of
-                .as_deref()
-                .map(|v| {
-                    v.rsplit_once(':')
-                        .map(|(subject, role)| Issuer {
-                            subject: subject.into(),
-                            role: role.into(),
-                        })
-                        .ok_or_else(|| {
-                            DomainError::invalid("on_behalf_of", "expected SUBJECT:ROLE")
-                        })
-                })
-                .transpose()?;
-            let (invite, code) = invites
-                .create(
-                    CreateInvite {
-                        grants: Grants {
-                            role: a.role,
-                            scopes: a.scopes,
-                        },
-                        email: a.email,
-                        max_uses: a.max_uses,
-                        expiry,
-                        metadata: metadata(a.metadata.as_deref())?,
-                        on_behalf_of,
-                    },
-                    &actor,
-                    &ctx,
-                )
-                .await?;
-            if a.out.json {
-                output::json(&json!({ "invite": invite.view(now), "code": code }));
-            } else {
-                print_invite(&invite.view(now), false);
-                println!("\ncode          {code}");
-                eprintln!(
-                    "\nThis is the only time the code is shown. Share it with the invitee now."
-                );
-            }
-        }
+        InviteCommand::Create(a) => create(invites, a, now).await?,
         InviteCommand::List {
             state,
             issuer,
-            limit,
-            cursor,
+            page,
             include_deleted,
             out,
         } => {
-            let state = state
-                .as_deref()
-                .map(|s| {
-                    InviteState::parse(s).ok_or_else(|| {
-                        DomainError::invalid("state", "must be active, used, expired or revoked")
-                    })
-                })
-                .transpose()?;
-            let limit = tessera_core::pagination::page_size(Some(limit))?;
-            let page = invites
-                .list(ListInvites {
-                    state,
-                    issuer,
-                    include_deleted,
-                    cursor,
-                    limit,
-                })
-                .await?;
-            let items: Vec<_> = page.items.iter().map(|i| i.view(now)).collect();
-            if out.json {
-                output::json(&json!({ "items": items, "next_cursor": page.next_cursor }));
-            } else {
-                println!(
-                    "{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  EXPIRES",
-                    "ID", "STATE", "ROLE", "ISSUER", "USES"
-                );
-                for i in &items {
-                    println!(
-                        "{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  {}",
-                        i.id,
-                        format!("{:?}", i.state).to_lowercase(),
-                        i.grants.role,
-                        i.issuer.subject,
-                        format!("{}/{}", i.uses, i.max_uses),
-                        i.expires_at.format("%Y-%m-%d %H:%M")
-                    );
-                }
-                if let Some(c) = page.next_cursor {
-                    println!("\nmore: --cursor {c}");
-                }
-            }
-        }
-        InviteCommand::Show { id, out } => {
-            print_invite(&invites.get(&id).await?.view(now), out.json)
-        }
-        InviteCommand::Revoke { id, out } => print_invite(
-            &invites.retire(&id, false, &actor, &ctx).await?.view(now),
-            out.json,
-        ),
-        InviteCommand::Delete { id, out } => print_invite(
-            &invites.retire(&id, true, &actor, &ctx).await?.view(now),
-            out.json,
-        ),
-        InviteCommand::Validate { code, email, out } => {
-            let code = from_stdin_if_dash("code", code)?;
-            let result = invites.validate(&code, email.as_deref(), &attempt).await?;
-            let valid = result.is_ok();
-            let body = match result {
-                Ok(i) => {
-                    json!({"valid": true, "invite": {"id": i.id, "grants": i.grants, "expires_at": i.expires_at, "uses_left": i.uses_left()}})
-                }
-                Err(f) => json!({"valid": false, "code": f}),
+            let query = ListInvites {
+                state: parse_filter(
+                    "state",
+                    state.as_deref(),
+                    InviteState::parse,
+                    "must be active, used, expired or revoked",
+                )?,
+                issuer,
+                include_deleted,
+                cursor: page.cursor,
+                limit: page_size(Some(page.limit))?,
             };
-            if out.json {
-                output::json(&body);
-            } else if valid {
-                println!(
-                    "valid: grants {} ({} uses left)",
-                    body["invite"]["grants"]["role"], body["invite"]["uses_left"]
-                );
-            } else {
-                println!("invalid: {}", body["code"].as_str().unwrap_or_default());
-            }
-            return Ok(if valid {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            list(invites, query, out.json, now).await?;
         }
-        InviteCommand::Redeem {
-            code,
-            subject,
-            email,
-            out,
-        } => {
-            let code = from_stdin_if_dash("code", code)?;
-            let i = invites
-                .redeem(&code, &subject, email.as_deref(), &attempt)
-                .await?;
-            let body = json!({"invite_id": i.id, "subject": subject.trim(), "grants": i.grants, "uses_left": i.uses_left(), "redeemed_at": i.updated_at});
-            if out.json {
-                output::json(&body);
-            } else {
-                println!(
-                    "redeemed: {} now has role {}",
-                    body["subject"], i.grants.role
-                );
-            }
-        }
+        InviteCommand::Show(a) => print_invite(&invites.get(&a.id).await?.view(now), a.out.json),
+        InviteCommand::Revoke(a) => print_invite(
+            &invites.retire(&a.id, false, &actor, &ctx).await?.view(now),
+            a.out.json,
+        ),
+        InviteCommand::Delete(a) => print_invite(
+            &invites.retire(&a.id, true, &actor, &ctx).await?.view(now),
+            a.out.json,
+        ),
+        InviteCommand::Validate(a) => return validate(invites, a).await,
+        InviteCommand::Redeem(a) => redeem(invites, a).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--expires-in` or `--expires-at` (clap allows one), or the policy's default.
+fn expiry(a: &InviteCreateArgs) -> Result<Option<InviteExpiry>, DomainError> {
+    Ok(match (&a.expires_in, &a.expires_at) {
+        (Some(d), _) => Some(InviteExpiry::InSeconds(parse_duration_secs(
+            "expires_in",
+            d,
+        )?)),
+        (None, Some(t)) => Some(InviteExpiry::At(
+            DateTime::parse_from_rfc3339(t)
+                .map_err(|_| DomainError::invalid("expires_at", "must be an RFC 3339 time"))?
+                .with_timezone(&Utc),
+        )),
+        (None, None) => None,
+    })
+}
+
+/// `--on-behalf-of SUBJECT:ROLE`.
+fn on_behalf_of(v: Option<&str>) -> Result<Option<Issuer>, DomainError> {
+    v.map(|v| {
+        v.rsplit_once(':')
+            .map(|(subject, role)| Issuer {
+                subject: subject.into(),
+                role: role.into(),
+            })
+            .ok_or_else(|| DomainError::invalid("on_behalf_of", "expected SUBJECT:ROLE"))
+    })
+    .transpose()
+}
+
+async fn create(
+    invites: &InviteService,
+    a: InviteCreateArgs,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let expiry = expiry(&a)?;
+    let on_behalf_of = on_behalf_of(a.on_behalf_of.as_deref())?;
+    let input = CreateInvite {
+        grants: Grants {
+            role: a.role,
+            scopes: a.scopes,
+        },
+        email: a.email,
+        max_uses: a.max_uses,
+        expiry,
+        metadata: metadata(a.metadata.as_deref())?,
+        on_behalf_of,
+    };
+    let (invite, code) = invites
+        .create(input, &Actor::Cli, &RequestContext::default())
+        .await?;
+    if a.out.json {
+        output::json(&json!({ "invite": invite.view(now), "code": code }));
+    } else {
+        print_invite(&invite.view(now), false);
+        println!("\ncode          {code}");
+        eprintln!("\nThis is the only time the code is shown. Share it with the invitee now.");
+    }
+    Ok(())
+}
+
+async fn list(
+    invites: &InviteService,
+    query: ListInvites,
+    as_json: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let page = invites.list(query).await?;
+    let items: Vec<_> = page.items.iter().map(|i| i.view(now)).collect();
+    if as_json {
+        output::page(&items, page.next_cursor.as_deref());
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  EXPIRES",
+        "ID", "STATE", "ROLE", "ISSUER", "USES"
+    );
+    for i in &items {
+        println!(
+            "{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  {}",
+            i.id,
+            format!("{:?}", i.state).to_lowercase(),
+            i.grants.role,
+            i.issuer.subject,
+            format!("{}/{}", i.uses, i.max_uses),
+            i.expires_at.format("%Y-%m-%d %H:%M")
+        );
+    }
+    if let Some(c) = page.next_cursor {
+        println!("\nmore: --cursor {c}");
+    }
+    Ok(())
+}
+
+/// Exit 0 if the code can be used, 1 if not.
+async fn validate(invites: &InviteService, a: ValidateArgs) -> Result<ExitCode, StoreError> {
+    let code = from_stdin_if_dash("code", a.code)?;
+    let result = invites
+        .validate(&code, a.email.as_deref(), &AT_THE_CONSOLE)
+        .await?;
+    let valid = result.is_ok();
+    let body = match result {
+        Ok(i) => {
+            json!({"valid": true, "invite": {"id": i.id, "grants": i.grants, "expires_at": i.expires_at, "uses_left": i.uses_left()}})
+        }
+        Err(f) => json!({"valid": false, "code": f}),
+    };
+    if a.out.json {
+        output::json(&body);
+    } else if valid {
+        println!(
+            "valid: grants {} ({} uses left)",
+            body["invite"]["grants"]["role"], body["invite"]["uses_left"]
+        );
+    } else {
+        println!("invalid: {}", body["code"].as_str().unwrap_or_default());
+    }
+    Ok(output::valid_exit(valid))
+}
+
+async fn redeem(invites: &InviteService, a: RedeemArgs) -> Result<(), StoreError> {
+    let code = from_stdin_if_dash("code", a.code)?;
+    let i = invites
+        .redeem(&code, &a.subject, a.email.as_deref(), &AT_THE_CONSOLE)
+        .await?;
+    let body = json!({"invite_id": i.id, "subject": a.subject.trim(), "grants": i.grants, "uses_left": i.uses_left(), "redeemed_at": i.updated_at});
+    if a.out.json {
+        output::json(&body);
+    } else {
+        println!(
+            "redeemed: {} now has role {}",
+            body["subject"], i.grants.role
+        );
+    }
+    Ok(())
 }

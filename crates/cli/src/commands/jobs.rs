@@ -9,6 +9,7 @@ use tessera_server::{
     Config,
 };
 
+use super::WantsJson;
 use crate::{cli::JobsCommand, output};
 
 fn run_json(r: &tessera_store::JobRun) -> serde_json::Value {
@@ -18,12 +19,17 @@ fn run_json(r: &tessera_store::JobRun) -> serde_json::Value {
     })
 }
 
+impl WantsJson for JobsCommand {
+    fn wants_json(&self) -> bool {
+        match self {
+            JobsCommand::List { out } | JobsCommand::Run { out, .. } => out.json,
+        }
+    }
+}
+
 pub async fn run(config: Config, cmd: JobsCommand) -> ExitCode {
-    let as_json = match &cmd {
-        JobsCommand::List { out } | JobsCommand::Run { out, .. } => out.json,
-    };
     let settings = config.jobs.clone();
-    super::with_services(&config, as_json, async |services| {
+    super::with_services(&config, cmd.wants_json(), async |services| {
         match cmd {
             JobsCommand::List { out } => {
                 let mut items = Vec::new();

@@ -14,22 +14,28 @@ use tessera_core::{
 use tessera_server::{Config, Services};
 use tessera_store::StoreError;
 
+use super::WantsJson;
 use crate::{cli::MfaCommand, output};
 
+impl WantsJson for MfaCommand {
+    fn wants_json(&self) -> bool {
+        match self {
+            MfaCommand::Devices { out, .. } => out.json,
+            MfaCommand::Remove { json, .. }
+            | MfaCommand::Unlock { json, .. }
+            | MfaCommand::Rekey { json } => *json,
+        }
+    }
+}
+
 pub async fn run(config: Config, cmd: MfaCommand) -> ExitCode {
-    let as_json = match &cmd {
-        MfaCommand::Devices { out, .. } => out.json,
-        MfaCommand::Remove { json, .. }
-        | MfaCommand::Unlock { json, .. }
-        | MfaCommand::Rekey { json } => *json,
-    };
     // After a rekey the only thing left to do is retire the previous keys.
     let has_previous = config
         .mfa
         .totp_keys
         .as_ref()
         .is_some_and(|k| !k.previous.is_empty());
-    super::with_services(&config, as_json, async |services| {
+    super::with_services(&config, cmd.wants_json(), async |services| {
         execute(services, cmd, has_previous).await
     })
     .await

@@ -1,5 +1,23 @@
-//! One module per top-level command.
+//! One module per top-level command, and the one way an admin command opens
+//! the services, reports an error and flushes what it buffered.
 
+/// Implements [`WantsJson`] for a command enum whose variants all have a
+/// flattened `out: JsonFlag`: those that wrap an argument struct, then (after
+/// a `;`) those that hold their arguments inline.
+macro_rules! wants_json_from_out {
+    ($command:ident: $($variant:ident),+ $(; $($inline:ident),+)?) => {
+        impl $crate::commands::WantsJson for $command {
+            fn wants_json(&self) -> bool {
+                match self {
+                    $($command::$variant(a) => a.out.json,)+
+                    $($($command::$inline { out, .. } => out.json,)+)?
+                }
+            }
+        }
+    };
+}
+
+mod args;
 pub mod config;
 pub mod invite;
 pub mod jobs;
@@ -16,6 +34,25 @@ use tessera_server::{Config, Services};
 use tessera_store::StoreError;
 
 use crate::output;
+
+/// An admin command that knows whether it was given `--json` (its errors are
+/// then printed as the API's problem object too).
+pub trait WantsJson {
+    fn wants_json(&self) -> bool;
+}
+
+/// Runs one admin command with [`with_services`], JSON errors as it asked.
+pub async fn run_admin<C: WantsJson>(
+    config: &Config,
+    cmd: C,
+    execute: impl AsyncFnOnce(&Services, C) -> Result<ExitCode, StoreError>,
+) -> ExitCode {
+    let as_json = cmd.wants_json();
+    with_services(config, as_json, async |services| {
+        execute(services, cmd).await
+    })
+    .await
+}
 
 /// Opens the services for one admin command, runs it, reports an error the
 /// way the API would, and writes buffered usage/audit rows before exiting.

@@ -1,57 +1,32 @@
 //! `tessera token …`: the token lifecycle, run directly on the database with
 //! the same service functions (and JSON) as the HTTP API; actor `cli`.
 
-use std::{io::Read, process::ExitCode};
+use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::json;
 use tessera_core::{
-    api_token::{ExpiryRequest, TokenState},
+    api_token::{ApiTokenView, ExpiryRequest, TokenState},
     audit::{Actor, RequestContext},
+    pagination::{page_size, parse_filter},
     DomainError,
 };
 use tessera_server::{
-    service::tokens::{CreateToken, ListTokens, UpdateToken},
+    service::tokens::{CreateToken, IssuedToken, ListTokens, TokenService, UpdateToken},
     Config, Services,
 };
+use tessera_store::StoreError;
 
+use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
-    cli::{ExpiryArgs, TokenCommand},
+    cli::{CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs, VerifyArgs},
     output,
 };
 
-fn wants_json(cmd: &TokenCommand) -> bool {
-    match cmd {
-        TokenCommand::Create(a) => a.out.json,
-        TokenCommand::List(a) => a.out.json,
-        TokenCommand::Update(a) => a.out.json,
-        TokenCommand::Show { out, .. }
-        | TokenCommand::Rotate { out, .. }
-        | TokenCommand::Revoke { out, .. }
-        | TokenCommand::Delete { out, .. }
-        | TokenCommand::Restore { out, .. }
-        | TokenCommand::Verify { out, .. } => out.json,
-    }
-}
+wants_json_from_out!(TokenCommand: Create, List, Show, Update, Rotate, Revoke, Delete, Restore, Verify);
 
 pub async fn run(config: Config, cmd: TokenCommand) -> ExitCode {
-    let as_json = wants_json(&cmd);
-    super::with_services(&config, as_json, async |services| {
-        execute(services, cmd).await
-    })
-    .await
-}
-
-pub(crate) fn parse_duration_secs(field: &'static str, v: &str) -> Result<i64, DomainError> {
-    humantime::parse_duration(v)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .ok_or_else(|| {
-            DomainError::invalid(
-                field,
-                format!("expected a duration such as 30d or 12h, got {v:?}"),
-            )
-        })
+    super::run_admin(&config, cmd, execute).await
 }
 
 fn expiry(args: &ExpiryArgs) -> Result<Option<ExpiryRequest>, DomainError> {
@@ -72,178 +47,147 @@ fn expiry(args: &ExpiryArgs) -> Result<Option<ExpiryRequest>, DomainError> {
     }
 }
 
-pub(crate) fn metadata(v: Option<&str>) -> Result<Option<Map<String, Value>>, DomainError> {
-    v.map(|text| match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(DomainError::invalid("metadata", "must be a JSON object")),
-    })
-    .transpose()
-}
-
-async fn execute(
-    services: &Services,
-    cmd: TokenCommand,
-) -> Result<ExitCode, tessera_store::StoreError> {
+async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, StoreError> {
     let tokens = &services.tokens;
     let actor = Actor::Cli;
     let ctx = RequestContext::default();
     let now = Utc::now();
     match cmd {
-        TokenCommand::Create(a) => {
-            let issued = tokens
-                .create(
-                    CreateToken {
-                        name: a.name,
-                        description: a.description,
-                        owner: a.owner,
-                        scopes: a.scopes,
-                        expiry: expiry(&a.expiry)?,
-                        metadata: metadata(a.metadata.as_deref())?,
-                        auto_rotate: a.auto_rotate,
-                    },
-                    &actor,
-                    &ctx,
-                )
-                .await?;
-            if a.out.json {
-                output::json(&issued);
-            } else {
-                output::token_details(&issued.token);
-                println!("\nsecret        {}", issued.secret.expose());
-                eprintln!("\nThis is the only time the secret is shown. Store it now.");
-            }
-        }
-        TokenCommand::List(a) => {
-            let state = a
-                .state
-                .as_deref()
-                .map(|s| {
-                    TokenState::parse(s).ok_or_else(|| {
-                        DomainError::invalid("state", "must be active, expired, revoked or purged")
-                    })
-                })
-                .transpose()?;
-            let limit = tessera_core::pagination::page_size(Some(a.limit))?;
-            let page = tokens
-                .list(ListTokens {
-                    state,
-                    owner: a.owner,
-                    include_deleted: a.include_deleted,
-                    cursor: a.cursor,
-                    limit,
-                })
-                .await?;
-            let items: Vec<_> = page.items.iter().map(|t| t.view(now)).collect();
-            if a.out.json {
-                output::json(
-                    &serde_json::json!({ "items": items, "next_cursor": page.next_cursor }),
-                );
-            } else {
-                output::token_table(&items, page.next_cursor.as_deref());
-            }
-        }
-        TokenCommand::Show { id, out } => {
-            let t = tokens.get(&id).await?;
-            print_token(&t.view(now), out.json);
-        }
-        TokenCommand::Update(a) => {
-            let t = tokens
-                .update(
-                    &a.id,
-                    UpdateToken {
-                        name: a.name,
-                        description: a.description.map(|d| (!d.is_empty()).then_some(d)),
-                        scopes: a.scopes,
-                        metadata: metadata(a.metadata.as_deref())?,
-                        expiry: expiry(&a.expiry)?,
-                        auto_rotate: None,
-                    },
-                    &actor,
-                    &ctx,
-                )
-                .await?;
-            print_token(&t.view(now), a.out.json);
-        }
-        TokenCommand::Rotate { id, grace, out } => {
-            let grace = grace
+        TokenCommand::Create(a) => create(tokens, a).await?,
+        TokenCommand::List(a) => list(tokens, a, now).await?,
+        TokenCommand::Show(a) => print_token(&tokens.get(&a.id).await?.view(now), a.out.json),
+        TokenCommand::Update(a) => update(tokens, a, now).await?,
+        TokenCommand::Rotate(a) => {
+            let grace = a
+                .grace
                 .as_deref()
                 .map(|g| parse_duration_secs("grace_seconds", g))
                 .transpose()?;
-            let issued = tokens.rotate(&id, grace, &actor, &ctx).await?;
-            if out.json {
-                output::json(&issued);
-            } else {
-                output::token_details(&issued.token);
-                println!("\nsecret        {}", issued.secret.expose());
-                eprintln!("\nThis is the only time the new secret is shown. Store it now.");
-            }
+            let issued = tokens.rotate(&a.id, grace, &actor, &ctx).await?;
+            print_issued(&issued, a.out.json, "the new secret");
         }
-        TokenCommand::Revoke {
-            id,
-            purge,
-            reason,
-            out,
-        } => {
-            let t = tokens.revoke(&id, purge, reason, &actor, &ctx).await?;
-            print_token(&t.view(now), out.json);
-        }
-        TokenCommand::Delete { id, out } => {
-            let t = tokens.set_deleted(&id, true, &actor, &ctx).await?;
-            print_token(&t.view(now), out.json);
-        }
-        TokenCommand::Restore { id, out } => {
-            let t = tokens.set_deleted(&id, false, &actor, &ctx).await?;
-            print_token(&t.view(now), out.json);
-        }
-        TokenCommand::Verify { token, scopes, out } => {
-            let raw = from_stdin_if_dash("token", token)?;
-            let result = tokens
-                .verify(&raw, &scopes, RequestContext::default)
+        TokenCommand::Revoke(a) => {
+            let t = tokens
+                .revoke(&a.id, a.purge, a.reason, &actor, &ctx)
                 .await?;
-            let (valid, body) = match result {
-                Ok(t) => (
-                    true,
-                    serde_json::json!({ "valid": true, "token": t.view(now) }),
-                ),
-                Err(code) => (false, serde_json::json!({ "valid": false, "code": code })),
-            };
-            if out.json {
-                output::json(&body);
-            } else if valid {
-                println!("valid: {} ({})", body["token"]["name"], body["token"]["id"]);
-            } else {
-                println!("invalid: {}", body["code"].as_str().unwrap_or_default());
-            }
-            return Ok(if valid {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            });
+            print_token(&t.view(now), a.out.json);
         }
+        TokenCommand::Delete(a) => {
+            let t = tokens.set_deleted(&a.id, true, &actor, &ctx).await?;
+            print_token(&t.view(now), a.out.json);
+        }
+        TokenCommand::Restore(a) => {
+            let t = tokens.set_deleted(&a.id, false, &actor, &ctx).await?;
+            print_token(&t.view(now), a.out.json);
+        }
+        TokenCommand::Verify(a) => return verify(tokens, a, now).await,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `-` means "read the value from stdin", keeping secrets out of shell history.
-pub(crate) fn from_stdin_if_dash(
-    field: &'static str,
-    value: String,
-) -> Result<String, DomainError> {
-    if value != "-" {
-        return Ok(value);
-    }
-    let mut buf = String::new();
-    std::io::stdin()
-        .take(4096)
-        .read_to_string(&mut buf)
-        .map_err(|_| DomainError::invalid(field, "could not be read from stdin"))?;
-    Ok(buf.trim().to_string())
+async fn create(tokens: &TokenService, a: CreateArgs) -> Result<(), StoreError> {
+    let input = CreateToken {
+        name: a.name,
+        description: a.description,
+        owner: a.owner,
+        scopes: a.scopes,
+        expiry: expiry(&a.expiry)?,
+        metadata: metadata(a.metadata.as_deref())?,
+        auto_rotate: a.auto_rotate,
+    };
+    let issued = tokens
+        .create(input, &Actor::Cli, &RequestContext::default())
+        .await?;
+    print_issued(&issued, a.out.json, "the secret");
+    Ok(())
 }
 
-fn print_token(t: &tessera_core::api_token::ApiTokenView, as_json: bool) {
+async fn list(tokens: &TokenService, a: ListArgs, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let state = parse_filter(
+        "state",
+        a.state.as_deref(),
+        TokenState::parse,
+        "must be active, expired, revoked or purged",
+    )?;
+    let limit = page_size(Some(a.page.limit))?;
+    let page = tokens
+        .list(ListTokens {
+            state,
+            owner: a.owner,
+            include_deleted: a.include_deleted,
+            cursor: a.page.cursor,
+            limit,
+        })
+        .await?;
+    let items: Vec<_> = page.items.iter().map(|t| t.view(now)).collect();
+    if a.out.json {
+        output::page(&items, page.next_cursor.as_deref());
+    } else {
+        output::token_table(&items, page.next_cursor.as_deref());
+    }
+    Ok(())
+}
+
+async fn update(
+    tokens: &TokenService,
+    a: UpdateArgs,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let input = UpdateToken {
+        name: a.name,
+        description: a.description.map(|d| (!d.is_empty()).then_some(d)),
+        scopes: a.scopes,
+        metadata: metadata(a.metadata.as_deref())?,
+        expiry: expiry(&a.expiry)?,
+        auto_rotate: None,
+    };
+    let t = tokens
+        .update(&a.id, input, &Actor::Cli, &RequestContext::default())
+        .await?;
+    print_token(&t.view(now), a.out.json);
+    Ok(())
+}
+
+/// Exit 0 if the token is valid (and has `scopes`), 1 if not.
+async fn verify(
+    tokens: &TokenService,
+    a: VerifyArgs,
+    now: DateTime<Utc>,
+) -> Result<ExitCode, StoreError> {
+    let raw = from_stdin_if_dash("token", a.token)?;
+    let result = tokens
+        .verify(&raw, &a.scopes, RequestContext::default)
+        .await?;
+    let (valid, body) = match result {
+        Ok(t) => (true, json!({ "valid": true, "token": t.view(now) })),
+        Err(code) => (false, json!({ "valid": false, "code": code })),
+    };
+    if a.out.json {
+        output::json(&body);
+    } else if valid {
+        println!("valid: {} ({})", body["token"]["name"], body["token"]["id"]);
+    } else {
+        println!("invalid: {}", body["code"].as_str().unwrap_or_default());
+    }
+    Ok(output::valid_exit(valid))
+}
+
+fn print_token(t: &ApiTokenView, as_json: bool) {
     if as_json {
         output::json(t);
     } else {
         output::token_details(t);
+    }
+}
+
+/// A token with its secret: `what` names the secret in the reminder that it
+/// is shown only once.
+fn print_issued(issued: &IssuedToken, as_json: bool, what: &str) {
+    if as_json {
+        output::json(issued);
+    } else {
+        output::token_details(&issued.token);
+        println!("\nsecret        {}", issued.secret.expose());
+        eprintln!("\nThis is the only time {what} is shown. Store it now.");
     }
 }

@@ -11,27 +11,30 @@ use tessera_server::{
 };
 use tessera_store::DeliveryQuery;
 
+use super::WantsJson;
 use crate::{
     cli::{EndpointsCommand, WebhooksCommand},
     output,
 };
 
-fn wants_json(cmd: &WebhooksCommand) -> bool {
-    match cmd {
-        WebhooksCommand::Deliveries { out, .. } | WebhooksCommand::Retry { out, .. } => out.json,
-        WebhooksCommand::Endpoints(e) => match e {
-            EndpointsCommand::List { out }
-            | EndpointsCommand::Create { out, .. }
-            | EndpointsCommand::Update { out, .. }
-            | EndpointsCommand::Delete { out, .. }
-            | EndpointsCommand::RotateSecret { out, .. } => out.json,
-        },
+impl super::WantsJson for WebhooksCommand {
+    fn wants_json(&self) -> bool {
+        match self {
+            WebhooksCommand::Deliveries { out, .. } | WebhooksCommand::Retry { out, .. } => {
+                out.json
+            }
+            WebhooksCommand::Endpoints(e) => match e {
+                EndpointsCommand::Delete(a) | EndpointsCommand::RotateSecret(a) => a.out.json,
+                EndpointsCommand::List { out }
+                | EndpointsCommand::Create { out, .. }
+                | EndpointsCommand::Update { out, .. } => out.json,
+            },
+        }
     }
 }
 
 pub async fn run(config: Config, cmd: WebhooksCommand) -> ExitCode {
-    let as_json = wants_json(&cmd);
-    super::with_services(&config, as_json, async |services| {
+    super::with_services(&config, cmd.wants_json(), async |services| {
         let hooks = &services.webhooks;
         let (actor, ctx) = (Actor::Cli, RequestContext::default());
         let value = match cmd {
@@ -58,11 +61,11 @@ pub async fn run(config: Config, cmd: WebhooksCommand) -> ExitCode {
                 };
                 json!(hooks.update_endpoint(&id, input, false, &actor, &ctx).await?)
             }
-            WebhooksCommand::Endpoints(EndpointsCommand::Delete { id, .. }) => {
-                json!(hooks.update_endpoint(&id, EndpointInput::default(), true, &actor, &ctx).await?)
+            WebhooksCommand::Endpoints(EndpointsCommand::Delete(a)) => {
+                json!(hooks.update_endpoint(&a.id, EndpointInput::default(), true, &actor, &ctx).await?)
             }
-            WebhooksCommand::Endpoints(EndpointsCommand::RotateSecret { id, .. }) => {
-                let secret = hooks.rotate_secret(&id, &actor, &ctx).await?;
+            WebhooksCommand::Endpoints(EndpointsCommand::RotateSecret(a)) => {
+                let secret = hooks.rotate_secret(&a.id, &actor, &ctx).await?;
                 eprintln!("The new secret is shown only now; the previous one keeps signing for 24 hours.");
                 json!({ "secret": secret.expose() })
             }

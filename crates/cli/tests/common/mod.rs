@@ -1,16 +1,147 @@
-//! Shared by the CLI tests that run real `tessera serve` processes: a child
-//! server that reports where it listens, is killed on drop (so a failing test
-//! leaks nothing), and prints its log tail when the test panics.
+//! Shared by the CLI tests that run the real binary: an environment that
+//! points every command at one database and nothing else, a child server
+//! that reports where it listens, is killed on drop (so a failing test leaks
+//! nothing) and prints its log tail when the test panics, and small helpers
+//! for JSON output and HTTP calls.
 #![allow(dead_code)]
 
 use std::{
     io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// Every variable that could point the binary elsewhere or set a key.
+const SCRUBBED: &[&str] = &[
+    "DATABASE_URL",
+    "TESSERA_DATABASE_URL",
+    "DB_DRIVER",
+    "TESSERA_CONFIG",
+    "TESSERA_ENC_KEY",
+    "TESSERA_ENC_KEY_PREVIOUS",
+    "TOTP_ENC_KEY",
+    "TESSERA_TOTP_ENC_KEY",
+    "TOTP_ENC_KEY_PREVIOUS",
+    "TESSERA_TOTP_ENC_KEY_PREVIOUS",
+];
+
+/// Variables for one command only, on top of the environment's.
+pub type Vars<'a> = &'a [(&'a str, &'a str)];
+
+/// A working directory and the variables every command of a test gets.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+    /// Set when the database is a PostgreSQL schema of this test.
+    pub postgres_url: Option<String>,
+}
+
+impl Env {
+    /// The embedded SQLite database (and generated key) in a fresh directory.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().display().to_string();
+        Self {
+            dir,
+            vars: vec![("TESSERA_DATA_DIR".into(), data_dir)],
+            postgres_url: None,
+        }
+    }
+
+    /// A PostgreSQL database; `key` is the server's encryption key.
+    pub fn postgres(url: String, key: &str) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            vars: vec![
+                ("DATABASE_URL".into(), url.clone()),
+                ("TESSERA_ENC_KEY".into(), key.into()),
+            ],
+            postgres_url: Some(url),
+        }
+    }
+
+    /// Adds a variable every command gets.
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    /// `tessera ARGS` with the environment's variables, then `extra`; it logs JSON.
+    pub fn cmd_with(&self, extra: Vars, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("TESSERA_LOG_FORMAT", "json");
+        for k in SCRUBBED {
+            c.env_remove(k);
+        }
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        self.cmd_with(&[], args)
+    }
+
+    pub fn run_with(&self, extra: Vars, args: &[&str]) -> Output {
+        self.cmd_with(extra, args).output().expect("run tessera")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(&[], args)
+    }
+
+    /// Runs a `--json` command that must succeed; its one JSON object.
+    pub fn json_with(&self, extra: Vars, args: &[&str]) -> Value {
+        let out = self.run_with(extra, args);
+        assert!(
+            out.status.success(),
+            "tessera {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        self.json_with(&[], args)
+    }
+
+    /// `tessera serve` in this environment.
+    pub async fn serve(&self) -> Served {
+        Served::start(self.cmd(&[])).await
+    }
+}
+
+/// POSTs `body` with a bearer token; the response's JSON, which must be a success.
+pub async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    body: Value,
+) -> Value {
+    let r = http
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let v: Value = r.json().await.unwrap();
+    assert!(status.is_success(), "POST {base}{path}: {status} {v}");
+    v
+}
 
 pub struct Served {
     child: Child,
@@ -70,6 +201,12 @@ impl Served {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         served
+    }
+
+    /// SIGKILL and wait: a crash, nothing flushed.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// SIGTERM and wait, so buffered writes are flushed as in production.

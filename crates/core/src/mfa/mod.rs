@@ -87,14 +87,7 @@ pub struct TotpDevice {
 
 /// A device name: 1-64 printable characters.
 pub fn validate_device_name(name: &str) -> Result<String, DomainError> {
-    let s = name.trim();
-    if s.is_empty() || s.chars().count() > 64 || s.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "name",
-            "must be 1-64 printable characters",
-        ));
-    }
-    Ok(s.to_string())
+    crate::text::printable("name", name, 64)
 }
 
 /// The subject as it appears in log lines: enough to correlate, not enough

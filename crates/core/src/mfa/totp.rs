@@ -224,12 +224,7 @@ mod tests {
 
     #[test]
     fn rfc6238_vectors_pass_for_all_algorithms() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/vectors/rfc6238.json"
-        ))
-        .expect("vectors file");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let v = crate::test_vectors::load("rfc6238.json");
         let mut seen = std::collections::BTreeSet::new();
         let cases = v["vectors"].as_array().unwrap();
         assert!(cases.len() >= 18);

@@ -161,6 +161,14 @@ pub fn fast_settings() -> CacheSettings {
     }
 }
 
+/// [`fast_settings`] with this early-refresh fraction (0 disables it).
+pub fn refreshing_at(early_refresh: f64) -> CacheSettings {
+    CacheSettings {
+        early_refresh,
+        ..fast_settings()
+    }
+}
+
 pub async fn cache_with(
     api: &str,
     fake: &Fake,
@@ -225,4 +233,56 @@ pub async fn raw_get(url: &str, key: &str) -> Option<String> {
         .query_async(&mut c)
         .await
         .unwrap()
+}
+
+/// The Redis URL, a fake upstream and a fresh upstream name starting with
+/// `prefix`; `None` when there is no Redis to test with.
+pub async fn with_redis(prefix: &str) -> Option<(String, Fake, String)> {
+    let redis = redis_url().await?;
+    Some((redis, fake_upstream().await, unique(prefix)))
+}
+
+/// Two caches sharing one Redis and one fake upstream, as two replicas would;
+/// `None` when there is no Redis to test with.
+pub async fn two_replicas() -> Option<(Fake, String, TokenCache, TokenCache)> {
+    let (redis, fake, api) = with_redis("cpj").await?;
+    let a = cache(&api, &fake, Some(&redis)).await;
+    let b = cache(&api, &fake, Some(&redis)).await;
+    Some((fake, api, a, b))
+}
+
+/// `n` concurrent lookups of user `ana`, spread over `caches` in turn; the
+/// distinct tokens they got.
+pub async fn concurrent_gets(caches: &[TokenCache], api: &str, n: usize) -> HashSet<String> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (c, api) = (caches[i % caches.len()].clone(), api.to_string());
+            tokio::spawn(
+                async move { c.get_token(&api, "ana").await.unwrap().expose().to_string() },
+            )
+        })
+        .collect();
+    let mut tokens = HashSet::new();
+    for t in tasks {
+        tokens.insert(t.await.unwrap());
+    }
+    tokens
+}
+
+/// The sum of a metric's series in `r` (counter or gauge), optionally only
+/// those with the label `(name, value)`.
+pub fn metric(r: &prometheus::Registry, name: &str, label: Option<(&str, &str)>) -> f64 {
+    r.gather()
+        .iter()
+        .filter(|f| f.get_name() == name)
+        .flat_map(|f| f.get_metric().to_vec())
+        .filter(|m| {
+            label.is_none_or(|(k, v)| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.get_name() == k && l.get_value() == v)
+            })
+        })
+        .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+        .sum()
 }

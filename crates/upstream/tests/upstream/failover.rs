@@ -56,13 +56,11 @@ async fn start_redis(port: u16) -> Option<Server> {
 }
 
 fn transitions(r: &prometheus::Registry, state: &str) -> f64 {
-    r.gather()
-        .iter()
-        .filter(|f| f.get_name() == "tokens_upstream_redis_transitions_total")
-        .flat_map(|f| f.get_metric().to_vec())
-        .filter(|m| m.get_label().iter().any(|l| l.get_value() == state))
-        .map(|m| m.get_counter().get_value())
-        .sum()
+    metric(
+        r,
+        "tokens_upstream_redis_transitions_total",
+        Some(("state", state)),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,15 +12,13 @@ use std::{
 
 use common::*;
 use serde_json::Value;
-use tessera_upstream::{CacheSettings, CallError, LoginError, Tier, UpstreamError};
+use tessera_upstream::{CallError, LoginError, Tier, UpstreamError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_then_redis_then_login() {
-    let Some(redis) = redis_url().await else {
+    let Some((redis, fake, api)) = with_redis("cpj").await else {
         return;
     };
-    let fake = fake_upstream().await;
-    let api = unique("cpj");
     let first = cache(&api, &fake, Some(&redis)).await;
     let t = first.get_token(&api, "ana").await.unwrap();
     assert_eq!(t.tier, Tier::Login);
@@ -89,11 +87,9 @@ async fn memory_then_redis_then_login() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_storage_when_configured() {
-    let Some(redis) = redis_url().await else {
+    let Some((redis, fake, api)) = with_redis("legacy").await else {
         return;
     };
-    let fake = fake_upstream().await;
-    let api = unique("legacy");
     let upstreams = config(&api, &fake.base, 60).resolve_with(env).unwrap();
     let c = tessera_upstream::TokenCache::builder(upstreams)
         .redis_url(Some(redis.clone()))
@@ -126,10 +122,7 @@ async fn expired_entries_log_in_again() {
     let fake = fake_upstream().await;
     fake.expires_in.store(3, Ordering::SeqCst);
     let api = unique("cpj");
-    let settings = CacheSettings {
-        early_refresh: 0.0,
-        ..fast_settings()
-    };
+    let settings = refreshing_at(0.0);
     // Lifetime 3 s, margin 2 s: served for 1 s only.
     let c = cache_with(&api, &fake, 2, redis.as_deref(), settings.clone()).await;
     let t = c.get_token(&api, "ana").await.unwrap();
@@ -156,44 +149,17 @@ async fn a_hundred_concurrent_misses_make_one_login() {
     let fake = fake_upstream().await;
     let api = unique("cpj");
     let c = cache(&api, &fake, None).await;
-    let tasks: Vec<_> = (0..100)
-        .map(|_| {
-            let (c, api) = (c.clone(), api.clone());
-            tokio::spawn(
-                async move { c.get_token(&api, "ana").await.unwrap().expose().to_string() },
-            )
-        })
-        .collect();
-    let mut tokens = std::collections::HashSet::new();
-    for t in tasks {
-        tokens.insert(t.await.unwrap());
-    }
+    let tokens = concurrent_gets(&[c], &api, 100).await;
     assert_eq!(fake.count(), 1);
     assert_eq!(tokens.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_with_concurrent_misses_log_in_once() {
-    let Some(redis) = redis_url().await else {
+    let Some((fake, api, a, b)) = two_replicas().await else {
         return;
     };
-    let fake = fake_upstream().await;
-    let api = unique("cpj");
-    let a = cache(&api, &fake, Some(&redis)).await;
-    let b = cache(&api, &fake, Some(&redis)).await;
-    let tasks: Vec<_> = (0..100)
-        .map(|i| {
-            let c = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let api = api.clone();
-            tokio::spawn(
-                async move { c.get_token(&api, "ana").await.unwrap().expose().to_string() },
-            )
-        })
-        .collect();
-    let mut tokens = std::collections::HashSet::new();
-    for t in tasks {
-        tokens.insert(t.await.unwrap());
-    }
+    let tokens = concurrent_gets(&[a, b], &api, 100).await;
     assert_eq!(
         fake.count(),
         1,
@@ -271,10 +237,7 @@ async fn early_refresh_happens_in_the_background() {
     let fake = fake_upstream().await;
     fake.expires_in.store(4, Ordering::SeqCst);
     let api = unique("cpj");
-    let settings = CacheSettings {
-        early_refresh: 0.5,
-        ..fast_settings()
-    };
+    let settings = refreshing_at(0.5);
     // Served for 3 s (4 s life, 1 s margin); refreshed during the last 1.5 s.
     let c = cache_with(&api, &fake, 1, None, settings).await;
     let t = c.get_token(&api, "ana").await.unwrap();
@@ -392,13 +355,9 @@ async fn bad_requests_and_listing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_tiers_and_logins() {
-    let Some(redis) = redis_url().await else {
+    let Some((_fake, api, a, b)) = two_replicas().await else {
         return;
     };
-    let fake = fake_upstream().await;
-    let api = unique("cpj");
-    let a = cache(&api, &fake, Some(&redis)).await;
-    let b = cache(&api, &fake, Some(&redis)).await;
     let registry = prometheus::Registry::new();
     a.register_metrics(&registry).unwrap();
     let other = prometheus::Registry::new();
@@ -406,51 +365,19 @@ async fn metrics_count_tiers_and_logins() {
     a.get_token(&api, "ana").await.unwrap();
     a.get_token(&api, "ana").await.unwrap();
     b.get_token(&api, "ana").await.unwrap();
-    let value = |r: &prometheus::Registry, name: &str, label: Option<(&str, &str)>| -> f64 {
-        r.gather()
-            .iter()
-            .filter(|f| f.get_name() == name)
-            .flat_map(|f| f.get_metric().to_vec())
-            .filter(|m| {
-                label.is_none_or(|(k, v)| {
-                    m.get_label()
-                        .iter()
-                        .any(|l| l.get_name() == k && l.get_value() == v)
-                })
-            })
-            .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
-            .sum()
-    };
-    assert_eq!(
-        value(
-            &registry,
-            "tokens_upstream_hits_total",
-            Some(("tier", "memory"))
-        ),
-        1.0
-    );
-    assert_eq!(value(&registry, "tokens_upstream_misses_total", None), 1.0);
-    assert_eq!(
-        value(
-            &registry,
-            "tokens_upstream_logins_total",
-            Some(("upstream", &api))
-        ),
-        1.0
-    );
-    assert_eq!(
-        value(
-            &other,
-            "tokens_upstream_hits_total",
-            Some(("tier", "redis"))
-        ),
-        1.0
-    );
-    assert_eq!(value(&other, "tokens_upstream_logins_total", None), 0.0);
-    assert_eq!(
-        value(&registry, "tokens_upstream_redis_degraded", None),
-        0.0
-    );
+    let (memory, redis) = (Some(("tier", "memory")), Some(("tier", "redis")));
+    let api_label = Some(("upstream", api.as_str()));
+    let expected = [
+        (&registry, "tokens_upstream_hits_total", memory, 1.0),
+        (&registry, "tokens_upstream_misses_total", None, 1.0),
+        (&registry, "tokens_upstream_logins_total", api_label, 1.0),
+        (&other, "tokens_upstream_hits_total", redis, 1.0),
+        (&other, "tokens_upstream_logins_total", None, 0.0),
+        (&registry, "tokens_upstream_redis_degraded", None, 0.0),
+    ];
+    for (r, name, label, want) in expected {
+        assert_eq!(metric(r, name, label), want, "{name} {label:?}");
+    }
     let names: Vec<_> = registry
         .gather()
         .iter()
