@@ -22,7 +22,9 @@ _PATH = re.compile(r"\b(crate|super|self)\s*((?:::\s*\w+\s*)+)")
 
 
 def expand(tree):
-    """`a::{b, c::{d, e}}` -> ['a::b', 'a::c::d', 'a::c::e']."""
+    """`a::{b, c::{d, e}}` -> ['a::b', 'a::c::d', 'a::c::e']; a rename
+    `x as y` stays one segment, `x@as@y`."""
+    tree = re.sub(r"\s+as\s+", "@as@", tree)
     tree = re.sub(r"\s+", "", tree)
     i = tree.find("{")
     if i < 0:
@@ -47,8 +49,9 @@ def expand(tree):
     return out
 
 
-def resolve(module, segments, modules):
+def resolve(module, segments, modules, reexports=None):
     """The deepest known module that the path refers into, or None."""
+    reexports = reexports or {}
     if not segments:
         return None
     head = segments[0]
@@ -65,30 +68,55 @@ def resolve(module, segments, modules):
     else:
         return None  # another crate, or a name in scope
     target = base
-    for seg in rest:
+    for i, seg in enumerate(rest):
         if target + (seg,) in modules:
             target = target + (seg,)
-        else:
-            break
+            continue
+        # An item that `target` re-exports lives where the re-export points:
+        # `crate::DomainError` is a use of `crate::error`, not of the root.
+        hops = 0
+        while seg in reexports.get(target, {}) and hops < 8:
+            target, hops = reexports[target][seg], hops + 1
+        break
     return target
 
 
-def references(module, text, modules):
+_PUB_USE = re.compile(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]*);")
+
+
+def collect_reexports(modules):
+    """{module: {name: module the item comes from}} for every `pub use`."""
+    found = {}
+    for module, (_, text) in modules.items():
+        for m in _PUB_USE.finditer(text):
+            for path in expand(m.group(1)):
+                segs = [s for s in path.split("::") if s]
+                if not segs or segs[-1] == "*":
+                    continue
+                name = segs[-1].split("@as@")[-1]
+                segs[-1] = segs[-1].split("@as@")[0]
+                target = resolve(module, segs[:-1] or ["self"], modules)
+                if target is not None and target != module:
+                    found.setdefault(module, {})[name] = target
+    return found
+
+
+def references(module, text, modules, reexports):
     """(target module, line) for every path in this module's code."""
     refs = []
     for m in _USE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         for path in expand(m.group(1)):
             segs = [s for s in path.split("::") if s and s != "*"]
-            segs = [s.split(" as ")[0] for s in segs]
-            t = resolve(module, segs, modules)
+            segs = [s.split("@as@")[0] for s in segs]
+            t = resolve(module, segs, modules, reexports)
             if t is not None:
                 refs.append((t, line))
     without_use = _USE.sub(lambda m: " " * len(m.group(0)), text)
     for m in _PATH.finditer(without_use):
         line = without_use.count("\n", 0, m.start()) + 1
         segs = [m.group(1)] + [s.strip() for s in m.group(2).split("::") if s.strip()]
-        t = resolve(module, segs, modules)
+        t = resolve(module, segs, modules, reexports)
         if t is not None:
             refs.append((t, line))
     return refs
@@ -97,8 +125,9 @@ def references(module, text, modules):
 def sibling_edges(modules):
     """{(parent, a, b): [evidence]}: under `parent`, child `a` depends on child `b`."""
     edges = {}
+    reexports = collect_reexports(modules)
     for module, (file, text) in modules.items():
-        for target, line in references(module, text, modules):
+        for target, line in references(module, text, modules, reexports):
             k = 0
             while k < min(len(module), len(target)) and module[k] == target[k]:
                 k += 1

@@ -50,6 +50,13 @@ def main():
         "src/a/d.rs": "pub struct D;\nfn f(_: super::c::C) {}\n",
     })
     assert code == 1 and "children of crate::a: c, d" in out, out
+    # A use through a re-export counts as a use of where the item lives.
+    code, out = cycles({
+        "src/lib.rs": "mod a;\nmod b;\npub use b::{B as Renamed, Other};\n",
+        "src/a.rs": "pub struct A;\nfn f(_: crate::Renamed) {}\n",
+        "src/b.rs": "use crate::a::A;\npub struct B;\npub struct Other;\n",
+    })
+    assert code == 1 and "a, b" in out, out
     with tempfile.TemporaryDirectory() as d:
         body = "\n".join(f"    let x{i} = {i};" for i in range(85))
         crate(d, {"src/lib.rs": f"pub fn long() {{\n{body}\n}}\n#[cfg(test)]\nmod t {{\n fn long_test() {{\n{body}\n}}\n}}\n"})

@@ -13,8 +13,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::DomainError;
-
 const CODE_LEN: usize = 16;
 /// Inputs longer than this are not codes, whatever they contain.
 pub const MAX_CODE_INPUT: usize = crate::crockford::MAX_INPUT;
@@ -278,21 +276,6 @@ impl Default for InviteLimits {
     }
 }
 
-/// A minimal e-mail check: one `@`, something on each side, no spaces, and a
-/// sane length. Deliverability is the application's business.
-pub fn normalize_email(field: &'static str, email: &str) -> Result<String, DomainError> {
-    let e = email.trim().to_ascii_lowercase();
-    let ok = e.len() <= 254
-        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
-        && e.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.contains('@'));
-    if ok {
-        Ok(e)
-    } else {
-        Err(DomainError::invalid(field, "must be an e-mail address"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,15 +364,5 @@ mod tests {
             i.check_usable(Some("a@example.com"), now),
             Err(InviteFailure::NotFound)
         );
-    }
-
-    #[test]
-    fn emails() {
-        assert_eq!(
-            normalize_email("email", " Bob@Example.COM ").unwrap(),
-            "bob@example.com"
-        );
-        assert!(normalize_email("email", "bob").is_err());
-        assert!(normalize_email("email", "a b@c.d").is_err());
     }
 }

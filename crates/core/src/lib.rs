@@ -8,6 +8,7 @@ pub mod api_token;
 pub mod audit;
 pub mod crockford;
 pub mod crypto;
+pub mod email;
 pub mod error;
 pub mod event;
 pub mod ids;

@@ -11,12 +11,10 @@ use tessera_core::{
     api_token::validate_metadata,
     audit::{Actor, AuditEntry, RequestContext},
     crypto::{KeyedHasher, Keyring},
+    email::normalize_email,
     event::OutboxEvent,
     ids::{is_valid_id, new_id, validate_subject},
-    invite::{
-        generate_code, normalize_code, normalize_email, Grants, Invite, InviteFailure, InviteState,
-        Issuer,
-    },
+    invite::{generate_code, normalize_code, Grants, Invite, InviteFailure, InviteState, Issuer},
     DomainError,
 };
 use tessera_store::{
