@@ -37,7 +37,6 @@ pub(crate) struct Dialect {
     /// Run first inside the migration transaction so that concurrent
     /// `tessera migrate` runs (several replicas) apply each migration once.
     pub migration_lock: Option<&'static str>,
-    pub migrations: &'static [migrate::Migration],
 }
 
 /// A store on either backend.
@@ -47,6 +46,14 @@ pub(crate) struct SqlStore {
 }
 
 impl SqlStore {
+    /// The one list of migrations, with this backend's lock statement.
+    fn migration_plan(&self) -> migrate::MigrationPlan {
+        migrate::MigrationPlan {
+            migrations: migrate::MIGRATIONS,
+            lock: self.dialect.migration_lock,
+        }
+    }
+
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(match self.dialect.begin_write {
             Some(stmt) => self.pool.begin_with(Cow::Borrowed(stmt)).await?,
@@ -62,11 +69,11 @@ impl SchemaAdmin for SqlStore {
     }
 
     async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
-        migrate::apply(self).await
+        migrate::apply(&self.pool, &self.migration_plan(), self.begin_write()).await
     }
 
     async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
-        migrate::status(self).await
+        migrate::status(&self.pool, &self.migration_plan()).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
