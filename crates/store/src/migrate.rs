@@ -16,7 +16,7 @@ use std::future::Future;
 use chrono::Utc;
 use sqlx::{Any, AnyPool, Transaction};
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// One migration: a version number, a name and its SQL (several statements).
 #[derive(Debug)]
@@ -93,7 +93,10 @@ fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
-pub(crate) async fn status(pool: &AnyPool, plan: &MigrationPlan) -> Result<SchemaStatus, StoreError> {
+pub(crate) async fn status(
+    pool: &AnyPool,
+    plan: &MigrationPlan,
+) -> Result<SchemaStatus, StoreError> {
     sqlx::query(CREATE_TABLE).execute(pool).await?;
     let applied: Vec<i64> = sqlx::query_scalar(APPLIED).fetch_all(pool).await?;
     let pending = plan

@@ -3,8 +3,9 @@
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 
 use crate::{
+    backend::Backend,
+    error::StoreError,
     sql::{Dialect, SqlStore},
-    Backend, StoreError,
 };
 
 static DIALECT: Dialect = Dialect {

@@ -10,8 +10,9 @@ use sqlx::{
 };
 
 use crate::{
+    backend::Backend,
+    error::StoreError,
     sql::{Dialect, SqlStore},
-    Backend, StoreError,
 };
 
 static DIALECT: Dialect = Dialect {

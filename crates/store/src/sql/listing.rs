@@ -4,7 +4,7 @@
 
 use sqlx::{any::AnyRow, AnyPool};
 
-use crate::{Page, StoreError};
+use crate::{error::StoreError, page::Page};
 
 /// A `SELECT … WHERE` under construction. `$1` is always "now" (milliseconds)
 /// so that static state conditions can refer to it.

@@ -5,22 +5,14 @@
 //! queries are identical on SQLite and PostgreSQL; two copies would only drift.
 //! The few real differences are data in [`Dialect`].
 
-mod audit;
-mod auth_codes;
-mod invites;
-mod jobs;
-mod listing;
-mod mfa;
-mod tokens;
-mod webhooks;
+pub(crate) mod listing;
 
 use std::borrow::Cow;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{any::AnyRow, Any, AnyPool, Row, Transaction};
 
-use crate::{migrate, Backend, SchemaAdmin, SchemaStatus, StoreError};
+use crate::{backend::Backend, error::StoreError};
 
 /// What differs between the backends, as data.
 #[derive(Debug)]
@@ -46,43 +38,11 @@ pub(crate) struct SqlStore {
 }
 
 impl SqlStore {
-    /// The one list of migrations, with this backend's lock statement.
-    fn migration_plan(&self) -> migrate::MigrationPlan {
-        migrate::MigrationPlan {
-            migrations: migrate::MIGRATIONS,
-            lock: self.dialect.migration_lock,
-        }
-    }
-
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         Ok(match self.dialect.begin_write {
             Some(stmt) => self.pool.begin_with(Cow::Borrowed(stmt)).await?,
             None => self.pool.begin().await?,
         })
-    }
-}
-
-#[async_trait]
-impl SchemaAdmin for SqlStore {
-    fn backend(&self) -> Backend {
-        self.dialect.backend
-    }
-
-    async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
-        migrate::apply(&self.pool, &self.migration_plan(), self.begin_write()).await
-    }
-
-    async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
-        migrate::status(&self.pool, &self.migration_plan()).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
     }
 }
 
@@ -172,4 +132,12 @@ pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, StoreError> {
     let text: String = row.try_get(col)?;
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -12,14 +12,15 @@ use tessera_core::{
 };
 
 use super::{
-    audit::{insert_audit, insert_events},
-    get_json, get_opt_ts, get_ts,
-    listing::Listing,
-    lock_row, opt_millis, to_millis, SqlStore,
+    NewToken, SecretChange, SecretMatch, TokenMutation, TokenQuery, TokenRepository, UsageUpdate,
 };
 use crate::{
-    NewToken, Page, SecretChange, SecretMatch, StoreError, TokenMutation, TokenQuery,
-    TokenRepository, UsageUpdate,
+    audit::sql::{insert_audit, insert_events},
+    error::StoreError,
+    page::Page,
+    sql::{
+        get_json, get_opt_ts, get_ts, listing::Listing, lock_row, opt_millis, to_millis, SqlStore,
+    },
 };
 
 const TOKEN_COLUMNS: &str = "t.id, t.name, t.description, t.owner, t.scopes, t.hint, t.metadata, \

@@ -12,14 +12,17 @@ use tessera_core::{
 };
 
 use super::{
-    audit::{insert_audit, insert_events},
-    get_json, get_opt_ts, get_ts,
-    listing::Listing,
-    lock_key, lock_row, opt_millis, to_millis, SqlStore,
+    InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite,
+    Redemption,
 };
 use crate::{
-    InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Page,
-    Redemption, StoreError,
+    audit::sql::{insert_audit, insert_events},
+    error::StoreError,
+    page::Page,
+    sql::{
+        get_json, get_opt_ts, get_ts, listing::Listing, lock_key, lock_row, opt_millis,
+        placeholders, to_millis, SqlStore,
+    },
 };
 
 const INVITE_COLUMNS: &str =
@@ -60,14 +63,6 @@ fn state_condition(state: InviteState) -> &'static str {
         }
         InviteState::Revoked => "t.revoked_at IS NOT NULL",
     }
-}
-
-/// `$first, $first+1, …` for an IN list.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn find_by_code(

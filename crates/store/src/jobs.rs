@@ -1,12 +1,58 @@
-//! Job leases, run records and the log purge.
+//! Scheduled jobs: leases that make each job run once per interval across
+//! replicas, the record of runs, and the log purge. Trait, types and SQL in
+//! one file because all three are short.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{any::AnyRow, Row};
 use tessera_core::ids::new_id;
 
-use super::{get_opt_ts, get_ts, to_millis, SqlStore};
-use crate::{JobRepository, JobRun, JobSummary, StoreError};
+use crate::{
+    error::StoreError,
+    sql::{get_opt_ts, get_ts, to_millis, SqlStore},
+};
+
+/// One recorded run of a scheduled job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRun {
+    pub job: String,
+    pub holder: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub items: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobSummary {
+    pub job: String,
+    pub last_run: Option<JobRun>,
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Leases that make each job run once per interval across replicas, the
+/// record of runs, and the log purge.
+#[async_trait]
+pub trait JobRepository: Send + Sync {
+    /// Takes the job's lease until `lease_until` if it is free at `now`.
+    async fn try_acquire_job(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn record_job_run(&self, run: &JobRun) -> Result<(), StoreError>;
+    async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError>;
+    /// Deletes log rows older than the cut-offs; returns rows deleted.
+    async fn purge_logs(
+        &self,
+        audit_before: DateTime<Utc>,
+        usage_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
 
 fn run_from_row(r: &AnyRow) -> Result<JobRun, StoreError> {
     Ok(JobRun {

@@ -1,4 +1,4 @@
-//! TOTP devices, the replay record, attempt counters and recovery codes.
+//! TOTP queries: devices, the replay record and the attempt counter.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -6,29 +6,19 @@ use sqlx::{any::AnyRow, Any, Row, Transaction};
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
-    ids::new_id,
     mfa::{
-        auth_code::AuthCode,
         lockout::{AttemptCounter, Reservation},
         totp::{Algorithm, TotpParams},
-        DeviceStatus, MfaFailure, TotpDevice,
+        DeviceStatus, TotpDevice,
     },
 };
 
-use super::{
-    audit::{insert_audit, insert_events},
-    get_opt_ts, get_ts, lock_key, opt_millis, to_millis, SqlStore,
-};
+use super::{NewTotpDevice, SealedDevice, TotpCheck, TotpMatch, TotpOutcome, TotpRepository};
 use crate::{
-    mfa::{
-        AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, NewAuthCode, NewTotpDevice, SealedDevice,
-        TotpCheck, TotpMatch, TotpOutcome,
-    },
-    MfaRepository, StoreError,
+    error::StoreError,
+    mfa::common::write_log,
+    sql::{get_opt_ts, get_ts, opt_millis, to_millis, SqlStore},
 };
-
-const DEVICE_COLUMNS: &str = "t.id, t.subject, t.name, t.status, t.algorithm, t.digits, \
-     t.period, t.created_at, t.confirmed_at, t.last_used_at, t.secret_enc";
 
 fn device_from_row(row: &AnyRow) -> Result<SealedDevice, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("totp_devices.{what}"));
@@ -52,23 +42,6 @@ fn device_from_row(row: &AnyRow) -> Result<SealedDevice, StoreError> {
         },
         secret_sealed: row.try_get("secret_enc")?,
     })
-}
-
-/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-async fn write_log(
-    tx: &mut Transaction<'static, Any>,
-    audit: &[AuditEntry],
-    events: &[OutboxEvent],
-) -> Result<(), StoreError> {
-    insert_audit(tx, audit).await?;
-    insert_events(tx, events).await
 }
 
 /// Locks the subject's attempt counter for the rest of `tx` and reads it,
@@ -118,15 +91,6 @@ async fn store_attempts(
     Ok(())
 }
 
-/// Serialises per-subject changes that read before they write (recovery
-/// code regeneration, auth code rate limits).
-pub(super) async fn lock_subject(
-    tx: &mut Transaction<'static, Any>,
-    subject: &str,
-) -> Result<(), StoreError> {
-    lock_key(tx, "mfa_subjects", "subject", subject).await
-}
-
 /// Locks the matched device for the rest of `tx`: `false` if the subject no
 /// longer has it in the expected state (pending when confirming, else active).
 async fn lock_device(
@@ -173,7 +137,7 @@ async fn record_step(
 }
 
 #[async_trait]
-impl MfaRepository for SqlStore {
+impl TotpRepository for SqlStore {
     async fn create_totp_device(
         &self,
         new: &NewTotpDevice,
@@ -342,17 +306,6 @@ impl MfaRepository for SqlStore {
         Ok(true)
     }
 
-    async fn record_mfa_activity(
-        &self,
-        audit: &[AuditEntry],
-        events: &[OutboxEvent],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        write_log(&mut tx, audit, events).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn totp_key_ids(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query("SELECT DISTINCT secret_key_id FROM totp_devices ORDER BY secret_key_id")
             .fetch_all(&self.pool)
@@ -399,154 +352,5 @@ impl MfaRepository for SqlStore {
         .await?
         .rows_affected();
         Ok(n == 1)
-    }
-
-    async fn replace_recovery_codes(
-        &self,
-        subject: &str,
-        hashes: &[String],
-        now: DateTime<Utc>,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        // Without this lock, two concurrent regenerations on PostgreSQL each
-        // delete only the rows they can see and both new sets survive.
-        lock_subject(&mut tx, subject).await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE subject = $1")
-            .bind(subject)
-            .execute(&mut *tx)
-            .await?;
-        for hash in hashes {
-            sqlx::query(
-                "INSERT INTO recovery_codes (id, subject, code_hash, created_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(new_id())
-            .bind(subject)
-            .bind(hash)
-            .bind(to_millis(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn use_recovery_code(
-        &self,
-        subject: &str,
-        candidates: &[String],
-        now: DateTime<Utc>,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<bool, StoreError> {
-        if candidates.is_empty() {
-            return Ok(false);
-        }
-        let mut tx = self.begin_write().await?;
-        // One conditional update: two requests with one code cannot both
-        // see it unused.
-        let sql = format!(
-            "UPDATE recovery_codes SET used_at = $2 WHERE subject = $1 AND used_at IS NULL \
-             AND code_hash IN ({})",
-            placeholders(3, candidates.len())
-        );
-        let mut q = sqlx::query(&sql).bind(subject).bind(to_millis(now));
-        for c in candidates {
-            q = q.bind(c);
-        }
-        if q.execute(&mut *tx).await?.rows_affected() == 0 {
-            return Ok(false);
-        }
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query(
-            "SELECT COUNT(*) AS n FROM recovery_codes WHERE subject = $1 AND used_at IS NULL",
-        )
-        .bind(subject)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?)
-    }
-
-    async fn create_auth_code(
-        &self,
-        new: &NewAuthCode,
-        limits: &AuthCodeLimits,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        super::auth_codes::create(self, new, limits, audit).await
-    }
-
-    async fn finish_auth_code_delivery(
-        &self,
-        id: &str,
-        sent_at: Option<DateTime<Utc>>,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<(), StoreError> {
-        super::auth_codes::finish_delivery(self, id, sent_at, audit, events).await
-    }
-
-    async fn check_auth_code(
-        &self,
-        lookup: &AuthCodeLookup,
-        now: DateTime<Utc>,
-        check: Box<AuthCodeCheck<'_>>,
-    ) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
-        super::auth_codes::check(self, lookup, now, check).await
-    }
-
-    async fn purge_mfa_state(
-        &self,
-        now: DateTime<Utc>,
-        codes_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        // Each delete commits on its own: one transaction would lock replay
-        // records and counters in the opposite order to a TOTP check and
-        // could deadlock with one on PostgreSQL.
-        let now_ms = to_millis(now);
-        let mut n = 0;
-        for (sql, at) in [
-            ("DELETE FROM totp_replay WHERE expires_at < $1", now_ms),
-            (
-                "DELETE FROM auth_codes WHERE created_at < $1",
-                to_millis(codes_before),
-            ),
-            // Enrolments never confirmed within the auth-code horizon (a day).
-            (
-                "DELETE FROM totp_devices WHERE status = 'pending' AND created_at < $1",
-                to_millis(codes_before),
-            ),
-            // Counters idle for a day and not locked carry nothing worth keeping.
-            (
-                "DELETE FROM mfa_attempts WHERE updated_at < $1 \
-                 AND (locked_until IS NULL OR locked_until < $1)",
-                now_ms - 86_400_000,
-            ),
-        ] {
-            n += sqlx::query(sql)
-                .bind(at)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        }
-        // Lock rows of destinations and subjects with nothing left to guard
-        // (a concurrent create simply inserts its row again).
-        for sql in [
-            "DELETE FROM auth_code_destinations \
-             WHERE destination_hash NOT IN (SELECT destination_hash FROM auth_codes)",
-            "DELETE FROM mfa_subjects WHERE subject NOT IN (SELECT subject FROM auth_codes) \
-             AND subject NOT IN (SELECT subject FROM recovery_codes)",
-        ] {
-            n += sqlx::query(sql).execute(&self.pool).await?.rows_affected();
-        }
-        Ok(n)
     }
 }

@@ -12,12 +12,17 @@ use tessera_core::{
 };
 
 use super::{
-    audit::insert_audit, get_json, get_opt_ts, get_ts, listing::Listing, lock_row, opt_millis,
-    to_millis, SqlStore,
+    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointMutation, EndpointSecrets,
+    NewEndpoint, WebhookRepository,
 };
 use crate::{
-    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointMutation, EndpointSecrets,
-    EventPayload, NewEndpoint, Page, StoreError, WebhookRepository,
+    audit::{sql::insert_audit, EventPayload},
+    error::StoreError,
+    page::Page,
+    sql::{
+        get_json, get_opt_ts, get_ts, listing::Listing, lock_row, opt_millis, placeholders,
+        to_millis, SqlStore,
+    },
 };
 
 const ENDPOINT_COLUMNS: &str = "t.id, t.url, t.description, t.event_types, t.is_default, \
@@ -67,13 +72,6 @@ fn secrets_from_row(r: &AnyRow) -> Result<EndpointSecrets, StoreError> {
         current: r.try_get("secret_enc")?,
         previous: previous.zip(until),
     })
-}
-
-fn id_list(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[async_trait]
@@ -322,7 +320,7 @@ impl WebhookRepository for SqlStore {
         }
         let sql = format!(
             "UPDATE outbox_events SET dispatched_at = $1 WHERE id IN ({})",
-            id_list(2, ids.len())
+            placeholders(2, ids.len())
         );
         let mut q = sqlx::query(&sql).bind(now_ms);
         for id in &ids {
@@ -362,7 +360,7 @@ impl WebhookRepository for SqlStore {
         }
         let lease_sql = format!(
             "UPDATE webhook_deliveries SET locked_until = $1, updated_at = $2 WHERE id IN ({})",
-            id_list(3, claimed.len())
+            placeholders(3, claimed.len())
         );
         let mut q = sqlx::query(&lease_sql)
             .bind(to_millis(lease_until))
@@ -376,7 +374,7 @@ impl WebhookRepository for SqlStore {
              e.previous_secret_until, o.payload, o.payload_sealed \
              FROM webhook_deliveries t JOIN webhook_endpoints e ON e.id = t.endpoint_id \
              JOIN outbox_events o ON o.id = t.event_id WHERE t.id IN ({})",
-            id_list(1, claimed.len())
+            placeholders(1, claimed.len())
         );
         let mut q = sqlx::query(&select_sql);
         for id in &claimed {

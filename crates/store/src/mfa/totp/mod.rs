@@ -1,20 +1,17 @@
-//! The storage interface for second factors: TOTP devices, the replay record
-//! and attempt counters, recovery codes and one-time auth codes.
-//!
-//! Every check that must hold across replicas (a code accepted once, a
-//! limited number of guesses, a recovery code used once) is a single atomic
-//! statement or a locked transaction here, never a read-then-write in the
-//! service.
+//! TOTP devices: the repository trait and its types, next to its SQL
+//! implementation ([`sql`]).
+
+mod sql;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
-    mfa::{auth_code::AuthCode, lockout::LockoutPolicy, MfaFailure, TotpDevice},
+    mfa::{lockout::LockoutPolicy, TotpDevice},
 };
 
-use crate::StoreError;
+use crate::error::StoreError;
 
 /// A device as created: the record and its secret, sealed.
 #[derive(Debug, Clone)]
@@ -66,7 +63,7 @@ pub enum TotpOutcome {
 pub type TotpLog<'a> =
     dyn Fn(&TotpOutcome) -> (Vec<AuditEntry>, Vec<OutboxEvent>) + Send + Sync + 'a;
 
-/// One TOTP check, run by [`MfaRepository::check_totp`] in one transaction.
+/// One TOTP check, run by [`TotpRepository::check_totp`] in one transaction.
 pub struct TotpCheck<'a> {
     pub subject: String,
     pub now: DateTime<Utc>,
@@ -80,48 +77,9 @@ pub struct TotpCheck<'a> {
     pub log: Box<TotpLog<'a>>,
 }
 
-/// A new auth code: the record, its keyed hash, and its destination (sealed,
-/// plus a keyed hash for per-destination rate limits).
-#[derive(Debug, Clone)]
-pub struct NewAuthCode {
-    pub code: AuthCode,
-    pub code_hash: String,
-    pub destination_sealed: String,
-    pub destination_hash: String,
-}
-
-/// Auth codes allowed per subject and per destination in a rolling window.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthCodeLimits {
-    pub per_subject: i64,
-    pub per_destination: i64,
-    pub window: Duration,
-}
-
-/// Which code a verification is about.
-#[derive(Debug, Clone)]
-pub struct AuthCodeLookup {
-    pub subject: String,
-    pub purpose: String,
-    /// When given, it must be the current code for subject and purpose.
-    pub id: Option<String>,
-}
-
-/// What a check of a presented auth code decided, to be written atomically.
-#[derive(Debug, Clone)]
-pub struct AuthCodeVerdict {
-    pub outcome: Result<(), MfaFailure>,
-    /// Whether this guess used one of the code's attempts.
-    pub count_attempt: bool,
-    pub audit: AuditEntry,
-    pub events: Vec<OutboxEvent>,
-}
-
-/// Called with the locked current code and its stored hash (or `None`).
-pub type AuthCodeCheck<'a> = dyn FnOnce(Option<(&AuthCode, &str)>) -> AuthCodeVerdict + Send + 'a;
-
+/// TOTP devices, the replay record and the attempt counter.
 #[async_trait]
-pub trait MfaRepository: Send + Sync {
+pub trait TotpRepository: Send + Sync {
     async fn create_totp_device(
         &self,
         new: &NewTotpDevice,
@@ -163,13 +121,6 @@ pub trait MfaRepository: Send + Sync {
     /// clear.
     async fn unlock_totp(&self, subject: &str, audit: &AuditEntry) -> Result<bool, StoreError>;
 
-    /// Audit rows and events for checks that changed nothing else (failures).
-    async fn record_mfa_activity(
-        &self,
-        audit: &[AuditEntry],
-        events: &[OutboxEvent],
-    ) -> Result<(), StoreError>;
-
     /// The distinct key ids TOTP secrets are sealed under.
     async fn totp_key_ids(&self) -> Result<Vec<String>, StoreError>;
 
@@ -188,65 +139,4 @@ pub trait MfaRepository: Send + Sync {
         new: &str,
         new_key_id: &str,
     ) -> Result<bool, StoreError>;
-
-    /// Replaces the subject's recovery codes with a new set.
-    async fn replace_recovery_codes(
-        &self,
-        subject: &str,
-        hashes: &[String],
-        now: DateTime<Utc>,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<(), StoreError>;
-
-    /// Marks the unused code matching one of `candidates` used, atomically,
-    /// with its audit row and events. `false` if none matched.
-    async fn use_recovery_code(
-        &self,
-        subject: &str,
-        candidates: &[String],
-        now: DateTime<Utc>,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<bool, StoreError>;
-
-    async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError>;
-
-    /// Inserts a code under the subject's and destination's rate limits
-    /// (`DomainError::RateLimited`), superseding the pending code for the
-    /// same subject and purpose.
-    async fn create_auth_code(
-        &self,
-        new: &NewAuthCode,
-        limits: &AuthCodeLimits,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError>;
-
-    /// After delivery: `Some(at)` marks it sent (usable) and writes the
-    /// events; `None` (delivery failed) retires it.
-    async fn finish_auth_code_delivery(
-        &self,
-        id: &str,
-        sent_at: Option<DateTime<Utc>>,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<(), StoreError>;
-
-    /// Locks the current code, lets `check` decide, and writes the verdict
-    /// (attempt, consumption, audit, events) in one transaction.
-    async fn check_auth_code(
-        &self,
-        lookup: &AuthCodeLookup,
-        now: DateTime<Utc>,
-        check: Box<AuthCodeCheck<'_>>,
-    ) -> Result<Result<AuthCode, MfaFailure>, StoreError>;
-
-    /// Deletes lapsed replay records and attempt counters, auth codes and
-    /// unconfirmed TOTP enrolments created before `codes_before`, and lock
-    /// rows with nothing left to guard. Returns rows deleted.
-    async fn purge_mfa_state(
-        &self,
-        now: DateTime<Utc>,
-        codes_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
 }

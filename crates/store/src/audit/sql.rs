@@ -6,8 +6,11 @@ use chrono::Utc;
 use sqlx::{Any, Row, Transaction};
 use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
 
-use super::{get_json, get_opt_ts, get_ts, to_millis, SqlStore};
-use crate::{AuditLog, AuditRecord, EventPayload, Outbox, StoreError, StoredEvent};
+use super::{AuditLog, AuditRecord, EventPayload, Outbox, StoredEvent};
+use crate::{
+    error::StoreError,
+    sql::{get_json, get_opt_ts, get_ts, to_millis, SqlStore},
+};
 
 pub(crate) async fn insert_audit(
     tx: &mut Transaction<'static, Any>,

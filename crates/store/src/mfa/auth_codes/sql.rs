@@ -1,6 +1,7 @@
 //! One-time auth codes: creation under per-subject and per-destination rate
 //! limits, delivery bookkeeping, and the locked check of a presented code.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{any::AnyRow, Row};
 use tessera_core::{
@@ -13,13 +14,12 @@ use tessera_core::{
     DomainError,
 };
 
-use super::{
-    audit::{insert_audit, insert_events},
-    get_opt_ts, get_ts, lock_key, lock_row, opt_millis, to_millis, SqlStore,
-};
+use super::{AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, AuthCodeRepository, NewAuthCode};
 use crate::{
-    mfa::{AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, NewAuthCode},
-    StoreError,
+    audit::sql::{insert_audit, insert_events},
+    error::StoreError,
+    mfa::common::lock_subject,
+    sql::{get_opt_ts, get_ts, lock_key, lock_row, opt_millis, to_millis, SqlStore},
 };
 
 const COLUMNS: &str = "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
@@ -44,7 +44,7 @@ fn from_row(row: &AnyRow) -> Result<(AuthCode, String), StoreError> {
     ))
 }
 
-pub(super) async fn create(
+async fn create(
     store: &SqlStore,
     new: &NewAuthCode,
     limits: &AuthCodeLimits,
@@ -56,7 +56,7 @@ pub(super) async fn create(
     // Serialise creations per subject and per destination, so concurrent
     // requests cannot slip past either limit. Always subject first, then
     // destination: every transaction takes them in that order.
-    super::mfa::lock_subject(&mut tx, &c.subject).await?;
+    lock_subject(&mut tx, &c.subject).await?;
     lock_key(
         &mut tx,
         "auth_code_destinations",
@@ -120,7 +120,7 @@ pub(super) async fn create(
     Ok(())
 }
 
-pub(super) async fn finish_delivery(
+async fn finish_delivery(
     store: &SqlStore,
     id: &str,
     sent_at: Option<DateTime<Utc>>,
@@ -152,7 +152,7 @@ pub(super) async fn finish_delivery(
     Ok(())
 }
 
-pub(super) async fn check(
+async fn check(
     store: &SqlStore,
     lookup: &AuthCodeLookup,
     now: DateTime<Utc>,
@@ -214,4 +214,35 @@ pub(super) async fn check(
         (Ok(()), None) => Err(MfaFailure::NoCode),
         (Err(f), _) => Err(f),
     })
+}
+
+#[async_trait]
+impl AuthCodeRepository for SqlStore {
+    async fn create_auth_code(
+        &self,
+        new: &NewAuthCode,
+        limits: &AuthCodeLimits,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        create(self, new, limits, audit).await
+    }
+
+    async fn finish_auth_code_delivery(
+        &self,
+        id: &str,
+        sent_at: Option<DateTime<Utc>>,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        finish_delivery(self, id, sent_at, audit, events).await
+    }
+
+    async fn check_auth_code(
+        &self,
+        lookup: &AuthCodeLookup,
+        now: DateTime<Utc>,
+        check_code: Box<AuthCodeCheck<'_>>,
+    ) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
+        check(self, lookup, now, check_code).await
+    }
 }

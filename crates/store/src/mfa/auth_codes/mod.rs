@@ -1,0 +1,88 @@
+//! One-time auth codes: the repository trait and its types, next to its SQL
+//! implementation ([`sql`]).
+
+mod sql;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use tessera_core::{
+    audit::AuditEntry,
+    event::OutboxEvent,
+    mfa::{auth_code::AuthCode, MfaFailure},
+};
+
+use crate::error::StoreError;
+
+/// A new auth code: the record, its keyed hash, and its destination (sealed,
+/// plus a keyed hash for per-destination rate limits).
+#[derive(Debug, Clone)]
+pub struct NewAuthCode {
+    pub code: AuthCode,
+    pub code_hash: String,
+    pub destination_sealed: String,
+    pub destination_hash: String,
+}
+
+/// Auth codes allowed per subject and per destination in a rolling window.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthCodeLimits {
+    pub per_subject: i64,
+    pub per_destination: i64,
+    pub window: Duration,
+}
+
+/// Which code a verification is about.
+#[derive(Debug, Clone)]
+pub struct AuthCodeLookup {
+    pub subject: String,
+    pub purpose: String,
+    /// When given, it must be the current code for subject and purpose.
+    pub id: Option<String>,
+}
+
+/// What a check of a presented auth code decided, to be written atomically.
+#[derive(Debug, Clone)]
+pub struct AuthCodeVerdict {
+    pub outcome: Result<(), MfaFailure>,
+    /// Whether this guess used one of the code's attempts.
+    pub count_attempt: bool,
+    pub audit: AuditEntry,
+    pub events: Vec<OutboxEvent>,
+}
+
+/// Called with the locked current code and its stored hash (or `None`).
+pub type AuthCodeCheck<'a> = dyn FnOnce(Option<(&AuthCode, &str)>) -> AuthCodeVerdict + Send + 'a;
+
+/// Auth codes sent by e-mail or SMS: creation under rate limits, delivery
+/// bookkeeping, and the locked check of a presented code.
+#[async_trait]
+pub trait AuthCodeRepository: Send + Sync {
+    /// Inserts a code under the subject's and destination's rate limits
+    /// (`DomainError::RateLimited`), superseding the pending code for the
+    /// same subject and purpose.
+    async fn create_auth_code(
+        &self,
+        new: &NewAuthCode,
+        limits: &AuthCodeLimits,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// After delivery: `Some(at)` marks it sent (usable) and writes the
+    /// events; `None` (delivery failed) retires it.
+    async fn finish_auth_code_delivery(
+        &self,
+        id: &str,
+        sent_at: Option<DateTime<Utc>>,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Locks the current code, lets `check` decide, and writes the verdict
+    /// (attempt, consumption, audit, events) in one transaction.
+    async fn check_auth_code(
+        &self,
+        lookup: &AuthCodeLookup,
+        now: DateTime<Utc>,
+        check: Box<AuthCodeCheck<'_>>,
+    ) -> Result<Result<AuthCode, MfaFailure>, StoreError>;
+}
