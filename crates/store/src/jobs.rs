@@ -4,12 +4,11 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Row};
 use tessera_core::ids::new_id;
 
 use crate::{
     error::StoreError,
-    sql::{get_opt_ts, get_ts, to_millis, SqlStore},
+    sql::{from_millis, from_opt_millis, to_millis, SqlStore},
 };
 
 /// One recorded run of a scheduled job.
@@ -54,16 +53,31 @@ pub trait JobRepository: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-fn run_from_row(r: &AnyRow) -> Result<JobRun, StoreError> {
-    Ok(JobRun {
-        job: r.try_get("job")?,
-        holder: r.try_get("holder")?,
-        started_at: get_ts(r, "started_at")?,
-        finished_at: get_ts(r, "finished_at")?,
-        outcome: r.try_get("outcome")?,
-        items: r.try_get("items")?,
-        error: r.try_get("error")?,
-    })
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    job: String,
+    holder: String,
+    started_at: i64,
+    finished_at: i64,
+    outcome: String,
+    items: i64,
+    error: Option<String>,
+}
+
+impl TryFrom<RunRow> for JobRun {
+    type Error = StoreError;
+
+    fn try_from(r: RunRow) -> Result<Self, StoreError> {
+        Ok(JobRun {
+            job: r.job,
+            holder: r.holder,
+            started_at: from_millis(r.started_at)?,
+            finished_at: from_millis(r.finished_at)?,
+            outcome: r.outcome,
+            items: r.items,
+            error: r.error,
+        })
+    }
 }
 
 #[async_trait]
@@ -116,14 +130,14 @@ impl JobRepository for SqlStore {
     }
 
     async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError> {
-        let last = sqlx::query(
+        let last: Option<RunRow> = sqlx::query_as(
             "SELECT job, holder, started_at, finished_at, outcome, items, error FROM job_runs \
              WHERE job = $1 ORDER BY started_at DESC LIMIT 1",
         )
         .bind(job)
         .fetch_optional(&self.pool)
         .await?;
-        let success = sqlx::query(
+        let success: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(finished_at) AS at FROM job_runs WHERE job = $1 AND outcome = 'success'",
         )
         .bind(job)
@@ -131,8 +145,8 @@ impl JobRepository for SqlStore {
         .await?;
         Ok(JobSummary {
             job: job.to_string(),
-            last_run: last.as_ref().map(run_from_row).transpose()?,
-            last_success_at: get_opt_ts(&success, "at")?,
+            last_run: last.map(JobRun::try_from).transpose()?,
+            last_success_at: from_opt_millis(success)?,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Invites: the repository trait and its types, next to its SQL
 //! implementation ([`sql`]).
 
+mod rows;
 mod sql;
 
 use async_trait::async_trait;

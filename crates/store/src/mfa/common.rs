@@ -10,7 +10,7 @@ use crate::{
     sql::lock_key,
 };
 
-async fn write_log(
+pub(crate) async fn write_log(
     tx: &mut Transaction<'static, Any>,
     audit: &[AuditEntry],
     events: &[OutboxEvent],

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
 
 use crate::{
@@ -106,12 +105,11 @@ impl RecoveryCodeRepository for SqlStore {
     }
 
     async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT COUNT(*) AS n FROM recovery_codes WHERE subject = $1 AND used_at IS NULL",
         )
         .bind(subject)
         .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?)
+        .await?)
     }
 }

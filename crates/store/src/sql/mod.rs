@@ -4,13 +4,18 @@
 //! portable (text ids, BIGINT millisecond timestamps, JSON in TEXT), so the
 //! queries are identical on SQLite and PostgreSQL; two copies would only drift.
 //! The few real differences are data in [`Dialect`].
+//!
+//! Rows are read into `#[derive(FromRow)]` structs (timestamps as BIGINT
+//! milliseconds, JSON as TEXT, booleans as BIGINT 0/1) and turned into domain
+//! types by one `TryFrom` each, next to the repository that reads them.
 
 pub(crate) mod listing;
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Any, AnyPool, Row, Transaction};
+use serde::{de::DeserializeOwned, Serialize};
+use sqlx::{any::AnyRow, Any, AnyPool, FromRow, Transaction};
 
 use crate::{backend::Backend, error::StoreError};
 
@@ -51,13 +56,15 @@ impl SqlStore {
 /// no-op under SQLite's `BEGIN IMMEDIATE` write lock), so concurrent changes
 /// to one record are serialised and each sees the previous one's result.
 /// `None` when no row has this id.
-pub(crate) async fn lock_row<T>(
+pub(crate) async fn lock_row<R>(
     tx: &mut Transaction<'static, Any>,
     table: &str,
     columns: &str,
     id: &str,
-    decode: impl Fn(&AnyRow) -> Result<T, StoreError>,
-) -> Result<Option<T>, StoreError> {
+) -> Result<Option<R>, StoreError>
+where
+    R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+{
     let locked = sqlx::query(&format!(
         "UPDATE {table} SET updated_at = updated_at WHERE id = $1"
     ))
@@ -68,11 +75,11 @@ pub(crate) async fn lock_row<T>(
     if locked == 0 {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
+    let row = sqlx::query_as(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
         .bind(id)
         .fetch_one(&mut **tx)
         .await?;
-    decode(&row).map(Some)
+    Ok(Some(row))
 }
 
 /// Locks the row keyed `key` in a one-column lock table (creating it on first
@@ -116,22 +123,18 @@ pub(crate) fn opt_millis(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(to_millis)
 }
 
-pub(crate) fn get_ts(row: &AnyRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
-    from_millis(row.try_get::<i64, _>(col)?)
+pub(crate) fn from_opt_millis(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ms.map(from_millis).transpose()
 }
 
-pub(crate) fn get_opt_ts(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    row.try_get::<Option<i64>, _>(col)?
-        .map(from_millis)
-        .transpose()
+/// Decodes a JSON column (stored as TEXT); `column` names it in the error.
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str, column: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
-pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
-    row: &AnyRow,
-    col: &str,
-) -> Result<T, StoreError> {
-    let text: String = row.try_get(col)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+/// The stored (TEXT) form of a JSON column.
+pub(crate) fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("stored JSON values always serialize")
 }
 
 /// `$first, $first+1, …` for an `IN (…)` list of `n` values.

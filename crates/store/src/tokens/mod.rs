@@ -1,6 +1,7 @@
 //! API tokens: the repository trait and the types it speaks, next to its
 //! SQL implementation ([`sql`]).
 
+mod rows;
 mod sql;
 
 use async_trait::async_trait;

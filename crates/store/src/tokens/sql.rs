@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use tessera_core::{
     api_token::{ApiToken, TokenState},
     audit::AuditEntry,
@@ -12,6 +12,7 @@ use tessera_core::{
 };
 
 use super::{
+    rows::{SecretMatchRow, TokenRow, TOKEN_COLUMNS},
     NewToken, SecretChange, SecretMatch, TokenMutation, TokenQuery, TokenRepository, UsageUpdate,
 };
 use crate::{
@@ -19,51 +20,21 @@ use crate::{
     error::StoreError,
     page::Page,
     sql::{
-        get_json, get_opt_ts, get_ts, listing::Listing, lock_row, opt_millis, to_millis, SqlStore,
+        from_opt_millis, json_text,
+        listing::Listing,
+        lock_row, opt_millis, to_millis, SqlStore,
     },
 };
 
-const TOKEN_COLUMNS: &str = "t.id, t.name, t.description, t.owner, t.scopes, t.hint, t.metadata, \
-     t.created_at, t.updated_at, t.expires_at, t.last_used_at, t.use_count, t.revoked_at, \
-     t.revoked_by, t.revoke_reason, t.purged_at, t.deleted_at, t.auto_rotate, t.successor_id";
-
-fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
-    Ok(ApiToken {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        owner: row.try_get("owner")?,
-        scopes: get_json(row, "scopes")?,
-        hint: row.try_get("hint")?,
-        metadata: get_json(row, "metadata")?,
-        created_at: get_ts(row, "created_at")?,
-        updated_at: get_ts(row, "updated_at")?,
-        expires_at: get_opt_ts(row, "expires_at")?,
-        last_used_at: get_opt_ts(row, "last_used_at")?,
-        use_count: row.try_get("use_count")?,
-        revoked_at: get_opt_ts(row, "revoked_at")?,
-        revoked_by: row.try_get("revoked_by")?,
-        revoke_reason: row.try_get("revoke_reason")?,
-        purged_at: get_opt_ts(row, "purged_at")?,
-        deleted_at: get_opt_ts(row, "deleted_at")?,
-        auto_rotate: row.try_get::<i64, _>("auto_rotate")? != 0,
-        successor_id: row.try_get("successor_id")?,
-    })
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("scopes and metadata always serialize")
-}
-
-/// SQL for each derived state; `$1` is "now" in milliseconds. Must agree with
+/// SQL for each derived state; `{now}` is "now" in milliseconds. Must agree with
 /// `ApiToken::state_at`.
 fn state_condition(state: TokenState) -> &'static str {
     match state {
         TokenState::Active => {
-            "t.purged_at IS NULL AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at >= $1)"
+            "t.purged_at IS NULL AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at >= {now})"
         }
         TokenState::Expired => {
-            "t.purged_at IS NULL AND t.revoked_at IS NULL AND t.expires_at < $1"
+            "t.purged_at IS NULL AND t.revoked_at IS NULL AND t.expires_at < {now}"
         }
         TokenState::Revoked => "t.purged_at IS NULL AND t.revoked_at IS NOT NULL",
         TokenState::Purged => "t.purged_at IS NOT NULL",
@@ -131,20 +102,21 @@ impl TokenRepository for SqlStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, TokenRow>(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(token_from_row).transpose()
+        .await?
+        .map(ApiToken::try_from)
+        .transpose()
     }
 
     async fn find_token_by_secret(
         &self,
         hash: &TokenHash,
     ) -> Result<Option<SecretMatch>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, SecretMatchRow>(&format!(
             "SELECT {TOKEN_COLUMNS}, s.valid_until FROM api_token_secrets s \
              JOIN api_tokens t ON t.id = s.token_id WHERE s.secret_hash = $1"
         ))
@@ -153,15 +125,18 @@ impl TokenRepository for SqlStore {
         .await?;
         row.map(|r| {
             Ok(SecretMatch {
-                token: token_from_row(&r)?,
-                valid_until: get_opt_ts(&r, "valid_until")?,
+                token: r.token.try_into()?,
+                valid_until: from_opt_millis(r.valid_until)?,
             })
         })
         .transpose()
     }
 
     async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<ApiToken>, StoreError> {
-        let mut listing = Listing::new(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t"));
+        let mut listing = Listing::new(
+            &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t"),
+            to_millis(q.now),
+        );
         if let Some(state) = q.state {
             listing.condition(state_condition(state));
         }
@@ -172,14 +147,7 @@ impl TokenRepository for SqlStore {
             listing.text_eq("t.owner", owner);
         }
         listing
-            .fetch(
-                &self.pool,
-                to_millis(q.now),
-                q.cursor.as_deref(),
-                q.limit,
-                token_from_row,
-                |t| &t.id,
-            )
+            .fetch::<TokenRow, ApiToken>(&self.pool, q.cursor.as_deref(), q.limit, |t| &t.id)
             .await
     }
 
@@ -189,9 +157,10 @@ impl TokenRepository for SqlStore {
         mutation: Box<TokenMutation<'_>>,
     ) -> Result<ApiToken, StoreError> {
         let mut tx = self.begin_write().await?;
-        let current = lock_row(&mut tx, "api_tokens", TOKEN_COLUMNS, id, token_from_row)
+        let current: ApiToken = lock_row::<TokenRow>(&mut tx, "api_tokens", TOKEN_COLUMNS, id)
             .await?
-            .ok_or(tessera_core::DomainError::NotFound { entity: "token" })?;
+            .ok_or(tessera_core::DomainError::NotFound { entity: "token" })?
+            .try_into()?;
         let Some(change) = mutation(&current)? else {
             return Ok(current);
         };
@@ -266,17 +235,14 @@ impl TokenRepository for SqlStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT id FROM api_tokens WHERE revoked_at IS NULL AND purged_at IS NULL \
              AND expires_at < $1 ORDER BY expires_at LIMIT $2",
         )
         .bind(to_millis(now))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
-            .collect()
+        .await?)
     }
 
     async fn due_for_rotation(
@@ -285,7 +251,7 @@ impl TokenRepository for SqlStore {
         window_end: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ApiToken>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.auto_rotate = 1 \
              AND t.successor_id IS NULL AND t.revoked_at IS NULL AND t.purged_at IS NULL \
              AND t.deleted_at IS NULL AND t.expires_at >= $1 AND t.expires_at < $2 \
@@ -300,7 +266,7 @@ impl TokenRepository for SqlStore {
         .bind(2 * to_millis(now))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(token_from_row).collect()
+        rows.into_iter().map(ApiToken::try_from).collect()
     }
 
     async fn attach_successor(
@@ -339,7 +305,7 @@ impl TokenRepository for SqlStore {
         old_id: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row: Option<(String, String)> = sqlx::query_as(
             "SELECT successor_id, successor_secret_enc FROM api_tokens \
              WHERE id = $1 AND successor_secret_enc IS NOT NULL",
         )
@@ -361,10 +327,7 @@ impl TokenRepository for SqlStore {
         if taken == 0 {
             return Ok(None);
         }
-        Ok(Some((
-            row.try_get("successor_id")?,
-            row.try_get("successor_secret_enc")?,
-        )))
+        Ok(Some(row))
     }
 
     async fn record_token_usage(&self, updates: &[UsageUpdate]) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! Webhook endpoints and deliveries: the repository trait and its types,
 //! next to its SQL implementation ([`sql`]).
 
+mod rows;
 mod sql;
 
 use async_trait::async_trait;

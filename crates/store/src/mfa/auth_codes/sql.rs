@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Row};
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
@@ -19,29 +18,57 @@ use crate::{
     audit::sql::{insert_audit, insert_events},
     error::StoreError,
     mfa::common::lock_subject,
-    sql::{get_opt_ts, get_ts, lock_key, lock_row, opt_millis, to_millis, SqlStore},
+    sql::{from_millis, from_opt_millis, lock_key, lock_row, opt_millis, to_millis, SqlStore},
 };
 
 const COLUMNS: &str = "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
      t.max_attempts, t.expires_at, t.consumed_at, t.sent_at, t.created_at, t.superseded_at";
 
-fn from_row(row: &AnyRow) -> Result<(AuthCode, String), StoreError> {
-    Ok((
-        AuthCode {
-            id: row.try_get("id")?,
-            subject: row.try_get("subject")?,
-            purpose: row.try_get("purpose")?,
-            channel: Channel::parse(row.try_get::<&str, _>("channel")?)
-                .ok_or_else(|| StoreError::Corrupt("auth_codes.channel".into()))?,
-            attempts: row.try_get("attempts")?,
-            max_attempts: row.try_get("max_attempts")?,
-            expires_at: get_ts(row, "expires_at")?,
-            consumed_at: get_opt_ts(row, "consumed_at")?,
-            sent_at: get_opt_ts(row, "sent_at")?,
-            created_at: get_ts(row, "created_at")?,
-        },
-        row.try_get("code_hash")?,
-    ))
+#[derive(sqlx::FromRow)]
+struct AuthCodeRow {
+    id: String,
+    subject: String,
+    purpose: String,
+    channel: String,
+    code_hash: String,
+    attempts: i64,
+    max_attempts: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+    sent_at: Option<i64>,
+    created_at: i64,
+    superseded_at: Option<i64>,
+}
+
+/// A locked code: the record, its stored hash, and whether it was replaced.
+struct StoredCode {
+    code: AuthCode,
+    code_hash: String,
+    superseded: bool,
+}
+
+impl TryFrom<AuthCodeRow> for StoredCode {
+    type Error = StoreError;
+
+    fn try_from(r: AuthCodeRow) -> Result<Self, StoreError> {
+        Ok(StoredCode {
+            code: AuthCode {
+                id: r.id,
+                subject: r.subject,
+                purpose: r.purpose,
+                channel: Channel::parse(&r.channel)
+                    .ok_or_else(|| StoreError::Corrupt("auth_codes.channel".into()))?,
+                attempts: r.attempts,
+                max_attempts: r.max_attempts,
+                expires_at: from_millis(r.expires_at)?,
+                consumed_at: from_opt_millis(r.consumed_at)?,
+                sent_at: from_opt_millis(r.sent_at)?,
+                created_at: from_millis(r.created_at)?,
+            },
+            code_hash: r.code_hash,
+            superseded: r.superseded_at.is_some(),
+        })
+    }
 }
 
 async fn create(
@@ -72,7 +99,7 @@ async fn create(
             limits.per_destination,
         ),
     ] {
-        let row = sqlx::query(&format!(
+        let (n, oldest): (i64, Option<i64>) = sqlx::query_as(&format!(
             "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM auth_codes \
              WHERE {column} = $1 AND created_at > $2"
         ))
@@ -80,8 +107,8 @@ async fn create(
         .bind(window_start)
         .fetch_one(&mut *tx)
         .await?;
-        if row.try_get::<i64, _>("n")? >= limit {
-            let oldest = get_opt_ts(&row, "oldest")?.unwrap_or(c.created_at);
+        if n >= limit {
+            let oldest = from_opt_millis(oldest)?.unwrap_or(c.created_at);
             let retry = (oldest + limits.window - c.created_at).num_seconds().max(1);
             return Err(DomainError::RateLimited {
                 retry_after_secs: retry,
@@ -159,26 +186,25 @@ async fn check(
     check: Box<AuthCodeCheck<'_>>,
 ) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
     let mut tx = store.begin_write().await?;
-    let current: Option<String> = sqlx::query(
+    let current: Option<String> = sqlx::query_scalar(
         "SELECT id FROM auth_codes WHERE subject = $1 AND purpose = $2 \
          AND superseded_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     .bind(&lookup.subject)
     .bind(&lookup.purpose)
     .fetch_optional(&mut *tx)
-    .await?
-    .map(|r| r.try_get("id"))
-    .transpose()?;
+    .await?;
     // A stale id (a replaced code) finds nothing: only the current code counts.
     let current = current.filter(|id| lookup.id.as_ref().is_none_or(|want| want == id));
     let locked = match &current {
-        Some(id) => lock_row(&mut tx, "auth_codes", COLUMNS, id, |row| {
-            Ok((from_row(row)?, get_opt_ts(row, "superseded_at")?.is_some()))
-        })
-        .await?
-        // A newer code may have replaced this one between the read and the
-        // lock (PostgreSQL): then it is no longer the current code.
-        .and_then(|(code, superseded)| (!superseded).then_some(code)),
+        Some(id) => lock_row::<AuthCodeRow>(&mut tx, "auth_codes", COLUMNS, id)
+            .await?
+            .map(StoredCode::try_from)
+            .transpose()?
+            // A newer code may have replaced this one between the read and
+            // the lock (PostgreSQL): then it is no longer the current code.
+            .filter(|stored| !stored.superseded)
+            .map(|stored| (stored.code, stored.code_hash)),
         None => None,
     };
     let verdict = check(locked.as_ref().map(|(c, h)| (c, h.as_str())));

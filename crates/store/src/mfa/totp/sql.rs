@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
@@ -17,31 +17,88 @@ use super::{NewTotpDevice, SealedDevice, TotpCheck, TotpMatch, TotpOutcome, Totp
 use crate::{
     error::StoreError,
     mfa::common::write_log,
-    sql::{get_opt_ts, get_ts, opt_millis, to_millis, SqlStore},
+    sql::{from_millis, from_opt_millis, opt_millis, to_millis, SqlStore},
 };
 
-fn device_from_row(row: &AnyRow) -> Result<SealedDevice, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("totp_devices.{what}"));
-    let digits: i64 = row.try_get("digits")?;
-    Ok(SealedDevice {
-        device: TotpDevice {
-            id: row.try_get("id")?,
-            subject: row.try_get("subject")?,
-            name: row.try_get("name")?,
-            status: DeviceStatus::parse(row.try_get::<&str, _>("status")?)
-                .ok_or_else(|| corrupt("status"))?,
-            params: TotpParams {
-                algorithm: Algorithm::parse(row.try_get::<&str, _>("algorithm")?)
-                    .ok_or_else(|| corrupt("algorithm"))?,
-                digits: u32::try_from(digits).map_err(|_| corrupt("digits"))?,
-                period: row.try_get("period")?,
+const DEVICE_COLUMNS: &str = "t.id, t.subject, t.name, t.status, t.algorithm, t.digits, \
+     t.period, t.created_at, t.confirmed_at, t.last_used_at, t.secret_enc";
+
+#[derive(sqlx::FromRow)]
+struct DeviceRow {
+    id: String,
+    subject: String,
+    name: String,
+    status: String,
+    algorithm: String,
+    digits: i64,
+    period: i64,
+    created_at: i64,
+    confirmed_at: Option<i64>,
+    last_used_at: Option<i64>,
+    secret_enc: String,
+}
+
+impl TryFrom<DeviceRow> for SealedDevice {
+    type Error = StoreError;
+
+    fn try_from(r: DeviceRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("totp_devices.{what}"));
+        Ok(SealedDevice {
+            device: TotpDevice {
+                id: r.id,
+                subject: r.subject,
+                name: r.name,
+                status: DeviceStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+                params: TotpParams {
+                    algorithm: Algorithm::parse(&r.algorithm)
+                        .ok_or_else(|| corrupt("algorithm"))?,
+                    digits: u32::try_from(r.digits).map_err(|_| corrupt("digits"))?,
+                    period: r.period,
+                },
+                created_at: from_millis(r.created_at)?,
+                confirmed_at: from_opt_millis(r.confirmed_at)?,
+                last_used_at: from_opt_millis(r.last_used_at)?,
             },
-            created_at: get_ts(row, "created_at")?,
-            confirmed_at: get_opt_ts(row, "confirmed_at")?,
-            last_used_at: get_opt_ts(row, "last_used_at")?,
-        },
-        secret_sealed: row.try_get("secret_enc")?,
-    })
+            secret_sealed: r.secret_enc,
+        })
+    }
+}
+
+/// The attempt counter as stored (`mfa_attempts`).
+#[derive(sqlx::FromRow)]
+struct CounterRow {
+    failures: i64,
+    locked_until: Option<i64>,
+    updated_at: i64,
+}
+
+impl TryFrom<CounterRow> for AttemptCounter {
+    type Error = StoreError;
+
+    fn try_from(r: CounterRow) -> Result<Self, StoreError> {
+        Ok(AttemptCounter {
+            failures: r.failures,
+            locked_until: from_opt_millis(r.locked_until)?,
+            updated_at: from_millis(r.updated_at)?,
+        })
+    }
+}
+
+/// Reads devices with `sql` (one bound parameter per `binds`).
+async fn query_devices(
+    store: &SqlStore,
+    sql: &str,
+    binds: &[&str],
+) -> Result<Vec<SealedDevice>, StoreError> {
+    let mut q = sqlx::query_as::<_, DeviceRow>(sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_all(&store.pool)
+        .await?
+        .into_iter()
+        .map(SealedDevice::try_from)
+        .collect()
 }
 
 /// Locks the subject's attempt counter for the rest of `tx` and reads it,
@@ -53,7 +110,7 @@ async fn lock_attempts(
     factor: &str,
     now: DateTime<Utc>,
 ) -> Result<AttemptCounter, StoreError> {
-    let row = sqlx::query(
+    let row: CounterRow = sqlx::query_as(
         "INSERT INTO mfa_attempts (subject, factor, failures, updated_at) \
          VALUES ($1, $2, 0, $3) ON CONFLICT (subject, factor) \
          DO UPDATE SET failures = mfa_attempts.failures \
@@ -64,11 +121,7 @@ async fn lock_attempts(
     .bind(to_millis(now))
     .fetch_one(&mut **tx)
     .await?;
-    Ok(AttemptCounter {
-        failures: row.try_get("failures")?,
-        locked_until: get_opt_ts(&row, "locked_until")?,
-        updated_at: get_ts(&row, "updated_at")?,
-    })
+    row.try_into()
 }
 
 async fn store_attempts(
@@ -169,15 +222,10 @@ impl TotpRepository for SqlStore {
     }
 
     async fn list_totp_devices(&self, subject: &str) -> Result<Vec<TotpDevice>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {DEVICE_COLUMNS} FROM totp_devices t WHERE t.subject = $1 ORDER BY t.id"
-        ))
-        .bind(subject)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| device_from_row(r).map(|d| d.device))
-        .collect()
+        let sql =
+            format!("SELECT {DEVICE_COLUMNS} FROM totp_devices t WHERE t.subject = $1 ORDER BY t.id");
+        let devices = query_devices(self, &sql, &[subject]).await?;
+        Ok(devices.into_iter().map(|d| d.device).collect())
     }
 
     async fn sealed_totp_devices(
@@ -185,28 +233,21 @@ impl TotpRepository for SqlStore {
         subject: &str,
         device_id: Option<&str>,
     ) -> Result<Vec<SealedDevice>, StoreError> {
-        let rows = match device_id {
+        match device_id {
             Some(id) => {
-                sqlx::query(&format!(
-                    "SELECT {DEVICE_COLUMNS} FROM totp_devices t \
-                     WHERE t.subject = $1 AND t.id = $2"
-                ))
-                .bind(subject)
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?
+                let sql = format!(
+                    "SELECT {DEVICE_COLUMNS} FROM totp_devices t WHERE t.subject = $1 AND t.id = $2"
+                );
+                query_devices(self, &sql, &[subject, id]).await
             }
             None => {
-                sqlx::query(&format!(
+                let sql = format!(
                     "SELECT {DEVICE_COLUMNS} FROM totp_devices t \
                      WHERE t.subject = $1 AND t.status = 'active' ORDER BY t.id"
-                ))
-                .bind(subject)
-                .fetch_all(&self.pool)
-                .await?
+                );
+                query_devices(self, &sql, &[subject]).await
             }
-        };
-        rows.iter().map(device_from_row).collect()
+        }
     }
 
     async fn delete_totp_device(
@@ -307,12 +348,11 @@ impl TotpRepository for SqlStore {
     }
 
     async fn totp_key_ids(&self) -> Result<Vec<String>, StoreError> {
-        sqlx::query("SELECT DISTINCT secret_key_id FROM totp_devices ORDER BY secret_key_id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok(r.try_get("secret_key_id")?))
-            .collect()
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT secret_key_id FROM totp_devices ORDER BY secret_key_id")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn totp_secrets_not_under(
@@ -320,17 +360,14 @@ impl TotpRepository for SqlStore {
         key_id: &str,
         limit: u32,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, secret_enc FROM totp_devices WHERE secret_key_id <> $1 \
              ORDER BY id LIMIT $2",
         )
         .bind(key_id)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("secret_enc")?)))
-        .collect()
+        .await?)
     }
 
     async fn reseal_totp_secret(
