@@ -38,21 +38,20 @@ pub use audit::{AuditLog, AuditRecord, EventPayload, Outbox, StoredEvent};
 pub use backend::Backend;
 pub use error::StoreError;
 pub use invites::{
-    InviteChange, InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord,
-    NewInvite, Redemption,
+    InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
 pub use jobs::{JobRepository, JobRun, JobSummary};
 pub use mfa::{AuthCodeRepository, MfaMaintenance, RecoveryCodeRepository, TotpRepository};
 pub use migrate::SchemaStatus;
 pub use page::Page;
 pub use schema::SchemaAdmin;
+pub use sql::write_tx::{BeginWrite, WriteTx};
 pub use tokens::{
-    NewToken, SecretChange, SecretMatch, TokenChange, TokenMutation, TokenQuery, TokenRepository,
-    UsageUpdate,
+    NewToken, SecretChange, SecretMatch, TokenChange, TokenQuery, TokenRepository, UsageUpdate,
 };
 pub use webhooks::{
-    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointMutation, EndpointSecrets,
-    NewEndpoint, WebhookRepository,
+    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
+    WebhookRepository,
 };
 
 /// Opens a store. The URL decides the backend; nothing is migrated here.
@@ -67,7 +66,8 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 
 /// Everything the service needs from storage.
 pub trait Store:
-    TokenRepository
+    BeginWrite
+    + TokenRepository
     + InviteRepository
     + TotpRepository
     + RecoveryCodeRepository
@@ -81,7 +81,8 @@ pub trait Store:
 {
 }
 impl<T> Store for T where
-    T: TokenRepository
+    T: BeginWrite
+        + TokenRepository
         + InviteRepository
         + TotpRepository
         + RecoveryCodeRepository

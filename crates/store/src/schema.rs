@@ -29,7 +29,8 @@ impl SchemaAdmin for SqlStore {
     }
 
     async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
-        migrate::apply(&self.pool, &migration_plan(self), self.begin_write()).await
+        let begin = async { Ok(self.begin_write().await?.into_transaction()) };
+        migrate::apply(&self.pool, &migration_plan(self), begin).await
     }
 
     async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {

@@ -68,6 +68,27 @@ async fn create(store: &Arc<dyn Store>, owner: &str) -> (ApiToken, TokenHash) {
     (token, generated.hash)
 }
 
+/// The locked read-modify-write every token change goes through: one
+/// `WriteTx` that locks the token, applies `rule`, writes the change with its
+/// audit row and events, and commits (`Ok(None)`: nothing written).
+async fn modify_token(
+    store: &Arc<dyn Store>,
+    id: &str,
+    rule: impl FnOnce(&ApiToken) -> Result<Option<TokenChange>, tessera_core::DomainError>,
+) -> Result<ApiToken, tessera_store::StoreError> {
+    let mut tx = store.begin_write().await?;
+    let current = tx
+        .lock_token(id)
+        .await?
+        .ok_or(tessera_core::DomainError::NotFound { entity: "token" })?;
+    let Some(change) = rule(&current)? else {
+        return Ok(current);
+    };
+    tx.write_token_change(&change).await?;
+    tx.commit().await?;
+    Ok(change.token)
+}
+
 fn rotation(
     new_hash: TokenHash,
     grace: Option<chrono::DateTime<Utc>>,
@@ -116,8 +137,7 @@ async fn create_and_find_by_secret(db: TestDb) {
 async fn rotation_without_grace_replaces_the_secret(db: TestDb) {
     let (token, old) = create(&db.store, "svc").await;
     let new = TokenHash::of("new-secret");
-    db.store
-        .modify_token(&token.id, Box::new(rotation(new, None)))
+    modify_token(&db.store, &token.id, rotation(new, None))
         .await
         .unwrap();
     assert!(db.store.find_token_by_secret(&old).await.unwrap().is_none());
@@ -128,8 +148,7 @@ async fn rotation_with_grace_keeps_the_old_secret_until_it_ends(db: TestDb) {
     let (token, old) = create(&db.store, "svc").await;
     let until = Utc::now() + Duration::minutes(5);
     let new = TokenHash::of("new-secret");
-    db.store
-        .modify_token(&token.id, Box::new(rotation(new, Some(until))))
+    modify_token(&db.store, &token.id, rotation(new, Some(until)))
         .await
         .unwrap();
     let m = db.store.find_token_by_secret(&old).await.unwrap().unwrap();
@@ -156,8 +175,7 @@ async fn fifty_parallel_rotations_leave_one_secret(db: TestDb) {
         let id = token.id.clone();
         tasks.push(tokio::spawn(async move {
             let h = TokenHash::of(&format!("secret-{i}"));
-            store
-                .modify_token(&id, Box::new(rotation(h, None)))
+            modify_token(&store, &id, rotation(h, None))
                 .await
                 .map(|_| h)
         }));
@@ -177,14 +195,11 @@ async fn fifty_parallel_rotations_leave_one_secret(db: TestDb) {
 
 async fn mutation_errors_roll_back_and_missing_ids_are_not_found(db: TestDb) {
     let (token, hash) = create(&db.store, "svc").await;
-    let err = db
-        .store
-        .modify_token(
-            &token.id,
-            Box::new(|_t: &ApiToken| Err(tessera_core::DomainError::invalid("x", "no"))),
-        )
-        .await
-        .unwrap_err();
+    let err = modify_token(&db.store, &token.id, |_t: &ApiToken| {
+        Err(tessera_core::DomainError::invalid("x", "no"))
+    })
+    .await
+    .unwrap_err();
     assert!(matches!(err, tessera_store::StoreError::Domain(_)));
     assert!(db
         .store
@@ -192,9 +207,7 @@ async fn mutation_errors_roll_back_and_missing_ids_are_not_found(db: TestDb) {
         .await
         .unwrap()
         .is_some());
-    let err = db
-        .store
-        .modify_token(&new_id(), Box::new(rotation(TokenHash::of("x"), None)))
+    let err = modify_token(&db.store, &new_id(), rotation(TokenHash::of("x"), None))
         .await
         .unwrap_err();
     assert!(matches!(
@@ -210,22 +223,18 @@ async fn listing_filters_and_paginates(db: TestDb) {
         ids.push(create(&db.store, &owner).await.0.id);
     }
     // Revoke the oldest one.
-    db.store
-        .modify_token(
-            &ids[0],
-            Box::new(|t: &ApiToken| {
-                let mut t = t.clone();
-                t.revoked_at = Some(Utc::now());
-                Ok(Some(TokenChange {
-                    audit: audit("revoke", &t.id),
-                    events: vec![OutboxEvent::token_revoked(&t.id)],
-                    token: t,
-                    secrets: SecretChange::Keep,
-                }))
-            }),
-        )
-        .await
-        .unwrap();
+    modify_token(&db.store, &ids[0], |t: &ApiToken| {
+        let mut t = t.clone();
+        t.revoked_at = Some(Utc::now());
+        Ok(Some(TokenChange {
+            audit: audit("revoke", &t.id),
+            events: vec![OutboxEvent::token_revoked(&t.id)],
+            token: t,
+            secrets: SecretChange::Keep,
+        }))
+    })
+    .await
+    .unwrap();
     let mut q = TokenQuery {
         owner: Some(owner.clone()),
         limit: 2,

@@ -183,11 +183,11 @@ async fn execute(
             print_invite(&invites.get(&id).await?.view(now), out.json)
         }
         InviteCommand::Revoke { id, out } => print_invite(
-            &invites.retire(&id, false, &actor, &ctx).await?.view(now),
+            &invites.revoke(&id, &actor, &ctx).await?.view(now),
             out.json,
         ),
         InviteCommand::Delete { id, out } => print_invite(
-            &invites.retire(&id, true, &actor, &ctx).await?.view(now),
+            &invites.delete(&id, &actor, &ctx).await?.view(now),
             out.json,
         ),
         InviteCommand::Validate { code, email, out } => {

@@ -56,10 +56,10 @@ pub async fn run(config: Config, cmd: WebhooksCommand) -> ExitCode {
                     event_types: events,
                     enabled: if enable { Some(true) } else if disable { Some(false) } else { None },
                 };
-                json!(hooks.update_endpoint(&id, input, false, &actor, &ctx).await?)
+                json!(hooks.update_endpoint(&id, input, &actor, &ctx).await?)
             }
             WebhooksCommand::Endpoints(EndpointsCommand::Delete { id, .. }) => {
-                json!(hooks.update_endpoint(&id, EndpointInput::default(), true, &actor, &ctx).await?)
+                json!(hooks.delete_endpoint(&id, &actor, &ctx).await?)
             }
             WebhooksCommand::Endpoints(EndpointsCommand::RotateSecret { id, .. }) => {
                 let secret = hooks.rotate_secret(&id, &actor, &ctx).await?;

@@ -96,10 +96,7 @@ pub async fn revoke_invite(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<InviteView>> {
     let ctx = state.seal_context(&admin.client);
-    let invite = state
-        .invites()
-        .retire(&id, false, &admin.actor(), &ctx)
-        .await?;
+    let invite = state.invites().revoke(&id, &admin.actor(), &ctx).await?;
     Ok(Json(invite.view(Utc::now())))
 }
 
@@ -113,10 +110,7 @@ pub async fn delete_invite(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<InviteView>> {
     let ctx = state.seal_context(&admin.client);
-    let invite = state
-        .invites()
-        .retire(&id, true, &admin.actor(), &ctx)
-        .await?;
+    let invite = state.invites().delete(&id, &admin.actor(), &ctx).await?;
     Ok(Json(invite.view(Utc::now())))
 }
 

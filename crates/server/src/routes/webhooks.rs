@@ -158,7 +158,7 @@ pub async fn update_endpoint(
     Ok(Json(
         state
             .webhooks()
-            .update_endpoint(&id, input, false, &admin.actor(), &ctx)
+            .update_endpoint(&id, input, &admin.actor(), &ctx)
             .await?,
     ))
 }
@@ -176,7 +176,7 @@ pub async fn delete_endpoint(
     Ok(Json(
         state
             .webhooks()
-            .update_endpoint(&id, EndpointInput::default(), true, &admin.actor(), &ctx)
+            .delete_endpoint(&id, &admin.actor(), &ctx)
             .await?,
     ))
 }

@@ -20,8 +20,7 @@ use tessera_core::{
     DomainError,
 };
 use tessera_store::{
-    InviteChange, InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store,
-    StoreError,
+    InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store, StoreError,
 };
 
 use super::{background::BackgroundWriter, limiter::FailureLimiter};
@@ -259,62 +258,75 @@ impl InviteService {
             .await
     }
 
-    /// Revokes (`delete = false`) or soft-deletes (`delete = true`); both idempotent.
-    pub async fn retire(
+    /// Revokes an invite; idempotent (revoking a revoked invite returns it).
+    pub async fn revoke(
         &self,
         id: &str,
-        delete: bool,
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<Invite, StoreError> {
-        if !is_valid_id(id) {
-            return Err(DomainError::NotFound { entity: "invite" }.into());
-        }
-        let now = tessera_core::ids::now();
-        let mut revoked_now = false;
-        let flag = &mut revoked_now;
-        let actor = actor.clone();
-        let ctx = ctx.clone();
-        let invite = self
-            .store
-            .modify_invite(
-                id,
-                Box::new(move |current: &Invite| {
-                    let mut i = current.clone();
-                    let (action, events) = if delete {
-                        if i.deleted_at.is_some() {
-                            return Ok(None);
-                        }
-                        i.deleted_at = Some(now);
-                        ("invite.delete", vec![])
-                    } else {
-                        if i.revoked_at.is_some() {
-                            return Ok(None);
-                        }
-                        i.revoked_at = Some(now);
-                        *flag = true;
-                        ("invite.revoke", vec![OutboxEvent::invite_revoked(&i.id)])
-                    };
-                    i.updated_at = now;
-                    Ok(Some(InviteChange {
-                        audit: AuditEntry::success(
-                            &actor,
-                            action,
-                            "invite",
-                            &i.id,
-                            json!({}),
-                            &ctx,
-                        ),
-                        events,
-                        invite: i,
-                    }))
-                }),
-            )
+        let (invite, changed) = self
+            .change(id, actor, ctx, |i, now| {
+                if i.revoked_at.is_some() {
+                    return None;
+                }
+                i.revoked_at = Some(now);
+                Some(("invite.revoke", vec![OutboxEvent::invite_revoked(&i.id)]))
+            })
             .await?;
-        if revoked_now {
+        if changed {
             self.metrics.invites_revoked.inc();
         }
         Ok(invite)
+    }
+
+    /// Soft-deletes an invite; idempotent.
+    pub async fn delete(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Invite, StoreError> {
+        let (invite, _) = self
+            .change(id, actor, ctx, |i, now| {
+                if i.deleted_at.is_some() {
+                    return None;
+                }
+                i.deleted_at = Some(now);
+                Some(("invite.delete", vec![]))
+            })
+            .await?;
+        Ok(invite)
+    }
+
+    /// One write transaction: lock the invite, let `rule` change it (it
+    /// returns the audit action and events, or `None`: nothing to do), write
+    /// it with its audit row and events, commit. `true` if it changed.
+    async fn change(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+        rule: impl FnOnce(&mut Invite, DateTime<Utc>) -> Option<(&'static str, Vec<OutboxEvent>)> + Send,
+    ) -> Result<(Invite, bool), StoreError> {
+        let not_found = || StoreError::from(DomainError::NotFound { entity: "invite" });
+        if !is_valid_id(id) {
+            return Err(not_found());
+        }
+        let now = tessera_core::ids::now();
+        let mut tx = self.store.begin_write().await?;
+        let mut invite = tx.lock_invite(id).await?.ok_or_else(not_found)?;
+        // Nothing to do: dropping the transaction rolls it back.
+        let Some((action, events)) = rule(&mut invite, now) else {
+            return Ok((invite, false));
+        };
+        invite.updated_at = now;
+        tx.update_invite(&invite).await?;
+        let audit = AuditEntry::success(actor, action, "invite", &invite.id, json!({}), ctx);
+        tx.append_audit(&[audit]).await?;
+        tx.append_events(&events).await?;
+        tx.commit().await?;
+        Ok((invite, true))
     }
 
     /// Counts a failed attempt: metrics always; toward the client's limit

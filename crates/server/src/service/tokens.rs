@@ -1,8 +1,7 @@
 //! API token use cases: issue, change, and verify.
 //!
-//! Each change runs as one `modify_token` transaction whose mutation applies
-//! the domain rule to the locked record and returns the audit row and events
-//! to write with it. Verification is the hot path: checksum, SHA-256, cache,
+//! Each change runs in one write transaction (`WriteTx`): lock the record,
+//! apply the domain rule, write it with its audit row and events, commit. Verification is the hot path: checksum, SHA-256, cache,
 //! and on a miss one indexed read; its side effects are handed to the
 //! [`BackgroundWriter`].
 
@@ -211,17 +210,39 @@ impl TokenService {
     }
 
     /// Runs one lifecycle change and drops the token's cached lookups.
-    pub(super) async fn change(
-        &self,
-        id: &str,
-        mutation: Box<tessera_store::TokenMutation<'_>>,
-    ) -> Result<ApiToken, StoreError> {
+    /// `rule` decides, from the locked current record, what to write;
+    /// `Ok(None)` means "nothing to do" (e.g. revoking a revoked token).
+    pub(super) async fn change<F>(&self, id: &str, rule: F) -> Result<ApiToken, StoreError>
+    where
+        F: FnOnce(&ApiToken) -> Result<Option<TokenChange>, DomainError> + Send,
+    {
         if !is_valid_id(id) {
             return Err(DomainError::NotFound { entity: "token" }.into());
         }
-        let result = self.store.modify_token(id, mutation).await;
+        let result = self.apply_change(id, rule).await;
         self.cache.invalidate_token(id);
         result
+    }
+
+    /// One write transaction: lock the token, apply the rule, write the
+    /// record, its secrets, audit row and events, commit. Concurrent changes
+    /// of one token are serialised by the row lock.
+    async fn apply_change<F>(&self, id: &str, rule: F) -> Result<ApiToken, StoreError>
+    where
+        F: FnOnce(&ApiToken) -> Result<Option<TokenChange>, DomainError> + Send,
+    {
+        let mut tx = self.store.begin_write().await?;
+        let current = tx
+            .lock_token(id)
+            .await?
+            .ok_or(DomainError::NotFound { entity: "token" })?;
+        // Nothing to do: dropping the transaction rolls it back.
+        let Some(change) = rule(&current)? else {
+            return Ok(current);
+        };
+        tx.write_token_change(&change).await?;
+        tx.commit().await?;
+        Ok(change.token)
     }
 
     pub async fn update(

@@ -3,17 +3,17 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::{Any, Transaction};
 use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
 
 use super::{AuditLog, AuditRecord, EventPayload, Outbox, StoredEvent};
+use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
     sql::{from_json, from_millis, from_opt_millis, to_millis, SqlStore},
 };
 
 pub(crate) async fn insert_audit(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     entries: &[AuditEntry],
 ) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
@@ -41,7 +41,7 @@ pub(crate) async fn insert_audit(
 }
 
 pub(crate) async fn insert_events(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     events: &[OutboxEvent],
 ) -> Result<(), StoreError> {
     let now = to_millis(Utc::now());
@@ -59,6 +59,18 @@ pub(crate) async fn insert_events(
         .await?;
     }
     Ok(())
+}
+
+/// Audit and outbox rows inside a [`WriteTx`]: they commit with the change
+/// they describe, or not at all.
+impl WriteTx {
+    pub async fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        insert_audit(self, entries).await
+    }
+
+    pub async fn append_events(&mut self, events: &[OutboxEvent]) -> Result<(), StoreError> {
+        insert_events(self, events).await
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -10,7 +10,6 @@ use tessera_core::{
     audit::{AuditEntry, RequestContext},
     event::OutboxEvent,
     invite::{Invite, InviteFailure, InviteState},
-    DomainError,
 };
 
 use crate::{error::StoreError, page::Page};
@@ -41,17 +40,6 @@ pub struct InviteQuery {
     pub limit: u32,
     pub now: DateTime<Utc>,
 }
-
-/// What to write for a change to an invite (revoke, delete).
-#[derive(Debug, Clone)]
-pub struct InviteChange {
-    pub invite: Invite,
-    pub audit: AuditEntry,
-    pub events: Vec<OutboxEvent>,
-}
-
-pub type InviteMutation<'a> =
-    dyn FnOnce(&Invite) -> Result<Option<InviteChange>, DomainError> + Send + 'a;
 
 /// One row of the invite usage log (every validation and redemption).
 #[derive(Debug, Clone)]
@@ -107,12 +95,6 @@ pub trait InviteRepository: Send + Sync {
         &self,
         redemption: &Redemption,
     ) -> Result<Result<Invite, (InviteFailure, Option<String>)>, StoreError>;
-
-    async fn modify_invite(
-        &self,
-        id: &str,
-        mutation: Box<InviteMutation<'_>>,
-    ) -> Result<Invite, StoreError>;
 
     /// Appends usage rows recorded outside a state change (validations,
     /// failed redemptions), in one batch.

@@ -2,7 +2,7 @@
 //! the locked read-modify-write for revoke and delete.
 
 use async_trait::async_trait;
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::AnyConnection;
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
@@ -13,25 +13,25 @@ use tessera_core::{
 
 use super::{
     rows::{InviteRow, INVITE_COLUMNS},
-    InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite,
-    Redemption,
+    InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
+use crate::sql::write_tx::WriteTx;
 use crate::{
     audit::sql::{insert_audit, insert_events},
     error::StoreError,
     page::Page,
     sql::{
-        from_opt_millis, json_text,
-        listing::Listing,
-        lock_key, lock_row, opt_millis,
-        placeholders, to_millis, SqlStore,
+        from_opt_millis, json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders,
+        to_millis, SqlStore,
     },
 };
 
 /// SQL for each state; `{now}` is "now". Must agree with `Invite::state_at`.
 fn state_condition(state: InviteState) -> &'static str {
     match state {
-        InviteState::Active => "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at > {now}",
+        InviteState::Active => {
+            "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at > {now}"
+        }
         InviteState::Used => "t.revoked_at IS NULL AND t.uses >= t.max_uses",
         InviteState::Expired => {
             "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at <= {now}"
@@ -62,7 +62,7 @@ async fn find_by_code(
 }
 
 async fn insert_usage(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     rows: &[InviteUsageRecord],
     at: i64,
 ) -> Result<(), StoreError> {
@@ -226,37 +226,6 @@ impl InviteRepository for SqlStore {
         }))
     }
 
-    async fn modify_invite(
-        &self,
-        id: &str,
-        mutation: Box<InviteMutation<'_>>,
-    ) -> Result<Invite, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let current: Invite = lock_row::<InviteRow>(&mut tx, "invites", INVITE_COLUMNS, id)
-            .await?
-            .ok_or(DomainError::NotFound { entity: "invite" })?
-            .try_into()?;
-        let Some(change) = mutation(&current)? else {
-            return Ok(current);
-        };
-        let i = &change.invite;
-        sqlx::query(
-            "UPDATE invites SET revoked_at = $2, updated_at = $3, deleted_at = $4, metadata = $5 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(opt_millis(i.revoked_at))
-        .bind(to_millis(i.updated_at))
-        .bind(opt_millis(i.deleted_at))
-        .bind(json_text(&i.metadata))
-        .execute(&mut *tx)
-        .await?;
-        insert_audit(&mut tx, std::slice::from_ref(&change.audit)).await?;
-        insert_events(&mut tx, &change.events).await?;
-        tx.commit().await?;
-        Ok(change.invite)
-    }
-
     async fn append_invite_usage(&self, rows: &[InviteUsageRecord]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
@@ -264,6 +233,34 @@ impl InviteRepository for SqlStore {
         let mut tx = self.begin_write().await?;
         insert_usage(&mut tx, rows, to_millis(tessera_core::ids::now())).await?;
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Invite operations inside a [`WriteTx`].
+impl WriteTx {
+    /// Locks the invite for the rest of the transaction and reads it; `None`
+    /// if no invite has this id.
+    pub async fn lock_invite(&mut self, id: &str) -> Result<Option<Invite>, StoreError> {
+        lock_row::<InviteRow>(self, "invites", INVITE_COLUMNS, id)
+            .await?
+            .map(Invite::try_from)
+            .transpose()
+    }
+
+    /// Writes the lifecycle fields of a (locked) invite.
+    pub async fn update_invite(&mut self, i: &Invite) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE invites SET revoked_at = $2, updated_at = $3, deleted_at = $4, metadata = $5 \
+             WHERE id = $1",
+        )
+        .bind(&i.id)
+        .bind(opt_millis(i.revoked_at))
+        .bind(to_millis(i.updated_at))
+        .bind(opt_millis(i.deleted_at))
+        .bind(json_text(&i.metadata))
+        .execute(&mut **self)
+        .await?;
         Ok(())
     }
 }

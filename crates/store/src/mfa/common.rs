@@ -1,9 +1,9 @@
 //! Helpers shared by the second-factor repositories, so that they do not
 //! import each other.
 
-use sqlx::{Any, Transaction};
 use tessera_core::{audit::AuditEntry, event::OutboxEvent};
 
+use crate::sql::write_tx::WriteTx;
 use crate::{
     audit::sql::{insert_audit, insert_events},
     error::StoreError,
@@ -11,7 +11,7 @@ use crate::{
 };
 
 pub(crate) async fn write_log(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     audit: &[AuditEntry],
     events: &[OutboxEvent],
 ) -> Result<(), StoreError> {
@@ -21,9 +21,6 @@ pub(crate) async fn write_log(
 
 /// Serialises per-subject changes that read before they write (recovery
 /// code regeneration, auth code rate limits).
-pub(crate) async fn lock_subject(
-    tx: &mut Transaction<'static, Any>,
-    subject: &str,
-) -> Result<(), StoreError> {
+pub(crate) async fn lock_subject(tx: &mut WriteTx, subject: &str) -> Result<(), StoreError> {
     lock_key(tx, "mfa_subjects", "subject", subject).await
 }

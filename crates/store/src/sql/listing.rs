@@ -48,7 +48,9 @@ impl Listing {
     where
         T: 'static + Encode<'static, sqlx::Any> + Type<sqlx::Any>,
     {
-        self.args.add(value).expect("text and integers always encode");
+        self.args
+            .add(value)
+            .expect("text and integers always encode");
         self.sql.push_str(&format!("${}", self.args.len()));
     }
 

@@ -10,13 +10,15 @@
 //! types by one `TryFrom` each, next to the repository that reads them.
 
 pub(crate) mod listing;
+pub(crate) mod write_tx;
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
-use sqlx::{any::AnyRow, Any, AnyPool, FromRow, Transaction};
+use sqlx::{any::AnyRow, AnyPool, FromRow};
 
+use self::write_tx::WriteTx;
 use crate::{backend::Backend, error::StoreError};
 
 /// What differs between the backends, as data.
@@ -43,11 +45,13 @@ pub(crate) struct SqlStore {
 }
 
 impl SqlStore {
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.dialect.begin_write {
+    /// Opens a write transaction the way this backend needs (see [`Dialect`]).
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let tx = match self.dialect.begin_write {
             Some(stmt) => self.pool.begin_with(Cow::Borrowed(stmt)).await?,
             None => self.pool.begin().await?,
-        })
+        };
+        Ok(WriteTx::new(tx))
     }
 }
 
@@ -57,7 +61,7 @@ impl SqlStore {
 /// to one record are serialised and each sees the previous one's result.
 /// `None` when no row has this id.
 pub(crate) async fn lock_row<R>(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     table: &str,
     columns: &str,
     id: &str,
@@ -89,7 +93,7 @@ where
 /// serialises writers. Lock order matters: callers that take several keys
 /// always take them in the same order.
 pub(crate) async fn lock_key(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     table: &str,
     column: &str,
     key: &str,

@@ -11,7 +11,6 @@ use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
     token_format::TokenHash,
-    DomainError,
 };
 
 use crate::{error::StoreError, page::Page};
@@ -47,7 +46,8 @@ pub enum SecretChange {
     },
 }
 
-/// The result of applying a lifecycle rule to a locked token: what to write.
+/// The result of applying a lifecycle rule to a locked token: what to write
+/// with [`crate::WriteTx::write_token_change`].
 #[derive(Debug, Clone)]
 pub struct TokenChange {
     pub token: ApiToken,
@@ -55,11 +55,6 @@ pub struct TokenChange {
     pub audit: AuditEntry,
     pub events: Vec<OutboxEvent>,
 }
-
-/// Decides, from the current (locked) record, what to change. `Ok(None)` means
-/// "nothing to do" (e.g. revoking a revoked token) and writes nothing.
-pub type TokenMutation<'a> =
-    dyn FnOnce(&ApiToken) -> Result<Option<TokenChange>, DomainError> + Send + 'a;
 
 /// A token found by one of its secrets.
 #[derive(Debug, Clone)]
@@ -97,16 +92,6 @@ pub trait TokenRepository: Send + Sync {
     ) -> Result<Option<SecretMatch>, StoreError>;
 
     async fn list_tokens(&self, query: &TokenQuery) -> Result<Page<ApiToken>, StoreError>;
-
-    /// Locks the token, lets `mutation` apply the domain rules to the current
-    /// record, and writes the result, all in one transaction. Concurrent
-    /// modifications of one token are serialised. Returns the record as it is
-    /// after the change (or unchanged when `mutation` returned `Ok(None)`).
-    async fn modify_token(
-        &self,
-        id: &str,
-        mutation: Box<TokenMutation<'_>>,
-    ) -> Result<ApiToken, StoreError>;
 
     /// Applies batched `last_used_at`/use-count updates from verifications.
     async fn record_token_usage(&self, updates: &[UsageUpdate]) -> Result<(), StoreError>;

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Any, Transaction};
 use tessera_core::{
     api_token::{ApiToken, TokenState},
     audit::AuditEntry,
@@ -13,16 +12,15 @@ use tessera_core::{
 
 use super::{
     rows::{SecretMatchRow, TokenRow, TOKEN_COLUMNS},
-    NewToken, SecretChange, SecretMatch, TokenMutation, TokenQuery, TokenRepository, UsageUpdate,
+    NewToken, SecretChange, SecretMatch, TokenChange, TokenQuery, TokenRepository, UsageUpdate,
 };
+use crate::sql::write_tx::WriteTx;
 use crate::{
     audit::sql::{insert_audit, insert_events},
     error::StoreError,
     page::Page,
     sql::{
-        from_opt_millis, json_text,
-        listing::Listing,
-        lock_row, opt_millis, to_millis, SqlStore,
+        from_opt_millis, json_text, listing::Listing, lock_row, opt_millis, to_millis, SqlStore,
     },
 };
 
@@ -42,7 +40,7 @@ fn state_condition(state: TokenState) -> &'static str {
 }
 
 async fn insert_secret(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     hash: &TokenHash,
     token_id: &str,
     now_ms: i64,
@@ -59,10 +57,7 @@ async fn insert_secret(
     Ok(())
 }
 
-async fn insert_token(
-    tx: &mut Transaction<'static, Any>,
-    new: &NewToken,
-) -> Result<(), StoreError> {
+async fn insert_token(tx: &mut WriteTx, new: &NewToken) -> Result<(), StoreError> {
     let t = &new.token;
     sqlx::query(
         "INSERT INTO api_tokens (id, name, description, owner, scopes, hint, metadata, \
@@ -149,85 +144,6 @@ impl TokenRepository for SqlStore {
         listing
             .fetch::<TokenRow, ApiToken>(&self.pool, q.cursor.as_deref(), q.limit, |t| &t.id)
             .await
-    }
-
-    async fn modify_token(
-        &self,
-        id: &str,
-        mutation: Box<TokenMutation<'_>>,
-    ) -> Result<ApiToken, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let current: ApiToken = lock_row::<TokenRow>(&mut tx, "api_tokens", TOKEN_COLUMNS, id)
-            .await?
-            .ok_or(tessera_core::DomainError::NotFound { entity: "token" })?
-            .try_into()?;
-        let Some(change) = mutation(&current)? else {
-            return Ok(current);
-        };
-        let t = &change.token;
-        sqlx::query(
-            "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
-             hint = $6, metadata = $7, updated_at = $8, expires_at = $9, revoked_at = $10, \
-             revoked_by = $11, revoke_reason = $12, purged_at = $13, deleted_at = $14, \
-             auto_rotate = $15 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&t.name)
-        .bind(&t.description)
-        .bind(&t.owner)
-        .bind(json_text(&t.scopes))
-        .bind(&t.hint)
-        .bind(json_text(&t.metadata))
-        .bind(to_millis(t.updated_at))
-        .bind(opt_millis(t.expires_at))
-        .bind(opt_millis(t.revoked_at))
-        .bind(&t.revoked_by)
-        .bind(&t.revoke_reason)
-        .bind(opt_millis(t.purged_at))
-        .bind(opt_millis(t.deleted_at))
-        .bind(i64::from(t.auto_rotate))
-        .execute(&mut *tx)
-        .await?;
-        if let SecretChange::Rotate {
-            new_hash,
-            old_valid_until,
-        } = &change.secrets
-        {
-            let now = to_millis(t.updated_at);
-            match old_valid_until {
-                // Older secrets keep working until the grace ends, but never
-                // longer than a grace they already had.
-                Some(until) => {
-                    let until = to_millis(*until);
-                    sqlx::query(
-                        "UPDATE api_token_secrets SET valid_until = $2 \
-                         WHERE token_id = $1 AND (valid_until IS NULL OR valid_until > $2)",
-                    )
-                    .bind(id)
-                    .bind(until)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "DELETE FROM api_token_secrets WHERE token_id = $1 AND valid_until <= $2",
-                    )
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM api_token_secrets WHERE token_id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            insert_secret(&mut tx, new_hash, id, now).await?;
-        }
-        insert_audit(&mut tx, std::slice::from_ref(&change.audit)).await?;
-        insert_events(&mut tx, &change.events).await?;
-        tx.commit().await?;
-        Ok(change.token)
     }
 
     async fn expired_unrevoked(
@@ -349,5 +265,102 @@ impl TokenRepository for SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Token operations inside a [`WriteTx`], so a use case can combine them.
+impl WriteTx {
+    /// Locks the token for the rest of the transaction and reads it; `None`
+    /// if no token has this id. Concurrent changes of one token are
+    /// serialised by this lock, and each sees the previous one's result.
+    pub async fn lock_token(&mut self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        lock_row::<TokenRow>(self, "api_tokens", TOKEN_COLUMNS, id)
+            .await?
+            .map(ApiToken::try_from)
+            .transpose()
+    }
+
+    /// Writes the mutable fields of a (locked) token.
+    pub async fn update_token(&mut self, t: &ApiToken) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
+             hint = $6, metadata = $7, updated_at = $8, expires_at = $9, revoked_at = $10, \
+             revoked_by = $11, revoke_reason = $12, purged_at = $13, deleted_at = $14, \
+             auto_rotate = $15 WHERE id = $1",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(&t.owner)
+        .bind(json_text(&t.scopes))
+        .bind(&t.hint)
+        .bind(json_text(&t.metadata))
+        .bind(to_millis(t.updated_at))
+        .bind(opt_millis(t.expires_at))
+        .bind(opt_millis(t.revoked_at))
+        .bind(&t.revoked_by)
+        .bind(&t.revoke_reason)
+        .bind(opt_millis(t.purged_at))
+        .bind(opt_millis(t.deleted_at))
+        .bind(i64::from(t.auto_rotate))
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    /// A rotation: `new_hash` becomes the token's current secret; every older
+    /// secret stops working at `old_valid_until` (at once when `None`), but
+    /// never later than a grace it already had.
+    pub async fn rotate_token_secret(
+        &mut self,
+        token_id: &str,
+        new_hash: &TokenHash,
+        old_valid_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = to_millis(now);
+        match old_valid_until {
+            Some(until) => {
+                sqlx::query(
+                    "UPDATE api_token_secrets SET valid_until = $2 \
+                     WHERE token_id = $1 AND (valid_until IS NULL OR valid_until > $2)",
+                )
+                .bind(token_id)
+                .bind(to_millis(until))
+                .execute(&mut **self)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM api_token_secrets WHERE token_id = $1 AND valid_until <= $2",
+                )
+                .bind(token_id)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM api_token_secrets WHERE token_id = $1")
+                    .bind(token_id)
+                    .execute(&mut **self)
+                    .await?;
+            }
+        }
+        insert_secret(self, new_hash, token_id, now).await
+    }
+
+    /// Writes a lifecycle change of a locked token: the record, its secrets,
+    /// its audit row and its events.
+    pub async fn write_token_change(&mut self, change: &TokenChange) -> Result<(), StoreError> {
+        let t = &change.token;
+        self.update_token(t).await?;
+        if let SecretChange::Rotate {
+            new_hash,
+            old_valid_until,
+        } = &change.secrets
+        {
+            self.rotate_token_secret(&t.id, new_hash, *old_valid_until, t.updated_at)
+                .await?;
+        }
+        insert_audit(self, std::slice::from_ref(&change.audit)).await?;
+        insert_events(self, &change.events).await
     }
 }

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use tessera_core::{
     audit::AuditEntry,
     webhook::{Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint},
-    DomainError,
 };
 
 use crate::{audit::EventPayload, error::StoreError, page::Page};
@@ -69,10 +68,6 @@ pub struct DeliveryQuery {
     pub limit: u32,
 }
 
-pub type EndpointMutation<'a> = dyn FnOnce(&WebhookEndpoint) -> Result<Option<(WebhookEndpoint, AuditEntry)>, DomainError>
-    + Send
-    + 'a;
-
 /// Webhook endpoints and the delivery pipeline: outbox → deliveries
 /// (fan-out) → leased claims → attempts.
 #[async_trait]
@@ -87,12 +82,6 @@ pub trait WebhookRepository: Send + Sync {
         include_deleted: bool,
     ) -> Result<Vec<WebhookEndpoint>, StoreError>;
     async fn get_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError>;
-    /// Locked read-modify-write of an endpoint's settings.
-    async fn update_endpoint(
-        &self,
-        id: &str,
-        mutation: Box<EndpointMutation<'_>>,
-    ) -> Result<WebhookEndpoint, StoreError>;
     /// Replaces the secret; the old one keeps signing until `previous_until`.
     async fn rotate_endpoint_secret(
         &self,
@@ -127,12 +116,6 @@ pub trait WebhookRepository: Send + Sync {
         &self,
         delivery_id: &str,
     ) -> Result<Vec<DeliveryAttempt>, StoreError>;
-    /// Makes a delivery due now again, with a fresh schedule.
-    async fn retry_delivery(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Delivery>, StoreError>;
     /// Clears leases that lapsed (a replica died mid-delivery); returns how many.
     async fn release_stale_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -15,16 +15,15 @@ use super::{
         AttemptRow, DeliveryRow, DueDeliveryRow, EndpointRow, SecretsRow, DELIVERY_COLUMNS,
         ENDPOINT_COLUMNS,
     },
-    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointMutation, EndpointSecrets,
-    NewEndpoint, WebhookRepository,
+    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
+    WebhookRepository,
 };
+use crate::sql::write_tx::WriteTx;
 use crate::{
     audit::sql::insert_audit,
     error::StoreError,
     page::Page,
-    sql::{
-        json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis, SqlStore,
-    },
+    sql::{json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis, SqlStore},
 };
 
 #[async_trait]
@@ -81,41 +80,6 @@ impl WebhookRepository for SqlStore {
         .await?
         .map(WebhookEndpoint::try_from)
         .transpose()
-    }
-
-    async fn update_endpoint(
-        &self,
-        id: &str,
-        mutation: Box<EndpointMutation<'_>>,
-    ) -> Result<WebhookEndpoint, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let current: WebhookEndpoint =
-            lock_row::<EndpointRow>(&mut tx, "webhook_endpoints", ENDPOINT_COLUMNS, id)
-                .await?
-                .ok_or(DomainError::NotFound {
-                    entity: "webhook endpoint",
-                })?
-                .try_into()?;
-        let Some((e, audit)) = mutation(&current)? else {
-            return Ok(current);
-        };
-        sqlx::query(
-            "UPDATE webhook_endpoints SET url = $2, description = $3, event_types = $4, \
-             disabled_at = $5, disabled_reason = $6, updated_at = $7, deleted_at = $8 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(json_text(&e.event_types))
-        .bind(opt_millis(e.disabled_at))
-        .bind(&e.disabled_reason)
-        .bind(to_millis(e.updated_at))
-        .bind(opt_millis(e.deleted_at))
-        .execute(&mut *tx)
-        .await?;
-        insert_audit(&mut tx, std::slice::from_ref(&audit)).await?;
-        tx.commit().await?;
-        Ok(e)
     }
 
     async fn rotate_endpoint_secret(
@@ -414,26 +378,6 @@ impl WebhookRepository for SqlStore {
         rows.into_iter().map(DeliveryAttempt::try_from).collect()
     }
 
-    async fn retry_delivery(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Delivery>, StoreError> {
-        let n = sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
-             locked_until = NULL, updated_at = $2 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(to_millis(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(None);
-        }
-        self.get_delivery(id).await
-    }
-
     async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
         sqlx::query_as::<_, DeliveryRow>(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
@@ -454,5 +398,65 @@ impl WebhookRepository for SqlStore {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+}
+
+/// Endpoint and delivery operations inside a [`WriteTx`].
+impl WriteTx {
+    /// Locks the endpoint for the rest of the transaction and reads it;
+    /// `None` if no endpoint has this id.
+    pub async fn lock_endpoint(&mut self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        lock_row::<EndpointRow>(self, "webhook_endpoints", ENDPOINT_COLUMNS, id)
+            .await?
+            .map(WebhookEndpoint::try_from)
+            .transpose()
+    }
+
+    /// Writes the settings of a (locked) endpoint.
+    pub async fn update_endpoint(&mut self, e: &WebhookEndpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = $2, description = $3, event_types = $4, \
+             disabled_at = $5, disabled_reason = $6, updated_at = $7, deleted_at = $8 WHERE id = $1",
+        )
+        .bind(&e.id)
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(json_text(&e.event_types))
+        .bind(opt_millis(e.disabled_at))
+        .bind(&e.disabled_reason)
+        .bind(to_millis(e.updated_at))
+        .bind(opt_millis(e.deleted_at))
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes a delivery due now again, with a fresh schedule; `None` if no
+    /// delivery has this id.
+    pub async fn retry_delivery(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let n = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+             locked_until = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to_millis(now))
+        .execute(&mut **self)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        sqlx::query_as::<_, DeliveryRow>(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut **self)
+        .await?
+        .map(Delivery::try_from)
+        .transpose()
     }
 }

@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Any, Transaction};
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
@@ -14,6 +13,7 @@ use tessera_core::{
 };
 
 use super::{NewTotpDevice, SealedDevice, TotpCheck, TotpMatch, TotpOutcome, TotpRepository};
+use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
     mfa::common::write_log,
@@ -105,7 +105,7 @@ async fn query_devices(
 /// creating it on first use: one upsert whose (no-op) update takes the row
 /// lock on PostgreSQL (SQLite's `BEGIN IMMEDIATE` already serialises writers).
 async fn lock_attempts(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     subject: &str,
     factor: &str,
     now: DateTime<Utc>,
@@ -125,7 +125,7 @@ async fn lock_attempts(
 }
 
 async fn store_attempts(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     subject: &str,
     factor: &str,
     c: &AttemptCounter,
@@ -147,7 +147,7 @@ async fn store_attempts(
 /// Locks the matched device for the rest of `tx`: `false` if the subject no
 /// longer has it in the expected state (pending when confirming, else active).
 async fn lock_device(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     subject: &str,
     device_id: &str,
     confirming: bool,
@@ -169,11 +169,7 @@ async fn lock_device(
 /// only when the step is later than the subject's last accepted one. Under
 /// concurrency exactly one of two requests with the same code sees a row
 /// affected, even without the counter's lock. `false`: a replay.
-async fn record_step(
-    tx: &mut Transaction<'static, Any>,
-    subject: &str,
-    m: &TotpMatch,
-) -> Result<bool, StoreError> {
+async fn record_step(tx: &mut WriteTx, subject: &str, m: &TotpMatch) -> Result<bool, StoreError> {
     let affected = sqlx::query(
         "INSERT INTO totp_replay (subject, last_step, expires_at) VALUES ($1, $2, $3) \
          ON CONFLICT (subject) DO UPDATE \
@@ -222,8 +218,9 @@ impl TotpRepository for SqlStore {
     }
 
     async fn list_totp_devices(&self, subject: &str) -> Result<Vec<TotpDevice>, StoreError> {
-        let sql =
-            format!("SELECT {DEVICE_COLUMNS} FROM totp_devices t WHERE t.subject = $1 ORDER BY t.id");
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM totp_devices t WHERE t.subject = $1 ORDER BY t.id"
+        );
         let devices = query_devices(self, &sql, &[subject]).await?;
         Ok(devices.into_iter().map(|d| d.device).collect())
     }
@@ -348,11 +345,11 @@ impl TotpRepository for SqlStore {
     }
 
     async fn totp_key_ids(&self) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT DISTINCT secret_key_id FROM totp_devices ORDER BY secret_key_id")
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT secret_key_id FROM totp_devices ORDER BY secret_key_id",
         )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn totp_secrets_not_under(
