@@ -188,11 +188,11 @@ async fn execute(
             print_token(&t.view(now), out.json);
         }
         TokenCommand::Delete { id, out } => {
-            let t = tokens.set_deleted(&id, true, &actor, &ctx).await?;
+            let t = tokens.delete(&id, &actor, &ctx).await?;
             print_token(&t.view(now), out.json);
         }
         TokenCommand::Restore { id, out } => {
-            let t = tokens.set_deleted(&id, false, &actor, &ctx).await?;
+            let t = tokens.restore(&id, &actor, &ctx).await?;
             print_token(&t.view(now), out.json);
         }
         TokenCommand::Verify { token, scopes, out } => {

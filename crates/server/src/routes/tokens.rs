@@ -106,10 +106,7 @@ pub async fn delete_token(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApiTokenView>> {
     let ctx = state.seal_context(&admin.client);
-    let token = state
-        .tokens()
-        .set_deleted(&id, true, &admin.actor(), &ctx)
-        .await?;
+    let token = state.tokens().delete(&id, &admin.actor(), &ctx).await?;
     Ok(view(&token))
 }
 
@@ -123,10 +120,7 @@ pub async fn restore_token(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ApiTokenView>> {
     let ctx = state.seal_context(&admin.client);
-    let token = state
-        .tokens()
-        .set_deleted(&id, false, &admin.actor(), &ctx)
-        .await?;
+    let token = state.tokens().restore(&id, &admin.actor(), &ctx).await?;
     Ok(view(&token))
 }
 

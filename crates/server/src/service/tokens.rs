@@ -77,6 +77,13 @@ pub struct ListTokens {
     pub limit: u32,
 }
 
+/// Which way a soft-delete change goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deletion {
+    Delete,
+    Restore,
+}
+
 /// The answer to "does this token authenticate?".
 pub type Verification = Result<Arc<ApiToken>, VerifyFailure>;
 
@@ -439,40 +446,53 @@ impl TokenService {
         Ok(token)
     }
 
-    /// Soft delete (`deleted = true`) or restore (`deleted = false`). Both
-    /// are idempotent.
-    pub async fn set_deleted(
+    /// Soft-deletes a token; idempotent.
+    pub async fn delete(
         &self,
         id: &str,
-        deleted: bool,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<ApiToken, StoreError> {
+        self.set_deletion(id, Deletion::Delete, actor, ctx).await
+    }
+
+    /// Restores a soft-deleted token; idempotent.
+    pub async fn restore(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<ApiToken, StoreError> {
+        self.set_deletion(id, Deletion::Restore, actor, ctx).await
+    }
+
+    async fn set_deletion(
+        &self,
+        id: &str,
+        to: Deletion,
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<ApiToken, StoreError> {
         let now = tessera_core::ids::now();
-        let actor = actor.clone();
-        let ctx = ctx.clone();
-        self.change(
-            id,
-            Box::new(move |current: &ApiToken| {
-                if current.deleted_at.is_some() == deleted {
-                    return Ok(None);
-                }
-                let mut t = current.clone();
-                t.deleted_at = deleted.then_some(now);
-                t.updated_at = now;
-                let (action, event) = if deleted {
-                    ("token.delete", OutboxEvent::token_deleted(&t.id))
-                } else {
-                    ("token.restore", OutboxEvent::token_restored(&t.id))
-                };
-                Ok(Some(TokenChange {
-                    audit: AuditEntry::success(&actor, action, "api_token", &t.id, json!({}), &ctx),
-                    events: vec![event],
-                    token: t,
-                    secrets: SecretChange::Keep,
-                }))
-            }),
-        )
+        let deleted = to == Deletion::Delete;
+        self.change(id, move |current: &ApiToken| {
+            if current.deleted_at.is_some() == deleted {
+                return Ok(None);
+            }
+            let mut t = current.clone();
+            t.deleted_at = deleted.then_some(now);
+            t.updated_at = now;
+            let (action, event) = match to {
+                Deletion::Delete => ("token.delete", OutboxEvent::token_deleted(&t.id)),
+                Deletion::Restore => ("token.restore", OutboxEvent::token_restored(&t.id)),
+            };
+            Ok(Some(TokenChange {
+                audit: AuditEntry::success(actor, action, "api_token", &t.id, json!({}), ctx),
+                events: vec![event],
+                token: t,
+                secrets: SecretChange::Keep,
+            }))
+        })
         .await
     }
 
