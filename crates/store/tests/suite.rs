@@ -1,6 +1,7 @@
 //! The storage suite: every test runs on SQLite and on PostgreSQL.
 
 use std::sync::Arc;
+use tessera_core::error::Entity;
 
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -80,7 +81,7 @@ async fn modify_token(
     let current = tx
         .lock_token(id)
         .await?
-        .ok_or(tessera_core::DomainError::NotFound { entity: "token" })?;
+        .ok_or(tessera_core::DomainError::NotFound(Entity::Token))?;
     let Some(change) = rule(&current)? else {
         return Ok(current);
     };
@@ -212,7 +213,7 @@ async fn mutation_errors_roll_back_and_missing_ids_are_not_found(db: TestDb) {
         .unwrap_err();
     assert!(matches!(
         err,
-        tessera_store::StoreError::Domain(tessera_core::DomainError::NotFound { .. })
+        tessera_store::StoreError::Domain(tessera_core::DomainError::NotFound(_))
     ));
 }
 

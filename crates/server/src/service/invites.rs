@@ -4,6 +4,7 @@
 //! and log every attempt (asynchronously, except the redemption itself).
 
 use std::{net::IpAddr, sync::Arc, time::Instant};
+use tessera_core::error::Entity;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
@@ -235,7 +236,7 @@ impl InviteService {
     }
 
     pub async fn get(&self, id: &str) -> Result<Invite, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound { entity: "invite" });
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
             return Err(not_found());
         }
@@ -309,7 +310,7 @@ impl InviteService {
         ctx: &RequestContext,
         rule: impl FnOnce(&mut Invite, DateTime<Utc>) -> Option<(&'static str, Vec<OutboxEvent>)> + Send,
     ) -> Result<(Invite, bool), StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound { entity: "invite" });
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
             return Err(not_found());
         }

@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use serde_json::json;
+use tessera_core::error::Entity;
 use tessera_core::{
     api_token::ApiToken,
     audit::{Actor, AuditEntry, RequestContext},
@@ -139,11 +140,7 @@ impl TokenService {
     /// The successor issued for `old` by automatic rotation, with its secret:
     /// available once.
     pub async fn claim_successor(&self, old: &ApiToken) -> Result<IssuedToken, StoreError> {
-        let unavailable = || {
-            StoreError::from(DomainError::NotFound {
-                entity: "successor",
-            })
-        };
+        let unavailable = || StoreError::from(DomainError::NotFound(Entity::Successor));
         let (successor_id, sealed) = self
             .store
             .take_successor_secret(&old.id)

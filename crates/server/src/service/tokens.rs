@@ -6,6 +6,7 @@
 //! [`BackgroundWriter`].
 
 use std::{sync::Arc, time::Instant};
+use tessera_core::error::Entity;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -189,7 +190,7 @@ impl TokenService {
     }
 
     pub async fn get(&self, id: &str) -> Result<ApiToken, StoreError> {
-        let not_found = || StoreError::Domain(DomainError::NotFound { entity: "token" });
+        let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Token));
         if !is_valid_id(id) {
             return Err(not_found());
         }
@@ -224,7 +225,7 @@ impl TokenService {
         F: FnOnce(&ApiToken) -> Result<Option<TokenChange>, DomainError> + Send,
     {
         if !is_valid_id(id) {
-            return Err(DomainError::NotFound { entity: "token" }.into());
+            return Err(DomainError::NotFound(Entity::Token).into());
         }
         let result = self.apply_change(id, rule).await;
         self.cache.invalidate_token(id);
@@ -242,7 +243,7 @@ impl TokenService {
         let current = tx
             .lock_token(id)
             .await?
-            .ok_or(DomainError::NotFound { entity: "token" })?;
+            .ok_or(DomainError::NotFound(Entity::Token))?;
         // Nothing to do: dropping the transaction rolls it back.
         let Some(change) = rule(&current)? else {
             return Ok(current);

@@ -2,6 +2,7 @@
 //! is the [`crate::dispatcher`].
 
 use std::sync::Arc;
+use tessera_core::error::Entity;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -50,10 +51,7 @@ impl WebhookService {
     }
 
     fn not_found() -> StoreError {
-        DomainError::NotFound {
-            entity: "webhook endpoint",
-        }
-        .into()
+        DomainError::NotFound(Entity::Endpoint).into()
     }
 
     pub async fn create_endpoint(
@@ -269,7 +267,7 @@ impl WebhookService {
     }
 
     pub async fn get_delivery(&self, id: &str) -> Result<Delivery, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound { entity: "delivery" });
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Delivery));
         if !is_valid_id(id) {
             return Err(not_found());
         }
@@ -278,7 +276,7 @@ impl WebhookService {
 
     /// Sends a delivery again now, with a fresh retry schedule.
     pub async fn retry(&self, id: &str) -> Result<Delivery, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound { entity: "delivery" });
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Delivery));
         if !is_valid_id(id) {
             return Err(not_found());
         }

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tessera_core::error::Entity;
 use tessera_core::{
     audit::AuditEntry,
     ids::new_id,
@@ -103,10 +104,7 @@ impl WebhookRepository for SqlStore {
         .await?
         .rows_affected();
         if n == 0 {
-            return Err(DomainError::NotFound {
-                entity: "webhook endpoint",
-            }
-            .into());
+            return Err(DomainError::NotFound(Entity::Endpoint).into());
         }
         insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
         tx.commit().await?;

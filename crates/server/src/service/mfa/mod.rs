@@ -3,6 +3,7 @@
 //! recovery codes. Shared by the HTTP handlers and `tessera mfa`.
 
 use std::sync::Arc;
+use tessera_core::error::Entity;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -226,11 +227,7 @@ impl MfaService {
     ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
         self.keyring()?;
         let subject = validate_subject(subject)?;
-        let not_found = || {
-            StoreError::from(DomainError::NotFound {
-                entity: "totp device",
-            })
-        };
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Device));
         if !is_valid_id(device_id) {
             return Err(not_found());
         }
@@ -409,10 +406,7 @@ impl MfaService {
                 )
                 .await?;
         if !removed {
-            return Err(DomainError::NotFound {
-                entity: "totp device",
-            }
-            .into());
+            return Err(DomainError::NotFound(Entity::Device).into());
         }
         self.metrics
             .mfa
