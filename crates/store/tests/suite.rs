@@ -31,27 +31,11 @@ fn audit(action: &'static str, id: &str) -> AuditEntry {
 async fn create(store: &Arc<dyn Store>, owner: &str) -> (ApiToken, TokenHash) {
     let now = Utc::now();
     let generated = TokenFormat::default().generate();
-    let token = ApiToken {
-        id: new_id(),
-        name: "ci".into(),
-        description: None,
-        owner: Some(owner.into()),
-        scopes: vec!["read".into()],
-        hint: generated.hint.clone(),
-        metadata: json!({"team": "infra"}).as_object().unwrap().clone(),
-        created_at: now,
-        updated_at: now,
-        expires_at: Some(now + Duration::days(1)),
-        last_used_at: None,
-        use_count: 0,
-        revoked_at: None,
-        revoked_by: None,
-        revoke_reason: None,
-        purged_at: None,
-        deleted_at: None,
-        auto_rotate: false,
-        successor_id: None,
-    };
+    let token = ApiToken::new(new_id(), "ci", vec!["read".into()], now)
+        .with_owner(Some(owner.into()))
+        .with_hint(generated.hint.clone())
+        .with_metadata(json!({"team": "infra"}).as_object().unwrap().clone())
+        .with_expiry(Some(now + Duration::days(1)));
     store
         .create_token(
             &NewToken {

@@ -85,22 +85,10 @@ impl TokenService {
                 })
                 .clamp(Duration::hours(1), self.settings.expiry.max_lifetime);
             let generated = self.settings.format.generate();
-            let successor = ApiToken {
-                id: new_id(),
-                hint: generated.hint.clone(),
-                created_at: now,
-                updated_at: now,
-                expires_at: Some(now + lifetime),
-                last_used_at: None,
-                use_count: 0,
-                revoked_at: None,
-                revoked_by: None,
-                revoke_reason: None,
-                purged_at: None,
-                deleted_at: None,
-                successor_id: None,
-                ..old.clone()
-            };
+            let successor = old
+                .successor(new_id(), now)
+                .with_hint(generated.hint.clone())
+                .with_expiry(Some(now + lifetime));
             let sealed = self
                 .successor_keyring
                 .seal(generated.raw.expose().as_bytes(), SUCCESSOR_CONTEXT);

@@ -133,35 +133,23 @@ impl TokenService {
             Some(s) => self.settings.scopes.validate(s)?,
             None => vec!["read".to_string()],
         };
-        let token = ApiToken {
-            id: new_id(),
-            name: validate_name(&input.name)?,
-            description: validate_optional_text("description", input.description, 1000)?,
-            owner: validate_optional_text("owner", input.owner, 200)?,
-            scopes,
-            hint: String::new(),
-            metadata: validate_metadata(input.metadata.unwrap_or_default())?,
-            created_at: now,
-            updated_at: now,
-            expires_at: self
-                .settings
-                .expiry
-                .resolve(input.expiry.unwrap_or(ExpiryRequest::Default), now)?,
-            last_used_at: None,
-            use_count: 0,
-            revoked_at: None,
-            revoked_by: None,
-            revoke_reason: None,
-            purged_at: None,
-            deleted_at: None,
-            auto_rotate: input.auto_rotate,
-            successor_id: None,
-        };
+        // Validated in this order, so the first bad field reported is stable.
+        let name = validate_name(&input.name)?;
+        let description = validate_optional_text("description", input.description, 1000)?;
+        let owner = validate_optional_text("owner", input.owner, 200)?;
+        let metadata = validate_metadata(input.metadata.unwrap_or_default())?;
+        let expires_at = self
+            .settings
+            .expiry
+            .resolve(input.expiry.unwrap_or(ExpiryRequest::Default), now)?;
         let generated = self.settings.format.generate();
-        let token = ApiToken {
-            hint: generated.hint.clone(),
-            ..token
-        };
+        let token = ApiToken::new(new_id(), name, scopes, now)
+            .with_description(description)
+            .with_owner(owner)
+            .with_hint(generated.hint.clone())
+            .with_metadata(metadata)
+            .with_expiry(expires_at)
+            .with_auto_rotate(input.auto_rotate);
         let audit = AuditEntry::success(
             actor,
             "token.create",
