@@ -78,7 +78,7 @@ pub async fn run(config: Config, cmd: WebhooksCommand) -> ExitCode {
                     .await?;
                 json!({ "items": page.items, "next_cursor": page.next_cursor })
             }
-            WebhooksCommand::Retry { id, .. } => json!(hooks.retry(&id).await?),
+            WebhooksCommand::Retry { id, .. } => json!(hooks.retry(&id, &actor, &ctx).await?),
         };
         // The objects are small and regular; pretty JSON is the readable form too.
         output::json(&value);

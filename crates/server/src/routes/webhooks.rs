@@ -243,8 +243,11 @@ pub async fn get_delivery(
     responses((status = 200, body = Delivery), (status = 404, body = Problem)))]
 pub async fn retry_delivery(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    admin: AdminCaller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Delivery>> {
-    Ok(Json(state.webhooks().retry(&id).await?))
+    let ctx = state.seal_context(&admin.client);
+    Ok(Json(
+        state.webhooks().retry(&id, &admin.actor(), &ctx).await?,
+    ))
 }

@@ -274,8 +274,14 @@ impl WebhookService {
         self.store.get_delivery(id).await?.ok_or_else(not_found)
     }
 
-    /// Sends a delivery again now, with a fresh retry schedule.
-    pub async fn retry(&self, id: &str) -> Result<Delivery, StoreError> {
+    /// Sends a delivery again now, with a fresh retry schedule. The audit
+    /// row (`webhook.delivery.retry`) commits with the retry.
+    pub async fn retry(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Delivery, StoreError> {
         let not_found = || StoreError::from(DomainError::NotFound(Entity::Delivery));
         if !is_valid_id(id) {
             return Err(not_found());
@@ -285,6 +291,17 @@ impl WebhookService {
             .retry_delivery(id, tessera_core::ids::now())
             .await?
             .ok_or_else(not_found)?;
+        let details =
+            json!({ "endpoint_id": delivery.endpoint_id, "event_type": delivery.event_type });
+        let audit = AuditEntry::success(
+            actor,
+            "webhook.delivery.retry",
+            "webhook_delivery",
+            &delivery.id,
+            details,
+            ctx,
+        );
+        tx.append_audit(&[audit]).await?;
         tx.commit().await?;
         Ok(delivery)
     }
