@@ -8,7 +8,7 @@ use std::{
 };
 
 use serde_json::Value;
-use tessera_store::testing::postgres_schema_url;
+use tessera_test_support::postgres_schema_url;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const KEY: &str = "cli-test-key-0123456789abcdef0123456789";

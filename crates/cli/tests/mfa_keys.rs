@@ -16,7 +16,7 @@ use common::{unix_now, Served};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tessera_core::mfa::totp::{base32_decode, TotpParams};
-use tessera_store::testing::postgres_schema_url;
+use tessera_test_support::postgres_schema_url;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const SERVER_KEY: &str = "mfa-keys-test-server-key-0123456789abcdef";
@@ -133,7 +133,7 @@ impl Env {
             assert!(!bytes.is_empty(), "no SQLite file found");
             return bytes;
         };
-        tessera_store::testing::TestDb::open(url)
+        tessera_test_support::TestDb::open(url)
             .await
             .all_text()
             .await

@@ -14,7 +14,7 @@ use common::{unix_now, Served};
 
 use serde_json::{json, Value};
 use tessera_core::mfa::totp::{base32_decode, TotpParams};
-use tessera_store::testing::postgres_schema_url;
+use tessera_test_support::postgres_schema_url;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 const SERVER_KEY: &str = "mfa-replicas-server-key-0123456789abcdef";

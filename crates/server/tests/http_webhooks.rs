@@ -10,7 +10,7 @@ use common::{receiver::Receiver, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 const FAST: &[(&str, &str)] = &[
     ("TESSERA_WEBHOOK_POLL_INTERVAL", "50ms"),

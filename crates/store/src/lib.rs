@@ -28,7 +28,6 @@ mod postgres;
 mod schema;
 mod sql;
 mod sqlite;
-pub mod testing;
 mod tokens;
 mod webhooks;
 

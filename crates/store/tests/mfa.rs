@@ -18,14 +18,13 @@ use tessera_core::{
     DomainError,
 };
 use tessera_store::{
-    backend_tests,
     mfa::{
         AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode, NewTotpDevice, TotpCheck,
         TotpMatch, TotpOutcome,
     },
-    testing::TestDb,
     Store, StoreError,
 };
+use tessera_test_support::{backend_tests, TestDb};
 
 fn audit(action: &'static str, subject: &str) -> AuditEntry {
     AuditEntry::success(

@@ -12,10 +12,8 @@ use tessera_core::{
     ids::new_id,
     token_format::{TokenFormat, TokenHash},
 };
-use tessera_store::{
-    backend_tests, testing::TestDb, NewToken, SecretChange, Store, TokenChange, TokenQuery,
-    UsageUpdate,
-};
+use tessera_store::{NewToken, SecretChange, Store, TokenChange, TokenQuery, UsageUpdate};
+use tessera_test_support::{backend_tests, TestDb};
 
 fn audit(action: &'static str, id: &str) -> AuditEntry {
     AuditEntry::success(
