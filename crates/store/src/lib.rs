@@ -63,34 +63,27 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     Ok(Arc::new(store))
 }
 
-/// Everything the service needs from storage.
-pub trait Store:
-    BeginWrite
-    + TokenRepository
-    + InviteRepository
-    + TotpRepository
-    + RecoveryCodeRepository
-    + AuthCodeRepository
-    + MfaMaintenance
-    + WebhookRepository
-    + JobRepository
-    + AuditLog
-    + Outbox
-    + SchemaAdmin
-{
+/// Declares `Store` as the sum of the listed traits, with the blanket impl,
+/// from one list.
+macro_rules! store_of {
+    ($($repository:ident),+ $(,)?) => {
+        /// Everything the service needs from storage.
+        pub trait Store: $($repository +)+ {}
+        impl<T> Store for T where T: $($repository +)+ {}
+    };
 }
-impl<T> Store for T where
-    T: BeginWrite
-        + TokenRepository
-        + InviteRepository
-        + TotpRepository
-        + RecoveryCodeRepository
-        + AuthCodeRepository
-        + MfaMaintenance
-        + WebhookRepository
-        + JobRepository
-        + AuditLog
-        + Outbox
-        + SchemaAdmin
-{
-}
+
+store_of!(
+    BeginWrite,
+    TokenRepository,
+    InviteRepository,
+    TotpRepository,
+    RecoveryCodeRepository,
+    AuthCodeRepository,
+    MfaMaintenance,
+    WebhookRepository,
+    JobRepository,
+    AuditLog,
+    Outbox,
+    SchemaAdmin,
+);

@@ -26,29 +26,24 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
+/// Migration `version` named `name`, embedded from `migrations/<file>`.
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/", $file)),
+        }
+    };
+}
+
 /// Every migration, in order. Versions and names are what existing databases
 /// recorded: never renumber or rename one.
 pub(crate) static MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "api_tokens",
-        sql: include_str!("../migrations/0001_api_tokens.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "invites",
-        sql: include_str!("../migrations/0002_invites.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "webhooks_jobs",
-        sql: include_str!("../migrations/0003_webhooks_jobs.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "mfa",
-        sql: include_str!("../migrations/0004_mfa.sql"),
-    },
+    migration!(1, "api_tokens", "0001_api_tokens.sql"),
+    migration!(2, "invites", "0002_invites.sql"),
+    migration!(3, "webhooks_jobs", "0003_webhooks_jobs.sql"),
+    migration!(4, "mfa", "0004_mfa.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

@@ -78,6 +78,49 @@ pub struct ListTokens {
     pub limit: u32,
 }
 
+/// An [`UpdateToken`] after validation: what to set.
+struct ValidUpdate {
+    name: Option<String>,
+    description: Option<Option<String>>,
+    scopes: Option<Vec<String>>,
+    metadata: Option<Map<String, Value>>,
+    expires_at: Option<Option<chrono::DateTime<Utc>>>,
+    auto_rotate: Option<bool>,
+}
+
+impl ValidUpdate {
+    /// Sets the given fields on `t`; returns the names of those set, in a
+    /// fixed order (they go into the audit row).
+    fn apply(self, t: &mut ApiToken) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if let Some(v) = self.name {
+            t.name = v;
+            changed.push("name");
+        }
+        if let Some(v) = self.description {
+            t.description = v;
+            changed.push("description");
+        }
+        if let Some(v) = self.scopes {
+            t.scopes = v;
+            changed.push("scopes");
+        }
+        if let Some(v) = self.metadata {
+            t.metadata = v;
+            changed.push("metadata");
+        }
+        if let Some(v) = self.expires_at {
+            t.expires_at = v;
+            changed.push("expires_at");
+        }
+        if let Some(v) = self.auto_rotate {
+            t.auto_rotate = v;
+            changed.push("auto_rotate");
+        }
+        changed
+    }
+}
+
 /// Which way a soft-delete change goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Deletion {
@@ -261,67 +304,39 @@ impl TokenService {
             .map(|s| self.settings.scopes.validate(s))
             .transpose()?;
         let metadata = input.metadata.map(validate_metadata).transpose()?;
-        let auto_rotate = input.auto_rotate;
         let expires_at = input
             .expiry
             .map(|e| self.settings.expiry.resolve(e, now))
             .transpose()?;
-        let actor = actor.clone();
-        let ctx = ctx.clone();
-        self.change(
-            id,
-            Box::new(move |current: &ApiToken| {
-                if current.purged_at.is_some() {
-                    return Err(DomainError::TokenNotActive {
-                        state: "purged",
-                        operation: "updated",
-                    });
-                }
-                let mut t = current.clone();
-                let mut changed = Vec::new();
-                if let Some(v) = name {
-                    t.name = v;
-                    changed.push("name");
-                }
-                if let Some(v) = description {
-                    t.description = v;
-                    changed.push("description");
-                }
-                if let Some(v) = scopes {
-                    t.scopes = v;
-                    changed.push("scopes");
-                }
-                if let Some(v) = metadata {
-                    t.metadata = v;
-                    changed.push("metadata");
-                }
-                if let Some(v) = expires_at {
-                    t.expires_at = v;
-                    changed.push("expires_at");
-                }
-                if let Some(v) = auto_rotate {
-                    t.auto_rotate = v;
-                    changed.push("auto_rotate");
-                }
-                if changed.is_empty() {
-                    return Ok(None);
-                }
-                t.updated_at = now;
-                Ok(Some(TokenChange {
-                    audit: AuditEntry::success(
-                        &actor,
-                        "token.update",
-                        "api_token",
-                        &t.id,
-                        json!({ "fields": changed }),
-                        &ctx,
-                    ),
-                    events: Vec::new(),
-                    token: t,
-                    secrets: SecretChange::Keep,
-                }))
-            }),
-        )
+        let fields = ValidUpdate {
+            name,
+            description,
+            scopes,
+            metadata,
+            expires_at,
+            auto_rotate: input.auto_rotate,
+        };
+        self.change(id, move |current: &ApiToken| {
+            if current.purged_at.is_some() {
+                return Err(DomainError::TokenNotActive {
+                    state: "purged",
+                    operation: "updated",
+                });
+            }
+            let mut t = current.clone();
+            let changed = fields.apply(&mut t);
+            if changed.is_empty() {
+                return Ok(None);
+            }
+            t.updated_at = now;
+            let details = json!({ "fields": changed });
+            Ok(Some(TokenChange {
+                audit: AuditEntry::success(actor, "token.update", "api_token", &t.id, details, ctx),
+                events: Vec::new(),
+                token: t,
+                secrets: SecretChange::Keep,
+            }))
+        })
         .await
     }
 
@@ -335,8 +350,6 @@ impl TokenService {
         let now = tessera_core::ids::now();
         let generated = self.settings.format.generate();
         let (hash, hint) = (generated.hash, generated.hint.clone());
-        let actor = actor.clone();
-        let ctx = ctx.clone();
         let token = self
             .change(
                 id,
@@ -386,8 +399,6 @@ impl TokenService {
     ) -> Result<ApiToken, StoreError> {
         let now = tessera_core::ids::now();
         let reason = validate_reason(reason)?;
-        let actor = actor.clone();
-        let ctx = ctx.clone();
         let mut revoked_now = false;
         let flag = &mut revoked_now;
         let token = self

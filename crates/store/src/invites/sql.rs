@@ -21,8 +21,8 @@ use crate::{
     error::StoreError,
     page::Page,
     sql::{
-        from_opt_millis, json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders,
-        to_millis, SqlStore,
+        json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders, to_millis,
+        window_full, SqlStore, Window,
     },
 };
 
@@ -100,17 +100,13 @@ impl InviteRepository for SqlStore {
         if let Some(q) = quota {
             // Quota checks for one issuer run one at a time.
             lock_key(&mut tx, "invite_issuers", "subject", &i.issuer.subject).await?;
-            let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
-                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM invites \
-                 WHERE issuer_subject = $1 AND created_at > $2",
-            )
-            .bind(&i.issuer.subject)
-            .bind(to_millis(q.window_start))
-            .fetch_one(&mut *tx)
-            .await?;
-            if used >= q.limit {
-                let oldest = from_opt_millis(oldest)?.unwrap_or(i.created_at);
-                let retry = (oldest + q.window - i.created_at).num_seconds().max(1);
+            let rows = ("invites", "issuer_subject", i.issuer.subject.as_str());
+            let window = Window {
+                since: q.window_start,
+                length: q.window,
+                now: i.created_at,
+            };
+            if let Some(retry) = window_full(&mut tx, rows, q.limit, &window).await? {
                 return Err(DomainError::InviteQuotaExceeded {
                     limit: q.limit,
                     retry_after_secs: retry,

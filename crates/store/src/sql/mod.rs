@@ -113,6 +113,41 @@ pub(crate) async fn lock_key(
     Ok(())
 }
 
+/// A rolling window of length `window` that started at `since`, seen at `now`.
+pub(crate) struct Window {
+    pub since: DateTime<Utc>,
+    pub length: chrono::Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// A rolling-window count limit (invite quota, auth-code rate limits): the
+/// rows of `table` with `column = key` created after `window.since`.
+/// `Some(seconds until the oldest leaves the window)` when `limit` is
+/// reached. Callers hold the key's lock (see [`lock_key`]) so concurrent
+/// checks cannot both pass.
+pub(crate) async fn window_full(
+    tx: &mut WriteTx,
+    (table, column, key): (&str, &str, &str),
+    limit: i64,
+    window: &Window,
+) -> Result<Option<i64>, StoreError> {
+    let (n, oldest): (i64, Option<i64>) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM {table} \
+         WHERE {column} = $1 AND created_at > $2"
+    ))
+    .bind(key)
+    .bind(to_millis(window.since))
+    .fetch_one(&mut **tx)
+    .await?;
+    if n < limit {
+        return Ok(None);
+    }
+    let oldest = from_opt_millis(oldest)?.unwrap_or(window.now);
+    Ok(Some(
+        (oldest + window.length - window.now).num_seconds().max(1),
+    ))
+}
+
 /// Milliseconds since the epoch: the stored form of every timestamp.
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()

@@ -57,26 +57,37 @@ async fn insert_secret(
     Ok(())
 }
 
+/// Binds `$1`…`$10`, the columns both the insert and the update write: id,
+/// name, description, owner, scopes, hint, metadata, updated_at, expires_at,
+/// auto_rotate. One bind list, so the two statements cannot drift apart.
+fn bind_token<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    t: &'q ApiToken,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(&t.owner)
+        .bind(json_text(&t.scopes))
+        .bind(&t.hint)
+        .bind(json_text(&t.metadata))
+        .bind(to_millis(t.updated_at))
+        .bind(opt_millis(t.expires_at))
+        .bind(i64::from(t.auto_rotate))
+}
+
 async fn insert_token(tx: &mut WriteTx, new: &NewToken) -> Result<(), StoreError> {
     let t = &new.token;
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO api_tokens (id, name, description, owner, scopes, hint, metadata, \
-         created_at, updated_at, expires_at, use_count, auto_rotate) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11)",
-    )
-    .bind(&t.id)
-    .bind(&t.name)
-    .bind(&t.description)
-    .bind(&t.owner)
-    .bind(json_text(&t.scopes))
-    .bind(&t.hint)
-    .bind(json_text(&t.metadata))
-    .bind(to_millis(t.created_at))
-    .bind(to_millis(t.updated_at))
-    .bind(opt_millis(t.expires_at))
-    .bind(i64::from(t.auto_rotate))
-    .execute(&mut **tx)
-    .await?;
+         updated_at, expires_at, auto_rotate, created_at, use_count) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)",
+    );
+    bind_token(insert, t)
+        .bind(to_millis(t.created_at))
+        .execute(&mut **tx)
+        .await?;
     insert_secret(tx, &new.secret_hash, &t.id, to_millis(t.created_at)).await
 }
 
@@ -282,29 +293,20 @@ impl WriteTx {
 
     /// Writes the mutable fields of a (locked) token.
     pub async fn update_token(&mut self, t: &ApiToken) -> Result<(), StoreError> {
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
-             hint = $6, metadata = $7, updated_at = $8, expires_at = $9, revoked_at = $10, \
-             revoked_by = $11, revoke_reason = $12, purged_at = $13, deleted_at = $14, \
-             auto_rotate = $15 WHERE id = $1",
-        )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(&t.description)
-        .bind(&t.owner)
-        .bind(json_text(&t.scopes))
-        .bind(&t.hint)
-        .bind(json_text(&t.metadata))
-        .bind(to_millis(t.updated_at))
-        .bind(opt_millis(t.expires_at))
-        .bind(opt_millis(t.revoked_at))
-        .bind(&t.revoked_by)
-        .bind(&t.revoke_reason)
-        .bind(opt_millis(t.purged_at))
-        .bind(opt_millis(t.deleted_at))
-        .bind(i64::from(t.auto_rotate))
-        .execute(&mut **self)
-        .await?;
+             hint = $6, metadata = $7, updated_at = $8, expires_at = $9, auto_rotate = $10, \
+             revoked_at = $11, revoked_by = $12, revoke_reason = $13, purged_at = $14, \
+             deleted_at = $15 WHERE id = $1",
+        );
+        bind_token(update, t)
+            .bind(opt_millis(t.revoked_at))
+            .bind(&t.revoked_by)
+            .bind(&t.revoke_reason)
+            .bind(opt_millis(t.purged_at))
+            .bind(opt_millis(t.deleted_at))
+            .execute(&mut **self)
+            .await?;
         Ok(())
     }
 

@@ -18,7 +18,10 @@ use crate::{
     audit::sql::{insert_audit, insert_events},
     error::StoreError,
     mfa::common::lock_subject,
-    sql::{from_millis, from_opt_millis, lock_key, lock_row, opt_millis, to_millis, SqlStore},
+    sql::{
+        from_millis, from_opt_millis, lock_key, lock_row, opt_millis, to_millis, window_full,
+        SqlStore, Window,
+    },
 };
 
 const COLUMNS: &str = "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
@@ -78,7 +81,11 @@ async fn create(
     audit: &AuditEntry,
 ) -> Result<(), StoreError> {
     let c = &new.code;
-    let window_start = to_millis(c.created_at - limits.window);
+    let window = Window {
+        since: c.created_at - limits.window,
+        length: limits.window,
+        now: c.created_at,
+    };
     let mut tx = store.begin_write().await?;
     // Serialise creations per subject and per destination, so concurrent
     // requests cannot slip past either limit. Always subject first, then
@@ -99,17 +106,8 @@ async fn create(
             limits.per_destination,
         ),
     ] {
-        let (n, oldest): (i64, Option<i64>) = sqlx::query_as(&format!(
-            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM auth_codes \
-             WHERE {column} = $1 AND created_at > $2"
-        ))
-        .bind(value)
-        .bind(window_start)
-        .fetch_one(&mut *tx)
-        .await?;
-        if n >= limit {
-            let oldest = from_opt_millis(oldest)?.unwrap_or(c.created_at);
-            let retry = (oldest + limits.window - c.created_at).num_seconds().max(1);
+        let rows = ("auth_codes", column, value.as_str());
+        if let Some(retry) = window_full(&mut tx, rows, limit, &window).await? {
             return Err(DomainError::RateLimited {
                 retry_after_secs: retry,
             }
