@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::{any::AnyRow, AnyPool, FromRow};
 
-use self::write_tx::WriteTx;
+use self::write_tx::{BeginWrite, WriteTx};
 use crate::{backend::Backend, error::StoreError};
 
 /// What differs between the backends, as data.
@@ -52,6 +52,13 @@ impl SqlStore {
             None => self.pool.begin().await?,
         };
         Ok(WriteTx::new(tx))
+    }
+}
+
+#[async_trait::async_trait]
+impl BeginWrite for SqlStore {
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        SqlStore::begin_write(self).await
     }
 }
 

@@ -17,7 +17,6 @@ use std::ops::{Deref, DerefMut};
 use async_trait::async_trait;
 use sqlx::{Any, AnyConnection, Transaction};
 
-use super::SqlStore;
 use crate::error::StoreError;
 
 /// An open write transaction on either backend.
@@ -60,11 +59,4 @@ impl DerefMut for WriteTx {
 #[async_trait]
 pub trait BeginWrite: Send + Sync {
     async fn begin_write(&self) -> Result<WriteTx, StoreError>;
-}
-
-#[async_trait]
-impl BeginWrite for SqlStore {
-    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
-        SqlStore::begin_write(self).await
-    }
 }
