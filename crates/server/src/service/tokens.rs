@@ -362,12 +362,12 @@ impl TokenService {
                     t.updated_at = now;
                     Ok(Some(TokenChange {
                         audit: AuditEntry::success(
-                            &actor,
+                            actor,
                             "token.rotate",
                             "api_token",
                             &t.id,
                             json!({ "grace_seconds": grace }),
-                            &ctx,
+                            ctx,
                         ),
                         events: vec![OutboxEvent::token_rotated(&t.id, &t.id)],
                         token: t,
@@ -425,12 +425,12 @@ impl TokenService {
                     let action = if purge { "token.purge" } else { "token.revoke" };
                     Ok(Some(TokenChange {
                         audit: AuditEntry::success(
-                            &actor,
+                            actor,
                             action,
                             "api_token",
                             &t.id,
                             json!({ "reason": reason, "purge": purge }),
-                            &ctx,
+                            ctx,
                         ),
                         events,
                         token: t,
