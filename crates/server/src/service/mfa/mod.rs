@@ -338,8 +338,22 @@ impl MfaService {
                 log: Box::new(move |o: &TotpOutcome| log.entries(o)),
             })
             .await?;
+        let result = self.result_of(outcome, devices, subject, confirming, now);
+        self.count(result.as_ref().err().map_or("valid", |f| f.as_str()));
+        Ok(result)
+    }
+
+    /// What a check's outcome means for the caller, logged.
+    fn result_of(
+        &self,
+        outcome: TotpOutcome,
+        devices: &[SealedDevice],
+        subject: &str,
+        confirming: bool,
+        now: DateTime<Utc>,
+    ) -> Result<TotpDevice, MfaFailure> {
         let masked = mask_subject(subject);
-        let result = match outcome {
+        match outcome {
             TotpOutcome::Locked { until } => {
                 tracing::warn!(subject = %masked, until = %until, "totp check refused: locked");
                 Err(MfaFailure::Locked)
@@ -373,9 +387,7 @@ impl MfaService {
                     ..device
                 })
             }
-        };
-        self.count(result.as_ref().err().map_or("valid", |f| f.as_str()));
-        Ok(result)
+        }
     }
 
     /// Deletes a device at once.
