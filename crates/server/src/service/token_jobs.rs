@@ -26,37 +26,34 @@ impl TokenService {
         for id in self.store.expired_unrevoked(now, batch).await? {
             let mut changed = false;
             let flag = &mut changed;
-            self.change(
-                &id,
-                Box::new(move |current: &ApiToken| {
-                    // Re-checked under the lock: someone may have revoked it.
-                    if current.revoked_at.is_some() || current.purged_at.is_some() {
-                        return Ok(None);
-                    }
-                    let mut t = current.clone();
-                    t.revoked_at = Some(now);
-                    t.revoked_by = Some(Actor::System.revoked_by());
-                    t.revoke_reason = Some("expired".into());
-                    t.updated_at = now;
-                    *flag = true;
-                    Ok(Some(TokenChange {
-                        audit: AuditEntry::success(
-                            &Actor::System,
-                            "token.revoke",
-                            "api_token",
-                            &t.id,
-                            json!({ "reason": "expired" }),
-                            &RequestContext::default(),
-                        ),
-                        events: vec![
-                            OutboxEvent::token_expired(&t.id),
-                            OutboxEvent::token_revoked(&t.id),
-                        ],
-                        token: t,
-                        secrets: SecretChange::Keep,
-                    }))
-                }),
-            )
+            self.change(&id, move |current: &ApiToken| {
+                // Re-checked under the lock: someone may have revoked it.
+                if current.revoked_at.is_some() || current.purged_at.is_some() {
+                    return Ok(None);
+                }
+                let mut t = current.clone();
+                t.revoked_at = Some(now);
+                t.revoked_by = Some(Actor::System.revoked_by());
+                t.revoke_reason = Some("expired".into());
+                t.updated_at = now;
+                *flag = true;
+                Ok(Some(TokenChange {
+                    audit: AuditEntry::success(
+                        &Actor::System,
+                        "token.revoke",
+                        "api_token",
+                        &t.id,
+                        json!({ "reason": "expired" }),
+                        &RequestContext::default(),
+                    ),
+                    events: vec![
+                        OutboxEvent::token_expired(&t.id),
+                        OutboxEvent::token_revoked(&t.id),
+                    ],
+                    token: t,
+                    secrets: SecretChange::Keep,
+                }))
+            })
             .await?;
             if changed {
                 revoked += 1;

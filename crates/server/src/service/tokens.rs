@@ -351,33 +351,30 @@ impl TokenService {
         let generated = self.settings.format.generate();
         let (hash, hint) = (generated.hash, generated.hint.clone());
         let token = self
-            .change(
-                id,
-                Box::new(move |current: &ApiToken| {
-                    current.check_rotatable(now)?;
-                    let grace = grace_seconds.unwrap_or(0);
-                    let old_valid_until = current.grace_end(grace, now)?;
-                    let mut t = current.clone();
-                    t.hint = hint;
-                    t.updated_at = now;
-                    Ok(Some(TokenChange {
-                        audit: AuditEntry::success(
-                            actor,
-                            "token.rotate",
-                            "api_token",
-                            &t.id,
-                            json!({ "grace_seconds": grace }),
-                            ctx,
-                        ),
-                        events: vec![OutboxEvent::token_rotated(&t.id, &t.id)],
-                        token: t,
-                        secrets: SecretChange::Rotate {
-                            new_hash: hash,
-                            old_valid_until,
-                        },
-                    }))
-                }),
-            )
+            .change(id, move |current: &ApiToken| {
+                current.check_rotatable(now)?;
+                let grace = grace_seconds.unwrap_or(0);
+                let old_valid_until = current.grace_end(grace, now)?;
+                let mut t = current.clone();
+                t.hint = hint;
+                t.updated_at = now;
+                Ok(Some(TokenChange {
+                    audit: AuditEntry::success(
+                        actor,
+                        "token.rotate",
+                        "api_token",
+                        &t.id,
+                        json!({ "grace_seconds": grace }),
+                        ctx,
+                    ),
+                    events: vec![OutboxEvent::token_rotated(&t.id, &t.id)],
+                    token: t,
+                    secrets: SecretChange::Rotate {
+                        new_hash: hash,
+                        old_valid_until,
+                    },
+                }))
+            })
             .await?;
         self.metrics.api_tokens_rotated.inc();
         tracing::info!(token_id = %token.id, "token rotated");
@@ -402,42 +399,39 @@ impl TokenService {
         let mut revoked_now = false;
         let flag = &mut revoked_now;
         let token = self
-            .change(
-                id,
-                Box::new(move |current: &ApiToken| {
-                    let mut t = current.clone();
-                    let mut events = Vec::new();
-                    if t.revoked_at.is_none() {
-                        t.revoked_at = Some(now);
-                        t.revoked_by = Some(actor.revoked_by());
-                        t.revoke_reason = reason.clone();
-                        events.push(OutboxEvent::token_revoked(&t.id));
-                        *flag = true;
-                    }
-                    if purge && t.purged_at.is_none() {
-                        t.purged_at = Some(now);
-                        events.push(OutboxEvent::token_purged(&t.id));
-                    }
-                    if events.is_empty() {
-                        return Ok(None);
-                    }
-                    t.updated_at = now;
-                    let action = if purge { "token.purge" } else { "token.revoke" };
-                    Ok(Some(TokenChange {
-                        audit: AuditEntry::success(
-                            actor,
-                            action,
-                            "api_token",
-                            &t.id,
-                            json!({ "reason": reason, "purge": purge }),
-                            ctx,
-                        ),
-                        events,
-                        token: t,
-                        secrets: SecretChange::Keep,
-                    }))
-                }),
-            )
+            .change(id, move |current: &ApiToken| {
+                let mut t = current.clone();
+                let mut events = Vec::new();
+                if t.revoked_at.is_none() {
+                    t.revoked_at = Some(now);
+                    t.revoked_by = Some(actor.revoked_by());
+                    t.revoke_reason = reason.clone();
+                    events.push(OutboxEvent::token_revoked(&t.id));
+                    *flag = true;
+                }
+                if purge && t.purged_at.is_none() {
+                    t.purged_at = Some(now);
+                    events.push(OutboxEvent::token_purged(&t.id));
+                }
+                if events.is_empty() {
+                    return Ok(None);
+                }
+                t.updated_at = now;
+                let action = if purge { "token.purge" } else { "token.revoke" };
+                Ok(Some(TokenChange {
+                    audit: AuditEntry::success(
+                        actor,
+                        action,
+                        "api_token",
+                        &t.id,
+                        json!({ "reason": reason, "purge": purge }),
+                        ctx,
+                    ),
+                    events,
+                    token: t,
+                    secrets: SecretChange::Keep,
+                }))
+            })
             .await?;
         if revoked_now {
             self.metrics.api_tokens_revoked.inc();
