@@ -366,6 +366,24 @@ fn verdict_for(
     }
 }
 
+/// The locked check every verification goes through: one `WriteTx` that
+/// locks the current code, lets `check` decide, writes the verdict, commits.
+async fn check_auth_code(
+    store: &Arc<dyn Store>,
+    lookup: &AuthCodeLookup,
+    now: chrono::DateTime<Utc>,
+    check: impl FnOnce(Option<(&AuthCode, &str)>) -> AuthCodeVerdict,
+) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let locked = tx.lock_current_auth_code(lookup).await?;
+    let verdict = check(locked.as_ref().map(|(c, h)| (c, h.as_str())));
+    let locked = locked.map(|(code, _)| code);
+    tx.write_auth_code_verdict(locked.as_ref(), &verdict, now)
+        .await?;
+    tx.commit().await?;
+    Ok(verdict.result(locked, now))
+}
+
 async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
     let s = &db.store;
     let limits = AuthCodeLimits {
@@ -383,8 +401,7 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
         id: None,
     };
     // Not sent yet: unusable.
-    let r = s
-        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+    let r = check_auth_code(s, &lookup, now(), verdict_for("hash-u_a"))
         .await
         .unwrap();
     assert_eq!(r.unwrap_err(), MfaFailure::NoCode);
@@ -400,26 +417,22 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
         id: Some(first.code.id.clone()),
         ..lookup.clone()
     };
-    let r = s
-        .check_auth_code(&stale, now(), Box::new(verdict_for("hash-u_a")))
+    let r = check_auth_code(s, &stale, now(), verdict_for("hash-u_a"))
         .await
         .unwrap();
     assert_eq!(r.unwrap_err(), MfaFailure::NoCode);
     for _ in 0..4 {
-        let r = s
-            .check_auth_code(&lookup, now(), Box::new(verdict_for("wrong")))
+        let r = check_auth_code(s, &lookup, now(), verdict_for("wrong"))
             .await
             .unwrap();
         assert_eq!(r.unwrap_err(), MfaFailure::Invalid);
     }
-    let ok = s
-        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+    let ok = check_auth_code(s, &lookup, now(), verdict_for("hash-u_a"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(ok.attempts, 5);
-    let r = s
-        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+    let r = check_auth_code(s, &lookup, now(), verdict_for("hash-u_a"))
         .await
         .unwrap();
     assert_eq!(r.unwrap_err(), MfaFailure::Replayed);

@@ -314,10 +314,16 @@ impl AuthCodeService {
                 },
             }
         };
-        let result = self
-            .store
-            .check_auth_code(&lookup, now, Box::new(check))
+        // One write transaction: lock the current code, decide, write the
+        // verdict (attempt, consumption, audit, events), commit.
+        let mut tx = self.store.begin_write().await?;
+        let locked = tx.lock_current_auth_code(&lookup).await?;
+        let verdict = check(locked.as_ref().map(|(c, h)| (c, h.as_str())));
+        let locked = locked.map(|(code, _)| code);
+        tx.write_auth_code_verdict(locked.as_ref(), &verdict, now)
             .await?;
+        tx.commit().await?;
+        let result = verdict.result(locked, now);
         let label = result.as_ref().err().map_or("valid", |f| f.as_str());
         self.metrics
             .mfa

@@ -13,7 +13,7 @@ pub mod recovery_codes;
 pub mod totp;
 
 pub use auth_codes::{
-    AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, AuthCodeRepository, AuthCodeVerdict, NewAuthCode,
+    AuthCodeLimits, AuthCodeLookup, AuthCodeRepository, AuthCodeVerdict, NewAuthCode,
 };
 pub use maintenance::MfaMaintenance;
 pub use recovery_codes::RecoveryCodeRepository;

@@ -40,7 +40,8 @@ pub struct AuthCodeLookup {
     pub id: Option<String>,
 }
 
-/// What a check of a presented auth code decided, to be written atomically.
+/// What a check of a presented auth code decided, to be written atomically
+/// with [`crate::WriteTx::write_auth_code_verdict`].
 #[derive(Debug, Clone)]
 pub struct AuthCodeVerdict {
     pub outcome: Result<(), MfaFailure>,
@@ -49,9 +50,6 @@ pub struct AuthCodeVerdict {
     pub audit: AuditEntry,
     pub events: Vec<OutboxEvent>,
 }
-
-/// Called with the locked current code and its stored hash (or `None`).
-pub type AuthCodeCheck<'a> = dyn FnOnce(Option<(&AuthCode, &str)>) -> AuthCodeVerdict + Send + 'a;
 
 /// Auth codes sent by e-mail or SMS: creation under rate limits, delivery
 /// bookkeeping, and the locked check of a presented code.
@@ -76,13 +74,24 @@ pub trait AuthCodeRepository: Send + Sync {
         audit: &AuditEntry,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError>;
+}
 
-    /// Locks the current code, lets `check` decide, and writes the verdict
-    /// (attempt, consumption, audit, events) in one transaction.
-    async fn check_auth_code(
+impl AuthCodeVerdict {
+    /// What the caller is told, given the code the check was about (as
+    /// locked, before the verdict was written).
+    pub fn result(
         &self,
-        lookup: &AuthCodeLookup,
+        locked: Option<AuthCode>,
         now: DateTime<Utc>,
-        check: Box<AuthCodeCheck<'_>>,
-    ) -> Result<Result<AuthCode, MfaFailure>, StoreError>;
+    ) -> Result<AuthCode, MfaFailure> {
+        match (self.outcome, locked) {
+            (Ok(()), Some(mut code)) => {
+                code.attempts += i64::from(self.count_attempt);
+                code.consumed_at = Some(now);
+                Ok(code)
+            }
+            (Ok(()), None) => Err(MfaFailure::NoCode),
+            (Err(f), _) => Err(f),
+        }
+    }
 }

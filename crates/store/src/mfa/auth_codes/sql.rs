@@ -6,14 +6,12 @@ use chrono::{DateTime, Utc};
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
-    mfa::{
-        auth_code::{AuthCode, Channel},
-        MfaFailure,
-    },
+    mfa::auth_code::{AuthCode, Channel},
     DomainError,
 };
 
-use super::{AuthCodeCheck, AuthCodeLimits, AuthCodeLookup, AuthCodeRepository, NewAuthCode};
+use super::{AuthCodeLimits, AuthCodeLookup, AuthCodeRepository, AuthCodeVerdict, NewAuthCode};
+use crate::sql::write_tx::WriteTx;
 use crate::{
     audit::sql::{insert_audit, insert_events},
     error::StoreError,
@@ -177,69 +175,6 @@ async fn finish_delivery(
     Ok(())
 }
 
-async fn check(
-    store: &SqlStore,
-    lookup: &AuthCodeLookup,
-    now: DateTime<Utc>,
-    check: Box<AuthCodeCheck<'_>>,
-) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let current: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM auth_codes WHERE subject = $1 AND purpose = $2 \
-         AND superseded_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1",
-    )
-    .bind(&lookup.subject)
-    .bind(&lookup.purpose)
-    .fetch_optional(&mut *tx)
-    .await?;
-    // A stale id (a replaced code) finds nothing: only the current code counts.
-    let current = current.filter(|id| lookup.id.as_ref().is_none_or(|want| want == id));
-    let locked = match &current {
-        Some(id) => lock_row::<AuthCodeRow>(&mut tx, "auth_codes", COLUMNS, id)
-            .await?
-            .map(StoredCode::try_from)
-            .transpose()?
-            // A newer code may have replaced this one between the read and
-            // the lock (PostgreSQL): then it is no longer the current code.
-            .filter(|stored| !stored.superseded)
-            .map(|stored| (stored.code, stored.code_hash)),
-        None => None,
-    };
-    let verdict = check(locked.as_ref().map(|(c, h)| (c, h.as_str())));
-    if let Some((code, _)) = &locked {
-        if verdict.count_attempt || verdict.outcome.is_ok() {
-            sqlx::query(
-                "UPDATE auth_codes SET attempts = attempts + $2, consumed_at = $3, \
-                 updated_at = $4 WHERE id = $1",
-            )
-            .bind(&code.id)
-            .bind(i64::from(verdict.count_attempt))
-            .bind(
-                verdict
-                    .outcome
-                    .is_ok()
-                    .then(|| to_millis(now))
-                    .or(opt_millis(code.consumed_at)),
-            )
-            .bind(to_millis(now))
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    insert_audit(&mut tx, std::slice::from_ref(&verdict.audit)).await?;
-    insert_events(&mut tx, &verdict.events).await?;
-    tx.commit().await?;
-    Ok(match (verdict.outcome, locked) {
-        (Ok(()), Some((mut code, _))) => {
-            code.attempts += i64::from(verdict.count_attempt);
-            code.consumed_at = Some(now);
-            Ok(code)
-        }
-        (Ok(()), None) => Err(MfaFailure::NoCode),
-        (Err(f), _) => Err(f),
-    })
-}
-
 #[async_trait]
 impl AuthCodeRepository for SqlStore {
     async fn create_auth_code(
@@ -260,13 +195,70 @@ impl AuthCodeRepository for SqlStore {
     ) -> Result<(), StoreError> {
         finish_delivery(self, id, sent_at, audit, events).await
     }
+}
 
-    async fn check_auth_code(
-        &self,
+/// Auth-code checks inside a [`WriteTx`]: lock the current code, decide (in
+/// the service), write the verdict with its audit row and events, commit.
+impl WriteTx {
+    /// Locks the subject's current code for `lookup.purpose` and reads it
+    /// with its stored hash; `None` if there is none, or `lookup.id` names a
+    /// replaced one.
+    pub async fn lock_current_auth_code(
+        &mut self,
         lookup: &AuthCodeLookup,
+    ) -> Result<Option<(AuthCode, String)>, StoreError> {
+        let current: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM auth_codes WHERE subject = $1 AND purpose = $2 \
+             AND superseded_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(&lookup.subject)
+        .bind(&lookup.purpose)
+        .fetch_optional(&mut **self)
+        .await?;
+        // A stale id (a replaced code) finds nothing: only the current code counts.
+        let Some(id) = current.filter(|id| lookup.id.as_ref().is_none_or(|want| want == id)) else {
+            return Ok(None);
+        };
+        Ok(lock_row::<AuthCodeRow>(self, "auth_codes", COLUMNS, &id)
+            .await?
+            .map(StoredCode::try_from)
+            .transpose()?
+            // A newer code may have replaced this one between the read and
+            // the lock (PostgreSQL): then it is no longer the current code.
+            .filter(|stored| !stored.superseded)
+            .map(|stored| (stored.code, stored.code_hash)))
+    }
+
+    /// Writes a verdict about the code locked by
+    /// [`WriteTx::lock_current_auth_code`] (`None` when there was none): the
+    /// attempt it used and its consumption, its audit row and events.
+    pub async fn write_auth_code_verdict(
+        &mut self,
+        locked: Option<&AuthCode>,
+        verdict: &AuthCodeVerdict,
         now: DateTime<Utc>,
-        check_code: Box<AuthCodeCheck<'_>>,
-    ) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
-        check(self, lookup, now, check_code).await
+    ) -> Result<(), StoreError> {
+        if let Some(code) = locked {
+            if verdict.count_attempt || verdict.outcome.is_ok() {
+                sqlx::query(
+                    "UPDATE auth_codes SET attempts = attempts + $2, consumed_at = $3, \
+                     updated_at = $4 WHERE id = $1",
+                )
+                .bind(&code.id)
+                .bind(i64::from(verdict.count_attempt))
+                .bind(
+                    verdict
+                        .outcome
+                        .is_ok()
+                        .then(|| to_millis(now))
+                        .or(opt_millis(code.consumed_at)),
+                )
+                .bind(to_millis(now))
+                .execute(&mut **self)
+                .await?;
+            }
+        }
+        insert_audit(self, std::slice::from_ref(&verdict.audit)).await?;
+        insert_events(self, &verdict.events).await
     }
 }
