@@ -289,23 +289,16 @@ impl AuthCodeService {
                 "purpose": purpose,
                 "result": outcome.err().map_or("valid", MfaFailure::as_str),
             });
+            let (action, audit_outcome) = (
+                "auth_code.verify",
+                outcome.map_or("failure", |()| "success"),
+            );
             AuthCodeVerdict {
                 outcome,
                 count_attempt: evaluated,
                 audit: AuditEntry {
-                    outcome: if outcome.is_ok() {
-                        "success"
-                    } else {
-                        "failure"
-                    },
-                    ..AuditEntry::success(
-                        actor,
-                        "auth_code.verify",
-                        "subject",
-                        &subject,
-                        details.clone(),
-                        ctx,
-                    )
+                    outcome: audit_outcome,
+                    ..AuditEntry::success(actor, action, "subject", &subject, details.clone(), ctx)
                 },
                 events: if outcome.is_ok() {
                     vec![OutboxEvent::mfa("auth_code.verified", &subject, details)]
