@@ -275,6 +275,43 @@ async fn usage_is_recorded_in_batches(db: TestDb) {
     );
 }
 
+/// Several steps in one `WriteTx` commit together, or (dropped without
+/// commit) not at all: the record, its secret and its audit row and events.
+async fn write_tx_steps_commit_or_roll_back_together(db: TestDb) {
+    let (token, hash) = create(&db.store, "svc").await;
+    let events_before = db.store.pending_events(100).await.unwrap().len();
+    for commit in [false, true] {
+        let mut tx = db.store.begin_write().await.unwrap();
+        let mut t = tx.lock_token(&token.id).await.unwrap().unwrap();
+        t.name = "renamed".into();
+        t.updated_at = Utc::now();
+        tx.update_token(&t).await.unwrap();
+        let new = TokenHash::of("combined");
+        tx.rotate_token_secret(&t.id, &new, None, t.updated_at)
+            .await
+            .unwrap();
+        tx.append_audit(&[audit("combined", &t.id)]).await.unwrap();
+        tx.append_events(&[OutboxEvent::token_rotated(&t.id, &t.id)])
+            .await
+            .unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            drop(tx);
+        }
+        let stored = db.store.get_token(&token.id).await.unwrap().unwrap();
+        assert_eq!(stored.name == "renamed", commit);
+        let old_works = db.store.find_token_by_secret(&hash).await.unwrap();
+        assert_eq!(old_works.is_none(), commit);
+        let new_works = db.store.find_token_by_secret(&new).await.unwrap();
+        assert_eq!(new_works.is_some(), commit);
+        let audit_rows = db.store.audit_for_target(&token.id, 10).await.unwrap();
+        assert_eq!(audit_rows.len(), if commit { 2 } else { 1 });
+        let events = db.store.pending_events(100).await.unwrap().len();
+        assert_eq!(events, events_before + usize::from(commit));
+    }
+}
+
 async fn migrations_are_idempotent(db: TestDb) {
     assert!(db.store.migrate().await.unwrap().is_empty());
     let status = db.store.schema_status().await.unwrap();
@@ -295,5 +332,6 @@ backend_tests!(
     mutation_errors_roll_back_and_missing_ids_are_not_found,
     listing_filters_and_paginates,
     usage_is_recorded_in_batches,
+    write_tx_steps_commit_or_roll_back_together,
     migrations_are_idempotent,
 );
