@@ -19,8 +19,8 @@ use tessera_core::{
 };
 use tessera_store::{
     mfa::{
-        AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode, NewTotpDevice, TotpCheck,
-        TotpMatch, TotpOutcome,
+        AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode, NewTotpDevice, TotpMatch,
+        TotpOutcome,
     },
     Store, StoreError,
 };
@@ -68,13 +68,13 @@ async fn check(
         step,
         replay_until: t + Duration::minutes(5),
     });
-    s.check_totp(TotpCheck {
-        subject: subject.into(),
-        now: t,
-        policy: LockoutPolicy::default(),
+    check_with(
+        s,
+        subject,
+        t,
         activate,
-        matcher: Box::new(move || matched),
-        log: Box::new(|o: &TotpOutcome| {
+        move || matched,
+        |o: &TotpOutcome| {
             let event = match o {
                 TotpOutcome::Accepted { .. } => "mfa.challenge.succeeded",
                 _ => "mfa.challenge.failed",
@@ -83,10 +83,40 @@ async fn check(
                 vec![audit("mfa.challenge", "u")],
                 vec![OutboxEvent::mfa(event, "u", json!({}))],
             )
-        }),
-    })
+        },
+    )
     .await
-    .unwrap()
+}
+
+/// One TOTP check as the service runs it: one `WriteTx` that reserves an
+/// attempt under the locked counter (when locked: nothing written, and
+/// `matcher` not called), compares, finishes, writes `log`'s rows, commits.
+async fn check_with(
+    s: &Arc<dyn Store>,
+    subject: &str,
+    t: chrono::DateTime<Utc>,
+    activate: bool,
+    matcher: impl FnOnce() -> Option<TotpMatch>,
+    log: impl Fn(&TotpOutcome) -> (Vec<AuditEntry>, Vec<OutboxEvent>),
+) -> TotpOutcome {
+    let mut tx = s.begin_write().await.unwrap();
+    let reservation = tx
+        .reserve_totp_attempt(subject, t, &LockoutPolicy::default())
+        .await
+        .unwrap();
+    let attempt = match reservation {
+        Err(until) => return TotpOutcome::Locked { until },
+        Ok(attempt) => attempt,
+    };
+    let outcome = tx
+        .finish_totp_check(attempt, matcher(), activate)
+        .await
+        .unwrap();
+    let (audit, events) = log(&outcome);
+    tx.append_audit(&audit).await.unwrap();
+    tx.append_events(&events).await.unwrap();
+    tx.commit().await.unwrap();
+    outcome
 }
 
 /// A confirmed device for `subject` (its confirmation used step 1).
@@ -208,19 +238,14 @@ async fn fifty_parallel_wrong_codes_are_compared_five_times(db: TestDb) {
         .map(|_| {
             let (s, compared) = (store.clone(), compared.clone());
             tokio::spawn(async move {
-                s.check_totp(TotpCheck {
-                    subject: "u_guess".into(),
-                    now: t,
-                    policy: LockoutPolicy::default(),
-                    activate: false,
-                    matcher: Box::new(move || {
-                        compared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        None
-                    }),
-                    log: Box::new(|_: &TotpOutcome| (vec![], vec![])),
+                let matcher = move || {
+                    compared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    None
+                };
+                check_with(&s, "u_guess", t, false, matcher, |_: &TotpOutcome| {
+                    (vec![], vec![])
                 })
                 .await
-                .unwrap()
             })
         })
         .collect();

@@ -17,6 +17,4 @@ pub use auth_codes::{
 };
 pub use maintenance::MfaMaintenance;
 pub use recovery_codes::RecoveryCodeRepository;
-pub use totp::{
-    NewTotpDevice, SealedDevice, TotpCheck, TotpLog, TotpMatch, TotpOutcome, TotpRepository,
-};
+pub use totp::{NewTotpDevice, SealedDevice, TotpAttempt, TotpMatch, TotpOutcome, TotpRepository};

@@ -20,7 +20,7 @@ use tessera_core::{
     DomainError, SecretString,
 };
 use tessera_store::{
-    mfa::{NewTotpDevice, SealedDevice, TotpCheck, TotpMatch, TotpOutcome},
+    mfa::{NewTotpDevice, SealedDevice, TotpMatch, TotpOutcome},
     Store, StoreError,
 };
 
@@ -327,17 +327,28 @@ impl MfaService {
             confirming,
             lockout_secs: self.settings.lockout.lockout.num_seconds(),
         };
-        let outcome = self
-            .store
-            .check_totp(TotpCheck {
-                subject: subject.to_string(),
-                now,
-                policy: self.settings.lockout,
-                activate: confirming,
-                matcher: Box::new(matcher),
-                log: Box::new(move |o: &TotpOutcome| log.entries(o)),
-            })
+        // One write transaction: reserve an attempt under the locked counter
+        // (a locked subject writes nothing and is not even compared), compare,
+        // finish the check, write its audit rows and events, commit.
+        let mut tx = self.store.begin_write().await?;
+        let reservation = tx
+            .reserve_totp_attempt(subject, now, &self.settings.lockout)
             .await?;
+        let outcome = match reservation {
+            Err(until) => {
+                // Nothing to write: rolling back releases the counter now.
+                drop(tx);
+                TotpOutcome::Locked { until }
+            }
+            Ok(attempt) => {
+                let outcome = tx.finish_totp_check(attempt, matcher(), confirming).await?;
+                let (audit, events) = log.entries(&outcome);
+                tx.append_audit(&audit).await?;
+                tx.append_events(&events).await?;
+                tx.commit().await?;
+                outcome
+            }
+        };
         let result = self.result_of(outcome, devices, subject, confirming, now);
         self.count(result.as_ref().err().map_or("valid", |f| f.as_str()));
         Ok(result)

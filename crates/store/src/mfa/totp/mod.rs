@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
-    mfa::{lockout::LockoutPolicy, TotpDevice},
+    mfa::{lockout::AttemptCounter, TotpDevice},
 };
 
 use crate::error::StoreError;
@@ -59,22 +59,19 @@ pub enum TotpOutcome {
     },
 }
 
-/// Audit rows and events to write for an outcome.
-pub type TotpLog<'a> =
-    dyn Fn(&TotpOutcome) -> (Vec<AuditEntry>, Vec<OutboxEvent>) + Send + Sync + 'a;
-
-/// One TOTP check, run by [`TotpRepository::check_totp`] in one transaction.
-pub struct TotpCheck<'a> {
-    pub subject: String,
-    pub now: DateTime<Utc>,
-    pub policy: LockoutPolicy,
-    /// Confirming a pending device: make it active on success.
-    pub activate: bool,
-    /// Compares the code. Pure and fast (a few HMACs): it runs while the
-    /// subject's attempt counter is locked.
-    pub matcher: Box<dyn FnOnce() -> Option<TotpMatch> + Send + 'a>,
-    /// What to record for the outcome (nothing is written when locked).
-    pub log: Box<TotpLog<'a>>,
+/// An attempt reserved by `WriteTx::reserve_totp_attempt`: the subject's
+/// attempt counter stays locked until the transaction ends, so reserving in
+/// memory, comparing, and writing the counter once at the end is as atomic
+/// as writing the reservation first.
+#[derive(Debug)]
+pub struct TotpAttempt {
+    pub(crate) subject: String,
+    pub(crate) now: DateTime<Utc>,
+    /// The counter as it was, and with this attempt counted.
+    pub(crate) before: AttemptCounter,
+    pub(crate) reserved: AttemptCounter,
+    /// This attempt used up the allowance: if it fails, the subject is locked.
+    pub(crate) last: bool,
 }
 
 /// TOTP devices, the replay record and the attempt counter.
@@ -105,16 +102,6 @@ pub trait TotpRepository: Send + Sync {
         audit: &AuditEntry,
         events: &[OutboxEvent],
     ) -> Result<bool, StoreError>;
-
-    /// Checks a TOTP code in one transaction: lock the subject's attempt
-    /// counter and reserve an attempt (or answer `Locked`), compare the code,
-    /// then either record the failure, or run the replay check-and-record
-    /// (one conditional upsert on the subject's last accepted step) and reset
-    /// the counter, with the outcome's audit rows and events. Checks for one
-    /// subject are serialised by the counter's row lock, so parallel guesses
-    /// get at most `policy.max_failures` comparisons and one step is accepted
-    /// once, across any number of replicas.
-    async fn check_totp(&self, check: TotpCheck<'_>) -> Result<TotpOutcome, StoreError>;
 
     /// Clears the subject's TOTP attempt counter (an operator unlocking a
     /// locked-out user), with its audit row. `false` if there was nothing to

@@ -6,13 +6,13 @@ use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
     mfa::{
-        lockout::{AttemptCounter, Reservation},
+        lockout::{AttemptCounter, LockoutPolicy, Reservation},
         totp::{Algorithm, TotpParams},
         DeviceStatus, TotpDevice,
     },
 };
 
-use super::{NewTotpDevice, SealedDevice, TotpCheck, TotpMatch, TotpOutcome, TotpRepository};
+use super::{NewTotpDevice, SealedDevice, TotpAttempt, TotpMatch, TotpOutcome, TotpRepository};
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
@@ -269,64 +269,6 @@ impl TotpRepository for SqlStore {
         Ok(true)
     }
 
-    async fn check_totp(&self, check: TotpCheck<'_>) -> Result<TotpOutcome, StoreError> {
-        const FACTOR: &str = "totp";
-        let (subject, now) = (check.subject.as_str(), check.now);
-        let mut tx = self.begin_write().await?;
-        let counter = lock_attempts(&mut tx, subject, FACTOR, now).await?;
-        // The counter stays locked until commit, so reserving in memory,
-        // comparing, and writing the counter once at the end is as atomic as
-        // writing the reservation first.
-        let (reserved, last) = match counter.reserve(now, &check.policy) {
-            // Nothing to write: dropping the transaction rolls it back.
-            Reservation::Locked { until } => return Ok(TotpOutcome::Locked { until }),
-            Reservation::Granted { counter, last } => (counter, last),
-        };
-        let outcome = match (check.matcher)() {
-            None => TotpOutcome::Invalid { locks_now: last },
-            // The device was removed (or confirmed) since it was read: its
-            // codes stop working at once.
-            Some(m) if !lock_device(&mut tx, subject, &m.device_id, check.activate).await? => {
-                TotpOutcome::Invalid { locks_now: last }
-            }
-            Some(m) if !record_step(&mut tx, subject, &m).await? => TotpOutcome::Replayed {
-                device_id: m.device_id,
-            },
-            Some(m) => {
-                let activation = if check.activate {
-                    ", status = 'active', confirmed_at = $3"
-                } else {
-                    ""
-                };
-                sqlx::query(&format!(
-                    "UPDATE totp_devices SET last_used_at = $3, updated_at = $3{activation} \
-                     WHERE subject = $1 AND id = $2"
-                ))
-                .bind(subject)
-                .bind(&m.device_id)
-                .bind(to_millis(now))
-                .execute(&mut *tx)
-                .await?;
-                TotpOutcome::Accepted {
-                    device_id: m.device_id,
-                }
-            }
-        };
-        // A success clears the count and a wrong code keeps its attempt. A
-        // replay gives its attempt back: it is a right code sent twice (a
-        // double submit, a retry), never a guess, and must not lock the user.
-        let counter = match outcome {
-            TotpOutcome::Accepted { .. } => AttemptCounter::fresh(now),
-            TotpOutcome::Replayed { .. } => counter,
-            _ => reserved,
-        };
-        store_attempts(&mut tx, subject, FACTOR, &counter).await?;
-        let (audit, events) = (check.log)(&outcome);
-        write_log(&mut tx, &audit, &events).await?;
-        tx.commit().await?;
-        Ok(outcome)
-    }
-
     async fn unlock_totp(&self, subject: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let cleared = sqlx::query(
@@ -387,4 +329,102 @@ impl TotpRepository for SqlStore {
         .rows_affected();
         Ok(n == 1)
     }
+}
+
+/// The factor name of TOTP rows in `mfa_attempts`.
+const FACTOR: &str = "totp";
+
+/// A TOTP check in a [`WriteTx`], in two steps around the comparison:
+/// reserve an attempt under the locked counter, compare the code (in the
+/// service, and only when granted), then finish. Checks for one subject are
+/// serialised by the counter's row lock, so parallel guesses get at most
+/// `policy.max_failures` comparisons and one step is accepted once, across
+/// any number of replicas. The caller appends the outcome's audit rows and
+/// events and commits; when locked it writes nothing (drop the transaction).
+impl WriteTx {
+    /// Locks the subject's attempt counter and reserves an attempt, or says
+    /// until when the subject is locked.
+    pub async fn reserve_totp_attempt(
+        &mut self,
+        subject: &str,
+        now: DateTime<Utc>,
+        policy: &LockoutPolicy,
+    ) -> Result<Result<TotpAttempt, DateTime<Utc>>, StoreError> {
+        let before = lock_attempts(self, subject, FACTOR, now).await?;
+        Ok(match before.reserve(now, policy) {
+            Reservation::Locked { until } => Err(until),
+            Reservation::Granted { counter, last } => Ok(TotpAttempt {
+                subject: subject.to_string(),
+                now,
+                before,
+                reserved: counter,
+                last,
+            }),
+        })
+    }
+
+    /// Finishes a reserved check with the device and step the code matched
+    /// (`None`: no device): locks the device (it must still be pending when
+    /// `activate`, else active), runs the replay check-and-record, marks the
+    /// device used (and active), and writes the counter.
+    pub async fn finish_totp_check(
+        &mut self,
+        attempt: TotpAttempt,
+        matched: Option<TotpMatch>,
+        activate: bool,
+    ) -> Result<TotpOutcome, StoreError> {
+        let (subject, now, last) = (attempt.subject.as_str(), attempt.now, attempt.last);
+        let outcome = match matched {
+            None => TotpOutcome::Invalid { locks_now: last },
+            // The device was removed (or confirmed) since it was read: its
+            // codes stop working at once.
+            Some(m) if !lock_device(self, subject, &m.device_id, activate).await? => {
+                TotpOutcome::Invalid { locks_now: last }
+            }
+            Some(m) if !record_step(self, subject, &m).await? => TotpOutcome::Replayed {
+                device_id: m.device_id,
+            },
+            Some(m) => {
+                mark_used(self, subject, &m.device_id, now, activate).await?;
+                TotpOutcome::Accepted {
+                    device_id: m.device_id,
+                }
+            }
+        };
+        // A success clears the count and a wrong code keeps its attempt. A
+        // replay gives its attempt back: it is a right code sent twice (a
+        // double submit, a retry), never a guess, and must not lock the user.
+        let counter = match outcome {
+            TotpOutcome::Accepted { .. } => AttemptCounter::fresh(now),
+            TotpOutcome::Replayed { .. } => attempt.before,
+            _ => attempt.reserved,
+        };
+        store_attempts(self, subject, FACTOR, &counter).await?;
+        Ok(outcome)
+    }
+}
+
+/// Records a device's use (and, confirming, its activation).
+async fn mark_used(
+    tx: &mut WriteTx,
+    subject: &str,
+    device_id: &str,
+    now: DateTime<Utc>,
+    activate: bool,
+) -> Result<(), StoreError> {
+    let activation = if activate {
+        ", status = 'active', confirmed_at = $3"
+    } else {
+        ""
+    };
+    sqlx::query(&format!(
+        "UPDATE totp_devices SET last_used_at = $3, updated_at = $3{activation} \
+         WHERE subject = $1 AND id = $2"
+    ))
+    .bind(subject)
+    .bind(device_id)
+    .bind(to_millis(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
