@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use common::{Env, BIN};
 use serde_json::Value;
-use tessera_store::testing::postgres_schema_url;
+use tessera_test_support::postgres_schema_url;
 
 const KEY: &str = "cli-test-key-0123456789abcdef0123456789";
 /// A well-formed id that names nothing.

@@ -16,7 +16,7 @@ use common::{post, unix_now, Env, Served, Vars, BIN};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use tessera_core::mfa::totp::{base32_decode, TotpParams};
-use tessera_store::testing::postgres_schema_url;
+use tessera_test_support::postgres_schema_url;
 
 const SERVER_KEY: &str = "mfa-keys-test-server-key-0123456789abcdef";
 const KEY1: &str = "totp-key-one-0123456789abcdef0123456789";
@@ -66,7 +66,7 @@ async fn stored_bytes(env: &Env) -> Vec<u8> {
         assert!(!bytes.is_empty(), "no SQLite file found");
         return bytes;
     };
-    tessera_store::testing::TestDb::open(url)
+    tessera_test_support::TestDb::open(url)
         .await
         .all_text()
         .await

@@ -14,7 +14,7 @@ use common::{post, unix_now, Env};
 
 use serde_json::json;
 use tessera_core::mfa::totp::{base32_decode, TotpParams};
-use tessera_store::testing::postgres_schema_url;
+use tessera_test_support::postgres_schema_url;
 
 const SERVER_KEY: &str = "mfa-replicas-server-key-0123456789abcdef";
 const TOTP_KEY: &str = "mfa-replicas-totp-key-0123456789abcdef";

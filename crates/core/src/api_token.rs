@@ -73,6 +73,80 @@ impl TokenState {
 }
 
 impl ApiToken {
+    /// A fresh token: never used, not revoked, deleted or rotated, no
+    /// description, owner, hint, metadata or expiry until set with the
+    /// `with_*` setters below. The one place that lists every field, so a
+    /// new field touches only this constructor.
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        scopes: Vec<String>,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            description: None,
+            owner: None,
+            scopes,
+            hint: String::new(),
+            metadata: Map::new(),
+            created_at,
+            updated_at: created_at,
+            expires_at: None,
+            last_used_at: None,
+            use_count: 0,
+            revoked_at: None,
+            revoked_by: None,
+            revoke_reason: None,
+            purged_at: None,
+            deleted_at: None,
+            auto_rotate: false,
+            successor_id: None,
+        }
+    }
+
+    pub fn with_description(mut self, description: Option<String>) -> Self {
+        self.description = description;
+        self
+    }
+
+    pub fn with_owner(mut self, owner: Option<String>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// The displayable hint of the token's secret.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = hint.into();
+        self
+    }
+
+    pub fn with_metadata(mut self, metadata: Map<String, Value>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    pub fn with_expiry(mut self, expires_at: Option<DateTime<Utc>>) -> Self {
+        self.expires_at = expires_at;
+        self
+    }
+
+    pub fn with_auto_rotate(mut self, auto_rotate: bool) -> Self {
+        self.auto_rotate = auto_rotate;
+        self
+    }
+
+    /// A fresh token that takes over this one's name, description, owner,
+    /// scopes, metadata and rotation setting (automatic rotation).
+    pub fn successor(&self, id: impl Into<String>, created_at: DateTime<Utc>) -> Self {
+        Self::new(id, self.name.clone(), self.scopes.clone(), created_at)
+            .with_description(self.description.clone())
+            .with_owner(self.owner.clone())
+            .with_metadata(self.metadata.clone())
+            .with_auto_rotate(self.auto_rotate)
+    }
+
     pub fn state_at(&self, now: DateTime<Utc>) -> TokenState {
         if self.purged_at.is_some() {
             TokenState::Purged
@@ -370,27 +444,9 @@ mod tests {
     use super::*;
 
     fn token(now: DateTime<Utc>) -> ApiToken {
-        ApiToken {
-            id: "t".into(),
-            name: "n".into(),
-            description: None,
-            owner: None,
-            scopes: vec!["read".into()],
-            hint: "tsr_…abcd".into(),
-            metadata: Map::new(),
-            created_at: now,
-            updated_at: now,
-            expires_at: Some(now + Duration::days(1)),
-            last_used_at: None,
-            use_count: 0,
-            revoked_at: None,
-            revoked_by: None,
-            revoke_reason: None,
-            purged_at: None,
-            deleted_at: None,
-            auto_rotate: false,
-            successor_id: None,
-        }
+        ApiToken::new("t", "n", vec!["read".into()], now)
+            .with_hint("tsr_…abcd")
+            .with_expiry(Some(now + Duration::days(1)))
     }
 
     #[test]

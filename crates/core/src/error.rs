@@ -4,6 +4,51 @@
 //! never renamed) and a message that is safe to show: it never contains a
 //! secret or an internal detail. Mapping to HTTP status lives in the server.
 
+/// What a `NotFound` is about. The name appears in messages and the code in
+/// problem+json bodies; both are part of the public API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    Token,
+    /// The successor of an automatically rotated token (claimable once).
+    Successor,
+    Invite,
+    Endpoint,
+    Delivery,
+    Device,
+}
+
+impl Entity {
+    /// The stable name used in messages ("{name} not found").
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Successor => "successor",
+            Self::Invite => "invite",
+            Self::Endpoint => "webhook endpoint",
+            Self::Delivery => "delivery",
+            Self::Device => "totp device",
+        }
+    }
+
+    /// The stable error code of "not found" for this entity.
+    fn not_found_code(self) -> &'static str {
+        match self {
+            Self::Token => "token_not_found",
+            Self::Successor => "successor_not_available",
+            Self::Invite => "invite_not_found",
+            Self::Endpoint => "endpoint_not_found",
+            Self::Delivery => "delivery_not_found",
+            Self::Device => "device_not_found",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A rule of the domain was broken by the request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
@@ -14,8 +59,8 @@ pub enum DomainError {
         message: String,
     },
     /// The referenced object does not exist (or is hidden from this caller).
-    #[error("{entity} not found")]
-    NotFound { entity: &'static str },
+    #[error("{0} not found")]
+    NotFound(Entity),
     /// The token is revoked, purged or expired and the operation needs an active one.
     #[error("the token is {state}; only an active token can be {operation}")]
     TokenNotActive {
@@ -69,19 +114,7 @@ impl DomainError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid { .. } => "validation_failed",
-            Self::NotFound { entity: "token" } => "token_not_found",
-            Self::NotFound { entity: "invite" } => "invite_not_found",
-            Self::NotFound {
-                entity: "successor",
-            } => "successor_not_available",
-            Self::NotFound {
-                entity: "webhook endpoint",
-            } => "endpoint_not_found",
-            Self::NotFound { entity: "delivery" } => "delivery_not_found",
-            Self::NotFound {
-                entity: "totp device",
-            } => "device_not_found",
-            Self::NotFound { .. } => "not_found",
+            Self::NotFound(entity) => entity.not_found_code(),
             Self::TokenNotActive { .. } => "token_not_active",
             Self::TokenDeleted => "token_deleted",
             Self::InviteNotAllowed { .. } => "invite_not_allowed",
@@ -101,6 +134,37 @@ impl DomainError {
                 crate::invite::InviteFailure::UsedUp => "invite_used_up",
                 crate::invite::InviteFailure::EmailMismatch => "invite_email_mismatch",
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DomainError, Entity};
+
+    /// Codes and messages are public API: they must not change with the
+    /// move from entity-name strings to `Entity`.
+    #[test]
+    fn not_found_codes_and_messages_are_stable() {
+        for (entity, code, message) in [
+            (Entity::Token, "token_not_found", "token not found"),
+            (Entity::Invite, "invite_not_found", "invite not found"),
+            (
+                Entity::Successor,
+                "successor_not_available",
+                "successor not found",
+            ),
+            (
+                Entity::Endpoint,
+                "endpoint_not_found",
+                "webhook endpoint not found",
+            ),
+            (Entity::Delivery, "delivery_not_found", "delivery not found"),
+            (Entity::Device, "device_not_found", "totp device not found"),
+        ] {
+            let e = DomainError::NotFound(entity);
+            assert_eq!(e.code(), code);
+            assert_eq!(e.to_string(), message);
         }
     }
 }

@@ -1,14 +1,22 @@
-//! A small migration runner: numbered SQL files per backend, embedded in the
-//! binary, recorded in `schema_migrations`.
+//! A small migration runner: numbered SQL files, embedded in the binary,
+//! recorded in `schema_migrations`.
+//!
+//! One tree of migrations (`crates/store/migrations/`) serves both backends:
+//! the schema is portable, so a backend gets its own file only where its SQL
+//! truly differs (none does today). The runner takes what it runs as data (a
+//! [`MigrationPlan`]: the list and the backend's lock statement), so it does
+//! not depend on the store that calls it.
 //!
 //! We keep our own runner (instead of sqlx's) because `serve` on PostgreSQL
 //! must *refuse* to start on an old schema rather than change it, and the
 //! status check for that is a two-line query here.
 
-use chrono::Utc;
-use sqlx::Row;
+use std::future::Future;
 
-use crate::{sql::SqlStore, StoreError};
+use chrono::Utc;
+use sqlx::{Any, AnyPool, Transaction};
+
+use crate::error::StoreError;
 
 /// One migration: a version number, a name and its SQL (several statements).
 #[derive(Debug)]
@@ -16,6 +24,35 @@ pub(crate) struct Migration {
     pub version: i64,
     pub name: &'static str,
     pub sql: &'static str,
+}
+
+/// Migration `version` named `name`, embedded from `migrations/<file>`.
+macro_rules! migration {
+    ($version:literal, $name:literal, $file:literal) => {
+        Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/", $file)),
+        }
+    };
+}
+
+/// Every migration, in order. Versions and names are what existing databases
+/// recorded: never renumber or rename one.
+pub(crate) static MIGRATIONS: &[Migration] = &[
+    migration!(1, "api_tokens", "0001_api_tokens.sql"),
+    migration!(2, "invites", "0002_invites.sql"),
+    migration!(3, "webhooks_jobs", "0003_webhooks_jobs.sql"),
+    migration!(4, "mfa", "0004_mfa.sql"),
+];
+
+/// What to migrate and how to serialise concurrent runs, as data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MigrationPlan {
+    pub migrations: &'static [Migration],
+    /// Run first inside the migration transaction (e.g. an advisory lock), so
+    /// that concurrent runs apply each migration once.
+    pub lock: Option<&'static str>,
 }
 
 /// Which migrations the database has, against the ones this binary knows.
@@ -36,12 +73,6 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
 
 const APPLIED: &str = "SELECT version FROM schema_migrations ORDER BY version";
 
-fn versions(rows: &[sqlx::any::AnyRow]) -> Result<Vec<i64>, StoreError> {
-    rows.iter()
-        .map(|r| r.try_get::<i64, _>("version").map_err(StoreError::from))
-        .collect()
-}
-
 /// The statements of a migration file: comment lines dropped, split on `;`
 /// at line ends. (Our migrations never put `;` inside a literal.)
 fn statements(sql: &str) -> Vec<String> {
@@ -57,11 +88,13 @@ fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
-pub(crate) async fn status(store: &SqlStore) -> Result<SchemaStatus, StoreError> {
-    sqlx::query(CREATE_TABLE).execute(&store.pool).await?;
-    let applied = versions(&sqlx::query(APPLIED).fetch_all(&store.pool).await?)?;
-    let pending = store
-        .dialect
+pub(crate) async fn status(
+    pool: &AnyPool,
+    plan: &MigrationPlan,
+) -> Result<SchemaStatus, StoreError> {
+    sqlx::query(CREATE_TABLE).execute(pool).await?;
+    let applied: Vec<i64> = sqlx::query_scalar(APPLIED).fetch_all(pool).await?;
+    let pending = plan
         .migrations
         .iter()
         .map(|m| m.version)
@@ -70,15 +103,21 @@ pub(crate) async fn status(store: &SqlStore) -> Result<SchemaStatus, StoreError>
     Ok(SchemaStatus { applied, pending })
 }
 
-pub(crate) async fn apply(store: &SqlStore) -> Result<Vec<i64>, StoreError> {
-    sqlx::query(CREATE_TABLE).execute(&store.pool).await?;
-    let mut tx = store.begin_write().await?;
-    if let Some(lock) = store.dialect.migration_lock {
+/// Applies the pending migrations of `plan` in one write transaction, which
+/// `begin` opens after the bookkeeping table exists.
+pub(crate) async fn apply(
+    pool: &AnyPool,
+    plan: &MigrationPlan,
+    begin: impl Future<Output = Result<Transaction<'static, Any>, StoreError>>,
+) -> Result<Vec<i64>, StoreError> {
+    sqlx::query(CREATE_TABLE).execute(pool).await?;
+    let mut tx = begin.await?;
+    if let Some(lock) = plan.lock {
         sqlx::query(lock).execute(&mut *tx).await?;
     }
-    let applied = versions(&sqlx::query(APPLIED).fetch_all(&mut *tx).await?)?;
+    let applied: Vec<i64> = sqlx::query_scalar(APPLIED).fetch_all(&mut *tx).await?;
     let mut done = Vec::new();
-    for m in store.dialect.migrations {
+    for m in plan.migrations {
         if applied.contains(&m.version) {
             continue;
         }

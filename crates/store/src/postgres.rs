@@ -3,9 +3,9 @@
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 
 use crate::{
-    migrate::Migration,
+    backend::Backend,
+    error::StoreError,
     sql::{Dialect, SqlStore},
-    Backend, StoreError,
 };
 
 static DIALECT: Dialect = Dialect {
@@ -15,28 +15,6 @@ static DIALECT: Dialect = Dialect {
     // Replicas may run `tessera migrate` at the same moment; a transaction-level
     // advisory lock makes the second wait and then find nothing to do.
     migration_lock: Some("SELECT pg_advisory_xact_lock(7362836110)"),
-    migrations: &[
-        Migration {
-            version: 1,
-            name: "api_tokens",
-            sql: include_str!("../migrations/postgres/0001_api_tokens.sql"),
-        },
-        Migration {
-            version: 2,
-            name: "invites",
-            sql: include_str!("../migrations/postgres/0002_invites.sql"),
-        },
-        Migration {
-            version: 3,
-            name: "webhooks_jobs",
-            sql: include_str!("../migrations/postgres/0003_webhooks_jobs.sql"),
-        },
-        Migration {
-            version: 4,
-            name: "mfa",
-            sql: include_str!("../migrations/postgres/0004_mfa.sql"),
-        },
-    ],
 };
 
 pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {

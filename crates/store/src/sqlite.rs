@@ -10,9 +10,9 @@ use sqlx::{
 };
 
 use crate::{
-    migrate::Migration,
+    backend::Backend,
+    error::StoreError,
     sql::{Dialect, SqlStore},
-    Backend, StoreError,
 };
 
 static DIALECT: Dialect = Dialect {
@@ -21,28 +21,6 @@ static DIALECT: Dialect = Dialect {
     begin_write: Some("BEGIN IMMEDIATE"),
     // BEGIN IMMEDIATE already excludes every other writer.
     migration_lock: None,
-    migrations: &[
-        Migration {
-            version: 1,
-            name: "api_tokens",
-            sql: include_str!("../migrations/sqlite/0001_api_tokens.sql"),
-        },
-        Migration {
-            version: 2,
-            name: "invites",
-            sql: include_str!("../migrations/sqlite/0002_invites.sql"),
-        },
-        Migration {
-            version: 3,
-            name: "webhooks_jobs",
-            sql: include_str!("../migrations/sqlite/0003_webhooks_jobs.sql"),
-        },
-        Migration {
-            version: 4,
-            name: "mfa",
-            sql: include_str!("../migrations/sqlite/0004_mfa.sql"),
-        },
-    ],
 };
 
 pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {

@@ -12,9 +12,9 @@ use tessera_core::{
     DomainError,
 };
 use tessera_store::{
-    backend_tests, testing::TestDb, InviteQuery, InviteQuota, InviteUsageRecord, NewInvite,
-    Redemption, Store, StoreError,
+    InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Redemption, Store, StoreError,
 };
+use tessera_test_support::{backend_tests, TestDb};
 
 fn invite(issuer: &str, max_uses: i64, ttl: Duration) -> NewInvite {
     let now = tessera_core::ids::now();

@@ -18,14 +18,13 @@ use tessera_core::{
     DomainError,
 };
 use tessera_store::{
-    backend_tests,
     mfa::{
-        AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode, NewTotpDevice, TotpCheck,
-        TotpMatch, TotpOutcome,
+        AuthCodeLimits, AuthCodeLookup, AuthCodeVerdict, NewAuthCode, NewTotpDevice, TotpMatch,
+        TotpOutcome,
     },
-    testing::TestDb,
     Store, StoreError,
 };
+use tessera_test_support::{backend_tests, TestDb};
 
 fn audit(action: &'static str, subject: &str) -> AuditEntry {
     AuditEntry::success(
@@ -69,13 +68,13 @@ async fn check(
         step,
         replay_until: t + Duration::minutes(5),
     });
-    s.check_totp(TotpCheck {
-        subject: subject.into(),
-        now: t,
-        policy: LockoutPolicy::default(),
+    check_with(
+        s,
+        subject,
+        t,
         activate,
-        matcher: Box::new(move || matched),
-        log: Box::new(|o: &TotpOutcome| {
+        move || matched,
+        |o: &TotpOutcome| {
             let event = match o {
                 TotpOutcome::Accepted { .. } => "mfa.challenge.succeeded",
                 _ => "mfa.challenge.failed",
@@ -84,10 +83,40 @@ async fn check(
                 vec![audit("mfa.challenge", "u")],
                 vec![OutboxEvent::mfa(event, "u", json!({}))],
             )
-        }),
-    })
+        },
+    )
     .await
-    .unwrap()
+}
+
+/// One TOTP check as the service runs it: one `WriteTx` that reserves an
+/// attempt under the locked counter (when locked: nothing written, and
+/// `matcher` not called), compares, finishes, writes `log`'s rows, commits.
+async fn check_with(
+    s: &Arc<dyn Store>,
+    subject: &str,
+    t: chrono::DateTime<Utc>,
+    activate: bool,
+    matcher: impl FnOnce() -> Option<TotpMatch>,
+    log: impl Fn(&TotpOutcome) -> (Vec<AuditEntry>, Vec<OutboxEvent>),
+) -> TotpOutcome {
+    let mut tx = s.begin_write().await.unwrap();
+    let reservation = tx
+        .reserve_totp_attempt(subject, t, &LockoutPolicy::default())
+        .await
+        .unwrap();
+    let attempt = match reservation {
+        Err(until) => return TotpOutcome::Locked { until },
+        Ok(attempt) => attempt,
+    };
+    let outcome = tx
+        .finish_totp_check(attempt, matcher(), activate)
+        .await
+        .unwrap();
+    let (audit, events) = log(&outcome);
+    tx.append_audit(&audit).await.unwrap();
+    tx.append_events(&events).await.unwrap();
+    tx.commit().await.unwrap();
+    outcome
 }
 
 /// A confirmed device for `subject` (its confirmation used step 1).
@@ -209,19 +238,14 @@ async fn fifty_parallel_wrong_codes_are_compared_five_times(db: TestDb) {
         .map(|_| {
             let (s, compared) = (store.clone(), compared.clone());
             tokio::spawn(async move {
-                s.check_totp(TotpCheck {
-                    subject: "u_guess".into(),
-                    now: t,
-                    policy: LockoutPolicy::default(),
-                    activate: false,
-                    matcher: Box::new(move || {
-                        compared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        None
-                    }),
-                    log: Box::new(|_: &TotpOutcome| (vec![], vec![])),
+                let matcher = move || {
+                    compared.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    None
+                };
+                check_with(&s, "u_guess", t, false, matcher, |_: &TotpOutcome| {
+                    (vec![], vec![])
                 })
                 .await
-                .unwrap()
             })
         })
         .collect();
@@ -367,6 +391,24 @@ fn verdict_for(
     }
 }
 
+/// The locked check every verification goes through: one `WriteTx` that
+/// locks the current code, lets `check` decide, writes the verdict, commits.
+async fn check_auth_code(
+    store: &Arc<dyn Store>,
+    lookup: &AuthCodeLookup,
+    now: chrono::DateTime<Utc>,
+    check: impl FnOnce(Option<(&AuthCode, &str)>) -> AuthCodeVerdict,
+) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let locked = tx.lock_current_auth_code(lookup).await?;
+    let verdict = check(locked.as_ref().map(|(c, h)| (c, h.as_str())));
+    let locked = locked.map(|(code, _)| code);
+    tx.write_auth_code_verdict(locked.as_ref(), &verdict, now)
+        .await?;
+    tx.commit().await?;
+    Ok(verdict.result(locked, now))
+}
+
 async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
     let s = &db.store;
     let limits = AuthCodeLimits {
@@ -384,8 +426,7 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
         id: None,
     };
     // Not sent yet: unusable.
-    let r = s
-        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+    let r = check_auth_code(s, &lookup, now(), verdict_for("hash-u_a"))
         .await
         .unwrap();
     assert_eq!(r.unwrap_err(), MfaFailure::NoCode);
@@ -401,26 +442,22 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
         id: Some(first.code.id.clone()),
         ..lookup.clone()
     };
-    let r = s
-        .check_auth_code(&stale, now(), Box::new(verdict_for("hash-u_a")))
+    let r = check_auth_code(s, &stale, now(), verdict_for("hash-u_a"))
         .await
         .unwrap();
     assert_eq!(r.unwrap_err(), MfaFailure::NoCode);
     for _ in 0..4 {
-        let r = s
-            .check_auth_code(&lookup, now(), Box::new(verdict_for("wrong")))
+        let r = check_auth_code(s, &lookup, now(), verdict_for("wrong"))
             .await
             .unwrap();
         assert_eq!(r.unwrap_err(), MfaFailure::Invalid);
     }
-    let ok = s
-        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+    let ok = check_auth_code(s, &lookup, now(), verdict_for("hash-u_a"))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(ok.attempts, 5);
-    let r = s
-        .check_auth_code(&lookup, now(), Box::new(verdict_for("hash-u_a")))
+    let r = check_auth_code(s, &lookup, now(), verdict_for("hash-u_a"))
         .await
         .unwrap();
     assert_eq!(r.unwrap_err(), MfaFailure::Replayed);

@@ -1,6 +1,7 @@
 //! The storage suite: every test runs on SQLite and on PostgreSQL.
 
 use std::sync::Arc;
+use tessera_core::error::Entity;
 
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -11,10 +12,8 @@ use tessera_core::{
     ids::new_id,
     token_format::{TokenFormat, TokenHash},
 };
-use tessera_store::{
-    backend_tests, testing::TestDb, NewToken, SecretChange, Store, TokenChange, TokenQuery,
-    UsageUpdate,
-};
+use tessera_store::{NewToken, SecretChange, Store, TokenChange, TokenQuery, UsageUpdate};
+use tessera_test_support::{backend_tests, TestDb};
 
 fn audit(action: &'static str, id: &str) -> AuditEntry {
     AuditEntry::success(
@@ -30,27 +29,11 @@ fn audit(action: &'static str, id: &str) -> AuditEntry {
 async fn create(store: &Arc<dyn Store>, owner: &str) -> (ApiToken, TokenHash) {
     let now = Utc::now();
     let generated = TokenFormat::default().generate();
-    let token = ApiToken {
-        id: new_id(),
-        name: "ci".into(),
-        description: None,
-        owner: Some(owner.into()),
-        scopes: vec!["read".into()],
-        hint: generated.hint.clone(),
-        metadata: json!({"team": "infra"}).as_object().unwrap().clone(),
-        created_at: now,
-        updated_at: now,
-        expires_at: Some(now + Duration::days(1)),
-        last_used_at: None,
-        use_count: 0,
-        revoked_at: None,
-        revoked_by: None,
-        revoke_reason: None,
-        purged_at: None,
-        deleted_at: None,
-        auto_rotate: false,
-        successor_id: None,
-    };
+    let token = ApiToken::new(new_id(), "ci", vec!["read".into()], now)
+        .with_owner(Some(owner.into()))
+        .with_hint(generated.hint.clone())
+        .with_metadata(json!({"team": "infra"}).as_object().unwrap().clone())
+        .with_expiry(Some(now + Duration::days(1)));
     store
         .create_token(
             &NewToken {
@@ -66,6 +49,27 @@ async fn create(store: &Arc<dyn Store>, owner: &str) -> (ApiToken, TokenHash) {
         .await
         .unwrap();
     (token, generated.hash)
+}
+
+/// The locked read-modify-write every token change goes through: one
+/// `WriteTx` that locks the token, applies `rule`, writes the change with its
+/// audit row and events, and commits (`Ok(None)`: nothing written).
+async fn modify_token(
+    store: &Arc<dyn Store>,
+    id: &str,
+    rule: impl FnOnce(&ApiToken) -> Result<Option<TokenChange>, tessera_core::DomainError>,
+) -> Result<ApiToken, tessera_store::StoreError> {
+    let mut tx = store.begin_write().await?;
+    let current = tx
+        .lock_token(id)
+        .await?
+        .ok_or(tessera_core::DomainError::NotFound(Entity::Token))?;
+    let Some(change) = rule(&current)? else {
+        return Ok(current);
+    };
+    tx.write_token_change(&change).await?;
+    tx.commit().await?;
+    Ok(change.token)
 }
 
 fn rotation(
@@ -116,8 +120,7 @@ async fn create_and_find_by_secret(db: TestDb) {
 async fn rotation_without_grace_replaces_the_secret(db: TestDb) {
     let (token, old) = create(&db.store, "svc").await;
     let new = TokenHash::of("new-secret");
-    db.store
-        .modify_token(&token.id, Box::new(rotation(new, None)))
+    modify_token(&db.store, &token.id, rotation(new, None))
         .await
         .unwrap();
     assert!(db.store.find_token_by_secret(&old).await.unwrap().is_none());
@@ -128,8 +131,7 @@ async fn rotation_with_grace_keeps_the_old_secret_until_it_ends(db: TestDb) {
     let (token, old) = create(&db.store, "svc").await;
     let until = Utc::now() + Duration::minutes(5);
     let new = TokenHash::of("new-secret");
-    db.store
-        .modify_token(&token.id, Box::new(rotation(new, Some(until))))
+    modify_token(&db.store, &token.id, rotation(new, Some(until)))
         .await
         .unwrap();
     let m = db.store.find_token_by_secret(&old).await.unwrap().unwrap();
@@ -156,8 +158,7 @@ async fn fifty_parallel_rotations_leave_one_secret(db: TestDb) {
         let id = token.id.clone();
         tasks.push(tokio::spawn(async move {
             let h = TokenHash::of(&format!("secret-{i}"));
-            store
-                .modify_token(&id, Box::new(rotation(h, None)))
+            modify_token(&store, &id, rotation(h, None))
                 .await
                 .map(|_| h)
         }));
@@ -177,14 +178,11 @@ async fn fifty_parallel_rotations_leave_one_secret(db: TestDb) {
 
 async fn mutation_errors_roll_back_and_missing_ids_are_not_found(db: TestDb) {
     let (token, hash) = create(&db.store, "svc").await;
-    let err = db
-        .store
-        .modify_token(
-            &token.id,
-            Box::new(|_t: &ApiToken| Err(tessera_core::DomainError::invalid("x", "no"))),
-        )
-        .await
-        .unwrap_err();
+    let err = modify_token(&db.store, &token.id, |_t: &ApiToken| {
+        Err(tessera_core::DomainError::invalid("x", "no"))
+    })
+    .await
+    .unwrap_err();
     assert!(matches!(err, tessera_store::StoreError::Domain(_)));
     assert!(db
         .store
@@ -192,14 +190,12 @@ async fn mutation_errors_roll_back_and_missing_ids_are_not_found(db: TestDb) {
         .await
         .unwrap()
         .is_some());
-    let err = db
-        .store
-        .modify_token(&new_id(), Box::new(rotation(TokenHash::of("x"), None)))
+    let err = modify_token(&db.store, &new_id(), rotation(TokenHash::of("x"), None))
         .await
         .unwrap_err();
     assert!(matches!(
         err,
-        tessera_store::StoreError::Domain(tessera_core::DomainError::NotFound { .. })
+        tessera_store::StoreError::Domain(tessera_core::DomainError::NotFound(_))
     ));
 }
 
@@ -210,22 +206,18 @@ async fn listing_filters_and_paginates(db: TestDb) {
         ids.push(create(&db.store, &owner).await.0.id);
     }
     // Revoke the oldest one.
-    db.store
-        .modify_token(
-            &ids[0],
-            Box::new(|t: &ApiToken| {
-                let mut t = t.clone();
-                t.revoked_at = Some(Utc::now());
-                Ok(Some(TokenChange {
-                    audit: audit("revoke", &t.id),
-                    events: vec![OutboxEvent::token_revoked(&t.id)],
-                    token: t,
-                    secrets: SecretChange::Keep,
-                }))
-            }),
-        )
-        .await
-        .unwrap();
+    modify_token(&db.store, &ids[0], |t: &ApiToken| {
+        let mut t = t.clone();
+        t.revoked_at = Some(Utc::now());
+        Ok(Some(TokenChange {
+            audit: audit("revoke", &t.id),
+            events: vec![OutboxEvent::token_revoked(&t.id)],
+            token: t,
+            secrets: SecretChange::Keep,
+        }))
+    })
+    .await
+    .unwrap();
     let mut q = TokenQuery {
         owner: Some(owner.clone()),
         limit: 2,
@@ -283,6 +275,43 @@ async fn usage_is_recorded_in_batches(db: TestDb) {
     );
 }
 
+/// Several steps in one `WriteTx` commit together, or (dropped without
+/// commit) not at all: the record, its secret and its audit row and events.
+async fn write_tx_steps_commit_or_roll_back_together(db: TestDb) {
+    let (token, hash) = create(&db.store, "svc").await;
+    let events_before = db.store.pending_events(100).await.unwrap().len();
+    for commit in [false, true] {
+        let mut tx = db.store.begin_write().await.unwrap();
+        let mut t = tx.lock_token(&token.id).await.unwrap().unwrap();
+        t.name = "renamed".into();
+        t.updated_at = Utc::now();
+        tx.update_token(&t).await.unwrap();
+        let new = TokenHash::of("combined");
+        tx.rotate_token_secret(&t.id, &new, None, t.updated_at)
+            .await
+            .unwrap();
+        tx.append_audit(&[audit("combined", &t.id)]).await.unwrap();
+        tx.append_events(&[OutboxEvent::token_rotated(&t.id, &t.id)])
+            .await
+            .unwrap();
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            drop(tx);
+        }
+        let stored = db.store.get_token(&token.id).await.unwrap().unwrap();
+        assert_eq!(stored.name == "renamed", commit);
+        let old_works = db.store.find_token_by_secret(&hash).await.unwrap();
+        assert_eq!(old_works.is_none(), commit);
+        let new_works = db.store.find_token_by_secret(&new).await.unwrap();
+        assert_eq!(new_works.is_some(), commit);
+        let audit_rows = db.store.audit_for_target(&token.id, 10).await.unwrap();
+        assert_eq!(audit_rows.len(), if commit { 2 } else { 1 });
+        let events = db.store.pending_events(100).await.unwrap().len();
+        assert_eq!(events, events_before + usize::from(commit));
+    }
+}
+
 async fn migrations_are_idempotent(db: TestDb) {
     assert!(db.store.migrate().await.unwrap().is_empty());
     let status = db.store.schema_status().await.unwrap();
@@ -303,5 +332,6 @@ backend_tests!(
     mutation_errors_roll_back_and_missing_ids_are_not_found,
     listing_filters_and_paginates,
     usage_is_recorded_in_batches,
+    write_tx_steps_commit_or_roll_back_together,
     migrations_are_idempotent,
 );

@@ -85,11 +85,11 @@ async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, St
         }
         InviteCommand::Show(a) => print_invite(&invites.get(&a.id).await?.view(now), a.out.json),
         InviteCommand::Revoke(a) => print_invite(
-            &invites.retire(&a.id, false, &actor, &ctx).await?.view(now),
+            &invites.revoke(&a.id, &actor, &ctx).await?.view(now),
             a.out.json,
         ),
         InviteCommand::Delete(a) => print_invite(
-            &invites.retire(&a.id, true, &actor, &ctx).await?.view(now),
+            &invites.delete(&a.id, &actor, &ctx).await?.view(now),
             a.out.json,
         ),
         InviteCommand::Validate(a) => return validate(invites, a).await,

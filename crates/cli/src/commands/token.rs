@@ -73,11 +73,11 @@ async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, Sto
             print_token(&t.view(now), a.out.json);
         }
         TokenCommand::Delete(a) => {
-            let t = tokens.set_deleted(&a.id, true, &actor, &ctx).await?;
+            let t = tokens.delete(&a.id, &actor, &ctx).await?;
             print_token(&t.view(now), a.out.json);
         }
         TokenCommand::Restore(a) => {
-            let t = tokens.set_deleted(&a.id, false, &actor, &ctx).await?;
+            let t = tokens.restore(&a.id, &actor, &ctx).await?;
             print_token(&t.view(now), a.out.json);
         }
         TokenCommand::Verify(a) => return verify(tokens, a, now).await,

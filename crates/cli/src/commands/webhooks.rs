@@ -59,10 +59,10 @@ pub async fn run(config: Config, cmd: WebhooksCommand) -> ExitCode {
                     event_types: events,
                     enabled: if enable { Some(true) } else if disable { Some(false) } else { None },
                 };
-                json!(hooks.update_endpoint(&id, input, false, &actor, &ctx).await?)
+                json!(hooks.update_endpoint(&id, input, &actor, &ctx).await?)
             }
             WebhooksCommand::Endpoints(EndpointsCommand::Delete(a)) => {
-                json!(hooks.update_endpoint(&a.id, EndpointInput::default(), true, &actor, &ctx).await?)
+                json!(hooks.delete_endpoint(&a.id, &actor, &ctx).await?)
             }
             WebhooksCommand::Endpoints(EndpointsCommand::RotateSecret(a)) => {
                 let secret = hooks.rotate_secret(&a.id, &actor, &ctx).await?;
@@ -81,7 +81,7 @@ pub async fn run(config: Config, cmd: WebhooksCommand) -> ExitCode {
                     .await?;
                 json!({ "items": page.items, "next_cursor": page.next_cursor })
             }
-            WebhooksCommand::Retry { id, .. } => json!(hooks.retry(&id).await?),
+            WebhooksCommand::Retry { id, .. } => json!(hooks.retry(&id, &actor, &ctx).await?),
         };
         // The objects are small and regular; pretty JSON is the readable form too.
         output::json(&value);

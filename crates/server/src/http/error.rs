@@ -98,7 +98,7 @@ impl From<DomainError> for ApiError {
         use tessera_core::invite::InviteFailure;
         let status = match &e {
             DomainError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::NotFound { .. } => StatusCode::NOT_FOUND,
+            DomainError::NotFound(_) => StatusCode::NOT_FOUND,
             DomainError::TokenNotActive { .. } | DomainError::TokenDeleted => StatusCode::CONFLICT,
             DomainError::InviteNotAllowed { .. } => StatusCode::FORBIDDEN,
             DomainError::InviteQuotaExceeded { .. } | DomainError::RateLimited { .. } => {

@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use serde_json::json;
+use tessera_core::error::Entity;
 use tessera_core::{
     api_token::ApiToken,
     audit::{Actor, AuditEntry, RequestContext},
@@ -25,37 +26,34 @@ impl TokenService {
         for id in self.store.expired_unrevoked(now, batch).await? {
             let mut changed = false;
             let flag = &mut changed;
-            self.change(
-                &id,
-                Box::new(move |current: &ApiToken| {
-                    // Re-checked under the lock: someone may have revoked it.
-                    if current.revoked_at.is_some() || current.purged_at.is_some() {
-                        return Ok(None);
-                    }
-                    let mut t = current.clone();
-                    t.revoked_at = Some(now);
-                    t.revoked_by = Some(Actor::System.revoked_by());
-                    t.revoke_reason = Some("expired".into());
-                    t.updated_at = now;
-                    *flag = true;
-                    Ok(Some(TokenChange {
-                        audit: AuditEntry::success(
-                            &Actor::System,
-                            "token.revoke",
-                            "api_token",
-                            &t.id,
-                            json!({ "reason": "expired" }),
-                            &RequestContext::default(),
-                        ),
-                        events: vec![
-                            OutboxEvent::token_expired(&t.id),
-                            OutboxEvent::token_revoked(&t.id),
-                        ],
-                        token: t,
-                        secrets: SecretChange::Keep,
-                    }))
-                }),
-            )
+            self.change(&id, move |current: &ApiToken| {
+                // Re-checked under the lock: someone may have revoked it.
+                if current.revoked_at.is_some() || current.purged_at.is_some() {
+                    return Ok(None);
+                }
+                let mut t = current.clone();
+                t.revoked_at = Some(now);
+                t.revoked_by = Some(Actor::System.revoked_by());
+                t.revoke_reason = Some("expired".into());
+                t.updated_at = now;
+                *flag = true;
+                Ok(Some(TokenChange {
+                    audit: AuditEntry::success(
+                        &Actor::System,
+                        "token.revoke",
+                        "api_token",
+                        &t.id,
+                        json!({ "reason": "expired" }),
+                        &RequestContext::default(),
+                    ),
+                    events: vec![
+                        OutboxEvent::token_expired(&t.id),
+                        OutboxEvent::token_revoked(&t.id),
+                    ],
+                    token: t,
+                    secrets: SecretChange::Keep,
+                }))
+            })
             .await?;
             if changed {
                 revoked += 1;
@@ -84,22 +82,10 @@ impl TokenService {
                 })
                 .clamp(Duration::hours(1), self.settings.expiry.max_lifetime);
             let generated = self.settings.format.generate();
-            let successor = ApiToken {
-                id: new_id(),
-                hint: generated.hint.clone(),
-                created_at: now,
-                updated_at: now,
-                expires_at: Some(now + lifetime),
-                last_used_at: None,
-                use_count: 0,
-                revoked_at: None,
-                revoked_by: None,
-                revoke_reason: None,
-                purged_at: None,
-                deleted_at: None,
-                successor_id: None,
-                ..old.clone()
-            };
+            let successor = old
+                .successor(new_id(), now)
+                .with_hint(generated.hint.clone())
+                .with_expiry(Some(now + lifetime));
             let sealed = self
                 .successor_keyring
                 .seal(generated.raw.expose().as_bytes(), SUCCESSOR_CONTEXT);
@@ -139,11 +125,7 @@ impl TokenService {
     /// The successor issued for `old` by automatic rotation, with its secret:
     /// available once.
     pub async fn claim_successor(&self, old: &ApiToken) -> Result<IssuedToken, StoreError> {
-        let unavailable = || {
-            StoreError::from(DomainError::NotFound {
-                entity: "successor",
-            })
-        };
+        let unavailable = || StoreError::from(DomainError::NotFound(Entity::Successor));
         let (successor_id, sealed) = self
             .store
             .take_successor_secret(&old.id)

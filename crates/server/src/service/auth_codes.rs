@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tessera_core::{
     audit::{Actor, AuditEntry, RequestContext},
@@ -95,6 +96,77 @@ impl AuthCodeService {
         )
     }
 
+    /// Codes allowed per subject and per destination in the rolling window.
+    fn limits(&self) -> AuthCodeLimits {
+        AuthCodeLimits {
+            per_subject: self.settings.codes_per_subject,
+            per_destination: self.settings.codes_per_destination,
+            window: self.settings.rate_window,
+        }
+    }
+
+    /// The message that carries a code, from the auth-code template.
+    fn message(&self, channel: Channel, to: String, raw: &SecretString) -> OutboundMessage {
+        let minutes = self
+            .settings
+            .auth_codes
+            .lifetime
+            .num_minutes()
+            .max(1)
+            .to_string();
+        let rendered = templates::render(
+            MessageKind::AuthCode,
+            None,
+            &[
+                ("issuer", &self.settings.issuer),
+                ("code", raw.expose()),
+                ("minutes", &minutes),
+            ],
+        );
+        OutboundMessage {
+            channel,
+            to,
+            subject: rendered.subject,
+            body: rendered.text,
+        }
+    }
+
+    /// Sends the message and records the outcome on the code: usable when
+    /// sent (with the `sent` audit row and event), retired when not (with the
+    /// `failed` audit row). `Some(sent at)` or `None`.
+    async fn deliver(
+        &self,
+        message: OutboundMessage,
+        code_id: String,
+        (sent_audit, failed_audit): (AuditEntry, AuditEntry),
+        sent_event: OutboxEvent,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let channel = message.channel.as_str();
+        // Delivery and its bookkeeping run in their own task, so they finish
+        // even if the caller hangs up mid-send: otherwise a message could go
+        // out while its code stayed unusable and unaudited.
+        let (store, messenger) = (self.store.clone(), self.messenger.clone());
+        let delivery = tokio::spawn(async move {
+            match messenger.send(&message).await {
+                Ok(()) => {
+                    let at = tessera_core::ids::now();
+                    store
+                        .finish_auth_code_delivery(&code_id, Some(at), &sent_audit, &[sent_event])
+                        .await
+                        .map(|()| Some(at))
+                }
+                // The messenger logged the cause; the code must never work.
+                Err(_) => store
+                    .finish_auth_code_delivery(&code_id, None, &failed_audit, &[])
+                    .await
+                    .map(|()| None),
+            }
+        });
+        delivery
+            .await
+            .map_err(|_| StoreError::from(DomainError::DeliveryFailed { channel }))?
+    }
+
     pub async fn send(
         &self,
         req: SendCode,
@@ -134,14 +206,9 @@ impl AuthCodeService {
                 .hash_hex(destination.to_lowercase().as_bytes()),
             code: code.clone(),
         };
-        let limits = AuthCodeLimits {
-            per_subject: self.settings.codes_per_subject,
-            per_destination: self.settings.codes_per_destination,
-            window: self.settings.rate_window,
-        };
         if let Err(e) = self
             .store
-            .create_auth_code(&new, &limits, &audit("auth_code.create", "success"))
+            .create_auth_code(&new, &self.limits(), &audit("auth_code.create", "success"))
             .await
         {
             if matches!(e, StoreError::Domain(DomainError::RateLimited { .. })) {
@@ -150,52 +217,16 @@ impl AuthCodeService {
             }
             return Err(e);
         }
-        let minutes = policy.lifetime.num_minutes().max(1).to_string();
-        let rendered = templates::render(
-            MessageKind::AuthCode,
-            None,
-            &[
-                ("issuer", &self.settings.issuer),
-                ("code", raw.expose()),
-                ("minutes", &minutes),
-            ],
-        );
-        let message = OutboundMessage {
-            channel: req.channel,
-            to: destination,
-            subject: rendered.subject,
-            body: rendered.text,
-        };
+        let message = self.message(req.channel, destination, &raw);
         let channel = req.channel.as_str();
-        // Delivery and its bookkeeping run in their own task, so they finish
-        // even if the caller hangs up mid-send: otherwise a message could go
-        // out while its code stayed unusable and unaudited.
-        let (store, messenger, code_id) =
-            (self.store.clone(), self.messenger.clone(), code.id.clone());
-        let (sent_audit, failed_audit) = (
+        let sent_event = OutboxEvent::mfa("auth_code.sent", &subject, details.clone());
+        let audits = (
             audit("auth_code.send", "success"),
             audit("auth_code.send", "failure"),
         );
-        let sent_event = OutboxEvent::mfa("auth_code.sent", &subject, details.clone());
-        let delivery = tokio::spawn(async move {
-            match messenger.send(&message).await {
-                Ok(()) => {
-                    let at = tessera_core::ids::now();
-                    store
-                        .finish_auth_code_delivery(&code_id, Some(at), &sent_audit, &[sent_event])
-                        .await
-                        .map(|()| Some(at))
-                }
-                // The messenger logged the cause; the code must never work.
-                Err(_) => store
-                    .finish_auth_code_delivery(&code_id, None, &failed_audit, &[])
-                    .await
-                    .map(|()| None),
-            }
-        });
-        let sent_at = delivery
-            .await
-            .map_err(|_| StoreError::from(DomainError::DeliveryFailed { channel }))??;
+        let sent_at = self
+            .deliver(message, code.id.clone(), audits, sent_event)
+            .await?;
         let outcome = if sent_at.is_some() { "sent" } else { "failed" };
         self.metrics
             .mfa
@@ -211,6 +242,25 @@ impl AuthCodeService {
                 })
             }
             None => Err(DomainError::DeliveryFailed { channel }.into()),
+        }
+    }
+
+    /// Compares a presented code against every key's hash, with no early
+    /// exit (constant time whichever key matches).
+    fn compare(
+        hashers: &[KeyedHasher],
+        code: &AuthCode,
+        stored: &str,
+        presented: &str,
+    ) -> Result<(), MfaFailure> {
+        let matches = hashers
+            .iter()
+            .map(|h| constant_time_eq(&Self::hash(h, code, presented), stored))
+            .fold(false, |a, b| a | b);
+        if matches {
+            Ok(())
+        } else {
+            Err(MfaFailure::Invalid)
         }
     }
 
@@ -243,21 +293,7 @@ impl AuthCodeService {
                 None => (Err(MfaFailure::NoCode), false),
                 Some((code, stored)) => match code.check_usable(now) {
                     Err(f) => (Err(f), false),
-                    Ok(()) => {
-                        // Compare against every key's hash; no early exit.
-                        let matches = hashers
-                            .iter()
-                            .map(|h| constant_time_eq(&Self::hash(h, code, presented), stored))
-                            .fold(false, |a, b| a | b);
-                        (
-                            if matches {
-                                Ok(())
-                            } else {
-                                Err(MfaFailure::Invalid)
-                            },
-                            true,
-                        )
-                    }
+                    Ok(()) => (Self::compare(hashers, code, stored, presented), true),
                 },
             };
             let id = found.map(|(c, _)| c.id.clone());
@@ -266,23 +302,16 @@ impl AuthCodeService {
                 "purpose": purpose,
                 "result": outcome.err().map_or("valid", MfaFailure::as_str),
             });
+            let (action, audit_outcome) = (
+                "auth_code.verify",
+                outcome.map_or("failure", |()| "success"),
+            );
             AuthCodeVerdict {
                 outcome,
                 count_attempt: evaluated,
                 audit: AuditEntry {
-                    outcome: if outcome.is_ok() {
-                        "success"
-                    } else {
-                        "failure"
-                    },
-                    ..AuditEntry::success(
-                        actor,
-                        "auth_code.verify",
-                        "subject",
-                        &subject,
-                        details.clone(),
-                        ctx,
-                    )
+                    outcome: audit_outcome,
+                    ..AuditEntry::success(actor, action, "subject", &subject, details.clone(), ctx)
                 },
                 events: if outcome.is_ok() {
                     vec![OutboxEvent::mfa("auth_code.verified", &subject, details)]
@@ -291,10 +320,16 @@ impl AuthCodeService {
                 },
             }
         };
-        let result = self
-            .store
-            .check_auth_code(&lookup, now, Box::new(check))
+        // One write transaction: lock the current code, decide, write the
+        // verdict (attempt, consumption, audit, events), commit.
+        let mut tx = self.store.begin_write().await?;
+        let locked = tx.lock_current_auth_code(&lookup).await?;
+        let verdict = check(locked.as_ref().map(|(c, h)| (c, h.as_str())));
+        let locked = locked.map(|(code, _)| code);
+        tx.write_auth_code_verdict(locked.as_ref(), &verdict, now)
             .await?;
+        tx.commit().await?;
+        let result = verdict.result(locked, now);
         let label = result.as_ref().err().map_or("valid", |f| f.as_str());
         self.metrics
             .mfa

@@ -4,6 +4,7 @@
 //! and log every attempt (asynchronously, except the redemption itself).
 
 use std::{net::IpAddr, sync::Arc, time::Instant};
+use tessera_core::error::Entity;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
@@ -18,8 +19,7 @@ use tessera_core::{
     DomainError,
 };
 use tessera_store::{
-    InviteChange, InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store,
-    StoreError,
+    InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store, StoreError,
 };
 
 use super::{background::BackgroundWriter, limiter::FailureLimiter};
@@ -117,60 +117,10 @@ impl InviteService {
         ctx: &RequestContext,
     ) -> Result<(Invite, String), StoreError> {
         let now = tessera_core::ids::now();
-        let issuer = match input.on_behalf_of {
-            Some(i) => validate_issuer(i)?,
-            None => Self::default_issuer(actor),
-        };
-        let grants = Grants {
-            role: validate_role("grants.role", &input.grants.role)?,
-            scopes: validate_grant_scopes(&input.grants.scopes)?,
-        };
-        if !self.settings.policy.allows(&issuer.role, &grants.role) {
-            return Err(DomainError::InviteNotAllowed {
-                issuer_role: issuer.role,
-                granted_role: grants.role,
-            }
-            .into());
-        }
-        let limits = &self.settings.limits;
-        let max_uses = input.max_uses.unwrap_or(1);
-        if !(1..=limits.max_uses).contains(&max_uses) {
-            return Err(DomainError::invalid(
-                "max_uses",
-                format!("must be between 1 and {}", limits.max_uses),
-            )
-            .into());
-        }
-        let expires_at = match input.expiry {
-            None => now + limits.default_lifetime,
-            Some(InviteExpiry::At(at)) => at,
-            // Range-checked before any arithmetic: a huge value must be a 422, not an overflow.
-            Some(InviteExpiry::InSeconds(s))
-                if (1..=limits.max_lifetime.num_seconds()).contains(&s) =>
-            {
-                now + Duration::seconds(s)
-            }
-            Some(InviteExpiry::InSeconds(_)) => {
-                return Err(DomainError::invalid(
-                    "expires_in",
-                    format!(
-                        "must be between 1 and {} seconds",
-                        limits.max_lifetime.num_seconds()
-                    ),
-                )
-                .into())
-            }
-        };
-        if expires_at <= now || expires_at > now + limits.max_lifetime {
-            return Err(DomainError::invalid(
-                "expires_at",
-                format!(
-                    "must be in the future and at most {} days away",
-                    limits.max_lifetime.num_days()
-                ),
-            )
-            .into());
-        }
+        // Checked in this order, so the first bad field reported is stable.
+        let (issuer, grants) = self.issuer_and_grants(input.on_behalf_of, &input.grants, actor)?;
+        let max_uses = self.max_uses(input.max_uses)?;
+        let expires_at = self.expiry(input.expiry, now)?;
         let invite = Invite {
             id: new_id(),
             email: input
@@ -191,16 +141,7 @@ impl InviteService {
         };
         let code = generate_code();
         let canonical = normalize_code(&code).expect("generated codes are canonical");
-        let quota = (self.settings.daily_quota > 0
-            && !self
-                .settings
-                .quota_exempt_roles
-                .contains(&invite.issuer.role))
-        .then(|| InviteQuota {
-            limit: self.settings.daily_quota,
-            window_start: now - Duration::hours(24),
-            window: Duration::hours(24),
-        });
+        let quota = self.quota(&invite.issuer.role, now);
         let audit = AuditEntry::success(
             actor,
             "invite.create",
@@ -233,8 +174,94 @@ impl InviteService {
         }
     }
 
+    /// Who issues the invite and what it grants, if the policy allows it.
+    fn issuer_and_grants(
+        &self,
+        on_behalf_of: Option<Issuer>,
+        requested: &Grants,
+        actor: &Actor,
+    ) -> Result<(Issuer, Grants), DomainError> {
+        let issuer = match on_behalf_of {
+            Some(i) => validate_issuer(i)?,
+            None => Self::default_issuer(actor),
+        };
+        let grants = Grants {
+            role: validate_role("grants.role", &requested.role)?,
+            scopes: validate_grant_scopes(&requested.scopes)?,
+        };
+        if !self.settings.policy.allows(&issuer.role, &grants.role) {
+            return Err(DomainError::InviteNotAllowed {
+                issuer_role: issuer.role,
+                granted_role: grants.role,
+            });
+        }
+        Ok((issuer, grants))
+    }
+
+    fn max_uses(&self, requested: Option<i64>) -> Result<i64, DomainError> {
+        let limit = self.settings.limits.max_uses;
+        let max_uses = requested.unwrap_or(1);
+        if !(1..=limit).contains(&max_uses) {
+            return Err(DomainError::invalid(
+                "max_uses",
+                format!("must be between 1 and {limit}"),
+            ));
+        }
+        Ok(max_uses)
+    }
+
+    /// When the invite expires: the default lifetime, or the requested
+    /// instant or duration within the maximum lifetime.
+    fn expiry(
+        &self,
+        requested: Option<InviteExpiry>,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, DomainError> {
+        let limits = &self.settings.limits;
+        let expires_at = match requested {
+            None => now + limits.default_lifetime,
+            Some(InviteExpiry::At(at)) => at,
+            // Range-checked before any arithmetic: a huge value must be a 422, not an overflow.
+            Some(InviteExpiry::InSeconds(s))
+                if (1..=limits.max_lifetime.num_seconds()).contains(&s) =>
+            {
+                now + Duration::seconds(s)
+            }
+            Some(InviteExpiry::InSeconds(_)) => {
+                return Err(DomainError::invalid(
+                    "expires_in",
+                    format!(
+                        "must be between 1 and {} seconds",
+                        limits.max_lifetime.num_seconds()
+                    ),
+                ))
+            }
+        };
+        if expires_at <= now || expires_at > now + limits.max_lifetime {
+            return Err(DomainError::invalid(
+                "expires_at",
+                format!(
+                    "must be in the future and at most {} days away",
+                    limits.max_lifetime.num_days()
+                ),
+            ));
+        }
+        Ok(expires_at)
+    }
+
+    /// The issuer's rolling daily quota, unless quotas are off or its role
+    /// is exempt.
+    fn quota(&self, issuer_role: &str, now: DateTime<Utc>) -> Option<InviteQuota> {
+        let exempt = self.settings.quota_exempt_roles.contains(issuer_role);
+        (self.settings.daily_quota > 0 && !exempt).then(|| InviteQuota {
+            limit: self.settings.daily_quota,
+            window_start: now - Duration::hours(24),
+            window: Duration::hours(24),
+        })
+    }
+
     pub async fn get(&self, id: &str) -> Result<Invite, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound { entity: "invite" });
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
             return Err(not_found());
         }
@@ -257,62 +284,75 @@ impl InviteService {
             .await
     }
 
-    /// Revokes (`delete = false`) or soft-deletes (`delete = true`); both idempotent.
-    pub async fn retire(
+    /// Revokes an invite; idempotent (revoking a revoked invite returns it).
+    pub async fn revoke(
         &self,
         id: &str,
-        delete: bool,
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<Invite, StoreError> {
-        if !is_valid_id(id) {
-            return Err(DomainError::NotFound { entity: "invite" }.into());
-        }
-        let now = tessera_core::ids::now();
-        let mut revoked_now = false;
-        let flag = &mut revoked_now;
-        let actor = actor.clone();
-        let ctx = ctx.clone();
-        let invite = self
-            .store
-            .modify_invite(
-                id,
-                Box::new(move |current: &Invite| {
-                    let mut i = current.clone();
-                    let (action, events) = if delete {
-                        if i.deleted_at.is_some() {
-                            return Ok(None);
-                        }
-                        i.deleted_at = Some(now);
-                        ("invite.delete", vec![])
-                    } else {
-                        if i.revoked_at.is_some() {
-                            return Ok(None);
-                        }
-                        i.revoked_at = Some(now);
-                        *flag = true;
-                        ("invite.revoke", vec![OutboxEvent::invite_revoked(&i.id)])
-                    };
-                    i.updated_at = now;
-                    Ok(Some(InviteChange {
-                        audit: AuditEntry::success(
-                            &actor,
-                            action,
-                            "invite",
-                            &i.id,
-                            json!({}),
-                            &ctx,
-                        ),
-                        events,
-                        invite: i,
-                    }))
-                }),
-            )
+        let (invite, changed) = self
+            .change(id, actor, ctx, |i, now| {
+                if i.revoked_at.is_some() {
+                    return None;
+                }
+                i.revoked_at = Some(now);
+                Some(("invite.revoke", vec![OutboxEvent::invite_revoked(&i.id)]))
+            })
             .await?;
-        if revoked_now {
+        if changed {
             self.metrics.invites_revoked.inc();
         }
         Ok(invite)
+    }
+
+    /// Soft-deletes an invite; idempotent.
+    pub async fn delete(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Invite, StoreError> {
+        let (invite, _) = self
+            .change(id, actor, ctx, |i, now| {
+                if i.deleted_at.is_some() {
+                    return None;
+                }
+                i.deleted_at = Some(now);
+                Some(("invite.delete", vec![]))
+            })
+            .await?;
+        Ok(invite)
+    }
+
+    /// One write transaction: lock the invite, let `rule` change it (it
+    /// returns the audit action and events, or `None`: nothing to do), write
+    /// it with its audit row and events, commit. `true` if it changed.
+    async fn change(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+        rule: impl FnOnce(&mut Invite, DateTime<Utc>) -> Option<(&'static str, Vec<OutboxEvent>)> + Send,
+    ) -> Result<(Invite, bool), StoreError> {
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Invite));
+        if !is_valid_id(id) {
+            return Err(not_found());
+        }
+        let now = tessera_core::ids::now();
+        let mut tx = self.store.begin_write().await?;
+        let mut invite = tx.lock_invite(id).await?.ok_or_else(not_found)?;
+        // Nothing to do: dropping the transaction rolls it back.
+        let Some((action, events)) = rule(&mut invite, now) else {
+            return Ok((invite, false));
+        };
+        invite.updated_at = now;
+        tx.update_invite(&invite).await?;
+        let audit = AuditEntry::success(actor, action, "invite", &invite.id, json!({}), ctx);
+        tx.append_audit(&[audit]).await?;
+        tx.append_events(&events).await?;
+        tx.commit().await?;
+        Ok((invite, true))
     }
 
     /// Counts a failed attempt: metrics always; toward the client's limit

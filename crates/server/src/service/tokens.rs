@@ -1,12 +1,12 @@
 //! API token use cases: issue, change, and verify.
 //!
-//! Each change runs as one `modify_token` transaction whose mutation applies
-//! the domain rule to the locked record and returns the audit row and events
-//! to write with it. Verification is the hot path: checksum, SHA-256, cache,
+//! Each change runs in one write transaction (`WriteTx`): lock the record,
+//! apply the domain rule, write it with its audit row and events, commit. Verification is the hot path: checksum, SHA-256, cache,
 //! and on a miss one indexed read; its side effects are handed to the
 //! [`BackgroundWriter`].
 
 use std::{sync::Arc, time::Instant};
+use tessera_core::error::Entity;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -78,6 +78,56 @@ pub struct ListTokens {
     pub limit: u32,
 }
 
+/// An [`UpdateToken`] after validation: what to set.
+struct ValidUpdate {
+    name: Option<String>,
+    description: Option<Option<String>>,
+    scopes: Option<Vec<String>>,
+    metadata: Option<Map<String, Value>>,
+    expires_at: Option<Option<chrono::DateTime<Utc>>>,
+    auto_rotate: Option<bool>,
+}
+
+impl ValidUpdate {
+    /// Sets the given fields on `t`; returns the names of those set, in a
+    /// fixed order (they go into the audit row).
+    fn apply(self, t: &mut ApiToken) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if let Some(v) = self.name {
+            t.name = v;
+            changed.push("name");
+        }
+        if let Some(v) = self.description {
+            t.description = v;
+            changed.push("description");
+        }
+        if let Some(v) = self.scopes {
+            t.scopes = v;
+            changed.push("scopes");
+        }
+        if let Some(v) = self.metadata {
+            t.metadata = v;
+            changed.push("metadata");
+        }
+        if let Some(v) = self.expires_at {
+            t.expires_at = v;
+            changed.push("expires_at");
+        }
+        if let Some(v) = self.auto_rotate {
+            t.auto_rotate = v;
+            changed.push("auto_rotate");
+        }
+        changed
+    }
+}
+
+/// Which way a soft-delete change goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deletion {
+    Delete,
+    Restore,
+}
+
 /// The answer to "does this token authenticate?".
 pub type Verification = Result<Arc<ApiToken>, VerifyFailure>;
 
@@ -126,35 +176,23 @@ impl TokenService {
             Some(s) => self.settings.scopes.validate(s)?,
             None => vec!["read".to_string()],
         };
-        let token = ApiToken {
-            id: new_id(),
-            name: validate_name(&input.name)?,
-            description: validate_optional_text("description", input.description, 1000)?,
-            owner: validate_optional_text("owner", input.owner, 200)?,
-            scopes,
-            hint: String::new(),
-            metadata: validate_metadata(input.metadata.unwrap_or_default())?,
-            created_at: now,
-            updated_at: now,
-            expires_at: self
-                .settings
-                .expiry
-                .resolve(input.expiry.unwrap_or(ExpiryRequest::Default), now)?,
-            last_used_at: None,
-            use_count: 0,
-            revoked_at: None,
-            revoked_by: None,
-            revoke_reason: None,
-            purged_at: None,
-            deleted_at: None,
-            auto_rotate: input.auto_rotate,
-            successor_id: None,
-        };
+        // Validated in this order, so the first bad field reported is stable.
+        let name = validate_name(&input.name)?;
+        let description = validate_optional_text("description", input.description, 1000)?;
+        let owner = validate_optional_text("owner", input.owner, 200)?;
+        let metadata = validate_metadata(input.metadata.unwrap_or_default())?;
+        let expires_at = self
+            .settings
+            .expiry
+            .resolve(input.expiry.unwrap_or(ExpiryRequest::Default), now)?;
         let generated = self.settings.format.generate();
-        let token = ApiToken {
-            hint: generated.hint.clone(),
-            ..token
-        };
+        let token = ApiToken::new(new_id(), name, scopes, now)
+            .with_description(description)
+            .with_owner(owner)
+            .with_hint(generated.hint.clone())
+            .with_metadata(metadata)
+            .with_expiry(expires_at)
+            .with_auto_rotate(input.auto_rotate);
         let audit = AuditEntry::success(
             actor,
             "token.create",
@@ -183,7 +221,7 @@ impl TokenService {
     }
 
     pub async fn get(&self, id: &str) -> Result<ApiToken, StoreError> {
-        let not_found = || StoreError::Domain(DomainError::NotFound { entity: "token" });
+        let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Token));
         if !is_valid_id(id) {
             return Err(not_found());
         }
@@ -211,17 +249,39 @@ impl TokenService {
     }
 
     /// Runs one lifecycle change and drops the token's cached lookups.
-    pub(crate) async fn change(
-        &self,
-        id: &str,
-        mutation: Box<tessera_store::TokenMutation<'_>>,
-    ) -> Result<ApiToken, StoreError> {
+    /// `rule` decides, from the locked current record, what to write;
+    /// `Ok(None)` means "nothing to do" (e.g. revoking a revoked token).
+    pub(crate) async fn change<F>(&self, id: &str, rule: F) -> Result<ApiToken, StoreError>
+    where
+        F: FnOnce(&ApiToken) -> Result<Option<TokenChange>, DomainError> + Send,
+    {
         if !is_valid_id(id) {
-            return Err(DomainError::NotFound { entity: "token" }.into());
+            return Err(DomainError::NotFound(Entity::Token).into());
         }
-        let result = self.store.modify_token(id, mutation).await;
+        let result = self.apply_change(id, rule).await;
         self.cache.invalidate_token(id);
         result
+    }
+
+    /// One write transaction: lock the token, apply the rule, write the
+    /// record, its secrets, audit row and events, commit. Concurrent changes
+    /// of one token are serialised by the row lock.
+    async fn apply_change<F>(&self, id: &str, rule: F) -> Result<ApiToken, StoreError>
+    where
+        F: FnOnce(&ApiToken) -> Result<Option<TokenChange>, DomainError> + Send,
+    {
+        let mut tx = self.store.begin_write().await?;
+        let current = tx
+            .lock_token(id)
+            .await?
+            .ok_or(DomainError::NotFound(Entity::Token))?;
+        // Nothing to do: dropping the transaction rolls it back.
+        let Some(change) = rule(&current)? else {
+            return Ok(current);
+        };
+        tx.write_token_change(&change).await?;
+        tx.commit().await?;
+        Ok(change.token)
     }
 
     pub async fn update(
@@ -244,67 +304,39 @@ impl TokenService {
             .map(|s| self.settings.scopes.validate(s))
             .transpose()?;
         let metadata = input.metadata.map(validate_metadata).transpose()?;
-        let auto_rotate = input.auto_rotate;
         let expires_at = input
             .expiry
             .map(|e| self.settings.expiry.resolve(e, now))
             .transpose()?;
-        let actor = actor.clone();
-        let ctx = ctx.clone();
-        self.change(
-            id,
-            Box::new(move |current: &ApiToken| {
-                if current.purged_at.is_some() {
-                    return Err(DomainError::TokenNotActive {
-                        state: "purged",
-                        operation: "updated",
-                    });
-                }
-                let mut t = current.clone();
-                let mut changed = Vec::new();
-                if let Some(v) = name {
-                    t.name = v;
-                    changed.push("name");
-                }
-                if let Some(v) = description {
-                    t.description = v;
-                    changed.push("description");
-                }
-                if let Some(v) = scopes {
-                    t.scopes = v;
-                    changed.push("scopes");
-                }
-                if let Some(v) = metadata {
-                    t.metadata = v;
-                    changed.push("metadata");
-                }
-                if let Some(v) = expires_at {
-                    t.expires_at = v;
-                    changed.push("expires_at");
-                }
-                if let Some(v) = auto_rotate {
-                    t.auto_rotate = v;
-                    changed.push("auto_rotate");
-                }
-                if changed.is_empty() {
-                    return Ok(None);
-                }
-                t.updated_at = now;
-                Ok(Some(TokenChange {
-                    audit: AuditEntry::success(
-                        &actor,
-                        "token.update",
-                        "api_token",
-                        &t.id,
-                        json!({ "fields": changed }),
-                        &ctx,
-                    ),
-                    events: Vec::new(),
-                    token: t,
-                    secrets: SecretChange::Keep,
-                }))
-            }),
-        )
+        let fields = ValidUpdate {
+            name,
+            description,
+            scopes,
+            metadata,
+            expires_at,
+            auto_rotate: input.auto_rotate,
+        };
+        self.change(id, move |current: &ApiToken| {
+            if current.purged_at.is_some() {
+                return Err(DomainError::TokenNotActive {
+                    state: "purged",
+                    operation: "updated",
+                });
+            }
+            let mut t = current.clone();
+            let changed = fields.apply(&mut t);
+            if changed.is_empty() {
+                return Ok(None);
+            }
+            t.updated_at = now;
+            let details = json!({ "fields": changed });
+            Ok(Some(TokenChange {
+                audit: AuditEntry::success(actor, "token.update", "api_token", &t.id, details, ctx),
+                events: Vec::new(),
+                token: t,
+                secrets: SecretChange::Keep,
+            }))
+        })
         .await
     }
 
@@ -318,36 +350,31 @@ impl TokenService {
         let now = tessera_core::ids::now();
         let generated = self.settings.format.generate();
         let (hash, hint) = (generated.hash, generated.hint.clone());
-        let actor = actor.clone();
-        let ctx = ctx.clone();
         let token = self
-            .change(
-                id,
-                Box::new(move |current: &ApiToken| {
-                    current.check_rotatable(now)?;
-                    let grace = grace_seconds.unwrap_or(0);
-                    let old_valid_until = current.grace_end(grace, now)?;
-                    let mut t = current.clone();
-                    t.hint = hint;
-                    t.updated_at = now;
-                    Ok(Some(TokenChange {
-                        audit: AuditEntry::success(
-                            &actor,
-                            "token.rotate",
-                            "api_token",
-                            &t.id,
-                            json!({ "grace_seconds": grace }),
-                            &ctx,
-                        ),
-                        events: vec![OutboxEvent::token_rotated(&t.id, &t.id)],
-                        token: t,
-                        secrets: SecretChange::Rotate {
-                            new_hash: hash,
-                            old_valid_until,
-                        },
-                    }))
-                }),
-            )
+            .change(id, move |current: &ApiToken| {
+                current.check_rotatable(now)?;
+                let grace = grace_seconds.unwrap_or(0);
+                let old_valid_until = current.grace_end(grace, now)?;
+                let mut t = current.clone();
+                t.hint = hint;
+                t.updated_at = now;
+                Ok(Some(TokenChange {
+                    audit: AuditEntry::success(
+                        actor,
+                        "token.rotate",
+                        "api_token",
+                        &t.id,
+                        json!({ "grace_seconds": grace }),
+                        ctx,
+                    ),
+                    events: vec![OutboxEvent::token_rotated(&t.id, &t.id)],
+                    token: t,
+                    secrets: SecretChange::Rotate {
+                        new_hash: hash,
+                        old_valid_until,
+                    },
+                }))
+            })
             .await?;
         self.metrics.api_tokens_rotated.inc();
         tracing::info!(token_id = %token.id, "token rotated");
@@ -369,47 +396,42 @@ impl TokenService {
     ) -> Result<ApiToken, StoreError> {
         let now = tessera_core::ids::now();
         let reason = validate_reason(reason)?;
-        let actor = actor.clone();
-        let ctx = ctx.clone();
         let mut revoked_now = false;
         let flag = &mut revoked_now;
         let token = self
-            .change(
-                id,
-                Box::new(move |current: &ApiToken| {
-                    let mut t = current.clone();
-                    let mut events = Vec::new();
-                    if t.revoked_at.is_none() {
-                        t.revoked_at = Some(now);
-                        t.revoked_by = Some(actor.revoked_by());
-                        t.revoke_reason = reason.clone();
-                        events.push(OutboxEvent::token_revoked(&t.id));
-                        *flag = true;
-                    }
-                    if purge && t.purged_at.is_none() {
-                        t.purged_at = Some(now);
-                        events.push(OutboxEvent::token_purged(&t.id));
-                    }
-                    if events.is_empty() {
-                        return Ok(None);
-                    }
-                    t.updated_at = now;
-                    let action = if purge { "token.purge" } else { "token.revoke" };
-                    Ok(Some(TokenChange {
-                        audit: AuditEntry::success(
-                            &actor,
-                            action,
-                            "api_token",
-                            &t.id,
-                            json!({ "reason": reason, "purge": purge }),
-                            &ctx,
-                        ),
-                        events,
-                        token: t,
-                        secrets: SecretChange::Keep,
-                    }))
-                }),
-            )
+            .change(id, move |current: &ApiToken| {
+                let mut t = current.clone();
+                let mut events = Vec::new();
+                if t.revoked_at.is_none() {
+                    t.revoked_at = Some(now);
+                    t.revoked_by = Some(actor.revoked_by());
+                    t.revoke_reason = reason.clone();
+                    events.push(OutboxEvent::token_revoked(&t.id));
+                    *flag = true;
+                }
+                if purge && t.purged_at.is_none() {
+                    t.purged_at = Some(now);
+                    events.push(OutboxEvent::token_purged(&t.id));
+                }
+                if events.is_empty() {
+                    return Ok(None);
+                }
+                t.updated_at = now;
+                let action = if purge { "token.purge" } else { "token.revoke" };
+                Ok(Some(TokenChange {
+                    audit: AuditEntry::success(
+                        actor,
+                        action,
+                        "api_token",
+                        &t.id,
+                        json!({ "reason": reason, "purge": purge }),
+                        ctx,
+                    ),
+                    events,
+                    token: t,
+                    secrets: SecretChange::Keep,
+                }))
+            })
             .await?;
         if revoked_now {
             self.metrics.api_tokens_revoked.inc();
@@ -418,40 +440,53 @@ impl TokenService {
         Ok(token)
     }
 
-    /// Soft delete (`deleted = true`) or restore (`deleted = false`). Both
-    /// are idempotent.
-    pub async fn set_deleted(
+    /// Soft-deletes a token; idempotent.
+    pub async fn delete(
         &self,
         id: &str,
-        deleted: bool,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<ApiToken, StoreError> {
+        self.set_deletion(id, Deletion::Delete, actor, ctx).await
+    }
+
+    /// Restores a soft-deleted token; idempotent.
+    pub async fn restore(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<ApiToken, StoreError> {
+        self.set_deletion(id, Deletion::Restore, actor, ctx).await
+    }
+
+    async fn set_deletion(
+        &self,
+        id: &str,
+        to: Deletion,
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<ApiToken, StoreError> {
         let now = tessera_core::ids::now();
-        let actor = actor.clone();
-        let ctx = ctx.clone();
-        self.change(
-            id,
-            Box::new(move |current: &ApiToken| {
-                if current.deleted_at.is_some() == deleted {
-                    return Ok(None);
-                }
-                let mut t = current.clone();
-                t.deleted_at = deleted.then_some(now);
-                t.updated_at = now;
-                let (action, event) = if deleted {
-                    ("token.delete", OutboxEvent::token_deleted(&t.id))
-                } else {
-                    ("token.restore", OutboxEvent::token_restored(&t.id))
-                };
-                Ok(Some(TokenChange {
-                    audit: AuditEntry::success(&actor, action, "api_token", &t.id, json!({}), &ctx),
-                    events: vec![event],
-                    token: t,
-                    secrets: SecretChange::Keep,
-                }))
-            }),
-        )
+        let deleted = to == Deletion::Delete;
+        self.change(id, move |current: &ApiToken| {
+            if current.deleted_at.is_some() == deleted {
+                return Ok(None);
+            }
+            let mut t = current.clone();
+            t.deleted_at = deleted.then_some(now);
+            t.updated_at = now;
+            let (action, event) = match to {
+                Deletion::Delete => ("token.delete", OutboxEvent::token_deleted(&t.id)),
+                Deletion::Restore => ("token.restore", OutboxEvent::token_restored(&t.id)),
+            };
+            Ok(Some(TokenChange {
+                audit: AuditEntry::success(actor, action, "api_token", &t.id, json!({}), ctx),
+                events: vec![event],
+                token: t,
+                secrets: SecretChange::Keep,
+            }))
+        })
         .await
     }
 

@@ -2,7 +2,9 @@
 //! is the [`crate::jobs::dispatcher`].
 
 use std::sync::Arc;
+use tessera_core::error::Entity;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tessera_core::{
     audit::{Actor, AuditEntry, RequestContext},
@@ -49,10 +51,7 @@ impl WebhookService {
     }
 
     fn not_found() -> StoreError {
-        DomainError::NotFound {
-            entity: "webhook endpoint",
-        }
-        .into()
+        DomainError::NotFound(Entity::Endpoint).into()
     }
 
     pub async fn create_endpoint(
@@ -109,76 +108,90 @@ impl WebhookService {
             .ok_or_else(Self::not_found)
     }
 
-    /// Changes settings; with `delete`, soft-deletes instead.
+    /// Changes an endpoint's settings.
     pub async fn update_endpoint(
         &self,
         id: &str,
         input: EndpointInput,
-        delete: bool,
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<WebhookEndpoint, StoreError> {
         if !is_valid_id(id) {
             return Err(Self::not_found());
         }
-        let now = tessera_core::ids::now();
         let url = input.url.as_deref().map(validate_url).transpose()?;
         let types = input
             .event_types
             .as_deref()
             .map(validate_event_types)
             .transpose()?;
-        let actor = actor.clone();
-        let ctx = ctx.clone();
-        self.store
-            .update_endpoint(
-                id,
-                Box::new(move |current: &WebhookEndpoint| {
-                    if current.deleted_at.is_some() {
-                        return Err(DomainError::NotFound {
-                            entity: "webhook endpoint",
-                        });
-                    }
-                    let mut e = current.clone();
-                    let action = if delete {
-                        e.deleted_at = Some(now);
-                        "webhook.endpoint.delete"
-                    } else {
-                        if let Some(u) = url {
-                            e.url = u;
-                        }
-                        if let Some(d) = input.description {
-                            e.description = d;
-                        }
-                        if let Some(t) = types {
-                            e.event_types = t;
-                        }
-                        match input.enabled {
-                            Some(true) => {
-                                e.disabled_at = None;
-                                e.disabled_reason = None;
-                            }
-                            Some(false) if e.disabled_at.is_none() => {
-                                e.disabled_at = Some(now);
-                                e.disabled_reason = Some("disabled by an operator".into());
-                            }
-                            _ => {}
-                        }
-                        "webhook.endpoint.update"
-                    };
-                    e.updated_at = now;
-                    let audit = AuditEntry::success(
-                        &actor,
-                        action,
-                        "webhook_endpoint",
-                        &e.id,
-                        json!({ "url": e.url }),
-                        &ctx,
-                    );
-                    Ok(Some((e, audit)))
-                }),
-            )
-            .await
+        self.change_endpoint(id, actor, ctx, move |e, now| {
+            if let Some(u) = url {
+                e.url = u;
+            }
+            if let Some(d) = input.description {
+                e.description = d;
+            }
+            if let Some(t) = types {
+                e.event_types = t;
+            }
+            match input.enabled {
+                Some(true) => {
+                    e.disabled_at = None;
+                    e.disabled_reason = None;
+                }
+                Some(false) if e.disabled_at.is_none() => {
+                    e.disabled_at = Some(now);
+                    e.disabled_reason = Some("disabled by an operator".into());
+                }
+                _ => {}
+            }
+            "webhook.endpoint.update"
+        })
+        .await
+    }
+
+    /// Soft-deletes an endpoint: it stops receiving deliveries.
+    pub async fn delete_endpoint(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        self.change_endpoint(id, actor, ctx, |e, now| {
+            e.deleted_at = Some(now);
+            "webhook.endpoint.delete"
+        })
+        .await
+    }
+
+    /// One write transaction: lock the endpoint (a deleted one is not found),
+    /// let `rule` change it and name the audit action, write it with its
+    /// audit row, commit.
+    async fn change_endpoint(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+        rule: impl FnOnce(&mut WebhookEndpoint, DateTime<Utc>) -> &'static str + Send,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        if !is_valid_id(id) {
+            return Err(Self::not_found());
+        }
+        let now = tessera_core::ids::now();
+        let mut tx = self.store.begin_write().await?;
+        let mut e = tx.lock_endpoint(id).await?.ok_or_else(Self::not_found)?;
+        if e.deleted_at.is_some() {
+            return Err(Self::not_found());
+        }
+        let action = rule(&mut e, now);
+        e.updated_at = now;
+        tx.update_endpoint(&e).await?;
+        let details = json!({ "url": e.url });
+        let audit = AuditEntry::success(actor, action, "webhook_endpoint", &e.id, details, ctx);
+        tx.append_audit(&[audit]).await?;
+        tx.commit().await?;
+        Ok(e)
     }
 
     /// A new signing secret, shown once; the old one keeps signing (as a
@@ -254,23 +267,43 @@ impl WebhookService {
     }
 
     pub async fn get_delivery(&self, id: &str) -> Result<Delivery, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound { entity: "delivery" });
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Delivery));
         if !is_valid_id(id) {
             return Err(not_found());
         }
         self.store.get_delivery(id).await?.ok_or_else(not_found)
     }
 
-    /// Sends a delivery again now, with a fresh retry schedule.
-    pub async fn retry(&self, id: &str) -> Result<Delivery, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound { entity: "delivery" });
+    /// Sends a delivery again now, with a fresh retry schedule. The audit
+    /// row (`webhook.delivery.retry`) commits with the retry.
+    pub async fn retry(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Delivery, StoreError> {
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Delivery));
         if !is_valid_id(id) {
             return Err(not_found());
         }
-        self.store
+        let mut tx = self.store.begin_write().await?;
+        let delivery = tx
             .retry_delivery(id, tessera_core::ids::now())
             .await?
-            .ok_or_else(not_found)
+            .ok_or_else(not_found)?;
+        let details =
+            json!({ "endpoint_id": delivery.endpoint_id, "event_type": delivery.event_type });
+        let audit = AuditEntry::success(
+            actor,
+            "webhook.delivery.retry",
+            "webhook_delivery",
+            &delivery.id,
+            details,
+            ctx,
+        );
+        tx.append_audit(&[audit]).await?;
+        tx.commit().await?;
+        Ok(delivery)
     }
 }
 

@@ -13,7 +13,7 @@ use std::{
 
 use crate::common::TestServer;
 use reqwest::{Method, StatusCode};
-use tessera_store::testing::{postgres_schema_url, TestDb};
+use tessera_test_support::{postgres_schema_url, TestDb};
 use tokio::{net::TcpListener, sync::Notify};
 
 /// Forwards TCP to `target` while up; while down, drops every connection.

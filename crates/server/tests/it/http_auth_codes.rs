@@ -11,7 +11,7 @@ use crate::common::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 /// The first run of `digits` digits in `text`.
 fn find_code(text: &str, digits: usize) -> String {

@@ -6,7 +6,7 @@ use crate::common;
 use common::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 async fn raw(
     s: &TestServer,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use common::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 const POLICY: (&str, &str) = ("TESSERA_INVITE_POLICY", "admin=*;coordinator=member");
 

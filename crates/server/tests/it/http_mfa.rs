@@ -10,7 +10,7 @@ use crate::common::{
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 const KEY_ENV: (&str, &str) = ("TOTP_ENC_KEY", TOTP_KEY);
 

@@ -10,7 +10,7 @@ use crate::common::{
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_core::event::MFA_EVENT_TYPES;
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
     let s = TestServer::start_with(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::common::TestServer;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 async fn full_lifecycle_walk(db: TestDb) {
     let s = TestServer::start(db).await;

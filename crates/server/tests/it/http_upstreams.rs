@@ -11,7 +11,7 @@ use crate::common::TestServer;
 use axum::{extract::State, routing::post, Json, Router};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tessera_store::testing::TestDb;
+use tessera_test_support::TestDb;
 
 async fn fake_upstream() -> (String, Arc<AtomicUsize>) {
     let logins = Arc::new(AtomicUsize::new(0));

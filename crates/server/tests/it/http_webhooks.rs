@@ -8,7 +8,7 @@ use crate::common::{receiver::Receiver, TestServer};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 const FAST: &[(&str, &str)] = &[
     ("TESSERA_WEBHOOK_POLL_INTERVAL", "50ms"),
@@ -227,6 +227,44 @@ async fn exhausted_deliveries_fail_and_can_be_retried_by_hand(db: TestDb) {
         .assert_problem(StatusCode::NOT_FOUND, "delivery_not_found");
 }
 
+/// The one admin write that had no audit row: a manual retry now writes one
+/// (actor, action, target, request context) in the retry's transaction.
+async fn manual_retry_writes_an_audit_row(db: TestDb) {
+    let s = TestServer::start_with(db, FAST).await;
+    let r = Receiver::start().await;
+    r.subscribe(&s, json!({"event_types": ["created"]})).await;
+    s.create(json!({"name": "audited"})).await;
+    let mut items = Value::Null;
+    for _ in 0..100 {
+        items = s
+            .admin(Method::GET, "/v1/webhooks/deliveries", None)
+            .await
+            .body["items"]
+            .clone();
+        if !items.as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let id = items[0]["id"].as_str().expect("a delivery").to_string();
+    let retried = s
+        .admin(
+            Method::POST,
+            &format!("/v1/webhooks/deliveries/{id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::OK);
+    let audit = s.db.store.audit_for_target(&id, 10).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].action, "webhook.delivery.retry");
+    assert_eq!(audit[0].target_type, "webhook_delivery");
+    assert_eq!(audit[0].outcome, "success");
+    assert!(audit[0].actor.starts_with("token:"), "{}", audit[0].actor);
+    assert!(audit[0].request_id.is_some());
+    assert!(audit[0].ip_sealed.is_some());
+}
+
 async fn gone_disables_the_endpoint(db: TestDb) {
     let s = TestServer::start_with(db, FAST).await;
     let r = Receiver::start().await;
@@ -318,6 +356,7 @@ backend_tests!(
     every_event_in_the_catalogue_is_delivered_and_verifies,
     failures_are_retried_with_a_stable_id,
     exhausted_deliveries_fail_and_can_be_retried_by_hand,
+    manual_retry_writes_an_audit_row,
     gone_disables_the_endpoint,
     endpoint_management_and_secret_rotation,
 );

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sqlx::Row;
 use tessera_server::scheduler::{self, Job};
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 /// Jobs never run on their own in these tests: each is run by hand.
 const MANUAL: &[(&str, &str)] = &[("TESSERA_JOBS_ENABLED", "false")];

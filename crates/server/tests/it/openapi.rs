@@ -6,7 +6,7 @@ use crate::common;
 
 use common::TestServer;
 use reqwest::{Method, StatusCode};
-use tessera_store::testing::TestDb;
+use tessera_test_support::TestDb;
 
 #[tokio::test]
 async fn every_documented_operation_is_routed() {

@@ -10,7 +10,7 @@ use std::{
 use crate::common::TestServer;
 use reqwest::Method;
 use serde_json::json;
-use tessera_store::{backend_tests, testing::TestDb};
+use tessera_test_support::{backend_tests, TestDb};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -4,23 +4,22 @@
 //! portable (text ids, BIGINT millisecond timestamps, JSON in TEXT), so the
 //! queries are identical on SQLite and PostgreSQL; two copies would only drift.
 //! The few real differences are data in [`Dialect`].
+//!
+//! Rows are read into `#[derive(FromRow)]` structs (timestamps as BIGINT
+//! milliseconds, JSON as TEXT, booleans as BIGINT 0/1) and turned into domain
+//! types by one `TryFrom` each, next to the repository that reads them.
 
-mod audit;
-mod auth_codes;
-mod invites;
-mod jobs;
-mod listing;
-mod mfa;
-mod tokens;
-mod webhooks;
+pub(crate) mod listing;
+pub(crate) mod write_tx;
 
 use std::borrow::Cow;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Any, AnyPool, Row, Transaction};
+use serde::{de::DeserializeOwned, Serialize};
+use sqlx::{any::AnyRow, AnyPool, FromRow};
 
-use crate::{migrate, Backend, SchemaAdmin, SchemaStatus, StoreError};
+use self::write_tx::{BeginWrite, WriteTx};
+use crate::{backend::Backend, error::StoreError};
 
 /// What differs between the backends, as data.
 #[derive(Debug)]
@@ -37,7 +36,6 @@ pub(crate) struct Dialect {
     /// Run first inside the migration transaction so that concurrent
     /// `tessera migrate` runs (several replicas) apply each migration once.
     pub migration_lock: Option<&'static str>,
-    pub migrations: &'static [migrate::Migration],
 }
 
 /// A store on either backend.
@@ -47,35 +45,20 @@ pub(crate) struct SqlStore {
 }
 
 impl SqlStore {
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(match self.dialect.begin_write {
+    /// Opens a write transaction the way this backend needs (see [`Dialect`]).
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let tx = match self.dialect.begin_write {
             Some(stmt) => self.pool.begin_with(Cow::Borrowed(stmt)).await?,
             None => self.pool.begin().await?,
-        })
+        };
+        Ok(WriteTx::new(tx))
     }
 }
 
-#[async_trait]
-impl SchemaAdmin for SqlStore {
-    fn backend(&self) -> Backend {
-        self.dialect.backend
-    }
-
-    async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
-        migrate::apply(self).await
-    }
-
-    async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
-        migrate::status(self).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
+#[async_trait::async_trait]
+impl BeginWrite for SqlStore {
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        SqlStore::begin_write(self).await
     }
 }
 
@@ -84,13 +67,15 @@ impl SchemaAdmin for SqlStore {
 /// no-op under SQLite's `BEGIN IMMEDIATE` write lock), so concurrent changes
 /// to one record are serialised and each sees the previous one's result.
 /// `None` when no row has this id.
-pub(crate) async fn lock_row<T>(
-    tx: &mut Transaction<'static, Any>,
+pub(crate) async fn lock_row<R>(
+    tx: &mut WriteTx,
     table: &str,
     columns: &str,
     id: &str,
-    decode: impl Fn(&AnyRow) -> Result<T, StoreError>,
-) -> Result<Option<T>, StoreError> {
+) -> Result<Option<R>, StoreError>
+where
+    R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+{
     let locked = sqlx::query(&format!(
         "UPDATE {table} SET updated_at = updated_at WHERE id = $1"
     ))
@@ -101,11 +86,11 @@ pub(crate) async fn lock_row<T>(
     if locked == 0 {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
+    let row = sqlx::query_as(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
         .bind(id)
         .fetch_one(&mut **tx)
         .await?;
-    decode(&row).map(Some)
+    Ok(Some(row))
 }
 
 /// Locks the row keyed `key` in a one-column lock table (creating it on first
@@ -115,7 +100,7 @@ pub(crate) async fn lock_row<T>(
 /// serialises writers. Lock order matters: callers that take several keys
 /// always take them in the same order.
 pub(crate) async fn lock_key(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     table: &str,
     column: &str,
     key: &str,
@@ -135,6 +120,41 @@ pub(crate) async fn lock_key(
     Ok(())
 }
 
+/// A rolling window of length `window` that started at `since`, seen at `now`.
+pub(crate) struct Window {
+    pub since: DateTime<Utc>,
+    pub length: chrono::Duration,
+    pub now: DateTime<Utc>,
+}
+
+/// A rolling-window count limit (invite quota, auth-code rate limits): the
+/// rows of `table` with `column = key` created after `window.since`.
+/// `Some(seconds until the oldest leaves the window)` when `limit` is
+/// reached. Callers hold the key's lock (see [`lock_key`]) so concurrent
+/// checks cannot both pass.
+pub(crate) async fn window_full(
+    tx: &mut WriteTx,
+    (table, column, key): (&str, &str, &str),
+    limit: i64,
+    window: &Window,
+) -> Result<Option<i64>, StoreError> {
+    let (n, oldest): (i64, Option<i64>) = sqlx::query_as(&format!(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM {table} \
+         WHERE {column} = $1 AND created_at > $2"
+    ))
+    .bind(key)
+    .bind(to_millis(window.since))
+    .fetch_one(&mut **tx)
+    .await?;
+    if n < limit {
+        return Ok(None);
+    }
+    let oldest = from_opt_millis(oldest)?.unwrap_or(window.now);
+    Ok(Some(
+        (oldest + window.length - window.now).num_seconds().max(1),
+    ))
+}
+
 /// Milliseconds since the epoch: the stored form of every timestamp.
 pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -149,20 +169,24 @@ pub(crate) fn opt_millis(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(to_millis)
 }
 
-pub(crate) fn get_ts(row: &AnyRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
-    from_millis(row.try_get::<i64, _>(col)?)
+pub(crate) fn from_opt_millis(ms: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ms.map(from_millis).transpose()
 }
 
-pub(crate) fn get_opt_ts(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    row.try_get::<Option<i64>, _>(col)?
-        .map(from_millis)
-        .transpose()
+/// Decodes a JSON column (stored as TEXT); `column` names it in the error.
+pub(crate) fn from_json<T: DeserializeOwned>(text: &str, column: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
-pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
-    row: &AnyRow,
-    col: &str,
-) -> Result<T, StoreError> {
-    let text: String = row.try_get(col)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+/// The stored (TEXT) form of a JSON column.
+pub(crate) fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("stored JSON values always serialize")
+}
+
+/// `$first, $first+1, …` for an `IN (…)` list of `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -98,7 +98,7 @@ pub async fn revoke_invite(
 ) -> ApiResult<Json<InviteView>> {
     let invite = state
         .invites()
-        .retire(&id, false, &caller.actor(), caller.context())
+        .revoke(&id, &caller.actor(), caller.context())
         .await?;
     Ok(Json(invite.view(Utc::now())))
 }
@@ -114,7 +114,7 @@ pub async fn delete_invite(
 ) -> ApiResult<Json<InviteView>> {
     let invite = state
         .invites()
-        .retire(&id, true, &caller.actor(), caller.context())
+        .delete(&id, &caller.actor(), caller.context())
         .await?;
     Ok(Json(invite.view(Utc::now())))
 }

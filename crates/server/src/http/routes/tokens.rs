@@ -119,7 +119,7 @@ pub async fn delete_token(
 ) -> ApiResult<Json<ApiTokenView>> {
     let token = state
         .tokens()
-        .set_deleted(&id, true, &caller.actor(), caller.context())
+        .delete(&id, &caller.actor(), caller.context())
         .await?;
     Ok(view(&token))
 }
@@ -135,7 +135,7 @@ pub async fn restore_token(
 ) -> ApiResult<Json<ApiTokenView>> {
     let token = state
         .tokens()
-        .set_deleted(&id, false, &caller.actor(), caller.context())
+        .restore(&id, &caller.actor(), caller.context())
         .await?;
     Ok(view(&token))
 }

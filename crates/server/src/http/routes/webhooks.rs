@@ -158,7 +158,7 @@ pub async fn update_endpoint(
     Ok(Json(
         state
             .webhooks()
-            .update_endpoint(&id, input, false, &caller.actor(), caller.context())
+            .update_endpoint(&id, input, &caller.actor(), caller.context())
             .await?,
     ))
 }
@@ -175,13 +175,7 @@ pub async fn delete_endpoint(
     Ok(Json(
         state
             .webhooks()
-            .update_endpoint(
-                &id,
-                EndpointInput::default(),
-                true,
-                &caller.actor(),
-                caller.context(),
-            )
+            .delete_endpoint(&id, &caller.actor(), caller.context())
             .await?,
     ))
 }
@@ -247,8 +241,13 @@ pub async fn get_delivery(
     responses((status = 200, body = Delivery), (status = 404, body = Problem)))]
 pub async fn retry_delivery(
     State(state): State<AppState>,
-    _caller: Require<AdminScope>,
+    caller: Require<AdminScope>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Delivery>> {
-    Ok(Json(state.webhooks().retry(&id).await?))
+    Ok(Json(
+        state
+            .webhooks()
+            .retry(&id, &caller.actor(), caller.context())
+            .await?,
+    ))
 }

@@ -3,6 +3,7 @@
 //! recovery codes. Shared by the HTTP handlers and `tessera mfa`.
 
 use std::sync::Arc;
+use tessera_core::error::Entity;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -19,7 +20,7 @@ use tessera_core::{
     DomainError, SecretString,
 };
 use tessera_store::{
-    mfa::{NewTotpDevice, SealedDevice, TotpCheck, TotpMatch, TotpOutcome},
+    mfa::{NewTotpDevice, SealedDevice, TotpMatch, TotpOutcome},
     Store, StoreError,
 };
 
@@ -226,11 +227,7 @@ impl MfaService {
     ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
         self.keyring()?;
         let subject = validate_subject(subject)?;
-        let not_found = || {
-            StoreError::from(DomainError::NotFound {
-                entity: "totp device",
-            })
-        };
+        let not_found = || StoreError::from(DomainError::NotFound(Entity::Device));
         if !is_valid_id(device_id) {
             return Err(not_found());
         }
@@ -330,19 +327,44 @@ impl MfaService {
             confirming,
             lockout_secs: self.settings.lockout.lockout.num_seconds(),
         };
-        let outcome = self
-            .store
-            .check_totp(TotpCheck {
-                subject: subject.to_string(),
-                now,
-                policy: self.settings.lockout,
-                activate: confirming,
-                matcher: Box::new(matcher),
-                log: Box::new(move |o: &TotpOutcome| log.entries(o)),
-            })
+        // One write transaction: reserve an attempt under the locked counter
+        // (a locked subject writes nothing and is not even compared), compare,
+        // finish the check, write its audit rows and events, commit.
+        let mut tx = self.store.begin_write().await?;
+        let reservation = tx
+            .reserve_totp_attempt(subject, now, &self.settings.lockout)
             .await?;
+        let outcome = match reservation {
+            Err(until) => {
+                // Nothing to write: rolling back releases the counter now.
+                drop(tx);
+                TotpOutcome::Locked { until }
+            }
+            Ok(attempt) => {
+                let outcome = tx.finish_totp_check(attempt, matcher(), confirming).await?;
+                let (audit, events) = log.entries(&outcome);
+                tx.append_audit(&audit).await?;
+                tx.append_events(&events).await?;
+                tx.commit().await?;
+                outcome
+            }
+        };
+        let result = self.result_of(outcome, devices, subject, confirming, now);
+        self.count(result.as_ref().err().map_or("valid", |f| f.as_str()));
+        Ok(result)
+    }
+
+    /// What a check's outcome means for the caller, logged.
+    fn result_of(
+        &self,
+        outcome: TotpOutcome,
+        devices: &[SealedDevice],
+        subject: &str,
+        confirming: bool,
+        now: DateTime<Utc>,
+    ) -> Result<TotpDevice, MfaFailure> {
         let masked = mask_subject(subject);
-        let result = match outcome {
+        match outcome {
             TotpOutcome::Locked { until } => {
                 tracing::warn!(subject = %masked, until = %until, "totp check refused: locked");
                 Err(MfaFailure::Locked)
@@ -376,9 +398,7 @@ impl MfaService {
                     ..device
                 })
             }
-        };
-        self.count(result.as_ref().err().map_or("valid", |f| f.as_str()));
-        Ok(result)
+        }
     }
 
     /// Deletes a device at once.
@@ -409,10 +429,7 @@ impl MfaService {
                 )
                 .await?;
         if !removed {
-            return Err(DomainError::NotFound {
-                entity: "totp device",
-            }
-            .into());
+            return Err(DomainError::NotFound(Entity::Device).into());
         }
         self.metrics
             .mfa

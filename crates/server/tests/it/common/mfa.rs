@@ -57,7 +57,7 @@ pub fn pyotp_available() -> Result<(), String> {
         return Ok(());
     }
     let why = "python3 with pyotp is not installed (pip install pyotp)".to_string();
-    if std::env::var_os(tessera_store::testing::POSTGRES_ENV).is_some() {
+    if std::env::var_os(tessera_test_support::POSTGRES_ENV).is_some() {
         panic!("{why}");
     }
     Err(why)

@@ -16,7 +16,7 @@ use tessera_server::{
     service::tokens::CreateToken,
     Server, Services,
 };
-use tessera_store::testing::TestDb;
+use tessera_test_support::TestDb;
 use tokio::sync::oneshot;
 
 pub const TEST_KEY: &str = "test-encryption-key-0123456789abcdef";

@@ -2,72 +2,42 @@
 //! the locked read-modify-write for revoke and delete.
 
 use async_trait::async_trait;
-use sqlx::{any::AnyRow, Any, AnyConnection, Row, Transaction};
+use sqlx::AnyConnection;
 use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
     ids::new_id,
-    invite::{Grants, Invite, InviteFailure, InviteState, Issuer},
+    invite::{Invite, InviteFailure, InviteState},
     DomainError,
 };
 
 use super::{
-    audit::{insert_audit, insert_events},
-    get_json, get_opt_ts, get_ts,
-    listing::Listing,
-    lock_key, lock_row, opt_millis, to_millis, SqlStore,
+    rows::{InviteRow, INVITE_COLUMNS},
+    InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
+use crate::sql::write_tx::WriteTx;
 use crate::{
-    InviteMutation, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Page,
-    Redemption, StoreError,
+    audit::sql::{insert_audit, insert_events},
+    error::StoreError,
+    page::Page,
+    sql::{
+        json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders, to_millis,
+        window_full, SqlStore, Window,
+    },
 };
 
-const INVITE_COLUMNS: &str =
-    "t.id, t.issuer_subject, t.issuer_role, t.grant_role, t.grant_scopes, \
-     t.email, t.max_uses, t.uses, t.expires_at, t.revoked_at, t.created_at, t.updated_at, \
-     t.deleted_at, t.metadata";
-
-fn invite_from_row(row: &AnyRow) -> Result<Invite, StoreError> {
-    Ok(Invite {
-        id: row.try_get("id")?,
-        issuer: Issuer {
-            subject: row.try_get("issuer_subject")?,
-            role: row.try_get("issuer_role")?,
-        },
-        grants: Grants {
-            role: row.try_get("grant_role")?,
-            scopes: get_json(row, "grant_scopes")?,
-        },
-        email: row.try_get("email")?,
-        max_uses: row.try_get("max_uses")?,
-        uses: row.try_get("uses")?,
-        expires_at: get_ts(row, "expires_at")?,
-        revoked_at: get_opt_ts(row, "revoked_at")?,
-        created_at: get_ts(row, "created_at")?,
-        updated_at: get_ts(row, "updated_at")?,
-        deleted_at: get_opt_ts(row, "deleted_at")?,
-        metadata: get_json(row, "metadata")?,
-    })
-}
-
-/// SQL for each state; `$1` is "now". Must agree with `Invite::state_at`.
+/// SQL for each state; `{now}` is "now". Must agree with `Invite::state_at`.
 fn state_condition(state: InviteState) -> &'static str {
     match state {
-        InviteState::Active => "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at > $1",
+        InviteState::Active => {
+            "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at > {now}"
+        }
         InviteState::Used => "t.revoked_at IS NULL AND t.uses >= t.max_uses",
         InviteState::Expired => {
-            "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at <= $1"
+            "t.revoked_at IS NULL AND t.uses < t.max_uses AND t.expires_at <= {now}"
         }
         InviteState::Revoked => "t.revoked_at IS NOT NULL",
     }
-}
-
-/// `$first, $first+1, …` for an IN list.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn find_by_code(
@@ -81,19 +51,18 @@ async fn find_by_code(
         "SELECT {INVITE_COLUMNS} FROM invites t WHERE t.code_hash IN ({})",
         placeholders(1, hashes.len())
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = sqlx::query_as::<_, InviteRow>(&sql);
     for h in hashes {
         q = q.bind(h.as_str());
     }
     q.fetch_optional(conn)
         .await?
-        .as_ref()
-        .map(invite_from_row)
+        .map(Invite::try_from)
         .transpose()
 }
 
 async fn insert_usage(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     rows: &[InviteUsageRecord],
     at: i64,
 ) -> Result<(), StoreError> {
@@ -131,18 +100,13 @@ impl InviteRepository for SqlStore {
         if let Some(q) = quota {
             // Quota checks for one issuer run one at a time.
             lock_key(&mut tx, "invite_issuers", "subject", &i.issuer.subject).await?;
-            let row = sqlx::query(
-                "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM invites \
-                 WHERE issuer_subject = $1 AND created_at > $2",
-            )
-            .bind(&i.issuer.subject)
-            .bind(to_millis(q.window_start))
-            .fetch_one(&mut *tx)
-            .await?;
-            let used: i64 = row.try_get("n")?;
-            if used >= q.limit {
-                let oldest = get_opt_ts(&row, "oldest")?.unwrap_or(i.created_at);
-                let retry = (oldest + q.window - i.created_at).num_seconds().max(1);
+            let rows = ("invites", "issuer_subject", i.issuer.subject.as_str());
+            let window = Window {
+                since: q.window_start,
+                length: q.window,
+                now: i.created_at,
+            };
+            if let Some(retry) = window_full(&mut tx, rows, q.limit, &window).await? {
                 return Err(DomainError::InviteQuotaExceeded {
                     limit: q.limit,
                     retry_after_secs: retry,
@@ -160,13 +124,13 @@ impl InviteRepository for SqlStore {
         .bind(&i.issuer.subject)
         .bind(&i.issuer.role)
         .bind(&i.grants.role)
-        .bind(serde_json::to_string(&i.grants.scopes).expect("scopes serialize"))
+        .bind(json_text(&i.grants.scopes))
         .bind(&i.email)
         .bind(i.max_uses)
         .bind(to_millis(i.expires_at))
         .bind(to_millis(i.created_at))
         .bind(to_millis(i.updated_at))
-        .bind(serde_json::to_string(&i.metadata).expect("metadata serializes"))
+        .bind(json_text(&i.metadata))
         .execute(&mut *tx)
         .await?;
         insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
@@ -176,14 +140,13 @@ impl InviteRepository for SqlStore {
     }
 
     async fn get_invite(&self, id: &str) -> Result<Option<Invite>, StoreError> {
-        sqlx::query(&format!(
+        sqlx::query_as::<_, InviteRow>(&format!(
             "SELECT {INVITE_COLUMNS} FROM invites t WHERE t.id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(invite_from_row)
+        .map(Invite::try_from)
         .transpose()
     }
 
@@ -196,7 +159,10 @@ impl InviteRepository for SqlStore {
     }
 
     async fn list_invites(&self, q: &InviteQuery) -> Result<Page<Invite>, StoreError> {
-        let mut listing = Listing::new(&format!("SELECT {INVITE_COLUMNS} FROM invites t"));
+        let mut listing = Listing::new(
+            &format!("SELECT {INVITE_COLUMNS} FROM invites t"),
+            to_millis(q.now),
+        );
         if let Some(state) = q.state {
             listing.condition(state_condition(state));
         }
@@ -207,14 +173,7 @@ impl InviteRepository for SqlStore {
             listing.text_eq("t.issuer_subject", issuer);
         }
         listing
-            .fetch(
-                &self.pool,
-                to_millis(q.now),
-                q.cursor.as_deref(),
-                q.limit,
-                invite_from_row,
-                |i| &i.id,
-            )
+            .fetch::<InviteRow, Invite>(&self.pool, q.cursor.as_deref(), q.limit, |i| &i.id)
             .await
     }
 
@@ -263,36 +222,6 @@ impl InviteRepository for SqlStore {
         }))
     }
 
-    async fn modify_invite(
-        &self,
-        id: &str,
-        mutation: Box<InviteMutation<'_>>,
-    ) -> Result<Invite, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let current = lock_row(&mut tx, "invites", INVITE_COLUMNS, id, invite_from_row)
-            .await?
-            .ok_or(DomainError::NotFound { entity: "invite" })?;
-        let Some(change) = mutation(&current)? else {
-            return Ok(current);
-        };
-        let i = &change.invite;
-        sqlx::query(
-            "UPDATE invites SET revoked_at = $2, updated_at = $3, deleted_at = $4, metadata = $5 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(opt_millis(i.revoked_at))
-        .bind(to_millis(i.updated_at))
-        .bind(opt_millis(i.deleted_at))
-        .bind(serde_json::to_string(&i.metadata).expect("metadata serializes"))
-        .execute(&mut *tx)
-        .await?;
-        insert_audit(&mut tx, std::slice::from_ref(&change.audit)).await?;
-        insert_events(&mut tx, &change.events).await?;
-        tx.commit().await?;
-        Ok(change.invite)
-    }
-
     async fn append_invite_usage(&self, rows: &[InviteUsageRecord]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
@@ -300,6 +229,34 @@ impl InviteRepository for SqlStore {
         let mut tx = self.begin_write().await?;
         insert_usage(&mut tx, rows, to_millis(tessera_core::ids::now())).await?;
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Invite operations inside a [`WriteTx`].
+impl WriteTx {
+    /// Locks the invite for the rest of the transaction and reads it; `None`
+    /// if no invite has this id.
+    pub async fn lock_invite(&mut self, id: &str) -> Result<Option<Invite>, StoreError> {
+        lock_row::<InviteRow>(self, "invites", INVITE_COLUMNS, id)
+            .await?
+            .map(Invite::try_from)
+            .transpose()
+    }
+
+    /// Writes the lifecycle fields of a (locked) invite.
+    pub async fn update_invite(&mut self, i: &Invite) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE invites SET revoked_at = $2, updated_at = $3, deleted_at = $4, metadata = $5 \
+             WHERE id = $1",
+        )
+        .bind(&i.id)
+        .bind(opt_millis(i.revoked_at))
+        .bind(to_millis(i.updated_at))
+        .bind(opt_millis(i.deleted_at))
+        .bind(json_text(&i.metadata))
+        .execute(&mut **self)
+        .await?;
         Ok(())
     }
 }

@@ -3,78 +3,29 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Row};
+use tessera_core::error::Entity;
 use tessera_core::{
     audit::AuditEntry,
     ids::new_id,
-    webhook::{Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint},
+    webhook::{Delivery, DeliveryAttempt, WebhookEndpoint},
     DomainError,
 };
 
 use super::{
-    audit::insert_audit, get_json, get_opt_ts, get_ts, listing::Listing, lock_row, opt_millis,
-    to_millis, SqlStore,
+    rows::{
+        AttemptRow, DeliveryRow, DueDeliveryRow, EndpointRow, SecretsRow, DELIVERY_COLUMNS,
+        ENDPOINT_COLUMNS,
+    },
+    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
+    WebhookRepository,
 };
+use crate::sql::write_tx::WriteTx;
 use crate::{
-    AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointMutation, EndpointSecrets,
-    EventPayload, NewEndpoint, Page, StoreError, WebhookRepository,
+    audit::sql::insert_audit,
+    error::StoreError,
+    page::Page,
+    sql::{json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis, SqlStore},
 };
-
-const ENDPOINT_COLUMNS: &str = "t.id, t.url, t.description, t.event_types, t.is_default, \
-     t.disabled_at, t.disabled_reason, t.created_at, t.updated_at, t.deleted_at";
-const DELIVERY_COLUMNS: &str = "t.id, t.event_id, t.endpoint_id, t.event_type, t.status, \
-     t.attempts, t.next_attempt_at, t.last_status_code, t.last_latency_ms, t.last_error, \
-     t.created_at, t.updated_at";
-
-fn endpoint_from_row(r: &AnyRow) -> Result<WebhookEndpoint, StoreError> {
-    Ok(WebhookEndpoint {
-        id: r.try_get("id")?,
-        url: r.try_get("url")?,
-        description: r.try_get("description")?,
-        event_types: get_json(r, "event_types")?,
-        is_default: r.try_get::<i64, _>("is_default")? != 0,
-        disabled_at: get_opt_ts(r, "disabled_at")?,
-        disabled_reason: r.try_get("disabled_reason")?,
-        created_at: get_ts(r, "created_at")?,
-        updated_at: get_ts(r, "updated_at")?,
-        deleted_at: get_opt_ts(r, "deleted_at")?,
-    })
-}
-
-fn delivery_from_row(r: &AnyRow) -> Result<Delivery, StoreError> {
-    let status: String = r.try_get("status")?;
-    Ok(Delivery {
-        id: r.try_get("id")?,
-        event_id: r.try_get("event_id")?,
-        endpoint_id: r.try_get("endpoint_id")?,
-        event_type: r.try_get("event_type")?,
-        status: DeliveryStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {status:?}")))?,
-        attempts: r.try_get("attempts")?,
-        next_attempt_at: get_opt_ts(r, "next_attempt_at")?,
-        last_status_code: r.try_get("last_status_code")?,
-        last_latency_ms: r.try_get("last_latency_ms")?,
-        last_error: r.try_get("last_error")?,
-        created_at: get_ts(r, "created_at")?,
-        updated_at: get_ts(r, "updated_at")?,
-    })
-}
-
-fn secrets_from_row(r: &AnyRow) -> Result<EndpointSecrets, StoreError> {
-    let previous: Option<String> = r.try_get("previous_secret_enc")?;
-    let until = get_opt_ts(r, "previous_secret_until")?;
-    Ok(EndpointSecrets {
-        current: r.try_get("secret_enc")?,
-        previous: previous.zip(until),
-    })
-}
-
-fn id_list(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 #[async_trait]
 impl WebhookRepository for SqlStore {
@@ -92,7 +43,7 @@ impl WebhookRepository for SqlStore {
         .bind(&e.id)
         .bind(&e.url)
         .bind(&e.description)
-        .bind(serde_json::to_string(&e.event_types).expect("strings serialize"))
+        .bind(json_text(&e.event_types))
         .bind(&new.secret_sealed)
         .bind(i64::from(e.is_default))
         .bind(to_millis(e.created_at))
@@ -113,63 +64,23 @@ impl WebhookRepository for SqlStore {
         } else {
             " WHERE t.deleted_at IS NULL"
         };
-        let rows = sqlx::query(&format!(
+        let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t{filter} ORDER BY t.id"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(endpoint_from_row).collect()
+        rows.into_iter().map(WebhookEndpoint::try_from).collect()
     }
 
     async fn get_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
-        sqlx::query(&format!(
+        sqlx::query_as::<_, EndpointRow>(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t WHERE t.id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(endpoint_from_row)
+        .map(WebhookEndpoint::try_from)
         .transpose()
-    }
-
-    async fn update_endpoint(
-        &self,
-        id: &str,
-        mutation: Box<EndpointMutation<'_>>,
-    ) -> Result<WebhookEndpoint, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let current = lock_row(
-            &mut tx,
-            "webhook_endpoints",
-            ENDPOINT_COLUMNS,
-            id,
-            endpoint_from_row,
-        )
-        .await?
-        .ok_or(DomainError::NotFound {
-            entity: "webhook endpoint",
-        })?;
-        let Some((e, audit)) = mutation(&current)? else {
-            return Ok(current);
-        };
-        sqlx::query(
-            "UPDATE webhook_endpoints SET url = $2, description = $3, event_types = $4, \
-             disabled_at = $5, disabled_reason = $6, updated_at = $7, deleted_at = $8 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(serde_json::to_string(&e.event_types).expect("strings serialize"))
-        .bind(opt_millis(e.disabled_at))
-        .bind(&e.disabled_reason)
-        .bind(to_millis(e.updated_at))
-        .bind(opt_millis(e.deleted_at))
-        .execute(&mut *tx)
-        .await?;
-        insert_audit(&mut tx, std::slice::from_ref(&audit)).await?;
-        tx.commit().await?;
-        Ok(e)
     }
 
     async fn rotate_endpoint_secret(
@@ -193,10 +104,7 @@ impl WebhookRepository for SqlStore {
         .await?
         .rows_affected();
         if n == 0 {
-            return Err(DomainError::NotFound {
-                entity: "webhook endpoint",
-            }
-            .into());
+            return Err(DomainError::NotFound(Entity::Endpoint).into());
         }
         insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
         tx.commit().await?;
@@ -204,14 +112,13 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn endpoint_secrets(&self, id: &str) -> Result<Option<EndpointSecrets>, StoreError> {
-        sqlx::query(
+        sqlx::query_as::<_, SecretsRow>(
             "SELECT secret_enc, previous_secret_enc, previous_secret_until FROM webhook_endpoints WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(secrets_from_row)
+        .map(EndpointSecrets::try_from)
         .transpose()
     }
 
@@ -222,12 +129,12 @@ impl WebhookRepository for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<(WebhookEndpoint, bool), StoreError> {
         let mut tx = self.begin_write().await?;
-        let existing = sqlx::query(&format!(
+        let existing = sqlx::query_as::<_, EndpointRow>(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t WHERE t.is_default = 1 AND t.deleted_at IS NULL"
         ))
         .fetch_optional(&mut *tx)
         .await?;
-        let result = match existing.as_ref().map(endpoint_from_row).transpose()? {
+        let result = match existing.map(WebhookEndpoint::try_from).transpose()? {
             Some(e) if e.url == url => (e, false),
             Some(e) => {
                 sqlx::query("UPDATE webhook_endpoints SET url = $2, updated_at = $3 WHERE id = $1")
@@ -278,7 +185,7 @@ impl WebhookRepository for SqlStore {
 
     async fn fan_out(&self, now: DateTime<Utc>, limit: u32) -> Result<usize, StoreError> {
         let mut tx = self.begin_write().await?;
-        let events = sqlx::query(&format!(
+        let events: Vec<(String, String)> = sqlx::query_as(&format!(
             "SELECT id, event_type FROM outbox_events WHERE dispatched_at IS NULL \
              ORDER BY id LIMIT $1{}",
             self.dialect.skip_locked
@@ -289,20 +196,18 @@ impl WebhookRepository for SqlStore {
         if events.is_empty() {
             return Ok(0);
         }
-        let endpoints = sqlx::query(&format!(
+        let endpoints = sqlx::query_as::<_, EndpointRow>(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t \
              WHERE t.deleted_at IS NULL AND t.disabled_at IS NULL"
         ))
         .fetch_all(&mut *tx)
         .await?
-        .iter()
-        .map(endpoint_from_row)
+        .into_iter()
+        .map(WebhookEndpoint::try_from)
         .collect::<Result<Vec<_>, _>>()?;
         let now_ms = to_millis(now);
         let mut ids = Vec::with_capacity(events.len());
-        for ev in &events {
-            let id: String = ev.try_get("id")?;
-            let event_type: String = ev.try_get("event_type")?;
+        for (id, event_type) in events {
             for ep in endpoints.iter().filter(|e| e.accepts(&event_type)) {
                 sqlx::query(
                     "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, event_type, status, \
@@ -322,7 +227,7 @@ impl WebhookRepository for SqlStore {
         }
         let sql = format!(
             "UPDATE outbox_events SET dispatched_at = $1 WHERE id IN ({})",
-            id_list(2, ids.len())
+            placeholders(2, ids.len())
         );
         let mut q = sqlx::query(&sql).bind(now_ms);
         for id in &ids {
@@ -341,7 +246,7 @@ impl WebhookRepository for SqlStore {
     ) -> Result<Vec<DueDelivery>, StoreError> {
         let mut tx = self.begin_write().await?;
         let now_ms = to_millis(now);
-        let claimed = sqlx::query(&format!(
+        let claimed: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT d.id FROM webhook_deliveries d \
              WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
              AND (d.locked_until IS NULL OR d.locked_until <= $1) \
@@ -353,16 +258,13 @@ impl WebhookRepository for SqlStore {
         .bind(now_ms)
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("id"))
-        .collect::<Result<Vec<_>, _>>()?;
+        .await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
         let lease_sql = format!(
             "UPDATE webhook_deliveries SET locked_until = $1, updated_at = $2 WHERE id IN ({})",
-            id_list(3, claimed.len())
+            placeholders(3, claimed.len())
         );
         let mut q = sqlx::query(&lease_sql)
             .bind(to_millis(lease_until))
@@ -376,33 +278,15 @@ impl WebhookRepository for SqlStore {
              e.previous_secret_until, o.payload, o.payload_sealed \
              FROM webhook_deliveries t JOIN webhook_endpoints e ON e.id = t.endpoint_id \
              JOIN outbox_events o ON o.id = t.event_id WHERE t.id IN ({})",
-            id_list(1, claimed.len())
+            placeholders(1, claimed.len())
         );
-        let mut q = sqlx::query(&select_sql);
+        let mut q = sqlx::query_as::<_, DueDeliveryRow>(&select_sql);
         for id in &claimed {
             q = q.bind(id.as_str());
         }
         let rows = q.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        rows.iter()
-            .map(|r| {
-                let text: String = r.try_get("payload")?;
-                let payload = if r.try_get::<i64, _>("payload_sealed")? != 0 {
-                    EventPayload::Sealed(text)
-                } else {
-                    EventPayload::Clear(
-                        serde_json::from_str(&text)
-                            .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
-                    )
-                };
-                Ok(DueDelivery {
-                    delivery: delivery_from_row(r)?,
-                    url: r.try_get("url")?,
-                    secrets: secrets_from_row(r)?,
-                    payload,
-                })
-            })
-            .collect()
+        rows.into_iter().map(DueDelivery::try_from).collect()
     }
 
     async fn record_attempts(&self, attempts: &[AttemptRecord]) -> Result<(), StoreError> {
@@ -460,9 +344,10 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
-        let mut listing = Listing::new(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t"
-        ));
+        let mut listing = Listing::new(
+            &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t"),
+            0,
+        );
         if let Some(s) = q.status {
             listing.text_eq("t.status", s.as_str());
         }
@@ -473,14 +358,7 @@ impl WebhookRepository for SqlStore {
             listing.text_eq("t.endpoint_id", e);
         }
         listing
-            .fetch(
-                &self.pool,
-                0,
-                q.cursor.as_deref(),
-                q.limit,
-                delivery_from_row,
-                |d| &d.id,
-            )
+            .fetch::<DeliveryRow, Delivery>(&self.pool, q.cursor.as_deref(), q.limit, |d| &d.id)
             .await
     }
 
@@ -488,56 +366,24 @@ impl WebhookRepository for SqlStore {
         &self,
         delivery_id: &str,
     ) -> Result<Vec<DeliveryAttempt>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<AttemptRow> = sqlx::query_as(
             "SELECT id, delivery_id, at, status_code, latency_ms, error FROM webhook_attempts \
              WHERE delivery_id = $1 ORDER BY at, id",
         )
         .bind(delivery_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeliveryAttempt {
-                    id: r.try_get("id")?,
-                    delivery_id: r.try_get("delivery_id")?,
-                    at: get_ts(r, "at")?,
-                    status_code: r.try_get("status_code")?,
-                    latency_ms: r.try_get("latency_ms")?,
-                    error: r.try_get("error")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn retry_delivery(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Delivery>, StoreError> {
-        let n = sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
-             locked_until = NULL, updated_at = $2 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(to_millis(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(None);
-        }
-        self.get_delivery(id).await
+        rows.into_iter().map(DeliveryAttempt::try_from).collect()
     }
 
     async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
-        sqlx::query(&format!(
+        sqlx::query_as::<_, DeliveryRow>(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(delivery_from_row)
+        .map(Delivery::try_from)
         .transpose()
     }
 
@@ -550,5 +396,65 @@ impl WebhookRepository for SqlStore {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+}
+
+/// Endpoint and delivery operations inside a [`WriteTx`].
+impl WriteTx {
+    /// Locks the endpoint for the rest of the transaction and reads it;
+    /// `None` if no endpoint has this id.
+    pub async fn lock_endpoint(&mut self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
+        lock_row::<EndpointRow>(self, "webhook_endpoints", ENDPOINT_COLUMNS, id)
+            .await?
+            .map(WebhookEndpoint::try_from)
+            .transpose()
+    }
+
+    /// Writes the settings of a (locked) endpoint.
+    pub async fn update_endpoint(&mut self, e: &WebhookEndpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_endpoints SET url = $2, description = $3, event_types = $4, \
+             disabled_at = $5, disabled_reason = $6, updated_at = $7, deleted_at = $8 WHERE id = $1",
+        )
+        .bind(&e.id)
+        .bind(&e.url)
+        .bind(&e.description)
+        .bind(json_text(&e.event_types))
+        .bind(opt_millis(e.disabled_at))
+        .bind(&e.disabled_reason)
+        .bind(to_millis(e.updated_at))
+        .bind(opt_millis(e.deleted_at))
+        .execute(&mut **self)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes a delivery due now again, with a fresh schedule; `None` if no
+    /// delivery has this id.
+    pub async fn retry_delivery(
+        &mut self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let n = sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+             locked_until = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to_millis(now))
+        .execute(&mut **self)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        sqlx::query_as::<_, DeliveryRow>(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut **self)
+        .await?
+        .map(Delivery::try_from)
+        .transpose()
     }
 }

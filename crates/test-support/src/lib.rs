@@ -1,6 +1,10 @@
 //! Test support: a fresh, migrated database per test on either backend, so
 //! one suite runs against both and tests can run in parallel.
 //!
+//! A dev-only crate (`tessera-test-support`), so the production store crate
+//! carries neither this module nor `tempfile`. `backend_tests!` is kept as
+//! it was: every storage test runs on SQLite and on PostgreSQL.
+//!
 //! PostgreSQL: `TESSERA_TEST_POSTGRES_URL` if set (then an unreachable server
 //! is a failure, as in CI); otherwise the local default, and a test is skipped
 //! with a printed reason when it cannot connect. Each test gets its own schema.
@@ -9,7 +13,7 @@ use std::sync::Arc;
 
 use sqlx::{Connection, Executor};
 
-use crate::{connect, Store};
+use tessera_store::{connect, Store};
 
 pub const POSTGRES_ENV: &str = "TESSERA_TEST_POSTGRES_URL";
 const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -140,7 +144,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::testing::TestDb::sqlite().await).await;
+                    super::$name($crate::TestDb::sqlite().await).await;
                 }
             )*
         }
@@ -148,7 +152,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(db) = $crate::testing::TestDb::postgres().await {
+                    if let Some(db) = $crate::TestDb::postgres().await {
                         super::$name(db).await;
                     }
                 }

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Any, Row, Transaction};
 use tessera_core::{
     api_token::{ApiToken, TokenState},
     audit::AuditEntry,
@@ -12,57 +11,28 @@ use tessera_core::{
 };
 
 use super::{
-    audit::{insert_audit, insert_events},
-    get_json, get_opt_ts, get_ts,
-    listing::Listing,
-    lock_row, opt_millis, to_millis, SqlStore,
+    rows::{SecretMatchRow, TokenRow, TOKEN_COLUMNS},
+    NewToken, SecretChange, SecretMatch, TokenChange, TokenQuery, TokenRepository, UsageUpdate,
 };
+use crate::sql::write_tx::WriteTx;
 use crate::{
-    NewToken, Page, SecretChange, SecretMatch, StoreError, TokenMutation, TokenQuery,
-    TokenRepository, UsageUpdate,
+    audit::sql::{insert_audit, insert_events},
+    error::StoreError,
+    page::Page,
+    sql::{
+        from_opt_millis, json_text, listing::Listing, lock_row, opt_millis, to_millis, SqlStore,
+    },
 };
 
-const TOKEN_COLUMNS: &str = "t.id, t.name, t.description, t.owner, t.scopes, t.hint, t.metadata, \
-     t.created_at, t.updated_at, t.expires_at, t.last_used_at, t.use_count, t.revoked_at, \
-     t.revoked_by, t.revoke_reason, t.purged_at, t.deleted_at, t.auto_rotate, t.successor_id";
-
-fn token_from_row(row: &AnyRow) -> Result<ApiToken, StoreError> {
-    Ok(ApiToken {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        owner: row.try_get("owner")?,
-        scopes: get_json(row, "scopes")?,
-        hint: row.try_get("hint")?,
-        metadata: get_json(row, "metadata")?,
-        created_at: get_ts(row, "created_at")?,
-        updated_at: get_ts(row, "updated_at")?,
-        expires_at: get_opt_ts(row, "expires_at")?,
-        last_used_at: get_opt_ts(row, "last_used_at")?,
-        use_count: row.try_get("use_count")?,
-        revoked_at: get_opt_ts(row, "revoked_at")?,
-        revoked_by: row.try_get("revoked_by")?,
-        revoke_reason: row.try_get("revoke_reason")?,
-        purged_at: get_opt_ts(row, "purged_at")?,
-        deleted_at: get_opt_ts(row, "deleted_at")?,
-        auto_rotate: row.try_get::<i64, _>("auto_rotate")? != 0,
-        successor_id: row.try_get("successor_id")?,
-    })
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("scopes and metadata always serialize")
-}
-
-/// SQL for each derived state; `$1` is "now" in milliseconds. Must agree with
+/// SQL for each derived state; `{now}` is "now" in milliseconds. Must agree with
 /// `ApiToken::state_at`.
 fn state_condition(state: TokenState) -> &'static str {
     match state {
         TokenState::Active => {
-            "t.purged_at IS NULL AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at >= $1)"
+            "t.purged_at IS NULL AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at >= {now})"
         }
         TokenState::Expired => {
-            "t.purged_at IS NULL AND t.revoked_at IS NULL AND t.expires_at < $1"
+            "t.purged_at IS NULL AND t.revoked_at IS NULL AND t.expires_at < {now}"
         }
         TokenState::Revoked => "t.purged_at IS NULL AND t.revoked_at IS NOT NULL",
         TokenState::Purged => "t.purged_at IS NOT NULL",
@@ -70,7 +40,7 @@ fn state_condition(state: TokenState) -> &'static str {
 }
 
 async fn insert_secret(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut WriteTx,
     hash: &TokenHash,
     token_id: &str,
     now_ms: i64,
@@ -87,29 +57,37 @@ async fn insert_secret(
     Ok(())
 }
 
-async fn insert_token(
-    tx: &mut Transaction<'static, Any>,
-    new: &NewToken,
-) -> Result<(), StoreError> {
+/// Binds `$1`…`$10`, the columns both the insert and the update write: id,
+/// name, description, owner, scopes, hint, metadata, updated_at, expires_at,
+/// auto_rotate. One bind list, so the two statements cannot drift apart.
+fn bind_token<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    t: &'q ApiToken,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(&t.owner)
+        .bind(json_text(&t.scopes))
+        .bind(&t.hint)
+        .bind(json_text(&t.metadata))
+        .bind(to_millis(t.updated_at))
+        .bind(opt_millis(t.expires_at))
+        .bind(i64::from(t.auto_rotate))
+}
+
+async fn insert_token(tx: &mut WriteTx, new: &NewToken) -> Result<(), StoreError> {
     let t = &new.token;
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO api_tokens (id, name, description, owner, scopes, hint, metadata, \
-         created_at, updated_at, expires_at, use_count, auto_rotate) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11)",
-    )
-    .bind(&t.id)
-    .bind(&t.name)
-    .bind(&t.description)
-    .bind(&t.owner)
-    .bind(json_text(&t.scopes))
-    .bind(&t.hint)
-    .bind(json_text(&t.metadata))
-    .bind(to_millis(t.created_at))
-    .bind(to_millis(t.updated_at))
-    .bind(opt_millis(t.expires_at))
-    .bind(i64::from(t.auto_rotate))
-    .execute(&mut **tx)
-    .await?;
+         updated_at, expires_at, auto_rotate, created_at, use_count) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)",
+    );
+    bind_token(insert, t)
+        .bind(to_millis(t.created_at))
+        .execute(&mut **tx)
+        .await?;
     insert_secret(tx, &new.secret_hash, &t.id, to_millis(t.created_at)).await
 }
 
@@ -130,20 +108,21 @@ impl TokenRepository for SqlStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, TokenRow>(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(token_from_row).transpose()
+        .await?
+        .map(ApiToken::try_from)
+        .transpose()
     }
 
     async fn find_token_by_secret(
         &self,
         hash: &TokenHash,
     ) -> Result<Option<SecretMatch>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, SecretMatchRow>(&format!(
             "SELECT {TOKEN_COLUMNS}, s.valid_until FROM api_token_secrets s \
              JOIN api_tokens t ON t.id = s.token_id WHERE s.secret_hash = $1"
         ))
@@ -152,15 +131,18 @@ impl TokenRepository for SqlStore {
         .await?;
         row.map(|r| {
             Ok(SecretMatch {
-                token: token_from_row(&r)?,
-                valid_until: get_opt_ts(&r, "valid_until")?,
+                token: r.token.try_into()?,
+                valid_until: from_opt_millis(r.valid_until)?,
             })
         })
         .transpose()
     }
 
     async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<ApiToken>, StoreError> {
-        let mut listing = Listing::new(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t"));
+        let mut listing = Listing::new(
+            &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t"),
+            to_millis(q.now),
+        );
         if let Some(state) = q.state {
             listing.condition(state_condition(state));
         }
@@ -171,93 +153,8 @@ impl TokenRepository for SqlStore {
             listing.text_eq("t.owner", owner);
         }
         listing
-            .fetch(
-                &self.pool,
-                to_millis(q.now),
-                q.cursor.as_deref(),
-                q.limit,
-                token_from_row,
-                |t| &t.id,
-            )
+            .fetch::<TokenRow, ApiToken>(&self.pool, q.cursor.as_deref(), q.limit, |t| &t.id)
             .await
-    }
-
-    async fn modify_token(
-        &self,
-        id: &str,
-        mutation: Box<TokenMutation<'_>>,
-    ) -> Result<ApiToken, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let current = lock_row(&mut tx, "api_tokens", TOKEN_COLUMNS, id, token_from_row)
-            .await?
-            .ok_or(tessera_core::DomainError::NotFound { entity: "token" })?;
-        let Some(change) = mutation(&current)? else {
-            return Ok(current);
-        };
-        let t = &change.token;
-        sqlx::query(
-            "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
-             hint = $6, metadata = $7, updated_at = $8, expires_at = $9, revoked_at = $10, \
-             revoked_by = $11, revoke_reason = $12, purged_at = $13, deleted_at = $14, \
-             auto_rotate = $15 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&t.name)
-        .bind(&t.description)
-        .bind(&t.owner)
-        .bind(json_text(&t.scopes))
-        .bind(&t.hint)
-        .bind(json_text(&t.metadata))
-        .bind(to_millis(t.updated_at))
-        .bind(opt_millis(t.expires_at))
-        .bind(opt_millis(t.revoked_at))
-        .bind(&t.revoked_by)
-        .bind(&t.revoke_reason)
-        .bind(opt_millis(t.purged_at))
-        .bind(opt_millis(t.deleted_at))
-        .bind(i64::from(t.auto_rotate))
-        .execute(&mut *tx)
-        .await?;
-        if let SecretChange::Rotate {
-            new_hash,
-            old_valid_until,
-        } = &change.secrets
-        {
-            let now = to_millis(t.updated_at);
-            match old_valid_until {
-                // Older secrets keep working until the grace ends, but never
-                // longer than a grace they already had.
-                Some(until) => {
-                    let until = to_millis(*until);
-                    sqlx::query(
-                        "UPDATE api_token_secrets SET valid_until = $2 \
-                         WHERE token_id = $1 AND (valid_until IS NULL OR valid_until > $2)",
-                    )
-                    .bind(id)
-                    .bind(until)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "DELETE FROM api_token_secrets WHERE token_id = $1 AND valid_until <= $2",
-                    )
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM api_token_secrets WHERE token_id = $1")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            insert_secret(&mut tx, new_hash, id, now).await?;
-        }
-        insert_audit(&mut tx, std::slice::from_ref(&change.audit)).await?;
-        insert_events(&mut tx, &change.events).await?;
-        tx.commit().await?;
-        Ok(change.token)
     }
 
     async fn expired_unrevoked(
@@ -265,17 +162,14 @@ impl TokenRepository for SqlStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT id FROM api_tokens WHERE revoked_at IS NULL AND purged_at IS NULL \
              AND expires_at < $1 ORDER BY expires_at LIMIT $2",
         )
         .bind(to_millis(now))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
-            .collect()
+        .await?)
     }
 
     async fn due_for_rotation(
@@ -284,7 +178,7 @@ impl TokenRepository for SqlStore {
         window_end: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<ApiToken>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.auto_rotate = 1 \
              AND t.successor_id IS NULL AND t.revoked_at IS NULL AND t.purged_at IS NULL \
              AND t.deleted_at IS NULL AND t.expires_at >= $1 AND t.expires_at < $2 \
@@ -299,7 +193,7 @@ impl TokenRepository for SqlStore {
         .bind(2 * to_millis(now))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(token_from_row).collect()
+        rows.into_iter().map(ApiToken::try_from).collect()
     }
 
     async fn attach_successor(
@@ -338,7 +232,7 @@ impl TokenRepository for SqlStore {
         old_id: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let row: Option<(String, String)> = sqlx::query_as(
             "SELECT successor_id, successor_secret_enc FROM api_tokens \
              WHERE id = $1 AND successor_secret_enc IS NOT NULL",
         )
@@ -360,10 +254,7 @@ impl TokenRepository for SqlStore {
         if taken == 0 {
             return Ok(None);
         }
-        Ok(Some((
-            row.try_get("successor_id")?,
-            row.try_get("successor_secret_enc")?,
-        )))
+        Ok(Some(row))
     }
 
     async fn record_token_usage(&self, updates: &[UsageUpdate]) -> Result<(), StoreError> {
@@ -385,5 +276,93 @@ impl TokenRepository for SqlStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// Token operations inside a [`WriteTx`], so a use case can combine them.
+impl WriteTx {
+    /// Locks the token for the rest of the transaction and reads it; `None`
+    /// if no token has this id. Concurrent changes of one token are
+    /// serialised by this lock, and each sees the previous one's result.
+    pub async fn lock_token(&mut self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        lock_row::<TokenRow>(self, "api_tokens", TOKEN_COLUMNS, id)
+            .await?
+            .map(ApiToken::try_from)
+            .transpose()
+    }
+
+    /// Writes the mutable fields of a (locked) token.
+    pub async fn update_token(&mut self, t: &ApiToken) -> Result<(), StoreError> {
+        let update = sqlx::query(
+            "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
+             hint = $6, metadata = $7, updated_at = $8, expires_at = $9, auto_rotate = $10, \
+             revoked_at = $11, revoked_by = $12, revoke_reason = $13, purged_at = $14, \
+             deleted_at = $15 WHERE id = $1",
+        );
+        bind_token(update, t)
+            .bind(opt_millis(t.revoked_at))
+            .bind(&t.revoked_by)
+            .bind(&t.revoke_reason)
+            .bind(opt_millis(t.purged_at))
+            .bind(opt_millis(t.deleted_at))
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+
+    /// A rotation: `new_hash` becomes the token's current secret; every older
+    /// secret stops working at `old_valid_until` (at once when `None`), but
+    /// never later than a grace it already had.
+    pub async fn rotate_token_secret(
+        &mut self,
+        token_id: &str,
+        new_hash: &TokenHash,
+        old_valid_until: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = to_millis(now);
+        match old_valid_until {
+            Some(until) => {
+                sqlx::query(
+                    "UPDATE api_token_secrets SET valid_until = $2 \
+                     WHERE token_id = $1 AND (valid_until IS NULL OR valid_until > $2)",
+                )
+                .bind(token_id)
+                .bind(to_millis(until))
+                .execute(&mut **self)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM api_token_secrets WHERE token_id = $1 AND valid_until <= $2",
+                )
+                .bind(token_id)
+                .bind(now)
+                .execute(&mut **self)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM api_token_secrets WHERE token_id = $1")
+                    .bind(token_id)
+                    .execute(&mut **self)
+                    .await?;
+            }
+        }
+        insert_secret(self, new_hash, token_id, now).await
+    }
+
+    /// Writes a lifecycle change of a locked token: the record, its secrets,
+    /// its audit row and its events.
+    pub async fn write_token_change(&mut self, change: &TokenChange) -> Result<(), StoreError> {
+        let t = &change.token;
+        self.update_token(t).await?;
+        if let SecretChange::Rotate {
+            new_hash,
+            old_valid_until,
+        } = &change.secrets
+        {
+            self.rotate_token_secret(&t.id, new_hash, *old_valid_until, t.updated_at)
+                .await?;
+        }
+        insert_audit(self, std::slice::from_ref(&change.audit)).await?;
+        insert_events(self, &change.events).await
     }
 }

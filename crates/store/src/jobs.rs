@@ -1,23 +1,83 @@
-//! Job leases, run records and the log purge.
+//! Scheduled jobs: leases that make each job run once per interval across
+//! replicas, the record of runs, and the log purge. Trait, types and SQL in
+//! one file because all three are short.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{any::AnyRow, Row};
 use tessera_core::ids::new_id;
 
-use super::{get_opt_ts, get_ts, to_millis, SqlStore};
-use crate::{JobRepository, JobRun, JobSummary, StoreError};
+use crate::{
+    error::StoreError,
+    sql::{from_millis, from_opt_millis, to_millis, SqlStore},
+};
 
-fn run_from_row(r: &AnyRow) -> Result<JobRun, StoreError> {
-    Ok(JobRun {
-        job: r.try_get("job")?,
-        holder: r.try_get("holder")?,
-        started_at: get_ts(r, "started_at")?,
-        finished_at: get_ts(r, "finished_at")?,
-        outcome: r.try_get("outcome")?,
-        items: r.try_get("items")?,
-        error: r.try_get("error")?,
-    })
+/// One recorded run of a scheduled job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRun {
+    pub job: String,
+    pub holder: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub items: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobSummary {
+    pub job: String,
+    pub last_run: Option<JobRun>,
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Leases that make each job run once per interval across replicas, the
+/// record of runs, and the log purge.
+#[async_trait]
+pub trait JobRepository: Send + Sync {
+    /// Takes the job's lease until `lease_until` if it is free at `now`.
+    async fn try_acquire_job(
+        &self,
+        job: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn record_job_run(&self, run: &JobRun) -> Result<(), StoreError>;
+    async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError>;
+    /// Deletes log rows older than the cut-offs; returns rows deleted.
+    async fn purge_logs(
+        &self,
+        audit_before: DateTime<Utc>,
+        usage_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    job: String,
+    holder: String,
+    started_at: i64,
+    finished_at: i64,
+    outcome: String,
+    items: i64,
+    error: Option<String>,
+}
+
+impl TryFrom<RunRow> for JobRun {
+    type Error = StoreError;
+
+    fn try_from(r: RunRow) -> Result<Self, StoreError> {
+        Ok(JobRun {
+            job: r.job,
+            holder: r.holder,
+            started_at: from_millis(r.started_at)?,
+            finished_at: from_millis(r.finished_at)?,
+            outcome: r.outcome,
+            items: r.items,
+            error: r.error,
+        })
+    }
 }
 
 #[async_trait]
@@ -70,14 +130,14 @@ impl JobRepository for SqlStore {
     }
 
     async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError> {
-        let last = sqlx::query(
+        let last: Option<RunRow> = sqlx::query_as(
             "SELECT job, holder, started_at, finished_at, outcome, items, error FROM job_runs \
              WHERE job = $1 ORDER BY started_at DESC LIMIT 1",
         )
         .bind(job)
         .fetch_optional(&self.pool)
         .await?;
-        let success = sqlx::query(
+        let success: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(finished_at) AS at FROM job_runs WHERE job = $1 AND outcome = 'success'",
         )
         .bind(job)
@@ -85,8 +145,8 @@ impl JobRepository for SqlStore {
         .await?;
         Ok(JobSummary {
             job: job.to_string(),
-            last_run: last.as_ref().map(run_from_row).transpose()?,
-            last_success_at: get_opt_ts(&success, "at")?,
+            last_run: last.map(JobRun::try_from).transpose()?,
+            last_success_at: from_opt_millis(success)?,
         })
     }
 

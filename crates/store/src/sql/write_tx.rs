@@ -1,0 +1,62 @@
+//! The composable write transaction. A use case opens one with
+//! [`BeginWrite::begin_write`], calls repository operations on it (they are
+//! methods on [`WriteTx`], defined next to each repository's SQL: lock and
+//! read a row, update it, insert secrets, append audit rows and outbox
+//! events), and commits. Several steps of one use case (redeem an invite and
+//! create a user; rotate a token and write its audit row and events) thus
+//! commit or roll back together. Dropping a `WriteTx` without committing
+//! rolls it back.
+//!
+//! How a write transaction starts is data in the [`super::Dialect`]: `BEGIN
+//! IMMEDIATE` on SQLite (so a transaction that reads before it writes never
+//! fails to upgrade its lock), a plain `BEGIN` on PostgreSQL, where the row
+//! locks taken by `lock_*` serialise concurrent changes of one record.
+
+use std::ops::{Deref, DerefMut};
+
+use async_trait::async_trait;
+use sqlx::{Any, AnyConnection, Transaction};
+
+use crate::error::StoreError;
+
+/// An open write transaction on either backend.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+}
+
+impl WriteTx {
+    pub(crate) fn new(tx: Transaction<'static, Any>) -> Self {
+        Self { tx }
+    }
+
+    /// Makes every change of this transaction durable, at once.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) fn into_transaction(self) -> Transaction<'static, Any> {
+        self.tx
+    }
+}
+
+/// Queries inside the crate run on the transaction's connection (`&mut *tx`).
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+/// Opens write transactions; part of every [`crate::Store`].
+#[async_trait]
+pub trait BeginWrite: Send + Sync {
+    async fn begin_write(&self) -> Result<WriteTx, StoreError>;
+}
