@@ -3,26 +3,30 @@
 //! public and guessable-input paths, so they are rate limited per client
 //! and log every attempt (asynchronously, except the redemption itself).
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
-use tessera_core::error::Entity;
-
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
+use std::{net::IpAddr, sync::Arc, time::Instant};
+
 use tessera_core::{
     api_token::validate_metadata,
     audit::{Actor, AuditEntry, RequestContext},
     crypto::{KeyedHasher, Keyring},
     email::normalize_email,
+    error::Entity,
     event::OutboxEvent,
     ids::{is_valid_id, new_id, validate_subject},
     invite::{generate_code, normalize_code, Grants, Invite, InviteFailure, InviteState, Issuer},
+    rate_limit::{Limit, LimitKey},
     DomainError,
 };
 use tessera_store::{
     InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store, StoreError,
 };
 
-use super::{background::BackgroundWriter, limiter::FailureLimiter};
+use super::{
+    background::BackgroundWriter,
+    rate_limit::{MemoryLimiter, RateLimiter},
+};
 use crate::{config::InviteSettings, metrics::Metrics};
 
 /// When an invite should expire, as requested.
@@ -64,7 +68,9 @@ pub struct InviteService {
     /// Current key first; older keys keep codes issued before a rotation valid.
     hashers: Vec<KeyedHasher>,
     outbox_keyring: Keyring,
-    limiter: FailureLimiter,
+    /// Guess-like failures per client address (brute-force defence).
+    limiter: Arc<dyn RateLimiter>,
+    failure_limit: Limit,
     background: Arc<BackgroundWriter>,
     metrics: Arc<Metrics>,
 }
@@ -85,7 +91,11 @@ impl InviteService {
                 .iter()
                 .map(|k| KeyedHasher::new(k, HASH_PURPOSE))
                 .collect::<Result<_, _>>()?,
-            limiter: FailureLimiter::new(settings.failure_limit_per_minute),
+            limiter: Arc::new(MemoryLimiter::new()),
+            failure_limit: Limit::new(
+                i64::from(settings.failure_limit_per_minute),
+                Duration::seconds(60),
+            ),
             store,
             settings,
             outbox_keyring,
@@ -355,21 +365,46 @@ impl InviteService {
         Ok((invite, true))
     }
 
+    /// Replaces the per-replica failure limiter, e.g. with one that replicas share.
+    pub fn with_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
     /// Counts a failed attempt: metrics always; toward the client's limit
     /// only for failures that suggest guessing (an unknown code or e-mail),
     /// not for a correct code that is merely used up, expired or revoked.
-    fn record_failure(&self, reason: &'static str, attempt: &Attempt<'_>) {
+    async fn record_failure(&self, reason: &'static str, attempt: &Attempt<'_>) {
         self.metrics
             .validation_fail
             .with_label_values(&["invite", reason])
             .inc();
-        if matches!(reason, "NOT_FOUND" | "MALFORMED" | "EMAIL_MISMATCH") {
-            self.limiter.record_failure(attempt.client_ip);
+        let Some(key) = failure_key(attempt) else {
+            return;
+        };
+        if matches!(reason, "NOT_FOUND" | "MALFORMED" | "EMAIL_MISMATCH")
+            && self.limiter.record(&key, self.failure_limit).await.is_err()
+        {
+            tracing::warn!("the invite failure limiter is unavailable; a failure was not counted");
         }
     }
 
-    fn check_limit(&self, attempt: &Attempt<'_>) -> Result<(), StoreError> {
-        self.limiter.check(attempt.client_ip).map_err(|retry| {
+    /// 429 while the client is over its failure limit. A limiter that cannot
+    /// answer lets the attempt through: the limit is defence in depth, the
+    /// 80-bit code space is the protection, and an outage must not lock out
+    /// every honest user.
+    async fn check_limit(&self, attempt: &Attempt<'_>) -> Result<(), StoreError> {
+        let Some(key) = failure_key(attempt) else {
+            return Ok(());
+        };
+        let decision = match self.limiter.check(&key, self.failure_limit).await {
+            Ok(decision) => decision,
+            Err(e) => {
+                tracing::warn!(error = %e, "invite failure limiter unavailable; allowing the attempt");
+                return Ok(());
+            }
+        };
+        decision.into_result().map_err(|retry| {
             self.metrics.rate_limited.inc();
             StoreError::from(DomainError::RateLimited {
                 retry_after_secs: retry,
@@ -378,22 +413,23 @@ impl InviteService {
     }
 
     /// The canonical code, or a 422 (counted as a failed attempt).
-    fn canonical(
+    async fn canonical(
         &self,
         code: &str,
         action: &'static str,
         subject: Option<&str>,
         attempt: &Attempt<'_>,
     ) -> Result<String, StoreError> {
-        normalize_code(code).ok_or_else(|| {
-            self.record_failure("MALFORMED", attempt);
-            self.log_usage(None, action, "MALFORMED", subject, attempt);
-            DomainError::invalid(
-                "code",
-                "is not an invite code (16 characters, e.g. K7QH-2MXD-9TVA-R4PE)",
-            )
-            .into()
-        })
+        if let Some(canonical) = normalize_code(code) {
+            return Ok(canonical);
+        }
+        self.record_failure("MALFORMED", attempt).await;
+        self.log_usage(None, action, "MALFORMED", subject, attempt);
+        Err(DomainError::invalid(
+            "code",
+            "is not an invite code (16 characters, e.g. K7QH-2MXD-9TVA-R4PE)",
+        )
+        .into())
     }
 
     fn log_usage(
@@ -421,8 +457,8 @@ impl InviteService {
         attempt: &Attempt<'_>,
     ) -> Result<Result<Invite, InviteFailure>, StoreError> {
         let started = Instant::now();
-        self.check_limit(attempt)?;
-        let canonical = self.canonical(code, "validate", None, attempt)?;
+        self.check_limit(attempt).await?;
+        let canonical = self.canonical(code, "validate", None, attempt).await?;
         let found = self
             .store
             .find_invite_by_code(&self.code_hashes(&canonical))
@@ -435,15 +471,15 @@ impl InviteService {
                 Err(f) => Err((f, Some(i.id))),
             },
         };
-        let outcome = match &result {
+        let outcome = match result {
             Ok(i) => {
                 self.log_usage(Some(i.id.clone()), "validate", "ok", None, attempt);
-                Ok(i.clone())
+                Ok(i)
             }
             Err((f, id)) => {
-                self.record_failure(f.as_str(), attempt);
-                self.log_usage(id.clone(), "validate", f.as_str(), None, attempt);
-                Err(*f)
+                self.record_failure(f.as_str(), attempt).await;
+                self.log_usage(id, "validate", f.as_str(), None, attempt);
+                Err(f)
             }
         };
         self.metrics
@@ -460,9 +496,11 @@ impl InviteService {
         email: Option<&str>,
         attempt: &Attempt<'_>,
     ) -> Result<Invite, StoreError> {
-        self.check_limit(attempt)?;
+        self.check_limit(attempt).await?;
         let subject = validate_subject(subject)?;
-        let canonical = self.canonical(code, "redeem", Some(&subject), attempt)?;
+        let canonical = self
+            .canonical(code, "redeem", Some(&subject), attempt)
+            .await?;
         let redemption = Redemption {
             code_hashes: self.code_hashes(&canonical),
             email: email.map(str::to_string),
@@ -482,7 +520,7 @@ impl InviteService {
                 Ok(invite)
             }
             Err((failure, id)) => {
-                self.record_failure(failure.as_str(), attempt);
+                self.record_failure(failure.as_str(), attempt).await;
                 self.log_usage(id, "redeem", failure.as_str(), Some(&subject), attempt);
                 Err(DomainError::InviteUnusable(failure).into())
             }
@@ -521,4 +559,31 @@ fn validate_issuer(i: Issuer) -> Result<Issuer, DomainError> {
         })?,
         role: validate_role("on_behalf_of.role", &i.role)?,
     })
+}
+
+/// What guess-like failures are counted per: the client address, when known
+/// (a console attempt has none and is not limited).
+fn failure_key(attempt: &Attempt<'_>) -> Option<LimitKey> {
+    attempt.client_ip.map(LimitKey::Ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_count_per_client_address_and_not_without_one() {
+        let context = RequestContext::default;
+        let ip: IpAddr = "203.0.113.1".parse().unwrap();
+        let from = |client_ip| Attempt {
+            client_ip,
+            context: &context,
+        };
+        assert_eq!(failure_key(&from(Some(ip))), Some(LimitKey::Ip(ip)));
+        assert_eq!(
+            failure_key(&from(None)),
+            None,
+            "no client address, no limit"
+        );
+    }
 }

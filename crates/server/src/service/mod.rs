@@ -5,7 +5,6 @@
 pub mod auth_codes;
 pub mod background;
 pub mod invites;
-pub mod limiter;
 pub mod mfa;
 pub mod rate_limit;
 pub mod tokens;
