@@ -302,13 +302,14 @@ impl InviteService {
         ctx: &RequestContext,
     ) -> Result<Invite, StoreError> {
         let (invite, changed) = self
-            .change(id, actor, ctx, |i, now| {
-                if i.revoked_at.is_some() {
-                    return None;
-                }
-                i.revoked_at = Some(now);
-                Some(("invite.revoke", vec![OutboxEvent::invite_revoked(&i.id)]))
-            })
+            .stamp_once(
+                id,
+                actor,
+                ctx,
+                "invite.revoke",
+                |i| &mut i.revoked_at,
+                |i| vec![OutboxEvent::invite_revoked(&i.id)],
+            )
             .await?;
         if changed {
             self.metrics.invites_revoked.inc();
@@ -324,20 +325,40 @@ impl InviteService {
         ctx: &RequestContext,
     ) -> Result<Invite, StoreError> {
         let (invite, _) = self
-            .change(id, actor, ctx, |i, now| {
-                if i.deleted_at.is_some() {
-                    return None;
-                }
-                i.deleted_at = Some(now);
-                Some(("invite.delete", vec![]))
-            })
+            .stamp_once(
+                id,
+                actor,
+                ctx,
+                "invite.delete",
+                |i| &mut i.deleted_at,
+                |_| vec![],
+            )
             .await?;
         Ok(invite)
     }
 
-    /// One write transaction: lock the invite, let `rule` change it (it
-    /// returns the audit action and events, or `None`: nothing to do), write
-    /// it with its audit row and events, commit. `true` if it changed.
+    /// Sets the timestamp `field` picks to now, unless it is already set
+    /// (then nothing is written): the shape of revoke and delete.
+    async fn stamp_once(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+        action: &'static str,
+        field: fn(&mut Invite) -> &mut Option<DateTime<Utc>>,
+        events: fn(&Invite) -> Vec<OutboxEvent>,
+    ) -> Result<(Invite, bool), StoreError> {
+        self.change(id, actor, ctx, |i, now| {
+            let stamp = field(i);
+            if stamp.is_some() {
+                return None;
+            }
+            *stamp = Some(now);
+            Some((action, events(i)))
+        })
+        .await
+    }
+
     async fn change(
         &self,
         id: &str,

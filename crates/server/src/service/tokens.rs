@@ -93,31 +93,36 @@ impl ValidUpdate {
     /// fixed order (they go into the audit row).
     fn apply(self, t: &mut ApiToken) -> Vec<&'static str> {
         let mut changed = Vec::new();
-        if let Some(v) = self.name {
-            t.name = v;
-            changed.push("name");
-        }
-        if let Some(v) = self.description {
-            t.description = v;
-            changed.push("description");
-        }
-        if let Some(v) = self.scopes {
-            t.scopes = v;
-            changed.push("scopes");
-        }
-        if let Some(v) = self.metadata {
-            t.metadata = v;
-            changed.push("metadata");
-        }
-        if let Some(v) = self.expires_at {
-            t.expires_at = v;
-            changed.push("expires_at");
-        }
-        if let Some(v) = self.auto_rotate {
-            t.auto_rotate = v;
-            changed.push("auto_rotate");
-        }
+        set(&mut t.name, self.name, "name", &mut changed);
+        set(
+            &mut t.description,
+            self.description,
+            "description",
+            &mut changed,
+        );
+        set(&mut t.scopes, self.scopes, "scopes", &mut changed);
+        set(&mut t.metadata, self.metadata, "metadata", &mut changed);
+        set(
+            &mut t.expires_at,
+            self.expires_at,
+            "expires_at",
+            &mut changed,
+        );
+        set(
+            &mut t.auto_rotate,
+            self.auto_rotate,
+            "auto_rotate",
+            &mut changed,
+        );
         changed
+    }
+}
+
+/// Sets `field` when an update gives a value, and names it in `changed`.
+fn set<T>(field: &mut T, value: Option<T>, name: &'static str, changed: &mut Vec<&'static str>) {
+    if let Some(v) = value {
+        *field = v;
+        changed.push(name);
     }
 }
 
