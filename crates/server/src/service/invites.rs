@@ -3,6 +3,7 @@
 //! public and guessable-input paths, so they are rate limited per client
 //! and log every attempt (asynchronously, except the redemption itself).
 
+use super::ServiceError;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use std::{net::IpAddr, sync::Arc, time::Instant};
@@ -125,7 +126,7 @@ impl InviteService {
         input: CreateInvite,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<(Invite, String), StoreError> {
+    ) -> Result<(Invite, String), ServiceError> {
         let now = tessera_core::ids::now();
         // Checked in this order, so the first bad field reported is stable.
         let (issuer, grants) = self.issuer_and_grants(input.on_behalf_of, &input.grants, actor)?;
@@ -175,7 +176,7 @@ impl InviteService {
                 self.metrics.rate_limited.inc();
                 Err(e.into())
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
             Ok(()) => {
                 self.metrics.invites_created.inc();
                 tracing::info!(invite_id = %new.invite.id, "invite created");
@@ -270,19 +271,20 @@ impl InviteService {
         })
     }
 
-    pub async fn get(&self, id: &str) -> Result<Invite, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound(Entity::Invite));
+    pub async fn get(&self, id: &str) -> Result<Invite, ServiceError> {
+        let not_found = || ServiceError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
             return Err(not_found());
         }
         self.store.get_invite(id).await?.ok_or_else(not_found)
     }
 
-    pub async fn list(&self, q: ListInvites) -> Result<Page<Invite>, StoreError> {
+    pub async fn list(&self, q: ListInvites) -> Result<Page<Invite>, ServiceError> {
         if q.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
             return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
         }
-        self.store
+        Ok(self
+            .store
             .list_invites(&InviteQuery {
                 state: q.state,
                 issuer: q.issuer,
@@ -291,7 +293,7 @@ impl InviteService {
                 limit: q.limit,
                 now: Utc::now(),
             })
-            .await
+            .await?)
     }
 
     /// Revokes an invite; idempotent (revoking a revoked invite returns it).
@@ -300,7 +302,7 @@ impl InviteService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Invite, StoreError> {
+    ) -> Result<Invite, ServiceError> {
         let (invite, changed) = self
             .stamp_once(
                 id,
@@ -323,7 +325,7 @@ impl InviteService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Invite, StoreError> {
+    ) -> Result<Invite, ServiceError> {
         let (invite, _) = self
             .stamp_once(
                 id,
@@ -347,7 +349,7 @@ impl InviteService {
         action: &'static str,
         field: fn(&mut Invite) -> &mut Option<DateTime<Utc>>,
         events: fn(&Invite) -> Vec<OutboxEvent>,
-    ) -> Result<(Invite, bool), StoreError> {
+    ) -> Result<(Invite, bool), ServiceError> {
         self.change(id, actor, ctx, |i, now| {
             let stamp = field(i);
             if stamp.is_some() {
@@ -365,8 +367,8 @@ impl InviteService {
         actor: &Actor,
         ctx: &RequestContext,
         rule: impl FnOnce(&mut Invite, DateTime<Utc>) -> Option<(&'static str, Vec<OutboxEvent>)> + Send,
-    ) -> Result<(Invite, bool), StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound(Entity::Invite));
+    ) -> Result<(Invite, bool), ServiceError> {
+        let not_found = || ServiceError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
             return Err(not_found());
         }
@@ -414,7 +416,7 @@ impl InviteService {
     /// answer lets the attempt through: the limit is defence in depth, the
     /// 80-bit code space is the protection, and an outage must not lock out
     /// every honest user.
-    async fn check_limit(&self, attempt: &Attempt<'_>) -> Result<(), StoreError> {
+    async fn check_limit(&self, attempt: &Attempt<'_>) -> Result<(), ServiceError> {
         let Some(key) = failure_key(attempt) else {
             return Ok(());
         };
@@ -427,7 +429,7 @@ impl InviteService {
         };
         decision.into_result().map_err(|retry| {
             self.metrics.rate_limited.inc();
-            StoreError::from(DomainError::RateLimited {
+            ServiceError::from(DomainError::RateLimited {
                 retry_after_secs: retry,
             })
         })
@@ -440,7 +442,7 @@ impl InviteService {
         action: &'static str,
         subject: Option<&str>,
         attempt: &Attempt<'_>,
-    ) -> Result<String, StoreError> {
+    ) -> Result<String, ServiceError> {
         if let Some(canonical) = normalize_code(code) {
             return Ok(canonical);
         }
@@ -476,7 +478,7 @@ impl InviteService {
         code: &str,
         email: Option<&str>,
         attempt: &Attempt<'_>,
-    ) -> Result<Result<Invite, InviteFailure>, StoreError> {
+    ) -> Result<Result<Invite, InviteFailure>, ServiceError> {
         let started = Instant::now();
         self.check_limit(attempt).await?;
         let canonical = self.canonical(code, "validate", None, attempt).await?;
@@ -516,7 +518,7 @@ impl InviteService {
         subject: &str,
         email: Option<&str>,
         attempt: &Attempt<'_>,
-    ) -> Result<Invite, StoreError> {
+    ) -> Result<Invite, ServiceError> {
         self.check_limit(attempt).await?;
         let subject = validate_subject(subject)?;
         let canonical = self
