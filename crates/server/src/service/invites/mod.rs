@@ -3,10 +3,12 @@
 //! public and guessable-input paths, so they are rate limited per client
 //! and log every attempt (asynchronously, except the redemption itself).
 
-use super::ServiceError;
+mod input;
+
+use std::{net::IpAddr, sync::Arc, time::Instant};
+
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
-use std::{net::IpAddr, sync::Arc, time::Instant};
 
 use tessera_core::{
     api_token::validate_metadata,
@@ -24,9 +26,11 @@ use tessera_store::{
     InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store, StoreError,
 };
 
+use self::input::{validate_grant_scopes, validate_issuer, validate_role};
 use super::{
     background::BackgroundWriter,
     rate_limit::{MemoryLimiter, RateLimiter},
+    ServiceError,
 };
 use crate::{config::InviteSettings, metrics::Metrics};
 
@@ -549,39 +553,6 @@ impl InviteService {
             }
         }
     }
-}
-
-fn validate_role(field: &'static str, role: &str) -> Result<String, DomainError> {
-    if tessera_core::invite::is_role_name(role) {
-        Ok(role.to_string())
-    } else {
-        Err(DomainError::invalid(
-            field,
-            "must be 1-64 characters of a-z, 0-9, _ : . -",
-        ))
-    }
-}
-
-/// Grant scopes belong to the application, not to Tessera's token scope
-/// registry, so only their shape is checked. Sorted and de-duplicated.
-fn validate_grant_scopes(scopes: &[String]) -> Result<Vec<String>, DomainError> {
-    if scopes.len() > 64 {
-        return Err(DomainError::invalid("grants.scopes", "at most 64 scopes"));
-    }
-    let mut out = std::collections::BTreeSet::new();
-    for s in scopes {
-        out.insert(validate_role("grants.scopes", s)?);
-    }
-    Ok(out.into_iter().collect())
-}
-
-fn validate_issuer(i: Issuer) -> Result<Issuer, DomainError> {
-    Ok(Issuer {
-        subject: validate_subject(&i.subject).map_err(|_| {
-            DomainError::invalid("on_behalf_of.subject", "must be 1-200 printable characters")
-        })?,
-        role: validate_role("on_behalf_of.role", &i.role)?,
-    })
 }
 
 /// What guess-like failures are counted per: the client address, when known
