@@ -43,38 +43,26 @@ async fn the_whole_flow(db: TestDb) {
 
     // On behalf of a coordinator: within and outside the policy.
     let coord = json!({"subject": "u-42", "role": "coordinator"});
-    create(
-        &s,
-        json!({"grants": {"role": "member"}, "on_behalf_of": coord}),
-    )
-    .await;
-    let r = s
-        .admin(
-            Method::POST,
-            "/v1/invites",
-            Some(json!({"grants": {"role": "admin"}, "on_behalf_of": coord})),
-        )
+    let member = json!({"subject": "u-7", "role": "member"});
+    let on_behalf =
+        |role: &str, issuer: &Value| json!({"grants": {"role": role}, "on_behalf_of": issuer});
+    let admin = s.as_admin();
+    create(&s, on_behalf("member", &coord)).await;
+    let r = admin
+        .post_json("/v1/invites", on_behalf("admin", &coord))
         .await;
     r.assert_problem(StatusCode::FORBIDDEN, "invite_not_allowed");
-    let r = s
-        .admin(Method::POST, "/v1/invites", Some(json!({"grants": {"role": "member"}, "on_behalf_of": {"subject": "u-7", "role": "member"}})))
+    let r = admin
+        .post_json("/v1/invites", on_behalf("member", &member))
         .await;
     r.assert_problem(StatusCode::FORBIDDEN, "invite_not_allowed");
 
     // Daily quota: 5 per issuer per 24 h (one used above).
     for _ in 0..4 {
-        create(
-            &s,
-            json!({"grants": {"role": "member"}, "on_behalf_of": coord}),
-        )
-        .await;
+        create(&s, on_behalf("member", &coord)).await;
     }
-    let r = s
-        .admin(
-            Method::POST,
-            "/v1/invites",
-            Some(json!({"grants": {"role": "member"}, "on_behalf_of": coord})),
-        )
+    let r = admin
+        .post_json("/v1/invites", on_behalf("member", &coord))
         .await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "invite_quota_exceeded");
     let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
@@ -188,12 +176,8 @@ async fn the_whole_flow(db: TestDb) {
 
     // States in listings.
     for (state, min) in [("used", 1), ("revoked", 1), ("expired", 1), ("active", 5)] {
-        let r = s
-            .admin(
-                Method::GET,
-                &format!("/v1/invites?state={state}&limit=100"),
-                None,
-            )
+        let r = admin
+            .get(&format!("/v1/invites?state={state}&limit=100"))
             .await;
         assert!(
             r.body["items"].as_array().unwrap().len() >= min,
@@ -217,26 +201,14 @@ async fn the_whole_flow(db: TestDb) {
 async fn a_hundred_concurrent_redemptions_of_three_uses(db: TestDb) {
     let s = TestServer::start(db).await;
     let (_, code) = create(&s, json!({"grants": {"role": "member"}, "max_uses": 3})).await;
-    let mut tasks = Vec::new();
-    for i in 0..100 {
-        let http = s.http.clone();
-        let url = format!("{}/v1/invites/redeem", s.base);
-        let code = code.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .json(&json!({"code": code, "subject": format!("u{i}")}))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status();
-            let body: Value = r.json().await.unwrap();
-            (status, body["code"].as_str().map(str::to_string))
-        }));
-    }
+    let redeem = |i| Some(json!({"code": code, "subject": format!("u{i}")}));
+    let replies = s
+        .concurrently(100, Method::POST, "/v1/invites/redeem", None, redeem)
+        .await;
     let (mut ok, mut used_up) = (0, 0);
-    for t in tasks {
-        match t.await.unwrap() {
+    for r in replies {
+        assert!(!r.body.is_null(), "a JSON reply: {}", r.text);
+        match (r.status, r.body["code"].as_str()) {
             (StatusCode::OK, _) => ok += 1,
             (StatusCode::CONFLICT, Some(c)) if c == "invite_used_up" => used_up += 1,
             other => panic!("unexpected {other:?}"),
