@@ -116,9 +116,7 @@ async fn tokens_ids_and_queries_that_are_wrong(db: TestDb) {
         )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = s
-        .send(Method::GET, "/v1/tokens/self", None, Some(&big))
-        .await;
+    let r = s.with_token(&big).get("/v1/tokens/self").await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     // Well-formed request, malformed token: 200 with the code.
     let r = s

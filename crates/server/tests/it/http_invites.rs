@@ -20,9 +20,17 @@ async fn create(s: &TestServer, body: Value) -> (String, String) {
     )
 }
 
-/// A public (unauthenticated) POST, as the invitee's client sends it.
-async fn open(s: &TestServer, path: &str, body: Value) -> common::Reply {
-    s.anonymous(Method::POST, path, Some(body)).await
+/// A public (unauthenticated) POST of a code to validate, as the invitee's
+/// client sends it.
+async fn validate(s: &TestServer, body: Value) -> common::Reply {
+    s.as_anonymous()
+        .post_json("/v1/invites/validate", body)
+        .await
+}
+
+/// A public (unauthenticated) POST of a code to redeem.
+async fn redeem(s: &TestServer, body: Value) -> common::Reply {
+    s.as_anonymous().post_json("/v1/invites/redeem", body).await
 }
 
 async fn the_whole_flow(db: TestDb) {
@@ -74,37 +82,21 @@ async fn the_whole_flow(db: TestDb) {
 
     // Validate (lower case, no hyphens, e-mail checks), without consuming.
     let sloppy = code.replace('-', "").to_lowercase();
-    let v = open(
-        &s,
-        "/v1/invites/validate",
-        json!({"code": sloppy, "email": "ana@example.com"}),
-    )
-    .await;
+    let v = validate(&s, json!({"code": sloppy, "email": "ana@example.com"})).await;
     assert_eq!(v.body["valid"], true, "{}", v.text);
     assert_eq!(v.body["invite"]["uses_left"], 1);
     assert_eq!(
         v.body["invite"]["grants"],
         json!({"role": "member", "scopes": ["read"]})
     );
-    let v = open(
-        &s,
-        "/v1/invites/validate",
-        json!({"code": code, "email": "eve@example.com"}),
-    )
-    .await;
+    let v = validate(&s, json!({"code": code, "email": "eve@example.com"})).await;
     assert_eq!(v.body, json!({"valid": false, "code": "EMAIL_MISMATCH"}));
-    let v = open(
-        &s,
-        "/v1/invites/validate",
-        json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
-    )
-    .await;
+    let v = validate(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD"})).await;
     assert_eq!(v.body, json!({"valid": false, "code": "NOT_FOUND"}));
 
     // Redeem, then again.
-    let r = open(
+    let r = redeem(
         &s,
-        "/v1/invites/redeem",
         json!({"code": code, "subject": "user-ana", "email": "ana@example.com"}),
     )
     .await;
@@ -113,64 +105,39 @@ async fn the_whole_flow(db: TestDb) {
     assert_eq!(r.body["subject"], "user-ana");
     assert_eq!(r.body["grants"]["role"], "member");
     assert_eq!(r.body["uses_left"], 0);
-    let r = open(
+    let r = redeem(
         &s,
-        "/v1/invites/redeem",
         json!({"code": code, "subject": "user-ana", "email": "ana@example.com"}),
     )
     .await;
     r.assert_problem(StatusCode::CONFLICT, "invite_used_up");
-    let v = open(
-        &s,
-        "/v1/invites/validate",
-        json!({"code": code, "email": "ana@example.com"}),
-    )
-    .await;
+    let v = validate(&s, json!({"code": code, "email": "ana@example.com"})).await;
     assert_eq!(v.body["code"], "USED_UP");
 
     // Revoke.
     let (id2, code2) = create(&s, json!({"grants": {"role": "member"}})).await;
-    let r = s
-        .admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None)
-        .await;
+    let revoke = format!("/v1/invites/{id2}/revoke");
+    let r = admin.post(&revoke).await;
     assert_eq!(r.body["state"], "revoked");
-    let again = s
-        .admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None)
-        .await;
+    let again = admin.post(&revoke).await;
     assert_eq!(again.body, r.body);
-    let r = open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": code2, "subject": "x"}),
-    )
-    .await;
+    let r = redeem(&s, json!({"code": code2, "subject": "x"})).await;
     r.assert_problem(StatusCode::GONE, "invite_revoked");
 
     // Expiry.
     let (_, code3) = create(&s, json!({"grants": {"role": "member"}, "expires_in": 1})).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let v = open(&s, "/v1/invites/validate", json!({"code": code3})).await;
+    let v = validate(&s, json!({"code": code3})).await;
     assert_eq!(v.body["code"], "EXPIRED");
-    let r = open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": code3, "subject": "x"}),
-    )
-    .await;
+    let r = redeem(&s, json!({"code": code3, "subject": "x"})).await;
     r.assert_problem(StatusCode::GONE, "invite_expired");
 
     // Soft delete hides and disables.
     let (id4, code4) = create(&s, json!({"grants": {"role": "member"}})).await;
+    let deleted = admin.delete(&format!("/v1/invites/{id4}")).await;
+    assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(
-        s.admin(Method::DELETE, &format!("/v1/invites/{id4}"), None)
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        open(&s, "/v1/invites/validate", json!({"code": code4}))
-            .await
-            .body["code"],
+        validate(&s, json!({"code": code4})).await.body["code"],
         "NOT_FOUND"
     );
 
@@ -223,13 +190,8 @@ async fn codes_are_never_stored_in_clear(db: TestDb) {
     for _ in 0..3 {
         codes.push(create(&s, json!({"grants": {"role": "member"}})).await.1);
     }
-    open(&s, "/v1/invites/validate", json!({"code": codes[0]})).await;
-    open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": codes[1], "subject": "x"}),
-    )
-    .await;
+    validate(&s, json!({"code": codes[0]})).await;
+    redeem(&s, json!({"code": codes[1], "subject": "x"})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.stop().await;
     let text = s.db.all_text().await;
@@ -247,49 +209,31 @@ async fn guessing_is_rate_limited_per_client(db: TestDb) {
     let s = TestServer::start_with(db, &[("TESSERA_INVITE_FAILURE_LIMIT", "5")]).await;
     let (_, code) = create(&s, json!({"grants": {"role": "member"}})).await;
     for _ in 0..5 {
-        let v = open(
-            &s,
-            "/v1/invites/validate",
-            json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
-        )
-        .await;
+        let v = validate(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD"})).await;
         assert_eq!(v.body["code"], "NOT_FOUND");
     }
-    let r = open(&s, "/v1/invites/validate", json!({"code": code})).await;
+    let r = validate(&s, json!({"code": code})).await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(r.headers.get("retry-after").is_some());
-    let r = open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": code, "subject": "x"}),
-    )
-    .await;
+    let r = redeem(&s, json!({"code": code, "subject": "x"})).await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
 
 async fn bad_input_is_4xx(db: TestDb) {
     let s = TestServer::start(db).await;
     for code in ["", "short", "K7QH-2MXD-9TVA-R4PU", &"A".repeat(10_000)] {
-        let r = open(&s, "/v1/invites/validate", json!({"code": code})).await;
+        let r = validate(&s, json!({"code": code})).await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
-    open(&s, "/v1/invites/validate", json!({"code": 5}))
+    validate(&s, json!({"code": 5}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": "AAAA-BBBB-CCCC-DDDD", "subject": ""}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    redeem(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    redeem(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD", "subject": ""}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     for body in [
         json!({"grants": {"role": "Member!"}}),
         json!({"grants": {"role": "member"}, "max_uses": 0}),

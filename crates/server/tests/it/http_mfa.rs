@@ -106,12 +106,8 @@ async fn a_real_authenticator_enrols_and_verifies(db: TestDb) {
             "REPLAYED"
         );
         let listed = s
-            .send(
-                Method::GET,
-                &format!("/v1/subjects/{subject}/totp"),
-                None,
-                Some(&token),
-            )
+            .with_token(&token)
+            .get(&format!("/v1/subjects/{subject}/totp"))
             .await;
         assert_eq!(listed.body["items"][0]["status"], "active");
         assert!(!listed.text.contains(e["secret"].as_str().unwrap()));
@@ -186,6 +182,7 @@ async fn futures_all(
 async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
     let s = TestServer::start_with(db, &[KEY_ENV]).await;
     let token = mfa_token(&s).await;
+    let app = s.with_token(&token);
     let (e, t) = confirmed(&s, &token, "u_guess").await;
     let right = code_at(&e, t + 30);
     let wrong = wrong_code(&right);
@@ -210,24 +207,10 @@ async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
         .count();
     assert_eq!(failures, 5);
     // Support staff lift the lock; the right code then works.
-    let r = s
-        .send(
-            Method::POST,
-            "/v1/subjects/u_guess/totp/unlock",
-            None,
-            Some(&token),
-        )
-        .await;
+    let r = app.post("/v1/subjects/u_guess/totp/unlock").await;
     assert_eq!(r.body, json!({"cleared": true}), "{}", r.text);
     assert_eq!(verify(&s, &token, "u_guess", &right).await["valid"], true);
-    let r = s
-        .send(
-            Method::POST,
-            "/v1/subjects/u_guess/totp/unlock",
-            None,
-            Some(&token),
-        )
-        .await;
+    let r = app.post("/v1/subjects/u_guess/totp/unlock").await;
     assert_eq!(r.body, json!({"cleared": false}));
 }
 
@@ -254,14 +237,8 @@ async fn a_lock_lapses_by_itself(db: TestDb) {
 async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
     let s = TestServer::start(db).await; // recovery codes need no TOTP key
     let token = mfa_token(&s).await;
-    let r = s
-        .send(
-            Method::POST,
-            "/v1/subjects/u_rec/recovery-codes",
-            None,
-            Some(&token),
-        )
-        .await;
+    let app = s.with_token(&token);
+    let r = app.post("/v1/subjects/u_rec/recovery-codes").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let codes: Vec<String> = r.body["codes"]
         .as_array()
@@ -311,23 +288,10 @@ async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
         wins += usize::from(t.await.unwrap()["valid"] == true);
     }
     assert_eq!(wins, 1);
-    let left = s
-        .send(
-            Method::GET,
-            "/v1/subjects/u_rec/recovery-codes",
-            None,
-            Some(&token),
-        )
-        .await;
+    let left = app.get("/v1/subjects/u_rec/recovery-codes").await;
     assert_eq!(left.body, json!({"remaining": 8}));
     // Regenerating invalidates the old set.
-    s.send(
-        Method::POST,
-        "/v1/subjects/u_rec/recovery-codes",
-        None,
-        Some(&token),
-    )
-    .await;
+    app.post("/v1/subjects/u_rec/recovery-codes").await;
     assert_eq!(
         check(&s, &token, path, json!({"code": codes[2]})).await["code"],
         "INVALID"
@@ -343,23 +307,17 @@ async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
         "NO_DEVICE"
     );
     // Without TOTP_ENC_KEY, TOTP says so clearly.
-    let r = s
-        .send(Method::POST, "/v1/subjects/u_rec/totp", None, Some(&token))
-        .await;
+    let r = app.post("/v1/subjects/u_rec/totp").await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "totp_not_configured");
     assert!(r.body["detail"].as_str().unwrap().contains("TOTP_ENC_KEY"));
     // A token without the mfa scope is refused.
     let (_, plain) = s
         .create(json!({"name": "reader", "scopes": ["read"]}))
         .await;
-    s.send(
-        Method::GET,
-        "/v1/subjects/u_rec/recovery-codes",
-        None,
-        Some(&plain),
-    )
-    .await
-    .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    s.with_token(&plain)
+        .get("/v1/subjects/u_rec/recovery-codes")
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
 }
 
 async fn bad_input_gets_problems(db: TestDb) {
@@ -435,7 +393,8 @@ async fn bad_input_gets_problems(db: TestDb) {
     for _ in 1..10 {
         enroll(&s, &token, "u_bad", json!({"qr": "none"})).await;
     }
-    s.send(Method::POST, "/v1/subjects/u_bad/totp", None, Some(&token))
+    s.with_token(&token)
+        .post("/v1/subjects/u_bad/totp")
         .await
         .assert_problem(StatusCode::CONFLICT, "device_limit_reached");
     // Garbage codes are just wrong codes.

@@ -59,21 +59,13 @@ async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
         "LOCKED"
     );
     let del = s
-        .send(
-            Method::DELETE,
-            &format!("/v1/subjects/{sub}/totp/{device}"),
-            None,
-            Some(&token),
-        )
+        .with_token(&token)
+        .delete(&format!("/v1/subjects/{sub}/totp/{device}"))
         .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let rc = s
-        .send(
-            Method::POST,
-            &format!("/v1/subjects/{sub}/recovery-codes"),
-            None,
-            Some(&token),
-        )
+        .with_token(&token)
+        .post(&format!("/v1/subjects/{sub}/recovery-codes"))
         .await;
     let recovery = rc.body["codes"][0].as_str().unwrap().to_string();
     let used = format!("/v1/subjects/{sub}/recovery-codes/verify");

@@ -60,9 +60,7 @@ async fn full_lifecycle_walk(db: TestDb) {
     assert_eq!(s.verify(&secret3).await["valid"], true);
 
     // Self endpoint.
-    let r = s
-        .send(Method::GET, "/v1/tokens/self", None, Some(&secret3))
-        .await;
+    let r = s.with_token(&secret3).get("/v1/tokens/self").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["id"], id);
 
@@ -182,7 +180,7 @@ async fn management_needs_an_admin_token(db: TestDb) {
     let (_, reader) = s
         .create(json!({"name": "reader", "scopes": ["read"]}))
         .await;
-    let r = s.send(Method::GET, "/v1/tokens", None, Some(&reader)).await;
+    let r = s.with_token(&reader).get("/v1/tokens").await;
     r.assert_problem(StatusCode::FORBIDDEN, "forbidden");
     let r = s.anonymous(Method::GET, "/v1/tokens/self", None).await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");

@@ -53,73 +53,42 @@ default_user = "api"
         .create(json!({"name": "svc", "scopes": ["upstream:read"]}))
         .await;
     let (_, plain) = s.create(json!({"name": "plain", "scopes": ["read"]})).await;
+    let as_reader = s.with_token(&reader);
 
-    let r = s
-        .send(Method::GET, "/v1/upstreams/cpj/token", None, Some(&reader))
-        .await;
+    let r = as_reader.get("/v1/upstreams/cpj/token").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["token"], "upstream-token-api-1");
     assert_eq!(r.body["tier"], "login");
-    let r = s
-        .send(
-            Method::GET,
-            "/v1/upstreams/cpj/token?user=ana",
-            None,
-            Some(&reader),
-        )
-        .await;
+    let r = as_reader.get("/v1/upstreams/cpj/token?user=ana").await;
     assert_eq!(r.body["token"], "upstream-token-ana-2");
-    let r = s
-        .send(Method::GET, "/v1/upstreams/cpj/token", None, Some(&reader))
-        .await;
+    let r = as_reader.get("/v1/upstreams/cpj/token").await;
     assert_eq!(r.body["tier"], "memory");
     assert_eq!(logins.load(Ordering::SeqCst), 2);
 
     for path in ["/v1/upstreams", "/v1/upstreams/cpj/info", "/cache/health"] {
-        let r = s.send(Method::GET, path, None, Some(&reader)).await;
+        let r = as_reader.get(path).await;
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
         assert!(!r.text.contains("upstream-token-"), "{path} shows a token");
         assert!(!r.text.contains("pw-from-env"), "{path} shows a credential");
     }
-    let info = s
-        .send(
-            Method::GET,
-            "/v1/upstreams/cpj/info?user=ana",
-            None,
-            Some(&reader),
-        )
-        .await;
+    let info = as_reader.get("/v1/upstreams/cpj/info?user=ana").await;
     assert_eq!(info.body["cached"]["tier"], "memory");
 
-    let r = s
-        .send(
-            Method::DELETE,
-            "/v1/upstreams/cpj/tokens?user=ana",
-            None,
-            Some(&reader),
-        )
-        .await;
+    let r = as_reader.delete("/v1/upstreams/cpj/tokens?user=ana").await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = s
-        .send(
-            Method::GET,
-            "/v1/upstreams/cpj/token?user=ana",
-            None,
-            Some(&reader),
-        )
-        .await;
+    let r = as_reader.get("/v1/upstreams/cpj/token?user=ana").await;
     assert_eq!(r.body["tier"], "login", "a deleted token means a new login");
     assert_eq!(
-        s.send(Method::DELETE, "/v1/upstreams/tokens", None, Some(&reader))
-            .await
-            .status,
+        as_reader.delete("/v1/upstreams/tokens").await.status,
         StatusCode::OK
     );
 
-    s.send(Method::GET, "/v1/upstreams/nope/token", None, Some(&reader))
+    as_reader
+        .get("/v1/upstreams/nope/token")
         .await
         .assert_problem(StatusCode::NOT_FOUND, "upstream_not_found");
-    s.send(Method::GET, "/v1/upstreams/cpj/token", None, Some(&plain))
+    s.with_token(&plain)
+        .get("/v1/upstreams/cpj/token")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "forbidden");
     s.anonymous(Method::GET, "/v1/upstreams/cpj/token", None)

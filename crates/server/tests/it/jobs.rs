@@ -101,12 +101,8 @@ async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
         .body["successor_id"]
         .is_null());
     let claim = s
-        .send(
-            Method::POST,
-            "/v1/tokens/self/successor",
-            None,
-            Some(&old_secret),
-        )
+        .with_token(&old_secret)
+        .post("/v1/tokens/self/successor")
         .await;
     assert_eq!(claim.status, StatusCode::OK, "{}", claim.text);
     assert_eq!(claim.body["token"]["id"], successor_id.as_str());
@@ -121,14 +117,10 @@ async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
         true,
         "the old token works until it expires"
     );
-    s.send(
-        Method::POST,
-        "/v1/tokens/self/successor",
-        None,
-        Some(&old_secret),
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND, "successor_not_available");
+    s.with_token(&old_secret)
+        .post("/v1/tokens/self/successor")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "successor_not_available");
     let rotated =
         s.db.store
             .pending_events(100)

@@ -65,9 +65,7 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
     // Exercise every path a secret passes through, including failures.
     for secret in [&first, &second] {
         other_responses.push_str(&s.verify(secret).await.to_string());
-        let r = s
-            .send(Method::GET, "/v1/tokens/self", None, Some(secret))
-            .await;
+        let r = s.with_token(secret).get("/v1/tokens/self").await;
         other_responses.push_str(&r.text);
         let typo = format!("{}x", &secret[..secret.len() - 1]);
         other_responses.push_str(&s.verify(&typo).await.to_string());
@@ -79,7 +77,7 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
             )
             .await;
         other_responses.push_str(&r.text);
-        let r = s.send(Method::GET, "/v1/tokens", None, Some(secret)).await;
+        let r = s.with_token(secret).get("/v1/tokens").await;
         other_responses.push_str(&r.text);
     }
     for path in [
@@ -146,12 +144,8 @@ async fn second_factor_secrets_never_leak(db: TestDb) {
     check(&s, &token, &path, json!({"code": "000000"})).await;
 
     let r = s
-        .send(
-            Method::POST,
-            &format!("/v1/subjects/{subject}/recovery-codes"),
-            None,
-            Some(&token),
-        )
+        .with_token(&token)
+        .post(&format!("/v1/subjects/{subject}/recovery-codes"))
         .await;
     let codes: Vec<String> = serde_json::from_value(r.body["codes"].clone()).unwrap();
     let path = format!("/v1/subjects/{subject}/recovery-codes/verify");
