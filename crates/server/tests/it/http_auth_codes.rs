@@ -9,7 +9,7 @@ use crate::common::{
     smtp_sink::SmtpSink,
     TestServer,
 };
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_test_support::{backend_tests, TestDb};
 
@@ -28,9 +28,7 @@ fn find_code(text: &str, digits: usize) -> String {
 }
 
 async fn send(s: &TestServer, token: &str, body: Value) -> Value {
-    let r = s
-        .send(Method::POST, "/v1/auth-codes", Some(body), Some(token))
-        .await;
+    let r = s.with_token(token).post_json("/v1/auth-codes", body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     r.body
 }
@@ -109,7 +107,7 @@ async fn codes_arrive_by_smtp_and_work_once(db: TestDb) {
 
     // The subject has now had 4 codes in the window; the limit is 5.
     send(&s, &token, json!({"subject": "u_mail", "purpose": "x", "channel": "email", "destination": "alice@example.com"})).await;
-    let r = s.send(Method::POST, "/v1/auth-codes", Some(json!({"subject": "u_mail", "purpose": "x", "channel": "email", "destination": "alice@example.com"})), Some(&token)).await;
+    let r = s.with_token(&token).post_json("/v1/auth-codes", json!({"subject": "u_mail", "purpose": "x", "channel": "email", "destination": "alice@example.com"})).await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(r.headers.contains_key("retry-after"));
     // The codes are not in the database or the audit log in clear: no run of
@@ -217,9 +215,7 @@ async fn bad_requests_and_a_dead_provider(db: TestDb) {
     let token = mfa_token(&s).await;
     let ok =
         json!({"subject": "u_x", "purpose": "login", "channel": "email", "destination": "a@b.io"});
-    let r = s
-        .send(Method::POST, "/v1/auth-codes", Some(ok), Some(&token))
-        .await;
+    let r = s.with_token(&token).post_json("/v1/auth-codes", ok).await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "delivery_failed");
     let v = verify(
         &s,
@@ -232,7 +228,8 @@ async fn bad_requests_and_a_dead_provider(db: TestDb) {
     // it a new destination (a failed delivery still counts).
     let again =
         json!({"subject": "u_y", "purpose": "login", "channel": "email", "destination": "a@B.IO"});
-    s.send(Method::POST, "/v1/auth-codes", Some(again), Some(&token))
+    s.with_token(&token)
+        .post_json("/v1/auth-codes", again)
         .await
         .assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     for (body, field) in [
@@ -261,27 +258,23 @@ async fn bad_requests_and_a_dead_provider(db: TestDb) {
             "subject",
         ),
     ] {
-        let r = s
-            .send(Method::POST, "/v1/auth-codes", Some(body), Some(&token))
-            .await;
+        let r = s.with_token(&token).post_json("/v1/auth-codes", body).await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["field"], field);
     }
     let r = s
-        .send(
-            Method::POST,
+        .with_token(&token)
+        .post_json(
             "/v1/auth-codes",
-            Some(json!({"subject": "u", "purpose": "p", "channel": "fax", "destination": "1"})),
-            Some(&token),
+            json!({"subject": "u", "purpose": "p", "channel": "fax", "destination": "1"}),
         )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
     let r = s
-        .send(
-            Method::POST,
+        .with_token(&token)
+        .post_json(
             "/v1/auth-codes/verify",
-            Some(json!({"id": "nope", "subject": "u", "purpose": "p", "code": "1"})),
-            Some(&token),
+            json!({"id": "nope", "subject": "u", "purpose": "p", "code": "1"}),
         )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");

@@ -79,26 +79,24 @@ async fn values_that_break_the_rules(db: TestDb) {
             "metadata",
         ),
     ] {
-        let r = s
-            .admin(Method::POST, "/v1/tokens", Some(body.clone()))
-            .await;
+        let r = s.as_admin().post_json("/v1/tokens", body.clone()).await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["field"], field, "for {body}");
     }
     let (id, _) = s.create(json!({"name": "x"})).await;
     let r = s
-        .admin(
-            Method::POST,
+        .as_admin()
+        .post_json(
             &format!("/v1/tokens/{id}/rotate"),
-            Some(json!({"grace_seconds": 100000})),
+            json!({"grace_seconds": 100000}),
         )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let r = s
-        .admin(
-            Method::POST,
+        .as_admin()
+        .post_json(
             &format!("/v1/tokens/{id}/rotate"),
-            Some(json!({"grace_seconds": "soon"})),
+            json!({"grace_seconds": "soon"}),
         )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
@@ -109,22 +107,16 @@ async fn tokens_ids_and_queries_that_are_wrong(db: TestDb) {
     // A 10 KB token: in a verify body, and as a bearer token.
     let big = "t".repeat(10 * 1024);
     let r = s
-        .anonymous(
-            Method::POST,
-            "/v1/tokens/verify",
-            Some(json!({"token": big})),
-        )
+        .as_anonymous()
+        .post_json("/v1/tokens/verify", json!({"token": big}))
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     let r = s.with_token(&big).get("/v1/tokens/self").await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     // Well-formed request, malformed token: 200 with the code.
     let r = s
-        .anonymous(
-            Method::POST,
-            "/v1/tokens/verify",
-            Some(json!({"token": "tsr_short"})),
-        )
+        .as_anonymous()
+        .post_json("/v1/tokens/verify", json!({"token": "tsr_short"}))
         .await;
     assert_eq!(r.body, json!({"valid": false, "code": "MALFORMED"}));
     // Each wrong id, query or route gets its own problem code. One case a

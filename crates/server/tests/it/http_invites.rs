@@ -12,7 +12,7 @@ use tessera_test_support::{backend_tests, TestDb};
 const POLICY: (&str, &str) = ("TESSERA_INVITE_POLICY", "admin=*;coordinator=member");
 
 async fn create(s: &TestServer, body: Value) -> (String, String) {
-    let r = s.admin(Method::POST, "/v1/invites", Some(body)).await;
+    let r = s.as_admin().post_json("/v1/invites", body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     (
         r.body["invite"]["id"].as_str().unwrap().to_string(),
@@ -42,9 +42,7 @@ async fn the_whole_flow(db: TestDb) {
     )
     .await;
     assert_eq!(code.len(), 19);
-    let shown = s
-        .admin(Method::GET, &format!("/v1/invites/{id}"), None)
-        .await;
+    let shown = s.as_admin().get(&format!("/v1/invites/{id}")).await;
     assert_eq!(shown.body["state"], "active");
     assert_eq!(shown.body["email"], "ana@example.com");
     assert!(!shown.text.contains(&code));
@@ -75,9 +73,7 @@ async fn the_whole_flow(db: TestDb) {
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "invite_quota_exceeded");
     let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 86_000 && retry <= 86_400, "{retry}");
-    let listed = s
-        .admin(Method::GET, "/v1/invites?issuer=u-42&limit=100", None)
-        .await;
+    let listed = s.as_admin().get("/v1/invites?issuer=u-42&limit=100").await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 5);
 
     // Validate (lower case, no hyphens, e-mail checks), without consuming.
@@ -154,7 +150,7 @@ async fn the_whole_flow(db: TestDb) {
     }
 
     // Metrics moved.
-    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
+    let m = s.as_anonymous().get("/metrics").await.text;
     for name in [
         "tokens_invites_created_total",
         "tokens_invites_used_total 1",
@@ -243,30 +239,30 @@ async fn bad_input_is_4xx(db: TestDb) {
         json!({"grants": {"role": "member"}, "email": "not-an-email"}),
         json!({"grants": {"role": "member"}, "on_behalf_of": {"subject": "", "role": "admin"}}),
     ] {
-        s.admin(Method::POST, "/v1/invites", Some(body))
+        s.as_admin()
+            .post_json("/v1/invites", body)
             .await
             .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
-    s.admin(
-        Method::POST,
-        "/v1/invites",
-        Some(json!({"grants": {"role": "member"}, "extra": 1})),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    s.admin(Method::GET, "/v1/invites/nope", None)
+    s.as_admin()
+        .post_json(
+            "/v1/invites",
+            json!({"grants": {"role": "member"}, "extra": 1}),
+        )
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    s.as_admin()
+        .get("/v1/invites/nope")
         .await
         .assert_problem(StatusCode::NOT_FOUND, "invite_not_found");
-    s.admin(Method::GET, "/v1/invites?state=gone", None)
+    s.as_admin()
+        .get("/v1/invites?state=gone")
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    s.anonymous(
-        Method::POST,
-        "/v1/invites",
-        Some(json!({"grants": {"role": "member"}})),
-    )
-    .await
-    .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    s.as_anonymous()
+        .post_json("/v1/invites", json!({"grants": {"role": "member"}}))
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 backend_tests!(

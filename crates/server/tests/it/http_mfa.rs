@@ -8,7 +8,7 @@ use crate::common::{
     },
     TestServer,
 };
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_test_support::{backend_tests, TestDb};
 
@@ -113,15 +113,11 @@ async fn a_real_authenticator_enrols_and_verifies(db: TestDb) {
         assert!(!listed.text.contains(e["secret"].as_str().unwrap()));
         // Removal takes effect at once.
         let del = s
-            .send(
-                Method::DELETE,
-                &format!(
-                    "/v1/subjects/{subject}/totp/{}",
-                    e["device_id"].as_str().unwrap()
-                ),
-                None,
-                Some(&token),
-            )
+            .with_token(&token)
+            .delete(&format!(
+                "/v1/subjects/{subject}/totp/{}",
+                e["device_id"].as_str().unwrap()
+            ))
             .await;
         assert_eq!(del.status, StatusCode::NO_CONTENT);
         assert_eq!(
@@ -194,7 +190,7 @@ async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
         verify(&s, &token, "u_guess", &right).await["code"],
         "LOCKED"
     );
-    let metrics = s.anonymous(Method::GET, "/metrics", None).await.text;
+    let metrics = s.as_anonymous().get("/metrics").await.text;
     assert!(
         metrics.contains("tokens_mfa_verifications_total{factor=\"totp\",outcome=\"INVALID\"} 5"),
         "{metrics}"
@@ -364,7 +360,7 @@ async fn bad_input_gets_problems(db: TestDb) {
             "invalid_request_body",
         ),
     ] {
-        let r = s.send(Method::POST, &path, Some(body), Some(&token)).await;
+        let r = s.with_token(&token).post_json(&path, body).await;
         assert_eq!(r.status, status, "{path}: {}", r.text);
         assert_eq!(r.body["code"], code, "{path}: {}", r.text);
     }
@@ -373,22 +369,20 @@ async fn bad_input_gets_problems(db: TestDb) {
         confirm(&s, &token, "u_bad", &e, &code_at(&e, t)).await["valid"],
         true
     );
-    s.send(
-        Method::POST,
-        &format!("/v1/subjects/u_bad/totp/{id}/confirm"),
-        Some(json!({"code": "123456"})),
-        Some(&token),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT, "device_already_active");
-    s.send(
-        Method::DELETE,
-        &format!("/v1/subjects/u_bad/totp/{}", tessera_core::ids::new_id()),
-        None,
-        Some(&token),
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND, "device_not_found");
+    s.with_token(&token)
+        .post_json(
+            &format!("/v1/subjects/u_bad/totp/{id}/confirm"),
+            json!({"code": "123456"}),
+        )
+        .await
+        .assert_problem(StatusCode::CONFLICT, "device_already_active");
+    s.with_token(&token)
+        .delete(&format!(
+            "/v1/subjects/u_bad/totp/{}",
+            tessera_core::ids::new_id()
+        ))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "device_not_found");
     // Ten devices per subject.
     for _ in 1..10 {
         enroll(&s, &token, "u_bad", json!({"qr": "none"})).await;

@@ -7,7 +7,7 @@ use crate::common::{
     receiver::Receiver,
     TestServer,
 };
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use tessera_core::event::MFA_EVENT_TYPES;
 use tessera_test_support::{backend_tests, TestDb};
@@ -74,9 +74,7 @@ async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
         true
     );
     let send = json!({"subject": sub, "purpose": "login", "channel": "email", "destination": "ev@example.com"});
-    let sent = s
-        .send(Method::POST, "/v1/auth-codes", Some(send), Some(&token))
-        .await;
+    let sent = s.with_token(&token).post_json("/v1/auth-codes", send).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
     let auth_code = s.logged_code(6);
     let v = json!({"subject": sub, "purpose": "login", "code": auth_code});

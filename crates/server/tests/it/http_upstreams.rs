@@ -9,7 +9,7 @@ use std::sync::{
 
 use crate::common::TestServer;
 use axum::{extract::State, routing::post, Json, Router};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_test_support::TestDb;
 
@@ -91,9 +91,10 @@ default_user = "api"
         .get("/v1/upstreams/cpj/token")
         .await
         .assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    s.anonymous(Method::GET, "/v1/upstreams/cpj/token", None)
+    s.as_anonymous()
+        .get("/v1/upstreams/cpj/token")
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
-    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
+    let m = s.as_anonymous().get("/metrics").await.text;
     assert!(m.contains("tokens_upstream_logins_total"));
 }

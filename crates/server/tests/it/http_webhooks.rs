@@ -5,7 +5,7 @@
 use std::{collections::BTreeSet, sync::atomic::Ordering, time::Duration};
 
 use crate::common::{eventually, receiver::Receiver, TestServer};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tessera_core::{event::MFA_EVENT_TYPES, webhook::event_types};
@@ -110,7 +110,7 @@ async fn every_event_in_the_catalogue_is_delivered_and_verifies(db: TestDb) {
             "a raw token in a payload"
         );
     }
-    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
+    let m = s.as_anonymous().get("/metrics").await.text;
     assert!(m.contains("tokens_webhooks_sent_total"));
 }
 
@@ -122,8 +122,7 @@ async fn failures_are_retried_with_a_stable_id(db: TestDb) {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     r.state.fail_first.store(2, Ordering::SeqCst);
     let (id, _) = s.create(json!({"name": "retried"})).await;
-    s.admin(Method::POST, &format!("/v1/tokens/{id}/revoke"), None)
-        .await;
+    s.as_admin().post(&format!("/v1/tokens/{id}/revoke")).await;
     let got = r
         .wait_for("the created event", |g| {
             g.iter().any(|x| x.payload["id"] == id.as_str())
@@ -254,7 +253,7 @@ async fn endpoint_management_and_secret_rotation(db: TestDb) {
     let s = TestServer::start_with(db, FAST).await;
     let r = Receiver::start().await;
     let id = r.subscribe(&s, json!({"description": "billing"})).await;
-    let list = s.admin(Method::GET, "/v1/webhooks/endpoints", None).await;
+    let list = s.as_admin().get("/v1/webhooks/endpoints").await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
     assert!(!list.text.contains("whsec_"), "secrets are shown once");
     let rotated = s
@@ -274,7 +273,8 @@ async fn endpoint_management_and_secret_rotation(db: TestDb) {
         json!({"url": "ftp://nope"}),
         json!({"url": "http://x", "event_types": ["nope"]}),
     ] {
-        s.admin(Method::POST, "/v1/webhooks/endpoints", Some(body))
+        s.as_admin()
+            .post_json("/v1/webhooks/endpoints", body)
             .await
             .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
@@ -283,7 +283,8 @@ async fn endpoint_management_and_secret_rotation(db: TestDb) {
         .delete(&format!("/v1/webhooks/endpoints/{id}"))
         .await;
     assert!(deleted.body["deleted_at"].is_string());
-    s.admin(Method::GET, "/v1/webhooks/deliveries?status=sideways", None)
+    s.as_admin()
+        .get("/v1/webhooks/deliveries?status=sideways")
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }

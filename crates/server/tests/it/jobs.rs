@@ -6,7 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::TestServer;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Row;
 use tessera_server::scheduler::{self, Job};
@@ -38,15 +38,10 @@ async fn revoke_expired_tokens(db: TestDb) {
         .await
         .unwrap();
     assert_eq!((run.outcome.as_str(), run.items), ("success", 1));
-    let t = s
-        .admin(Method::GET, &format!("/v1/tokens/{id}"), None)
-        .await
-        .body;
+    let t = s.as_admin().get(&format!("/v1/tokens/{id}")).await.body;
     assert_eq!(t["state"], "revoked");
     assert_eq!(
-        s.admin(Method::GET, &format!("/v1/tokens/{keep}"), None)
-            .await
-            .body["state"],
+        s.as_admin().get(&format!("/v1/tokens/{keep}")).await.body["state"],
         "active"
     );
     let audit = s.db.store.audit_for_target(&id, 10).await.unwrap();
@@ -87,16 +82,14 @@ async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(run.items, 1);
-    let t = s
-        .admin(Method::GET, &format!("/v1/tokens/{old}"), None)
-        .await
-        .body;
+    let t = s.as_admin().get(&format!("/v1/tokens/{old}")).await.body;
     let successor_id = t["successor_id"]
         .as_str()
         .expect("successor linked")
         .to_string();
     assert!(s
-        .admin(Method::GET, &format!("/v1/tokens/{not_opted}"), None)
+        .as_admin()
+        .get(&format!("/v1/tokens/{not_opted}"))
         .await
         .body["successor_id"]
         .is_null());
@@ -223,7 +216,7 @@ async fn two_servers_on_one_postgres_run_a_job_once_per_interval() {
         "the job ran {} times across two servers",
         rows.len()
     );
-    let m = a.anonymous(Method::GET, "/metrics", None).await.text
-        + &b.anonymous(Method::GET, "/metrics", None).await.text;
+    let m =
+        a.as_anonymous().get("/metrics").await.text + &b.as_anonymous().get("/metrics").await.text;
     assert!(m.contains("tokens_job_last_success_timestamp_seconds{job=\"purge_old_logs\"}"));
 }
