@@ -84,21 +84,9 @@ async fn values_that_break_the_rules(db: TestDb) {
         assert_eq!(r.body["field"], field, "for {body}");
     }
     let (id, _) = s.create(json!({"name": "x"})).await;
-    let r = s
-        .as_admin()
-        .post_json(
-            &format!("/v1/tokens/{id}/rotate"),
-            json!({"grace_seconds": 100000}),
-        )
-        .await;
+    let r = s.rotate(&id, Some(json!({"grace_seconds": 100000}))).await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = s
-        .as_admin()
-        .post_json(
-            &format!("/v1/tokens/{id}/rotate"),
-            json!({"grace_seconds": "soon"}),
-        )
-        .await;
+    let r = s.rotate(&id, Some(json!({"grace_seconds": "soon"}))).await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
 }
 

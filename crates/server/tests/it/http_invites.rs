@@ -251,14 +251,20 @@ async fn bad_input_is_4xx(db: TestDb) {
         )
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    s.as_admin()
-        .get("/v1/invites/nope")
-        .await
-        .assert_problem(StatusCode::NOT_FOUND, "invite_not_found");
-    s.as_admin()
-        .get("/v1/invites?state=gone")
-        .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    for (path, status, code) in [
+        (
+            "/v1/invites/nope",
+            StatusCode::NOT_FOUND,
+            "invite_not_found",
+        ),
+        (
+            "/v1/invites?state=gone",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+    ] {
+        s.as_admin().get(path).await.assert_problem(status, code);
+    }
     s.as_anonymous()
         .post_json("/v1/invites", json!({"grants": {"role": "member"}}))
         .await

@@ -34,7 +34,7 @@ async fn full_lifecycle_walk(db: TestDb) {
     );
 
     // Rotate without grace: old rejected at once, new accepted.
-    let r = s.as_admin().post(&format!("/v1/tokens/{id}/rotate")).await;
+    let r = s.rotate(&id, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["token"]["id"], id, "rotation keeps the id");
     assert_eq!(r.body["token"]["metadata"], json!({"env": "prod"}));
@@ -43,13 +43,7 @@ async fn full_lifecycle_walk(db: TestDb) {
     assert_eq!(s.verify(&secret2).await["valid"], true);
 
     // Rotate with a grace period: both work until it ends.
-    let r = s
-        .as_admin()
-        .post_json(
-            &format!("/v1/tokens/{id}/rotate"),
-            json!({"grace_seconds": 2}),
-        )
-        .await;
+    let r = s.rotate(&id, Some(json!({"grace_seconds": 2}))).await;
     let secret3 = r.body["secret"].as_str().unwrap().to_string();
     assert_eq!(s.verify(&secret2).await["valid"], true);
     assert_eq!(s.verify(&secret3).await["valid"], true);
@@ -109,7 +103,7 @@ async fn full_lifecycle_walk(db: TestDb) {
     let again = s.as_admin().post(&format!("/v1/tokens/{id}/revoke")).await;
     assert_eq!(again.body, r.body, "revoking twice returns the same record");
     assert_eq!(s.verify(&secret3).await["code"], "REVOKED");
-    let r = s.as_admin().post(&format!("/v1/tokens/{id}/rotate")).await;
+    let r = s.rotate(&id, None).await;
     r.assert_problem(StatusCode::CONFLICT, "token_not_active");
     let r = s
         .as_admin()
@@ -139,7 +133,7 @@ async fn expiry_is_enforced(db: TestDb) {
     let r = s.as_admin().get("/v1/tokens?state=expired").await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
     let id = r.body["items"][0]["id"].as_str().unwrap().to_string();
-    let r = s.as_admin().post(&format!("/v1/tokens/{id}/rotate")).await;
+    let r = s.rotate(&id, None).await;
     r.assert_problem(StatusCode::CONFLICT, "token_not_active");
 }
 

@@ -48,13 +48,7 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
         .await;
     let id = created.body["token"]["id"].as_str().unwrap().to_string();
     let first = created.body["secret"].as_str().unwrap().to_string();
-    let rotated = s
-        .as_admin()
-        .post_json(
-            &format!("/v1/tokens/{id}/rotate"),
-            json!({"grace_seconds": 60}),
-        )
-        .await;
+    let rotated = s.rotate(&id, Some(json!({"grace_seconds": 60}))).await;
     let second = rotated.body["secret"].as_str().unwrap().to_string();
     assert!(!created.text.contains(&second) && !rotated.text.contains(&first));
 

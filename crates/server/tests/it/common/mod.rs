@@ -173,6 +173,12 @@ impl TestServer {
             .await
     }
 
+    /// `POST /v1/tokens/{id}/rotate` as the admin, with `body` if any.
+    pub async fn rotate(&self, id: &str, body: Option<Value>) -> Reply {
+        let path = format!("/v1/tokens/{id}/rotate");
+        self.as_admin().send(Method::POST, &path, body).await
+    }
+
     /// Sends `n` copies of one request at once (each from its own task, so
     /// they race on the server) and returns every reply, in order.
     pub async fn concurrently(
@@ -338,6 +344,8 @@ pub async fn eventually<T: std::fmt::Debug, F: Future<Output = T>>(
 }
 
 pub struct Reply {
+    /// The path and query the request went to, for failure messages.
+    pub request: String,
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
@@ -346,11 +354,18 @@ pub struct Reply {
 
 impl Reply {
     pub async fn from(res: reqwest::Response) -> Self {
+        let url = res.url();
+        let request = format!(
+            "{}{}",
+            url.path(),
+            url.query().map_or(String::new(), |q| format!("?{q}"))
+        );
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Self {
+            request,
             status,
             headers,
             text,
@@ -359,18 +374,21 @@ impl Reply {
     }
 
     /// Asserts an RFC 9457 problem with this status and code.
+    /// Failure messages name the request, so a table of cases says which
+    /// case failed.
+    #[track_caller]
     pub fn assert_problem(&self, status: StatusCode, code: &str) {
-        assert_eq!(self.status, status, "body: {}", self.text);
+        let (request, text) = (&self.request, &self.text);
+        assert_eq!(self.status, status, "{request}: body: {text}");
         assert_eq!(
             self.headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok()),
             Some("application/problem+json"),
-            "body: {}",
-            self.text
+            "{request}: body: {text}"
         );
-        assert_eq!(self.body["code"], code, "body: {}", self.text);
-        assert_eq!(self.body["status"], status.as_u16());
-        assert!(self.body["request_id"].is_string());
+        assert_eq!(self.body["code"], code, "{request}: body: {text}");
+        assert_eq!(self.body["status"], status.as_u16(), "{request}");
+        assert!(self.body["request_id"].is_string(), "{request}");
     }
 }
