@@ -91,24 +91,15 @@ async fn full_lifecycle_walk(db: TestDb) {
     assert!(r.body["description"].is_null());
 
     // Revoke (idempotent), then purge.
-    let r = s
-        .as_admin()
-        .post_json(
-            &format!("/v1/tokens/{id}/revoke"),
-            json!({"reason": "leaked"}),
-        )
-        .await;
+    let r = s.revoke(&id, Some(json!({"reason": "leaked"}))).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["state"], "revoked");
-    let again = s.as_admin().post(&format!("/v1/tokens/{id}/revoke")).await;
+    let again = s.revoke(&id, None).await;
     assert_eq!(again.body, r.body, "revoking twice returns the same record");
     assert_eq!(s.verify(&secret3).await["code"], "REVOKED");
     let r = s.rotate(&id, None).await;
     r.assert_problem(StatusCode::CONFLICT, "token_not_active");
-    let r = s
-        .as_admin()
-        .post_json(&format!("/v1/tokens/{id}/revoke"), json!({"purge": true}))
-        .await;
+    let r = s.revoke(&id, Some(json!({"purge": true}))).await;
     assert_eq!(r.body["state"], "purged");
     assert_eq!(s.verify(&secret3).await["code"], "PURGED");
 

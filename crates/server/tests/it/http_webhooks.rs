@@ -44,14 +44,11 @@ async fn every_event_in_the_catalogue_is_delivered_and_verifies(db: TestDb) {
 
     let (id, secret) = s.create(json!({"name": "hooked"})).await;
     let admin = s.as_admin();
-    let rot = admin.post(&format!("/v1/tokens/{id}/rotate")).await;
+    let rot = s.rotate(&id, None).await;
     assert_eq!(rot.status, StatusCode::OK);
     admin.delete(&format!("/v1/tokens/{id}")).await;
     admin.post(&format!("/v1/tokens/{id}/restore")).await;
-    let purge = json!({"purge": true});
-    admin
-        .post_json(&format!("/v1/tokens/{id}/revoke"), purge)
-        .await;
+    s.revoke(&id, Some(json!({"purge": true}))).await;
     let (short, _) = s.create(json!({"name": "short", "expires_in": 1})).await;
     let grants = json!({"grants": {"role": "member"}});
     let inv = admin.post_json("/v1/invites", grants).await;
@@ -122,7 +119,7 @@ async fn failures_are_retried_with_a_stable_id(db: TestDb) {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     r.state.fail_first.store(2, Ordering::SeqCst);
     let (id, _) = s.create(json!({"name": "retried"})).await;
-    s.as_admin().post(&format!("/v1/tokens/{id}/revoke")).await;
+    s.revoke(&id, None).await;
     let got = r
         .wait_for("the created event", |g| {
             g.iter().any(|x| x.payload["id"] == id.as_str())

@@ -74,13 +74,7 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
     ] {
         other_responses.push_str(&s.as_admin().get(&path).await.text);
     }
-    let r = s
-        .as_admin()
-        .post_json(
-            &format!("/v1/tokens/{id}/revoke"),
-            json!({"reason": "test"}),
-        )
-        .await;
+    let r = s.revoke(&id, Some(json!({"reason": "test"}))).await;
     other_responses.push_str(&r.text);
     // Let the background writer flush usage and failure audit rows.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

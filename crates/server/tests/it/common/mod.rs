@@ -175,7 +175,16 @@ impl TestServer {
 
     /// `POST /v1/tokens/{id}/rotate` as the admin, with `body` if any.
     pub async fn rotate(&self, id: &str, body: Option<Value>) -> Reply {
-        let path = format!("/v1/tokens/{id}/rotate");
+        self.token_action(id, "rotate", body).await
+    }
+
+    /// `POST /v1/tokens/{id}/revoke` as the admin, with `body` if any.
+    pub async fn revoke(&self, id: &str, body: Option<Value>) -> Reply {
+        self.token_action(id, "revoke", body).await
+    }
+
+    async fn token_action(&self, id: &str, action: &str, body: Option<Value>) -> Reply {
+        let path = format!("/v1/tokens/{id}/{action}");
         self.as_admin().send(Method::POST, &path, body).await
     }
 
