@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use crate::common::smtp_sink::SmtpSink;
+use crate::common::{serve, smtp_sink::SmtpSink};
 use axum::{extract::State, http::HeaderMap, http::StatusCode, routing::post, Json, Router};
 use serde_json::Value;
 use tessera_core::SecretString;
@@ -339,9 +339,7 @@ async fn start_hook(status: u16) -> (String, Hook) {
     let app = Router::new()
         .route("/sms", post(hook))
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve(app).await;
     (format!("http://{addr}/sms"), state)
 }
 

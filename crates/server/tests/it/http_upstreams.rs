@@ -7,7 +7,7 @@ use std::sync::{
     Arc,
 };
 
-use crate::common::TestServer;
+use crate::common::{serve, TestServer};
 use axum::{extract::State, routing::post, Json, Router};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -25,10 +25,7 @@ async fn fake_upstream() -> (String, Arc<AtomicUsize>) {
     let app = Router::new()
         .route("/auth", post(auth))
         .with_state(logins.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), logins)
+    (format!("http://{}", serve(app).await), logins)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,6 @@
 
 use std::{
     collections::BTreeSet,
-    net::SocketAddr,
     sync::{
         atomic::{AtomicU16, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -46,9 +45,7 @@ impl Receiver {
         let app = Router::new()
             .route("/hook", post(handle))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = super::serve(app).await;
         Self {
             url: format!("http://{addr}/hook"),
             state,
