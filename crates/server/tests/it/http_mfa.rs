@@ -322,47 +322,26 @@ async fn bad_input_gets_problems(db: TestDb) {
     let e = enroll(&s, &token, "u_bad", json!({"qr": "png"})).await;
     assert!(e["qr_png"].is_string() && e["qr_svg"].is_null());
     let id = e["device_id"].as_str().unwrap();
-    for (path, body, status, code) in [
-        (
-            format!("/v1/subjects/u_bad/totp/{id}/confirm"),
-            json!({"code": 123456}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request_body",
-        ),
-        (
-            "/v1/subjects/u_bad/totp/not-an-id/confirm".to_string(),
-            json!({"code": "123456"}),
-            StatusCode::NOT_FOUND,
-            "device_not_found",
-        ),
-        (
-            format!("/v1/subjects/u_other/totp/{id}/confirm"),
-            json!({"code": "123456"}),
-            StatusCode::NOT_FOUND,
-            "device_not_found",
-        ),
-        (
-            "/v1/subjects/u_bad/totp".to_string(),
-            json!({"name": ""}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        ),
-        (
-            "/v1/subjects/u_bad/totp".to_string(),
-            json!({"issuer": "a:b"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        ),
-        (
-            "/v1/subjects/u_bad/totp".to_string(),
-            json!({"qr": "gif"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request_body",
-        ),
-    ] {
+    let (unprocessable, not_found) = (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::NOT_FOUND);
+    let confirm_at =
+        |subject: &str, device: &str| format!("/v1/subjects/{subject}/totp/{device}/confirm");
+    let enrol = "/v1/subjects/u_bad/totp".to_string();
+    let guess = json!({"code": "123456"});
+    // One case a line reads as a table; keep rustfmt from unfolding it.
+    #[rustfmt::skip]
+    let cases = [
+        (confirm_at("u_bad", id), json!({"code": 123456}), unprocessable, "invalid_request_body"),
+        (confirm_at("u_bad", "not-an-id"), guess.clone(), not_found, "device_not_found"),
+        (confirm_at("u_other", id), guess.clone(), not_found, "device_not_found"),
+        (enrol.clone(), json!({"name": ""}), unprocessable, "validation_failed"),
+        (enrol.clone(), json!({"issuer": "a:b"}), unprocessable, "validation_failed"),
+        (enrol.clone(), json!({"qr": "gif"}), unprocessable, "invalid_request_body"),
+    ];
+    for (path, body, status, code) in cases {
+        let case = format!("{path} {body}");
         let r = s.with_token(&token).post_json(&path, body).await;
-        assert_eq!(r.status, status, "{path}: {}", r.text);
-        assert_eq!(r.body["code"], code, "{path}: {}", r.text);
+        assert_eq!(r.status, status, "{case}: {}", r.text);
+        assert_eq!(r.body["code"], code, "{case}: {}", r.text);
     }
     let t = now();
     assert_eq!(
