@@ -173,7 +173,7 @@ async fn a_hundred_concurrent_redemptions_of_three_uses(db: TestDb) {
         assert!(!r.body.is_null(), "a JSON reply: {}", r.text);
         match (r.status, r.body["code"].as_str()) {
             (StatusCode::OK, _) => ok += 1,
-            (StatusCode::CONFLICT, Some(c)) if c == "invite_used_up" => used_up += 1,
+            (StatusCode::CONFLICT, Some("invite_used_up")) => used_up += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
