@@ -8,7 +8,7 @@ use crate::common::{
     },
     TestServer,
 };
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tessera_test_support::{backend_tests, TestDb};
 
@@ -140,6 +140,7 @@ async fn twenty_concurrent_verifications_of_one_code_succeed_once(db: TestDb) {
     assert_eq!(replayed, 19, "{replies:?}");
 }
 
+/// `n` verifications of `code` for `subject` at once; every reply is a 200.
 async fn futures_all(
     s: &TestServer,
     token: &str,
@@ -147,32 +148,19 @@ async fn futures_all(
     code: &str,
     n: usize,
 ) -> Vec<Value> {
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let (http, url, token, code) = (
-                s.http.clone(),
-                format!("{}/v1/subjects/{subject}/totp/verify", s.base),
-                token.to_string(),
-                code.to_string(),
-            );
-            tokio::spawn(async move {
-                let r = http
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&json!({"code": code}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
-                r.json::<Value>().await.unwrap()
-            })
+    let path = format!("/v1/subjects/{subject}/totp/verify");
+    let body = |_| Some(json!({"code": code}));
+    let replies = s
+        .concurrently(n, Method::POST, &path, Some(token), body)
+        .await;
+    replies
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(!r.body.is_null(), "a JSON reply: {}", r.text);
+            r.body
         })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
+        .collect()
 }
 
 async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
@@ -258,30 +246,14 @@ async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
         "INVALID"
     );
     // Ten racing uses of one code: one wins.
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (http, url, token, code) = (
-                s.http.clone(),
-                format!("{}{path}", s.base),
-                token.clone(),
-                codes[1].clone(),
-            );
-            tokio::spawn(async move {
-                http.post(url)
-                    .bearer_auth(token)
-                    .json(&json!({"code": code}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json::<Value>()
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
+    let body = |_| Some(json!({"code": codes[1]}));
+    let replies = s
+        .concurrently(10, Method::POST, path, Some(&token), body)
+        .await;
     let mut wins = 0;
-    for t in tasks {
-        wins += usize::from(t.await.unwrap()["valid"] == true);
+    for r in replies {
+        assert!(!r.body.is_null(), "a JSON reply: {}", r.text);
+        wins += usize::from(r.body["valid"] == true);
     }
     assert_eq!(wins, 1);
     let left = app.get("/v1/subjects/u_rec/recovery-codes").await;

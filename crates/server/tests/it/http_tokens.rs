@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::common::TestServer;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tessera_test_support::{backend_tests, TestDb};
 
@@ -189,22 +189,17 @@ async fn pagination_walks_every_token_once(db: TestDb) {
 async fn fifty_parallel_rotations_leave_exactly_one_valid_secret(db: TestDb) {
     let s = TestServer::start(db).await;
     let (id, _) = s.create(json!({"name": "contended"})).await;
-    let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let http = s.http.clone();
-        let url = format!("{}/v1/tokens/{id}/rotate", s.base);
-        let admin = s.admin.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = http.post(url).bearer_auth(admin).send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::OK);
-            let body: serde_json::Value = r.json().await.unwrap();
-            body["secret"].as_str().unwrap().to_string()
-        }));
-    }
-    let mut secrets = Vec::new();
-    for t in tasks {
-        secrets.push(t.await.unwrap());
-    }
+    let path = format!("/v1/tokens/{id}/rotate");
+    let replies = s
+        .concurrently(50, Method::POST, &path, Some(&s.admin), |_| None)
+        .await;
+    let secrets: Vec<String> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK);
+            r.body["secret"].as_str().unwrap().to_string()
+        })
+        .collect();
     let mut valid = 0;
     for secret in &secrets {
         if s.verify(secret).await["valid"] == true {
