@@ -6,7 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::TestServer;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Row;
 use tessera_server::scheduler::{self, Job};
@@ -38,15 +38,10 @@ async fn revoke_expired_tokens(db: TestDb) {
         .await
         .unwrap();
     assert_eq!((run.outcome.as_str(), run.items), ("success", 1));
-    let t = s
-        .admin(Method::GET, &format!("/v1/tokens/{id}"), None)
-        .await
-        .body;
+    let t = s.as_admin().get(&format!("/v1/tokens/{id}")).await.body;
     assert_eq!(t["state"], "revoked");
     assert_eq!(
-        s.admin(Method::GET, &format!("/v1/tokens/{keep}"), None)
-            .await
-            .body["state"],
+        s.as_admin().get(&format!("/v1/tokens/{keep}")).await.body["state"],
         "active"
     );
     let audit = s.db.store.audit_for_target(&id, 10).await.unwrap();
@@ -87,26 +82,20 @@ async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(run.items, 1);
-    let t = s
-        .admin(Method::GET, &format!("/v1/tokens/{old}"), None)
-        .await
-        .body;
+    let t = s.as_admin().get(&format!("/v1/tokens/{old}")).await.body;
     let successor_id = t["successor_id"]
         .as_str()
         .expect("successor linked")
         .to_string();
     assert!(s
-        .admin(Method::GET, &format!("/v1/tokens/{not_opted}"), None)
+        .as_admin()
+        .get(&format!("/v1/tokens/{not_opted}"))
         .await
         .body["successor_id"]
         .is_null());
     let claim = s
-        .send(
-            Method::POST,
-            "/v1/tokens/self/successor",
-            None,
-            Some(&old_secret),
-        )
+        .with_token(&old_secret)
+        .post("/v1/tokens/self/successor")
         .await;
     assert_eq!(claim.status, StatusCode::OK, "{}", claim.text);
     assert_eq!(claim.body["token"]["id"], successor_id.as_str());
@@ -121,14 +110,10 @@ async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
         true,
         "the old token works until it expires"
     );
-    s.send(
-        Method::POST,
-        "/v1/tokens/self/successor",
-        None,
-        Some(&old_secret),
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND, "successor_not_available");
+    s.with_token(&old_secret)
+        .post("/v1/tokens/self/successor")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "successor_not_available");
     let rotated =
         s.db.store
             .pending_events(100)
@@ -231,7 +216,7 @@ async fn two_servers_on_one_postgres_run_a_job_once_per_interval() {
         "the job ran {} times across two servers",
         rows.len()
     );
-    let m = a.anonymous(Method::GET, "/metrics", None).await.text
-        + &b.anonymous(Method::GET, "/metrics", None).await.text;
+    let m =
+        a.as_anonymous().get("/metrics").await.text + &b.as_anonymous().get("/metrics").await.text;
     assert!(m.contains("tokens_job_last_success_timestamp_seconds{job=\"purge_old_logs\"}"));
 }
