@@ -9,7 +9,9 @@ use serde_json::json;
 use tessera_test_support::{backend_tests, TestDb};
 
 async fn full_lifecycle_walk(db: TestDb) {
-    let s = TestServer::start(db).await;
+    // The background writer must not flush usage between the two revokes
+    // below, which compare whole records: flush at most once a minute.
+    let s = TestServer::start_with(db, &[("TESSERA_USAGE_FLUSH_INTERVAL", "60s")]).await;
     let (id, secret) = s
         .create(json!({"name": "billing-sync", "owner": "svc-billing", "scopes": ["read", "write"], "metadata": {"env": "prod"}}))
         .await;

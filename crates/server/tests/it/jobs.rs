@@ -14,6 +14,12 @@ use tessera_test_support::{backend_tests, TestDb};
 
 /// Jobs never run on their own in these tests: each is run by hand.
 const MANUAL: &[(&str, &str)] = &[("TESSERA_JOBS_ENABLED", "false")];
+/// Jobs by hand, and a dispatcher that never polls during the test, so the
+/// outbox still holds the events a test reads back.
+const MANUAL_KEEP_OUTBOX: &[(&str, &str)] = &[
+    ("TESSERA_JOBS_ENABLED", "false"),
+    ("TESSERA_WEBHOOK_POLL_INTERVAL", "1h"),
+];
 
 async fn services(
     s: &TestServer,
@@ -29,7 +35,7 @@ async fn services(
 }
 
 async fn revoke_expired_tokens(db: TestDb) {
-    let s = TestServer::start_with(db, MANUAL).await;
+    let s = TestServer::start_with(db, MANUAL_KEEP_OUTBOX).await;
     let (id, secret) = s.create(json!({"name": "short", "expires_in": 1})).await;
     let (keep, _) = s.create(json!({"name": "long"})).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -66,7 +72,7 @@ async fn revoke_expired_tokens(db: TestDb) {
 }
 
 async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
-    let s = TestServer::start_with(db, MANUAL).await;
+    let s = TestServer::start_with(db, MANUAL_KEEP_OUTBOX).await;
     // Inside the 7-day window; due once past half its lifetime.
     let (old, old_secret) = s
         .create(json!({"name": "rotating", "owner": "svc", "scopes": ["read", "write"], "metadata": {"k": "v"}, "expires_in": 10, "auto_rotate": true}))
