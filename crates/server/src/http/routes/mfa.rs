@@ -5,8 +5,9 @@
 use axum::{extract::State, http::StatusCode, Json};
 
 use super::mfa_dto::{
-    CheckResult, CodeRequest, DeviceList, EnrollTotpRequest, EnrolledTotp, QrFormat, RecoveryCodes,
-    RecoveryStatus, SendAuthCodeRequest, SentAuthCode, Unlocked, VerifyAuthCodeRequest,
+    CheckResult, CodeRequest, DeviceList, EnrollTotpRequest, EnrolledTotp, Passed, QrFormat,
+    RecoveryCodes, RecoveryStatus, SendAuthCodeRequest, SentAuthCode, Unlocked,
+    VerifyAuthCodeRequest,
 };
 use crate::{
     http::{
@@ -219,10 +220,7 @@ pub async fn verify_recovery_code(
         .mfa()
         .use_recovery_code(&subject, &body.code, &caller.actor(), caller.context())
         .await?;
-    Ok(Json(match result {
-        Ok(left) => CheckResult::recovery_code(left),
-        Err(f) => CheckResult::failed(f),
-    }))
+    Ok(Json(result.map(Passed::RecoveryCode).into()))
 }
 
 /// Send a one-time code by e-mail or SMS. A new code for the same subject
@@ -272,8 +270,5 @@ pub async fn verify_auth_code(
         .auth_codes()
         .verify(request, &caller.actor(), caller.context())
         .await?;
-    Ok(Json(match result {
-        Ok(c) => CheckResult::auth_code(c.id),
-        Err(f) => CheckResult::failed(f),
-    }))
+    Ok(Json(result.into()))
 }
