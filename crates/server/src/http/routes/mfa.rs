@@ -3,6 +3,7 @@
 //! a token with the `mfa` or `admin` scope.
 
 use axum::{extract::State, http::StatusCode, Json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::mfa_dto::{
     CheckResult, CodeRequest, DeviceList, EnrollTotpRequest, EnrolledTotp, Passed, QrFormat,
@@ -271,4 +272,18 @@ pub async fn verify_auth_code(
         .verify(request, &caller.actor(), caller.context())
         .await?;
     Ok(Json(result.into()))
+}
+
+/// The second-factor routes, each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(enroll_totp, list_totp))
+        .routes(routes!(confirm_totp))
+        .routes(routes!(verify_totp))
+        .routes(routes!(unlock_totp))
+        .routes(routes!(delete_totp))
+        .routes(routes!(generate_recovery_codes, recovery_status))
+        .routes(routes!(verify_recovery_code))
+        .routes(routes!(send_auth_code))
+        .routes(routes!(verify_auth_code))
 }
