@@ -2,6 +2,7 @@
 //! bodies (`*_dto`). Each handler parses, calls one service function and
 //! shapes the result; `super::router` puts them together.
 
+mod body_parts;
 mod invite_dto;
 pub mod invites;
 pub mod mfa;
