@@ -1,6 +1,6 @@
-//! The one place that assembles the HTTP API: the route table and the
-//! OpenAPI document, generated together from the handler annotations so they
-//! cannot drift apart, and the middleware around them.
+//! The one place that assembles the HTTP API: every resource's routes and
+//! the OpenAPI document, generated together from the handler annotations so
+//! they cannot drift apart, and the middleware around them.
 
 use std::sync::Arc;
 
