@@ -6,6 +6,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use specs::*;
+
 /// Buckets from 50 µs to 2.5 s: verification lives at the low end, the
 /// promised 100 ms sits in the middle.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -69,67 +71,44 @@ impl Default for Metrics {
     }
 }
 
-/// The public contract of each metric: name, help text, label names.
-/// Dashboards and the alert rules depend on every one of them.
-struct Spec {
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-}
+/// The metrics, one per line so they read as a table.
+#[rustfmt::skip]
+mod specs {
+    /// The public contract of each metric: name, help text, label names.
+    /// Dashboards and the alert rules depend on every one of them.
+    pub(super) struct Spec {
+        pub(super) name: &'static str,
+        pub(super) help: &'static str,
+        pub(super) labels: &'static [&'static str],
+    }
 
-// One metric per line reads as a table; keep rustfmt from unfolding it.
-#[rustfmt::skip]
-const TOKENS_MFA_ENROLLMENTS_TOTAL: Spec = Spec { name: "tokens_mfa_enrollments_total", help: "TOTP device enrolments, by stage (started, completed, removed).", labels: &["stage"] };
-#[rustfmt::skip]
-const TOKENS_MFA_VERIFICATIONS_TOTAL: Spec = Spec { name: "tokens_mfa_verifications_total", help: "Second-factor checks, by factor and outcome (valid, INVALID, REPLAYED, LOCKED, ...).", labels: &["factor", "outcome"] };
-#[rustfmt::skip]
-const TOKENS_MFA_REPLAYS_TOTAL: Spec = Spec { name: "tokens_mfa_replays_total", help: "TOTP codes rejected because their time step was already used.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_AUTH_CODES_SENT_TOTAL: Spec = Spec { name: "tokens_auth_codes_sent_total", help: "One-time auth codes handed to a provider, by channel and outcome.", labels: &["channel", "outcome"] };
-#[rustfmt::skip]
-const TOKENS_MFA_RECOVERY_CODE_SETS_TOTAL: Spec = Spec { name: "tokens_mfa_recovery_code_sets_total", help: "Recovery code sets generated.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_API_TOKENS_CREATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_created_total", help: "API tokens created.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_API_TOKENS_REVOKED_TOTAL: Spec = Spec { name: "tokens_api_tokens_revoked_total", help: "API tokens revoked.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_API_TOKENS_ROTATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_rotated_total", help: "API tokens rotated.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_RATE_LIMITED_TOTAL: Spec = Spec { name: "tokens_rate_limited_total", help: "Requests refused by a rate limit.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_INVITES_CREATED_TOTAL: Spec = Spec { name: "tokens_invites_created_total", help: "Invites created.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_INVITES_USED_TOTAL: Spec = Spec { name: "tokens_invites_used_total", help: "Invite uses (successful redemptions).", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_INVITES_REVOKED_TOTAL: Spec = Spec { name: "tokens_invites_revoked_total", help: "Invites revoked.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_VERIFY_CACHE_HITS_TOTAL: Spec = Spec { name: "tokens_verify_cache_hits_total", help: "Token verifications answered from the in-process cache.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_VERIFY_CACHE_MISSES_TOTAL: Spec = Spec { name: "tokens_verify_cache_misses_total", help: "Token verifications that needed a database lookup.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_AUDIT_DROPPED_TOTAL: Spec = Spec { name: "tokens_audit_dropped_total", help: "Failed-verification audit rows dropped because the buffer was full.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_BACKGROUND_FLUSH_ERRORS_TOTAL: Spec = Spec { name: "tokens_background_flush_errors_total", help: "Failed flushes of usage counters or buffered audit rows.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_WEBHOOKS_SENT_TOTAL: Spec = Spec { name: "tokens_webhooks_sent_total", help: "Webhook deliveries that succeeded (2xx).", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_WEBHOOKS_FAILED_TOTAL: Spec = Spec { name: "tokens_webhooks_failed_total", help: "Webhook delivery attempts that failed (non-2xx, timeout or network error).", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_WEBHOOK_LATENCY_SECONDS: Spec = Spec { name: "tokens_webhook_latency_seconds", help: "Time for one webhook delivery attempt.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_JOB_RUNS_TOTAL: Spec = Spec { name: "tokens_job_runs_total", help: "Scheduled job runs on this replica, by outcome.", labels: &["job", "outcome"] };
-#[rustfmt::skip]
-const TOKENS_JOB_ITEMS_TOTAL: Spec = Spec { name: "tokens_job_items_total", help: "Items touched by scheduled jobs on this replica.", labels: &["job"] };
-#[rustfmt::skip]
-const TOKENS_JOB_LAST_SUCCESS_TIMESTAMP_SECONDS: Spec = Spec { name: "tokens_job_last_success_timestamp_seconds", help: "Unix time of the job's last successful run on any replica (0: never).", labels: &["job"] };
-#[rustfmt::skip]
-const TOKENS_JOB_INTERVAL_SECONDS: Spec = Spec { name: "tokens_job_interval_seconds", help: "The job's configured interval.", labels: &["job"] };
-#[rustfmt::skip]
-const TOKENS_VALIDATION_FAIL_TOTAL: Spec = Spec { name: "tokens_validation_fail_total", help: "Failed validations, by kind of credential and reason.", labels: &["kind", "reason"] };
-#[rustfmt::skip]
-const TOKENS_VALIDATION_LATENCY_SECONDS: Spec = Spec { name: "tokens_validation_latency_seconds", help: "Time to validate a presented credential, in process.", labels: &[] };
-#[rustfmt::skip]
-const TOKENS_API_LATENCY_SECONDS: Spec = Spec { name: "tokens_api_latency_seconds", help: "HTTP request latency by method, route and status.", labels: &["method", "route", "status"] };
+    pub(super) const TOKENS_MFA_ENROLLMENTS_TOTAL: Spec = Spec { name: "tokens_mfa_enrollments_total", help: "TOTP device enrolments, by stage (started, completed, removed).", labels: &["stage"] };
+    pub(super) const TOKENS_MFA_VERIFICATIONS_TOTAL: Spec = Spec { name: "tokens_mfa_verifications_total", help: "Second-factor checks, by factor and outcome (valid, INVALID, REPLAYED, LOCKED, ...).", labels: &["factor", "outcome"] };
+    pub(super) const TOKENS_MFA_REPLAYS_TOTAL: Spec = Spec { name: "tokens_mfa_replays_total", help: "TOTP codes rejected because their time step was already used.", labels: &[] };
+    pub(super) const TOKENS_AUTH_CODES_SENT_TOTAL: Spec = Spec { name: "tokens_auth_codes_sent_total", help: "One-time auth codes handed to a provider, by channel and outcome.", labels: &["channel", "outcome"] };
+    pub(super) const TOKENS_MFA_RECOVERY_CODE_SETS_TOTAL: Spec = Spec { name: "tokens_mfa_recovery_code_sets_total", help: "Recovery code sets generated.", labels: &[] };
+    pub(super) const TOKENS_API_TOKENS_CREATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_created_total", help: "API tokens created.", labels: &[] };
+    pub(super) const TOKENS_API_TOKENS_REVOKED_TOTAL: Spec = Spec { name: "tokens_api_tokens_revoked_total", help: "API tokens revoked.", labels: &[] };
+    pub(super) const TOKENS_API_TOKENS_ROTATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_rotated_total", help: "API tokens rotated.", labels: &[] };
+    pub(super) const TOKENS_RATE_LIMITED_TOTAL: Spec = Spec { name: "tokens_rate_limited_total", help: "Requests refused by a rate limit.", labels: &[] };
+    pub(super) const TOKENS_INVITES_CREATED_TOTAL: Spec = Spec { name: "tokens_invites_created_total", help: "Invites created.", labels: &[] };
+    pub(super) const TOKENS_INVITES_USED_TOTAL: Spec = Spec { name: "tokens_invites_used_total", help: "Invite uses (successful redemptions).", labels: &[] };
+    pub(super) const TOKENS_INVITES_REVOKED_TOTAL: Spec = Spec { name: "tokens_invites_revoked_total", help: "Invites revoked.", labels: &[] };
+    pub(super) const TOKENS_VERIFY_CACHE_HITS_TOTAL: Spec = Spec { name: "tokens_verify_cache_hits_total", help: "Token verifications answered from the in-process cache.", labels: &[] };
+    pub(super) const TOKENS_VERIFY_CACHE_MISSES_TOTAL: Spec = Spec { name: "tokens_verify_cache_misses_total", help: "Token verifications that needed a database lookup.", labels: &[] };
+    pub(super) const TOKENS_AUDIT_DROPPED_TOTAL: Spec = Spec { name: "tokens_audit_dropped_total", help: "Failed-verification audit rows dropped because the buffer was full.", labels: &[] };
+    pub(super) const TOKENS_BACKGROUND_FLUSH_ERRORS_TOTAL: Spec = Spec { name: "tokens_background_flush_errors_total", help: "Failed flushes of usage counters or buffered audit rows.", labels: &[] };
+    pub(super) const TOKENS_WEBHOOKS_SENT_TOTAL: Spec = Spec { name: "tokens_webhooks_sent_total", help: "Webhook deliveries that succeeded (2xx).", labels: &[] };
+    pub(super) const TOKENS_WEBHOOKS_FAILED_TOTAL: Spec = Spec { name: "tokens_webhooks_failed_total", help: "Webhook delivery attempts that failed (non-2xx, timeout or network error).", labels: &[] };
+    pub(super) const TOKENS_WEBHOOK_LATENCY_SECONDS: Spec = Spec { name: "tokens_webhook_latency_seconds", help: "Time for one webhook delivery attempt.", labels: &[] };
+    pub(super) const TOKENS_JOB_RUNS_TOTAL: Spec = Spec { name: "tokens_job_runs_total", help: "Scheduled job runs on this replica, by outcome.", labels: &["job", "outcome"] };
+    pub(super) const TOKENS_JOB_ITEMS_TOTAL: Spec = Spec { name: "tokens_job_items_total", help: "Items touched by scheduled jobs on this replica.", labels: &["job"] };
+    pub(super) const TOKENS_JOB_LAST_SUCCESS_TIMESTAMP_SECONDS: Spec = Spec { name: "tokens_job_last_success_timestamp_seconds", help: "Unix time of the job's last successful run on any replica (0: never).", labels: &["job"] };
+    pub(super) const TOKENS_JOB_INTERVAL_SECONDS: Spec = Spec { name: "tokens_job_interval_seconds", help: "The job's configured interval.", labels: &["job"] };
+    pub(super) const TOKENS_VALIDATION_FAIL_TOTAL: Spec = Spec { name: "tokens_validation_fail_total", help: "Failed validations, by kind of credential and reason.", labels: &["kind", "reason"] };
+    pub(super) const TOKENS_VALIDATION_LATENCY_SECONDS: Spec = Spec { name: "tokens_validation_latency_seconds", help: "Time to validate a presented credential, in process.", labels: &[] };
+    pub(super) const TOKENS_API_LATENCY_SECONDS: Spec = Spec { name: "tokens_api_latency_seconds", help: "HTTP request latency by method, route and status.", labels: &["method", "route", "status"] };
+}
 
 /// Registers metrics as they are built; every name must be new.
 struct Builder<'a> {

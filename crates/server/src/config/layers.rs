@@ -126,6 +126,11 @@ impl Layers {
             Some((v, src)) => parse(v.trim()).map_err(|m| err(src, m)),
         }
     }
+
+    /// A setting that is a duration longer than zero (intervals, timeouts).
+    pub(super) fn interval(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+        self.parse(key, default, positive_duration)
+    }
 }
 
 pub(super) fn parse_bool(v: &str) -> Result<bool, String> {
@@ -212,4 +217,47 @@ pub(super) fn positive_duration(v: &str) -> Result<Duration, String> {
     } else {
         Ok(d)
     }
+}
+
+/// `d`, unless it is longer than `max`: then `why`.
+pub(super) fn at_most(d: Duration, max: Duration, why: &str) -> Result<Duration, String> {
+    if d > max {
+        Err(why.to_string())
+    } else {
+        Ok(d)
+    }
+}
+
+/// A whole or fractional number within `lo..=hi`; otherwise the error says
+/// "expected {expected}, got …".
+pub(super) fn in_range<T: std::str::FromStr + PartialOrd>(
+    v: &str,
+    lo: T,
+    hi: T,
+    expected: &str,
+) -> Result<T, String> {
+    v.parse::<T>()
+        .ok()
+        .filter(|n| *n >= lo && *n <= hi)
+        .ok_or_else(|| format!("expected {expected}, got {v:?}"))
+}
+
+/// A number within `lo..=hi`, the range named in the error.
+pub(super) fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    v: &str,
+    lo: T,
+    hi: T,
+) -> Result<T, String> {
+    let expected = format!("a number {lo}-{hi}");
+    in_range(v, lo, hi, &expected)
+}
+
+/// A std duration as a chrono one (the domain's time arithmetic).
+pub(super) fn chrono(d: Duration) -> Result<chrono::Duration, String> {
+    chrono::Duration::from_std(d).map_err(|_| "too long".to_string())
+}
+
+/// The name of where `key` came from, or the key itself when it was not set.
+pub(super) fn source_of<'a>(l: &'a Layers, key: &'a str) -> &'a str {
+    l.get(key).map_or(key, |(_, src)| src)
 }

@@ -13,7 +13,9 @@ use tessera_core::{
     SecretString,
 };
 
-use super::layers::{err, list, parse_duration, positive_duration, ConfigError, Layers};
+use super::layers::{
+    at_most, chrono, err, list, number, parse_duration, positive_duration, ConfigError, Layers,
+};
 use crate::messaging::{DeliverySettings, SmtpTarget};
 
 /// The TOTP encryption key as configured (`TOTP_ENC_KEY`).
@@ -42,17 +44,6 @@ pub struct MfaSettings {
     pub rate_window: chrono::Duration,
 }
 
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
-    v: &str,
-    lo: T,
-    hi: T,
-) -> Result<T, String> {
-    v.parse::<T>()
-        .ok()
-        .filter(|n| *n >= lo && *n <= hi)
-        .ok_or_else(|| format!("expected a number {lo}-{hi}, got {v:?}"))
-}
-
 fn key(v: &str) -> Result<SecretString, String> {
     if v.chars().count() < MIN_KEY_LEN {
         Err(format!("must be at least {MIN_KEY_LEN} characters"))
@@ -62,16 +53,11 @@ fn key(v: &str) -> Result<SecretString, String> {
 }
 
 fn at_most_a_day(v: &str) -> Result<chrono::Duration, String> {
-    let d = positive_duration(v)?;
-    if d > Duration::from_secs(86_400) {
-        Err("must be at most 24h".into())
-    } else {
-        chrono(d)
-    }
-}
-
-fn chrono(d: Duration) -> Result<chrono::Duration, String> {
-    chrono::Duration::from_std(d).map_err(|_| "too long".to_string())
+    chrono(at_most(
+        positive_duration(v)?,
+        Duration::from_secs(86_400),
+        "must be at most 24h",
+    )?)
 }
 
 /// `TOTP_ENC_KEY` and its previous keys; previous keys alone are an error.
@@ -165,12 +151,11 @@ fn auth_code_policy(l: &Layers) -> Result<AuthCodePolicy, ConfigError> {
     Ok(AuthCodePolicy {
         digits: l.parse("auth_codes.digits", defaults.digits, |v| number(v, 6, 8))?,
         lifetime: l.parse("auth_codes.ttl", defaults.lifetime, |v| {
-            let d = positive_duration(v)?;
-            if d > Duration::from_secs(3600) {
-                Err("must be at most 1h".into())
-            } else {
-                chrono(d)
-            }
+            chrono(at_most(
+                positive_duration(v)?,
+                Duration::from_secs(3600),
+                "must be at most 1h",
+            )?)
         })?,
         max_attempts: l.parse("auth_codes.max_attempts", defaults.max_attempts, |v| {
             number(v, 1, 20)
@@ -213,6 +198,6 @@ pub(super) fn delivery_settings(
             Ok(std::path::PathBuf::from(v))
         }
     })?;
-    s.timeout = l.parse("delivery.timeout", s.timeout, positive_duration)?;
+    s.timeout = l.interval("delivery.timeout", s.timeout)?;
     Ok(s)
 }

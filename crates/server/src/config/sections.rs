@@ -13,7 +13,8 @@ use tessera_core::{
 };
 
 use super::layers::{
-    err, list, parse_bool, parse_duration, positive_duration, ConfigError, Layers,
+    at_most, chrono, err, in_range, list, number, parse_bool, parse_duration, positive_duration,
+    source_of, ConfigError, Layers,
 };
 
 #[derive(Debug, Clone)]
@@ -70,19 +71,11 @@ pub(super) fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
         ScopeRegistry::new(list(v))
     })?;
     let defaults = ExpiryPolicy::default();
-    let to_chrono = |d: Duration| chrono::Duration::from_std(d).map_err(|_| "too long".to_string());
-    let max_lifetime = l.parse("tokens.max_ttl", defaults.max_lifetime, |v| {
-        to_chrono(parse_duration(v)?)
-    })?;
-    let default_lifetime = l.parse("tokens.default_ttl", defaults.default_lifetime, |v| {
-        to_chrono(parse_duration(v)?)
-    })?;
+    let max_lifetime = lifetime(l, "tokens.max_ttl", defaults.max_lifetime)?;
+    let default_lifetime = lifetime(l, "tokens.default_ttl", defaults.default_lifetime)?;
     if default_lifetime > max_lifetime {
-        let src = l
-            .get("tokens.default_ttl")
-            .map_or("tokens.default_ttl", |(_, s)| s);
         return Err(err(
-            src,
+            source_of(l, "tokens.default_ttl"),
             "must not be longer than the maximum token lifetime",
         ));
     }
@@ -96,12 +89,11 @@ pub(super) fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
         },
         verify_requires_admin: l.parse("tokens.verify_requires_admin", false, parse_bool)?,
         verify_cache_ttl: l.parse("tokens.verify_cache_ttl", Duration::from_secs(5), |v| {
-            let d = parse_duration(v)?;
-            if d > Duration::from_secs(300) {
-                Err("must be at most 5m: it bounds how long another replica may accept a revoked token".into())
-            } else {
-                Ok(d)
-            }
+            at_most(
+                parse_duration(v)?,
+                Duration::from_secs(300),
+                "must be at most 5m: it bounds how long another replica may accept a revoked token",
+            )
         })?,
         usage_flush_interval: l.parse(
             "tokens.usage_flush_interval",
@@ -120,19 +112,11 @@ pub(super) fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
 
 pub(super) fn invite_settings(l: &Layers) -> Result<InviteSettings, ConfigError> {
     let defaults = InviteLimits::default();
-    let to_chrono = |d: Duration| chrono::Duration::from_std(d).map_err(|_| "too long".to_string());
-    let max_lifetime = l.parse("invites.max_ttl", defaults.max_lifetime, |v| {
-        to_chrono(parse_duration(v)?)
-    })?;
-    let default_lifetime = l.parse("invites.default_ttl", defaults.default_lifetime, |v| {
-        to_chrono(parse_duration(v)?)
-    })?;
+    let max_lifetime = lifetime(l, "invites.max_ttl", defaults.max_lifetime)?;
+    let default_lifetime = lifetime(l, "invites.default_ttl", defaults.default_lifetime)?;
     if default_lifetime > max_lifetime || default_lifetime.is_zero() {
-        let src = l
-            .get("invites.default_ttl")
-            .map_or("invites.default_ttl", |(_, s)| s);
         return Err(err(
-            src,
+            source_of(l, "invites.default_ttl"),
             "must be positive and not longer than the maximum invite lifetime",
         ));
     }
@@ -143,10 +127,7 @@ pub(super) fn invite_settings(l: &Layers) -> Result<InviteSettings, ConfigError>
             IssuerPolicy::parse,
         )?,
         daily_quota: l.parse("invites.daily_quota", 5, |v| {
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| (0..=1_000_000).contains(n))
-                .ok_or_else(|| format!("expected a number 0-1000000 (0 = no quota), got {v:?}"))
+            in_range(v, 0, 1_000_000, "a number 0-1000000 (0 = no quota)")
         })?,
         quota_exempt_roles: l.parse("invites.quota_exempt_roles", BTreeSet::new(), |v| {
             let roles = list(v);
@@ -159,10 +140,7 @@ pub(super) fn invite_settings(l: &Layers) -> Result<InviteSettings, ConfigError>
             default_lifetime,
             max_lifetime,
             max_uses: l.parse("invites.max_uses", defaults.max_uses, |v| {
-                v.parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=1_000_000).contains(n))
-                    .ok_or_else(|| format!("expected a number 1-1000000, got {v:?}"))
+                number(v, 1, 1_000_000)
             })?,
         },
         failure_limit_per_minute: l.parse("invites.failure_limit_per_minute", 20, |v| {
@@ -204,28 +182,14 @@ pub(super) fn webhook_settings(l: &Layers) -> Result<WebhookSettings, ConfigErro
                 }
             })?,
             jitter: l.parse("webhooks.retry_jitter", defaults.jitter, |v| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|j| (0.0..=0.5).contains(j))
-                    .ok_or_else(|| format!("expected a fraction 0-0.5, got {v:?}"))
+                in_range(v, 0.0, 0.5, "a fraction 0-0.5")
             })?,
         },
-        timeout: l.parse(
-            "webhooks.timeout",
-            Duration::from_secs(15),
-            positive_duration,
-        )?,
+        timeout: l.interval("webhooks.timeout", Duration::from_secs(15))?,
         concurrency: l.parse("webhooks.concurrency", 32, |v| {
-            v.parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1024).contains(n))
-                .ok_or_else(|| format!("expected 1-1024, got {v:?}"))
+            in_range(v, 1, 1024, "1-1024")
         })?,
-        poll_interval: l.parse(
-            "webhooks.poll_interval",
-            Duration::from_millis(200),
-            positive_duration,
-        )?,
+        poll_interval: l.interval("webhooks.poll_interval", Duration::from_millis(200))?,
     })
 }
 
@@ -233,8 +197,7 @@ pub(super) fn job_settings(l: &Layers) -> Result<JobSettings, ConfigError> {
     let days = |n| chrono::Duration::days(n);
     let retention = |key: &str| {
         l.parse(key, days(365), |v| {
-            let d = chrono::Duration::from_std(parse_duration(v)?)
-                .map_err(|_| "too long".to_string())?;
+            let d = chrono(parse_duration(v)?)?;
             if d < days(180) {
                 Err("must be at least 180d: security events are kept that long".into())
             } else {
@@ -242,37 +205,28 @@ pub(super) fn job_settings(l: &Layers) -> Result<JobSettings, ConfigError> {
             }
         })
     };
+    // Every job interval is a positive duration with its own default.
+    let interval = |key: &str, default_secs| l.interval(key, Duration::from_secs(default_secs));
     Ok(JobSettings {
         enabled: l.parse("jobs.enabled", true, parse_bool)?,
-        revoke_expired_tokens: l.parse(
-            "jobs.revoke_expired_tokens.interval",
-            Duration::from_secs(300),
-            positive_duration,
-        )?,
-        purge_old_logs: l.parse(
-            "jobs.purge_old_logs.interval",
-            Duration::from_secs(86_400),
-            positive_duration,
-        )?,
-        rotate_expiring_tokens: l.parse(
-            "jobs.rotate_expiring_tokens.interval",
-            Duration::from_secs(3600),
-            positive_duration,
-        )?,
-        resend_pending_webhooks: l.parse(
-            "jobs.resend_pending_webhooks.interval",
-            Duration::from_secs(60),
-            positive_duration,
-        )?,
-        check_interval: l.parse(
-            "jobs.check_interval",
-            Duration::from_secs(15),
-            positive_duration,
-        )?,
+        revoke_expired_tokens: interval("jobs.revoke_expired_tokens.interval", 300)?,
+        purge_old_logs: interval("jobs.purge_old_logs.interval", 86_400)?,
+        rotate_expiring_tokens: interval("jobs.rotate_expiring_tokens.interval", 3600)?,
+        resend_pending_webhooks: interval("jobs.resend_pending_webhooks.interval", 60)?,
+        check_interval: interval("jobs.check_interval", 15)?,
         audit_retention: retention("retention.audit")?,
         usage_retention: retention("retention.usage")?,
         rotation_window: l.parse("tokens.rotation_window", days(7), |v| {
-            chrono::Duration::from_std(positive_duration(v)?).map_err(|_| "too long".to_string())
+            chrono(positive_duration(v)?)
         })?,
     })
+}
+
+/// A token or invite lifetime (`…_ttl`), in the domain's chrono duration.
+fn lifetime(
+    l: &Layers,
+    key: &str,
+    default: chrono::Duration,
+) -> Result<chrono::Duration, ConfigError> {
+    l.parse(key, default, |v| chrono(parse_duration(v)?))
 }

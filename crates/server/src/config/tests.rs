@@ -23,6 +23,11 @@ fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError>
     })
 }
 
+/// The source named by the error that these variables (and no file) cause.
+fn rejected_by(env: &[(&str, &str)]) -> String {
+    load(env, None).unwrap_err().source_name
+}
+
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 
 #[test]
@@ -74,20 +79,22 @@ fn database_url_wins_over_db_parts() {
 
 #[test]
 fn bad_values_name_the_variable() {
-    let e = load(&[("DB_DRIVER", "postgres"), ("DB_PORT", "http")], None).unwrap_err();
-    assert_eq!(e.source_name, "DB_PORT");
-    let e = load(&[("DB_DRIVER", "mysql")], None).unwrap_err();
-    assert_eq!(e.source_name, "DB_DRIVER");
-    let e = load(&[("TESSERA_ENC_KEY", "short")], None).unwrap_err();
-    assert_eq!(e.source_name, "TESSERA_ENC_KEY");
-    let e = load(&[("TESSERA_LISTEN", "nowhere")], None).unwrap_err();
-    assert_eq!(e.source_name, "TESSERA_LISTEN");
-    let e = load(&[("DATABASE_URL", "mysql://x")], None).unwrap_err();
-    assert_eq!(e.source_name, "DATABASE_URL");
-    let e = load(&[("TESSERA_TOKEN_MAX_TTL", "forever")], None).unwrap_err();
-    assert_eq!(e.source_name, "TESSERA_TOKEN_MAX_TTL");
-    let e = load(&[("DB_DRIVER", "postgres")], None).unwrap_err();
-    assert_eq!(e.source_name, "TESSERA_ENC_KEY");
+    // (variables, the source the error must name)
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("DB_DRIVER", "postgres"), ("DB_PORT", "http")], "DB_PORT"),
+        (&[("DB_DRIVER", "mysql")], "DB_DRIVER"),
+        (&[("TESSERA_ENC_KEY", "short")], "TESSERA_ENC_KEY"),
+        (&[("TESSERA_LISTEN", "nowhere")], "TESSERA_LISTEN"),
+        (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+        (
+            &[("TESSERA_TOKEN_MAX_TTL", "forever")],
+            "TESSERA_TOKEN_MAX_TTL",
+        ),
+        (&[("DB_DRIVER", "postgres")], "TESSERA_ENC_KEY"),
+    ];
+    for (env, source) in cases {
+        assert_eq!(rejected_by(env), *source, "{env:?}");
+    }
 }
 
 #[test]
@@ -129,10 +136,14 @@ fn invite_settings_from_file_and_env() {
     .unwrap();
     assert!(c.invites.policy.allows("lead", "member"));
     assert!(!c.invites.policy.allows("coordinator", "member"));
-    let e = load(&[("TESSERA_INVITE_POLICY", "Admin")], None).unwrap_err();
-    assert_eq!(e.source_name, "TESSERA_INVITE_POLICY");
-    let e = load(&[("TESSERA_INVITE_DAILY_QUOTA", "-1")], None).unwrap_err();
-    assert_eq!(e.source_name, "TESSERA_INVITE_DAILY_QUOTA");
+    assert_eq!(
+        rejected_by(&[("TESSERA_INVITE_POLICY", "Admin")]),
+        "TESSERA_INVITE_POLICY"
+    );
+    assert_eq!(
+        rejected_by(&[("TESSERA_INVITE_DAILY_QUOTA", "-1")]),
+        "TESSERA_INVITE_DAILY_QUOTA"
+    );
 }
 
 #[test]
@@ -208,8 +219,10 @@ fn second_factor_settings_name_the_variable() {
         assert_eq!(e.source_name, name, "{name}={value}: {e}");
     }
     // Previous keys without a current one are a mistake.
-    let e = load(&[("TOTP_ENC_KEY_PREVIOUS", &long)], None).unwrap_err();
-    assert_eq!(e.source_name, "TOTP_ENC_KEY_PREVIOUS");
+    assert_eq!(
+        rejected_by(&[("TOTP_ENC_KEY_PREVIOUS", &long)]),
+        "TOTP_ENC_KEY_PREVIOUS"
+    );
     // The SMTP password never appears in the error.
     let e = load(&[("SMTP_URL", "smtp://u:hunter2@mail.example.com/x")], None).unwrap_err();
     assert!(!e.to_string().contains("hunter2"), "{e}");

@@ -1,6 +1,6 @@
-//! The one place that assembles the HTTP API: the route table and the
-//! OpenAPI document, generated together from the handler annotations so they
-//! cannot drift apart, and the middleware around them.
+//! The one place that assembles the HTTP API: every resource's routes and
+//! the OpenAPI document, generated together from the handler annotations so
+//! they cannot drift apart, and the middleware around them.
 
 use std::sync::Arc;
 
@@ -60,48 +60,12 @@ impl Modify for BearerAuth {
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(tokens::create_token, tokens::list_tokens))
-        .routes(routes!(tokens::verify_token))
-        .routes(routes!(tokens::own_token))
-        .routes(routes!(
-            tokens::get_token,
-            tokens::update_token,
-            tokens::delete_token
-        ))
-        .routes(routes!(tokens::rotate_token))
-        .routes(routes!(tokens::revoke_token))
-        .routes(routes!(tokens::restore_token))
-        .routes(routes!(invites::create_invite, invites::list_invites))
-        .routes(routes!(invites::get_invite, invites::delete_invite))
-        .routes(routes!(invites::revoke_invite))
-        .routes(routes!(invites::validate_invite))
-        .routes(routes!(invites::redeem_invite))
-        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
-        .routes(routes!(
-            webhooks::get_endpoint,
-            webhooks::update_endpoint,
-            webhooks::delete_endpoint
-        ))
-        .routes(routes!(webhooks::rotate_endpoint_secret))
-        .routes(routes!(webhooks::list_deliveries))
-        .routes(routes!(webhooks::get_delivery))
-        .routes(routes!(webhooks::retry_delivery))
-        .routes(routes!(tokens::claim_successor))
-        .routes(routes!(mfa::enroll_totp, mfa::list_totp))
-        .routes(routes!(mfa::confirm_totp))
-        .routes(routes!(mfa::verify_totp))
-        .routes(routes!(mfa::unlock_totp))
-        .routes(routes!(mfa::delete_totp))
-        .routes(routes!(mfa::generate_recovery_codes, mfa::recovery_status))
-        .routes(routes!(mfa::verify_recovery_code))
-        .routes(routes!(mfa::send_auth_code))
-        .routes(routes!(mfa::verify_auth_code))
-        .routes(routes!(upstreams::list_upstreams))
-        .routes(routes!(upstreams::get_upstream_token))
-        .routes(routes!(upstreams::get_upstream_info))
-        .routes(routes!(upstreams::delete_upstream_tokens))
-        .routes(routes!(upstreams::clear_upstream_tokens))
-        .routes(routes!(upstreams::cache_health))
+        // Each resource lists its own routes beside its handlers.
+        .merge(tokens::routes())
+        .merge(invites::routes())
+        .merge(webhooks::routes())
+        .merge(mfa::routes())
+        .merge(upstreams::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

@@ -9,6 +9,7 @@ use tessera_core::{
 };
 use utoipa::{IntoParams, ToSchema};
 
+use super::body_parts::{expiry, state_filter, Expiry};
 use crate::service::invites::{CreateInvite, InviteExpiry, ListInvites};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -130,17 +131,10 @@ impl TryFrom<CreateInviteRequest> for CreateInvite {
     type Error = DomainError;
 
     fn try_from(r: CreateInviteRequest) -> Result<Self, DomainError> {
-        let expiry = match (r.expires_at, r.expires_in) {
-            (Some(_), Some(_)) => {
-                return Err(DomainError::invalid(
-                    "expires_at",
-                    "give either expires_at or expires_in, not both",
-                ))
-            }
-            (Some(at), None) => Some(InviteExpiry::At(at)),
-            (None, Some(s)) => Some(InviteExpiry::InSeconds(s)),
-            (None, None) => None,
-        };
+        let expiry = expiry(r.expires_at, r.expires_in)?.map(|given| match given {
+            Expiry::At(at) => InviteExpiry::At(at),
+            Expiry::InSeconds(secs) => InviteExpiry::InSeconds(secs),
+        });
         Ok(Self {
             grants: r.grants,
             email: r.email,
@@ -156,15 +150,11 @@ impl TryFrom<ListInvitesQuery> for ListInvites {
     type Error = DomainError;
 
     fn try_from(q: ListInvitesQuery) -> Result<Self, DomainError> {
-        let state = q
-            .state
-            .as_deref()
-            .map(|s| {
-                InviteState::parse(s).ok_or_else(|| {
-                    DomainError::invalid("state", "must be active, used, expired or revoked")
-                })
-            })
-            .transpose()?;
+        let state = state_filter(
+            q.state.as_deref(),
+            InviteState::parse,
+            "must be active, used, expired or revoked",
+        )?;
         let limit = tessera_core::pagination::page_size(q.limit)?;
         Ok(Self {
             state,

@@ -3,6 +3,7 @@
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::Utc;
 use tessera_core::invite::InviteView;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::invite_dto::{
     CreateInviteRequest, CreatedInvite, InvitePage, ListInvitesQuery, RedeemInviteRequest,
@@ -177,4 +178,14 @@ pub async fn redeem_invite(
         grants: invite.grants,
         redeemed_at: invite.updated_at,
     }))
+}
+
+/// The invite routes, each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_invite, list_invites))
+        .routes(routes!(get_invite, delete_invite))
+        .routes(routes!(revoke_invite))
+        .routes(routes!(validate_invite))
+        .routes(routes!(redeem_invite))
 }

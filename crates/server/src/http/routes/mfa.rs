@@ -3,10 +3,12 @@
 //! a token with the `mfa` or `admin` scope.
 
 use axum::{extract::State, http::StatusCode, Json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::mfa_dto::{
-    CheckResult, CodeRequest, DeviceList, EnrollTotpRequest, EnrolledTotp, QrFormat, RecoveryCodes,
-    RecoveryStatus, SendAuthCodeRequest, SentAuthCode, Unlocked, VerifyAuthCodeRequest,
+    CheckResult, CodeRequest, DeviceList, EnrollTotpRequest, EnrolledTotp, Passed, QrFormat,
+    RecoveryCodes, RecoveryStatus, SendAuthCodeRequest, SentAuthCode, Unlocked,
+    VerifyAuthCodeRequest,
 };
 use crate::{
     http::{
@@ -219,10 +221,7 @@ pub async fn verify_recovery_code(
         .mfa()
         .use_recovery_code(&subject, &body.code, &caller.actor(), caller.context())
         .await?;
-    Ok(Json(match result {
-        Ok(left) => CheckResult::recovery_code(left),
-        Err(f) => CheckResult::failed(f),
-    }))
+    Ok(Json(result.map(Passed::RecoveryCode).into()))
 }
 
 /// Send a one-time code by e-mail or SMS. A new code for the same subject
@@ -272,8 +271,19 @@ pub async fn verify_auth_code(
         .auth_codes()
         .verify(request, &caller.actor(), caller.context())
         .await?;
-    Ok(Json(match result {
-        Ok(c) => CheckResult::auth_code(c.id),
-        Err(f) => CheckResult::failed(f),
-    }))
+    Ok(Json(result.into()))
+}
+
+/// The second-factor routes, each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(enroll_totp, list_totp))
+        .routes(routes!(confirm_totp))
+        .routes(routes!(verify_totp))
+        .routes(routes!(unlock_totp))
+        .routes(routes!(delete_totp))
+        .routes(routes!(generate_recovery_codes, recovery_status))
+        .routes(routes!(verify_recovery_code))
+        .routes(routes!(send_auth_code))
+        .routes(routes!(verify_auth_code))
 }

@@ -72,39 +72,45 @@ pub struct CheckResult {
     pub id: Option<String>,
 }
 
-impl CheckResult {
-    pub fn failed(code: MfaFailure) -> Self {
-        Self {
-            code: Some(code),
-            ..Self::default()
-        }
-    }
+/// What a successful check reports besides `valid: true`.
+pub enum Passed {
+    /// A TOTP code: the device that accepted it.
+    Device(String),
+    /// A recovery code: how many are left.
+    RecoveryCode(i64),
+    /// An auth code: its id.
+    AuthCode(String),
+}
 
-    /// A TOTP code some device accepted.
-    pub fn device(device_id: String) -> Self {
-        Self {
-            valid: true,
-            device_id: Some(device_id),
-            ..Self::default()
-        }
+impl From<TotpDevice> for Passed {
+    fn from(device: TotpDevice) -> Self {
+        Self::Device(device.id)
     }
+}
 
-    /// A recovery code that worked, with how many are left.
-    pub fn recovery_code(remaining: i64) -> Self {
-        Self {
-            valid: true,
-            remaining: Some(remaining),
-            ..Self::default()
-        }
+impl From<AuthCode> for Passed {
+    fn from(code: AuthCode) -> Self {
+        Self::AuthCode(code.id)
     }
+}
 
-    /// An auth code that worked, with its id.
-    pub fn auth_code(id: String) -> Self {
-        Self {
-            valid: true,
-            id: Some(id),
-            ..Self::default()
+/// The one mapping from a check's outcome to its response: what passed, or
+/// why nothing did.
+impl<T: Into<Passed>> From<Result<T, MfaFailure>> for CheckResult {
+    fn from(result: Result<T, MfaFailure>) -> Self {
+        let mut response = Self::default();
+        match result.map(Into::into) {
+            Err(code) => response.code = Some(code),
+            Ok(passed) => {
+                response.valid = true;
+                match passed {
+                    Passed::Device(id) => response.device_id = Some(id),
+                    Passed::RecoveryCode(left) => response.remaining = Some(left),
+                    Passed::AuthCode(id) => response.id = Some(id),
+                }
+            }
         }
+        response
     }
 }
 
@@ -113,16 +119,6 @@ impl CheckResult {
 pub struct Unlocked {
     /// `false` when there was no lock or failure count to clear.
     pub cleared: bool,
-}
-
-/// A TOTP check: the device that accepted the code, or why none did.
-impl From<Result<TotpDevice, MfaFailure>> for CheckResult {
-    fn from(result: Result<TotpDevice, MfaFailure>) -> Self {
-        match result {
-            Ok(d) => Self::device(d.id),
-            Err(f) => Self::failed(f),
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -1,7 +1,10 @@
 //! The handlers, grouped by resource, with their request and response
 //! bodies (`*_dto`). Each handler parses, calls one service function and
-//! shapes the result; `super::router` puts them together.
+//! shapes the result. Each resource module lists its routes in `routes()`
+//! (route and OpenAPI operation together, via `routes!`); `super::router`
+//! merges them.
 
+mod body_parts;
 mod invite_dto;
 pub mod invites;
 pub mod mfa;

@@ -10,6 +10,7 @@ use tessera_core::{
 };
 use utoipa::{IntoParams, ToSchema};
 
+use super::body_parts::{self, state_filter, Expiry};
 use crate::{
     http::extract::double_option,
     service::tokens::{CreateToken, ListTokens, UpdateToken},
@@ -108,23 +109,22 @@ pub struct TokenPage {
     pub next_cursor: Option<String>,
 }
 
+/// A token's expiry: an RFC 3339 time, `"never"`, or a lifetime.
 fn expiry(
     expires_at: Option<String>,
     expires_in: Option<i64>,
 ) -> Result<Option<ExpiryRequest>, DomainError> {
-    match (expires_at, expires_in) {
-        (Some(_), Some(_)) => Err(DomainError::invalid(
-            "expires_at",
-            "give either expires_at or expires_in, not both",
-        )),
-        (Some(at), None) if at.eq_ignore_ascii_case("never") => Ok(Some(ExpiryRequest::Never)),
-        (Some(at), None) => DateTime::parse_from_rfc3339(&at)
+    let Some(given) = body_parts::expiry(expires_at, expires_in)? else {
+        return Ok(None);
+    };
+    match given {
+        Expiry::At(at) if at.eq_ignore_ascii_case("never") => Ok(Some(ExpiryRequest::Never)),
+        Expiry::At(at) => DateTime::parse_from_rfc3339(&at)
             .map(|t| Some(ExpiryRequest::At(t.with_timezone(&Utc))))
             .map_err(|_| {
                 DomainError::invalid("expires_at", "must be an RFC 3339 time or \"never\"")
             }),
-        (None, Some(secs)) => Ok(Some(ExpiryRequest::InSeconds(secs))),
-        (None, None) => Ok(None),
+        Expiry::InSeconds(secs) => Ok(Some(ExpiryRequest::InSeconds(secs))),
     }
 }
 
@@ -163,15 +163,11 @@ impl TryFrom<ListQuery> for ListTokens {
     type Error = DomainError;
 
     fn try_from(q: ListQuery) -> Result<Self, DomainError> {
-        let state = q
-            .state
-            .as_deref()
-            .map(|s| {
-                TokenState::parse(s).ok_or_else(|| {
-                    DomainError::invalid("state", "must be active, expired, revoked or purged")
-                })
-            })
-            .transpose()?;
+        let state = state_filter(
+            q.state.as_deref(),
+            TokenState::parse,
+            "must be active, expired, revoked or purged",
+        )?;
         let limit = tessera_core::pagination::page_size(q.limit)?;
         Ok(Self {
             state,

@@ -8,6 +8,7 @@ use axum::{
 };
 use chrono::Utc;
 use tessera_core::{api_token::ApiTokenView, DomainError};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::token_dto::{
     CreateTokenRequest, ListQuery, RevokeRequest, RotateRequest, TokenPage, UpdateTokenRequest,
@@ -240,4 +241,17 @@ pub async fn claim_successor(
 ) -> ApiResult<Json<IssuedToken>> {
     let token = caller_token(&caller)?;
     Ok(Json(state.tokens().claim_successor(token).await?))
+}
+
+/// The token routes, each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(verify_token))
+        .routes(routes!(own_token))
+        .routes(routes!(get_token, update_token, delete_token))
+        .routes(routes!(rotate_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(restore_token))
+        .routes(routes!(claim_successor))
 }

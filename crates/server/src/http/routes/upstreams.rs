@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tessera_upstream::UpstreamError;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::http::{
     error::{ApiError, Problem},
@@ -172,4 +173,15 @@ pub async fn cache_health(
     _caller: Require<UpstreamReader>,
 ) -> ApiResult<Json<Value>> {
     Ok(as_json(state.upstream().health_check().await))
+}
+
+/// The upstream-cache routes, each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_upstreams))
+        .routes(routes!(get_upstream_token))
+        .routes(routes!(get_upstream_info))
+        .routes(routes!(delete_upstream_tokens))
+        .routes(routes!(clear_upstream_tokens))
+        .routes(routes!(cache_health))
 }

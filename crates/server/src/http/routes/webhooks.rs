@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::webhook::{Delivery, DeliveryAttempt, WebhookEndpoint};
 use tessera_store::DeliveryQuery;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     http::{
@@ -250,4 +251,15 @@ pub async fn retry_delivery(
             .retry(&id, &caller.actor(), caller.context())
             .await?,
     ))
+}
+
+/// The webhook routes, each with its OpenAPI operation.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_endpoint, list_endpoints))
+        .routes(routes!(get_endpoint, update_endpoint, delete_endpoint))
+        .routes(routes!(rotate_endpoint_secret))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
+        .routes(routes!(retry_delivery))
 }
