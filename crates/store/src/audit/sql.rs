@@ -71,6 +71,17 @@ impl WriteTx {
     pub async fn append_events(&mut self, events: &[OutboxEvent]) -> Result<(), StoreError> {
         insert_events(self, events).await
     }
+
+    /// How a single-step change ends: its audit row, its events, the commit.
+    pub(crate) async fn commit_logged(
+        mut self,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        insert_audit(&mut self, std::slice::from_ref(audit)).await?;
+        insert_events(&mut self, events).await?;
+        self.commit().await
+    }
 }
 
 #[derive(sqlx::FromRow)]

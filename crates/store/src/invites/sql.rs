@@ -17,12 +17,12 @@ use super::{
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::{insert_audit, insert_events},
+    audit::sql::insert_events,
     error::StoreError,
     page::Page,
     sql::{
-        json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders, to_millis,
-        window_full, SqlStore, Window,
+        get_by_id, json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders,
+        to_millis, window_full, SqlStore, Window,
     },
 };
 
@@ -133,21 +133,12 @@ impl InviteRepository for SqlStore {
         .bind(json_text(&i.metadata))
         .execute(&mut *tx)
         .await?;
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, events).await?;
         Ok(())
     }
 
     async fn get_invite(&self, id: &str) -> Result<Option<Invite>, StoreError> {
-        sqlx::query_as::<_, InviteRow>(&format!(
-            "SELECT {INVITE_COLUMNS} FROM invites t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(Invite::try_from)
-        .transpose()
+        get_by_id::<InviteRow, _>(&self.pool, "invites", INVITE_COLUMNS, id).await
     }
 
     async fn find_invite_by_code(

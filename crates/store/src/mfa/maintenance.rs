@@ -7,7 +7,6 @@ use tessera_core::{audit::AuditEntry, event::OutboxEvent};
 
 use crate::{
     error::StoreError,
-    mfa::common::write_log,
     sql::{to_millis, SqlStore},
 };
 
@@ -39,7 +38,8 @@ impl MfaMaintenance for SqlStore {
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        write_log(&mut tx, audit, events).await?;
+        tx.append_audit(audit).await?;
+        tx.append_events(events).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -7,7 +7,7 @@ use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
 
 use crate::{
     error::StoreError,
-    mfa::common::{lock_subject, write_log},
+    mfa::common::lock_subject,
     sql::{placeholders, to_millis, SqlStore},
 };
 
@@ -68,8 +68,7 @@ impl RecoveryCodeRepository for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, events).await?;
         Ok(())
     }
 
@@ -99,8 +98,7 @@ impl RecoveryCodeRepository for SqlStore {
         if q.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(false);
         }
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, events).await?;
         Ok(true)
     }
 

@@ -62,6 +62,26 @@ impl BeginWrite for SqlStore {
     }
 }
 
+/// One row by id from `table` (aliased `t`; `columns` are what `R` reads),
+/// as its domain type: the read behind every `get_*`.
+pub(crate) async fn get_by_id<'c, R, T>(
+    conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    table: &str,
+    columns: &str,
+    id: &str,
+) -> Result<Option<T>, StoreError>
+where
+    R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    T: TryFrom<R, Error = StoreError>,
+{
+    sqlx::query_as::<_, R>(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .map(T::try_from)
+        .transpose()
+}
+
 /// Locks one row for the rest of `tx` and reads it: the start of every
 /// read-modify-write. The no-op `UPDATE` is a row lock on PostgreSQL (and a
 /// no-op under SQLite's `BEGIN IMMEDIATE` write lock), so concurrent changes

@@ -20,7 +20,8 @@ use crate::{
     error::StoreError,
     page::Page,
     sql::{
-        from_opt_millis, json_text, listing::Listing, lock_row, opt_millis, to_millis, SqlStore,
+        from_opt_millis, get_by_id, json_text, listing::Listing, lock_row, opt_millis, to_millis,
+        SqlStore,
     },
 };
 
@@ -101,21 +102,12 @@ impl TokenRepository for SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         insert_token(&mut tx, new).await?;
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, events).await?;
         Ok(())
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
-        sqlx::query_as::<_, TokenRow>(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(ApiToken::try_from)
-        .transpose()
+        get_by_id::<TokenRow, _>(&self.pool, "api_tokens", TOKEN_COLUMNS, id).await
     }
 
     async fn find_token_by_secret(
@@ -221,9 +213,7 @@ impl TokenRepository for SqlStore {
             return Ok(false);
         }
         insert_token(&mut tx, successor).await?;
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, events).await?;
         Ok(true)
     }
 

@@ -21,10 +21,12 @@ use super::{
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::insert_audit,
     error::StoreError,
     page::Page,
-    sql::{json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis, SqlStore},
+    sql::{
+        get_by_id, json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis,
+        SqlStore,
+    },
 };
 
 #[async_trait]
@@ -50,8 +52,7 @@ impl WebhookRepository for SqlStore {
         .bind(to_millis(e.updated_at))
         .execute(&mut *tx)
         .await?;
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, &[]).await?;
         Ok(())
     }
 
@@ -73,14 +74,7 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn get_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
-        sqlx::query_as::<_, EndpointRow>(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(WebhookEndpoint::try_from)
-        .transpose()
+        get_by_id::<EndpointRow, _>(&self.pool, "webhook_endpoints", ENDPOINT_COLUMNS, id).await
     }
 
     async fn rotate_endpoint_secret(
@@ -106,8 +100,7 @@ impl WebhookRepository for SqlStore {
         if n == 0 {
             return Err(DomainError::NotFound(Entity::Endpoint).into());
         }
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, &[]).await?;
         Ok(())
     }
 
@@ -377,14 +370,7 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
-        sqlx::query_as::<_, DeliveryRow>(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(Delivery::try_from)
-        .transpose()
+        get_by_id::<DeliveryRow, _>(&self.pool, "webhook_deliveries", DELIVERY_COLUMNS, id).await
     }
 
     async fn release_stale_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -448,13 +434,6 @@ impl WriteTx {
         if n == 0 {
             return Ok(None);
         }
-        sqlx::query_as::<_, DeliveryRow>(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut **self)
-        .await?
-        .map(Delivery::try_from)
-        .transpose()
+        get_by_id::<DeliveryRow, _>(&mut **self, "webhook_deliveries", DELIVERY_COLUMNS, id).await
     }
 }

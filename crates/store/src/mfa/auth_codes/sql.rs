@@ -138,8 +138,7 @@ async fn create(
     .bind(to_millis(c.created_at))
     .execute(&mut *tx)
     .await?;
-    insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-    tx.commit().await?;
+    tx.commit_logged(audit, &[]).await?;
     Ok(())
 }
 
@@ -169,9 +168,7 @@ async fn finish_delivery(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-    insert_events(&mut tx, events).await?;
-    tx.commit().await?;
+    tx.commit_logged(audit, events).await?;
     Ok(())
 }
 

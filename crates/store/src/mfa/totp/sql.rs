@@ -16,7 +16,6 @@ use super::{NewTotpDevice, SealedDevice, TotpAttempt, TotpMatch, TotpOutcome, To
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
-    mfa::common::write_log,
     sql::{from_millis, from_opt_millis, opt_millis, to_millis, SqlStore},
 };
 
@@ -212,8 +211,7 @@ impl TotpRepository for SqlStore {
         .bind(to_millis(d.created_at))
         .execute(&mut *tx)
         .await?;
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, events).await?;
         Ok(())
     }
 
@@ -264,8 +262,7 @@ impl TotpRepository for SqlStore {
         if deleted == 0 {
             return Ok(false);
         }
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, events).await?;
         Ok(true)
     }
 
@@ -281,8 +278,7 @@ impl TotpRepository for SqlStore {
         if cleared == 0 {
             return Ok(false);
         }
-        write_log(&mut tx, std::slice::from_ref(audit), &[]).await?;
-        tx.commit().await?;
+        tx.commit_logged(audit, &[]).await?;
         Ok(true)
     }
 
