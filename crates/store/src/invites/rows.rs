@@ -5,7 +5,7 @@ use tessera_core::invite::{Grants, Invite, Issuer};
 
 use crate::{
     error::StoreError,
-    sql::{from_json, from_millis, from_opt_millis},
+    sql::{from_json, from_millis, from_opt_millis, TableRow},
 };
 
 /// Every column the domain type needs, aliased `t`.
@@ -30,6 +30,12 @@ pub(super) struct InviteRow {
     updated_at: i64,
     deleted_at: Option<i64>,
     metadata: String,
+}
+
+impl TableRow for InviteRow {
+    const TABLE: &'static str = "invites";
+    const COLUMNS: &'static str = INVITE_COLUMNS;
+    type Domain = Invite;
 }
 
 impl TryFrom<InviteRow> for Invite {

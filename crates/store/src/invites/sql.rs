@@ -138,7 +138,7 @@ impl InviteRepository for SqlStore {
     }
 
     async fn get_invite(&self, id: &str) -> Result<Option<Invite>, StoreError> {
-        get_by_id::<InviteRow, _>(&self.pool, "invites", INVITE_COLUMNS, id).await
+        get_by_id::<InviteRow>(&self.pool, id).await
     }
 
     async fn find_invite_by_code(
@@ -150,21 +150,12 @@ impl InviteRepository for SqlStore {
     }
 
     async fn list_invites(&self, q: &InviteQuery) -> Result<Page<Invite>, StoreError> {
-        let mut listing = Listing::new(
-            &format!("SELECT {INVITE_COLUMNS} FROM invites t"),
-            to_millis(q.now),
-        );
-        if let Some(state) = q.state {
-            listing.condition(state_condition(state));
-        }
-        if !q.include_deleted {
-            listing.condition("t.deleted_at IS NULL");
-        }
-        if let Some(issuer) = &q.issuer {
-            listing.text_eq("t.issuer_subject", issuer);
-        }
+        let mut listing = Listing::<InviteRow>::new(to_millis(q.now));
         listing
-            .fetch::<InviteRow, Invite>(&self.pool, q.cursor.as_deref(), q.limit, |i| &i.id)
+            .lifecycle(q.state.map(state_condition), q.include_deleted)
+            .text_eq("t.issuer_subject", q.issuer.as_deref());
+        listing
+            .fetch(&self.pool, q.cursor.as_deref(), q.limit, |i| &i.id)
             .await
     }
 
@@ -229,10 +220,7 @@ impl WriteTx {
     /// Locks the invite for the rest of the transaction and reads it; `None`
     /// if no invite has this id.
     pub async fn lock_invite(&mut self, id: &str) -> Result<Option<Invite>, StoreError> {
-        lock_row::<InviteRow>(self, "invites", INVITE_COLUMNS, id)
-            .await?
-            .map(Invite::try_from)
-            .transpose()
+        lock_row::<InviteRow>(self, id).await
     }
 
     /// Writes the lifecycle fields of a (locked) invite.

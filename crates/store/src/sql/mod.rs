@@ -62,23 +62,26 @@ impl BeginWrite for SqlStore {
     }
 }
 
-/// One row by id from `table` (aliased `t`; `columns` are what `R` reads),
-/// as its domain type: the read behind every `get_*`.
-pub(crate) async fn get_by_id<'c, R, T>(
+/// A table's stored row: the table, the columns the row reads (aliased
+/// `t`), and the domain type it becomes. One place per table says all three,
+/// so every generic read below ([`get_by_id`], [`lock_row`]) agrees.
+pub(crate) trait TableRow: for<'r> FromRow<'r, AnyRow> + Send + Unpin {
+    const TABLE: &'static str;
+    const COLUMNS: &'static str;
+    type Domain: TryFrom<Self, Error = StoreError>;
+}
+
+/// One row by id, as its domain type: the read behind every `get_*`.
+pub(crate) async fn get_by_id<'c, R: TableRow>(
     conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
-    table: &str,
-    columns: &str,
     id: &str,
-) -> Result<Option<T>, StoreError>
-where
-    R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
-    T: TryFrom<R, Error = StoreError>,
-{
+) -> Result<Option<R::Domain>, StoreError> {
+    let (table, columns) = (R::TABLE, R::COLUMNS);
     sqlx::query_as::<_, R>(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
         .bind(id)
         .fetch_optional(conn)
         .await?
-        .map(T::try_from)
+        .map(R::Domain::try_from)
         .transpose()
 }
 
@@ -87,17 +90,13 @@ where
 /// no-op under SQLite's `BEGIN IMMEDIATE` write lock), so concurrent changes
 /// to one record are serialised and each sees the previous one's result.
 /// `None` when no row has this id.
-pub(crate) async fn lock_row<R>(
+pub(crate) async fn lock_row<R: TableRow>(
     tx: &mut WriteTx,
-    table: &str,
-    columns: &str,
     id: &str,
-) -> Result<Option<R>, StoreError>
-where
-    R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
-{
+) -> Result<Option<R::Domain>, StoreError> {
     let locked = sqlx::query(&format!(
-        "UPDATE {table} SET updated_at = updated_at WHERE id = $1"
+        "UPDATE {} SET updated_at = updated_at WHERE id = $1",
+        R::TABLE
     ))
     .bind(id)
     .execute(&mut **tx)
@@ -106,11 +105,7 @@ where
     if locked == 0 {
         return Ok(None);
     }
-    let row = sqlx::query_as(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(Some(row))
+    get_by_id::<R>(&mut **tx, id).await
 }
 
 /// Locks the row keyed `key` in a one-column lock table (creating it on first

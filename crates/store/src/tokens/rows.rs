@@ -5,7 +5,7 @@ use tessera_core::api_token::ApiToken;
 
 use crate::{
     error::StoreError,
-    sql::{from_json, from_millis, from_opt_millis},
+    sql::{from_json, from_millis, from_opt_millis, TableRow},
 };
 
 /// Every column the domain type needs, aliased `t`.
@@ -35,6 +35,12 @@ pub(super) struct TokenRow {
     deleted_at: Option<i64>,
     auto_rotate: i64,
     successor_id: Option<String>,
+}
+
+impl TableRow for TokenRow {
+    const TABLE: &'static str = "api_tokens";
+    const COLUMNS: &'static str = TOKEN_COLUMNS;
+    type Domain = ApiToken;
 }
 
 /// A token found by one of its secrets: the token and the secret's grace end.

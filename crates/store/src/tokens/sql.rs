@@ -107,7 +107,7 @@ impl TokenRepository for SqlStore {
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
-        get_by_id::<TokenRow, _>(&self.pool, "api_tokens", TOKEN_COLUMNS, id).await
+        get_by_id::<TokenRow>(&self.pool, id).await
     }
 
     async fn find_token_by_secret(
@@ -131,21 +131,12 @@ impl TokenRepository for SqlStore {
     }
 
     async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<ApiToken>, StoreError> {
-        let mut listing = Listing::new(
-            &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t"),
-            to_millis(q.now),
-        );
-        if let Some(state) = q.state {
-            listing.condition(state_condition(state));
-        }
-        if !q.include_deleted {
-            listing.condition("t.deleted_at IS NULL");
-        }
-        if let Some(owner) = &q.owner {
-            listing.text_eq("t.owner", owner);
-        }
+        let mut listing = Listing::<TokenRow>::new(to_millis(q.now));
         listing
-            .fetch::<TokenRow, ApiToken>(&self.pool, q.cursor.as_deref(), q.limit, |t| &t.id)
+            .lifecycle(q.state.map(state_condition), q.include_deleted)
+            .text_eq("t.owner", q.owner.as_deref());
+        listing
+            .fetch(&self.pool, q.cursor.as_deref(), q.limit, |t| &t.id)
             .await
     }
 
@@ -275,10 +266,7 @@ impl WriteTx {
     /// if no token has this id. Concurrent changes of one token are
     /// serialised by this lock, and each sees the previous one's result.
     pub async fn lock_token(&mut self, id: &str) -> Result<Option<ApiToken>, StoreError> {
-        lock_row::<TokenRow>(self, "api_tokens", TOKEN_COLUMNS, id)
-            .await?
-            .map(ApiToken::try_from)
-            .transpose()
+        lock_row::<TokenRow>(self, id).await
     }
 
     /// Writes the mutable fields of a (locked) token.

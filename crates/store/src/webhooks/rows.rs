@@ -7,7 +7,7 @@ use super::{DueDelivery, EndpointSecrets};
 use crate::{
     audit::sql::stored_payload,
     error::StoreError,
-    sql::{from_json, from_millis, from_opt_millis},
+    sql::{from_json, from_millis, from_opt_millis, TableRow},
 };
 
 /// Every endpoint column the domain type needs, aliased `t`.
@@ -30,6 +30,12 @@ pub(super) struct EndpointRow {
     created_at: i64,
     updated_at: i64,
     deleted_at: Option<i64>,
+}
+
+impl TableRow for EndpointRow {
+    const TABLE: &'static str = "webhook_endpoints";
+    const COLUMNS: &'static str = ENDPOINT_COLUMNS;
+    type Domain = WebhookEndpoint;
 }
 
 impl TryFrom<EndpointRow> for WebhookEndpoint {
@@ -65,6 +71,12 @@ pub(super) struct DeliveryRow {
     last_error: Option<String>,
     created_at: i64,
     updated_at: i64,
+}
+
+impl TableRow for DeliveryRow {
+    const TABLE: &'static str = "webhook_deliveries";
+    const COLUMNS: &'static str = DELIVERY_COLUMNS;
+    type Domain = Delivery;
 }
 
 impl TryFrom<DeliveryRow> for Delivery {

@@ -74,7 +74,7 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn get_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
-        get_by_id::<EndpointRow, _>(&self.pool, "webhook_endpoints", ENDPOINT_COLUMNS, id).await
+        get_by_id::<EndpointRow>(&self.pool, id).await
     }
 
     async fn rotate_endpoint_secret(
@@ -337,21 +337,14 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
-        let mut listing = Listing::new(
-            &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t"),
-            0,
-        );
-        if let Some(s) = q.status {
-            listing.text_eq("t.status", s.as_str());
-        }
-        if let Some(e) = &q.event_type {
-            listing.text_eq("t.event_type", e);
-        }
-        if let Some(e) = &q.endpoint_id {
-            listing.text_eq("t.endpoint_id", e);
-        }
+        // No condition here refers to "now".
+        let mut listing = Listing::<DeliveryRow>::new(0);
         listing
-            .fetch::<DeliveryRow, Delivery>(&self.pool, q.cursor.as_deref(), q.limit, |d| &d.id)
+            .text_eq("t.status", q.status.map(|s| s.as_str()))
+            .text_eq("t.event_type", q.event_type.as_deref())
+            .text_eq("t.endpoint_id", q.endpoint_id.as_deref());
+        listing
+            .fetch(&self.pool, q.cursor.as_deref(), q.limit, |d| &d.id)
             .await
     }
 
@@ -370,7 +363,7 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
-        get_by_id::<DeliveryRow, _>(&self.pool, "webhook_deliveries", DELIVERY_COLUMNS, id).await
+        get_by_id::<DeliveryRow>(&self.pool, id).await
     }
 
     async fn release_stale_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -390,10 +383,7 @@ impl WriteTx {
     /// Locks the endpoint for the rest of the transaction and reads it;
     /// `None` if no endpoint has this id.
     pub async fn lock_endpoint(&mut self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
-        lock_row::<EndpointRow>(self, "webhook_endpoints", ENDPOINT_COLUMNS, id)
-            .await?
-            .map(WebhookEndpoint::try_from)
-            .transpose()
+        lock_row::<EndpointRow>(self, id).await
     }
 
     /// Writes the settings of a (locked) endpoint.
@@ -434,6 +424,6 @@ impl WriteTx {
         if n == 0 {
             return Ok(None);
         }
-        get_by_id::<DeliveryRow, _>(&mut **self, "webhook_deliveries", DELIVERY_COLUMNS, id).await
+        get_by_id::<DeliveryRow>(&mut **self, id).await
     }
 }

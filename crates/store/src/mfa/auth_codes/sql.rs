@@ -18,7 +18,7 @@ use crate::{
     mfa::common::lock_subject,
     sql::{
         from_millis, from_opt_millis, lock_key, lock_row, opt_millis, to_millis, window_full,
-        SqlStore, Window,
+        SqlStore, TableRow, Window,
     },
 };
 
@@ -39,6 +39,12 @@ struct AuthCodeRow {
     sent_at: Option<i64>,
     created_at: i64,
     superseded_at: Option<i64>,
+}
+
+impl TableRow for AuthCodeRow {
+    const TABLE: &'static str = "auth_codes";
+    const COLUMNS: &'static str = COLUMNS;
+    type Domain = StoredCode;
 }
 
 /// A locked code: the record, its stored hash, and whether it was replaced.
@@ -216,10 +222,8 @@ impl WriteTx {
         let Some(id) = current.filter(|id| lookup.id.as_ref().is_none_or(|want| want == id)) else {
             return Ok(None);
         };
-        Ok(lock_row::<AuthCodeRow>(self, "auth_codes", COLUMNS, &id)
+        Ok(lock_row::<AuthCodeRow>(self, &id)
             .await?
-            .map(StoredCode::try_from)
-            .transpose()?
             // A newer code may have replaced this one between the read and
             // the lock (PostgreSQL): then it is no longer the current code.
             .filter(|stored| !stored.superseded)
