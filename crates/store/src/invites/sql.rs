@@ -12,8 +12,8 @@ use tessera_core::{
 };
 
 use super::{
-    rows::{InviteRow, INVITE_COLUMNS},
-    InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
+    rows::InviteRow, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite,
+    Redemption,
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
@@ -22,7 +22,7 @@ use crate::{
     page::Page,
     sql::{
         get_by_id, json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders,
-        to_millis, window_full, SqlStore, Window,
+        to_millis, window_full, SqlStore, TableRow, Window,
     },
 };
 
@@ -48,7 +48,8 @@ async fn find_by_code(
         return Ok(None);
     }
     let sql = format!(
-        "SELECT {INVITE_COLUMNS} FROM invites t WHERE t.code_hash IN ({})",
+        "SELECT {} FROM invites t WHERE t.code_hash IN ({})",
+        InviteRow::COLUMNS,
         placeholders(1, hashes.len())
     );
     let mut q = sqlx::query_as::<_, InviteRow>(&sql);

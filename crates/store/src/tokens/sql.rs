@@ -11,7 +11,7 @@ use tessera_core::{
 };
 
 use super::{
-    rows::{SecretMatchRow, TokenRow, TOKEN_COLUMNS},
+    rows::{SecretMatchRow, TokenRow},
     NewToken, SecretChange, SecretMatch, TokenChange, TokenQuery, TokenRepository, UsageUpdate,
 };
 use crate::sql::write_tx::WriteTx;
@@ -21,7 +21,7 @@ use crate::{
     page::Page,
     sql::{
         from_opt_millis, get_by_id, json_text, listing::Listing, lock_row, opt_millis, to_millis,
-        SqlStore,
+        SqlStore, TableRow,
     },
 };
 
@@ -115,8 +115,9 @@ impl TokenRepository for SqlStore {
         hash: &TokenHash,
     ) -> Result<Option<SecretMatch>, StoreError> {
         let row = sqlx::query_as::<_, SecretMatchRow>(&format!(
-            "SELECT {TOKEN_COLUMNS}, s.valid_until FROM api_token_secrets s \
-             JOIN api_tokens t ON t.id = s.token_id WHERE s.secret_hash = $1"
+            "SELECT {}, s.valid_until FROM api_token_secrets s \
+             JOIN api_tokens t ON t.id = s.token_id WHERE s.secret_hash = $1",
+            TokenRow::COLUMNS
         ))
         .bind(hash.to_hex())
         .fetch_optional(&self.pool)
@@ -162,11 +163,12 @@ impl TokenRepository for SqlStore {
         limit: u32,
     ) -> Result<Vec<ApiToken>, StoreError> {
         let rows: Vec<TokenRow> = sqlx::query_as(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.auto_rotate = 1 \
+            "SELECT {} FROM api_tokens t WHERE t.auto_rotate = 1 \
              AND t.successor_id IS NULL AND t.revoked_at IS NULL AND t.purged_at IS NULL \
              AND t.deleted_at IS NULL AND t.expires_at >= $1 AND t.expires_at < $2 \
              AND t.expires_at + t.created_at < $4 \
-             ORDER BY t.expires_at LIMIT $3"
+             ORDER BY t.expires_at LIMIT $3",
+            TokenRow::COLUMNS
         ))
         .bind(to_millis(now))
         .bind(to_millis(window_end))

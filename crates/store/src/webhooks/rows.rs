@@ -10,13 +10,22 @@ use crate::{
     sql::{from_json, from_millis, from_opt_millis, TableRow},
 };
 
-/// Every endpoint column the domain type needs, aliased `t`.
-pub(super) const ENDPOINT_COLUMNS: &str = "t.id, t.url, t.description, t.event_types, \
-     t.is_default, t.disabled_at, t.disabled_reason, t.created_at, t.updated_at, t.deleted_at";
-/// Every delivery column the domain type needs, aliased `t`.
-pub(super) const DELIVERY_COLUMNS: &str = "t.id, t.event_id, t.endpoint_id, t.event_type, \
-     t.status, t.attempts, t.next_attempt_at, t.last_status_code, t.last_latency_ms, \
-     t.last_error, t.created_at, t.updated_at";
+/// The endpoint table, and every column the domain type needs.
+impl TableRow for EndpointRow {
+    type Domain = WebhookEndpoint;
+    const TABLE: &'static str = "webhook_endpoints";
+    const COLUMNS: &'static str = "t.id, t.url, t.description, t.event_types, \
+        t.is_default, t.disabled_at, t.disabled_reason, t.created_at, t.updated_at, t.deleted_at";
+}
+
+/// The delivery table, and every column the domain type needs.
+impl TableRow for DeliveryRow {
+    type Domain = Delivery;
+    const TABLE: &'static str = "webhook_deliveries";
+    const COLUMNS: &'static str = "t.id, t.event_id, t.endpoint_id, t.event_type, \
+        t.status, t.attempts, t.next_attempt_at, t.last_status_code, t.last_latency_ms, \
+        t.last_error, t.created_at, t.updated_at";
+}
 
 #[derive(sqlx::FromRow)]
 pub(super) struct EndpointRow {
@@ -30,12 +39,6 @@ pub(super) struct EndpointRow {
     created_at: i64,
     updated_at: i64,
     deleted_at: Option<i64>,
-}
-
-impl TableRow for EndpointRow {
-    const TABLE: &'static str = "webhook_endpoints";
-    const COLUMNS: &'static str = ENDPOINT_COLUMNS;
-    type Domain = WebhookEndpoint;
 }
 
 impl TryFrom<EndpointRow> for WebhookEndpoint {
@@ -71,12 +74,6 @@ pub(super) struct DeliveryRow {
     last_error: Option<String>,
     created_at: i64,
     updated_at: i64,
-}
-
-impl TableRow for DeliveryRow {
-    const TABLE: &'static str = "webhook_deliveries";
-    const COLUMNS: &'static str = DELIVERY_COLUMNS;
-    type Domain = Delivery;
 }
 
 impl TryFrom<DeliveryRow> for Delivery {

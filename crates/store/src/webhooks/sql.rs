@@ -12,10 +12,7 @@ use tessera_core::{
 };
 
 use super::{
-    rows::{
-        AttemptRow, DeliveryRow, DueDeliveryRow, EndpointRow, SecretsRow, DELIVERY_COLUMNS,
-        ENDPOINT_COLUMNS,
-    },
+    rows::{AttemptRow, DeliveryRow, DueDeliveryRow, EndpointRow, SecretsRow},
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
     WebhookRepository,
 };
@@ -25,7 +22,7 @@ use crate::{
     page::Page,
     sql::{
         get_by_id, json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis,
-        SqlStore,
+        SqlStore, TableRow,
     },
 };
 
@@ -66,7 +63,8 @@ impl WebhookRepository for SqlStore {
             " WHERE t.deleted_at IS NULL"
         };
         let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t{filter} ORDER BY t.id"
+            "SELECT {} FROM webhook_endpoints t{filter} ORDER BY t.id",
+            EndpointRow::COLUMNS
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -123,7 +121,8 @@ impl WebhookRepository for SqlStore {
     ) -> Result<(WebhookEndpoint, bool), StoreError> {
         let mut tx = self.begin_write().await?;
         let existing = sqlx::query_as::<_, EndpointRow>(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t WHERE t.is_default = 1 AND t.deleted_at IS NULL"
+            "SELECT {} FROM webhook_endpoints t WHERE t.is_default = 1 AND t.deleted_at IS NULL",
+            EndpointRow::COLUMNS
         ))
         .fetch_optional(&mut *tx)
         .await?;
@@ -190,8 +189,9 @@ impl WebhookRepository for SqlStore {
             return Ok(0);
         }
         let endpoints = sqlx::query_as::<_, EndpointRow>(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t \
-             WHERE t.deleted_at IS NULL AND t.disabled_at IS NULL"
+            "SELECT {} FROM webhook_endpoints t \
+             WHERE t.deleted_at IS NULL AND t.disabled_at IS NULL",
+            EndpointRow::COLUMNS
         ))
         .fetch_all(&mut *tx)
         .await?
@@ -267,10 +267,11 @@ impl WebhookRepository for SqlStore {
         }
         q.execute(&mut *tx).await?;
         let select_sql = format!(
-            "SELECT {DELIVERY_COLUMNS}, e.url, e.secret_enc, e.previous_secret_enc, \
+            "SELECT {}, e.url, e.secret_enc, e.previous_secret_enc, \
              e.previous_secret_until, o.payload, o.payload_sealed \
              FROM webhook_deliveries t JOIN webhook_endpoints e ON e.id = t.endpoint_id \
              JOIN outbox_events o ON o.id = t.event_id WHERE t.id IN ({})",
+            DeliveryRow::COLUMNS,
             placeholders(1, claimed.len())
         );
         let mut q = sqlx::query_as::<_, DueDeliveryRow>(&select_sql);

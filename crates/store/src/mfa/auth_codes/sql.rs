@@ -22,8 +22,13 @@ use crate::{
     },
 };
 
-const COLUMNS: &str = "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
-     t.max_attempts, t.expires_at, t.consumed_at, t.sent_at, t.created_at, t.superseded_at";
+impl TableRow for AuthCodeRow {
+    type Domain = StoredCode;
+    const TABLE: &'static str = "auth_codes";
+    const COLUMNS: &'static str =
+        "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
+        t.max_attempts, t.expires_at, t.consumed_at, t.sent_at, t.created_at, t.superseded_at";
+}
 
 #[derive(sqlx::FromRow)]
 struct AuthCodeRow {
@@ -39,12 +44,6 @@ struct AuthCodeRow {
     sent_at: Option<i64>,
     created_at: i64,
     superseded_at: Option<i64>,
-}
-
-impl TableRow for AuthCodeRow {
-    const TABLE: &'static str = "auth_codes";
-    const COLUMNS: &'static str = COLUMNS;
-    type Domain = StoredCode;
 }
 
 /// A locked code: the record, its stored hash, and whether it was replaced.
