@@ -8,15 +8,17 @@ use tessera_core::ids::new_id;
 
 use crate::{
     error::StoreError,
-    sql::{from_millis, from_opt_millis, to_millis, SqlStore},
+    sql::{columns::Millis, from_opt_millis, to_millis, SqlStore},
 };
 
-/// One recorded run of a scheduled job.
-#[derive(Debug, Clone, PartialEq)]
+/// One recorded run of a scheduled job (read straight from `job_runs`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct JobRun {
     pub job: String,
     pub holder: String,
+    #[sqlx(try_from = "Millis")]
     pub started_at: DateTime<Utc>,
+    #[sqlx(try_from = "Millis")]
     pub finished_at: DateTime<Utc>,
     /// `success` or `failure`.
     pub outcome: String,
@@ -51,33 +53,6 @@ pub trait JobRepository: Send + Sync {
         audit_before: DateTime<Utc>,
         usage_before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
-}
-
-#[derive(sqlx::FromRow)]
-struct RunRow {
-    job: String,
-    holder: String,
-    started_at: i64,
-    finished_at: i64,
-    outcome: String,
-    items: i64,
-    error: Option<String>,
-}
-
-impl TryFrom<RunRow> for JobRun {
-    type Error = StoreError;
-
-    fn try_from(r: RunRow) -> Result<Self, StoreError> {
-        Ok(JobRun {
-            job: r.job,
-            holder: r.holder,
-            started_at: from_millis(r.started_at)?,
-            finished_at: from_millis(r.finished_at)?,
-            outcome: r.outcome,
-            items: r.items,
-            error: r.error,
-        })
-    }
 }
 
 #[async_trait]
@@ -130,7 +105,7 @@ impl JobRepository for SqlStore {
     }
 
     async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError> {
-        let last: Option<RunRow> = sqlx::query_as(
+        let last: Option<JobRun> = sqlx::query_as(
             "SELECT job, holder, started_at, finished_at, outcome, items, error FROM job_runs \
              WHERE job = $1 ORDER BY started_at DESC LIMIT 1",
         )
@@ -145,7 +120,7 @@ impl JobRepository for SqlStore {
         .await?;
         Ok(JobSummary {
             job: job.to_string(),
-            last_run: last.map(JobRun::try_from).transpose()?,
+            last_run: last,
             last_success_at: from_opt_millis(success)?,
         })
     }

@@ -5,11 +5,11 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
 
-use super::{AuditLog, AuditRecord, EventPayload, Outbox, StoredEvent};
+use super::{AuditLog, AuditRecord, Outbox, StoredEvent};
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
-    sql::{from_json, from_millis, from_opt_millis, to_millis, SqlStore},
+    sql::{to_millis, SqlStore},
 };
 
 pub(crate) async fn insert_audit(
@@ -84,77 +84,6 @@ impl WriteTx {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct AuditRow {
-    id: String,
-    at: i64,
-    actor: String,
-    action: String,
-    target_type: String,
-    target_id: Option<String>,
-    request_id: Option<String>,
-    outcome: String,
-    details: String,
-    ip_enc: Option<String>,
-    user_agent_enc: Option<String>,
-}
-
-impl TryFrom<AuditRow> for AuditRecord {
-    type Error = StoreError;
-
-    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
-        Ok(AuditRecord {
-            id: r.id,
-            at: from_millis(r.at)?,
-            actor: r.actor,
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            request_id: r.request_id,
-            outcome: r.outcome,
-            details: from_json(&r.details, "details")?,
-            ip_sealed: r.ip_enc,
-            user_agent_sealed: r.user_agent_enc,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    id: String,
-    event_type: String,
-    payload: String,
-    payload_sealed: i64,
-    created_at: i64,
-    dispatched_at: Option<i64>,
-}
-
-impl TryFrom<EventRow> for StoredEvent {
-    type Error = StoreError;
-
-    fn try_from(r: EventRow) -> Result<Self, StoreError> {
-        Ok(StoredEvent {
-            id: r.id,
-            event_type: r.event_type,
-            payload: stored_payload(r.payload, r.payload_sealed)?,
-            created_at: from_millis(r.created_at)?,
-            dispatched_at: from_opt_millis(r.dispatched_at)?,
-        })
-    }
-}
-
-/// An outbox payload from its stored columns (`payload`, `payload_sealed`).
-pub(crate) fn stored_payload(text: String, sealed: i64) -> Result<EventPayload, StoreError> {
-    Ok(if sealed != 0 {
-        EventPayload::Sealed(text)
-    } else {
-        EventPayload::Clear(
-            serde_json::from_str(&text)
-                .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
-        )
-    })
-}
-
 #[async_trait]
 impl AuditLog for SqlStore {
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
@@ -172,28 +101,28 @@ impl AuditLog for SqlStore {
         target_id: &str,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
+        sqlx::query_as(
             "SELECT id, at, actor, action, target_type, target_id, request_id, outcome, details, \
              ip_enc, user_agent_enc FROM audit_log WHERE target_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(target_id)
         .bind(i64::from(limit.clamp(1, 1000)))
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(AuditRecord::try_from).collect()
+        .await
+        .map_err(StoreError::from)
     }
 }
 
 #[async_trait]
 impl Outbox for SqlStore {
     async fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(
+        sqlx::query_as(
             "SELECT id, event_type, payload, payload_sealed, created_at, dispatched_at FROM outbox_events \
              WHERE dispatched_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(i64::from(limit.clamp(1, 10_000)))
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(StoredEvent::try_from).collect()
+        .await
+        .map_err(StoreError::from)
     }
 }

@@ -9,6 +9,7 @@
 //! milliseconds, JSON as TEXT, booleans as BIGINT 0/1) and turned into domain
 //! types by one `TryFrom` each, next to the repository that reads them.
 
+pub(crate) mod columns;
 pub(crate) mod listing;
 pub(crate) mod write_tx;
 

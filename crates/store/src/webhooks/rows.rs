@@ -5,7 +5,7 @@ use tessera_core::webhook::{Delivery, DeliveryAttempt, DeliveryStatus, WebhookEn
 
 use super::{DueDelivery, EndpointSecrets};
 use crate::{
-    audit::sql::stored_payload,
+    audit::PayloadColumns,
     error::StoreError,
     sql::{from_json, from_millis, from_opt_millis, TableRow},
 };
@@ -127,8 +127,8 @@ pub(super) struct DueDeliveryRow {
     url: String,
     #[sqlx(flatten)]
     secrets: SecretsRow,
-    payload: String,
-    payload_sealed: i64,
+    #[sqlx(flatten)]
+    payload: PayloadColumns,
 }
 
 impl TryFrom<DueDeliveryRow> for DueDelivery {
@@ -139,7 +139,7 @@ impl TryFrom<DueDeliveryRow> for DueDelivery {
             delivery: r.delivery.try_into()?,
             url: r.url,
             secrets: r.secrets.try_into()?,
-            payload: stored_payload(r.payload, r.payload_sealed)?,
+            payload: r.payload.try_into()?,
         })
     }
 }
