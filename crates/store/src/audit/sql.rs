@@ -3,7 +3,11 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
+use tessera_core::{
+    audit::{AuditEntry, RequestContext},
+    event::OutboxEvent,
+    ids::new_id,
+};
 
 use super::{AuditLog, AuditRecord, Outbox, StoredEvent};
 use crate::sql::write_tx::WriteTx;
@@ -12,64 +16,60 @@ use crate::{
     sql::{to_millis, SqlStore},
 };
 
-pub(crate) async fn insert_audit(
-    tx: &mut WriteTx,
-    entries: &[AuditEntry],
-) -> Result<(), StoreError> {
-    let now = to_millis(Utc::now());
-    for e in entries {
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, request_id, \
-             outcome, details, ip_enc, user_agent_enc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(new_id())
-        .bind(now)
-        .bind(&e.actor)
-        .bind(e.action)
-        .bind(e.target_type)
-        .bind(&e.target_id)
-        .bind(&e.context.request_id)
-        .bind(e.outcome)
-        .bind(e.details.to_string())
-        .bind(&e.context.ip_sealed)
-        .bind(&e.context.user_agent_sealed)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
+/// A query under construction, as the bind helpers take and return it.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-pub(crate) async fn insert_events(
-    tx: &mut WriteTx,
-    events: &[OutboxEvent],
-) -> Result<(), StoreError> {
-    let now = to_millis(Utc::now());
-    for ev in events {
-        sqlx::query(
-            "INSERT INTO outbox_events (id, event_type, payload, payload_sealed, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(new_id())
-        .bind(ev.event_type)
-        .bind(ev.payload_text())
-        .bind(i64::from(ev.sealed))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+/// Binds a request's sealed context as the logs store it, in the column
+/// order `request_id, ip_enc, user_agent_enc` (audit log, invite usage log).
+pub(crate) fn bind_context<'q>(query: Query<'q>, ctx: &'q RequestContext) -> Query<'q> {
+    query
+        .bind(&ctx.request_id)
+        .bind(&ctx.ip_sealed)
+        .bind(&ctx.user_agent_sealed)
 }
 
 /// Audit and outbox rows inside a [`WriteTx`]: they commit with the change
 /// they describe, or not at all.
 impl WriteTx {
     pub async fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        insert_audit(self, entries).await
+        let now = to_millis(Utc::now());
+        for e in entries {
+            let insert = sqlx::query(
+                "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, outcome, \
+                 details, request_id, ip_enc, user_agent_enc) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(new_id())
+            .bind(now)
+            .bind(&e.actor)
+            .bind(e.action)
+            .bind(e.target_type)
+            .bind(&e.target_id)
+            .bind(e.outcome)
+            .bind(e.details.to_string());
+            bind_context(insert, &e.context)
+                .execute(&mut **self)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn append_events(&mut self, events: &[OutboxEvent]) -> Result<(), StoreError> {
-        insert_events(self, events).await
+        let now = to_millis(Utc::now());
+        for ev in events {
+            sqlx::query(
+                "INSERT INTO outbox_events (id, event_type, payload, payload_sealed, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(new_id())
+            .bind(ev.event_type)
+            .bind(ev.payload_text())
+            .bind(i64::from(ev.sealed))
+            .bind(now)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
     }
 
     /// How a single-step change ends: its audit row, its events, the commit.
@@ -78,8 +78,8 @@ impl WriteTx {
         audit: &AuditEntry,
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
-        insert_audit(&mut self, std::slice::from_ref(audit)).await?;
-        insert_events(&mut self, events).await?;
+        self.append_audit(std::slice::from_ref(audit)).await?;
+        self.append_events(events).await?;
         self.commit().await
     }
 }
@@ -91,7 +91,7 @@ impl AuditLog for SqlStore {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        insert_audit(&mut tx, entries).await?;
+        tx.append_audit(entries).await?;
         tx.commit().await?;
         Ok(())
     }

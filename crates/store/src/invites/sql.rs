@@ -17,7 +17,7 @@ use super::{
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::insert_events,
+    audit::sql::bind_context,
     error::StoreError,
     page::Page,
     sql::{
@@ -68,7 +68,7 @@ async fn insert_usage(
     at: i64,
 ) -> Result<(), StoreError> {
     for r in rows {
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO invite_usage_log (id, at, invite_id, action, outcome, subject, \
              request_id, ip_enc, user_agent_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -77,12 +77,8 @@ async fn insert_usage(
         .bind(&r.invite_id)
         .bind(r.action)
         .bind(r.outcome)
-        .bind(&r.subject)
-        .bind(&r.context.request_id)
-        .bind(&r.context.ip_sealed)
-        .bind(&r.context.user_agent_sealed)
-        .execute(&mut **tx)
-        .await?;
+        .bind(&r.subject);
+        bind_context(insert, &r.context).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -134,8 +130,7 @@ impl InviteRepository for SqlStore {
         .bind(json_text(&i.metadata))
         .execute(&mut *tx)
         .await?;
-        tx.commit_logged(audit, events).await?;
-        Ok(())
+        tx.commit_logged(audit, events).await
     }
 
     async fn get_invite(&self, id: &str) -> Result<Option<Invite>, StoreError> {
@@ -196,7 +191,8 @@ impl InviteRepository for SqlStore {
         let mut usage = r.usage.clone();
         usage.invite_id = Some(invite.id.clone());
         insert_usage(&mut tx, &[usage], now).await?;
-        insert_events(&mut tx, &[OutboxEvent::invite_used(&invite.id)]).await?;
+        tx.append_events(&[OutboxEvent::invite_used(&invite.id)])
+            .await?;
         tx.commit().await?;
         Ok(Ok(Invite {
             uses: invite.uses + 1,

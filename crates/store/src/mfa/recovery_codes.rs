@@ -68,8 +68,7 @@ impl RecoveryCodeRepository for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit_logged(audit, events).await?;
-        Ok(())
+        tx.commit_logged(audit, events).await
     }
 
     async fn use_recovery_code(

@@ -16,7 +16,6 @@ use super::{
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::{insert_audit, insert_events},
     error::StoreError,
     page::Page,
     sql::{
@@ -102,8 +101,7 @@ impl TokenRepository for SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         insert_token(&mut tx, new).await?;
-        tx.commit_logged(audit, events).await?;
-        Ok(())
+        tx.commit_logged(audit, events).await
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
@@ -342,7 +340,8 @@ impl WriteTx {
             self.rotate_token_secret(&t.id, new_hash, *old_valid_until, t.updated_at)
                 .await?;
         }
-        insert_audit(self, std::slice::from_ref(&change.audit)).await?;
-        insert_events(self, &change.events).await
+        self.append_audit(std::slice::from_ref(&change.audit))
+            .await?;
+        self.append_events(&change.events).await
     }
 }

@@ -49,8 +49,7 @@ impl WebhookRepository for SqlStore {
         .bind(to_millis(e.updated_at))
         .execute(&mut *tx)
         .await?;
-        tx.commit_logged(audit, &[]).await?;
-        Ok(())
+        tx.commit_logged(audit, &[]).await
     }
 
     async fn list_endpoints(
@@ -98,8 +97,7 @@ impl WebhookRepository for SqlStore {
         if n == 0 {
             return Err(DomainError::NotFound(Entity::Endpoint).into());
         }
-        tx.commit_logged(audit, &[]).await?;
-        Ok(())
+        tx.commit_logged(audit, &[]).await
     }
 
     async fn endpoint_secrets(&self, id: &str) -> Result<Option<EndpointSecrets>, StoreError> {

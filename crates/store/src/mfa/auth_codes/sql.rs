@@ -13,7 +13,6 @@ use tessera_core::{
 use super::{AuthCodeLimits, AuthCodeLookup, AuthCodeRepository, AuthCodeVerdict, NewAuthCode};
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::{insert_audit, insert_events},
     error::StoreError,
     mfa::common::lock_subject,
     sql::{
@@ -143,8 +142,7 @@ async fn create(
     .bind(to_millis(c.created_at))
     .execute(&mut *tx)
     .await?;
-    tx.commit_logged(audit, &[]).await?;
-    Ok(())
+    tx.commit_logged(audit, &[]).await
 }
 
 async fn finish_delivery(
@@ -173,8 +171,7 @@ async fn finish_delivery(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    tx.commit_logged(audit, events).await?;
-    Ok(())
+    tx.commit_logged(audit, events).await
 }
 
 #[async_trait]
@@ -258,7 +255,8 @@ impl WriteTx {
                 .await?;
             }
         }
-        insert_audit(self, std::slice::from_ref(&verdict.audit)).await?;
-        insert_events(self, &verdict.events).await
+        self.append_audit(std::slice::from_ref(&verdict.audit))
+            .await?;
+        self.append_events(&verdict.events).await
     }
 }

@@ -211,8 +211,7 @@ impl TotpRepository for SqlStore {
         .bind(to_millis(d.created_at))
         .execute(&mut *tx)
         .await?;
-        tx.commit_logged(audit, events).await?;
-        Ok(())
+        tx.commit_logged(audit, events).await
     }
 
     async fn list_totp_devices(&self, subject: &str) -> Result<Vec<TotpDevice>, StoreError> {
