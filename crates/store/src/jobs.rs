@@ -26,6 +26,16 @@ pub struct JobRun {
     pub error: Option<String>,
 }
 
+/// A replica's bid for a job's lease: `holder` runs `job` until `until`,
+/// if the lease is free at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct JobLease<'a> {
+    pub job: &'a str,
+    pub holder: &'a str,
+    pub now: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone)]
 pub struct JobSummary {
     pub job: String,
@@ -37,14 +47,8 @@ pub struct JobSummary {
 /// record of runs, and the log purge.
 #[async_trait]
 pub trait JobRepository: Send + Sync {
-    /// Takes the job's lease until `lease_until` if it is free at `now`.
-    async fn try_acquire_job(
-        &self,
-        job: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    /// Takes the job's lease if it is free; `true` if this bid won it.
+    async fn try_acquire_job(&self, lease: &JobLease<'_>) -> Result<bool, StoreError>;
     async fn record_job_run(&self, run: &JobRun) -> Result<(), StoreError>;
     async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError>;
     /// Deletes log rows older than the cut-offs; returns rows deleted.
@@ -57,16 +61,10 @@ pub trait JobRepository: Send + Sync {
 
 #[async_trait]
 impl JobRepository for SqlStore {
-    async fn try_acquire_job(
-        &self,
-        job: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    async fn try_acquire_job(&self, lease: &JobLease<'_>) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO job_leases (job, holder, lease_until) VALUES ($1, NULL, NULL) ON CONFLICT (job) DO NOTHING")
-            .bind(job)
+            .bind(lease.job)
             .execute(&mut *tx)
             .await?;
         // A conditional UPDATE is atomic on both backends: of several replicas
@@ -75,10 +73,10 @@ impl JobRepository for SqlStore {
             "UPDATE job_leases SET holder = $2, lease_until = $4 \
              WHERE job = $1 AND (lease_until IS NULL OR lease_until <= $3)",
         )
-        .bind(job)
-        .bind(holder)
-        .bind(to_millis(now))
-        .bind(to_millis(lease_until))
+        .bind(lease.job)
+        .bind(lease.holder)
+        .bind(to_millis(lease.now))
+        .bind(to_millis(lease.until))
         .execute(&mut *tx)
         .await?
         .rows_affected();

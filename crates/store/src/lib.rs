@@ -39,7 +39,7 @@ pub use error::StoreError;
 pub use invites::{
     InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
-pub use jobs::{JobRepository, JobRun, JobSummary};
+pub use jobs::{JobLease, JobRepository, JobRun, JobSummary};
 pub use mfa::{AuthCodeRepository, MfaMaintenance, RecoveryCodeRepository, TotpRepository};
 pub use migrate::SchemaStatus;
 pub use page::Page;

@@ -39,6 +39,27 @@ pub(crate) struct Dialect {
     pub migration_lock: Option<&'static str>,
 }
 
+/// The two backends' differences, side by side.
+impl Dialect {
+    pub const POSTGRES: Dialect = Dialect {
+        backend: Backend::Postgres,
+        skip_locked: " FOR UPDATE SKIP LOCKED",
+        begin_write: None,
+        // Replicas may run `tessera migrate` at the same moment; a
+        // transaction-level advisory lock makes the second wait and then find
+        // nothing to do.
+        migration_lock: Some("SELECT pg_advisory_xact_lock(7362836110)"),
+    };
+
+    pub const SQLITE: Dialect = Dialect {
+        backend: Backend::Sqlite,
+        skip_locked: "",
+        begin_write: Some("BEGIN IMMEDIATE"),
+        // BEGIN IMMEDIATE already excludes every other writer.
+        migration_lock: None,
+    };
+}
+
 /// A store on either backend.
 pub(crate) struct SqlStore {
     pub pool: AnyPool,
