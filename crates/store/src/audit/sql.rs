@@ -13,11 +13,8 @@ use super::{AuditLog, AuditRecord, Outbox, StoredEvent};
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
-    sql::{to_millis, SqlStore},
+    sql::{to_millis, Query, SqlStore},
 };
-
-/// A query under construction, as the bind helpers take and return it.
-pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Binds a request's sealed context as the logs store it, in the column
 /// order `request_id, ip_enc, user_agent_enc` (audit log, invite usage log).

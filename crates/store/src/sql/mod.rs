@@ -60,6 +60,9 @@ impl Dialect {
     };
 }
 
+/// A query under construction, as the bind helpers take and return it.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 /// A store on either backend.
 pub(crate) struct SqlStore {
     pub pool: AnyPool,
@@ -116,15 +119,22 @@ pub(crate) async fn lock_row<R: TableRow>(
     tx: &mut WriteTx,
     id: &str,
 ) -> Result<Option<R::Domain>, StoreError> {
-    let locked = sqlx::query(&format!(
+    let lock = format!(
         "UPDATE {} SET updated_at = updated_at WHERE id = $1",
         R::TABLE
-    ))
-    .bind(id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if locked == 0 {
+    );
+    update_then_read::<R>(tx, sqlx::query(&lock).bind(id), id).await
+}
+
+/// Runs `update` (an `UPDATE … WHERE id = …` of `R`'s table) inside `tx`
+/// and reads the row as it now is; `None` when the update matched no row.
+pub(crate) async fn update_then_read<R: TableRow>(
+    tx: &mut WriteTx,
+    update: Query<'_>,
+    id: &str,
+) -> Result<Option<R::Domain>, StoreError> {
+    let matched = update.execute(&mut **tx).await?.rows_affected();
+    if matched == 0 {
         return Ok(None);
     }
     get_by_id::<R>(&mut **tx, id).await

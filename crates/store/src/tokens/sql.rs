@@ -20,7 +20,7 @@ use crate::{
     page::Page,
     sql::{
         from_opt_millis, get_by_id, json_text, listing::Listing, lock_row, opt_millis, to_millis,
-        SqlStore, TableRow,
+        Query, SqlStore, TableRow,
     },
 };
 
@@ -60,10 +60,7 @@ async fn insert_secret(
 /// Binds `$1`…`$10`, the columns both the insert and the update write: id,
 /// name, description, owner, scopes, hint, metadata, updated_at, expires_at,
 /// auto_rotate. One bind list, so the two statements cannot drift apart.
-fn bind_token<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    t: &'q ApiToken,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_token<'q>(query: Query<'q>, t: &'q ApiToken) -> Query<'q> {
     query
         .bind(&t.id)
         .bind(&t.name)

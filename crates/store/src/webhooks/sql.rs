@@ -22,7 +22,7 @@ use crate::{
     page::Page,
     sql::{
         get_by_id, json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis,
-        SqlStore, TableRow,
+        update_then_read, SqlStore, TableRow,
     },
 };
 
@@ -411,18 +411,12 @@ impl WriteTx {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
-        let n = sqlx::query(
+        let retry = sqlx::query(
             "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
              locked_until = NULL, updated_at = $2 WHERE id = $1",
         )
         .bind(id)
-        .bind(to_millis(now))
-        .execute(&mut **self)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(None);
-        }
-        get_by_id::<DeliveryRow>(&mut **self, id).await
+        .bind(to_millis(now));
+        update_then_read::<DeliveryRow>(self, retry, id).await
     }
 }
