@@ -69,6 +69,22 @@ impl WriteTx {
         Ok(())
     }
 
+    /// A single-step change that may find nothing to do: runs `change` and,
+    /// when it matched rows, commits it with its audit row and events;
+    /// otherwise rolls back. `true` if it changed something.
+    pub(crate) async fn apply_logged(
+        mut self,
+        change: Query<'_>,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<bool, StoreError> {
+        if change.execute(&mut *self).await?.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.commit_logged(audit, events).await?;
+        Ok(true)
+    }
+
     /// How a single-step change ends: its audit row, its events, the commit.
     pub(crate) async fn commit_logged(
         mut self,

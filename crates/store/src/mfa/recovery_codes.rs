@@ -82,7 +82,7 @@ impl RecoveryCodeRepository for SqlStore {
         if candidates.is_empty() {
             return Ok(false);
         }
-        let mut tx = self.begin_write().await?;
+        let tx = self.begin_write().await?;
         // One conditional update: two requests with one code cannot both
         // see it unused.
         let sql = format!(
@@ -94,11 +94,7 @@ impl RecoveryCodeRepository for SqlStore {
         for c in candidates {
             q = q.bind(c);
         }
-        if q.execute(&mut *tx).await?.rows_affected() == 0 {
-            return Ok(false);
-        }
-        tx.commit_logged(audit, events).await?;
-        Ok(true)
+        tx.apply_logged(q, audit, events).await
     }
 
     async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {

@@ -251,34 +251,20 @@ impl TotpRepository for SqlStore {
         audit: &AuditEntry,
         events: &[OutboxEvent],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM totp_devices WHERE subject = $1 AND id = $2")
+        let delete = sqlx::query("DELETE FROM totp_devices WHERE subject = $1 AND id = $2")
             .bind(subject)
-            .bind(device_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Ok(false);
-        }
-        tx.commit_logged(audit, events).await?;
-        Ok(true)
+            .bind(device_id);
+        let tx = self.begin_write().await?;
+        tx.apply_logged(delete, audit, events).await
     }
 
     async fn unlock_totp(&self, subject: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let cleared = sqlx::query(
+        let clear = sqlx::query(
             "DELETE FROM mfa_attempts WHERE subject = $1 AND factor = 'totp' AND failures > 0",
         )
-        .bind(subject)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if cleared == 0 {
-            return Ok(false);
-        }
-        tx.commit_logged(audit, &[]).await?;
-        Ok(true)
+        .bind(subject);
+        let tx = self.begin_write().await?;
+        tx.apply_logged(clear, audit, &[]).await
     }
 
     async fn totp_key_ids(&self) -> Result<Vec<String>, StoreError> {
