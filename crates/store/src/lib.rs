@@ -46,7 +46,8 @@ pub use page::Page;
 pub use schema::SchemaAdmin;
 pub use sql::write_tx::{BeginWrite, WriteTx};
 pub use tokens::{
-    NewToken, SecretChange, SecretMatch, TokenChange, TokenQuery, TokenRepository, UsageUpdate,
+    NewToken, SecretChange, SecretMatch, Succession, TokenChange, TokenQuery, TokenRepository,
+    UsageUpdate,
 };
 pub use webhooks::{
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,

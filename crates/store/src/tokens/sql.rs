@@ -12,7 +12,8 @@ use tessera_core::{
 
 use super::{
     rows::{SecretMatchRow, TokenRow},
-    NewToken, SecretChange, SecretMatch, TokenChange, TokenQuery, TokenRepository, UsageUpdate,
+    NewToken, SecretChange, SecretMatch, Succession, TokenChange, TokenQuery, TokenRepository,
+    UsageUpdate,
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
@@ -176,32 +177,25 @@ impl TokenRepository for SqlStore {
         rows.into_iter().map(ApiToken::try_from).collect()
     }
 
-    async fn attach_successor(
-        &self,
-        old_id: &str,
-        successor: &NewToken,
-        sealed_secret: &str,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<bool, StoreError> {
+    async fn attach_successor(&self, s: &Succession) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         // Only one successor per token, even if two replicas race here.
         let linked = sqlx::query(
             "UPDATE api_tokens SET successor_id = $2, successor_secret_enc = $3, updated_at = $4 \
              WHERE id = $1 AND successor_id IS NULL",
         )
-        .bind(old_id)
-        .bind(&successor.token.id)
-        .bind(sealed_secret)
-        .bind(to_millis(successor.token.created_at))
+        .bind(&s.old_id)
+        .bind(&s.successor.token.id)
+        .bind(&s.sealed_secret)
+        .bind(to_millis(s.successor.token.created_at))
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if linked == 0 {
             return Ok(false);
         }
-        insert_token(&mut tx, successor).await?;
-        tx.commit_logged(audit, events).await?;
+        insert_token(&mut tx, &s.successor).await?;
+        tx.commit_logged(&s.audit, &s.events).await?;
         Ok(true)
     }
 
