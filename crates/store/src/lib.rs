@@ -51,7 +51,7 @@ pub use tokens::{
 };
 pub use webhooks::{
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
-    WebhookRepository,
+    SecretRotation, WebhookRepository,
 };
 
 /// Opens a store. The URL decides the backend; nothing is migrated here.

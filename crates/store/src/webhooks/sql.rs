@@ -14,7 +14,7 @@ use tessera_core::{
 use super::{
     rows::{AttemptRow, DeliveryRow, DueDeliveryRow, EndpointRow, SecretsRow},
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
-    WebhookRepository,
+    SecretRotation, WebhookRepository,
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
@@ -74,22 +74,16 @@ impl WebhookRepository for SqlStore {
         get_by_id::<EndpointRow>(&self.pool, id).await
     }
 
-    async fn rotate_endpoint_secret(
-        &self,
-        id: &str,
-        new_sealed: &str,
-        previous_until: DateTime<Utc>,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
+    async fn rotate_endpoint_secret(&self, rotation: &SecretRotation) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE webhook_endpoints SET previous_secret_enc = secret_enc, \
              previous_secret_until = $3, secret_enc = $2, updated_at = $4 \
              WHERE id = $1 AND deleted_at IS NULL",
         )
-        .bind(id)
-        .bind(new_sealed)
-        .bind(to_millis(previous_until))
+        .bind(&rotation.endpoint_id)
+        .bind(&rotation.new_sealed)
+        .bind(to_millis(rotation.previous_until))
         .bind(to_millis(tessera_core::ids::now()))
         .execute(&mut *tx)
         .await?
@@ -97,7 +91,7 @@ impl WebhookRepository for SqlStore {
         if n == 0 {
             return Err(DomainError::NotFound(Entity::Endpoint).into());
         }
-        tx.commit_logged(audit, &[]).await
+        tx.commit_logged(&rotation.audit, &[]).await
     }
 
     async fn endpoint_secrets(&self, id: &str) -> Result<Option<EndpointSecrets>, StoreError> {
