@@ -58,14 +58,12 @@ pub enum AttemptResult {
     EndpointGone,
 }
 
+/// An attempt to record: the attempt itself, the endpoint it went to, and
+/// what it decided for the delivery.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
-    pub delivery_id: String,
+    pub attempt: DeliveryAttempt,
     pub endpoint_id: String,
-    pub at: DateTime<Utc>,
-    pub status_code: Option<i64>,
-    pub latency_ms: i64,
-    pub error: Option<String>,
     pub result: AttemptResult,
 }
 

@@ -280,13 +280,18 @@ impl WebhookRepository for SqlStore {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        for a in attempts {
+        for AttemptRecord {
+            attempt: a,
+            endpoint_id,
+            result,
+        } in attempts
+        {
             let at = to_millis(a.at);
             sqlx::query(
                 "INSERT INTO webhook_attempts (id, delivery_id, at, status_code, latency_ms, error) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(new_id())
+            .bind(&a.id)
             .bind(&a.delivery_id)
             .bind(at)
             .bind(a.status_code)
@@ -294,7 +299,7 @@ impl WebhookRepository for SqlStore {
             .bind(&a.error)
             .execute(&mut *tx)
             .await?;
-            let (status, next) = match &a.result {
+            let (status, next) = match result {
                 AttemptResult::Succeeded => ("succeeded", None),
                 AttemptResult::RetryAt(t) => ("pending", Some(to_millis(*t))),
                 AttemptResult::Failed | AttemptResult::EndpointGone => ("failed", None),
@@ -313,12 +318,12 @@ impl WebhookRepository for SqlStore {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            if a.result == AttemptResult::EndpointGone {
+            if *result == AttemptResult::EndpointGone {
                 sqlx::query(
                     "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3, updated_at = $2 \
                      WHERE id = $1 AND disabled_at IS NULL",
                 )
-                .bind(&a.endpoint_id)
+                .bind(endpoint_id)
                 .bind(at)
                 .bind("the receiver answered 410 Gone")
                 .execute(&mut *tx)
