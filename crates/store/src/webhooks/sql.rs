@@ -26,6 +26,29 @@ use crate::{
     },
 };
 
+/// The one insert of an endpoint, with its sealed signing secret.
+async fn insert_endpoint(
+    tx: &mut WriteTx,
+    e: &WebhookEndpoint,
+    secret_sealed: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, url, description, event_types, secret_enc, \
+         is_default, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&e.id)
+    .bind(&e.url)
+    .bind(&e.description)
+    .bind(json_text(&e.event_types))
+    .bind(secret_sealed)
+    .bind(i64::from(e.is_default))
+    .bind(to_millis(e.created_at))
+    .bind(to_millis(e.updated_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl WebhookRepository for SqlStore {
     async fn create_endpoint(
@@ -33,22 +56,8 @@ impl WebhookRepository for SqlStore {
         new: &NewEndpoint,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let e = &new.endpoint;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO webhook_endpoints (id, url, description, event_types, secret_enc, \
-             is_default, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&e.id)
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(json_text(&e.event_types))
-        .bind(&new.secret_sealed)
-        .bind(i64::from(e.is_default))
-        .bind(to_millis(e.created_at))
-        .bind(to_millis(e.updated_at))
-        .execute(&mut *tx)
-        .await?;
+        insert_endpoint(&mut tx, &new.endpoint, &new.secret_sealed).await?;
         tx.commit_logged(audit, &[]).await
     }
 
@@ -149,17 +158,7 @@ impl WebhookRepository for SqlStore {
                     updated_at: now,
                     deleted_at: None,
                 };
-                sqlx::query(
-                    "INSERT INTO webhook_endpoints (id, url, description, event_types, secret_enc, \
-                     is_default, created_at, updated_at) VALUES ($1, $2, $3, '[]', $4, 1, $5, $5)",
-                )
-                .bind(&e.id)
-                .bind(url)
-                .bind(&e.description)
-                .bind(secret_sealed)
-                .bind(to_millis(now))
-                .execute(&mut *tx)
-                .await?;
+                insert_endpoint(&mut tx, &e, secret_sealed).await?;
                 (e, true)
             }
         };
