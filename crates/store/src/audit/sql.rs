@@ -105,8 +105,7 @@ impl AuditLog for SqlStore {
         }
         let mut tx = self.begin_write().await?;
         tx.append_audit(entries).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn audit_for_target(

@@ -207,8 +207,7 @@ impl InviteRepository for SqlStore {
         }
         let mut tx = self.begin_write().await?;
         insert_usage(&mut tx, rows, to_millis(tessera_core::ids::now())).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 }
 

@@ -40,8 +40,7 @@ impl MfaMaintenance for SqlStore {
         let mut tx = self.begin_write().await?;
         tx.append_audit(audit).await?;
         tx.append_events(events).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn purge_mfa_state(

@@ -246,8 +246,7 @@ impl TokenRepository for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 }
 
