@@ -7,7 +7,9 @@
 //!
 //! Rows are read into `#[derive(FromRow)]` structs (timestamps as BIGINT
 //! milliseconds, JSON as TEXT, booleans as BIGINT 0/1) and turned into domain
-//! types by one `TryFrom` each, next to the repository that reads them.
+//! types by one `TryFrom` each, next to the repository that reads them; each
+//! such row names its table and columns once ([`TableRow`]). Types the store
+//! owns derive `FromRow` themselves through the decoders in [`columns`].
 
 pub(crate) mod columns;
 pub(crate) mod listing;
