@@ -15,7 +15,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rust_source import crate_modules, crates  # noqa: E402
+from rust_source import crate_modules, crates, matching_brace  # noqa: E402
 
 _USE = re.compile(r"\buse\s+([^;]*);")
 _PATH = re.compile(r"\b(crate|super|self)\s*((?:::\s*\w+\s*)+)")
@@ -29,18 +29,15 @@ def expand(tree):
     i = tree.find("{")
     if i < 0:
         return [tree]
-    depth, parts, start = 0, [], i + 1
-    for j in range(i, len(tree)):
-        if tree[j] == "{":
-            depth += 1
-        elif tree[j] == "}":
-            depth -= 1
-            if depth == 0:
-                parts.append(tree[start:j])
-                break
-        elif tree[j] == "," and depth == 1:
+    close = matching_brace(tree, i)
+    parts, depth, start = [], 0, i + 1
+    # Split the group on its own commas, not those of nested groups.
+    for j in range(i + 1, close):
+        depth += {"{": 1, "}": -1}.get(tree[j], 0)
+        if tree[j] == "," and depth == 0:
             parts.append(tree[start:j])
             start = j + 1
+    parts.append(tree[start:close])
     prefix = tree[:i]
     out = []
     for p in parts:

@@ -28,35 +28,38 @@ def cycles(files):
         return r.returncode, r.stdout
 
 
-def main():
-    code, out = cycles({
+# (what the case shows, the crate's files, expected exit code, text expected in the report)
+CYCLE_CASES = [
+    ("two siblings that use each other", {
         "src/lib.rs": "mod a;\nmod b;\n",
         "src/a.rs": "use crate::b::B;\npub struct A;\n",
         "src/b.rs": "pub struct B;\nfn f() -> crate::a::A { crate::a::A }\n",
-    })
-    assert code == 1 and "a, b" in out, out
-    code, out = cycles({
+    }, 1, "a, b"),
+    ("parents, children, comments, strings and test code are no cycle", {
         "src/lib.rs": "mod a;\nmod b;\n",
         "src/a/mod.rs": "mod c;\nmod d;\npub use c::C;\n",
         "src/a/c.rs": "use super::d::D;\npub struct C;\n",
         "src/a/d.rs": "// use super::c::C; only in a comment\npub struct D;\nconst S: &str = \"crate::a::c\";\n",
         "src/b.rs": "use crate::a::C;\n#[cfg(test)]\nmod tests { use crate::b; }\n",
-    })
-    assert code == 0, out
-    code, out = cycles({
+    }, 0, "none"),
+    ("a cycle one level down", {
         "src/lib.rs": "mod a;\n",
         "src/a/mod.rs": "mod c;\nmod d;\n",
         "src/a/c.rs": "use super::d::D;\npub struct C;\n",
         "src/a/d.rs": "pub struct D;\nfn f(_: super::c::C) {}\n",
-    })
-    assert code == 1 and "children of crate::a: c, d" in out, out
-    # A use through a re-export counts as a use of where the item lives.
-    code, out = cycles({
+    }, 1, "children of crate::a: c, d"),
+    ("a use through a re-export counts where the item lives", {
         "src/lib.rs": "mod a;\nmod b;\npub use b::{B as Renamed, Other};\n",
         "src/a.rs": "pub struct A;\nfn f(_: crate::Renamed) {}\n",
         "src/b.rs": "use crate::a::A;\npub struct B;\npub struct Other;\n",
-    })
-    assert code == 1 and "a, b" in out, out
+    }, 1, "a, b"),
+]
+
+
+def main():
+    for what, files, want_code, want_text in CYCLE_CASES:
+        code, out = cycles(files)
+        assert code == want_code and want_text in out, f"{what}: {out}"
     with tempfile.TemporaryDirectory() as d:
         body = "\n".join(f"    let x{i} = {i};" for i in range(85))
         crate(d, {"src/lib.rs": f"pub fn long() {{\n{body}\n}}\n#[cfg(test)]\nmod t {{\n fn long_test() {{\n{body}\n}}\n}}\n"})

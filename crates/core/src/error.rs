@@ -97,9 +97,6 @@ pub enum DomainError {
     /// The TOTP device is already confirmed.
     #[error("the device is already active")]
     DeviceAlreadyActive,
-    /// A one-time code could not be handed to the mail or SMS provider.
-    #[error("the {channel} provider did not accept the message; retry later")]
-    DeliveryFailed { channel: &'static str },
 }
 
 impl DomainError {
@@ -126,7 +123,6 @@ impl DomainError {
             Self::NotConfigured { .. } => "not_configured",
             Self::DeviceAlreadyActive => "device_already_active",
             Self::DeviceLimitReached { .. } => "device_limit_reached",
-            Self::DeliveryFailed { .. } => "delivery_failed",
             Self::InviteUnusable(f) => match f {
                 crate::invite::InviteFailure::NotFound => "invite_not_found",
                 crate::invite::InviteFailure::Expired => "invite_expired",

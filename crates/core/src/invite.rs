@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::one_time::{Lifecycle, Unusable};
+
 const CODE_LEN: usize = 16;
 /// Inputs longer than this are not codes, whatever they contain.
 pub const MAX_CODE_INPUT: usize = crate::crockford::MAX_INPUT;
@@ -116,22 +118,33 @@ impl InviteFailure {
 }
 
 impl Invite {
+    /// The one-time-secret state of this invite: up to `max_uses` uses
+    /// until it expires; wrong guesses are limited per client, not per code.
+    pub fn lifecycle(&self) -> Lifecycle {
+        Lifecycle {
+            expires_at: self.expires_at,
+            uses: self.uses,
+            max_uses: self.max_uses,
+            attempts: 0,
+            max_attempts: None,
+            revoked: self.revoked_at.is_some(),
+        }
+    }
+
     /// Revoked wins over used, used over expired: the state a person would
     /// name first when asked why the code no longer works.
     pub fn state_at(&self, now: DateTime<Utc>) -> InviteState {
-        if self.revoked_at.is_some() {
-            InviteState::Revoked
-        } else if self.uses >= self.max_uses {
-            InviteState::Used
-        } else if now >= self.expires_at {
-            InviteState::Expired
-        } else {
-            InviteState::Active
+        match self.lifecycle().check(now) {
+            Ok(()) => InviteState::Active,
+            Err(Unusable::Revoked) => InviteState::Revoked,
+            Err(Unusable::UsedUp) => InviteState::Used,
+            // An invite has no attempt limit, so it is never locked.
+            Err(Unusable::Expired | Unusable::Locked) => InviteState::Expired,
         }
     }
 
     pub fn uses_left(&self) -> i64 {
-        (self.max_uses - self.uses).max(0)
+        self.lifecycle().uses_left()
     }
 
     /// Whether this invite can be used now, by someone presenting `email`.

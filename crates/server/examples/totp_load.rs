@@ -71,16 +71,8 @@ async fn main() {
             let code = TotpParams::default().code_at(&d.secret, now + 30);
             let subject = d.subject.clone();
             async move {
-                let r: Value = http
-                    .post(format!("{base}/v1/subjects/{subject}/totp/verify"))
-                    .bearer_auth(token)
-                    .json(&json!({ "code": code }))
-                    .send()
-                    .await
-                    .expect("verify")
-                    .json()
-                    .await
-                    .expect("json");
+                let url = format!("{base}/v1/subjects/{subject}/totp/verify");
+                let r = post(&http, &url, &token, json!({ "code": code }), "verify").await;
                 assert_eq!(r["valid"], true, "{r}");
             }
         })
@@ -95,30 +87,25 @@ async fn main() {
     }
 }
 
-async fn enrol(http: &reqwest::Client, base: &str, token: &str, subject: &str) -> Device {
-    let e: Value = http
-        .post(format!("{base}/v1/subjects/{subject}/totp"))
-        .bearer_auth(token)
-        .json(&json!({ "qr": "none" }))
-        .send()
-        .await
-        .expect("enrol")
+/// POSTs `body` to `url` with the bearer `token`; the JSON reply. Panics
+/// naming `what` when the request or the JSON fails.
+async fn post(http: &reqwest::Client, url: &str, token: &str, body: Value, what: &str) -> Value {
+    let sent = http.post(url).bearer_auth(token).json(&body).send().await;
+    let reply = sent.unwrap_or_else(|e| panic!("{what}: {e}"));
+    reply
         .json()
         .await
-        .expect("json");
+        .unwrap_or_else(|e| panic!("{what}: json: {e}"))
+}
+
+async fn enrol(http: &reqwest::Client, base: &str, token: &str, subject: &str) -> Device {
+    let url = format!("{base}/v1/subjects/{subject}/totp");
+    let e = post(http, &url, token, json!({ "qr": "none" }), "enrol").await;
     let secret = base32_decode(e["secret"].as_str().expect("secret")).expect("base32");
     let code = TotpParams::default().code_at(&secret, chrono::Utc::now().timestamp());
     let id = e["device_id"].as_str().expect("device id");
-    let c: Value = http
-        .post(format!("{base}/v1/subjects/{subject}/totp/{id}/confirm"))
-        .bearer_auth(token)
-        .json(&json!({ "code": code }))
-        .send()
-        .await
-        .expect("confirm")
-        .json()
-        .await
-        .expect("json");
+    let url = format!("{base}/v1/subjects/{subject}/totp/{id}/confirm");
+    let c = post(http, &url, token, json!({ "code": code }), "confirm").await;
     assert_eq!(c["valid"], true, "{c}");
     Device {
         subject: subject.to_string(),

@@ -416,10 +416,17 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
         per_destination: 4,
         window: Duration::minutes(15),
     };
-    let first = auth_code("u_a", "dest-1");
-    s.create_auth_code(&first, &limits, &audit("create", "u_a"))
-        .await
-        .unwrap();
+    // A new code for `subject` to `dest`, under `limits`, audited as `action`.
+    let create = |subject: &str, dest: &str, action: &'static str| {
+        let code = auth_code(subject, dest);
+        let entry = audit(action, subject);
+        let limits = &limits;
+        async move {
+            let created = s.create_auth_code(&code, limits, &entry).await;
+            created.map(|()| code)
+        }
+    };
+    let first = create("u_a", "dest-1", "create").await.unwrap();
     let lookup = AuthCodeLookup {
         subject: "u_a".into(),
         purpose: "login".into(),
@@ -430,10 +437,7 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(r.unwrap_err(), MfaFailure::NoCode);
-    let second = auth_code("u_a", "dest-1");
-    s.create_auth_code(&second, &limits, &audit("create", "u_a"))
-        .await
-        .unwrap();
+    let second = create("u_a", "dest-1", "create").await.unwrap();
     s.finish_auth_code_delivery(&second.code.id, Some(now()), &audit("sent", "u_a"), &[])
         .await
         .unwrap();
@@ -462,24 +466,14 @@ async fn auth_codes_limits_supersede_and_attempts(db: TestDb) {
         .unwrap();
     assert_eq!(r.unwrap_err(), MfaFailure::Replayed);
     // Third creation for the subject is allowed, the fourth is rate limited.
-    s.create_auth_code(&auth_code("u_a", "dest-1"), &limits, &audit("c", "u_a"))
-        .await
-        .unwrap();
-    let err = s
-        .create_auth_code(&auth_code("u_a", "dest-1"), &limits, &audit("c", "u_a"))
-        .await
-        .unwrap_err();
+    create("u_a", "dest-1", "c").await.unwrap();
+    let err = create("u_a", "dest-1", "c").await.unwrap_err();
     assert!(
         matches!(err, StoreError::Domain(DomainError::RateLimited { retry_after_secs }) if retry_after_secs > 800)
     );
     // The destination limit counts across subjects.
-    s.create_auth_code(&auth_code("u_b", "dest-1"), &limits, &audit("c", "u_b"))
-        .await
-        .unwrap();
-    let err = s
-        .create_auth_code(&auth_code("u_c", "dest-1"), &limits, &audit("c", "u_c"))
-        .await
-        .unwrap_err();
+    create("u_b", "dest-1", "c").await.unwrap();
+    let err = create("u_c", "dest-1", "c").await.unwrap_err();
     assert!(matches!(
         err,
         StoreError::Domain(DomainError::RateLimited { .. })

@@ -12,11 +12,11 @@ use tessera_core::{
     pagination::{page_size, parse_filter},
     DomainError,
 };
+use tessera_server::service::ServiceError;
 use tessera_server::{
     service::invites::{Attempt, CreateInvite, InviteExpiry, InviteService, ListInvites},
     Config, Services,
 };
-use tessera_store::StoreError;
 
 use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
@@ -56,7 +56,7 @@ const AT_THE_CONSOLE: Attempt<'static> = Attempt {
     context: &RequestContext::default,
 };
 
-async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, StoreError> {
+async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, ServiceError> {
     let invites = &services.invites;
     let (actor, ctx) = (Actor::Cli, RequestContext::default());
     let now = Utc::now();
@@ -131,7 +131,7 @@ async fn create(
     invites: &InviteService,
     a: InviteCreateArgs,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), ServiceError> {
     let expiry = expiry(&a)?;
     let on_behalf_of = on_behalf_of(a.on_behalf_of.as_deref())?;
     let input = CreateInvite {
@@ -163,7 +163,7 @@ async fn list(
     query: ListInvites,
     as_json: bool,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), ServiceError> {
     let page = invites.list(query).await?;
     let items: Vec<_> = page.items.iter().map(|i| i.view(now)).collect();
     if as_json {
@@ -192,7 +192,7 @@ async fn list(
 }
 
 /// Exit 0 if the code can be used, 1 if not.
-async fn validate(invites: &InviteService, a: ValidateArgs) -> Result<ExitCode, StoreError> {
+async fn validate(invites: &InviteService, a: ValidateArgs) -> Result<ExitCode, ServiceError> {
     let code = from_stdin_if_dash("code", a.code)?;
     let result = invites
         .validate(&code, a.email.as_deref(), &AT_THE_CONSOLE)
@@ -217,7 +217,7 @@ async fn validate(invites: &InviteService, a: ValidateArgs) -> Result<ExitCode, 
     Ok(output::valid_exit(valid))
 }
 
-async fn redeem(invites: &InviteService, a: RedeemArgs) -> Result<(), StoreError> {
+async fn redeem(invites: &InviteService, a: RedeemArgs) -> Result<(), ServiceError> {
     let code = from_stdin_if_dash("code", a.code)?;
     let i = invites
         .redeem(&code, &a.subject, a.email.as_deref(), &AT_THE_CONSOLE)

@@ -11,8 +11,8 @@ use tessera_core::{
     audit::{Actor, RequestContext},
     mfa::TotpDevice,
 };
+use tessera_server::service::ServiceError;
 use tessera_server::{Config, Services};
-use tessera_store::StoreError;
 
 use super::WantsJson;
 use crate::{cli::MfaCommand, output};
@@ -45,7 +45,7 @@ async fn execute(
     services: &Services,
     cmd: MfaCommand,
     has_previous: bool,
-) -> Result<ExitCode, StoreError> {
+) -> Result<ExitCode, ServiceError> {
     let mfa = &services.mfa;
     match cmd {
         MfaCommand::Devices { subject, out } => {

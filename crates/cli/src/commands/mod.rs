@@ -30,8 +30,8 @@ pub mod webhooks;
 
 use std::process::ExitCode;
 
+use tessera_server::service::ServiceError;
 use tessera_server::{Config, Services};
-use tessera_store::StoreError;
 
 use crate::output;
 
@@ -45,7 +45,7 @@ pub trait WantsJson {
 pub async fn run_admin<C: WantsJson>(
     config: &Config,
     cmd: C,
-    execute: impl AsyncFnOnce(&Services, C) -> Result<ExitCode, StoreError>,
+    execute: impl AsyncFnOnce(&Services, C) -> Result<ExitCode, ServiceError>,
 ) -> ExitCode {
     let as_json = cmd.wants_json();
     with_services(config, as_json, async |services| {
@@ -59,7 +59,7 @@ pub async fn run_admin<C: WantsJson>(
 pub async fn with_services(
     config: &Config,
     as_json: bool,
-    command: impl AsyncFnOnce(&Services) -> Result<ExitCode, StoreError>,
+    command: impl AsyncFnOnce(&Services) -> Result<ExitCode, ServiceError>,
 ) -> ExitCode {
     let services = match Services::open(config).await {
         Ok(s) => s,

@@ -11,11 +11,11 @@ use tessera_core::{
     pagination::{page_size, parse_filter},
     DomainError,
 };
+use tessera_server::service::ServiceError;
 use tessera_server::{
     service::tokens::{CreateToken, IssuedToken, ListTokens, TokenService, UpdateToken},
     Config, Services,
 };
-use tessera_store::StoreError;
 
 use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
@@ -47,7 +47,7 @@ fn expiry(args: &ExpiryArgs) -> Result<Option<ExpiryRequest>, DomainError> {
     }
 }
 
-async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, StoreError> {
+async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, ServiceError> {
     let tokens = &services.tokens;
     let actor = Actor::Cli;
     let ctx = RequestContext::default();
@@ -85,7 +85,7 @@ async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, Sto
     Ok(ExitCode::SUCCESS)
 }
 
-async fn create(tokens: &TokenService, a: CreateArgs) -> Result<(), StoreError> {
+async fn create(tokens: &TokenService, a: CreateArgs) -> Result<(), ServiceError> {
     let input = CreateToken {
         name: a.name,
         description: a.description,
@@ -102,7 +102,7 @@ async fn create(tokens: &TokenService, a: CreateArgs) -> Result<(), StoreError> 
     Ok(())
 }
 
-async fn list(tokens: &TokenService, a: ListArgs, now: DateTime<Utc>) -> Result<(), StoreError> {
+async fn list(tokens: &TokenService, a: ListArgs, now: DateTime<Utc>) -> Result<(), ServiceError> {
     let state = parse_filter(
         "state",
         a.state.as_deref(),
@@ -132,7 +132,7 @@ async fn update(
     tokens: &TokenService,
     a: UpdateArgs,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), ServiceError> {
     let input = UpdateToken {
         name: a.name,
         description: a.description.map(|d| (!d.is_empty()).then_some(d)),
@@ -153,7 +153,7 @@ async fn verify(
     tokens: &TokenService,
     a: VerifyArgs,
     now: DateTime<Utc>,
-) -> Result<ExitCode, StoreError> {
+) -> Result<ExitCode, ServiceError> {
     let raw = from_stdin_if_dash("token", a.token)?;
     let result = tokens
         .verify(&raw, &a.scopes, RequestContext::default)

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::MfaFailure;
-use crate::DomainError;
+use crate::{
+    one_time::{Lifecycle, Unusable},
+    DomainError,
+};
 
 /// How a code reaches the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -77,19 +80,29 @@ pub struct AuthCode {
 }
 
 impl AuthCode {
+    /// The one-time-secret state of this code: one use, a few attempts.
+    pub fn lifecycle(&self) -> Lifecycle {
+        Lifecycle {
+            expires_at: self.expires_at,
+            uses: i64::from(self.consumed_at.is_some()),
+            max_uses: 1,
+            attempts: self.attempts,
+            max_attempts: Some(self.max_attempts),
+            revoked: false,
+        }
+    }
+
     /// Whether a guess may be evaluated at all, before the code is compared.
     pub fn check_usable(&self, now: DateTime<Utc>) -> Result<(), MfaFailure> {
-        if self.consumed_at.is_some() {
-            Err(MfaFailure::Replayed)
-        } else if self.sent_at.is_none() {
-            Err(MfaFailure::NoCode)
-        } else if now >= self.expires_at {
-            Err(MfaFailure::Expired)
-        } else if self.attempts >= self.max_attempts {
-            Err(MfaFailure::Locked)
-        } else {
-            Ok(())
+        // A used code was sent, so "never sent" only applies to unused ones.
+        if self.consumed_at.is_none() && self.sent_at.is_none() {
+            return Err(MfaFailure::NoCode);
         }
+        self.lifecycle().check(now).map_err(|why| match why {
+            Unusable::UsedUp | Unusable::Revoked => MfaFailure::Replayed,
+            Unusable::Expired => MfaFailure::Expired,
+            Unusable::Locked => MfaFailure::Locked,
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! client's business (driver errors, bugs) are logged here with the request
 //! and replaced by a generic body, so no internal detail leaks.
 
+use crate::service::{error::Dependency, ServiceError};
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -110,9 +111,7 @@ impl From<DomainError> for ApiError {
                 InviteFailure::UsedUp => StatusCode::CONFLICT,
                 InviteFailure::EmailMismatch => StatusCode::FORBIDDEN,
             },
-            DomainError::NotConfigured { .. } | DomainError::DeliveryFailed { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            DomainError::NotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::DeviceAlreadyActive | DomainError::DeviceLimitReached { .. } => {
                 StatusCode::CONFLICT
             }
@@ -129,6 +128,22 @@ impl From<DomainError> for ApiError {
             _ => {}
         }
         api
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Domain(d) => d.into(),
+            ServiceError::Unavailable(Dependency::MessageProvider { channel }) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "delivery_failed",
+                ServiceError::delivery_failed(channel).to_string(),
+            ),
+            ServiceError::Unavailable(Dependency::Database(e))
+            | ServiceError::Conflict(e)
+            | ServiceError::Internal(e) => e.into(),
+        }
     }
 }
 

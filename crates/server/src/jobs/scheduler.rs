@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::Utc;
 use tessera_store::{JobLease, JobRun, StoreError};
 
-use crate::{config::JobSettings, runtime::Services};
+use crate::{config::JobSettings, runtime::Services, service::ServiceError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -51,7 +51,7 @@ impl Job {
     }
 
     /// The work itself; returns how many items it touched.
-    async fn execute(self, services: &Services, s: &JobSettings) -> Result<i64, StoreError> {
+    async fn execute(self, services: &Services, s: &JobSettings) -> Result<i64, ServiceError> {
         const BATCH: u32 = 500;
         let now = Utc::now();
         match self {

@@ -13,14 +13,17 @@ use tessera_core::{
 };
 use tessera_store::{NewToken, SecretChange, StoreError, Succession, TokenChange};
 
-use crate::service::tokens::{IssuedToken, TokenService};
+use crate::service::{
+    tokens::{IssuedToken, TokenService},
+    ServiceError,
+};
 
 const SUCCESSOR_CONTEXT: &str = "api_tokens.successor_secret";
 
 impl TokenService {
     /// Revokes tokens past expiry with reason `expired`; emits `expired` and
     /// `revoked`. Returns how many were revoked.
-    pub async fn revoke_expired(&self, batch: u32) -> Result<i64, StoreError> {
+    pub async fn revoke_expired(&self, batch: u32) -> Result<i64, ServiceError> {
         let now = tessera_core::ids::now();
         let mut revoked = 0;
         for id in self.store.expired_unrevoked(now, batch).await? {
@@ -67,7 +70,7 @@ impl TokenService {
     /// successor (same name, owner, scopes, metadata; a renewed expiry of the
     /// same lifetime, within policy) and emits `rotated` {id, new_id}. The
     /// successor's secret waits, sealed, for the old token to claim it.
-    pub async fn rotate_expiring(&self, window: Duration, batch: u32) -> Result<i64, StoreError> {
+    pub async fn rotate_expiring(&self, window: Duration, batch: u32) -> Result<i64, ServiceError> {
         let now = tessera_core::ids::now();
         let mut rotated = 0;
         for old in self
@@ -124,8 +127,8 @@ impl TokenService {
 
     /// The successor issued for `old` by automatic rotation, with its secret:
     /// available once.
-    pub async fn claim_successor(&self, old: &ApiToken) -> Result<IssuedToken, StoreError> {
-        let unavailable = || StoreError::from(DomainError::NotFound(Entity::Successor));
+    pub async fn claim_successor(&self, old: &ApiToken) -> Result<IssuedToken, ServiceError> {
+        let unavailable = || ServiceError::from(DomainError::NotFound(Entity::Successor));
         let (successor_id, sealed) = self
             .store
             .take_successor_secret(&old.id)
@@ -136,7 +139,11 @@ impl TokenService {
             .open(&sealed, SUCCESSOR_CONTEXT)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| StoreError::Corrupt("successor secret does not decrypt".into()))?;
+            .ok_or_else(|| {
+                ServiceError::Internal(StoreError::Corrupt(
+                    "successor secret does not decrypt".into(),
+                ))
+            })?;
         let successor = self.get(&successor_id).await?;
         Ok(IssuedToken {
             token: successor.view(tessera_core::ids::now()),

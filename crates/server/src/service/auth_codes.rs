@@ -6,6 +6,7 @@
 //! `auth_code.sent` event. A crash between the steps leaves an unusable code
 //! and no event; a delivery failure retires the code and answers 503.
 
+use super::ServiceError;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -140,7 +141,7 @@ impl AuthCodeService {
         code_id: String,
         (sent_audit, failed_audit): (AuditEntry, AuditEntry),
         sent_event: OutboxEvent,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    ) -> Result<Option<DateTime<Utc>>, ServiceError> {
         let channel = message.channel.as_str();
         // Delivery and its bookkeeping run in their own task, so they finish
         // even if the caller hangs up mid-send: otherwise a message could go
@@ -162,9 +163,9 @@ impl AuthCodeService {
                     .map(|()| None),
             }
         });
-        delivery
+        Ok(delivery
             .await
-            .map_err(|_| StoreError::from(DomainError::DeliveryFailed { channel }))?
+            .map_err(|_| ServiceError::delivery_failed(channel))??)
     }
 
     pub async fn send(
@@ -172,7 +173,7 @@ impl AuthCodeService {
         req: SendCode,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<AuthCode, StoreError> {
+    ) -> Result<AuthCode, ServiceError> {
         let subject = validate_subject(&req.subject)?;
         let purpose = validate_purpose(&req.purpose)?;
         let destination = validate_destination(req.channel, &req.destination)?;
@@ -215,7 +216,7 @@ impl AuthCodeService {
                 self.metrics.rate_limited.inc();
                 tracing::warn!(subject = %mask_subject(&subject), "auth code refused: rate limited");
             }
-            return Err(e);
+            return Err(e.into());
         }
         let message = self.message(req.channel, destination, &raw);
         let channel = req.channel.as_str();
@@ -241,7 +242,7 @@ impl AuthCodeService {
                     ..code
                 })
             }
-            None => Err(DomainError::DeliveryFailed { channel }.into()),
+            None => Err(ServiceError::delivery_failed(channel)),
         }
     }
 
@@ -269,7 +270,7 @@ impl AuthCodeService {
         req: CheckCode<'_>,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Result<AuthCode, MfaFailure>, StoreError> {
+    ) -> Result<Result<AuthCode, MfaFailure>, ServiceError> {
         let subject = validate_subject(req.subject)?;
         let purpose = validate_purpose(req.purpose)?;
         if req.id.is_some_and(|id| !is_valid_id(id)) {

@@ -11,7 +11,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use tessera_core::audit::AuditEntry;
-use tessera_store::{InviteUsageRecord, Store, UsageUpdate};
+use tessera_store::{InviteUsageRecord, Store, StoreError, UsageUpdate};
 
 use crate::metrics::Metrics;
 
@@ -115,23 +115,34 @@ impl BackgroundWriter {
             }
         }
         if !audit.is_empty() {
-            if let Err(e) = self.store.append_audit(&audit).await {
-                tracing::warn!(error = %e, rows = audit.len(), "could not write audit rows; will retry");
-                self.metrics.background_flush_errors.inc();
-                let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                let dropped = push_bounded(&mut p.audit, audit);
-                self.metrics.audit_dropped.inc_by(dropped);
-            }
+            let written = self.store.append_audit(&audit).await;
+            self.requeue(written, audit, "audit", |p| &mut p.audit);
         }
         if !invite_usage.is_empty() {
-            if let Err(e) = self.store.append_invite_usage(&invite_usage).await {
-                tracing::warn!(error = %e, rows = invite_usage.len(), "could not write invite usage rows; will retry");
-                self.metrics.background_flush_errors.inc();
-                let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-                let dropped = push_bounded(&mut p.invite_usage, invite_usage);
-                self.metrics.audit_dropped.inc_by(dropped);
-            }
+            let written = self.store.append_invite_usage(&invite_usage).await;
+            self.requeue(written, invite_usage, "invite usage", |p| {
+                &mut p.invite_usage
+            });
         }
+    }
+
+    /// After a failed write, puts the rows back in their buffer (within its
+    /// bound, counting what does not fit) for the next flush.
+    fn requeue<T>(
+        &self,
+        written: Result<(), StoreError>,
+        rows: Vec<T>,
+        what: &str,
+        buffer: impl FnOnce(&mut Pending) -> &mut Vec<T>,
+    ) {
+        let Err(e) = written else {
+            return;
+        };
+        tracing::warn!(error = %e, rows = rows.len(), "could not write {what} rows; will retry");
+        self.metrics.background_flush_errors.inc();
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let dropped = push_bounded(buffer(&mut p), rows);
+        self.metrics.audit_dropped.inc_by(dropped);
     }
 
     /// Flushes every `interval` until the process ends.

@@ -4,8 +4,8 @@
 
 pub mod auth_codes;
 pub mod background;
+pub mod error;
 pub mod invites;
-pub mod limiter;
 pub mod mfa;
 pub mod rate_limit;
 pub mod tokens;
@@ -13,6 +13,7 @@ pub mod verify_cache;
 pub mod webhooks;
 
 pub use auth_codes::AuthCodeService;
+pub use error::ServiceError;
 pub use invites::InviteService;
 pub use mfa::MfaService;
 pub use tokens::TokenService;

@@ -5,6 +5,7 @@
 //! and on a miss one indexed read; its side effects are handed to the
 //! [`BackgroundWriter`].
 
+use super::ServiceError;
 use std::{sync::Arc, time::Instant};
 use tessera_core::error::Entity;
 
@@ -22,7 +23,7 @@ use tessera_core::{
     ids::{is_valid_id, new_id},
     DomainError, SecretString,
 };
-use tessera_store::{NewToken, Page, SecretChange, Store, StoreError, TokenChange, TokenQuery};
+use tessera_store::{NewToken, Page, SecretChange, Store, TokenChange, TokenQuery};
 use utoipa::ToSchema;
 
 use super::{
@@ -93,31 +94,36 @@ impl ValidUpdate {
     /// fixed order (they go into the audit row).
     fn apply(self, t: &mut ApiToken) -> Vec<&'static str> {
         let mut changed = Vec::new();
-        if let Some(v) = self.name {
-            t.name = v;
-            changed.push("name");
-        }
-        if let Some(v) = self.description {
-            t.description = v;
-            changed.push("description");
-        }
-        if let Some(v) = self.scopes {
-            t.scopes = v;
-            changed.push("scopes");
-        }
-        if let Some(v) = self.metadata {
-            t.metadata = v;
-            changed.push("metadata");
-        }
-        if let Some(v) = self.expires_at {
-            t.expires_at = v;
-            changed.push("expires_at");
-        }
-        if let Some(v) = self.auto_rotate {
-            t.auto_rotate = v;
-            changed.push("auto_rotate");
-        }
+        set(&mut t.name, self.name, "name", &mut changed);
+        set(
+            &mut t.description,
+            self.description,
+            "description",
+            &mut changed,
+        );
+        set(&mut t.scopes, self.scopes, "scopes", &mut changed);
+        set(&mut t.metadata, self.metadata, "metadata", &mut changed);
+        set(
+            &mut t.expires_at,
+            self.expires_at,
+            "expires_at",
+            &mut changed,
+        );
+        set(
+            &mut t.auto_rotate,
+            self.auto_rotate,
+            "auto_rotate",
+            &mut changed,
+        );
         changed
+    }
+}
+
+/// Sets `field` when an update gives a value, and names it in `changed`.
+fn set<T>(field: &mut T, value: Option<T>, name: &'static str, changed: &mut Vec<&'static str>) {
+    if let Some(v) = value {
+        *field = v;
+        changed.push(name);
     }
 }
 
@@ -170,7 +176,7 @@ impl TokenService {
         input: CreateToken,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<IssuedToken, StoreError> {
+    ) -> Result<IssuedToken, ServiceError> {
         let now = tessera_core::ids::now();
         let scopes = match &input.scopes {
             Some(s) => self.settings.scopes.validate(s)?,
@@ -220,15 +226,15 @@ impl TokenService {
         })
     }
 
-    pub async fn get(&self, id: &str) -> Result<ApiToken, StoreError> {
-        let not_found = || StoreError::Domain(DomainError::NotFound(Entity::Token));
+    pub async fn get(&self, id: &str) -> Result<ApiToken, ServiceError> {
+        let not_found = || ServiceError::from(DomainError::NotFound(Entity::Token));
         if !is_valid_id(id) {
             return Err(not_found());
         }
         self.store.get_token(id).await?.ok_or_else(not_found)
     }
 
-    pub async fn list(&self, q: ListTokens) -> Result<Page<ApiToken>, StoreError> {
+    pub async fn list(&self, q: ListTokens) -> Result<Page<ApiToken>, ServiceError> {
         if let Some(c) = &q.cursor {
             if !is_valid_id(c) {
                 return Err(
@@ -236,7 +242,8 @@ impl TokenService {
                 );
             }
         }
-        self.store
+        Ok(self
+            .store
             .list_tokens(&TokenQuery {
                 state: q.state,
                 owner: q.owner,
@@ -245,13 +252,13 @@ impl TokenService {
                 limit: q.limit,
                 now: Utc::now(),
             })
-            .await
+            .await?)
     }
 
     /// Runs one lifecycle change and drops the token's cached lookups.
     /// `rule` decides, from the locked current record, what to write;
     /// `Ok(None)` means "nothing to do" (e.g. revoking a revoked token).
-    pub(crate) async fn change<F>(&self, id: &str, rule: F) -> Result<ApiToken, StoreError>
+    pub(crate) async fn change<F>(&self, id: &str, rule: F) -> Result<ApiToken, ServiceError>
     where
         F: FnOnce(&ApiToken) -> Result<Option<TokenChange>, DomainError> + Send,
     {
@@ -266,7 +273,7 @@ impl TokenService {
     /// One write transaction: lock the token, apply the rule, write the
     /// record, its secrets, audit row and events, commit. Concurrent changes
     /// of one token are serialised by the row lock.
-    async fn apply_change<F>(&self, id: &str, rule: F) -> Result<ApiToken, StoreError>
+    async fn apply_change<F>(&self, id: &str, rule: F) -> Result<ApiToken, ServiceError>
     where
         F: FnOnce(&ApiToken) -> Result<Option<TokenChange>, DomainError> + Send,
     {
@@ -290,7 +297,7 @@ impl TokenService {
         input: UpdateToken,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<ApiToken, StoreError> {
+    ) -> Result<ApiToken, ServiceError> {
         let now = tessera_core::ids::now();
         // Validate before taking the lock; only the state check needs it.
         let name = input.name.as_deref().map(validate_name).transpose()?;
@@ -346,7 +353,7 @@ impl TokenService {
         grace_seconds: Option<i64>,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<IssuedToken, StoreError> {
+    ) -> Result<IssuedToken, ServiceError> {
         let now = tessera_core::ids::now();
         let generated = self.settings.format.generate();
         let (hash, hint) = (generated.hash, generated.hint.clone());
@@ -393,7 +400,7 @@ impl TokenService {
         reason: Option<String>,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<ApiToken, StoreError> {
+    ) -> Result<ApiToken, ServiceError> {
         let now = tessera_core::ids::now();
         let reason = validate_reason(reason)?;
         let mut revoked_now = false;
@@ -446,7 +453,7 @@ impl TokenService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<ApiToken, StoreError> {
+    ) -> Result<ApiToken, ServiceError> {
         self.set_deletion(id, Deletion::Delete, actor, ctx).await
     }
 
@@ -456,7 +463,7 @@ impl TokenService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<ApiToken, StoreError> {
+    ) -> Result<ApiToken, ServiceError> {
         self.set_deletion(id, Deletion::Restore, actor, ctx).await
     }
 
@@ -466,7 +473,7 @@ impl TokenService {
         to: Deletion,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<ApiToken, StoreError> {
+    ) -> Result<ApiToken, ServiceError> {
         let now = tessera_core::ids::now();
         let deleted = to == Deletion::Delete;
         self.change(id, move |current: &ApiToken| {
@@ -497,7 +504,7 @@ impl TokenService {
         presented: &str,
         required_scopes: &[String],
         ctx: impl FnOnce() -> RequestContext,
-    ) -> Result<Verification, StoreError> {
+    ) -> Result<Verification, ServiceError> {
         let started = Instant::now();
         let result = self.lookup_and_evaluate(presented, required_scopes).await?;
         let now = tessera_core::ids::now();
@@ -529,7 +536,7 @@ impl TokenService {
         &self,
         presented: &str,
         required_scopes: &[String],
-    ) -> Result<Result<Arc<ApiToken>, (VerifyFailure, Option<String>)>, StoreError> {
+    ) -> Result<Result<Arc<ApiToken>, (VerifyFailure, Option<String>)>, ServiceError> {
         let Ok(hash) = self.settings.format.parse(presented) else {
             return Ok(Err((VerifyFailure::Malformed, None)));
         };

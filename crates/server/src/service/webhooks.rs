@@ -1,6 +1,7 @@
 //! Webhook endpoint management and delivery inspection. The sending itself
 //! is the [`crate::jobs::dispatcher`].
 
+use super::ServiceError;
 use std::sync::Arc;
 use tessera_core::error::Entity;
 
@@ -16,7 +17,7 @@ use tessera_core::{
     },
     DomainError, SecretString,
 };
-use tessera_store::{DeliveryQuery, NewEndpoint, Page, SecretRotation, Store, StoreError};
+use tessera_store::{DeliveryQuery, NewEndpoint, Page, SecretRotation, Store};
 
 /// The encryption context of stored endpoint secrets.
 pub const SECRET_CONTEXT: &str = "webhook_endpoints.secret";
@@ -50,7 +51,7 @@ impl WebhookService {
         &self.keyring
     }
 
-    fn not_found() -> StoreError {
+    fn not_found() -> ServiceError {
         DomainError::NotFound(Entity::Endpoint).into()
     }
 
@@ -59,7 +60,7 @@ impl WebhookService {
         input: EndpointInput,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<(WebhookEndpoint, SecretString), StoreError> {
+    ) -> Result<(WebhookEndpoint, SecretString), ServiceError> {
         let now = tessera_core::ids::now();
         let url = validate_url(input.url.as_deref().unwrap_or_default())?;
         let endpoint = WebhookEndpoint {
@@ -94,11 +95,11 @@ impl WebhookService {
         Ok((endpoint, secret))
     }
 
-    pub async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
-        self.store.list_endpoints(false).await
+    pub async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, ServiceError> {
+        Ok(self.store.list_endpoints(false).await?)
     }
 
-    pub async fn get_endpoint(&self, id: &str) -> Result<WebhookEndpoint, StoreError> {
+    pub async fn get_endpoint(&self, id: &str) -> Result<WebhookEndpoint, ServiceError> {
         if !is_valid_id(id) {
             return Err(Self::not_found());
         }
@@ -115,7 +116,7 @@ impl WebhookService {
         input: EndpointInput,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<WebhookEndpoint, StoreError> {
+    ) -> Result<WebhookEndpoint, ServiceError> {
         if !is_valid_id(id) {
             return Err(Self::not_found());
         }
@@ -157,7 +158,7 @@ impl WebhookService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<WebhookEndpoint, StoreError> {
+    ) -> Result<WebhookEndpoint, ServiceError> {
         self.change_endpoint(id, actor, ctx, |e, now| {
             e.deleted_at = Some(now);
             "webhook.endpoint.delete"
@@ -174,7 +175,7 @@ impl WebhookService {
         actor: &Actor,
         ctx: &RequestContext,
         rule: impl FnOnce(&mut WebhookEndpoint, DateTime<Utc>) -> &'static str + Send,
-    ) -> Result<WebhookEndpoint, StoreError> {
+    ) -> Result<WebhookEndpoint, ServiceError> {
         if !is_valid_id(id) {
             return Err(Self::not_found());
         }
@@ -201,7 +202,7 @@ impl WebhookService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<SecretString, StoreError> {
+    ) -> Result<SecretString, ServiceError> {
         if !is_valid_id(id) {
             return Err(Self::not_found());
         }
@@ -233,7 +234,7 @@ impl WebhookService {
         &self,
         url: &str,
         secret: Option<&SecretString>,
-    ) -> Result<WebhookEndpoint, StoreError> {
+    ) -> Result<WebhookEndpoint, ServiceError> {
         let generated;
         let secret = match secret {
             Some(s) => s,
@@ -255,19 +256,19 @@ impl WebhookService {
         Ok(endpoint)
     }
 
-    pub async fn list_deliveries(&self, q: DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
+    pub async fn list_deliveries(&self, q: DeliveryQuery) -> Result<Page<Delivery>, ServiceError> {
         if q.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
             return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
         }
-        self.store.list_deliveries(&q).await
+        Ok(self.store.list_deliveries(&q).await?)
     }
 
-    pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
-        self.store.delivery_attempts(delivery_id).await
+    pub async fn attempts(&self, delivery_id: &str) -> Result<Vec<DeliveryAttempt>, ServiceError> {
+        Ok(self.store.delivery_attempts(delivery_id).await?)
     }
 
-    pub async fn get_delivery(&self, id: &str) -> Result<Delivery, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound(Entity::Delivery));
+    pub async fn get_delivery(&self, id: &str) -> Result<Delivery, ServiceError> {
+        let not_found = || ServiceError::from(DomainError::NotFound(Entity::Delivery));
         if !is_valid_id(id) {
             return Err(not_found());
         }
@@ -281,8 +282,8 @@ impl WebhookService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Delivery, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound(Entity::Delivery));
+    ) -> Result<Delivery, ServiceError> {
+        let not_found = || ServiceError::from(DomainError::NotFound(Entity::Delivery));
         if !is_valid_id(id) {
             return Err(not_found());
         }

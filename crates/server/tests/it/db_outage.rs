@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::common::TestServer;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use tessera_test_support::{postgres_schema_url, TestDb};
 use tokio::{net::TcpListener, sync::Notify};
 
@@ -90,32 +90,27 @@ async fn postgres_outage_gives_503_and_recovers() {
     let (_, proxied) = via(&url, proxy.addr);
     let s = TestServer::start(TestDb::open(&proxied).await).await;
 
-    assert_eq!(
-        s.admin(Method::GET, "/v1/tokens", None).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(s.as_admin().get("/v1/tokens").await.status, StatusCode::OK);
     proxy.down();
     let r = s
-        .admin(
-            Method::GET,
-            "/v1/tokens/01a20c4b-0000-7000-8000-000000000000",
-            None,
-        )
+        .as_admin()
+        .get("/v1/tokens/01a20c4b-0000-7000-8000-000000000000")
         .await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
     assert!(r.headers.get("retry-after").is_some());
-    s.anonymous(Method::GET, "/readyz", None)
+    s.as_anonymous()
+        .get("/readyz")
         .await
         .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
     assert_eq!(
-        s.anonymous(Method::GET, "/healthz", None).await.status,
+        s.as_anonymous().get("/healthz").await.status,
         StatusCode::OK
     );
 
     proxy.restore();
     let mut recovered = false;
     for _ in 0..50 {
-        if s.anonymous(Method::GET, "/readyz", None).await.status == StatusCode::OK {
+        if s.as_anonymous().get("/readyz").await.status == StatusCode::OK {
             recovered = true;
             break;
         }
@@ -125,8 +120,5 @@ async fn postgres_outage_gives_503_and_recovers() {
         recovered,
         "the server did not recover after the database returned"
     );
-    assert_eq!(
-        s.admin(Method::GET, "/v1/tokens", None).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(s.as_admin().get("/v1/tokens").await.status, StatusCode::OK);
 }

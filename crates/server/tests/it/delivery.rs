@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use crate::common::smtp_sink::SmtpSink;
+use crate::common::{serve, smtp_sink::SmtpSink};
 use axum::{extract::State, http::HeaderMap, http::StatusCode, routing::post, Json, Router};
 use serde_json::Value;
 use tessera_core::SecretString;
@@ -36,6 +36,44 @@ fn sms(to: &str, code: &str) -> OutboundMessage {
         subject: String::new(),
         body: SecretString::new(format!("Tessera code: {code}")),
     }
+}
+
+/// Sends an e-mail to alice@example.com and an SMS to +15551234567 with
+/// these codes through `messenger`; both must go out.
+async fn send_both(messenger: &Messenger, email_code: &str, sms_code: &str) {
+    let mail = email("alice@example.com", email_code);
+    messenger.send(&mail).await.unwrap();
+    let text = sms("+15551234567", sms_code);
+    messenger.send(&text).await.unwrap();
+}
+
+/// The error `sender` fails `msg` with (it must fail).
+async fn refused(sender: &impl MessageSender, msg: OutboundMessage) -> DeliveryError {
+    sender.send(&msg).await.unwrap_err()
+}
+
+/// A sender for one channel refuses a malformed recipient of its own
+/// channel (`InvalidRecipient`) and any message for the other channel
+/// (`NotConfigured`), naming the channel each time.
+async fn assert_refuses(
+    sender: &impl MessageSender,
+    bad_recipient: OutboundMessage,
+    other_channel: OutboundMessage,
+) {
+    let (own, other) = (
+        bad_recipient.channel.as_str(),
+        other_channel.channel.as_str(),
+    );
+    let err = refused(sender, bad_recipient).await;
+    assert!(
+        matches!(err, DeliveryError::InvalidRecipient { channel } if channel == own),
+        "{err:?}"
+    );
+    let err = refused(sender, other_channel).await;
+    assert!(
+        matches!(err, DeliveryError::NotConfigured { channel } if channel == other),
+        "{err:?}"
+    );
 }
 
 fn smtp_sender(url: &str) -> SmtpSender {
@@ -141,22 +179,11 @@ async fn smtp_errors_are_typed_and_never_hold_the_code() {
     let sink = SmtpSink::start().await;
     let sender = smtp_sender(&sink.url());
 
-    let err = sender
-        .send(&email("not an address", "246810"))
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        DeliveryError::InvalidRecipient { channel: "email" }
-    ));
-    let err = sender
-        .send(&sms("+15551234567", "246810"))
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        DeliveryError::NotConfigured { channel: "sms" }
-    ));
+    let (bad_recipient, other_channel) = (
+        email("not an address", "246810"),
+        sms("+15551234567", "246810"),
+    );
+    assert_refuses(&sender, bad_recipient, other_channel).await;
 
     // A server that accepts the connection and never greets: the timeout wins.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -167,10 +194,7 @@ async fn smtp_errors_are_typed_and_never_hold_the_code() {
     });
     let target = SmtpTarget::parse(&format!("smtp://127.0.0.1:{port}?tls=none")).unwrap();
     let slow = SmtpSender::new(&target, DEFAULT_FROM, Duration::from_millis(300)).unwrap();
-    let err = slow
-        .send(&email("dave@example.com", "135791"))
-        .await
-        .unwrap_err();
+    let err = refused(&slow, email("dave@example.com", "135791")).await;
     assert!(
         matches!(err, DeliveryError::Timeout { .. }) || matches!(err, DeliveryError::Smtp { .. }),
         "{err:?}"
@@ -186,10 +210,7 @@ async fn smtp_errors_are_typed_and_never_hold_the_code() {
     let target =
         SmtpTarget::parse(&format!("smtp://u:pw-secret@127.0.0.1:{port}?tls=none")).unwrap();
     let dead = SmtpSender::new(&target, DEFAULT_FROM, WAIT).unwrap();
-    let err = dead
-        .send(&email("erin@example.com", "975311"))
-        .await
-        .unwrap_err();
+    let err = refused(&dead, email("erin@example.com", "975311")).await;
     let shown = format!("{err} {err:?}");
     assert!(shown.contains("127.0.0.1"), "{shown}");
     assert!(
@@ -339,9 +360,7 @@ async fn start_hook(status: u16) -> (String, Hook) {
     let app = Router::new()
         .route("/sms", post(hook))
         .with_state(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve(app).await;
     (format!("http://{addr}/sms"), state)
 }
 
@@ -374,10 +393,7 @@ async fn sms_webhook_gets_json_and_bearer_token() {
 async fn sms_webhook_failures_report_status_only() {
     let (url, hook) = start_hook(500).await;
     let sender = HttpSmsSender::new(&url, Some(SecretString::new("tok-xyz".into())), WAIT).unwrap();
-    let err = sender
-        .send(&sms("+15551234567", "909090"))
-        .await
-        .unwrap_err();
+    let err = refused(&sender, sms("+15551234567", "909090")).await;
     assert!(
         matches!(err, DeliveryError::WebhookStatus { status: 500, .. }),
         "{err:?}"
@@ -389,19 +405,11 @@ async fn sms_webhook_failures_report_status_only() {
     );
     assert_eq!(hook.got.lock().unwrap().len(), 1);
 
-    let err = sender.send(&sms("5551234567", "909090")).await.unwrap_err();
-    assert!(matches!(
-        err,
-        DeliveryError::InvalidRecipient { channel: "sms" }
-    ));
-    let err = sender
-        .send(&email("a@example.com", "909090"))
-        .await
-        .unwrap_err();
-    assert!(matches!(
-        err,
-        DeliveryError::NotConfigured { channel: "email" }
-    ));
+    let (bad_recipient, other_channel) = (
+        sms("5551234567", "909090"),
+        email("a@example.com", "909090"),
+    );
+    assert_refuses(&sender, bad_recipient, other_channel).await;
 
     assert!(matches!(
         HttpSmsSender::new("ftp://x", None, WAIT),
@@ -418,14 +426,7 @@ async fn log_file_is_the_default_for_both_channels() {
     assert_eq!(messenger.sender_kind(Channel::Email), "log-file");
     assert_eq!(messenger.sender_kind(Channel::Sms), "log-file");
 
-    messenger
-        .send(&email("alice@example.com", "314159"))
-        .await
-        .unwrap();
-    messenger
-        .send(&sms("+15551234567", "271828"))
-        .await
-        .unwrap();
+    send_both(&messenger, "314159", "271828").await;
     let mut forged = sms("+15550000000\n----- forged", "161803");
     forged.subject = "ignored".into();
     messenger.send(&forged).await.unwrap();
@@ -462,10 +463,7 @@ async fn log_file_write_failure_is_an_io_kind() {
     let dir = tempfile::tempdir().unwrap();
     // A directory where the file should be: opening it for append fails.
     let sender = LogFileSender::new(dir.path().to_path_buf());
-    let err = sender
-        .send(&email("a@example.com", "565656"))
-        .await
-        .unwrap_err();
+    let err = refused(&sender, email("a@example.com", "565656")).await;
     assert!(matches!(err, DeliveryError::LogFile { .. }), "{err:?}");
     assert!(!err.to_string().contains("565656"));
 }
@@ -484,14 +482,7 @@ async fn messenger_routes_each_channel_to_its_configured_sender() {
     assert_eq!(messenger.sender_kind(Channel::Email), "smtp");
     assert_eq!(messenger.sender_kind(Channel::Sms), "sms-webhook");
 
-    messenger
-        .send(&email("alice@example.com", "828282"))
-        .await
-        .unwrap();
-    messenger
-        .send(&sms("+15551234567", "737373"))
-        .await
-        .unwrap();
+    send_both(&messenger, "828282", "737373").await;
     assert!(sink.wait_for(1, WAIT).await[0].text().contains("828282"));
     assert_eq!(
         hook.got.lock().unwrap()[0].1["body"],

@@ -27,10 +27,26 @@ fn find_code(text: &str, digits: usize) -> String {
         .unwrap_or_else(|| panic!("no {digits}-digit code in {text:?}"))
 }
 
+/// A request for a code for `subject` and `purpose` over `channel`.
+fn code_request(subject: &str, purpose: &str, channel: &str, destination: &str) -> Value {
+    json!({"subject": subject, "purpose": purpose, "channel": channel, "destination": destination})
+}
+
+/// The six-digit code in the `n`th mail the sink receives (waiting for it).
+async fn mailed_code(sink: &SmtpSink, n: usize) -> String {
+    find_code(
+        &sink.wait_for(n, Duration::from_secs(10)).await[n - 1].text(),
+        6,
+    )
+}
+
+/// A check of `code` for `subject` and `purpose`.
+fn code_check(subject: &str, purpose: &str, code: &str) -> Value {
+    json!({"subject": subject, "purpose": purpose, "code": code})
+}
+
 async fn send(s: &TestServer, token: &str, body: Value) -> Value {
-    let r = s
-        .send(Method::POST, "/v1/auth-codes", Some(body), Some(token))
-        .await;
+    let r = s.with_token(token).post_json("/v1/auth-codes", body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     r.body
 }
@@ -50,7 +66,8 @@ async fn codes_arrive_by_smtp_and_work_once(db: TestDb) {
     )
     .await;
     let token = mfa_token(&s).await;
-    let sent = send(&s, &token, json!({"subject": "u_mail", "purpose": "login", "channel": "email", "destination": "alice@example.com"})).await;
+    let mail = |purpose| code_request("u_mail", purpose, "email", "alice@example.com");
+    let sent = send(&s, &token, mail("login")).await;
     let expires: chrono::DateTime<chrono::Utc> =
         sent["expires_at"].as_str().unwrap().parse().unwrap();
     let ttl = expires - chrono::Utc::now();
@@ -65,7 +82,7 @@ async fn codes_arrive_by_smtp_and_work_once(db: TestDb) {
     let body =
         |code: &str| json!({"id": id, "subject": "u_mail", "purpose": "login", "code": code});
     // Bound to subject and purpose.
-    let other = json!({"subject": "u_mail", "purpose": "reset", "code": code});
+    let other = code_check("u_mail", "reset", &code);
     assert_eq!(verify(&s, &token, other).await["code"], "NO_CODE");
     let wrong = wrong_code(&code);
     for _ in 0..4 {
@@ -79,37 +96,31 @@ async fn codes_arrive_by_smtp_and_work_once(db: TestDb) {
     assert_eq!(verify(&s, &token, body(&code)).await["code"], "REPLAYED");
 
     // Five wrong attempts kill a code, even for the right one.
-    send(&s, &token, json!({"subject": "u_mail", "purpose": "login", "channel": "email", "destination": "alice@example.com"})).await;
-    let code = find_code(
-        &sink.wait_for(2, Duration::from_secs(10)).await[1].text(),
-        6,
-    );
+    send(&s, &token, mail("login")).await;
+    let code = mailed_code(&sink, 2).await;
     let wrong = wrong_code(&code);
-    let body = |code: &str| json!({"subject": "u_mail", "purpose": "login", "code": code});
+    let body = |code: &str| code_check("u_mail", "login", code);
     for _ in 0..5 {
         assert_eq!(verify(&s, &token, body(wrong)).await["code"], "INVALID");
     }
     assert_eq!(verify(&s, &token, body(&code)).await["code"], "LOCKED");
 
     // A new code replaces the pending one.
-    let first = send(&s, &token, json!({"subject": "u_mail", "purpose": "verify_email", "channel": "email", "destination": "alice@example.com"})).await;
-    let first_code = find_code(
-        &sink.wait_for(3, Duration::from_secs(10)).await[2].text(),
-        6,
-    );
-    send(&s, &token, json!({"subject": "u_mail", "purpose": "verify_email", "channel": "email", "destination": "alice@example.com"})).await;
-    let second_code = find_code(
-        &sink.wait_for(4, Duration::from_secs(10)).await[3].text(),
-        6,
-    );
+    let first = send(&s, &token, mail("verify_email")).await;
+    let first_code = mailed_code(&sink, 3).await;
+    send(&s, &token, mail("verify_email")).await;
+    let second_code = mailed_code(&sink, 4).await;
     let stale = json!({"id": first["id"], "subject": "u_mail", "purpose": "verify_email", "code": first_code});
     assert_eq!(verify(&s, &token, stale).await["code"], "NO_CODE");
-    let current = json!({"subject": "u_mail", "purpose": "verify_email", "code": second_code});
+    let current = code_check("u_mail", "verify_email", &second_code);
     assert_eq!(verify(&s, &token, current).await["valid"], true);
 
     // The subject has now had 4 codes in the window; the limit is 5.
-    send(&s, &token, json!({"subject": "u_mail", "purpose": "x", "channel": "email", "destination": "alice@example.com"})).await;
-    let r = s.send(Method::POST, "/v1/auth-codes", Some(json!({"subject": "u_mail", "purpose": "x", "channel": "email", "destination": "alice@example.com"})), Some(&token)).await;
+    send(&s, &token, mail("x")).await;
+    let r = s
+        .with_token(&token)
+        .post_json("/v1/auth-codes", mail("x"))
+        .await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(r.headers.contains_key("retry-after"));
     // The codes are not in the database or the audit log in clear: no run of
@@ -135,45 +146,23 @@ async fn codes_arrive_by_smtp_and_work_once(db: TestDb) {
 async fn parallel_guesses_at_one_code_evaluate_five(db: TestDb) {
     let s = TestServer::start(db).await;
     let token = mfa_token(&s).await;
-    send(
-        &s,
-        &token,
-        json!({"subject": "u_par", "purpose": "login", "channel": "sms", "destination": "+447700900123"}),
-    )
-    .await;
+    let sms = code_request("u_par", "login", "sms", "+447700900123");
+    send(&s, &token, sms).await;
     let log = s.message_log();
     let code = find_code(&log, 6);
     let wrong = wrong_code(&code);
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (http, url, token) = (
-                s.http.clone(),
-                format!("{}/v1/auth-codes/verify", s.base),
-                token.clone(),
-            );
-            let body = json!({"subject": "u_par", "purpose": "login", "code": wrong});
-            tokio::spawn(async move {
-                let r = http
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                r.json::<Value>().await.unwrap()["code"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-        })
+    let guess = |_| Some(code_check("u_par", "login", wrong));
+    let path = "/v1/auth-codes/verify";
+    let replies = s
+        .concurrently(20, Method::POST, path, Some(&token), guess)
+        .await;
+    let codes: Vec<String> = replies
+        .iter()
+        .map(|r| r.body["code"].as_str().unwrap().to_string())
         .collect();
-    let mut codes = Vec::new();
-    for t in tasks {
-        codes.push(t.await.unwrap());
-    }
     let count = |c: &str| codes.iter().filter(|x| *x == c).count();
     assert_eq!((count("INVALID"), count("LOCKED")), (5, 15), "{codes:?}");
-    let right = json!({"subject": "u_par", "purpose": "login", "code": code});
+    let right = code_check("u_par", "login", &code);
     assert_eq!(verify(&s, &token, right).await["code"], "LOCKED");
 }
 
@@ -187,18 +176,14 @@ async fn codes_expire(db: TestDb) {
     )
     .await;
     let token = mfa_token(&s).await;
-    send(&s, &token, json!({"subject": "u_sms", "purpose": "login", "channel": "sms", "destination": "+447700900123"})).await;
+    let sms = code_request("u_sms", "login", "sms", "+447700900123");
+    send(&s, &token, sms).await;
     // No SMS provider configured: the development log file has the message.
     let log = s.message_log();
     assert!(log.contains("+447700900123"));
     let code = find_code(&log, 8);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let r = verify(
-        &s,
-        &token,
-        json!({"subject": "u_sms", "purpose": "login", "code": code}),
-    )
-    .await;
+    let r = verify(&s, &token, code_check("u_sms", "login", &code)).await;
     assert_eq!(r["code"], "EXPIRED");
 }
 
@@ -215,73 +200,42 @@ async fn bad_requests_and_a_dead_provider(db: TestDb) {
     )
     .await;
     let token = mfa_token(&s).await;
-    let ok =
-        json!({"subject": "u_x", "purpose": "login", "channel": "email", "destination": "a@b.io"});
-    let r = s
-        .send(Method::POST, "/v1/auth-codes", Some(ok), Some(&token))
-        .await;
+    let ok = code_request("u_x", "login", "email", "a@b.io");
+    let r = s.with_token(&token).post_json("/v1/auth-codes", ok).await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "delivery_failed");
-    let v = verify(
-        &s,
-        &token,
-        json!({"subject": "u_x", "purpose": "login", "code": "123456"}),
-    )
-    .await;
+    let v = verify(&s, &token, code_check("u_x", "login", "123456")).await;
     assert_eq!(v["code"], "NO_CODE");
     // One destination, one canonical form: the domain's case does not make
     // it a new destination (a failed delivery still counts).
-    let again =
-        json!({"subject": "u_y", "purpose": "login", "channel": "email", "destination": "a@B.IO"});
-    s.send(Method::POST, "/v1/auth-codes", Some(again), Some(&token))
+    let again = code_request("u_y", "login", "email", "a@B.IO");
+    s.with_token(&token)
+        .post_json("/v1/auth-codes", again)
         .await
         .assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let login = |channel, destination| code_request("u_x", "login", channel, destination);
     for (body, field) in [
-        (
-            json!({"subject": "u_x", "purpose": "login", "channel": "email", "destination": "Alice <alice@example.com>"}),
-            "destination",
-        ),
-        (
-            json!({"subject": "u_x", "purpose": "login", "channel": "sms", "destination": "+0447700900123"}),
-            "destination",
-        ),
-        (
-            json!({"subject": "u_x", "purpose": "login", "channel": "email", "destination": "not-an-address"}),
-            "destination",
-        ),
-        (
-            json!({"subject": "u_x", "purpose": "login", "channel": "sms", "destination": "a@b.io"}),
-            "destination",
-        ),
-        (
-            json!({"subject": "u_x", "purpose": "Log In", "channel": "email", "destination": "a@b.io"}),
-            "purpose",
-        ),
-        (
-            json!({"subject": "", "purpose": "login", "channel": "email", "destination": "a@b.io"}),
-            "subject",
-        ),
+        (login("email", "Alice <alice@example.com>"), "destination"),
+        (login("sms", "+0447700900123"), "destination"),
+        (login("email", "not-an-address"), "destination"),
+        (login("sms", "a@b.io"), "destination"),
+        (code_request("u_x", "Log In", "email", "a@b.io"), "purpose"),
+        (code_request("", "login", "email", "a@b.io"), "subject"),
     ] {
-        let r = s
-            .send(Method::POST, "/v1/auth-codes", Some(body), Some(&token))
-            .await;
+        let case = body.to_string();
+        let r = s.with_token(&token).post_json("/v1/auth-codes", body).await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        assert_eq!(r.body["field"], field);
+        assert_eq!(r.body["field"], field, "{case}");
     }
     let r = s
-        .send(
-            Method::POST,
-            "/v1/auth-codes",
-            Some(json!({"subject": "u", "purpose": "p", "channel": "fax", "destination": "1"})),
-            Some(&token),
-        )
+        .with_token(&token)
+        .post_json("/v1/auth-codes", code_request("u", "p", "fax", "1"))
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
     let r = s
-        .send(
-            Method::POST,
+        .with_token(&token)
+        .post_json(
             "/v1/auth-codes/verify",
-            Some(json!({"id": "nope", "subject": "u", "purpose": "p", "code": "1"})),
-            Some(&token),
+            json!({"id": "nope", "subject": "u", "purpose": "p", "code": "1"}),
         )
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");

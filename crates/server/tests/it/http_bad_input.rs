@@ -79,28 +79,14 @@ async fn values_that_break_the_rules(db: TestDb) {
             "metadata",
         ),
     ] {
-        let r = s
-            .admin(Method::POST, "/v1/tokens", Some(body.clone()))
-            .await;
+        let r = s.as_admin().post_json("/v1/tokens", body.clone()).await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["field"], field, "for {body}");
     }
     let (id, _) = s.create(json!({"name": "x"})).await;
-    let r = s
-        .admin(
-            Method::POST,
-            &format!("/v1/tokens/{id}/rotate"),
-            Some(json!({"grace_seconds": 100000})),
-        )
-        .await;
+    let r = s.rotate(&id, Some(json!({"grace_seconds": 100000}))).await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = s
-        .admin(
-            Method::POST,
-            &format!("/v1/tokens/{id}/rotate"),
-            Some(json!({"grace_seconds": "soon"})),
-        )
-        .await;
+    let r = s.rotate(&id, Some(json!({"grace_seconds": "soon"}))).await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
 }
 
@@ -109,24 +95,16 @@ async fn tokens_ids_and_queries_that_are_wrong(db: TestDb) {
     // A 10 KB token: in a verify body, and as a bearer token.
     let big = "t".repeat(10 * 1024);
     let r = s
-        .anonymous(
-            Method::POST,
-            "/v1/tokens/verify",
-            Some(json!({"token": big})),
-        )
+        .as_anonymous()
+        .post_json("/v1/tokens/verify", json!({"token": big}))
         .await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    let r = s
-        .send(Method::GET, "/v1/tokens/self", None, Some(&big))
-        .await;
+    let r = s.with_token(&big).get("/v1/tokens/self").await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     // Well-formed request, malformed token: 200 with the code.
     let r = s
-        .anonymous(
-            Method::POST,
-            "/v1/tokens/verify",
-            Some(json!({"token": "tsr_short"})),
-        )
+        .as_anonymous()
+        .post_json("/v1/tokens/verify", json!({"token": "tsr_short"}))
         .await;
     assert_eq!(r.body, json!({"valid": false, "code": "MALFORMED"}));
     // Each wrong id, query or route gets its own problem code. One case a

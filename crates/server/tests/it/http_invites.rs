@@ -12,7 +12,7 @@ use tessera_test_support::{backend_tests, TestDb};
 const POLICY: (&str, &str) = ("TESSERA_INVITE_POLICY", "admin=*;coordinator=member");
 
 async fn create(s: &TestServer, body: Value) -> (String, String) {
-    let r = s.admin(Method::POST, "/v1/invites", Some(body)).await;
+    let r = s.as_admin().post_json("/v1/invites", body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     (
         r.body["invite"]["id"].as_str().unwrap().to_string(),
@@ -20,9 +20,17 @@ async fn create(s: &TestServer, body: Value) -> (String, String) {
     )
 }
 
-/// A public (unauthenticated) POST, as the invitee's client sends it.
-async fn open(s: &TestServer, path: &str, body: Value) -> common::Reply {
-    s.anonymous(Method::POST, path, Some(body)).await
+/// A public (unauthenticated) POST of a code to validate, as the invitee's
+/// client sends it.
+async fn validate(s: &TestServer, body: Value) -> common::Reply {
+    s.as_anonymous()
+        .post_json("/v1/invites/validate", body)
+        .await
+}
+
+/// A public (unauthenticated) POST of a code to redeem.
+async fn redeem(s: &TestServer, body: Value) -> common::Reply {
+    s.as_anonymous().post_json("/v1/invites/redeem", body).await
 }
 
 async fn the_whole_flow(db: TestDb) {
@@ -34,89 +42,57 @@ async fn the_whole_flow(db: TestDb) {
     )
     .await;
     assert_eq!(code.len(), 19);
-    let shown = s
-        .admin(Method::GET, &format!("/v1/invites/{id}"), None)
-        .await;
+    let shown = s.as_admin().get(&format!("/v1/invites/{id}")).await;
     assert_eq!(shown.body["state"], "active");
     assert_eq!(shown.body["email"], "ana@example.com");
     assert!(!shown.text.contains(&code));
 
     // On behalf of a coordinator: within and outside the policy.
     let coord = json!({"subject": "u-42", "role": "coordinator"});
-    create(
-        &s,
-        json!({"grants": {"role": "member"}, "on_behalf_of": coord}),
-    )
-    .await;
-    let r = s
-        .admin(
-            Method::POST,
-            "/v1/invites",
-            Some(json!({"grants": {"role": "admin"}, "on_behalf_of": coord})),
-        )
+    let member = json!({"subject": "u-7", "role": "member"});
+    let on_behalf =
+        |role: &str, issuer: &Value| json!({"grants": {"role": role}, "on_behalf_of": issuer});
+    let admin = s.as_admin();
+    create(&s, on_behalf("member", &coord)).await;
+    let r = admin
+        .post_json("/v1/invites", on_behalf("admin", &coord))
         .await;
     r.assert_problem(StatusCode::FORBIDDEN, "invite_not_allowed");
-    let r = s
-        .admin(Method::POST, "/v1/invites", Some(json!({"grants": {"role": "member"}, "on_behalf_of": {"subject": "u-7", "role": "member"}})))
+    let r = admin
+        .post_json("/v1/invites", on_behalf("member", &member))
         .await;
     r.assert_problem(StatusCode::FORBIDDEN, "invite_not_allowed");
 
     // Daily quota: 5 per issuer per 24 h (one used above).
     for _ in 0..4 {
-        create(
-            &s,
-            json!({"grants": {"role": "member"}, "on_behalf_of": coord}),
-        )
-        .await;
+        create(&s, on_behalf("member", &coord)).await;
     }
-    let r = s
-        .admin(
-            Method::POST,
-            "/v1/invites",
-            Some(json!({"grants": {"role": "member"}, "on_behalf_of": coord})),
-        )
+    let r = admin
+        .post_json("/v1/invites", on_behalf("member", &coord))
         .await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "invite_quota_exceeded");
     let retry: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 86_000 && retry <= 86_400, "{retry}");
-    let listed = s
-        .admin(Method::GET, "/v1/invites?issuer=u-42&limit=100", None)
-        .await;
+    let listed = s.as_admin().get("/v1/invites?issuer=u-42&limit=100").await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 5);
 
     // Validate (lower case, no hyphens, e-mail checks), without consuming.
     let sloppy = code.replace('-', "").to_lowercase();
-    let v = open(
-        &s,
-        "/v1/invites/validate",
-        json!({"code": sloppy, "email": "ana@example.com"}),
-    )
-    .await;
+    let v = validate(&s, json!({"code": sloppy, "email": "ana@example.com"})).await;
     assert_eq!(v.body["valid"], true, "{}", v.text);
     assert_eq!(v.body["invite"]["uses_left"], 1);
     assert_eq!(
         v.body["invite"]["grants"],
         json!({"role": "member", "scopes": ["read"]})
     );
-    let v = open(
-        &s,
-        "/v1/invites/validate",
-        json!({"code": code, "email": "eve@example.com"}),
-    )
-    .await;
+    let v = validate(&s, json!({"code": code, "email": "eve@example.com"})).await;
     assert_eq!(v.body, json!({"valid": false, "code": "EMAIL_MISMATCH"}));
-    let v = open(
-        &s,
-        "/v1/invites/validate",
-        json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
-    )
-    .await;
+    let v = validate(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD"})).await;
     assert_eq!(v.body, json!({"valid": false, "code": "NOT_FOUND"}));
 
     // Redeem, then again.
-    let r = open(
+    let r = redeem(
         &s,
-        "/v1/invites/redeem",
         json!({"code": code, "subject": "user-ana", "email": "ana@example.com"}),
     )
     .await;
@@ -125,75 +101,46 @@ async fn the_whole_flow(db: TestDb) {
     assert_eq!(r.body["subject"], "user-ana");
     assert_eq!(r.body["grants"]["role"], "member");
     assert_eq!(r.body["uses_left"], 0);
-    let r = open(
+    let r = redeem(
         &s,
-        "/v1/invites/redeem",
         json!({"code": code, "subject": "user-ana", "email": "ana@example.com"}),
     )
     .await;
     r.assert_problem(StatusCode::CONFLICT, "invite_used_up");
-    let v = open(
-        &s,
-        "/v1/invites/validate",
-        json!({"code": code, "email": "ana@example.com"}),
-    )
-    .await;
+    let v = validate(&s, json!({"code": code, "email": "ana@example.com"})).await;
     assert_eq!(v.body["code"], "USED_UP");
 
     // Revoke.
     let (id2, code2) = create(&s, json!({"grants": {"role": "member"}})).await;
-    let r = s
-        .admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None)
-        .await;
+    let revoke = format!("/v1/invites/{id2}/revoke");
+    let r = admin.post(&revoke).await;
     assert_eq!(r.body["state"], "revoked");
-    let again = s
-        .admin(Method::POST, &format!("/v1/invites/{id2}/revoke"), None)
-        .await;
+    let again = admin.post(&revoke).await;
     assert_eq!(again.body, r.body);
-    let r = open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": code2, "subject": "x"}),
-    )
-    .await;
+    let r = redeem(&s, json!({"code": code2, "subject": "x"})).await;
     r.assert_problem(StatusCode::GONE, "invite_revoked");
 
     // Expiry.
     let (_, code3) = create(&s, json!({"grants": {"role": "member"}, "expires_in": 1})).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let v = open(&s, "/v1/invites/validate", json!({"code": code3})).await;
+    let v = validate(&s, json!({"code": code3})).await;
     assert_eq!(v.body["code"], "EXPIRED");
-    let r = open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": code3, "subject": "x"}),
-    )
-    .await;
+    let r = redeem(&s, json!({"code": code3, "subject": "x"})).await;
     r.assert_problem(StatusCode::GONE, "invite_expired");
 
     // Soft delete hides and disables.
     let (id4, code4) = create(&s, json!({"grants": {"role": "member"}})).await;
+    let deleted = admin.delete(&format!("/v1/invites/{id4}")).await;
+    assert_eq!(deleted.status, StatusCode::OK);
     assert_eq!(
-        s.admin(Method::DELETE, &format!("/v1/invites/{id4}"), None)
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        open(&s, "/v1/invites/validate", json!({"code": code4}))
-            .await
-            .body["code"],
+        validate(&s, json!({"code": code4})).await.body["code"],
         "NOT_FOUND"
     );
 
     // States in listings.
     for (state, min) in [("used", 1), ("revoked", 1), ("expired", 1), ("active", 5)] {
-        let r = s
-            .admin(
-                Method::GET,
-                &format!("/v1/invites?state={state}&limit=100"),
-                None,
-            )
+        let r = admin
+            .get(&format!("/v1/invites?state={state}&limit=100"))
             .await;
         assert!(
             r.body["items"].as_array().unwrap().len() >= min,
@@ -203,7 +150,7 @@ async fn the_whole_flow(db: TestDb) {
     }
 
     // Metrics moved.
-    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
+    let m = s.as_anonymous().get("/metrics").await.text;
     for name in [
         "tokens_invites_created_total",
         "tokens_invites_used_total 1",
@@ -217,28 +164,16 @@ async fn the_whole_flow(db: TestDb) {
 async fn a_hundred_concurrent_redemptions_of_three_uses(db: TestDb) {
     let s = TestServer::start(db).await;
     let (_, code) = create(&s, json!({"grants": {"role": "member"}, "max_uses": 3})).await;
-    let mut tasks = Vec::new();
-    for i in 0..100 {
-        let http = s.http.clone();
-        let url = format!("{}/v1/invites/redeem", s.base);
-        let code = code.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .json(&json!({"code": code, "subject": format!("u{i}")}))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status();
-            let body: Value = r.json().await.unwrap();
-            (status, body["code"].as_str().map(str::to_string))
-        }));
-    }
+    let redeem = |i| Some(json!({"code": code, "subject": format!("u{i}")}));
+    let replies = s
+        .concurrently(100, Method::POST, "/v1/invites/redeem", None, redeem)
+        .await;
     let (mut ok, mut used_up) = (0, 0);
-    for t in tasks {
-        match t.await.unwrap() {
+    for r in replies {
+        assert!(!r.body.is_null(), "a JSON reply: {}", r.text);
+        match (r.status, r.body["code"].as_str()) {
             (StatusCode::OK, _) => ok += 1,
-            (StatusCode::CONFLICT, Some(c)) if c == "invite_used_up" => used_up += 1,
+            (StatusCode::CONFLICT, Some("invite_used_up")) => used_up += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -251,13 +186,8 @@ async fn codes_are_never_stored_in_clear(db: TestDb) {
     for _ in 0..3 {
         codes.push(create(&s, json!({"grants": {"role": "member"}})).await.1);
     }
-    open(&s, "/v1/invites/validate", json!({"code": codes[0]})).await;
-    open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": codes[1], "subject": "x"}),
-    )
-    .await;
+    validate(&s, json!({"code": codes[0]})).await;
+    redeem(&s, json!({"code": codes[1], "subject": "x"})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.stop().await;
     let text = s.db.all_text().await;
@@ -275,49 +205,31 @@ async fn guessing_is_rate_limited_per_client(db: TestDb) {
     let s = TestServer::start_with(db, &[("TESSERA_INVITE_FAILURE_LIMIT", "5")]).await;
     let (_, code) = create(&s, json!({"grants": {"role": "member"}})).await;
     for _ in 0..5 {
-        let v = open(
-            &s,
-            "/v1/invites/validate",
-            json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
-        )
-        .await;
+        let v = validate(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD"})).await;
         assert_eq!(v.body["code"], "NOT_FOUND");
     }
-    let r = open(&s, "/v1/invites/validate", json!({"code": code})).await;
+    let r = validate(&s, json!({"code": code})).await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(r.headers.get("retry-after").is_some());
-    let r = open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": code, "subject": "x"}),
-    )
-    .await;
+    let r = redeem(&s, json!({"code": code, "subject": "x"})).await;
     r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
 
 async fn bad_input_is_4xx(db: TestDb) {
     let s = TestServer::start(db).await;
     for code in ["", "short", "K7QH-2MXD-9TVA-R4PU", &"A".repeat(10_000)] {
-        let r = open(&s, "/v1/invites/validate", json!({"code": code})).await;
+        let r = validate(&s, json!({"code": code})).await;
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
-    open(&s, "/v1/invites/validate", json!({"code": 5}))
+    validate(&s, json!({"code": 5}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": "AAAA-BBBB-CCCC-DDDD"}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    open(
-        &s,
-        "/v1/invites/redeem",
-        json!({"code": "AAAA-BBBB-CCCC-DDDD", "subject": ""}),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    redeem(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    redeem(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD", "subject": ""}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     for body in [
         json!({"grants": {"role": "Member!"}}),
         json!({"grants": {"role": "member"}, "max_uses": 0}),
@@ -327,30 +239,36 @@ async fn bad_input_is_4xx(db: TestDb) {
         json!({"grants": {"role": "member"}, "email": "not-an-email"}),
         json!({"grants": {"role": "member"}, "on_behalf_of": {"subject": "", "role": "admin"}}),
     ] {
-        s.admin(Method::POST, "/v1/invites", Some(body))
+        s.as_admin()
+            .post_json("/v1/invites", body)
             .await
             .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
-    s.admin(
-        Method::POST,
-        "/v1/invites",
-        Some(json!({"grants": {"role": "member"}, "extra": 1})),
-    )
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
-    s.admin(Method::GET, "/v1/invites/nope", None)
+    s.as_admin()
+        .post_json(
+            "/v1/invites",
+            json!({"grants": {"role": "member"}, "extra": 1}),
+        )
         .await
-        .assert_problem(StatusCode::NOT_FOUND, "invite_not_found");
-    s.admin(Method::GET, "/v1/invites?state=gone", None)
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    for (path, status, code) in [
+        (
+            "/v1/invites/nope",
+            StatusCode::NOT_FOUND,
+            "invite_not_found",
+        ),
+        (
+            "/v1/invites?state=gone",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+    ] {
+        s.as_admin().get(path).await.assert_problem(status, code);
+    }
+    s.as_anonymous()
+        .post_json("/v1/invites", json!({"grants": {"role": "member"}}))
         .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    s.anonymous(
-        Method::POST,
-        "/v1/invites",
-        Some(json!({"grants": {"role": "member"}})),
-    )
-    .await
-    .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+        .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 backend_tests!(

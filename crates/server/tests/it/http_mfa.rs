@@ -106,26 +106,18 @@ async fn a_real_authenticator_enrols_and_verifies(db: TestDb) {
             "REPLAYED"
         );
         let listed = s
-            .send(
-                Method::GET,
-                &format!("/v1/subjects/{subject}/totp"),
-                None,
-                Some(&token),
-            )
+            .with_token(&token)
+            .get(&format!("/v1/subjects/{subject}/totp"))
             .await;
         assert_eq!(listed.body["items"][0]["status"], "active");
         assert!(!listed.text.contains(e["secret"].as_str().unwrap()));
         // Removal takes effect at once.
         let del = s
-            .send(
-                Method::DELETE,
-                &format!(
-                    "/v1/subjects/{subject}/totp/{}",
-                    e["device_id"].as_str().unwrap()
-                ),
-                None,
-                Some(&token),
-            )
+            .with_token(&token)
+            .delete(&format!(
+                "/v1/subjects/{subject}/totp/{}",
+                e["device_id"].as_str().unwrap()
+            ))
             .await;
         assert_eq!(del.status, StatusCode::NO_CONTENT);
         assert_eq!(
@@ -148,6 +140,7 @@ async fn twenty_concurrent_verifications_of_one_code_succeed_once(db: TestDb) {
     assert_eq!(replayed, 19, "{replies:?}");
 }
 
+/// `n` verifications of `code` for `subject` at once; every reply is a 200.
 async fn futures_all(
     s: &TestServer,
     token: &str,
@@ -155,37 +148,25 @@ async fn futures_all(
     code: &str,
     n: usize,
 ) -> Vec<Value> {
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let (http, url, token, code) = (
-                s.http.clone(),
-                format!("{}/v1/subjects/{subject}/totp/verify", s.base),
-                token.to_string(),
-                code.to_string(),
-            );
-            tokio::spawn(async move {
-                let r = http
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&json!({"code": code}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
-                r.json::<Value>().await.unwrap()
-            })
+    let path = format!("/v1/subjects/{subject}/totp/verify");
+    let body = |_| Some(json!({"code": code}));
+    let replies = s
+        .concurrently(n, Method::POST, &path, Some(token), body)
+        .await;
+    replies
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(!r.body.is_null(), "a JSON reply: {}", r.text);
+            r.body
         })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
+        .collect()
 }
 
 async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
     let s = TestServer::start_with(db, &[KEY_ENV]).await;
     let token = mfa_token(&s).await;
+    let app = s.with_token(&token);
     let (e, t) = confirmed(&s, &token, "u_guess").await;
     let right = code_at(&e, t + 30);
     let wrong = wrong_code(&right);
@@ -197,7 +178,7 @@ async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
         verify(&s, &token, "u_guess", &right).await["code"],
         "LOCKED"
     );
-    let metrics = s.anonymous(Method::GET, "/metrics", None).await.text;
+    let metrics = s.as_anonymous().get("/metrics").await.text;
     assert!(
         metrics.contains("tokens_mfa_verifications_total{factor=\"totp\",outcome=\"INVALID\"} 5"),
         "{metrics}"
@@ -210,24 +191,10 @@ async fn fifty_parallel_wrong_guesses_evaluate_five_then_lock(db: TestDb) {
         .count();
     assert_eq!(failures, 5);
     // Support staff lift the lock; the right code then works.
-    let r = s
-        .send(
-            Method::POST,
-            "/v1/subjects/u_guess/totp/unlock",
-            None,
-            Some(&token),
-        )
-        .await;
+    let r = app.post("/v1/subjects/u_guess/totp/unlock").await;
     assert_eq!(r.body, json!({"cleared": true}), "{}", r.text);
     assert_eq!(verify(&s, &token, "u_guess", &right).await["valid"], true);
-    let r = s
-        .send(
-            Method::POST,
-            "/v1/subjects/u_guess/totp/unlock",
-            None,
-            Some(&token),
-        )
-        .await;
+    let r = app.post("/v1/subjects/u_guess/totp/unlock").await;
     assert_eq!(r.body, json!({"cleared": false}));
 }
 
@@ -254,14 +221,8 @@ async fn a_lock_lapses_by_itself(db: TestDb) {
 async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
     let s = TestServer::start(db).await; // recovery codes need no TOTP key
     let token = mfa_token(&s).await;
-    let r = s
-        .send(
-            Method::POST,
-            "/v1/subjects/u_rec/recovery-codes",
-            None,
-            Some(&token),
-        )
-        .await;
+    let app = s.with_token(&token);
+    let r = app.post("/v1/subjects/u_rec/recovery-codes").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let codes: Vec<String> = r.body["codes"]
         .as_array()
@@ -285,49 +246,20 @@ async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
         "INVALID"
     );
     // Ten racing uses of one code: one wins.
-    let tasks: Vec<_> = (0..10)
-        .map(|_| {
-            let (http, url, token, code) = (
-                s.http.clone(),
-                format!("{}{path}", s.base),
-                token.clone(),
-                codes[1].clone(),
-            );
-            tokio::spawn(async move {
-                http.post(url)
-                    .bearer_auth(token)
-                    .json(&json!({"code": code}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json::<Value>()
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
+    let body = |_| Some(json!({"code": codes[1]}));
+    let replies = s
+        .concurrently(10, Method::POST, path, Some(&token), body)
+        .await;
     let mut wins = 0;
-    for t in tasks {
-        wins += usize::from(t.await.unwrap()["valid"] == true);
+    for r in replies {
+        assert!(!r.body.is_null(), "a JSON reply: {}", r.text);
+        wins += usize::from(r.body["valid"] == true);
     }
     assert_eq!(wins, 1);
-    let left = s
-        .send(
-            Method::GET,
-            "/v1/subjects/u_rec/recovery-codes",
-            None,
-            Some(&token),
-        )
-        .await;
+    let left = app.get("/v1/subjects/u_rec/recovery-codes").await;
     assert_eq!(left.body, json!({"remaining": 8}));
     // Regenerating invalidates the old set.
-    s.send(
-        Method::POST,
-        "/v1/subjects/u_rec/recovery-codes",
-        None,
-        Some(&token),
-    )
-    .await;
+    app.post("/v1/subjects/u_rec/recovery-codes").await;
     assert_eq!(
         check(&s, &token, path, json!({"code": codes[2]})).await["code"],
         "INVALID"
@@ -343,23 +275,17 @@ async fn recovery_codes_are_shown_once_and_used_once(db: TestDb) {
         "NO_DEVICE"
     );
     // Without TOTP_ENC_KEY, TOTP says so clearly.
-    let r = s
-        .send(Method::POST, "/v1/subjects/u_rec/totp", None, Some(&token))
-        .await;
+    let r = app.post("/v1/subjects/u_rec/totp").await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "totp_not_configured");
     assert!(r.body["detail"].as_str().unwrap().contains("TOTP_ENC_KEY"));
     // A token without the mfa scope is refused.
     let (_, plain) = s
         .create(json!({"name": "reader", "scopes": ["read"]}))
         .await;
-    s.send(
-        Method::GET,
-        "/v1/subjects/u_rec/recovery-codes",
-        None,
-        Some(&plain),
-    )
-    .await
-    .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    s.with_token(&plain)
+        .get("/v1/subjects/u_rec/recovery-codes")
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
 }
 
 async fn bad_input_gets_problems(db: TestDb) {
@@ -368,74 +294,52 @@ async fn bad_input_gets_problems(db: TestDb) {
     let e = enroll(&s, &token, "u_bad", json!({"qr": "png"})).await;
     assert!(e["qr_png"].is_string() && e["qr_svg"].is_null());
     let id = e["device_id"].as_str().unwrap();
-    for (path, body, status, code) in [
-        (
-            format!("/v1/subjects/u_bad/totp/{id}/confirm"),
-            json!({"code": 123456}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request_body",
-        ),
-        (
-            "/v1/subjects/u_bad/totp/not-an-id/confirm".to_string(),
-            json!({"code": "123456"}),
-            StatusCode::NOT_FOUND,
-            "device_not_found",
-        ),
-        (
-            format!("/v1/subjects/u_other/totp/{id}/confirm"),
-            json!({"code": "123456"}),
-            StatusCode::NOT_FOUND,
-            "device_not_found",
-        ),
-        (
-            "/v1/subjects/u_bad/totp".to_string(),
-            json!({"name": ""}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        ),
-        (
-            "/v1/subjects/u_bad/totp".to_string(),
-            json!({"issuer": "a:b"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        ),
-        (
-            "/v1/subjects/u_bad/totp".to_string(),
-            json!({"qr": "gif"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request_body",
-        ),
-    ] {
-        let r = s.send(Method::POST, &path, Some(body), Some(&token)).await;
-        assert_eq!(r.status, status, "{path}: {}", r.text);
-        assert_eq!(r.body["code"], code, "{path}: {}", r.text);
+    let (unprocessable, not_found) = (StatusCode::UNPROCESSABLE_ENTITY, StatusCode::NOT_FOUND);
+    let confirm_at =
+        |subject: &str, device: &str| format!("/v1/subjects/{subject}/totp/{device}/confirm");
+    let enrol = "/v1/subjects/u_bad/totp".to_string();
+    let guess = json!({"code": "123456"});
+    // One case a line reads as a table; keep rustfmt from unfolding it.
+    #[rustfmt::skip]
+    let cases = [
+        (confirm_at("u_bad", id), json!({"code": 123456}), unprocessable, "invalid_request_body"),
+        (confirm_at("u_bad", "not-an-id"), guess.clone(), not_found, "device_not_found"),
+        (confirm_at("u_other", id), guess.clone(), not_found, "device_not_found"),
+        (enrol.clone(), json!({"name": ""}), unprocessable, "validation_failed"),
+        (enrol.clone(), json!({"issuer": "a:b"}), unprocessable, "validation_failed"),
+        (enrol.clone(), json!({"qr": "gif"}), unprocessable, "invalid_request_body"),
+    ];
+    for (path, body, status, code) in cases {
+        let case = format!("{path} {body}");
+        let r = s.with_token(&token).post_json(&path, body).await;
+        assert_eq!(r.status, status, "{case}: {}", r.text);
+        assert_eq!(r.body["code"], code, "{case}: {}", r.text);
     }
     let t = now();
     assert_eq!(
         confirm(&s, &token, "u_bad", &e, &code_at(&e, t)).await["valid"],
         true
     );
-    s.send(
-        Method::POST,
-        &format!("/v1/subjects/u_bad/totp/{id}/confirm"),
-        Some(json!({"code": "123456"})),
-        Some(&token),
-    )
-    .await
-    .assert_problem(StatusCode::CONFLICT, "device_already_active");
-    s.send(
-        Method::DELETE,
-        &format!("/v1/subjects/u_bad/totp/{}", tessera_core::ids::new_id()),
-        None,
-        Some(&token),
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND, "device_not_found");
+    s.with_token(&token)
+        .post_json(
+            &format!("/v1/subjects/u_bad/totp/{id}/confirm"),
+            json!({"code": "123456"}),
+        )
+        .await
+        .assert_problem(StatusCode::CONFLICT, "device_already_active");
+    s.with_token(&token)
+        .delete(&format!(
+            "/v1/subjects/u_bad/totp/{}",
+            tessera_core::ids::new_id()
+        ))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "device_not_found");
     // Ten devices per subject.
     for _ in 1..10 {
         enroll(&s, &token, "u_bad", json!({"qr": "none"})).await;
     }
-    s.send(Method::POST, "/v1/subjects/u_bad/totp", None, Some(&token))
+    s.with_token(&token)
+        .post("/v1/subjects/u_bad/totp")
         .await
         .assert_problem(StatusCode::CONFLICT, "device_limit_reached");
     // Garbage codes are just wrong codes.

@@ -7,7 +7,7 @@ use crate::common::{
     receiver::Receiver,
     TestServer,
 };
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use tessera_core::event::MFA_EVENT_TYPES;
 use tessera_test_support::{backend_tests, TestDb};
@@ -59,21 +59,13 @@ async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
         "LOCKED"
     );
     let del = s
-        .send(
-            Method::DELETE,
-            &format!("/v1/subjects/{sub}/totp/{device}"),
-            None,
-            Some(&token),
-        )
+        .with_token(&token)
+        .delete(&format!("/v1/subjects/{sub}/totp/{device}"))
         .await;
     assert_eq!(del.status, StatusCode::NO_CONTENT);
     let rc = s
-        .send(
-            Method::POST,
-            &format!("/v1/subjects/{sub}/recovery-codes"),
-            None,
-            Some(&token),
-        )
+        .with_token(&token)
+        .post(&format!("/v1/subjects/{sub}/recovery-codes"))
         .await;
     let recovery = rc.body["codes"][0].as_str().unwrap().to_string();
     let used = format!("/v1/subjects/{sub}/recovery-codes/verify");
@@ -82,9 +74,7 @@ async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
         true
     );
     let send = json!({"subject": sub, "purpose": "login", "channel": "email", "destination": "ev@example.com"});
-    let sent = s
-        .send(Method::POST, "/v1/auth-codes", Some(send), Some(&token))
-        .await;
+    let sent = s.with_token(&token).post_json("/v1/auth-codes", send).await;
     assert_eq!(sent.status, StatusCode::CREATED, "{}", sent.text);
     let auth_code = s.logged_code(6);
     let v = json!({"subject": sub, "purpose": "login", "code": auth_code});

@@ -9,7 +9,9 @@ use serde_json::json;
 use tessera_test_support::{backend_tests, TestDb};
 
 async fn full_lifecycle_walk(db: TestDb) {
-    let s = TestServer::start(db).await;
+    // The background writer must not flush usage between the two revokes
+    // below, which compare whole records: flush at most once a minute.
+    let s = TestServer::start_with(db, &[("TESSERA_USAGE_FLUSH_INTERVAL", "60s")]).await;
     let (id, secret) = s
         .create(json!({"name": "billing-sync", "owner": "svc-billing", "scopes": ["read", "write"], "metadata": {"env": "prod"}}))
         .await;
@@ -22,10 +24,10 @@ async fn full_lifecycle_walk(db: TestDb) {
 
     // Scope checks.
     let r = s
-        .anonymous(
-            Method::POST,
+        .as_anonymous()
+        .post_json(
             "/v1/tokens/verify",
-            Some(json!({"token": secret, "scopes": ["admin"]})),
+            json!({"token": secret, "scopes": ["admin"]}),
         )
         .await;
     assert_eq!(
@@ -34,9 +36,7 @@ async fn full_lifecycle_walk(db: TestDb) {
     );
 
     // Rotate without grace: old rejected at once, new accepted.
-    let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None)
-        .await;
+    let r = s.rotate(&id, None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["token"]["id"], id, "rotation keeps the id");
     assert_eq!(r.body["token"]["metadata"], json!({"env": "prod"}));
@@ -45,13 +45,7 @@ async fn full_lifecycle_walk(db: TestDb) {
     assert_eq!(s.verify(&secret2).await["valid"], true);
 
     // Rotate with a grace period: both work until it ends.
-    let r = s
-        .admin(
-            Method::POST,
-            &format!("/v1/tokens/{id}/rotate"),
-            Some(json!({"grace_seconds": 2})),
-        )
-        .await;
+    let r = s.rotate(&id, Some(json!({"grace_seconds": 2}))).await;
     let secret3 = r.body["secret"].as_str().unwrap().to_string();
     assert_eq!(s.verify(&secret2).await["valid"], true);
     assert_eq!(s.verify(&secret3).await["valid"], true);
@@ -60,92 +54,60 @@ async fn full_lifecycle_walk(db: TestDb) {
     assert_eq!(s.verify(&secret3).await["valid"], true);
 
     // Self endpoint.
-    let r = s
-        .send(Method::GET, "/v1/tokens/self", None, Some(&secret3))
-        .await;
+    let r = s.with_token(&secret3).get("/v1/tokens/self").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["id"], id);
 
     // Soft delete and restore.
-    let r = s
-        .admin(Method::DELETE, &format!("/v1/tokens/{id}"), None)
-        .await;
+    let r = s.as_admin().delete(&format!("/v1/tokens/{id}")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["deleted_at"].is_string());
     assert_eq!(s.verify(&secret3).await["code"], "DELETED");
-    let listed = s
-        .admin(Method::GET, "/v1/tokens?owner=svc-billing", None)
-        .await;
+    let listed = s.as_admin().get("/v1/tokens?owner=svc-billing").await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 0);
     let listed = s
-        .admin(
-            Method::GET,
-            "/v1/tokens?owner=svc-billing&include_deleted=true",
-            None,
-        )
+        .as_admin()
+        .get("/v1/tokens?owner=svc-billing&include_deleted=true")
         .await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
-    let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/restore"), None)
-        .await;
+    let r = s.as_admin().post(&format!("/v1/tokens/{id}/restore")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["deleted_at"].is_null());
     assert_eq!(s.verify(&secret3).await["valid"], true);
 
     // Update.
     let r = s
-        .admin(
-            Method::PATCH,
+        .as_admin()
+        .patch_json(
             &format!("/v1/tokens/{id}"),
-            Some(json!({"name": "billing", "description": "nightly", "scopes": ["read"]})),
+            json!({"name": "billing", "description": "nightly", "scopes": ["read"]}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["name"], "billing");
     assert_eq!(r.body["scopes"], json!(["read"]));
     let r = s
-        .admin(
-            Method::PATCH,
-            &format!("/v1/tokens/{id}"),
-            Some(json!({"description": null})),
-        )
+        .as_admin()
+        .patch_json(&format!("/v1/tokens/{id}"), json!({"description": null}))
         .await;
     assert!(r.body["description"].is_null());
 
     // Revoke (idempotent), then purge.
-    let r = s
-        .admin(
-            Method::POST,
-            &format!("/v1/tokens/{id}/revoke"),
-            Some(json!({"reason": "leaked"})),
-        )
-        .await;
+    let r = s.revoke(&id, Some(json!({"reason": "leaked"}))).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["state"], "revoked");
-    let again = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/revoke"), None)
-        .await;
+    let again = s.revoke(&id, None).await;
     assert_eq!(again.body, r.body, "revoking twice returns the same record");
     assert_eq!(s.verify(&secret3).await["code"], "REVOKED");
-    let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None)
-        .await;
+    let r = s.rotate(&id, None).await;
     r.assert_problem(StatusCode::CONFLICT, "token_not_active");
-    let r = s
-        .admin(
-            Method::POST,
-            &format!("/v1/tokens/{id}/revoke"),
-            Some(json!({"purge": true})),
-        )
-        .await;
+    let r = s.revoke(&id, Some(json!({"purge": true}))).await;
     assert_eq!(r.body["state"], "purged");
     assert_eq!(s.verify(&secret3).await["code"], "PURGED");
 
     // Listing by state.
     for (state, n) in [("purged", 1), ("active", 1), ("revoked", 0)] {
-        let r = s
-            .admin(Method::GET, &format!("/v1/tokens?state={state}"), None)
-            .await;
+        let r = s.as_admin().get(&format!("/v1/tokens?state={state}")).await;
         assert_eq!(
             r.body["items"].as_array().unwrap().len(),
             n,
@@ -161,30 +123,26 @@ async fn expiry_is_enforced(db: TestDb) {
     assert_eq!(s.verify(&secret).await["valid"], true);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(s.verify(&secret).await["code"], "EXPIRED");
-    let r = s.admin(Method::GET, "/v1/tokens?state=expired", None).await;
+    let r = s.as_admin().get("/v1/tokens?state=expired").await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
     let id = r.body["items"][0]["id"].as_str().unwrap().to_string();
-    let r = s
-        .admin(Method::POST, &format!("/v1/tokens/{id}/rotate"), None)
-        .await;
+    let r = s.rotate(&id, None).await;
     r.assert_problem(StatusCode::CONFLICT, "token_not_active");
 }
 
 async fn management_needs_an_admin_token(db: TestDb) {
     let s = TestServer::start(db).await;
-    let r = s.anonymous(Method::GET, "/v1/tokens", None).await;
+    let r = s.as_anonymous().get("/v1/tokens").await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     assert_eq!(r.headers.get("www-authenticate").unwrap(), "Bearer");
-    let r = s
-        .send(Method::GET, "/v1/tokens", None, Some("tsr_garbage"))
-        .await;
+    let r = s.with_token("tsr_garbage").get("/v1/tokens").await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     let (_, reader) = s
         .create(json!({"name": "reader", "scopes": ["read"]}))
         .await;
-    let r = s.send(Method::GET, "/v1/tokens", None, Some(&reader)).await;
+    let r = s.with_token(&reader).get("/v1/tokens").await;
     r.assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    let r = s.anonymous(Method::GET, "/v1/tokens/self", None).await;
+    let r = s.as_anonymous().get("/v1/tokens/self").await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
@@ -192,19 +150,13 @@ async fn verify_can_require_admin(db: TestDb) {
     let s = TestServer::start_with(db, &[("TESSERA_VERIFY_REQUIRES_ADMIN", "true")]).await;
     let (_, secret) = s.create(json!({"name": "x"})).await;
     let r = s
-        .anonymous(
-            Method::POST,
-            "/v1/tokens/verify",
-            Some(json!({"token": secret})),
-        )
+        .as_anonymous()
+        .post_json("/v1/tokens/verify", json!({"token": secret}))
         .await;
     r.assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
     let r = s
-        .admin(
-            Method::POST,
-            "/v1/tokens/verify",
-            Some(json!({"token": secret})),
-        )
+        .as_admin()
+        .post_json("/v1/tokens/verify", json!({"token": secret}))
         .await;
     assert_eq!(r.body["valid"], true);
 }
@@ -222,7 +174,7 @@ async fn pagination_walks_every_token_once(db: TestDb) {
     let mut seen = Vec::new();
     let mut url = "/v1/tokens?owner=pager&limit=3".to_string();
     loop {
-        let r = s.admin(Method::GET, &url, None).await;
+        let r = s.as_admin().get(&url).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         for item in r.body["items"].as_array().unwrap() {
             seen.push(item["id"].as_str().unwrap().to_string());
@@ -239,22 +191,17 @@ async fn pagination_walks_every_token_once(db: TestDb) {
 async fn fifty_parallel_rotations_leave_exactly_one_valid_secret(db: TestDb) {
     let s = TestServer::start(db).await;
     let (id, _) = s.create(json!({"name": "contended"})).await;
-    let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let http = s.http.clone();
-        let url = format!("{}/v1/tokens/{id}/rotate", s.base);
-        let admin = s.admin.clone();
-        tasks.push(tokio::spawn(async move {
-            let r = http.post(url).bearer_auth(admin).send().await.unwrap();
-            assert_eq!(r.status(), StatusCode::OK);
-            let body: serde_json::Value = r.json().await.unwrap();
-            body["secret"].as_str().unwrap().to_string()
-        }));
-    }
-    let mut secrets = Vec::new();
-    for t in tasks {
-        secrets.push(t.await.unwrap());
-    }
+    let path = format!("/v1/tokens/{id}/rotate");
+    let replies = s
+        .concurrently(50, Method::POST, &path, Some(&s.admin), |_| None)
+        .await;
+    let secrets: Vec<String> = replies
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, StatusCode::OK);
+            r.body["secret"].as_str().unwrap().to_string()
+        })
+        .collect();
     let mut valid = 0;
     for secret in &secrets {
         if s.verify(secret).await["valid"] == true {
@@ -274,11 +221,8 @@ async fn usage_is_recorded_asynchronously(db: TestDb) {
     let mut last_used = serde_json::Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        last_used = s
-            .admin(Method::GET, &format!("/v1/tokens/{id}"), None)
-            .await
-            .body["last_used_at"]
-            .clone();
+        last_used =
+            s.as_admin().get(&format!("/v1/tokens/{id}")).await.body["last_used_at"].clone();
         if last_used.is_string() {
             break;
         }

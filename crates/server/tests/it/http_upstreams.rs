@@ -7,9 +7,9 @@ use std::sync::{
     Arc,
 };
 
-use crate::common::TestServer;
+use crate::common::{serve, TestServer};
 use axum::{extract::State, routing::post, Json, Router};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_test_support::TestDb;
 
@@ -25,10 +25,7 @@ async fn fake_upstream() -> (String, Arc<AtomicUsize>) {
     let app = Router::new()
         .route("/auth", post(auth))
         .with_state(logins.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), logins)
+    (format!("http://{}", serve(app).await), logins)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,78 +50,48 @@ default_user = "api"
         .create(json!({"name": "svc", "scopes": ["upstream:read"]}))
         .await;
     let (_, plain) = s.create(json!({"name": "plain", "scopes": ["read"]})).await;
+    let as_reader = s.with_token(&reader);
 
-    let r = s
-        .send(Method::GET, "/v1/upstreams/cpj/token", None, Some(&reader))
-        .await;
+    let r = as_reader.get("/v1/upstreams/cpj/token").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["token"], "upstream-token-api-1");
     assert_eq!(r.body["tier"], "login");
-    let r = s
-        .send(
-            Method::GET,
-            "/v1/upstreams/cpj/token?user=ana",
-            None,
-            Some(&reader),
-        )
-        .await;
+    let r = as_reader.get("/v1/upstreams/cpj/token?user=ana").await;
     assert_eq!(r.body["token"], "upstream-token-ana-2");
-    let r = s
-        .send(Method::GET, "/v1/upstreams/cpj/token", None, Some(&reader))
-        .await;
+    let r = as_reader.get("/v1/upstreams/cpj/token").await;
     assert_eq!(r.body["tier"], "memory");
     assert_eq!(logins.load(Ordering::SeqCst), 2);
 
     for path in ["/v1/upstreams", "/v1/upstreams/cpj/info", "/cache/health"] {
-        let r = s.send(Method::GET, path, None, Some(&reader)).await;
+        let r = as_reader.get(path).await;
         assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
         assert!(!r.text.contains("upstream-token-"), "{path} shows a token");
         assert!(!r.text.contains("pw-from-env"), "{path} shows a credential");
     }
-    let info = s
-        .send(
-            Method::GET,
-            "/v1/upstreams/cpj/info?user=ana",
-            None,
-            Some(&reader),
-        )
-        .await;
+    let info = as_reader.get("/v1/upstreams/cpj/info?user=ana").await;
     assert_eq!(info.body["cached"]["tier"], "memory");
 
-    let r = s
-        .send(
-            Method::DELETE,
-            "/v1/upstreams/cpj/tokens?user=ana",
-            None,
-            Some(&reader),
-        )
-        .await;
+    let r = as_reader.delete("/v1/upstreams/cpj/tokens?user=ana").await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = s
-        .send(
-            Method::GET,
-            "/v1/upstreams/cpj/token?user=ana",
-            None,
-            Some(&reader),
-        )
-        .await;
+    let r = as_reader.get("/v1/upstreams/cpj/token?user=ana").await;
     assert_eq!(r.body["tier"], "login", "a deleted token means a new login");
     assert_eq!(
-        s.send(Method::DELETE, "/v1/upstreams/tokens", None, Some(&reader))
-            .await
-            .status,
+        as_reader.delete("/v1/upstreams/tokens").await.status,
         StatusCode::OK
     );
 
-    s.send(Method::GET, "/v1/upstreams/nope/token", None, Some(&reader))
-        .await
-        .assert_problem(StatusCode::NOT_FOUND, "upstream_not_found");
-    s.send(Method::GET, "/v1/upstreams/cpj/token", None, Some(&plain))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
-    s.anonymous(Method::GET, "/v1/upstreams/cpj/token", None)
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
-    let m = s.anonymous(Method::GET, "/metrics", None).await.text;
+    // Who is refused what. One case a line reads as a table; keep rustfmt
+    // from unfolding it.
+    #[rustfmt::skip]
+    let refused = [
+        ("reader", as_reader, "/v1/upstreams/nope/token", StatusCode::NOT_FOUND, "upstream_not_found"),
+        ("plain", s.with_token(&plain), "/v1/upstreams/cpj/token", StatusCode::FORBIDDEN, "forbidden"),
+        ("anonymous", s.as_anonymous(), "/v1/upstreams/cpj/token", StatusCode::UNAUTHORIZED, "unauthorized"),
+    ];
+    for (who, caller, path, status, code) in refused {
+        eprintln!("case: {who} GET {path}");
+        caller.get(path).await.assert_problem(status, code);
+    }
+    let m = s.as_anonymous().get("/metrics").await.text;
     assert!(m.contains("tokens_upstream_logins_total"));
 }

@@ -6,7 +6,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::TestServer;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Row;
 use tessera_server::scheduler::{self, Job};
@@ -14,6 +14,12 @@ use tessera_test_support::{backend_tests, TestDb};
 
 /// Jobs never run on their own in these tests: each is run by hand.
 const MANUAL: &[(&str, &str)] = &[("TESSERA_JOBS_ENABLED", "false")];
+/// Jobs by hand, and a dispatcher that never polls during the test, so the
+/// outbox still holds the events a test reads back.
+const MANUAL_KEEP_OUTBOX: &[(&str, &str)] = &[
+    ("TESSERA_JOBS_ENABLED", "false"),
+    ("TESSERA_WEBHOOK_POLL_INTERVAL", "1h"),
+];
 
 async fn services(
     s: &TestServer,
@@ -29,7 +35,7 @@ async fn services(
 }
 
 async fn revoke_expired_tokens(db: TestDb) {
-    let s = TestServer::start_with(db, MANUAL).await;
+    let s = TestServer::start_with(db, MANUAL_KEEP_OUTBOX).await;
     let (id, secret) = s.create(json!({"name": "short", "expires_in": 1})).await;
     let (keep, _) = s.create(json!({"name": "long"})).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -38,15 +44,10 @@ async fn revoke_expired_tokens(db: TestDb) {
         .await
         .unwrap();
     assert_eq!((run.outcome.as_str(), run.items), ("success", 1));
-    let t = s
-        .admin(Method::GET, &format!("/v1/tokens/{id}"), None)
-        .await
-        .body;
+    let t = s.as_admin().get(&format!("/v1/tokens/{id}")).await.body;
     assert_eq!(t["state"], "revoked");
     assert_eq!(
-        s.admin(Method::GET, &format!("/v1/tokens/{keep}"), None)
-            .await
-            .body["state"],
+        s.as_admin().get(&format!("/v1/tokens/{keep}")).await.body["state"],
         "active"
     );
     let audit = s.db.store.audit_for_target(&id, 10).await.unwrap();
@@ -71,7 +72,7 @@ async fn revoke_expired_tokens(db: TestDb) {
 }
 
 async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
-    let s = TestServer::start_with(db, MANUAL).await;
+    let s = TestServer::start_with(db, MANUAL_KEEP_OUTBOX).await;
     // Inside the 7-day window; due once past half its lifetime.
     let (old, old_secret) = s
         .create(json!({"name": "rotating", "owner": "svc", "scopes": ["read", "write"], "metadata": {"k": "v"}, "expires_in": 10, "auto_rotate": true}))
@@ -87,26 +88,20 @@ async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(run.items, 1);
-    let t = s
-        .admin(Method::GET, &format!("/v1/tokens/{old}"), None)
-        .await
-        .body;
+    let t = s.as_admin().get(&format!("/v1/tokens/{old}")).await.body;
     let successor_id = t["successor_id"]
         .as_str()
         .expect("successor linked")
         .to_string();
     assert!(s
-        .admin(Method::GET, &format!("/v1/tokens/{not_opted}"), None)
+        .as_admin()
+        .get(&format!("/v1/tokens/{not_opted}"))
         .await
         .body["successor_id"]
         .is_null());
     let claim = s
-        .send(
-            Method::POST,
-            "/v1/tokens/self/successor",
-            None,
-            Some(&old_secret),
-        )
+        .with_token(&old_secret)
+        .post("/v1/tokens/self/successor")
         .await;
     assert_eq!(claim.status, StatusCode::OK, "{}", claim.text);
     assert_eq!(claim.body["token"]["id"], successor_id.as_str());
@@ -121,14 +116,10 @@ async fn rotate_expiring_tokens_and_claim_the_successor_once(db: TestDb) {
         true,
         "the old token works until it expires"
     );
-    s.send(
-        Method::POST,
-        "/v1/tokens/self/successor",
-        None,
-        Some(&old_secret),
-    )
-    .await
-    .assert_problem(StatusCode::NOT_FOUND, "successor_not_available");
+    s.with_token(&old_secret)
+        .post("/v1/tokens/self/successor")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "successor_not_available");
     let rotated =
         s.db.store
             .pending_events(100)
@@ -231,7 +222,7 @@ async fn two_servers_on_one_postgres_run_a_job_once_per_interval() {
         "the job ran {} times across two servers",
         rows.len()
     );
-    let m = a.anonymous(Method::GET, "/metrics", None).await.text
-        + &b.anonymous(Method::GET, "/metrics", None).await.text;
+    let m =
+        a.as_anonymous().get("/metrics").await.text + &b.as_anonymous().get("/metrics").await.text;
     assert!(m.contains("tokens_job_last_success_timestamp_seconds{job=\"purge_old_logs\"}"));
 }

@@ -15,7 +15,7 @@ async fn every_documented_operation_is_routed() {
         &[("TOTP_ENC_KEY", common::mfa::TOTP_KEY)],
     )
     .await;
-    let doc = s.admin(Method::GET, "/openapi.json", None).await.body;
+    let doc = s.as_admin().get("/openapi.json").await.body;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = doc["paths"].as_object().unwrap();
     let mut operations = 0;

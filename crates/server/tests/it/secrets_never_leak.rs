@@ -8,7 +8,6 @@ use std::{
 };
 
 use crate::common::TestServer;
-use reqwest::Method;
 use serde_json::json;
 use tessera_test_support::{backend_tests, TestDb};
 
@@ -44,42 +43,28 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
     let mut other_responses = String::new();
 
     let created = s
-        .admin(
-            Method::POST,
-            "/v1/tokens",
-            Some(json!({"name": "leak-check"})),
-        )
+        .as_admin()
+        .post_json("/v1/tokens", json!({"name": "leak-check"}))
         .await;
     let id = created.body["token"]["id"].as_str().unwrap().to_string();
     let first = created.body["secret"].as_str().unwrap().to_string();
-    let rotated = s
-        .admin(
-            Method::POST,
-            &format!("/v1/tokens/{id}/rotate"),
-            Some(json!({"grace_seconds": 60})),
-        )
-        .await;
+    let rotated = s.rotate(&id, Some(json!({"grace_seconds": 60}))).await;
     let second = rotated.body["secret"].as_str().unwrap().to_string();
     assert!(!created.text.contains(&second) && !rotated.text.contains(&first));
 
     // Exercise every path a secret passes through, including failures.
     for secret in [&first, &second] {
         other_responses.push_str(&s.verify(secret).await.to_string());
-        let r = s
-            .send(Method::GET, "/v1/tokens/self", None, Some(secret))
-            .await;
+        let r = s.with_token(secret).get("/v1/tokens/self").await;
         other_responses.push_str(&r.text);
         let typo = format!("{}x", &secret[..secret.len() - 1]);
         other_responses.push_str(&s.verify(&typo).await.to_string());
         let r = s
-            .anonymous(
-                Method::POST,
-                "/v1/tokens/verify",
-                Some(json!({"token": 5, "scopes": secret})),
-            )
+            .as_anonymous()
+            .post_json("/v1/tokens/verify", json!({"token": 5, "scopes": secret}))
             .await;
         other_responses.push_str(&r.text);
-        let r = s.send(Method::GET, "/v1/tokens", None, Some(secret)).await;
+        let r = s.with_token(secret).get("/v1/tokens").await;
         other_responses.push_str(&r.text);
     }
     for path in [
@@ -87,15 +72,9 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
         "/v1/tokens".to_string(),
         "/metrics".to_string(),
     ] {
-        other_responses.push_str(&s.admin(Method::GET, &path, None).await.text);
+        other_responses.push_str(&s.as_admin().get(&path).await.text);
     }
-    let r = s
-        .admin(
-            Method::POST,
-            &format!("/v1/tokens/{id}/revoke"),
-            Some(json!({"reason": "test"})),
-        )
-        .await;
+    let r = s.revoke(&id, Some(json!({"reason": "test"}))).await;
     other_responses.push_str(&r.text);
     // Let the background writer flush usage and failure audit rows.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -146,21 +125,15 @@ async fn second_factor_secrets_never_leak(db: TestDb) {
     check(&s, &token, &path, json!({"code": "000000"})).await;
 
     let r = s
-        .send(
-            Method::POST,
-            &format!("/v1/subjects/{subject}/recovery-codes"),
-            None,
-            Some(&token),
-        )
+        .with_token(&token)
+        .post(&format!("/v1/subjects/{subject}/recovery-codes"))
         .await;
     let codes: Vec<String> = serde_json::from_value(r.body["codes"].clone()).unwrap();
     let path = format!("/v1/subjects/{subject}/recovery-codes/verify");
     check(&s, &token, &path, json!({"code": codes[0]})).await;
 
     let send = json!({"subject": subject, "purpose": "login", "channel": "email", "destination": "leak@example.com"});
-    let r = s
-        .send(Method::POST, "/v1/auth-codes", Some(send), Some(&token))
-        .await;
+    let r = s.with_token(&token).post_json("/v1/auth-codes", send).await;
     assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text);
     let auth_code = s.logged_code(8);
     let verify = json!({"subject": subject, "purpose": "login", "code": auth_code});

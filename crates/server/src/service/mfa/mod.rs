@@ -2,6 +2,7 @@
 //! first, replay checked atomically), remove, rekey; generate and use
 //! recovery codes. Shared by the HTTP handlers and `tessera mfa`.
 
+use crate::service::ServiceError;
 use std::sync::Arc;
 use tessera_core::error::Entity;
 
@@ -146,7 +147,7 @@ impl MfaService {
         req: EnrollRequest,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Enrollment, StoreError> {
+    ) -> Result<Enrollment, ServiceError> {
         let ring = self.keyring()?;
         let subject = validate_subject(subject)?;
         let name = validate_device_name(req.name.as_deref().unwrap_or("Authenticator"))?;
@@ -211,9 +212,9 @@ impl MfaService {
         })
     }
 
-    pub async fn devices(&self, subject: &str) -> Result<Vec<TotpDevice>, StoreError> {
+    pub async fn devices(&self, subject: &str) -> Result<Vec<TotpDevice>, ServiceError> {
         let subject = validate_subject(subject)?;
-        self.store.list_totp_devices(&subject).await
+        Ok(self.store.list_totp_devices(&subject).await?)
     }
 
     /// Confirms a pending device with its first code.
@@ -224,10 +225,10 @@ impl MfaService {
         code: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
+    ) -> Result<Result<TotpDevice, MfaFailure>, ServiceError> {
         self.keyring()?;
         let subject = validate_subject(subject)?;
-        let not_found = || StoreError::from(DomainError::NotFound(Entity::Device));
+        let not_found = || ServiceError::from(DomainError::NotFound(Entity::Device));
         if !is_valid_id(device_id) {
             return Err(not_found());
         }
@@ -263,7 +264,7 @@ impl MfaService {
         code: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
+    ) -> Result<Result<TotpDevice, MfaFailure>, ServiceError> {
         self.keyring()?;
         let subject = validate_subject(subject)?;
         let devices = self.store.sealed_totp_devices(&subject, None).await?;
@@ -293,7 +294,7 @@ impl MfaService {
         confirming: bool,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Result<TotpDevice, MfaFailure>, StoreError> {
+    ) -> Result<Result<TotpDevice, MfaFailure>, ServiceError> {
         let ring = self.keyring()?;
         let now = tessera_core::ids::now();
         let mut secrets = Vec::with_capacity(devices.len());
@@ -408,7 +409,7 @@ impl MfaService {
         device_id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), ServiceError> {
         let subject = validate_subject(subject)?;
         let details = json!({ "device_id": device_id });
         let removed = is_valid_id(device_id)
@@ -447,7 +448,7 @@ impl MfaService {
         subject: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, ServiceError> {
         let subject = validate_subject(subject)?;
         let entry = audit(actor, "mfa.unlock", &subject, "success", json!({}), ctx);
         let cleared = self.store.unlock_totp(&subject, &entry).await?;
@@ -458,7 +459,7 @@ impl MfaService {
     }
 
     /// Re-encrypts every TOTP secret under the current `TOTP_ENC_KEY`.
-    pub async fn rekey(&self, actor: &Actor) -> Result<RekeyReport, StoreError> {
+    pub async fn rekey(&self, actor: &Actor) -> Result<RekeyReport, ServiceError> {
         let ring = self.keyring()?;
         let current = ring.current_key_id().to_string();
         let mut report = RekeyReport {

@@ -2,13 +2,13 @@
 //! set, shown once, stored as salted SHA-256 (see
 //! [`tessera_core::mfa::recovery`]), each usable once.
 
+use crate::service::ServiceError;
 use serde_json::json;
 use tessera_core::{
     audit::{Actor, RequestContext},
     event::OutboxEvent,
     mfa::{mask_subject, recovery, validate_subject, MfaFailure},
 };
-use tessera_store::StoreError;
 
 use super::{audit, MfaService};
 
@@ -19,7 +19,7 @@ impl MfaService {
         subject: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<String>, ServiceError> {
         let subject = validate_subject(subject)?;
         let codes = recovery::generate_set();
         let hashes: Vec<String> = codes
@@ -62,7 +62,7 @@ impl MfaService {
         code: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Result<i64, MfaFailure>, StoreError> {
+    ) -> Result<Result<i64, MfaFailure>, ServiceError> {
         let subject = validate_subject(subject)?;
         let outcome = match recovery::normalize(code) {
             None => Err(MfaFailure::Invalid),
@@ -129,8 +129,8 @@ impl MfaService {
         }
     }
 
-    pub async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {
+    pub async fn recovery_codes_left(&self, subject: &str) -> Result<i64, ServiceError> {
         let subject = validate_subject(subject)?;
-        self.store.recovery_codes_left(&subject).await
+        Ok(self.store.recovery_codes_left(&subject).await?)
     }
 }

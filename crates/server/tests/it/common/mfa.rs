@@ -1,7 +1,7 @@
 //! Helpers for second-factor tests: an `mfa`-scoped caller, TOTP codes from
 //! an enrolment, and an independent authenticator (Python's `pyotp`).
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_core::mfa::totp::{base32_decode, Algorithm, TotpParams};
 
@@ -19,12 +19,8 @@ pub async fn mfa_token(s: &TestServer) -> String {
 /// Enrols a device for `subject`; returns the 201 body.
 pub async fn enroll(s: &TestServer, token: &str, subject: &str, body: Value) -> Value {
     let r = s
-        .send(
-            Method::POST,
-            &format!("/v1/subjects/{subject}/totp"),
-            Some(body),
-            Some(token),
-        )
+        .with_token(token)
+        .post_json(&format!("/v1/subjects/{subject}/totp"), body)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     r.body
@@ -93,7 +89,7 @@ pub fn pyotp_code(uri: &str, at: i64) -> String {
 
 /// POSTs a code to `path`; returns the check body (always 200).
 pub async fn check(s: &TestServer, token: &str, path: &str, body: Value) -> Value {
-    let r = s.send(Method::POST, path, Some(body), Some(token)).await;
+    let r = s.with_token(token).post_json(path, body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     r.body
 }

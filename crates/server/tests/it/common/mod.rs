@@ -6,7 +6,7 @@ pub mod mfa;
 pub mod receiver;
 pub mod smtp_sink;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, future::Future, net::SocketAddr, time::Duration};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -130,6 +130,95 @@ impl TestServer {
         }
     }
 
+    /// A second server (another replica) on this server's database.
+    pub async fn replica(&self, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with(TestDb::open(&self.db.url).await, extra_env).await
+    }
+
+    /// A server on a fresh PostgreSQL schema, or `None` (the test is then
+    /// skipped) when no PostgreSQL is configured: for tests that need two
+    /// replicas on one shared database.
+    pub async fn on_postgres(extra_env: &[(&str, &str)]) -> Option<Self> {
+        Some(Self::start_with(TestDb::postgres().await?, extra_env).await)
+    }
+
+    /// Requests as the admin.
+    pub fn as_admin(&self) -> Caller<'_> {
+        Caller {
+            server: self,
+            bearer: Some(&self.admin),
+        }
+    }
+
+    /// Requests without credentials.
+    pub fn as_anonymous(&self) -> Caller<'_> {
+        Caller {
+            server: self,
+            bearer: None,
+        }
+    }
+
+    /// Requests with `token` as the bearer token.
+    pub fn with_token<'a>(&'a self, token: &'a str) -> Caller<'a> {
+        Caller {
+            server: self,
+            bearer: Some(token),
+        }
+    }
+
+    /// `POST /v1/tokens/verify` without credentials; the reply unchecked.
+    pub async fn verify_reply(&self, body: Value) -> Reply {
+        self.as_anonymous()
+            .post_json("/v1/tokens/verify", body)
+            .await
+    }
+
+    /// `POST /v1/tokens/{id}/rotate` as the admin, with `body` if any.
+    pub async fn rotate(&self, id: &str, body: Option<Value>) -> Reply {
+        self.token_action(id, "rotate", body).await
+    }
+
+    /// `POST /v1/tokens/{id}/revoke` as the admin, with `body` if any.
+    pub async fn revoke(&self, id: &str, body: Option<Value>) -> Reply {
+        self.token_action(id, "revoke", body).await
+    }
+
+    async fn token_action(&self, id: &str, action: &str, body: Option<Value>) -> Reply {
+        let path = format!("/v1/tokens/{id}/{action}");
+        self.as_admin().send(Method::POST, &path, body).await
+    }
+
+    /// Sends `n` copies of one request at once (each from its own task, so
+    /// they race on the server) and returns every reply, in order.
+    pub async fn concurrently(
+        &self,
+        n: usize,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: impl Fn(usize) -> Option<Value>,
+    ) -> Vec<Reply> {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let mut req = self
+                    .http
+                    .request(method.clone(), format!("{}{}", self.base, path));
+                if let Some(b) = bearer {
+                    req = req.bearer_auth(b);
+                }
+                if let Some(b) = body(i) {
+                    req = req.json(&b);
+                }
+                tokio::spawn(async move { Reply::from(req.send().await.unwrap()).await })
+            })
+            .collect();
+        let mut replies = Vec::with_capacity(n);
+        for t in tasks {
+            replies.push(t.await.unwrap());
+        }
+        replies
+    }
+
     /// Sends a request with the admin token; returns status, headers and JSON body.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
         self.send(method, path, body, Some(&self.admin)).await
@@ -198,7 +287,74 @@ impl TestServer {
     }
 }
 
+/// Who a request goes out as: `s.as_admin().get(path)`,
+/// `s.with_token(&t).post(path)`, `s.as_anonymous().post_json(path, body)`.
+#[derive(Clone, Copy)]
+pub struct Caller<'a> {
+    server: &'a TestServer,
+    bearer: Option<&'a str>,
+}
+
+impl Caller<'_> {
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// A POST without a body.
+    pub async fn post(&self, path: &str) -> Reply {
+        self.send(Method::POST, path, None).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.server.send(method, path, body, self.bearer).await
+    }
+}
+
+/// Serves `app` on 127.0.0.1 at a free port, in the background; returns the
+/// address (for fake upstreams, webhook and SMS receivers).
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Polls `probe` every `every` until `done` holds for what it returns, at
+/// most `tries` times; panics naming `what` when it never does.
+pub async fn eventually<T: std::fmt::Debug, F: Future<Output = T>>(
+    what: &str,
+    tries: usize,
+    every: Duration,
+    mut probe: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let mut last = None;
+    for _ in 0..tries {
+        let got = probe().await;
+        if done(&got) {
+            return got;
+        }
+        last = Some(got);
+        tokio::time::sleep(every).await;
+    }
+    panic!("timed out waiting for {what}; last {last:?}");
+}
+
 pub struct Reply {
+    /// The path and query the request went to, for failure messages.
+    pub request: String,
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
@@ -207,11 +363,18 @@ pub struct Reply {
 
 impl Reply {
     pub async fn from(res: reqwest::Response) -> Self {
+        let url = res.url();
+        let request = format!(
+            "{}{}",
+            url.path(),
+            url.query().map_or(String::new(), |q| format!("?{q}"))
+        );
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Self {
+            request,
             status,
             headers,
             text,
@@ -220,18 +383,21 @@ impl Reply {
     }
 
     /// Asserts an RFC 9457 problem with this status and code.
+    /// Failure messages name the request, so a table of cases says which
+    /// case failed.
+    #[track_caller]
     pub fn assert_problem(&self, status: StatusCode, code: &str) {
-        assert_eq!(self.status, status, "body: {}", self.text);
+        let (request, text) = (&self.request, &self.text);
+        assert_eq!(self.status, status, "{request}: body: {text}");
         assert_eq!(
             self.headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok()),
             Some("application/problem+json"),
-            "body: {}",
-            self.text
+            "{request}: body: {text}"
         );
-        assert_eq!(self.body["code"], code, "body: {}", self.text);
-        assert_eq!(self.body["status"], status.as_u16());
-        assert!(self.body["request_id"].is_string());
+        assert_eq!(self.body["code"], code, "{request}: body: {text}");
+        assert_eq!(self.body["status"], status.as_u16(), "{request}");
+        assert!(self.body["request_id"].is_string(), "{request}");
     }
 }

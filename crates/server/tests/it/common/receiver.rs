@@ -4,7 +4,6 @@
 
 use std::{
     collections::BTreeSet,
-    net::SocketAddr,
     sync::{
         atomic::{AtomicU16, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -12,7 +11,6 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post, Router};
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::TestServer;
@@ -46,9 +44,7 @@ impl Receiver {
         let app = Router::new()
             .route("/hook", post(handle))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let addr = super::serve(app).await;
         Self {
             url: format!("http://{addr}/hook"),
             state,
@@ -68,9 +64,7 @@ impl Receiver {
     pub async fn subscribe(&self, s: &TestServer, body: Value) -> String {
         let mut body = body;
         body["url"] = json!(self.url);
-        let c = s
-            .admin(Method::POST, "/v1/webhooks/endpoints", Some(body))
-            .await;
+        let c = s.as_admin().post_json("/v1/webhooks/endpoints", body).await;
         assert_eq!(c.status, reqwest::StatusCode::CREATED, "{}", c.text);
         let secret = c.body["secret"].as_str().unwrap();
         assert!(secret.starts_with("whsec_"));

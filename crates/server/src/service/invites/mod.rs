@@ -3,26 +3,35 @@
 //! public and guessable-input paths, so they are rate limited per client
 //! and log every attempt (asynchronously, except the redemption itself).
 
+mod input;
+
 use std::{net::IpAddr, sync::Arc, time::Instant};
-use tessera_core::error::Entity;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
+
 use tessera_core::{
     api_token::validate_metadata,
     audit::{Actor, AuditEntry, RequestContext},
     crypto::{KeyedHasher, Keyring},
     email::normalize_email,
+    error::Entity,
     event::OutboxEvent,
     ids::{is_valid_id, new_id, validate_subject},
     invite::{generate_code, normalize_code, Grants, Invite, InviteFailure, InviteState, Issuer},
+    rate_limit::{Limit, LimitKey},
     DomainError,
 };
 use tessera_store::{
     InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store, StoreError,
 };
 
-use super::{background::BackgroundWriter, limiter::FailureLimiter};
+use self::input::{validate_grant_scopes, validate_issuer, validate_role};
+use super::{
+    background::BackgroundWriter,
+    rate_limit::{MemoryLimiter, RateLimiter},
+    ServiceError,
+};
 use crate::{config::InviteSettings, metrics::Metrics};
 
 /// When an invite should expire, as requested.
@@ -64,7 +73,9 @@ pub struct InviteService {
     /// Current key first; older keys keep codes issued before a rotation valid.
     hashers: Vec<KeyedHasher>,
     outbox_keyring: Keyring,
-    limiter: FailureLimiter,
+    /// Guess-like failures per client address (brute-force defence).
+    limiter: Arc<dyn RateLimiter>,
+    failure_limit: Limit,
     background: Arc<BackgroundWriter>,
     metrics: Arc<Metrics>,
 }
@@ -85,7 +96,11 @@ impl InviteService {
                 .iter()
                 .map(|k| KeyedHasher::new(k, HASH_PURPOSE))
                 .collect::<Result<_, _>>()?,
-            limiter: FailureLimiter::new(settings.failure_limit_per_minute),
+            limiter: Arc::new(MemoryLimiter::new()),
+            failure_limit: Limit::new(
+                i64::from(settings.failure_limit_per_minute),
+                Duration::seconds(60),
+            ),
             store,
             settings,
             outbox_keyring,
@@ -115,7 +130,7 @@ impl InviteService {
         input: CreateInvite,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<(Invite, String), StoreError> {
+    ) -> Result<(Invite, String), ServiceError> {
         let now = tessera_core::ids::now();
         // Checked in this order, so the first bad field reported is stable.
         let (issuer, grants) = self.issuer_and_grants(input.on_behalf_of, &input.grants, actor)?;
@@ -165,7 +180,7 @@ impl InviteService {
                 self.metrics.rate_limited.inc();
                 Err(e.into())
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
             Ok(()) => {
                 self.metrics.invites_created.inc();
                 tracing::info!(invite_id = %new.invite.id, "invite created");
@@ -260,19 +275,20 @@ impl InviteService {
         })
     }
 
-    pub async fn get(&self, id: &str) -> Result<Invite, StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound(Entity::Invite));
+    pub async fn get(&self, id: &str) -> Result<Invite, ServiceError> {
+        let not_found = || ServiceError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
             return Err(not_found());
         }
         self.store.get_invite(id).await?.ok_or_else(not_found)
     }
 
-    pub async fn list(&self, q: ListInvites) -> Result<Page<Invite>, StoreError> {
+    pub async fn list(&self, q: ListInvites) -> Result<Page<Invite>, ServiceError> {
         if q.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
             return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
         }
-        self.store
+        Ok(self
+            .store
             .list_invites(&InviteQuery {
                 state: q.state,
                 issuer: q.issuer,
@@ -281,7 +297,7 @@ impl InviteService {
                 limit: q.limit,
                 now: Utc::now(),
             })
-            .await
+            .await?)
     }
 
     /// Revokes an invite; idempotent (revoking a revoked invite returns it).
@@ -290,15 +306,16 @@ impl InviteService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Invite, StoreError> {
+    ) -> Result<Invite, ServiceError> {
         let (invite, changed) = self
-            .change(id, actor, ctx, |i, now| {
-                if i.revoked_at.is_some() {
-                    return None;
-                }
-                i.revoked_at = Some(now);
-                Some(("invite.revoke", vec![OutboxEvent::invite_revoked(&i.id)]))
-            })
+            .stamp_once(
+                id,
+                actor,
+                ctx,
+                "invite.revoke",
+                |i| &mut i.revoked_at,
+                |i| vec![OutboxEvent::invite_revoked(&i.id)],
+            )
             .await?;
         if changed {
             self.metrics.invites_revoked.inc();
@@ -312,30 +329,50 @@ impl InviteService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-    ) -> Result<Invite, StoreError> {
+    ) -> Result<Invite, ServiceError> {
         let (invite, _) = self
-            .change(id, actor, ctx, |i, now| {
-                if i.deleted_at.is_some() {
-                    return None;
-                }
-                i.deleted_at = Some(now);
-                Some(("invite.delete", vec![]))
-            })
+            .stamp_once(
+                id,
+                actor,
+                ctx,
+                "invite.delete",
+                |i| &mut i.deleted_at,
+                |_| vec![],
+            )
             .await?;
         Ok(invite)
     }
 
-    /// One write transaction: lock the invite, let `rule` change it (it
-    /// returns the audit action and events, or `None`: nothing to do), write
-    /// it with its audit row and events, commit. `true` if it changed.
+    /// Sets the timestamp `field` picks to now, unless it is already set
+    /// (then nothing is written): the shape of revoke and delete.
+    async fn stamp_once(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+        action: &'static str,
+        field: fn(&mut Invite) -> &mut Option<DateTime<Utc>>,
+        events: fn(&Invite) -> Vec<OutboxEvent>,
+    ) -> Result<(Invite, bool), ServiceError> {
+        self.change(id, actor, ctx, |i, now| {
+            let stamp = field(i);
+            if stamp.is_some() {
+                return None;
+            }
+            *stamp = Some(now);
+            Some((action, events(i)))
+        })
+        .await
+    }
+
     async fn change(
         &self,
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
         rule: impl FnOnce(&mut Invite, DateTime<Utc>) -> Option<(&'static str, Vec<OutboxEvent>)> + Send,
-    ) -> Result<(Invite, bool), StoreError> {
-        let not_found = || StoreError::from(DomainError::NotFound(Entity::Invite));
+    ) -> Result<(Invite, bool), ServiceError> {
+        let not_found = || ServiceError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
             return Err(not_found());
         }
@@ -355,45 +392,71 @@ impl InviteService {
         Ok((invite, true))
     }
 
+    /// Replaces the per-replica failure limiter, e.g. with one that replicas share.
+    pub fn with_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
     /// Counts a failed attempt: metrics always; toward the client's limit
     /// only for failures that suggest guessing (an unknown code or e-mail),
     /// not for a correct code that is merely used up, expired or revoked.
-    fn record_failure(&self, reason: &'static str, attempt: &Attempt<'_>) {
+    async fn record_failure(&self, reason: &'static str, attempt: &Attempt<'_>) {
         self.metrics
             .validation_fail
             .with_label_values(&["invite", reason])
             .inc();
-        if matches!(reason, "NOT_FOUND" | "MALFORMED" | "EMAIL_MISMATCH") {
-            self.limiter.record_failure(attempt.client_ip);
+        let Some(key) = failure_key(attempt) else {
+            return;
+        };
+        if matches!(reason, "NOT_FOUND" | "MALFORMED" | "EMAIL_MISMATCH")
+            && self.limiter.record(&key, self.failure_limit).await.is_err()
+        {
+            tracing::warn!("the invite failure limiter is unavailable; a failure was not counted");
         }
     }
 
-    fn check_limit(&self, attempt: &Attempt<'_>) -> Result<(), StoreError> {
-        self.limiter.check(attempt.client_ip).map_err(|retry| {
+    /// 429 while the client is over its failure limit. A limiter that cannot
+    /// answer lets the attempt through: the limit is defence in depth, the
+    /// 80-bit code space is the protection, and an outage must not lock out
+    /// every honest user.
+    async fn check_limit(&self, attempt: &Attempt<'_>) -> Result<(), ServiceError> {
+        let Some(key) = failure_key(attempt) else {
+            return Ok(());
+        };
+        let decision = match self.limiter.check(&key, self.failure_limit).await {
+            Ok(decision) => decision,
+            Err(e) => {
+                tracing::warn!(error = %e, "invite failure limiter unavailable; allowing the attempt");
+                return Ok(());
+            }
+        };
+        decision.into_result().map_err(|retry| {
             self.metrics.rate_limited.inc();
-            StoreError::from(DomainError::RateLimited {
+            ServiceError::from(DomainError::RateLimited {
                 retry_after_secs: retry,
             })
         })
     }
 
     /// The canonical code, or a 422 (counted as a failed attempt).
-    fn canonical(
+    async fn canonical(
         &self,
         code: &str,
         action: &'static str,
         subject: Option<&str>,
         attempt: &Attempt<'_>,
-    ) -> Result<String, StoreError> {
-        normalize_code(code).ok_or_else(|| {
-            self.record_failure("MALFORMED", attempt);
-            self.log_usage(None, action, "MALFORMED", subject, attempt);
-            DomainError::invalid(
-                "code",
-                "is not an invite code (16 characters, e.g. K7QH-2MXD-9TVA-R4PE)",
-            )
-            .into()
-        })
+    ) -> Result<String, ServiceError> {
+        if let Some(canonical) = normalize_code(code) {
+            return Ok(canonical);
+        }
+        self.record_failure("MALFORMED", attempt).await;
+        self.log_usage(None, action, "MALFORMED", subject, attempt);
+        Err(DomainError::invalid(
+            "code",
+            "is not an invite code (16 characters, e.g. K7QH-2MXD-9TVA-R4PE)",
+        )
+        .into())
     }
 
     fn log_usage(
@@ -419,10 +482,10 @@ impl InviteService {
         code: &str,
         email: Option<&str>,
         attempt: &Attempt<'_>,
-    ) -> Result<Result<Invite, InviteFailure>, StoreError> {
+    ) -> Result<Result<Invite, InviteFailure>, ServiceError> {
         let started = Instant::now();
-        self.check_limit(attempt)?;
-        let canonical = self.canonical(code, "validate", None, attempt)?;
+        self.check_limit(attempt).await?;
+        let canonical = self.canonical(code, "validate", None, attempt).await?;
         let found = self
             .store
             .find_invite_by_code(&self.code_hashes(&canonical))
@@ -435,15 +498,15 @@ impl InviteService {
                 Err(f) => Err((f, Some(i.id))),
             },
         };
-        let outcome = match &result {
+        let outcome = match result {
             Ok(i) => {
                 self.log_usage(Some(i.id.clone()), "validate", "ok", None, attempt);
-                Ok(i.clone())
+                Ok(i)
             }
             Err((f, id)) => {
-                self.record_failure(f.as_str(), attempt);
-                self.log_usage(id.clone(), "validate", f.as_str(), None, attempt);
-                Err(*f)
+                self.record_failure(f.as_str(), attempt).await;
+                self.log_usage(id, "validate", f.as_str(), None, attempt);
+                Err(f)
             }
         };
         self.metrics
@@ -459,10 +522,12 @@ impl InviteService {
         subject: &str,
         email: Option<&str>,
         attempt: &Attempt<'_>,
-    ) -> Result<Invite, StoreError> {
-        self.check_limit(attempt)?;
+    ) -> Result<Invite, ServiceError> {
+        self.check_limit(attempt).await?;
         let subject = validate_subject(subject)?;
-        let canonical = self.canonical(code, "redeem", Some(&subject), attempt)?;
+        let canonical = self
+            .canonical(code, "redeem", Some(&subject), attempt)
+            .await?;
         let redemption = Redemption {
             code_hashes: self.code_hashes(&canonical),
             email: email.map(str::to_string),
@@ -482,7 +547,7 @@ impl InviteService {
                 Ok(invite)
             }
             Err((failure, id)) => {
-                self.record_failure(failure.as_str(), attempt);
+                self.record_failure(failure.as_str(), attempt).await;
                 self.log_usage(id, "redeem", failure.as_str(), Some(&subject), attempt);
                 Err(DomainError::InviteUnusable(failure).into())
             }
@@ -490,35 +555,29 @@ impl InviteService {
     }
 }
 
-fn validate_role(field: &'static str, role: &str) -> Result<String, DomainError> {
-    if tessera_core::invite::is_role_name(role) {
-        Ok(role.to_string())
-    } else {
-        Err(DomainError::invalid(
-            field,
-            "must be 1-64 characters of a-z, 0-9, _ : . -",
-        ))
-    }
+/// What guess-like failures are counted per: the client address, when known
+/// (a console attempt has none and is not limited).
+fn failure_key(attempt: &Attempt<'_>) -> Option<LimitKey> {
+    attempt.client_ip.map(LimitKey::Ip)
 }
 
-/// Grant scopes belong to the application, not to Tessera's token scope
-/// registry, so only their shape is checked. Sorted and de-duplicated.
-fn validate_grant_scopes(scopes: &[String]) -> Result<Vec<String>, DomainError> {
-    if scopes.len() > 64 {
-        return Err(DomainError::invalid("grants.scopes", "at most 64 scopes"));
-    }
-    let mut out = std::collections::BTreeSet::new();
-    for s in scopes {
-        out.insert(validate_role("grants.scopes", s)?);
-    }
-    Ok(out.into_iter().collect())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn validate_issuer(i: Issuer) -> Result<Issuer, DomainError> {
-    Ok(Issuer {
-        subject: validate_subject(&i.subject).map_err(|_| {
-            DomainError::invalid("on_behalf_of.subject", "must be 1-200 printable characters")
-        })?,
-        role: validate_role("on_behalf_of.role", &i.role)?,
-    })
+    #[test]
+    fn failures_count_per_client_address_and_not_without_one() {
+        let context = RequestContext::default;
+        let ip: IpAddr = "203.0.113.1".parse().unwrap();
+        let from = |client_ip| Attempt {
+            client_ip,
+            context: &context,
+        };
+        assert_eq!(failure_key(&from(Some(ip))), Some(LimitKey::Ip(ip)));
+        assert_eq!(
+            failure_key(&from(None)),
+            None,
+            "no client address, no limit"
+        );
+    }
 }
