@@ -32,6 +32,18 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
+        // A column the store's own decoders refused (`sql::columns`): stored
+        // data that does not decode, reported as `from_millis`/`from_json` do.
+        let e = match e {
+            sqlx::Error::ColumnDecode { index, source } => match source.downcast::<StoreError>() {
+                Ok(corrupt) => return *corrupt,
+                Err(source) => match source.downcast::<serde_json::Error>() {
+                    Ok(json) => return Self::Corrupt(format!("{index}: {json}")),
+                    Err(source) => sqlx::Error::ColumnDecode { index, source },
+                },
+            },
+            e => e,
+        };
         match &e {
             sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut

@@ -8,20 +8,32 @@ use tessera_core::ids::new_id;
 
 use crate::{
     error::StoreError,
-    sql::{from_millis, from_opt_millis, to_millis, SqlStore},
+    sql::{columns::Millis, from_opt_millis, to_millis, SqlStore},
 };
 
-/// One recorded run of a scheduled job.
-#[derive(Debug, Clone, PartialEq)]
+/// One recorded run of a scheduled job (read straight from `job_runs`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct JobRun {
     pub job: String,
     pub holder: String,
+    #[sqlx(try_from = "Millis")]
     pub started_at: DateTime<Utc>,
+    #[sqlx(try_from = "Millis")]
     pub finished_at: DateTime<Utc>,
     /// `success` or `failure`.
     pub outcome: String,
     pub items: i64,
     pub error: Option<String>,
+}
+
+/// A replica's bid for a job's lease: `holder` runs `job` until `until`,
+/// if the lease is free at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct JobLease<'a> {
+    pub job: &'a str,
+    pub holder: &'a str,
+    pub now: DateTime<Utc>,
+    pub until: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,14 +47,8 @@ pub struct JobSummary {
 /// record of runs, and the log purge.
 #[async_trait]
 pub trait JobRepository: Send + Sync {
-    /// Takes the job's lease until `lease_until` if it is free at `now`.
-    async fn try_acquire_job(
-        &self,
-        job: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    /// Takes the job's lease if it is free; `true` if this bid won it.
+    async fn try_acquire_job(&self, lease: &JobLease<'_>) -> Result<bool, StoreError>;
     async fn record_job_run(&self, run: &JobRun) -> Result<(), StoreError>;
     async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError>;
     /// Deletes log rows older than the cut-offs; returns rows deleted.
@@ -53,45 +59,12 @@ pub trait JobRepository: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-#[derive(sqlx::FromRow)]
-struct RunRow {
-    job: String,
-    holder: String,
-    started_at: i64,
-    finished_at: i64,
-    outcome: String,
-    items: i64,
-    error: Option<String>,
-}
-
-impl TryFrom<RunRow> for JobRun {
-    type Error = StoreError;
-
-    fn try_from(r: RunRow) -> Result<Self, StoreError> {
-        Ok(JobRun {
-            job: r.job,
-            holder: r.holder,
-            started_at: from_millis(r.started_at)?,
-            finished_at: from_millis(r.finished_at)?,
-            outcome: r.outcome,
-            items: r.items,
-            error: r.error,
-        })
-    }
-}
-
 #[async_trait]
 impl JobRepository for SqlStore {
-    async fn try_acquire_job(
-        &self,
-        job: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    async fn try_acquire_job(&self, lease: &JobLease<'_>) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO job_leases (job, holder, lease_until) VALUES ($1, NULL, NULL) ON CONFLICT (job) DO NOTHING")
-            .bind(job)
+            .bind(lease.job)
             .execute(&mut *tx)
             .await?;
         // A conditional UPDATE is atomic on both backends: of several replicas
@@ -100,10 +73,10 @@ impl JobRepository for SqlStore {
             "UPDATE job_leases SET holder = $2, lease_until = $4 \
              WHERE job = $1 AND (lease_until IS NULL OR lease_until <= $3)",
         )
-        .bind(job)
-        .bind(holder)
-        .bind(to_millis(now))
-        .bind(to_millis(lease_until))
+        .bind(lease.job)
+        .bind(lease.holder)
+        .bind(to_millis(lease.now))
+        .bind(to_millis(lease.until))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -130,7 +103,7 @@ impl JobRepository for SqlStore {
     }
 
     async fn job_summary(&self, job: &str) -> Result<JobSummary, StoreError> {
-        let last: Option<RunRow> = sqlx::query_as(
+        let last: Option<JobRun> = sqlx::query_as(
             "SELECT job, holder, started_at, finished_at, outcome, items, error FROM job_runs \
              WHERE job = $1 ORDER BY started_at DESC LIMIT 1",
         )
@@ -145,7 +118,7 @@ impl JobRepository for SqlStore {
         .await?;
         Ok(JobSummary {
             job: job.to_string(),
-            last_run: last.map(JobRun::try_from).transpose()?,
+            last_run: last,
             last_success_at: from_opt_millis(success)?,
         })
     }

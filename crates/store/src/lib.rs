@@ -39,18 +39,19 @@ pub use error::StoreError;
 pub use invites::{
     InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
-pub use jobs::{JobRepository, JobRun, JobSummary};
+pub use jobs::{JobLease, JobRepository, JobRun, JobSummary};
 pub use mfa::{AuthCodeRepository, MfaMaintenance, RecoveryCodeRepository, TotpRepository};
 pub use migrate::SchemaStatus;
 pub use page::Page;
 pub use schema::SchemaAdmin;
 pub use sql::write_tx::{BeginWrite, WriteTx};
 pub use tokens::{
-    NewToken, SecretChange, SecretMatch, TokenChange, TokenQuery, TokenRepository, UsageUpdate,
+    NewToken, SecretChange, SecretMatch, Succession, TokenChange, TokenQuery, TokenRepository,
+    UsageUpdate,
 };
 pub use webhooks::{
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
-    WebhookRepository,
+    SecretRotation, WebhookRepository,
 };
 
 /// Opens a store. The URL decides the backend; nothing is migrated here.

@@ -3,18 +3,8 @@
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 
 use crate::{
-    backend::Backend,
     error::StoreError,
     sql::{Dialect, SqlStore},
-};
-
-static DIALECT: Dialect = Dialect {
-    backend: Backend::Postgres,
-    skip_locked: " FOR UPDATE SKIP LOCKED",
-    begin_write: None,
-    // Replicas may run `tessera migrate` at the same moment; a transaction-level
-    // advisory lock makes the second wait and then find nothing to do.
-    migration_lock: Some("SELECT pg_advisory_xact_lock(7362836110)"),
 };
 
 pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
@@ -28,6 +18,6 @@ pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         .connect_lazy(url)?;
     Ok(SqlStore {
         pool,
-        dialect: &DIALECT,
+        dialect: &Dialect::POSTGRES,
     })
 }

@@ -10,17 +10,8 @@ use sqlx::{
 };
 
 use crate::{
-    backend::Backend,
     error::StoreError,
     sql::{Dialect, SqlStore},
-};
-
-static DIALECT: Dialect = Dialect {
-    backend: Backend::Sqlite,
-    skip_locked: "",
-    begin_write: Some("BEGIN IMMEDIATE"),
-    // BEGIN IMMEDIATE already excludes every other writer.
-    migration_lock: None,
 };
 
 pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
@@ -56,6 +47,6 @@ pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         .await?;
     Ok(SqlStore {
         pool,
-        dialect: &DIALECT,
+        dialect: &Dialect::SQLITE,
     })
 }

@@ -17,7 +17,8 @@ use reqwest::{header::HeaderValue, redirect, StatusCode};
 use tessera_core::{
     crypto::Keyring,
     event::SEALED_PAYLOAD_CONTEXT,
-    webhook::{secret_key, signature_header, RetrySchedule},
+    ids::new_id,
+    webhook::{secret_key, signature_header, DeliveryAttempt, RetrySchedule},
 };
 use tessera_store::{
     AttemptRecord, AttemptResult, DueDelivery, EndpointSecrets, EventPayload, Store, StoreError,
@@ -205,12 +206,15 @@ async fn send(
         tracing::info!(delivery_id = %d.id, event_type = %d.event_type, status = ?status_code, error = ?error, "webhook attempt failed");
     }
     AttemptRecord {
-        delivery_id: d.id.clone(),
+        attempt: DeliveryAttempt {
+            id: new_id(),
+            delivery_id: d.id.clone(),
+            at: now,
+            status_code: status_code.map(i64::from),
+            latency_ms: latency.as_millis() as i64,
+            error,
+        },
         endpoint_id: d.endpoint_id.clone(),
-        at: now,
-        status_code: status_code.map(i64::from),
-        latency_ms: latency.as_millis() as i64,
-        error,
         result,
     }
 }

@@ -8,7 +8,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use tessera_store::{JobRun, StoreError};
+use tessera_store::{JobLease, JobRun, StoreError};
 
 use crate::{config::JobSettings, runtime::Services, service::ServiceError};
 
@@ -128,7 +128,12 @@ pub async fn run_if_due(
         chrono::Duration::from_std(job.interval(settings)).unwrap_or(chrono::Duration::hours(1));
     if !services
         .store
-        .try_acquire_job(job.name(), holder, now, now + lease)
+        .try_acquire_job(&JobLease {
+            job: job.name(),
+            holder,
+            now,
+            until: now + lease,
+        })
         .await?
     {
         return Ok(None);

@@ -11,7 +11,7 @@ use tessera_core::{
     ids::new_id,
     DomainError, SecretString,
 };
-use tessera_store::{NewToken, SecretChange, StoreError, TokenChange};
+use tessera_store::{NewToken, SecretChange, StoreError, Succession, TokenChange};
 
 use crate::service::{
     tokens::{IssuedToken, TokenService},
@@ -100,22 +100,22 @@ impl TokenService {
                 json!({ "successor_id": successor.id, "automatic": true }),
                 &RequestContext::default(),
             );
-            let events = [
+            let events = vec![
                 OutboxEvent::token_created(&successor.id, &generated.hash.to_hex()),
                 OutboxEvent::token_rotated(&old.id, &successor.id),
             ];
             let attached = self
                 .store
-                .attach_successor(
-                    &old.id,
-                    &NewToken {
+                .attach_successor(&Succession {
+                    old_id: old.id.clone(),
+                    successor: NewToken {
                         token: successor,
                         secret_hash: generated.hash,
                     },
-                    &sealed,
-                    &audit,
-                    &events,
-                )
+                    sealed_secret: sealed,
+                    audit,
+                    events,
+                })
                 .await?;
             if attached {
                 rotated += 1;

@@ -17,7 +17,7 @@ use tessera_core::{
     },
     DomainError, SecretString,
 };
-use tessera_store::{DeliveryQuery, NewEndpoint, Page, Store};
+use tessera_store::{DeliveryQuery, NewEndpoint, Page, SecretRotation, Store};
 
 /// The encryption context of stored endpoint secrets.
 pub const SECRET_CONTEXT: &str = "webhook_endpoints.secret";
@@ -219,12 +219,12 @@ impl WebhookService {
             ctx,
         );
         self.store
-            .rotate_endpoint_secret(
-                id,
-                &sealed,
-                tessera_core::ids::now() + self.rotation_overlap,
-                &audit,
-            )
+            .rotate_endpoint_secret(&SecretRotation {
+                endpoint_id: id.to_string(),
+                new_sealed: sealed,
+                previous_until: tessera_core::ids::now() + self.rotation_overlap,
+                audit,
+            })
             .await?;
         Ok(secret)
     }

@@ -8,12 +8,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tessera_core::audit::AuditEntry;
 
-use crate::error::StoreError;
+use crate::{
+    error::StoreError,
+    sql::columns::{JsonText, Millis, OptMillis},
+};
 
 /// One stored audit row, as read back (client details still sealed).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditRecord {
     pub id: String,
+    #[sqlx(try_from = "Millis")]
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
@@ -21,8 +25,11 @@ pub struct AuditRecord {
     pub target_id: Option<String>,
     pub request_id: Option<String>,
     pub outcome: String,
+    #[sqlx(try_from = "JsonText")]
     pub details: serde_json::Value,
+    #[sqlx(rename = "ip_enc")]
     pub ip_sealed: Option<String>,
+    #[sqlx(rename = "user_agent_enc")]
     pub user_agent_sealed: Option<String>,
 }
 
@@ -34,13 +41,38 @@ pub enum EventPayload {
     Sealed(String),
 }
 
+/// The two columns an outbox payload is stored in.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PayloadColumns {
+    payload: String,
+    payload_sealed: i64,
+}
+
+impl TryFrom<PayloadColumns> for EventPayload {
+    type Error = StoreError;
+
+    fn try_from(c: PayloadColumns) -> Result<Self, StoreError> {
+        Ok(if c.payload_sealed != 0 {
+            EventPayload::Sealed(c.payload)
+        } else {
+            EventPayload::Clear(
+                serde_json::from_str(&c.payload)
+                    .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
+            )
+        })
+    }
+}
+
 /// One outbox row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredEvent {
     pub id: String,
     pub event_type: String,
+    #[sqlx(flatten, try_from = "PayloadColumns")]
     pub payload: EventPayload,
+    #[sqlx(try_from = "Millis")]
     pub created_at: DateTime<Utc>,
+    #[sqlx(try_from = "OptMillis")]
     pub dispatched_at: Option<DateTime<Utc>>,
 }
 

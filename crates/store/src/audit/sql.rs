@@ -3,145 +3,98 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
+use tessera_core::{
+    audit::{AuditEntry, RequestContext},
+    event::OutboxEvent,
+    ids::new_id,
+};
 
-use super::{AuditLog, AuditRecord, EventPayload, Outbox, StoredEvent};
+use super::{AuditLog, AuditRecord, Outbox, StoredEvent};
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
-    sql::{from_json, from_millis, from_opt_millis, to_millis, SqlStore},
+    sql::{to_millis, Query, SqlStore},
 };
 
-pub(crate) async fn insert_audit(
-    tx: &mut WriteTx,
-    entries: &[AuditEntry],
-) -> Result<(), StoreError> {
-    let now = to_millis(Utc::now());
-    for e in entries {
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, request_id, \
-             outcome, details, ip_enc, user_agent_enc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(new_id())
-        .bind(now)
-        .bind(&e.actor)
-        .bind(e.action)
-        .bind(e.target_type)
-        .bind(&e.target_id)
-        .bind(&e.context.request_id)
-        .bind(e.outcome)
-        .bind(e.details.to_string())
-        .bind(&e.context.ip_sealed)
-        .bind(&e.context.user_agent_sealed)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-pub(crate) async fn insert_events(
-    tx: &mut WriteTx,
-    events: &[OutboxEvent],
-) -> Result<(), StoreError> {
-    let now = to_millis(Utc::now());
-    for ev in events {
-        sqlx::query(
-            "INSERT INTO outbox_events (id, event_type, payload, payload_sealed, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(new_id())
-        .bind(ev.event_type)
-        .bind(ev.payload_text())
-        .bind(i64::from(ev.sealed))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
+/// Binds a request's sealed context as the logs store it, in the column
+/// order `request_id, ip_enc, user_agent_enc` (audit log, invite usage log).
+pub(crate) fn bind_context<'q>(query: Query<'q>, ctx: &'q RequestContext) -> Query<'q> {
+    query
+        .bind(&ctx.request_id)
+        .bind(&ctx.ip_sealed)
+        .bind(&ctx.user_agent_sealed)
 }
 
 /// Audit and outbox rows inside a [`WriteTx`]: they commit with the change
 /// they describe, or not at all.
 impl WriteTx {
     pub async fn append_audit(&mut self, entries: &[AuditEntry]) -> Result<(), StoreError> {
-        insert_audit(self, entries).await
+        let now = to_millis(Utc::now());
+        for e in entries {
+            let insert = sqlx::query(
+                "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, outcome, \
+                 details, request_id, ip_enc, user_agent_enc) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(new_id())
+            .bind(now)
+            .bind(&e.actor)
+            .bind(e.action)
+            .bind(e.target_type)
+            .bind(&e.target_id)
+            .bind(e.outcome)
+            .bind(e.details.to_string());
+            bind_context(insert, &e.context)
+                .execute(&mut **self)
+                .await?;
+        }
+        Ok(())
     }
 
     pub async fn append_events(&mut self, events: &[OutboxEvent]) -> Result<(), StoreError> {
-        insert_events(self, events).await
+        let now = to_millis(Utc::now());
+        for ev in events {
+            sqlx::query(
+                "INSERT INTO outbox_events (id, event_type, payload, payload_sealed, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(new_id())
+            .bind(ev.event_type)
+            .bind(ev.payload_text())
+            .bind(i64::from(ev.sealed))
+            .bind(now)
+            .execute(&mut **self)
+            .await?;
+        }
+        Ok(())
     }
-}
 
-#[derive(sqlx::FromRow)]
-struct AuditRow {
-    id: String,
-    at: i64,
-    actor: String,
-    action: String,
-    target_type: String,
-    target_id: Option<String>,
-    request_id: Option<String>,
-    outcome: String,
-    details: String,
-    ip_enc: Option<String>,
-    user_agent_enc: Option<String>,
-}
-
-impl TryFrom<AuditRow> for AuditRecord {
-    type Error = StoreError;
-
-    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
-        Ok(AuditRecord {
-            id: r.id,
-            at: from_millis(r.at)?,
-            actor: r.actor,
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            request_id: r.request_id,
-            outcome: r.outcome,
-            details: from_json(&r.details, "details")?,
-            ip_sealed: r.ip_enc,
-            user_agent_sealed: r.user_agent_enc,
-        })
+    /// A single-step change that may find nothing to do: runs `change` and,
+    /// when it matched rows, commits it with its audit row and events;
+    /// otherwise rolls back. `true` if it changed something.
+    pub(crate) async fn apply_logged(
+        mut self,
+        change: Query<'_>,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<bool, StoreError> {
+        if change.execute(&mut *self).await?.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.commit_logged(audit, events).await?;
+        Ok(true)
     }
-}
 
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    id: String,
-    event_type: String,
-    payload: String,
-    payload_sealed: i64,
-    created_at: i64,
-    dispatched_at: Option<i64>,
-}
-
-impl TryFrom<EventRow> for StoredEvent {
-    type Error = StoreError;
-
-    fn try_from(r: EventRow) -> Result<Self, StoreError> {
-        Ok(StoredEvent {
-            id: r.id,
-            event_type: r.event_type,
-            payload: stored_payload(r.payload, r.payload_sealed)?,
-            created_at: from_millis(r.created_at)?,
-            dispatched_at: from_opt_millis(r.dispatched_at)?,
-        })
+    /// How a single-step change ends: its audit row, its events, the commit.
+    pub(crate) async fn commit_logged(
+        mut self,
+        audit: &AuditEntry,
+        events: &[OutboxEvent],
+    ) -> Result<(), StoreError> {
+        self.append_audit(std::slice::from_ref(audit)).await?;
+        self.append_events(events).await?;
+        self.commit().await
     }
-}
-
-/// An outbox payload from its stored columns (`payload`, `payload_sealed`).
-pub(crate) fn stored_payload(text: String, sealed: i64) -> Result<EventPayload, StoreError> {
-    Ok(if sealed != 0 {
-        EventPayload::Sealed(text)
-    } else {
-        EventPayload::Clear(
-            serde_json::from_str(&text)
-                .map_err(|e| StoreError::Corrupt(format!("outbox payload: {e}")))?,
-        )
-    })
 }
 
 #[async_trait]
@@ -151,9 +104,8 @@ impl AuditLog for SqlStore {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        insert_audit(&mut tx, entries).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.append_audit(entries).await?;
+        tx.commit().await
     }
 
     async fn audit_for_target(
@@ -161,28 +113,28 @@ impl AuditLog for SqlStore {
         target_id: &str,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
+        sqlx::query_as(
             "SELECT id, at, actor, action, target_type, target_id, request_id, outcome, details, \
              ip_enc, user_agent_enc FROM audit_log WHERE target_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(target_id)
         .bind(i64::from(limit.clamp(1, 1000)))
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(AuditRecord::try_from).collect()
+        .await
+        .map_err(StoreError::from)
     }
 }
 
 #[async_trait]
 impl Outbox for SqlStore {
     async fn pending_events(&self, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(
+        sqlx::query_as(
             "SELECT id, event_type, payload, payload_sealed, created_at, dispatched_at FROM outbox_events \
              WHERE dispatched_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(i64::from(limit.clamp(1, 10_000)))
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(StoredEvent::try_from).collect()
+        .await
+        .map_err(StoreError::from)
     }
 }

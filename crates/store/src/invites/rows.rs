@@ -5,14 +5,18 @@ use tessera_core::invite::{Grants, Invite, Issuer};
 
 use crate::{
     error::StoreError,
-    sql::{from_json, from_millis, from_opt_millis},
+    sql::{from_json, from_millis, from_opt_millis, TableRow},
 };
 
-/// Every column the domain type needs, aliased `t`.
-pub(super) const INVITE_COLUMNS: &str =
-    "t.id, t.issuer_subject, t.issuer_role, t.grant_role, t.grant_scopes, \
-     t.email, t.max_uses, t.uses, t.expires_at, t.revoked_at, t.created_at, t.updated_at, \
-     t.deleted_at, t.metadata";
+/// The table, and every column the domain type needs.
+impl TableRow for InviteRow {
+    type Domain = Invite;
+    const TABLE: &'static str = "invites";
+    const COLUMNS: &'static str =
+        "t.id, t.issuer_subject, t.issuer_role, t.grant_role, t.grant_scopes, \
+        t.email, t.max_uses, t.uses, t.expires_at, t.revoked_at, t.created_at, t.updated_at, \
+        t.deleted_at, t.metadata";
+}
 
 #[derive(sqlx::FromRow)]
 pub(super) struct InviteRow {

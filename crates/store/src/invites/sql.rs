@@ -12,17 +12,17 @@ use tessera_core::{
 };
 
 use super::{
-    rows::{InviteRow, INVITE_COLUMNS},
-    InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
+    rows::InviteRow, InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite,
+    Redemption,
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::{insert_audit, insert_events},
+    audit::sql::bind_context,
     error::StoreError,
     page::Page,
     sql::{
-        json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders, to_millis,
-        window_full, SqlStore, Window,
+        get_by_id, json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders,
+        to_millis, window_full, SqlStore, TableRow, Window,
     },
 };
 
@@ -48,7 +48,8 @@ async fn find_by_code(
         return Ok(None);
     }
     let sql = format!(
-        "SELECT {INVITE_COLUMNS} FROM invites t WHERE t.code_hash IN ({})",
+        "SELECT {} FROM invites t WHERE t.code_hash IN ({})",
+        InviteRow::COLUMNS,
         placeholders(1, hashes.len())
     );
     let mut q = sqlx::query_as::<_, InviteRow>(&sql);
@@ -67,7 +68,7 @@ async fn insert_usage(
     at: i64,
 ) -> Result<(), StoreError> {
     for r in rows {
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO invite_usage_log (id, at, invite_id, action, outcome, subject, \
              request_id, ip_enc, user_agent_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
@@ -76,12 +77,8 @@ async fn insert_usage(
         .bind(&r.invite_id)
         .bind(r.action)
         .bind(r.outcome)
-        .bind(&r.subject)
-        .bind(&r.context.request_id)
-        .bind(&r.context.ip_sealed)
-        .bind(&r.context.user_agent_sealed)
-        .execute(&mut **tx)
-        .await?;
+        .bind(&r.subject);
+        bind_context(insert, &r.context).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -133,21 +130,11 @@ impl InviteRepository for SqlStore {
         .bind(json_text(&i.metadata))
         .execute(&mut *tx)
         .await?;
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit_logged(audit, events).await
     }
 
     async fn get_invite(&self, id: &str) -> Result<Option<Invite>, StoreError> {
-        sqlx::query_as::<_, InviteRow>(&format!(
-            "SELECT {INVITE_COLUMNS} FROM invites t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(Invite::try_from)
-        .transpose()
+        get_by_id::<InviteRow>(&self.pool, id).await
     }
 
     async fn find_invite_by_code(
@@ -159,21 +146,12 @@ impl InviteRepository for SqlStore {
     }
 
     async fn list_invites(&self, q: &InviteQuery) -> Result<Page<Invite>, StoreError> {
-        let mut listing = Listing::new(
-            &format!("SELECT {INVITE_COLUMNS} FROM invites t"),
-            to_millis(q.now),
-        );
-        if let Some(state) = q.state {
-            listing.condition(state_condition(state));
-        }
-        if !q.include_deleted {
-            listing.condition("t.deleted_at IS NULL");
-        }
-        if let Some(issuer) = &q.issuer {
-            listing.text_eq("t.issuer_subject", issuer);
-        }
+        let mut listing = Listing::<InviteRow>::new(to_millis(q.now));
         listing
-            .fetch::<InviteRow, Invite>(&self.pool, q.cursor.as_deref(), q.limit, |i| &i.id)
+            .lifecycle(q.state.map(state_condition), q.include_deleted)
+            .text_eq("t.issuer_subject", q.issuer.as_deref());
+        listing
+            .fetch(&self.pool, q.cursor.as_deref(), q.limit, |i| &i.id)
             .await
     }
 
@@ -213,7 +191,8 @@ impl InviteRepository for SqlStore {
         let mut usage = r.usage.clone();
         usage.invite_id = Some(invite.id.clone());
         insert_usage(&mut tx, &[usage], now).await?;
-        insert_events(&mut tx, &[OutboxEvent::invite_used(&invite.id)]).await?;
+        tx.append_events(&[OutboxEvent::invite_used(&invite.id)])
+            .await?;
         tx.commit().await?;
         Ok(Ok(Invite {
             uses: invite.uses + 1,
@@ -228,8 +207,7 @@ impl InviteRepository for SqlStore {
         }
         let mut tx = self.begin_write().await?;
         insert_usage(&mut tx, rows, to_millis(tessera_core::ids::now())).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 }
 
@@ -238,10 +216,7 @@ impl WriteTx {
     /// Locks the invite for the rest of the transaction and reads it; `None`
     /// if no invite has this id.
     pub async fn lock_invite(&mut self, id: &str) -> Result<Option<Invite>, StoreError> {
-        lock_row::<InviteRow>(self, "invites", INVITE_COLUMNS, id)
-            .await?
-            .map(Invite::try_from)
-            .transpose()
+        lock_row::<InviteRow>(self, id).await
     }
 
     /// Writes the lifecycle fields of a (locked) invite.

@@ -7,7 +7,6 @@ use tessera_core::{audit::AuditEntry, event::OutboxEvent};
 
 use crate::{
     error::StoreError,
-    mfa::common::write_log,
     sql::{to_millis, SqlStore},
 };
 
@@ -39,9 +38,9 @@ impl MfaMaintenance for SqlStore {
         events: &[OutboxEvent],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        write_log(&mut tx, audit, events).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.append_audit(audit).await?;
+        tx.append_events(events).await?;
+        tx.commit().await
     }
 
     async fn purge_mfa_state(

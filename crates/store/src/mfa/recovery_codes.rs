@@ -7,7 +7,7 @@ use tessera_core::{audit::AuditEntry, event::OutboxEvent, ids::new_id};
 
 use crate::{
     error::StoreError,
-    mfa::common::{lock_subject, write_log},
+    mfa::common::lock_subject,
     sql::{placeholders, to_millis, SqlStore},
 };
 
@@ -68,9 +68,7 @@ impl RecoveryCodeRepository for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit_logged(audit, events).await
     }
 
     async fn use_recovery_code(
@@ -84,7 +82,7 @@ impl RecoveryCodeRepository for SqlStore {
         if candidates.is_empty() {
             return Ok(false);
         }
-        let mut tx = self.begin_write().await?;
+        let tx = self.begin_write().await?;
         // One conditional update: two requests with one code cannot both
         // see it unused.
         let sql = format!(
@@ -96,12 +94,7 @@ impl RecoveryCodeRepository for SqlStore {
         for c in candidates {
             q = q.bind(c);
         }
-        if q.execute(&mut *tx).await?.rows_affected() == 0 {
-            return Ok(false);
-        }
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
-        Ok(true)
+        tx.apply_logged(q, audit, events).await
     }
 
     async fn recovery_codes_left(&self, subject: &str) -> Result<i64, StoreError> {

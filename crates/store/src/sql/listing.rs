@@ -7,33 +7,35 @@
 //! PostgreSQL rejects through the `Any` driver; our single body of SQL uses
 //! `$n`, which both backends accept. So the builder here numbers them.
 
-use sqlx::{
-    any::{AnyArguments, AnyRow},
-    AnyPool, Arguments, Encode, FromRow, Type,
-};
+use std::marker::PhantomData;
 
+use sqlx::{any::AnyArguments, AnyPool, Arguments, Encode, Type};
+
+use super::TableRow;
 use crate::{error::StoreError, page::Page};
 
 /// Where a fixed condition uses "now": each `{now}` becomes a bound parameter.
 const NOW: &str = "{now}";
 
-/// A `SELECT … [WHERE …]` under construction.
-pub(crate) struct Listing {
+/// A `SELECT … FROM <R's table> t [WHERE …]` under construction.
+pub(crate) struct Listing<R> {
     sql: String,
     args: AnyArguments<'static>,
     now_ms: i64,
     has_where: bool,
+    row: PhantomData<R>,
 }
 
-impl Listing {
-    /// `select_from` is e.g. `SELECT … FROM invites t`; the table alias must
-    /// be `t`. `now_ms` is what `{now}` in a condition stands for.
-    pub fn new(select_from: &str, now_ms: i64) -> Self {
+impl<R: TableRow> Listing<R> {
+    /// All rows of `R`'s table, until filtered. `now_ms` is what `{now}` in
+    /// a condition stands for.
+    pub fn new(now_ms: i64) -> Self {
         Self {
-            sql: select_from.to_string(),
+            sql: format!("SELECT {} FROM {} t", R::COLUMNS, R::TABLE),
             args: AnyArguments::default(),
             now_ms,
             has_where: false,
+            row: PhantomData,
         }
     }
 
@@ -66,27 +68,37 @@ impl Listing {
         self
     }
 
-    /// Adds `column = <value>` with a bound parameter.
-    pub fn text_eq(&mut self, column: &str, value: &str) -> &mut Self {
-        self.and();
-        self.sql.push_str(column);
-        self.sql.push_str(" = ");
-        self.bind(value.to_string());
+    /// Adds `column = <value>` with a bound parameter, when there is a value.
+    pub fn text_eq(&mut self, column: &str, value: Option<&str>) -> &mut Self {
+        if let Some(value) = value {
+            self.and();
+            self.sql.push_str(column);
+            self.sql.push_str(" = ");
+            self.bind(value.to_string());
+        }
         self
     }
 
-    /// Runs the query: rows of type `R`, each converted into a `T`.
-    pub async fn fetch<R, T>(
+    /// The filters of a record with a lifecycle (tokens, invites): its state,
+    /// given as the state's SQL condition, and soft deletion.
+    pub fn lifecycle(&mut self, state: Option<&str>, include_deleted: bool) -> &mut Self {
+        if let Some(state) = state {
+            self.condition(state);
+        }
+        if !include_deleted {
+            self.condition("t.deleted_at IS NULL");
+        }
+        self
+    }
+
+    /// Runs the query: rows of type `R`, each converted into its domain type.
+    pub async fn fetch(
         mut self,
         pool: &AnyPool,
         cursor: Option<&str>,
         limit: u32,
-        id_of: impl Fn(&T) -> &str,
-    ) -> Result<Page<T>, StoreError>
-    where
-        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
-        T: TryFrom<R, Error = StoreError>,
-    {
+        id_of: impl Fn(&R::Domain) -> &str,
+    ) -> Result<Page<R::Domain>, StoreError> {
         if let Some(c) = cursor {
             self.and();
             self.sql.push_str("t.id < ");
@@ -100,7 +112,7 @@ impl Listing {
             .await?;
         let mut items = rows
             .into_iter()
-            .map(T::try_from)
+            .map(R::Domain::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);

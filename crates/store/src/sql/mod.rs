@@ -7,8 +7,11 @@
 //!
 //! Rows are read into `#[derive(FromRow)]` structs (timestamps as BIGINT
 //! milliseconds, JSON as TEXT, booleans as BIGINT 0/1) and turned into domain
-//! types by one `TryFrom` each, next to the repository that reads them.
+//! types by one `TryFrom` each, next to the repository that reads them; each
+//! such row names its table and columns once ([`TableRow`]). Types the store
+//! owns derive `FromRow` themselves through the decoders in [`columns`].
 
+pub(crate) mod columns;
 pub(crate) mod listing;
 pub(crate) mod write_tx;
 
@@ -38,6 +41,30 @@ pub(crate) struct Dialect {
     pub migration_lock: Option<&'static str>,
 }
 
+/// The two backends' differences, side by side.
+impl Dialect {
+    pub const POSTGRES: Dialect = Dialect {
+        backend: Backend::Postgres,
+        skip_locked: " FOR UPDATE SKIP LOCKED",
+        begin_write: None,
+        // Replicas may run `tessera migrate` at the same moment; a
+        // transaction-level advisory lock makes the second wait and then find
+        // nothing to do.
+        migration_lock: Some("SELECT pg_advisory_xact_lock(7362836110)"),
+    };
+
+    pub const SQLITE: Dialect = Dialect {
+        backend: Backend::Sqlite,
+        skip_locked: "",
+        begin_write: Some("BEGIN IMMEDIATE"),
+        // BEGIN IMMEDIATE already excludes every other writer.
+        migration_lock: None,
+    };
+}
+
+/// A query under construction, as the bind helpers take and return it.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 /// A store on either backend.
 pub(crate) struct SqlStore {
     pub pool: AnyPool,
@@ -62,35 +89,57 @@ impl BeginWrite for SqlStore {
     }
 }
 
+/// A table's stored row: the table, the columns the row reads (aliased
+/// `t`), and the domain type it becomes. One place per table says all three,
+/// so every generic read below ([`get_by_id`], [`lock_row`]) agrees.
+pub(crate) trait TableRow: for<'r> FromRow<'r, AnyRow> + Send + Unpin {
+    const TABLE: &'static str;
+    const COLUMNS: &'static str;
+    type Domain: TryFrom<Self, Error = StoreError>;
+}
+
+/// One row by id, as its domain type: the read behind every `get_*`.
+pub(crate) async fn get_by_id<'c, R: TableRow>(
+    conn: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    id: &str,
+) -> Result<Option<R::Domain>, StoreError> {
+    let (table, columns) = (R::TABLE, R::COLUMNS);
+    sqlx::query_as::<_, R>(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .map(R::Domain::try_from)
+        .transpose()
+}
+
 /// Locks one row for the rest of `tx` and reads it: the start of every
 /// read-modify-write. The no-op `UPDATE` is a row lock on PostgreSQL (and a
 /// no-op under SQLite's `BEGIN IMMEDIATE` write lock), so concurrent changes
 /// to one record are serialised and each sees the previous one's result.
 /// `None` when no row has this id.
-pub(crate) async fn lock_row<R>(
+pub(crate) async fn lock_row<R: TableRow>(
     tx: &mut WriteTx,
-    table: &str,
-    columns: &str,
     id: &str,
-) -> Result<Option<R>, StoreError>
-where
-    R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
-{
-    let locked = sqlx::query(&format!(
-        "UPDATE {table} SET updated_at = updated_at WHERE id = $1"
-    ))
-    .bind(id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if locked == 0 {
+) -> Result<Option<R::Domain>, StoreError> {
+    let lock = format!(
+        "UPDATE {} SET updated_at = updated_at WHERE id = $1",
+        R::TABLE
+    );
+    update_then_read::<R>(tx, sqlx::query(&lock).bind(id), id).await
+}
+
+/// Runs `update` (an `UPDATE … WHERE id = …` of `R`'s table) inside `tx`
+/// and reads the row as it now is; `None` when the update matched no row.
+pub(crate) async fn update_then_read<R: TableRow>(
+    tx: &mut WriteTx,
+    update: Query<'_>,
+    id: &str,
+) -> Result<Option<R::Domain>, StoreError> {
+    let matched = update.execute(&mut **tx).await?.rows_affected();
+    if matched == 0 {
         return Ok(None);
     }
-    let row = sqlx::query_as(&format!("SELECT {columns} FROM {table} t WHERE t.id = $1"))
-        .bind(id)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(Some(row))
+    get_by_id::<R>(&mut **tx, id).await
 }
 
 /// Locks the row keyed `key` in a one-column lock table (creating it on first

@@ -56,6 +56,17 @@ pub struct TokenChange {
     pub events: Vec<OutboxEvent>,
 }
 
+/// A successor issued by automatic rotation, to be linked from `old_id`,
+/// with its secret sealed for a one-time claim, and what to log with it.
+#[derive(Debug, Clone)]
+pub struct Succession {
+    pub old_id: String,
+    pub successor: NewToken,
+    pub sealed_secret: String,
+    pub audit: AuditEntry,
+    pub events: Vec<OutboxEvent>,
+}
+
 /// A token found by one of its secrets.
 #[derive(Debug, Clone)]
 pub struct SecretMatch {
@@ -115,14 +126,7 @@ pub trait TokenRepository: Send + Sync {
     /// Inserts `successor` and links it from `old_id`, keeping the
     /// successor's secret (sealed) for a one-time claim, with audit row and
     /// events, in one transaction. `false` if `old_id` already has one.
-    async fn attach_successor(
-        &self,
-        old_id: &str,
-        successor: &NewToken,
-        sealed_secret: &str,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<bool, StoreError>;
+    async fn attach_successor(&self, succession: &Succession) -> Result<bool, StoreError>;
 
     /// Takes the sealed successor secret of `old_id`, at most once:
     /// `(successor id, sealed secret)`.

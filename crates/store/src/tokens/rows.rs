@@ -5,14 +5,18 @@ use tessera_core::api_token::ApiToken;
 
 use crate::{
     error::StoreError,
-    sql::{from_json, from_millis, from_opt_millis},
+    sql::{from_json, from_millis, from_opt_millis, TableRow},
 };
 
-/// Every column the domain type needs, aliased `t`.
-pub(super) const TOKEN_COLUMNS: &str = "t.id, t.name, t.description, t.owner, t.scopes, t.hint, \
-     t.metadata, t.created_at, t.updated_at, t.expires_at, t.last_used_at, t.use_count, \
-     t.revoked_at, t.revoked_by, t.revoke_reason, t.purged_at, t.deleted_at, t.auto_rotate, \
-     t.successor_id";
+/// The table, and every column the domain type needs.
+impl TableRow for TokenRow {
+    type Domain = ApiToken;
+    const TABLE: &'static str = "api_tokens";
+    const COLUMNS: &'static str = "t.id, t.name, t.description, t.owner, t.scopes, t.hint, \
+        t.metadata, t.created_at, t.updated_at, t.expires_at, t.last_used_at, t.use_count, \
+        t.revoked_at, t.revoked_by, t.revoke_reason, t.purged_at, t.deleted_at, t.auto_rotate, \
+        t.successor_id";
+}
 
 #[derive(sqlx::FromRow)]
 pub(super) struct TokenRow {

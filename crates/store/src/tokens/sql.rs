@@ -11,16 +11,17 @@ use tessera_core::{
 };
 
 use super::{
-    rows::{SecretMatchRow, TokenRow, TOKEN_COLUMNS},
-    NewToken, SecretChange, SecretMatch, TokenChange, TokenQuery, TokenRepository, UsageUpdate,
+    rows::{SecretMatchRow, TokenRow},
+    NewToken, SecretChange, SecretMatch, Succession, TokenChange, TokenQuery, TokenRepository,
+    UsageUpdate,
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::{insert_audit, insert_events},
     error::StoreError,
     page::Page,
     sql::{
-        from_opt_millis, json_text, listing::Listing, lock_row, opt_millis, to_millis, SqlStore,
+        from_opt_millis, get_by_id, json_text, listing::Listing, lock_row, opt_millis, to_millis,
+        Query, SqlStore, TableRow,
     },
 };
 
@@ -60,10 +61,7 @@ async fn insert_secret(
 /// Binds `$1`…`$10`, the columns both the insert and the update write: id,
 /// name, description, owner, scopes, hint, metadata, updated_at, expires_at,
 /// auto_rotate. One bind list, so the two statements cannot drift apart.
-fn bind_token<'q>(
-    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    t: &'q ApiToken,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_token<'q>(query: Query<'q>, t: &'q ApiToken) -> Query<'q> {
     query
         .bind(&t.id)
         .bind(&t.name)
@@ -101,21 +99,11 @@ impl TokenRepository for SqlStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         insert_token(&mut tx, new).await?;
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit_logged(audit, events).await
     }
 
     async fn get_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
-        sqlx::query_as::<_, TokenRow>(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(ApiToken::try_from)
-        .transpose()
+        get_by_id::<TokenRow>(&self.pool, id).await
     }
 
     async fn find_token_by_secret(
@@ -123,8 +111,9 @@ impl TokenRepository for SqlStore {
         hash: &TokenHash,
     ) -> Result<Option<SecretMatch>, StoreError> {
         let row = sqlx::query_as::<_, SecretMatchRow>(&format!(
-            "SELECT {TOKEN_COLUMNS}, s.valid_until FROM api_token_secrets s \
-             JOIN api_tokens t ON t.id = s.token_id WHERE s.secret_hash = $1"
+            "SELECT {}, s.valid_until FROM api_token_secrets s \
+             JOIN api_tokens t ON t.id = s.token_id WHERE s.secret_hash = $1",
+            TokenRow::COLUMNS
         ))
         .bind(hash.to_hex())
         .fetch_optional(&self.pool)
@@ -139,21 +128,12 @@ impl TokenRepository for SqlStore {
     }
 
     async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<ApiToken>, StoreError> {
-        let mut listing = Listing::new(
-            &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t"),
-            to_millis(q.now),
-        );
-        if let Some(state) = q.state {
-            listing.condition(state_condition(state));
-        }
-        if !q.include_deleted {
-            listing.condition("t.deleted_at IS NULL");
-        }
-        if let Some(owner) = &q.owner {
-            listing.text_eq("t.owner", owner);
-        }
+        let mut listing = Listing::<TokenRow>::new(to_millis(q.now));
         listing
-            .fetch::<TokenRow, ApiToken>(&self.pool, q.cursor.as_deref(), q.limit, |t| &t.id)
+            .lifecycle(q.state.map(state_condition), q.include_deleted)
+            .text_eq("t.owner", q.owner.as_deref());
+        listing
+            .fetch(&self.pool, q.cursor.as_deref(), q.limit, |t| &t.id)
             .await
     }
 
@@ -179,11 +159,12 @@ impl TokenRepository for SqlStore {
         limit: u32,
     ) -> Result<Vec<ApiToken>, StoreError> {
         let rows: Vec<TokenRow> = sqlx::query_as(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens t WHERE t.auto_rotate = 1 \
+            "SELECT {} FROM api_tokens t WHERE t.auto_rotate = 1 \
              AND t.successor_id IS NULL AND t.revoked_at IS NULL AND t.purged_at IS NULL \
              AND t.deleted_at IS NULL AND t.expires_at >= $1 AND t.expires_at < $2 \
              AND t.expires_at + t.created_at < $4 \
-             ORDER BY t.expires_at LIMIT $3"
+             ORDER BY t.expires_at LIMIT $3",
+            TokenRow::COLUMNS
         ))
         .bind(to_millis(now))
         .bind(to_millis(window_end))
@@ -196,34 +177,25 @@ impl TokenRepository for SqlStore {
         rows.into_iter().map(ApiToken::try_from).collect()
     }
 
-    async fn attach_successor(
-        &self,
-        old_id: &str,
-        successor: &NewToken,
-        sealed_secret: &str,
-        audit: &AuditEntry,
-        events: &[OutboxEvent],
-    ) -> Result<bool, StoreError> {
+    async fn attach_successor(&self, s: &Succession) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         // Only one successor per token, even if two replicas race here.
         let linked = sqlx::query(
             "UPDATE api_tokens SET successor_id = $2, successor_secret_enc = $3, updated_at = $4 \
              WHERE id = $1 AND successor_id IS NULL",
         )
-        .bind(old_id)
-        .bind(&successor.token.id)
-        .bind(sealed_secret)
-        .bind(to_millis(successor.token.created_at))
+        .bind(&s.old_id)
+        .bind(&s.successor.token.id)
+        .bind(&s.sealed_secret)
+        .bind(to_millis(s.successor.token.created_at))
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if linked == 0 {
             return Ok(false);
         }
-        insert_token(&mut tx, successor).await?;
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        insert_events(&mut tx, events).await?;
-        tx.commit().await?;
+        insert_token(&mut tx, &s.successor).await?;
+        tx.commit_logged(&s.audit, &s.events).await?;
         Ok(true)
     }
 
@@ -274,8 +246,7 @@ impl TokenRepository for SqlStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 }
 
@@ -285,10 +256,7 @@ impl WriteTx {
     /// if no token has this id. Concurrent changes of one token are
     /// serialised by this lock, and each sees the previous one's result.
     pub async fn lock_token(&mut self, id: &str) -> Result<Option<ApiToken>, StoreError> {
-        lock_row::<TokenRow>(self, "api_tokens", TOKEN_COLUMNS, id)
-            .await?
-            .map(ApiToken::try_from)
-            .transpose()
+        lock_row::<TokenRow>(self, id).await
     }
 
     /// Writes the mutable fields of a (locked) token.
@@ -362,7 +330,8 @@ impl WriteTx {
             self.rotate_token_secret(&t.id, new_hash, *old_valid_until, t.updated_at)
                 .await?;
         }
-        insert_audit(self, std::slice::from_ref(&change.audit)).await?;
-        insert_events(self, &change.events).await
+        self.append_audit(std::slice::from_ref(&change.audit))
+            .await?;
+        self.append_events(&change.events).await
     }
 }

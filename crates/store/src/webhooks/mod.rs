@@ -28,6 +28,16 @@ pub struct EndpointSecrets {
     pub previous: Option<(String, DateTime<Utc>)>,
 }
 
+/// A new signing secret for an endpoint; the old one keeps signing until
+/// `previous_until`. With the audit row it is written with.
+#[derive(Debug, Clone)]
+pub struct SecretRotation {
+    pub endpoint_id: String,
+    pub new_sealed: String,
+    pub previous_until: DateTime<Utc>,
+    pub audit: AuditEntry,
+}
+
 /// A delivery claimed for sending, with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
@@ -48,14 +58,12 @@ pub enum AttemptResult {
     EndpointGone,
 }
 
+/// An attempt to record: the attempt itself, the endpoint it went to, and
+/// what it decided for the delivery.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
-    pub delivery_id: String,
+    pub attempt: DeliveryAttempt,
     pub endpoint_id: String,
-    pub at: DateTime<Utc>,
-    pub status_code: Option<i64>,
-    pub latency_ms: i64,
-    pub error: Option<String>,
     pub result: AttemptResult,
 }
 
@@ -83,13 +91,7 @@ pub trait WebhookRepository: Send + Sync {
     ) -> Result<Vec<WebhookEndpoint>, StoreError>;
     async fn get_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError>;
     /// Replaces the secret; the old one keeps signing until `previous_until`.
-    async fn rotate_endpoint_secret(
-        &self,
-        id: &str,
-        new_sealed: &str,
-        previous_until: DateTime<Utc>,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError>;
+    async fn rotate_endpoint_secret(&self, rotation: &SecretRotation) -> Result<(), StoreError>;
     async fn endpoint_secrets(&self, id: &str) -> Result<Option<EndpointSecrets>, StoreError>;
     /// The `TOKENS_WEBHOOK_URL` endpoint: created (with `secret_sealed`) if
     /// no default exists, its URL updated otherwise. `true` if created.

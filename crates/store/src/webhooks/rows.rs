@@ -5,18 +5,27 @@ use tessera_core::webhook::{Delivery, DeliveryAttempt, DeliveryStatus, WebhookEn
 
 use super::{DueDelivery, EndpointSecrets};
 use crate::{
-    audit::sql::stored_payload,
+    audit::PayloadColumns,
     error::StoreError,
-    sql::{from_json, from_millis, from_opt_millis},
+    sql::{from_json, from_millis, from_opt_millis, TableRow},
 };
 
-/// Every endpoint column the domain type needs, aliased `t`.
-pub(super) const ENDPOINT_COLUMNS: &str = "t.id, t.url, t.description, t.event_types, \
-     t.is_default, t.disabled_at, t.disabled_reason, t.created_at, t.updated_at, t.deleted_at";
-/// Every delivery column the domain type needs, aliased `t`.
-pub(super) const DELIVERY_COLUMNS: &str = "t.id, t.event_id, t.endpoint_id, t.event_type, \
-     t.status, t.attempts, t.next_attempt_at, t.last_status_code, t.last_latency_ms, \
-     t.last_error, t.created_at, t.updated_at";
+/// The endpoint table, and every column the domain type needs.
+impl TableRow for EndpointRow {
+    type Domain = WebhookEndpoint;
+    const TABLE: &'static str = "webhook_endpoints";
+    const COLUMNS: &'static str = "t.id, t.url, t.description, t.event_types, \
+        t.is_default, t.disabled_at, t.disabled_reason, t.created_at, t.updated_at, t.deleted_at";
+}
+
+/// The delivery table, and every column the domain type needs.
+impl TableRow for DeliveryRow {
+    type Domain = Delivery;
+    const TABLE: &'static str = "webhook_deliveries";
+    const COLUMNS: &'static str = "t.id, t.event_id, t.endpoint_id, t.event_type, \
+        t.status, t.attempts, t.next_attempt_at, t.last_status_code, t.last_latency_ms, \
+        t.last_error, t.created_at, t.updated_at";
+}
 
 #[derive(sqlx::FromRow)]
 pub(super) struct EndpointRow {
@@ -118,8 +127,8 @@ pub(super) struct DueDeliveryRow {
     url: String,
     #[sqlx(flatten)]
     secrets: SecretsRow,
-    payload: String,
-    payload_sealed: i64,
+    #[sqlx(flatten)]
+    payload: PayloadColumns,
 }
 
 impl TryFrom<DueDeliveryRow> for DueDelivery {
@@ -130,7 +139,7 @@ impl TryFrom<DueDeliveryRow> for DueDelivery {
             delivery: r.delivery.try_into()?,
             url: r.url,
             secrets: r.secrets.try_into()?,
-            payload: stored_payload(r.payload, r.payload_sealed)?,
+            payload: r.payload.try_into()?,
         })
     }
 }

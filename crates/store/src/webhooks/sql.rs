@@ -12,20 +12,42 @@ use tessera_core::{
 };
 
 use super::{
-    rows::{
-        AttemptRow, DeliveryRow, DueDeliveryRow, EndpointRow, SecretsRow, DELIVERY_COLUMNS,
-        ENDPOINT_COLUMNS,
-    },
+    rows::{AttemptRow, DeliveryRow, DueDeliveryRow, EndpointRow, SecretsRow},
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
-    WebhookRepository,
+    SecretRotation, WebhookRepository,
 };
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::insert_audit,
     error::StoreError,
     page::Page,
-    sql::{json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis, SqlStore},
+    sql::{
+        get_by_id, json_text, listing::Listing, lock_row, opt_millis, placeholders, to_millis,
+        update_then_read, SqlStore, TableRow,
+    },
 };
+
+/// The one insert of an endpoint, with its sealed signing secret.
+async fn insert_endpoint(
+    tx: &mut WriteTx,
+    e: &WebhookEndpoint,
+    secret_sealed: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO webhook_endpoints (id, url, description, event_types, secret_enc, \
+         is_default, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&e.id)
+    .bind(&e.url)
+    .bind(&e.description)
+    .bind(json_text(&e.event_types))
+    .bind(secret_sealed)
+    .bind(i64::from(e.is_default))
+    .bind(to_millis(e.created_at))
+    .bind(to_millis(e.updated_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 #[async_trait]
 impl WebhookRepository for SqlStore {
@@ -34,25 +56,9 @@ impl WebhookRepository for SqlStore {
         new: &NewEndpoint,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let e = &new.endpoint;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO webhook_endpoints (id, url, description, event_types, secret_enc, \
-             is_default, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&e.id)
-        .bind(&e.url)
-        .bind(&e.description)
-        .bind(json_text(&e.event_types))
-        .bind(&new.secret_sealed)
-        .bind(i64::from(e.is_default))
-        .bind(to_millis(e.created_at))
-        .bind(to_millis(e.updated_at))
-        .execute(&mut *tx)
-        .await?;
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(())
+        insert_endpoint(&mut tx, &new.endpoint, &new.secret_sealed).await?;
+        tx.commit_logged(audit, &[]).await
     }
 
     async fn list_endpoints(
@@ -65,7 +71,8 @@ impl WebhookRepository for SqlStore {
             " WHERE t.deleted_at IS NULL"
         };
         let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t{filter} ORDER BY t.id"
+            "SELECT {} FROM webhook_endpoints t{filter} ORDER BY t.id",
+            EndpointRow::COLUMNS
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -73,32 +80,19 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn get_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
-        sqlx::query_as::<_, EndpointRow>(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(WebhookEndpoint::try_from)
-        .transpose()
+        get_by_id::<EndpointRow>(&self.pool, id).await
     }
 
-    async fn rotate_endpoint_secret(
-        &self,
-        id: &str,
-        new_sealed: &str,
-        previous_until: DateTime<Utc>,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
+    async fn rotate_endpoint_secret(&self, rotation: &SecretRotation) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let n = sqlx::query(
             "UPDATE webhook_endpoints SET previous_secret_enc = secret_enc, \
              previous_secret_until = $3, secret_enc = $2, updated_at = $4 \
              WHERE id = $1 AND deleted_at IS NULL",
         )
-        .bind(id)
-        .bind(new_sealed)
-        .bind(to_millis(previous_until))
+        .bind(&rotation.endpoint_id)
+        .bind(&rotation.new_sealed)
+        .bind(to_millis(rotation.previous_until))
         .bind(to_millis(tessera_core::ids::now()))
         .execute(&mut *tx)
         .await?
@@ -106,9 +100,7 @@ impl WebhookRepository for SqlStore {
         if n == 0 {
             return Err(DomainError::NotFound(Entity::Endpoint).into());
         }
-        insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit_logged(&rotation.audit, &[]).await
     }
 
     async fn endpoint_secrets(&self, id: &str) -> Result<Option<EndpointSecrets>, StoreError> {
@@ -130,7 +122,8 @@ impl WebhookRepository for SqlStore {
     ) -> Result<(WebhookEndpoint, bool), StoreError> {
         let mut tx = self.begin_write().await?;
         let existing = sqlx::query_as::<_, EndpointRow>(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t WHERE t.is_default = 1 AND t.deleted_at IS NULL"
+            "SELECT {} FROM webhook_endpoints t WHERE t.is_default = 1 AND t.deleted_at IS NULL",
+            EndpointRow::COLUMNS
         ))
         .fetch_optional(&mut *tx)
         .await?;
@@ -165,17 +158,7 @@ impl WebhookRepository for SqlStore {
                     updated_at: now,
                     deleted_at: None,
                 };
-                sqlx::query(
-                    "INSERT INTO webhook_endpoints (id, url, description, event_types, secret_enc, \
-                     is_default, created_at, updated_at) VALUES ($1, $2, $3, '[]', $4, 1, $5, $5)",
-                )
-                .bind(&e.id)
-                .bind(url)
-                .bind(&e.description)
-                .bind(secret_sealed)
-                .bind(to_millis(now))
-                .execute(&mut *tx)
-                .await?;
+                insert_endpoint(&mut tx, &e, secret_sealed).await?;
                 (e, true)
             }
         };
@@ -197,8 +180,9 @@ impl WebhookRepository for SqlStore {
             return Ok(0);
         }
         let endpoints = sqlx::query_as::<_, EndpointRow>(&format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints t \
-             WHERE t.deleted_at IS NULL AND t.disabled_at IS NULL"
+            "SELECT {} FROM webhook_endpoints t \
+             WHERE t.deleted_at IS NULL AND t.disabled_at IS NULL",
+            EndpointRow::COLUMNS
         ))
         .fetch_all(&mut *tx)
         .await?
@@ -274,10 +258,11 @@ impl WebhookRepository for SqlStore {
         }
         q.execute(&mut *tx).await?;
         let select_sql = format!(
-            "SELECT {DELIVERY_COLUMNS}, e.url, e.secret_enc, e.previous_secret_enc, \
+            "SELECT {}, e.url, e.secret_enc, e.previous_secret_enc, \
              e.previous_secret_until, o.payload, o.payload_sealed \
              FROM webhook_deliveries t JOIN webhook_endpoints e ON e.id = t.endpoint_id \
              JOIN outbox_events o ON o.id = t.event_id WHERE t.id IN ({})",
+            DeliveryRow::COLUMNS,
             placeholders(1, claimed.len())
         );
         let mut q = sqlx::query_as::<_, DueDeliveryRow>(&select_sql);
@@ -294,13 +279,18 @@ impl WebhookRepository for SqlStore {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        for a in attempts {
+        for AttemptRecord {
+            attempt: a,
+            endpoint_id,
+            result,
+        } in attempts
+        {
             let at = to_millis(a.at);
             sqlx::query(
                 "INSERT INTO webhook_attempts (id, delivery_id, at, status_code, latency_ms, error) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(new_id())
+            .bind(&a.id)
             .bind(&a.delivery_id)
             .bind(at)
             .bind(a.status_code)
@@ -308,7 +298,7 @@ impl WebhookRepository for SqlStore {
             .bind(&a.error)
             .execute(&mut *tx)
             .await?;
-            let (status, next) = match &a.result {
+            let (status, next) = match result {
                 AttemptResult::Succeeded => ("succeeded", None),
                 AttemptResult::RetryAt(t) => ("pending", Some(to_millis(*t))),
                 AttemptResult::Failed | AttemptResult::EndpointGone => ("failed", None),
@@ -327,38 +317,30 @@ impl WebhookRepository for SqlStore {
             .bind(at)
             .execute(&mut *tx)
             .await?;
-            if a.result == AttemptResult::EndpointGone {
+            if *result == AttemptResult::EndpointGone {
                 sqlx::query(
                     "UPDATE webhook_endpoints SET disabled_at = $2, disabled_reason = $3, updated_at = $2 \
                      WHERE id = $1 AND disabled_at IS NULL",
                 )
-                .bind(&a.endpoint_id)
+                .bind(endpoint_id)
                 .bind(at)
                 .bind("the receiver answered 410 Gone")
                 .execute(&mut *tx)
                 .await?;
             }
         }
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Page<Delivery>, StoreError> {
-        let mut listing = Listing::new(
-            &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t"),
-            0,
-        );
-        if let Some(s) = q.status {
-            listing.text_eq("t.status", s.as_str());
-        }
-        if let Some(e) = &q.event_type {
-            listing.text_eq("t.event_type", e);
-        }
-        if let Some(e) = &q.endpoint_id {
-            listing.text_eq("t.endpoint_id", e);
-        }
+        // No condition here refers to "now".
+        let mut listing = Listing::<DeliveryRow>::new(0);
         listing
-            .fetch::<DeliveryRow, Delivery>(&self.pool, q.cursor.as_deref(), q.limit, |d| &d.id)
+            .text_eq("t.status", q.status.map(|s| s.as_str()))
+            .text_eq("t.event_type", q.event_type.as_deref())
+            .text_eq("t.endpoint_id", q.endpoint_id.as_deref());
+        listing
+            .fetch(&self.pool, q.cursor.as_deref(), q.limit, |d| &d.id)
             .await
     }
 
@@ -377,14 +359,7 @@ impl WebhookRepository for SqlStore {
     }
 
     async fn get_delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
-        sqlx::query_as::<_, DeliveryRow>(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(Delivery::try_from)
-        .transpose()
+        get_by_id::<DeliveryRow>(&self.pool, id).await
     }
 
     async fn release_stale_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -404,10 +379,7 @@ impl WriteTx {
     /// Locks the endpoint for the rest of the transaction and reads it;
     /// `None` if no endpoint has this id.
     pub async fn lock_endpoint(&mut self, id: &str) -> Result<Option<WebhookEndpoint>, StoreError> {
-        lock_row::<EndpointRow>(self, "webhook_endpoints", ENDPOINT_COLUMNS, id)
-            .await?
-            .map(WebhookEndpoint::try_from)
-            .transpose()
+        lock_row::<EndpointRow>(self, id).await
     }
 
     /// Writes the settings of a (locked) endpoint.
@@ -436,25 +408,12 @@ impl WriteTx {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Delivery>, StoreError> {
-        let n = sqlx::query(
+        let retry = sqlx::query(
             "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $2, \
              locked_until = NULL, updated_at = $2 WHERE id = $1",
         )
         .bind(id)
-        .bind(to_millis(now))
-        .execute(&mut **self)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Ok(None);
-        }
-        sqlx::query_as::<_, DeliveryRow>(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries t WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut **self)
-        .await?
-        .map(Delivery::try_from)
-        .transpose()
+        .bind(to_millis(now));
+        update_then_read::<DeliveryRow>(self, retry, id).await
     }
 }

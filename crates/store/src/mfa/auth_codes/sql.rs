@@ -13,17 +13,21 @@ use tessera_core::{
 use super::{AuthCodeLimits, AuthCodeLookup, AuthCodeRepository, AuthCodeVerdict, NewAuthCode};
 use crate::sql::write_tx::WriteTx;
 use crate::{
-    audit::sql::{insert_audit, insert_events},
     error::StoreError,
     mfa::common::lock_subject,
     sql::{
         from_millis, from_opt_millis, lock_key, lock_row, opt_millis, to_millis, window_full,
-        SqlStore, Window,
+        SqlStore, TableRow, Window,
     },
 };
 
-const COLUMNS: &str = "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
-     t.max_attempts, t.expires_at, t.consumed_at, t.sent_at, t.created_at, t.superseded_at";
+impl TableRow for AuthCodeRow {
+    type Domain = StoredCode;
+    const TABLE: &'static str = "auth_codes";
+    const COLUMNS: &'static str =
+        "t.id, t.subject, t.purpose, t.channel, t.code_hash, t.attempts, \
+        t.max_attempts, t.expires_at, t.consumed_at, t.sent_at, t.created_at, t.superseded_at";
+}
 
 #[derive(sqlx::FromRow)]
 struct AuthCodeRow {
@@ -138,9 +142,7 @@ async fn create(
     .bind(to_millis(c.created_at))
     .execute(&mut *tx)
     .await?;
-    insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-    tx.commit().await?;
-    Ok(())
+    tx.commit_logged(audit, &[]).await
 }
 
 async fn finish_delivery(
@@ -169,10 +171,7 @@ async fn finish_delivery(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    insert_audit(&mut tx, std::slice::from_ref(audit)).await?;
-    insert_events(&mut tx, events).await?;
-    tx.commit().await?;
-    Ok(())
+    tx.commit_logged(audit, events).await
 }
 
 #[async_trait]
@@ -219,10 +218,8 @@ impl WriteTx {
         let Some(id) = current.filter(|id| lookup.id.as_ref().is_none_or(|want| want == id)) else {
             return Ok(None);
         };
-        Ok(lock_row::<AuthCodeRow>(self, "auth_codes", COLUMNS, &id)
+        Ok(lock_row::<AuthCodeRow>(self, &id)
             .await?
-            .map(StoredCode::try_from)
-            .transpose()?
             // A newer code may have replaced this one between the read and
             // the lock (PostgreSQL): then it is no longer the current code.
             .filter(|stored| !stored.superseded)
@@ -258,7 +255,8 @@ impl WriteTx {
                 .await?;
             }
         }
-        insert_audit(self, std::slice::from_ref(&verdict.audit)).await?;
-        insert_events(self, &verdict.events).await
+        self.append_audit(std::slice::from_ref(&verdict.audit))
+            .await?;
+        self.append_events(&verdict.events).await
     }
 }

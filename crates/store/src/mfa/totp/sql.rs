@@ -16,7 +16,6 @@ use super::{NewTotpDevice, SealedDevice, TotpAttempt, TotpMatch, TotpOutcome, To
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
-    mfa::common::write_log,
     sql::{from_millis, from_opt_millis, opt_millis, to_millis, SqlStore},
 };
 
@@ -212,9 +211,7 @@ impl TotpRepository for SqlStore {
         .bind(to_millis(d.created_at))
         .execute(&mut *tx)
         .await?;
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit_logged(audit, events).await
     }
 
     async fn list_totp_devices(&self, subject: &str) -> Result<Vec<TotpDevice>, StoreError> {
@@ -254,36 +251,20 @@ impl TotpRepository for SqlStore {
         audit: &AuditEntry,
         events: &[OutboxEvent],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let deleted = sqlx::query("DELETE FROM totp_devices WHERE subject = $1 AND id = $2")
+        let delete = sqlx::query("DELETE FROM totp_devices WHERE subject = $1 AND id = $2")
             .bind(subject)
-            .bind(device_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Ok(false);
-        }
-        write_log(&mut tx, std::slice::from_ref(audit), events).await?;
-        tx.commit().await?;
-        Ok(true)
+            .bind(device_id);
+        let tx = self.begin_write().await?;
+        tx.apply_logged(delete, audit, events).await
     }
 
     async fn unlock_totp(&self, subject: &str, audit: &AuditEntry) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let cleared = sqlx::query(
+        let clear = sqlx::query(
             "DELETE FROM mfa_attempts WHERE subject = $1 AND factor = 'totp' AND failures > 0",
         )
-        .bind(subject)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if cleared == 0 {
-            return Ok(false);
-        }
-        write_log(&mut tx, std::slice::from_ref(audit), &[]).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(subject);
+        let tx = self.begin_write().await?;
+        tx.apply_logged(clear, audit, &[]).await
     }
 
     async fn totp_key_ids(&self) -> Result<Vec<String>, StoreError> {
