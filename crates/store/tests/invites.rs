@@ -178,11 +178,11 @@ async fn listing_by_state(db: TestDb) {
         .await
         .unwrap()
         .unwrap();
+    let now = Utc::now();
     let q = |state| InviteQuery {
         state: Some(state),
         issuer: Some(issuer.clone()),
         limit: 10,
-        now: Utc::now(),
         ..Default::default()
     };
     let ids =
@@ -190,28 +190,33 @@ async fn listing_by_state(db: TestDb) {
     assert_eq!(
         ids(db
             .store
-            .list_invites(&q(InviteState::Active))
+            .list_invites(&q(InviteState::Active), now)
             .await
             .unwrap()),
         vec![active.invite.id.clone()]
     );
     assert_eq!(
-        ids(db.store.list_invites(&q(InviteState::Used)).await.unwrap()),
+        ids(db
+            .store
+            .list_invites(&q(InviteState::Used), now)
+            .await
+            .unwrap()),
         vec![used.invite.id.clone()]
     );
     assert!(db
         .store
-        .list_invites(&q(InviteState::Revoked))
+        .list_invites(&q(InviteState::Revoked), now)
         .await
         .unwrap()
         .items
         .is_empty());
-    let later = InviteQuery {
-        now: Utc::now() + Duration::days(2),
-        ..q(InviteState::Expired)
-    };
+    let later = now + Duration::days(2);
     assert_eq!(
-        ids(db.store.list_invites(&later).await.unwrap()),
+        ids(db
+            .store
+            .list_invites(&q(InviteState::Expired), later)
+            .await
+            .unwrap()),
         vec![active.invite.id.clone()]
     );
 }

@@ -218,15 +218,15 @@ async fn listing_filters_and_paginates(db: TestDb) {
     })
     .await
     .unwrap();
+    let now = Utc::now();
     let mut q = TokenQuery {
         owner: Some(owner.clone()),
         limit: 2,
-        now: Utc::now(),
         ..Default::default()
     };
     let mut seen = Vec::new();
     loop {
-        let page = db.store.list_tokens(&q).await.unwrap();
+        let page = db.store.list_tokens(&q, now).await.unwrap();
         seen.extend(page.items.iter().map(|t| t.id.clone()));
         match page.next_cursor {
             Some(c) => q.cursor = Some(c),
@@ -239,14 +239,17 @@ async fn listing_filters_and_paginates(db: TestDb) {
     q.cursor = None;
     q.limit = 100;
     q.state = Some(TokenState::Revoked);
-    let revoked = db.store.list_tokens(&q).await.unwrap();
+    let revoked = db.store.list_tokens(&q, now).await.unwrap();
     assert_eq!(revoked.items.len(), 1);
     assert_eq!(revoked.items[0].id, ids[0]);
     q.state = Some(TokenState::Active);
-    assert_eq!(db.store.list_tokens(&q).await.unwrap().items.len(), 4);
+    assert_eq!(db.store.list_tokens(&q, now).await.unwrap().items.len(), 4);
     q.state = Some(TokenState::Expired);
-    q.now = Utc::now() + Duration::days(2);
-    assert_eq!(db.store.list_tokens(&q).await.unwrap().items.len(), 4);
+    let later = Utc::now() + Duration::days(2);
+    assert_eq!(
+        db.store.list_tokens(&q, later).await.unwrap().items.len(),
+        4
+    );
 }
 
 async fn usage_is_recorded_in_batches(db: TestDb) {

@@ -14,9 +14,10 @@ use tessera_core::{
 };
 use tessera_server::service::ServiceError;
 use tessera_server::{
-    service::invites::{Attempt, CreateInvite, InviteExpiry, InviteService, ListInvites},
+    service::invites::{Attempt, CreateInvite, InviteExpiry, InviteService},
     Config, Services,
 };
+use tessera_store::InviteQuery;
 
 use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
@@ -69,7 +70,7 @@ async fn execute(services: &Services, cmd: InviteCommand) -> Result<ExitCode, Se
             include_deleted,
             out,
         } => {
-            let query = ListInvites {
+            let query = InviteQuery {
                 state: parse_filter(
                     "state",
                     state.as_deref(),
@@ -160,7 +161,7 @@ async fn create(
 
 async fn list(
     invites: &InviteService,
-    query: ListInvites,
+    query: InviteQuery,
     as_json: bool,
     now: DateTime<Utc>,
 ) -> Result<(), ServiceError> {

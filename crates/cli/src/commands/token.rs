@@ -13,9 +13,10 @@ use tessera_core::{
 };
 use tessera_server::service::ServiceError;
 use tessera_server::{
-    service::tokens::{CreateToken, IssuedToken, ListTokens, TokenService, UpdateToken},
+    service::tokens::{CreateToken, IssuedToken, TokenService, UpdateToken},
     Config, Services,
 };
+use tessera_store::TokenQuery;
 
 use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
@@ -111,7 +112,7 @@ async fn list(tokens: &TokenService, a: ListArgs, now: DateTime<Utc>) -> Result<
     )?;
     let limit = page_size(Some(a.page.limit))?;
     let page = tokens
-        .list(ListTokens {
+        .list(TokenQuery {
             state,
             owner: a.owner,
             include_deleted: a.include_deleted,

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use tessera_core::{
     api_token::{
         evaluate, validate_metadata, validate_name, validate_optional_text, validate_reason,
-        ApiToken, ApiTokenView, ExpiryRequest, TokenState, VerifyFailure,
+        ApiToken, ApiTokenView, ExpiryRequest, VerifyFailure,
     },
     audit::{Actor, AuditEntry, RequestContext},
     crypto::Keyring,
@@ -68,15 +68,6 @@ pub struct UpdateToken {
     pub metadata: Option<Map<String, Value>>,
     pub expiry: Option<ExpiryRequest>,
     pub auto_rotate: Option<bool>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ListTokens {
-    pub state: Option<TokenState>,
-    pub owner: Option<String>,
-    pub include_deleted: bool,
-    pub cursor: Option<String>,
-    pub limit: u32,
 }
 
 /// An [`UpdateToken`] after validation: what to set.
@@ -234,7 +225,8 @@ impl TokenService {
         self.store.get_token(id).await?.ok_or_else(not_found)
     }
 
-    pub async fn list(&self, q: ListTokens) -> Result<Page<ApiToken>, ServiceError> {
+    /// A page of tokens, newest first; states are judged now.
+    pub async fn list(&self, q: TokenQuery) -> Result<Page<ApiToken>, ServiceError> {
         if let Some(c) = &q.cursor {
             if !is_valid_id(c) {
                 return Err(
@@ -242,17 +234,7 @@ impl TokenService {
                 );
             }
         }
-        Ok(self
-            .store
-            .list_tokens(&TokenQuery {
-                state: q.state,
-                owner: q.owner,
-                include_deleted: q.include_deleted,
-                cursor: q.cursor,
-                limit: q.limit,
-                now: Utc::now(),
-            })
-            .await?)
+        Ok(self.store.list_tokens(&q, Utc::now()).await?)
     }
 
     /// Runs one lifecycle change and drops the token's cached lookups.

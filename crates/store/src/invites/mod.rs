@@ -38,7 +38,6 @@ pub struct InviteQuery {
     pub include_deleted: bool,
     pub cursor: Option<String>,
     pub limit: u32,
-    pub now: DateTime<Utc>,
 }
 
 /// One row of the invite usage log (every validation and redemption).
@@ -86,7 +85,12 @@ pub trait InviteRepository: Send + Sync {
         code_hashes: &[String],
     ) -> Result<Option<Invite>, StoreError>;
 
-    async fn list_invites(&self, query: &InviteQuery) -> Result<Page<Invite>, StoreError>;
+    /// States (active, expired) are judged at `now`.
+    async fn list_invites(
+        &self,
+        query: &InviteQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Invite>, StoreError>;
 
     /// Consumes one use if the invite is usable; exactly `max_uses`
     /// concurrent redemptions can succeed. On failure returns why, and the

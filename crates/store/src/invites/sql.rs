@@ -2,6 +2,7 @@
 //! the locked read-modify-write for revoke and delete.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 use tessera_core::{
     audit::AuditEntry,
@@ -145,8 +146,12 @@ impl InviteRepository for SqlStore {
         find_by_code(&mut conn, code_hashes).await
     }
 
-    async fn list_invites(&self, q: &InviteQuery) -> Result<Page<Invite>, StoreError> {
-        let mut listing = Listing::<InviteRow>::new(to_millis(q.now));
+    async fn list_invites(
+        &self,
+        q: &InviteQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<Invite>, StoreError> {
+        let mut listing = Listing::<InviteRow>::new(to_millis(now));
         listing
             .lifecycle(q.state.map(state_condition), q.include_deleted)
             .text_eq("t.issuer_subject", q.issuer.as_deref());

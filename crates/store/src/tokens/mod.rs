@@ -24,7 +24,6 @@ pub struct TokenQuery {
     /// Only tokens whose id sorts before this one (ids are UUIDv7, so: older).
     pub cursor: Option<String>,
     pub limit: u32,
-    pub now: DateTime<Utc>,
 }
 
 /// A new token as it is stored: the record plus the hash of its first secret.
@@ -102,7 +101,12 @@ pub trait TokenRepository: Send + Sync {
         hash: &TokenHash,
     ) -> Result<Option<SecretMatch>, StoreError>;
 
-    async fn list_tokens(&self, query: &TokenQuery) -> Result<Page<ApiToken>, StoreError>;
+    /// States (active, expired) are judged at `now`.
+    async fn list_tokens(
+        &self,
+        query: &TokenQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<ApiToken>, StoreError>;
 
     /// Applies batched `last_used_at`/use-count updates from verifications.
     async fn record_token_usage(&self, updates: &[UsageUpdate]) -> Result<(), StoreError>;

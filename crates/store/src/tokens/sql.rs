@@ -127,8 +127,12 @@ impl TokenRepository for SqlStore {
         .transpose()
     }
 
-    async fn list_tokens(&self, q: &TokenQuery) -> Result<Page<ApiToken>, StoreError> {
-        let mut listing = Listing::<TokenRow>::new(to_millis(q.now));
+    async fn list_tokens(
+        &self,
+        q: &TokenQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page<ApiToken>, StoreError> {
+        let mut listing = Listing::<TokenRow>::new(to_millis(now));
         listing
             .lifecycle(q.state.map(state_condition), q.include_deleted)
             .text_eq("t.owner", q.owner.as_deref());

@@ -10,7 +10,8 @@ use tessera_core::{
 use utoipa::{IntoParams, ToSchema};
 
 use super::body_parts::{expiry, state_filter, Expiry};
-use crate::service::invites::{CreateInvite, InviteExpiry, ListInvites};
+use crate::service::invites::{CreateInvite, InviteExpiry};
+use tessera_store::InviteQuery;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -146,7 +147,7 @@ impl TryFrom<CreateInviteRequest> for CreateInvite {
     }
 }
 
-impl TryFrom<ListInvitesQuery> for ListInvites {
+impl TryFrom<ListInvitesQuery> for InviteQuery {
     type Error = DomainError;
 
     fn try_from(q: ListInvitesQuery) -> Result<Self, DomainError> {

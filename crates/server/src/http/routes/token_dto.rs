@@ -8,12 +8,13 @@ use tessera_core::{
     api_token::{ApiTokenView, ExpiryRequest, TokenState, VerifyFailure},
     DomainError,
 };
+use tessera_store::TokenQuery;
 use utoipa::{IntoParams, ToSchema};
 
 use super::body_parts::{self, state_filter, Expiry};
 use crate::{
     http::extract::double_option,
-    service::tokens::{CreateToken, ListTokens, UpdateToken},
+    service::tokens::{CreateToken, UpdateToken},
 };
 
 /// Longest string accepted as a token in a verify request; anything longer
@@ -159,7 +160,7 @@ impl TryFrom<UpdateTokenRequest> for UpdateToken {
     }
 }
 
-impl TryFrom<ListQuery> for ListTokens {
+impl TryFrom<ListQuery> for TokenQuery {
     type Error = DomainError;
 
     fn try_from(q: ListQuery) -> Result<Self, DomainError> {

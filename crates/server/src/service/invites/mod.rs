@@ -18,7 +18,7 @@ use tessera_core::{
     error::Entity,
     event::OutboxEvent,
     ids::{is_valid_id, new_id, validate_subject},
-    invite::{generate_code, normalize_code, Grants, Invite, InviteFailure, InviteState, Issuer},
+    invite::{generate_code, normalize_code, Grants, Invite, InviteFailure, Issuer},
     rate_limit::{Limit, LimitKey},
     DomainError,
 };
@@ -50,15 +50,6 @@ pub struct CreateInvite {
     pub metadata: Option<Map<String, Value>>,
     /// The application user the caller acts for; default: the caller itself.
     pub on_behalf_of: Option<Issuer>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ListInvites {
-    pub state: Option<InviteState>,
-    pub issuer: Option<String>,
-    pub include_deleted: bool,
-    pub cursor: Option<String>,
-    pub limit: u32,
 }
 
 /// Where an attempt came from: its rate-limit key and sealed audit context.
@@ -283,21 +274,12 @@ impl InviteService {
         self.store.get_invite(id).await?.ok_or_else(not_found)
     }
 
-    pub async fn list(&self, q: ListInvites) -> Result<Page<Invite>, ServiceError> {
+    /// A page of invites, newest first; states are judged now.
+    pub async fn list(&self, q: InviteQuery) -> Result<Page<Invite>, ServiceError> {
         if q.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
             return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
         }
-        Ok(self
-            .store
-            .list_invites(&InviteQuery {
-                state: q.state,
-                issuer: q.issuer,
-                include_deleted: q.include_deleted,
-                cursor: q.cursor,
-                limit: q.limit,
-                now: Utc::now(),
-            })
-            .await?)
+        Ok(self.store.list_invites(&q, Utc::now()).await?)
     }
 
     /// Revokes an invite; idempotent (revoking a revoked invite returns it).
