@@ -81,11 +81,7 @@ async fn create(
 
 async fn quota_holds_under_concurrency(db: TestDb) {
     let issuer = new_id();
-    let quota = InviteQuota {
-        limit: 5,
-        window_start: Utc::now() - Duration::hours(24),
-        window: Duration::hours(24),
-    };
+    let quota = InviteQuota::new(5, Duration::hours(24));
     let mut tasks = Vec::new();
     for _ in 0..12 {
         let store = db.store.clone();

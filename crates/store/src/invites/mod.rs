@@ -21,14 +21,9 @@ pub struct NewInvite {
     pub code_hash: String,
 }
 
-/// The issuer's rolling daily quota, checked inside the create transaction.
-#[derive(Debug, Clone, Copy)]
-pub struct InviteQuota {
-    pub limit: i64,
-    /// Invites created after this instant count against the limit.
-    pub window_start: DateTime<Utc>,
-    pub window: chrono::Duration,
-}
+/// The issuer's rolling quota (invites per window), checked inside the
+/// create transaction so that it holds across replicas.
+pub type InviteQuota = tessera_core::rate_limit::Limit;
 
 /// Filters for listing invites.
 #[derive(Debug, Clone, Default)]

@@ -22,8 +22,8 @@ use crate::{
     error::StoreError,
     page::Page,
     sql::{
-        get_by_id, json_text, listing::Listing, lock_key, lock_row, opt_millis, placeholders,
-        to_millis, window_full, SqlStore, TableRow, Window,
+        count_in_window, get_by_id, json_text, listing::Listing, lock_key, lock_row, opt_millis,
+        placeholders, to_millis, SqlStore, TableRow,
     },
 };
 
@@ -99,14 +99,10 @@ impl InviteRepository for SqlStore {
             // Quota checks for one issuer run one at a time.
             lock_key(&mut tx, "invite_issuers", "subject", &i.issuer.subject).await?;
             let rows = ("invites", "issuer_subject", i.issuer.subject.as_str());
-            let window = Window {
-                since: q.window_start,
-                length: q.window,
-                now: i.created_at,
-            };
-            if let Some(retry) = window_full(&mut tx, rows, q.limit, &window).await? {
+            let decision = count_in_window(&mut tx, rows, q, i.created_at).await?;
+            if let Err(retry) = decision.into_result() {
                 return Err(DomainError::InviteQuotaExceeded {
-                    limit: q.limit,
+                    limit: q.max,
                     retry_after_secs: retry,
                 }
                 .into());

@@ -20,6 +20,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::{any::AnyRow, AnyPool, FromRow};
+use tessera_core::rate_limit::{Decision, Limit};
 
 use self::write_tx::{BeginWrite, WriteTx};
 use crate::{backend::Backend, error::StoreError};
@@ -169,39 +170,26 @@ pub(crate) async fn lock_key(
     Ok(())
 }
 
-/// A rolling window of length `window` that started at `since`, seen at `now`.
-pub(crate) struct Window {
-    pub since: DateTime<Utc>,
-    pub length: chrono::Duration,
-    pub now: DateTime<Utc>,
-}
-
-/// A rolling-window count limit (invite quota, auth-code rate limits): the
-/// rows of `table` with `column = key` created after `window.since`.
-/// `Some(seconds until the oldest leaves the window)` when `limit` is
-/// reached. Callers hold the key's lock (see [`lock_key`]) so concurrent
-/// checks cannot both pass.
-pub(crate) async fn window_full(
+/// A rolling-window limit counted in the database (the invite quota, the
+/// auth-code limits): the rows of `table` with `column = key` created inside
+/// `limit`'s window before `now`, decided by [`Limit::decide`] like every
+/// other limit. Callers hold the key's lock (see [`lock_key`]) so that
+/// concurrent checks cannot both pass, on every replica.
+pub(crate) async fn count_in_window(
     tx: &mut WriteTx,
     (table, column, key): (&str, &str, &str),
-    limit: i64,
-    window: &Window,
-) -> Result<Option<i64>, StoreError> {
+    limit: Limit,
+    now: DateTime<Utc>,
+) -> Result<Decision, StoreError> {
     let (n, oldest): (i64, Option<i64>) = sqlx::query_as(&format!(
         "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM {table} \
          WHERE {column} = $1 AND created_at > $2"
     ))
     .bind(key)
-    .bind(to_millis(window.since))
+    .bind(to_millis(limit.window_start(now)))
     .fetch_one(&mut **tx)
     .await?;
-    if n < limit {
-        return Ok(None);
-    }
-    let oldest = from_opt_millis(oldest)?.unwrap_or(window.now);
-    Ok(Some(
-        (oldest + window.length - window.now).num_seconds().max(1),
-    ))
+    Ok(limit.decide(n, from_opt_millis(oldest)?, now))
 }
 
 /// Milliseconds since the epoch: the stored form of every timestamp.

@@ -147,7 +147,7 @@ impl InviteService {
         };
         let code = generate_code();
         let canonical = normalize_code(&code).expect("generated codes are canonical");
-        let quota = self.quota(&invite.issuer.role, now);
+        let quota = self.quota(&invite.issuer.role);
         let audit = AuditEntry::success(
             actor,
             "invite.create",
@@ -255,15 +255,13 @@ impl InviteService {
         Ok(expires_at)
     }
 
-    /// The issuer's rolling daily quota, unless quotas are off or its role
+    /// The issuer's rolling daily quota (counted back from the invite's
+    /// creation time by the store), unless quotas are off or its role
     /// is exempt.
-    fn quota(&self, issuer_role: &str, now: DateTime<Utc>) -> Option<InviteQuota> {
+    fn quota(&self, issuer_role: &str) -> Option<InviteQuota> {
         let exempt = self.settings.quota_exempt_roles.contains(issuer_role);
-        (self.settings.daily_quota > 0 && !exempt).then(|| InviteQuota {
-            limit: self.settings.daily_quota,
-            window_start: now - Duration::hours(24),
-            window: Duration::hours(24),
-        })
+        (self.settings.daily_quota > 0 && !exempt)
+            .then(|| InviteQuota::new(self.settings.daily_quota, Duration::hours(24)))
     }
 
     pub async fn get(&self, id: &str) -> Result<Invite, ServiceError> {

@@ -7,6 +7,7 @@ use tessera_core::{
     audit::AuditEntry,
     event::OutboxEvent,
     mfa::auth_code::{AuthCode, Channel},
+    rate_limit::Limit,
     DomainError,
 };
 
@@ -16,8 +17,8 @@ use crate::{
     error::StoreError,
     mfa::common::lock_subject,
     sql::{
-        from_millis, from_opt_millis, lock_key, lock_row, opt_millis, to_millis, window_full,
-        SqlStore, TableRow, Window,
+        count_in_window, from_millis, from_opt_millis, lock_key, lock_row, opt_millis, to_millis,
+        SqlStore, TableRow,
     },
 };
 
@@ -83,11 +84,6 @@ async fn create(
     audit: &AuditEntry,
 ) -> Result<(), StoreError> {
     let c = &new.code;
-    let window = Window {
-        since: c.created_at - limits.window,
-        length: limits.window,
-        now: c.created_at,
-    };
     let mut tx = store.begin_write().await?;
     // Serialise creations per subject and per destination, so concurrent
     // requests cannot slip past either limit. Always subject first, then
@@ -109,7 +105,9 @@ async fn create(
         ),
     ] {
         let rows = ("auth_codes", column, value.as_str());
-        if let Some(retry) = window_full(&mut tx, rows, limit, &window).await? {
+        let limit = Limit::new(limit, limits.window);
+        let decision = count_in_window(&mut tx, rows, limit, c.created_at).await?;
+        if let Err(retry) = decision.into_result() {
             return Err(DomainError::RateLimited {
                 retry_after_secs: retry,
             }
