@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use axum::{
     extract::DefaultBodyLimit,
-    http::StatusCode,
+    http::{header, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Router,
 };
-use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer};
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
@@ -112,7 +112,20 @@ fn with_middleware(api: Router<AppState>, state: AppState) -> Router {
     ))
     .layer(CatchPanicLayer::custom(|_| panic_response()))
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    // On every response, errors and panics included. `no-store`: a response
+    // may carry a secret shown once (a new token, a TOTP secret, recovery
+    // codes) or an authenticated caller's data, and nothing here is worth
+    // caching. `nosniff` and `no-referrer`: no content-type guessing, no URLs
+    // passed on.
+    .layer(header_if_absent(header::CACHE_CONTROL, "no-store"))
+    .layer(header_if_absent(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+    .layer(header_if_absent(header::REFERRER_POLICY, "no-referrer"))
     .with_state(state)
+}
+
+/// Sets `name: value` on responses that do not set it themselves.
+fn header_if_absent(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
 /// A panic is a bug: log it (the panic hook prints the message) and answer

@@ -232,6 +232,38 @@ async fn usage_is_recorded_asynchronously(db: TestDb) {
     assert!(audit.iter().any(|a| a.action == "token.create"));
 }
 
+/// Issue #11, item 6: no response is cached, sniffed or leaks its URL as a
+/// referrer, above all the one that shows a new secret once.
+async fn responses_are_never_cached_or_sniffed(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let created = s
+        .as_admin()
+        .post_json("/v1/tokens", json!({"name": "fresh"}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let health = s.as_anonymous().get("/healthz").await;
+    let missing = s.as_anonymous().get("/v1/nothing-here").await;
+    let unauthenticated = s.as_anonymous().get("/v1/tokens").await;
+    for (what, r) in [
+        ("a new token's secret", &created),
+        ("/healthz", &health),
+        ("a 404 problem", &missing),
+        ("a 401 problem", &unauthenticated),
+    ] {
+        for (name, want) in [
+            ("cache-control", "no-store"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+        ] {
+            assert_eq!(
+                r.headers.get(name).and_then(|v| v.to_str().ok()),
+                Some(want),
+                "{name} on {what}"
+            );
+        }
+    }
+}
+
 backend_tests!(
     full_lifecycle_walk,
     expiry_is_enforced,
@@ -240,4 +272,5 @@ backend_tests!(
     pagination_walks_every_token_once,
     fifty_parallel_rotations_leave_exactly_one_valid_secret,
     usage_is_recorded_asynchronously,
+    responses_are_never_cached_or_sniffed,
 );
