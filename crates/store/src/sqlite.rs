@@ -26,6 +26,7 @@ pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         .journal_mode(SqliteJournalMode::Wal);
     let conn = opts.connect().await?;
     sqlx::Connection::close(conn).await?;
+    restrict_to_owner(opts.get_filename());
 
     let pool = AnyPoolOptions::new()
         .max_connections(8)
@@ -50,3 +51,30 @@ pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         dialect: &Dialect::SQLITE,
     })
 }
+
+/// The database holds hashes, sealed secrets and the audit log: only the
+/// service's own user may read it. SQLite creates the file (and its `-wal`
+/// and `-shm` companions, which then copy the main file's mode) with the
+/// process umask, often 0644; tighten what exists, never loosen. A file that
+/// cannot be changed (not ours) is left as it is, with a warning.
+#[cfg(unix)]
+fn restrict_to_owner(db: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::Path::new(&name);
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue; // not created (yet), or an in-memory database
+        };
+        if meta.permissions().mode() & 0o077 == 0 {
+            continue;
+        }
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(file = %path.display(), error = %e, "could not make the database file private (0600)");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_db: &std::path::Path) {}

@@ -338,3 +338,23 @@ backend_tests!(
     write_tx_steps_commit_or_roll_back_together,
     migrations_are_idempotent,
 );
+
+/// Issue #11, item 10: the SQLite database and its WAL files are readable by
+/// the service's user only, whatever the umask.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tessera.db");
+    let store = tessera_store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} has mode {:o}", mode & 0o777);
+    }
+    store.close().await;
+}
