@@ -84,7 +84,7 @@ _PUB_USE = re.compile(r"\bpub(?:\([^)]*\))?\s+use\s+([^;]*);")
 def collect_reexports(modules):
     """{module: {name: module the item comes from}} for every `pub use`."""
     found = {}
-    for module, (_, text) in modules.items():
+    for module, (_, text, _) in modules.items():
         for m in _PUB_USE.finditer(text):
             for path in expand(m.group(1)):
                 segs = [s for s in path.split("::") if s]
@@ -98,9 +98,14 @@ def collect_reexports(modules):
     return found
 
 
-def references(module, text, modules, reexports):
-    """(target module, line) for every path in this module's code."""
+def references(module, text, links, modules, reexports):
+    """(target module, line) for every path in this module's code and for
+    every intra-doc link in its comments."""
     refs = []
+    for path, line in links:
+        t = resolve(module, path.split("::"), modules, reexports)
+        if t is not None:
+            refs.append((t, line))
     for m in _USE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         for path in expand(m.group(1)):
@@ -123,8 +128,8 @@ def sibling_edges(modules):
     """{(parent, a, b): [evidence]}: under `parent`, child `a` depends on child `b`."""
     edges = {}
     reexports = collect_reexports(modules)
-    for module, (file, text) in modules.items():
-        for target, line in references(module, text, modules, reexports):
+    for module, (file, text, links) in modules.items():
+        for target, line in references(module, text, links, modules, reexports):
             k = 0
             while k < min(len(module), len(target)) and module[k] == target[k]:
                 k += 1

@@ -115,6 +115,16 @@ def strip_test_items(text):
     return "".join(chars), test_mods
 
 
+_DOC_LINK = re.compile(r"^\s*//[/!].*?\[`?((?:crate|super|self)(?:::\w+)+)`?\]", re.M)
+
+
+def doc_links(src):
+    """(path, line) of each intra-doc link to this crate (`[`crate::a::B`]`):
+    rustdoc resolves them, so they are dependencies even though they are
+    comments."""
+    return [(m.group(1), src.count("\n", 0, m.start()) + 1) for m in _DOC_LINK.finditer(src)]
+
+
 def crate_modules(crate_dir):
     """{module path tuple: file} for the crate's `src/`, following `mod x;`
     declarations from lib.rs (or main.rs); test-only modules are left out."""
@@ -126,8 +136,9 @@ def crate_modules(crate_dir):
 
     def visit(path, file, dir_for_children):
         with open(file, encoding="utf-8") as f:
-            text, test_mods = strip_test_items(blank(f.read()))
-        modules[path] = (file, text)
+            raw = f.read()
+        text, test_mods = strip_test_items(blank(raw))
+        modules[path] = (file, text, doc_links(raw))
         for m in re.finditer(r"(?m)^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text):
             name = m.group(1)
             if name in test_mods:

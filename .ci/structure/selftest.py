@@ -48,6 +48,11 @@ CYCLE_CASES = [
         "src/a/c.rs": "use super::d::D;\npub struct C;\n",
         "src/a/d.rs": "pub struct D;\nfn f(_: super::c::C) {}\n",
     }, 1, "children of crate::a: c, d"),
+    ("an intra-doc link is a dependency too", {
+        "src/lib.rs": "mod a;\nmod b;\n",
+        "src/a.rs": "//! Sent by [`crate::b`].\npub struct A;\n",
+        "src/b.rs": "use crate::a::A;\n",
+    }, 1, "a, b"),
     ("a use through a re-export counts where the item lives", {
         "src/lib.rs": "mod a;\nmod b;\npub use b::{B as Renamed, Other};\n",
         "src/a.rs": "pub struct A;\nfn f(_: crate::Renamed) {}\n",

@@ -9,9 +9,9 @@
 //! - One body of portable SQL, run through sqlx's `Any` driver on both
 //!   backends; what genuinely differs between them (how a write transaction
 //!   starts, row locks, how migrations are serialised, connection set-up) is
-//!   data in a [`sql::Dialect`] (`sqlite.rs`, `postgres.rs`), so no query
+//!   data in a `sql::Dialect` (`sqlite.rs`, `postgres.rs`), so no query
 //!   carries an `if postgres` branch.
-//! - One migration tree (`migrations/`), one list ([`migrate`]).
+//! - One migration tree (`migrations/`), one list (`migrate.rs`).
 //! - Audit and outbox rows are written inside the transaction of the change
 //!   they describe, so they commit (or roll back) with it.
 //! - Every storage test runs on both backends (`backend_tests!`).

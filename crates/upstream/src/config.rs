@@ -250,7 +250,7 @@ impl std::fmt::Debug for LoginSpec {
     }
 }
 
-/// A resolved upstream, ready for [`crate::TokenCache::builder`].
+/// A resolved upstream, ready for `TokenCache::builder`.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub name: String,

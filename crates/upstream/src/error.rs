@@ -1,5 +1,5 @@
 //! Why a lookup failed, and how a caller's own error says "the upstream
-//! rejected this token" so that [`crate::TokenCache::call_with_token`] can
+//! rejected this token" so that `TokenCache::call_with_token` can
 //! retry once with a fresh one.
 
 use crate::login::LoginError;
@@ -21,7 +21,7 @@ pub enum UpstreamError {
 }
 
 /// An error that may mean "the upstream rejected this token" (HTTP 401), for
-/// [`TokenCache::call_with_token`](crate::TokenCache::call_with_token).
+/// `TokenCache::call_with_token`.
 pub trait Unauthorized {
     fn is_unauthorized(&self) -> bool;
 }
@@ -32,7 +32,7 @@ impl Unauthorized for reqwest::Error {
     }
 }
 
-/// The outcome of [`TokenCache::call_with_token`](crate::TokenCache::call_with_token):
+/// The outcome of `TokenCache::call_with_token`:
 /// no token, or the call's own error.
 #[derive(Debug)]
 pub enum CallError<E> {

@@ -5,7 +5,7 @@
 //!
 //! Bodies come from the templates in [`templates`].
 //!
-//! A message body holds a live code. It travels as a [`SecretString`] and no
+//! A message body holds a live code. It travels as a [`SecretString`](tessera_core::SecretString) and no
 //! `Debug`, `Display` or log line in this module prints it; errors carry only
 //! host names, status codes and I/O error descriptions.
 

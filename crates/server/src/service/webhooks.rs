@@ -1,5 +1,6 @@
 //! Webhook endpoint management and delivery inspection. The sending itself
-//! is the [`crate::jobs::dispatcher`].
+//! is the webhook dispatcher in `jobs/dispatcher.rs`, which uses this module;
+//! the dependency runs that way only.
 
 use super::ServiceError;
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! One-time auth codes: the repository trait and its types, next to its SQL
-//! implementation ([`sql`]).
+//! implementation (`sql.rs`).
 
 mod sql;
 
