@@ -7,7 +7,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::{scopes::truncate, DomainError};
+use crate::{
+    text::{self, TextRule},
+    DomainError,
+};
 
 /// Longest rotation grace period: one day.
 pub const MAX_GRACE_SECONDS: i64 = 86_400;
@@ -385,38 +388,36 @@ impl ExpiryPolicy {
     }
 }
 
-/// Validated text fields of a token. Limits keep rows and logs bounded.
+/// Validated text fields of a token. Limits keep rows and logs bounded; the
+/// character rules are [`crate::text`]'s: a name or owner is an identifier
+/// (no control, bidirectional or zero-width characters), a description or
+/// revoke reason is free text (tab and line breaks allowed).
 pub fn validate_name(name: &str) -> Result<String, DomainError> {
     let name = name.trim();
+    text::check("name", name, TextRule::Name)?;
     if name.is_empty() || name.chars().count() > 200 {
         return Err(DomainError::invalid("name", "must be 1-200 characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            "name",
-            "must not contain control characters",
-        ));
     }
     Ok(name.to_string())
 }
 
+/// A token's optional text: the `description` is free text (tab and line
+/// breaks allowed), any other field (the `owner`) an identifier.
 pub fn validate_optional_text(
     field: &'static str,
     value: Option<String>,
     max_chars: usize,
 ) -> Result<Option<String>, DomainError> {
-    match value {
-        Some(v) if v.chars().count() > max_chars => Err(DomainError::invalid(
-            field,
-            format!("must be at most {max_chars} characters"),
-        )),
-        Some(v) if field == "owner" && v.chars().any(char::is_control) => Err(
-            DomainError::invalid(field, "must not contain control characters"),
-        ),
-        other => Ok(other),
-    }
+    let rule = match field {
+        "description" => TextRule::Multiline,
+        _ => TextRule::Name,
+    };
+    text::optional(field, value, max_chars, rule)
 }
 
+/// Metadata is the application's JSON, stored as text: bounded in size, and
+/// its strings follow the free-text rules (keys on one line, values may span
+/// lines), so nothing in it is a character the databases disagree on.
 pub fn validate_metadata(metadata: Map<String, Value>) -> Result<Map<String, Value>, DomainError> {
     let size = serde_json::to_vec(&metadata).map_or(usize::MAX, |v| v.len());
     if size > MAX_METADATA_BYTES {
@@ -425,18 +426,31 @@ pub fn validate_metadata(metadata: Map<String, Value>) -> Result<Map<String, Val
             format!("must serialize to at most {MAX_METADATA_BYTES} bytes"),
         ));
     }
+    check_json_text(&metadata)?;
     Ok(metadata)
+}
+
+/// Checks every key and string in `map`, at any depth (the size bound above
+/// keeps the recursion shallow enough).
+fn check_json_text(map: &Map<String, Value>) -> Result<(), DomainError> {
+    fn value(v: &Value) -> Result<(), DomainError> {
+        match v {
+            Value::String(s) => text::check("metadata", s, TextRule::Multiline),
+            Value::Array(items) => items.iter().try_for_each(value),
+            Value::Object(m) => check_json_text(m),
+            _ => Ok(()),
+        }
+    }
+    for (k, v) in map {
+        text::check("metadata", k, TextRule::Line)?;
+        value(v)?;
+    }
+    Ok(())
 }
 
 /// A revoke reason is free text shown to operators; keep it short.
 pub fn validate_reason(reason: Option<String>) -> Result<Option<String>, DomainError> {
-    match reason {
-        Some(r) if r.chars().count() > 500 => Err(DomainError::invalid(
-            "reason",
-            format!("must be at most 500 characters (got {})", truncate(&r, 20)),
-        )),
-        other => Ok(other),
-    }
+    text::optional("reason", reason, 500, TextRule::Multiline)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use crate::DomainError;
 /// sane length. Deliverability is the application's business.
 pub fn normalize_email(field: &'static str, email: &str) -> Result<String, DomainError> {
     let e = email.trim().to_ascii_lowercase();
+    crate::text::check(field, &e, crate::text::TextRule::Name)?;
     let ok = e.len() <= 254
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
         && e.split_once('@')

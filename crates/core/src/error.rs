@@ -2,7 +2,8 @@
 //!
 //! Each variant has a stable machine-readable `code` (part of the public API,
 //! never renamed) and a message that is safe to show: it never contains a
-//! secret or an internal detail. Mapping to HTTP status lives in the server.
+//! secret or an internal detail, and never quotes what the client sent (the
+//! field is named, the rule is stated). Mapping to HTTP status lives in the server.
 
 /// What a `NotFound` is about. The name appears in messages and the code in
 /// problem+json bodies; both are part of the public API.
@@ -58,6 +59,14 @@ pub enum DomainError {
         field: &'static str,
         message: String,
     },
+    /// A text field holds a character its rule refuses (the rules are in
+    /// the `text` module, which words `refused`). The message names the field
+    /// and the rule, never the value.
+    #[error("{field}: {refused}")]
+    InvalidCharacters {
+        field: &'static str,
+        refused: &'static str,
+    },
     /// The referenced object does not exist (or is hidden from this caller).
     #[error("{0} not found")]
     NotFound(Entity),
@@ -70,8 +79,9 @@ pub enum DomainError {
     /// The token is soft-deleted; restore it first.
     #[error("the token is deleted; restore it first")]
     TokenDeleted,
-    /// The issuer's role may not grant the requested role.
-    #[error("issuers with role {issuer_role:?} may not grant role {granted_role:?}")]
+    /// The issuer's role may not grant the requested role. The message names
+    /// neither: they are what the client sent.
+    #[error("the issuer's role may not grant the requested role")]
     InviteNotAllowed {
         issuer_role: String,
         granted_role: String,
@@ -111,6 +121,7 @@ impl DomainError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid { .. } => "validation_failed",
+            Self::InvalidCharacters { .. } => "invalid_characters",
             Self::NotFound(entity) => entity.not_found_code(),
             Self::TokenNotActive { .. } => "token_not_active",
             Self::TokenDeleted => "token_deleted",

@@ -240,10 +240,26 @@ mod tests {
         assert_eq!("bob".parse::<Subject>().unwrap().to_string(), "bob");
         let long = "é".repeat(200);
         assert_eq!(Subject::parse(&long).unwrap().as_str(), long);
-        for bad in ["", "   ", "a\nb", "tab\there"] {
+        for bad in ["", "   "] {
             let e = Subject::parse(bad).unwrap_err();
             assert_eq!(e.code(), "validation_failed", "{bad:?}");
             assert_eq!(e.to_string(), "subject: must be 1-200 printable characters");
+        }
+        // Control, bidirectional and zero-width characters have their own
+        // code (issue 11), and the message never quotes the subject.
+        for bad in [
+            "a\nb",
+            "tab\there",
+            "nul\0",
+            "\u{202e}evil",
+            "zero\u{200b}width",
+        ] {
+            let e = Subject::parse(bad).unwrap_err();
+            assert_eq!(e.code(), "invalid_characters", "{bad:?}");
+            assert_eq!(
+                e.to_string(),
+                "subject: must not contain control characters, bidirectional controls or zero-width characters"
+            );
         }
         assert!(Subject::parse(&"x".repeat(201)).is_err());
         assert_eq!(validate_subject(" u_42 ").unwrap(), "u_42");

@@ -226,6 +226,12 @@ pub fn validate_url(url: &str) -> Result<String, crate::DomainError> {
     Ok(url.to_string())
 }
 
+/// An endpoint's description: free text for operators (tab and line breaks
+/// allowed, see [`crate::text`]), at most 1000 characters.
+pub fn validate_description(value: Option<String>) -> Result<Option<String>, crate::DomainError> {
+    crate::text::optional("description", value, 1000, crate::text::TextRule::Multiline)
+}
+
 /// Validates subscribed event types against the catalogue.
 pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, crate::DomainError> {
     let mut out = std::collections::BTreeSet::new();

@@ -115,6 +115,7 @@ pub fn generate_code(digits: u32) -> String {
 /// Purposes are the application's names for why a code is sent
 /// (`login`, `verify_email`…): 1-64 characters of a-z, 0-9, _ : . -
 pub fn validate_purpose(purpose: &str) -> Result<String, DomainError> {
+    crate::text::check("purpose", purpose, crate::text::TextRule::Name)?;
     if crate::invite::is_role_name(purpose) {
         Ok(purpose.to_string())
     } else {
@@ -134,6 +135,7 @@ pub fn validate_purpose(purpose: &str) -> Result<String, DomainError> {
 /// cannot be dodged by writing it differently.
 pub fn validate_destination(channel: Channel, to: &str) -> Result<String, DomainError> {
     let to = to.trim();
+    crate::text::check("destination", to, crate::text::TextRule::Name)?;
     let canonical = match channel {
         Channel::Email => canonical_email(to),
         Channel::Sms => to
