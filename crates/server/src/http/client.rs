@@ -55,7 +55,13 @@ impl ClientInfo {
                 .headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(MAX_USER_AGENT).collect()),
+                // Kept, but cleaned: a header is not refused for a control character.
+                .map(|s| {
+                    tessera_core::text::sanitize_header_text(s)
+                        .chars()
+                        .take(MAX_USER_AGENT)
+                        .collect()
+                }),
         }
     }
 

@@ -13,8 +13,8 @@ use tessera_core::{
     crypto::Keyring,
     ids::{is_valid_id, new_id},
     webhook::{
-        generate_secret, validate_event_types, validate_url, Delivery, DeliveryAttempt,
-        DeliveryStatus, WebhookEndpoint,
+        generate_secret, validate_description, validate_event_types, validate_url, Delivery,
+        DeliveryAttempt, DeliveryStatus, WebhookEndpoint,
     },
     DomainError, SecretString,
 };
@@ -67,7 +67,7 @@ impl WebhookService {
         let endpoint = WebhookEndpoint {
             id: new_id(),
             url,
-            description: input.description.flatten(),
+            description: validate_description(input.description.flatten())?,
             event_types: validate_event_types(&input.event_types.unwrap_or_default())?,
             is_default: false,
             disabled_at: (input.enabled == Some(false)).then_some(now),
@@ -122,6 +122,7 @@ impl WebhookService {
             return Err(Self::not_found());
         }
         let url = input.url.as_deref().map(validate_url).transpose()?;
+        let description = input.description.map(validate_description).transpose()?;
         let types = input
             .event_types
             .as_deref()
@@ -131,7 +132,7 @@ impl WebhookService {
             if let Some(u) = url {
                 e.url = u;
             }
-            if let Some(d) = input.description {
+            if let Some(d) = description {
                 e.description = d;
             }
             if let Some(t) = types {

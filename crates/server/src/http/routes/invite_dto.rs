@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tessera_core::{
     invite::{Grants, Invite, InviteFailure, InviteState, InviteView, Issuer},
+    text::{self, TextRule},
     DomainError,
 };
 use utoipa::{IntoParams, ToSchema};
@@ -157,6 +158,10 @@ impl TryFrom<ListInvitesQuery> for InviteQuery {
             "must be active, used, expired or revoked",
         )?;
         let limit = tessera_core::pagination::page_size(q.limit)?;
+        // Compared with stored subjects: never a control character.
+        if let Some(issuer) = &q.issuer {
+            text::check("issuer", issuer, TextRule::Line)?;
+        }
         Ok(Self {
             state,
             issuer: q.issuer,

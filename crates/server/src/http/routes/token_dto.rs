@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tessera_core::{
     api_token::{ApiTokenView, ExpiryRequest, TokenState, VerifyFailure},
+    text::{self, TextRule},
     DomainError,
 };
 use tessera_store::TokenQuery;
@@ -170,6 +171,11 @@ impl TryFrom<ListQuery> for TokenQuery {
             "must be active, expired, revoked or purged",
         )?;
         let limit = tessera_core::pagination::page_size(q.limit)?;
+        // A filter is compared with stored text: it may hold anything a
+        // stored owner could, but never a control character.
+        if let Some(owner) = &q.owner {
+            text::check("owner", owner, TextRule::Line)?;
+        }
         Ok(Self {
             state,
             owner: q.owner,

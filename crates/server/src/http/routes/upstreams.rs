@@ -74,7 +74,12 @@ fn as_json<T: Serialize>(value: T) -> Json<Value> {
 
 fn user_for(state: &AppState, api: &str, q: UserQuery) -> Result<String, ApiError> {
     match q.user {
-        Some(u) => Ok(u),
+        // A user name is an identifier: no bidirectional or zero-width
+        // characters (control characters never get past `ApiQuery`).
+        Some(u) => {
+            tessera_core::text::check("user", &u, tessera_core::text::TextRule::Name)?;
+            Ok(u)
+        }
         None => state
             .upstream()
             .default_user(api)

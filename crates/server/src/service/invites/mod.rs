@@ -26,7 +26,7 @@ use tessera_store::{
     InviteQuery, InviteQuota, InviteUsageRecord, NewInvite, Page, Redemption, Store, StoreError,
 };
 
-use self::input::{validate_grant_scopes, validate_issuer, validate_role};
+use self::input::{check_given_email, validate_grant_scopes, validate_issuer, validate_role};
 use super::{
     background::BackgroundWriter,
     rate_limit::{MemoryLimiter, RateLimiter},
@@ -464,6 +464,7 @@ impl InviteService {
         attempt: &Attempt<'_>,
     ) -> Result<Result<Invite, InviteFailure>, ServiceError> {
         let started = Instant::now();
+        check_given_email(email)?;
         self.check_limit(attempt).await?;
         let canonical = self.canonical(code, "validate", None, attempt).await?;
         let found = self
@@ -503,6 +504,7 @@ impl InviteService {
         email: Option<&str>,
         attempt: &Attempt<'_>,
     ) -> Result<Invite, ServiceError> {
+        check_given_email(email)?;
         self.check_limit(attempt).await?;
         let subject = validate_subject(subject)?;
         let canonical = self

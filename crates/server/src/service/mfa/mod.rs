@@ -505,8 +505,8 @@ impl MfaService {
 /// separates them.
 fn label(field: &'static str, v: &str) -> Result<String, DomainError> {
     let v = v.trim();
-    if v.is_empty() || v.chars().count() > 128 || v.contains(':') || v.chars().any(char::is_control)
-    {
+    tessera_core::text::check(field, v, tessera_core::text::TextRule::Name)?;
+    if v.is_empty() || v.chars().count() > 128 || v.contains(':') {
         return Err(DomainError::invalid(
             field,
             "must be 1-128 printable characters without ':'",
