@@ -1,5 +1,9 @@
 //! Request extractors whose rejections are problem+json with stable codes,
-//! instead of axum's plain-text defaults.
+//! instead of axum's plain-text defaults. They are also the first line of
+//! defence against hostile input: bodies must be JSON objects, query and path
+//! parameters must hold no control character, and no rejection quotes what
+//! the client sent or names a Rust type (see
+//! [`problem_detail_from_json_error`]).
 
 use axum::{
     body::Bytes,
@@ -7,6 +11,11 @@ use axum::{
     http::{header, request::Parts, HeaderMap, StatusCode},
 };
 use serde::de::DeserializeOwned;
+
+use tessera_core::{
+    text::{self, TextRule},
+    DomainError,
+};
 
 use super::error::ApiError;
 
@@ -69,53 +78,227 @@ fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T
             "send the body as Content-Type: application/json",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let detail = redact_quoted(&e.to_string());
-        match e.classify() {
-            serde_json::error::Category::Data => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request_body",
-                detail,
-            ),
-            _ => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("the body is not valid JSON: {detail}"),
-            ),
+    require_object(body)?;
+    serde_json::from_slice(body).map_err(|e| json_error::<T>(body, &e))
+}
+
+/// Every request body is a JSON object. serde would otherwise read a struct
+/// from an array (`[null, null]` as `{"purge": null, "reason": null}`), or a
+/// unit-like default from `null`.
+fn require_object(body: &[u8]) -> Result<(), ApiError> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Err(e) => Err(malformed_json(&e)),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_body",
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+/// Not JSON at all: only where it stops being JSON is worth saying.
+fn malformed_json(e: &serde_json::Error) -> ApiError {
+    let why = match e.classify() {
+        serde_json::error::Category::Eof => "it ends too early",
+        _ => "a syntax error",
+    };
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+        format!(
+            "the body is not valid JSON: {why} at line {}, column {}",
+            e.line(),
+            e.column()
+        ),
+    )
+}
+
+/// The problem for a body that is JSON but does not fit `T`: which field (by
+/// its path, e.g. `grants.role`) and what kind of mistake, never the value.
+fn json_error<T: DeserializeOwned>(body: &[u8], e: &serde_json::Error) -> ApiError {
+    if e.classify() != serde_json::error::Category::Data {
+        return malformed_json(e);
+    }
+    let raw = e.to_string();
+    // Parsed a second time, on failure only, to learn the field's path: the
+    // tracking costs nothing on the (hot) success path this way.
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let path = serde_path_to_error::deserialize::<_, T>(&mut de)
+        .err()
+        .and_then(|e| field_path(e.path(), raw.starts_with("unknown field")));
+    let detail = problem_detail_from_json_error(&raw);
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request_body",
+        match path {
+            Some(path) => format!("{path}: {detail}"),
+            None => format!("the body: {detail}"),
+        },
+    )
+}
+
+/// `grants.role`, `scopes[2]`: the path of a failing value, built only from
+/// field names of our own types and indices. An unknown field's own name is
+/// what the client sent, so its path stops at the object holding it; any
+/// other key that is not a plain lower-case name gives no path at all.
+fn field_path(path: &serde_path_to_error::Path, unknown_field: bool) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let keep = segments.len() - usize::from(unknown_field && !segments.is_empty());
+    let mut out = String::new();
+    for segment in &segments[..keep] {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } if is_field_name(key) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            _ => return None,
         }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// How our request types name their fields (snake_case ASCII).
+fn is_field_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// The problem-detail stripper: a safe `detail` from the text of a serde
+/// error (`raw`, e.g. serde_json's `Display`), for a JSON body or a query
+/// string that did not fit.
+///
+/// serde's messages quote the offending input (`invalid type: string
+/// "tsr_…"`, which may be a secret pasted into the wrong field) and name Rust
+/// types (`expected struct RevokeRequest`). This keeps only the kind of
+/// mistake, what was expected and what was sent in JSON terms, and the line
+/// and column. Whatever `raw` is, the result is made of fixed phrases,
+/// numbers and at most one snake_case field name (of a missing field): it
+/// never holds a quote or backtick, a Rust type name, or a fragment of `raw`
+/// beyond those, and it is at most a few dozen words long.
+pub fn problem_detail_from_json_error(raw: &str) -> String {
+    let (message, position) = split_position(raw);
+    let mut detail = describe(message);
+    if let Some((line, column)) = position {
+        detail.push_str(&format!(" (line {line}, column {column})"));
+    }
+    detail
+}
+
+/// serde_json ends its messages with ` at line L column C`.
+fn split_position(raw: &str) -> (&str, Option<(u64, u64)>) {
+    let Some(i) = raw.rfind(" at line ") else {
+        return (raw, None);
+    };
+    let position = raw[i + " at line ".len()..]
+        .split_once(" column ")
+        .and_then(|(l, c)| Some((l.parse().ok()?, c.parse().ok()?)));
+    match position {
+        Some(p) => (&raw[..i], Some(p)),
+        None => (raw, None),
+    }
+}
+
+/// What kind of mistake `message` reports, in our own words.
+fn describe(message: &str) -> String {
+    // What serde expected is said after the last ", expected " (the input,
+    // quoted before it, may itself contain those words; at worst that picks
+    // another fixed word below).
+    let expected = message
+        .rfind(", expected ")
+        .and_then(|i| json_kind(&message[i + ", expected ".len()..]));
+    let (what, sent) = if let Some(rest) = message.strip_prefix("invalid type: ") {
+        ("has the wrong type", json_kind_sent(rest))
+    } else if message.starts_with("invalid value") {
+        ("has a value that is not allowed", None)
+    } else if message.starts_with("invalid length") {
+        ("has the wrong number of elements", None)
+    } else if message.starts_with("unknown variant") {
+        return "is not one of the allowed values (see /openapi.json)".into();
+    } else if message.starts_with("unknown field") {
+        return "has a field that is not allowed (see /openapi.json)".into();
+    } else if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().filter(|n| is_field_name(n));
+        return match name {
+            Some(name) => format!("lacks the required field {name}"),
+            None => "lacks a required field".into(),
+        };
+    } else if message.starts_with("duplicate field") {
+        return "has a field given twice".into();
+    } else if message.starts_with("EOF while parsing") {
+        return "it ends too early".into();
+    } else if message.starts_with("control character") {
+        return "a string holds a raw control character (escape it)".into();
+    } else {
+        return "is not valid".into();
+    };
+    let mut out = what.to_string();
+    if let Some(expected) = expected {
+        out.push_str(&format!(": expected {expected}"));
+    }
+    if let Some(sent) = sent {
+        out.push_str(&format!(", got {sent}"));
+    }
+    out
+}
+
+/// The JSON kind of serde's "expected …" text.
+fn json_kind(expected: &str) -> Option<&'static str> {
+    let e = expected.trim_start_matches("a ").trim_start_matches("an ");
+    let integer = e.starts_with(['u', 'i'])
+        && e.len() > 1
+        && e[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b's' || b == b'i' || b == b'z' || b == b'e');
+    Some(
+        if e.starts_with("struct") || e.starts_with("map") || e.contains("object") {
+            "an object"
+        } else if e.starts_with("sequence") || e.starts_with("tuple") || e.contains("array") {
+            "an array"
+        } else if e.starts_with("bool") {
+            "true or false"
+        } else if integer || e.contains("integer") {
+            "an integer"
+        } else if e.starts_with("f32") || e.starts_with("f64") || e.contains("number") {
+            "a number"
+        } else if e.contains("string") || e.starts_with("str") || e.starts_with("char") {
+            "a string"
+        } else if e.starts_with("one of") || e.starts_with("variant") {
+            "one of the allowed values"
+        } else if e.starts_with("unit") || e.starts_with("null") {
+            "null"
+        } else {
+            return None;
+        },
+    )
+}
+
+/// The JSON kind of serde's description of what was sent (`string "…"`,
+/// `integer `5``, `sequence`…); the value itself is never kept.
+fn json_kind_sent(unexpected: &str) -> Option<&'static str> {
+    let word = unexpected.split([' ', ',']).next().unwrap_or_default();
+    Some(match word {
+        "string" | "character" => "a string",
+        "integer" => "an integer",
+        "floating" => "a number",
+        "boolean" => "true or false",
+        "sequence" => "an array",
+        "map" => "an object",
+        "null" | "unit" => "null",
+        _ => return None,
     })
 }
 
-/// Serde's messages quote the offending input (`invalid type: string "…"`).
-/// That input could be a secret pasted into the wrong field, so the quoted
-/// parts are dropped and the explanation kept. Field names use backticks.
-fn redact_quoted(msg: &str) -> String {
-    // serde names the offending input before ", expected …" (in `"…"` for
-    // strings, in backticks for numbers and variants) and lists what it
-    // wanted after it; the input may be a secret, the expectation is help.
-    let (input, help) = match msg.find(", expected") {
-        Some(i) => msg.split_at(i),
-        None => (msg, ""),
-    };
-    let mut out = String::with_capacity(msg.len());
-    let mut quote = None;
-    for (part, quotes) in [(input, &['"', '`'][..]), (help, &['"'][..])] {
-        for c in part.chars() {
-            match quote {
-                Some(q) if c == q => quote = None,
-                Some(_) => {}
-                None if quotes.contains(&c) => {
-                    out.push_str(&format!("{c}…{c}"));
-                    quote = Some(c);
-                }
-                None => out.push(c),
-            }
-        }
-    }
-    out.chars().take(300).collect()
-}
-
-/// A query string, with rejections as problem+json.
+/// A query string, with rejections as problem+json. No query parameter takes
+/// a control character: one anywhere is refused (422 `invalid_characters`)
+/// before the handler runs, so none reaches a database filter.
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
@@ -123,13 +306,79 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query).map(Self).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("invalid query string: {}", redact_quoted(&e.to_string())),
-            )
+        reject_controls_in_query::<T>(query)?;
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Self).map_err(|e| {
+            let raw = e.inner().to_string();
+            let detail = problem_detail_from_json_error(&raw);
+            let detail = match field_path(e.path(), raw.starts_with("unknown field")) {
+                Some(path) => format!("invalid query string: {path}: {detail}"),
+                None => format!("invalid query string: {detail}"),
+            };
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", detail)
         })
+    }
+}
+
+fn reject_controls_in_query<'de, T: serde::Deserialize<'de>>(query: &str) -> Result<(), ApiError> {
+    let bad = form_urlencoded::parse(query.as_bytes())
+        .find(|(k, v)| text::has_control(k) || text::has_control(v));
+    let Some((key, _)) = bad else {
+        return Ok(());
+    };
+    // Named only when it is one of `T`'s fields: the key is client input.
+    let field = field_names::<T>().iter().find(|f| **f == key).copied();
+    Err(invalid_characters(field, "a query parameter"))
+}
+
+/// 422 `invalid_characters` for a query or path parameter, naming it when
+/// its name is ours.
+fn invalid_characters(field: Option<&'static str>, what: &str) -> ApiError {
+    match field {
+        Some(field) => DomainError::InvalidCharacters {
+            field,
+            refused: TextRule::Line.explanation(),
+        }
+        .into(),
+        None => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_characters",
+            format!("{what} must not contain control characters"),
+        ),
+    }
+}
+
+/// The field names serde's derive gives a struct `T`, read without any
+/// input: a deserializer that only records what `deserialize_struct` is told.
+fn field_names<'de, T: serde::Deserialize<'de>>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields
+}
+
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("field names only"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("field names only"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
     }
 }
 
@@ -144,37 +393,101 @@ where
 }
 
 /// Path parameters, with rejections (e.g. invalid UTF-8) as problem+json.
+/// No path parameter takes a control character: one is refused (422
+/// `invalid_characters`) before the handler runs.
 pub struct ApiPath<T>(pub T);
+
+/// The path parameter names our routes use, so a refusal can name the field
+/// (`ApiError::field` is a static name). A parameter missing here is still
+/// refused, with the name in the detail only.
+const PATH_PARAMS: [&str; 4] = ["id", "subject", "device_id", "api"];
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid_path = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                "a path segment is not valid (it must be UTF-8 text)",
+            )
+        };
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid_path())?;
+        // Keys are our routes' parameter names, never client input.
+        if let Some((key, _)) = raw.iter().find(|(_, v)| text::has_control(v)) {
+            let field = PATH_PARAMS.iter().find(|p| **p == key).copied();
+            return Err(invalid_characters(field, &format!("path parameter {key}")));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Self(p.0))
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_path",
-                    "a path segment is not valid (it must be UTF-8 text)",
-                )
-            })
+            .map_err(|_| invalid_path())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::redact_quoted;
+    use super::problem_detail_from_json_error as detail;
+
+    fn assert_clean(d: &str, input: &str) {
+        assert!(!d.contains(input), "{d}");
+        assert!(!d.contains('"') && !d.contains('`'), "{d}");
+        assert!(!d.contains("struct") && !d.contains("enum "), "{d}");
+    }
 
     #[test]
-    fn quoted_input_is_removed() {
-        let m = redact_quoted("invalid type: string \"tsr_secret\", expected u64 at line 1");
-        assert!(!m.contains("tsr_secret"));
-        assert!(m.contains("expected u64"));
-        let m = redact_quoted("invalid type: integer `123456`, expected a string at line 1");
-        assert!(!m.contains("123456"), "{m}");
-        let m = redact_quoted("unknown variant `gif`, expected one of `svg`, `png`");
-        assert!(!m.contains("gif") && m.contains("`png`"), "{m}");
+    fn quoted_input_and_type_names_are_removed() {
+        let d = detail("invalid type: string \"tsr_secret\", expected u64 at line 1 column 9");
+        assert_eq!(
+            d,
+            "has the wrong type: expected an integer, got a string (line 1, column 9)"
+        );
+        assert_clean(&d, "tsr_secret");
+        let d = detail("invalid type: integer `123456`, expected a string at line 1 column 3");
+        assert_eq!(
+            d,
+            "has the wrong type: expected a string, got an integer (line 1, column 3)"
+        );
+        let d = detail("invalid type: sequence, expected struct RevokeRequest at line 1 column 1");
+        assert_eq!(
+            d,
+            "has the wrong type: expected an object, got an array (line 1, column 1)"
+        );
+        assert_clean(&d, "RevokeRequest");
+        let d = detail(
+            "unknown variant `gif`, expected one of `svg`, `png`, `none` at line 1 column 9",
+        );
+        assert_clean(&d, "gif");
+        let d =
+            detail("unknown field `tsr_abc`, expected one of `name`, `owner` at line 1 column 9");
+        assert_clean(&d, "tsr_abc");
+        assert_eq!(
+            detail("missing field `name` at line 1 column 2"),
+            "lacks the required field name (line 1, column 2)"
+        );
+        let d = detail("invalid value: integer `99999999999`, expected u32");
+        assert_clean(&d, "99999999999");
+        assert_clean(
+            &detail("subject: must be 1-200 printable characters at line 1 column 5"),
+            "printable",
+        );
+    }
+
+    #[test]
+    fn crafted_messages_cannot_smuggle_input() {
+        for raw in [
+            "unknown variant `x, expected struct Evil`, expected one of `a`",
+            "invalid type: string \"a, expected struct Evil\", expected u8",
+            "missing field `Secret\"` at line 1 column 1",
+            "at line 99999999999999999999999 column 1",
+            "\u{202e}` at line 1 column 1",
+        ] {
+            let d = detail(raw);
+            assert_clean(&d, "Evil");
+            assert!(!d.contains("Secret") && !d.contains('\u{202e}'), "{d}");
+        }
     }
 }
