@@ -6,6 +6,7 @@ mod common;
 
 mod db_outage;
 mod delivery;
+mod hostile_input;
 mod http_auth_codes;
 mod http_bad_input;
 mod http_invites;
