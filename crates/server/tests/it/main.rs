@@ -4,6 +4,8 @@
 
 mod common;
 
+mod client_address;
+
 mod db_outage;
 mod delivery;
 mod http_auth_codes;
