@@ -258,10 +258,13 @@ pub enum VerifyFailure {
     Purged,
     Deleted,
     InsufficientScope,
+    /// The client sent too many failed verifications; answered without
+    /// looking the token up.
+    RateLimited,
 }
 
 impl VerifyFailure {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Malformed,
         Self::NotFound,
         Self::Expired,
@@ -269,6 +272,7 @@ impl VerifyFailure {
         Self::Purged,
         Self::Deleted,
         Self::InsufficientScope,
+        Self::RateLimited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -280,6 +284,7 @@ impl VerifyFailure {
             Self::Purged => "PURGED",
             Self::Deleted => "DELETED",
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Self::RateLimited => "RATE_LIMITED",
         }
     }
 }

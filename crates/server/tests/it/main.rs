@@ -5,7 +5,6 @@
 mod common;
 
 mod client_address;
-
 mod db_outage;
 mod delivery;
 mod http_auth_codes;
@@ -19,3 +18,4 @@ mod http_webhooks;
 mod jobs;
 mod openapi;
 mod secrets_never_leak;
+mod verify_failures;
