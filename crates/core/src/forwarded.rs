@@ -103,7 +103,9 @@ fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
 /// to 64 characters): it is the operator's configuration, not client input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyListError {
-    #[error("{0:?} is not an IP address or CIDR network (e.g. 10.0.0.0/8, 2001:db8::/32, 127.0.0.1)")]
+    #[error(
+        "{0:?} is not an IP address or CIDR network (e.g. 10.0.0.0/8, 2001:db8::/32, 127.0.0.1)"
+    )]
     Invalid(String),
 }
 
@@ -178,11 +180,7 @@ fn parse_entry(entry: &str) -> Option<IpAddr> {
 /// The client of a request that arrived from `peer` with this
 /// `X-Forwarded-For` (several header lines joined with `,`), under the rule
 /// in the module documentation. Always an address: at worst the peer.
-pub fn client_ip(
-    peer: IpAddr,
-    x_forwarded_for: Option<&str>,
-    trusted: &TrustedProxies,
-) -> IpAddr {
+pub fn client_ip(peer: IpAddr, x_forwarded_for: Option<&str>, trusted: &TrustedProxies) -> IpAddr {
     let mut client = peer.to_canonical();
     if !trusted.contains(client) {
         return client;
@@ -233,7 +231,10 @@ mod tests {
             ]
         );
         assert!(list.contains(ip("10.255.0.1")));
-        assert!(list.contains(ip("::ffff:10.0.0.1")), "a mapped peer is IPv4");
+        assert!(
+            list.contains(ip("::ffff:10.0.0.1")),
+            "a mapped peer is IPv4"
+        );
         assert!(list.contains(ip("172.31.255.255")));
         assert!(list.contains(ip("2001:db8:ffff::1")));
         assert!(!list.contains(ip("192.168.1.8")));
@@ -241,8 +242,12 @@ mod tests {
         assert!(!list.contains(ip("2001:db9::1")));
         assert!(TrustedProxies::parse("").unwrap().is_empty());
         assert!(TrustedProxies::parse(" , ").unwrap().is_empty());
-        assert!(TrustedProxies::parse("0.0.0.0/0").unwrap().contains(ip("1.2.3.4")));
-        assert!(!TrustedProxies::parse("0.0.0.0/0").unwrap().contains(ip("::2")));
+        assert!(TrustedProxies::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(ip("1.2.3.4")));
+        assert!(!TrustedProxies::parse("0.0.0.0/0")
+            .unwrap()
+            .contains(ip("::2")));
     }
 
     #[test]
@@ -272,10 +277,25 @@ mod tests {
         // Nobody trusted: the header never counts.
         ("203.0.113.9", Some("198.51.100.1"), "", "203.0.113.9"),
         // The finding: a spoofed left-most entry behind one trusted proxy.
-        ("127.0.0.1", Some("203.0.113.5, 10.9.9.9"), "127.0.0.1/32", "10.9.9.9"),
-        ("127.0.0.1", Some("203.0.113.5, 10.9.9.9"), "127.0.0.1, 10.0.0.0/8", "203.0.113.5"),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5, 10.9.9.9"),
+            "127.0.0.1/32",
+            "10.9.9.9",
+        ),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5, 10.9.9.9"),
+            "127.0.0.1, 10.0.0.0/8",
+            "203.0.113.5",
+        ),
         // A peer that is not trusted: the header is ignored entirely.
-        ("198.51.100.7", Some("203.0.113.5"), "127.0.0.1", "198.51.100.7"),
+        (
+            "198.51.100.7",
+            Some("203.0.113.5"),
+            "127.0.0.1",
+            "198.51.100.7",
+        ),
         // Trusted peer, no header, or an empty one.
         ("127.0.0.1", None, "127.0.0.1", "127.0.0.1"),
         ("127.0.0.1", Some(""), "127.0.0.1", "127.0.0.1"),
@@ -288,30 +308,115 @@ mod tests {
             "198.51.100.20",
         ),
         // Every hop trusted: the left-most entry.
-        ("10.0.0.2", Some("10.0.0.7, 10.0.0.8"), "10.0.0.0/8", "10.0.0.7"),
+        (
+            "10.0.0.2",
+            Some("10.0.0.7, 10.0.0.8"),
+            "10.0.0.0/8",
+            "10.0.0.7",
+        ),
         // Garbage stops the walk at the last trusted hop.
-        ("127.0.0.1", Some("203.0.113.5, unknown"), "127.0.0.1", "127.0.0.1"),
-        ("127.0.0.1", Some("203.0.113.5, garbage, 10.0.0.3"), "127.0.0.0/8, 10.0.0.0/8", "10.0.0.3"),
-        ("127.0.0.1", Some("garbage, 198.51.100.1"), "127.0.0.1", "198.51.100.1"),
-        ("127.0.0.1", Some("203.0.113.5, 999.1.1.1"), "0.0.0.0/0", "127.0.0.1"),
-        ("127.0.0.1", Some("203.0.113.5, fe80::1%eth0"), "0.0.0.0/0, ::/0", "127.0.0.1"),
-        ("127.0.0.1", Some("203.0.113.5, 10.0.0.1 10.0.0.2"), "0.0.0.0/0", "127.0.0.1"),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5, unknown"),
+            "127.0.0.1",
+            "127.0.0.1",
+        ),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5, garbage, 10.0.0.3"),
+            "127.0.0.0/8, 10.0.0.0/8",
+            "10.0.0.3",
+        ),
+        (
+            "127.0.0.1",
+            Some("garbage, 198.51.100.1"),
+            "127.0.0.1",
+            "198.51.100.1",
+        ),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5, 999.1.1.1"),
+            "0.0.0.0/0",
+            "127.0.0.1",
+        ),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5, fe80::1%eth0"),
+            "0.0.0.0/0, ::/0",
+            "127.0.0.1",
+        ),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5, 10.0.0.1 10.0.0.2"),
+            "0.0.0.0/0",
+            "127.0.0.1",
+        ),
         // Empty list elements are skipped.
-        ("127.0.0.1", Some("203.0.113.5,,"), "127.0.0.1", "203.0.113.5"),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5,,"),
+            "127.0.0.1",
+            "203.0.113.5",
+        ),
         // Trust everyone (the legacy flag): the left-most parseable entry.
-        ("127.0.0.1", Some("203.0.113.5, 10.9.9.9"), "0.0.0.0/0, ::/0", "203.0.113.5"),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5, 10.9.9.9"),
+            "0.0.0.0/0, ::/0",
+            "203.0.113.5",
+        ),
         // Ports and brackets.
-        ("127.0.0.1", Some("203.0.113.5:4711"), "127.0.0.1", "203.0.113.5"),
-        ("127.0.0.1", Some("[2001:db8::7]:443"), "127.0.0.1", "2001:db8::7"),
-        ("127.0.0.1", Some("[2001:db8::7]"), "127.0.0.1", "2001:db8::7"),
+        (
+            "127.0.0.1",
+            Some("203.0.113.5:4711"),
+            "127.0.0.1",
+            "203.0.113.5",
+        ),
+        (
+            "127.0.0.1",
+            Some("[2001:db8::7]:443"),
+            "127.0.0.1",
+            "2001:db8::7",
+        ),
+        (
+            "127.0.0.1",
+            Some("[2001:db8::7]"),
+            "127.0.0.1",
+            "2001:db8::7",
+        ),
         // IPv6 peers and chains.
-        ("::1", Some("2001:db8::1, fd00::5"), "::1, fd00::/8", "2001:db8::1"),
+        (
+            "::1",
+            Some("2001:db8::1, fd00::5"),
+            "::1, fd00::/8",
+            "2001:db8::1",
+        ),
         ("2001:db8::9", Some("203.0.113.5"), "::1", "2001:db8::9"),
-        ("fd00::5", Some("203.0.113.5, ::ffff:10.0.0.1"), "fd00::/8, 10.0.0.0/8", "203.0.113.5"),
+        (
+            "fd00::5",
+            Some("203.0.113.5, ::ffff:10.0.0.1"),
+            "fd00::/8, 10.0.0.0/8",
+            "203.0.113.5",
+        ),
         // IPv4-mapped peers are IPv4, trusted and reported as such.
-        ("::ffff:127.0.0.1", Some("203.0.113.5"), "127.0.0.1", "203.0.113.5"),
-        ("::ffff:198.51.100.7", Some("203.0.113.5"), "127.0.0.1", "198.51.100.7"),
-        ("127.0.0.1", Some("::ffff:203.0.113.5"), "127.0.0.1", "203.0.113.5"),
+        (
+            "::ffff:127.0.0.1",
+            Some("203.0.113.5"),
+            "127.0.0.1",
+            "203.0.113.5",
+        ),
+        (
+            "::ffff:198.51.100.7",
+            Some("203.0.113.5"),
+            "127.0.0.1",
+            "198.51.100.7",
+        ),
+        (
+            "127.0.0.1",
+            Some("::ffff:203.0.113.5"),
+            "127.0.0.1",
+            "203.0.113.5",
+        ),
     ];
 
     #[test]

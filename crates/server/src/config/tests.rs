@@ -264,7 +264,11 @@ fn trusted_proxies_from_env_file_and_the_legacy_flag() {
     let c = load(&[], None).unwrap();
     assert!(c.proxies.trusted.is_empty());
     assert!(!c.proxies.legacy_trust_all);
-    let c = load(&[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, ::1 192.0.2.7")], None).unwrap();
+    let c = load(
+        &[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, ::1 192.0.2.7")],
+        None,
+    )
+    .unwrap();
     assert!(c.proxies.trusted.contains(ip("10.1.2.3")));
     assert!(c.proxies.trusted.contains(ip("::1")));
     assert!(c.proxies.trusted.contains(ip("192.0.2.7")));
@@ -287,13 +291,22 @@ fn trusted_proxies_from_env_file_and_the_legacy_flag() {
 
 #[test]
 fn bad_trusted_proxies_stop_start_up_naming_the_variable() {
-    for bad in ["10.0.0.0/33", "localhost", "10.0.0.1:8080", "10.0.0.0/8, nonsense"] {
+    for bad in [
+        "10.0.0.0/33",
+        "localhost",
+        "10.0.0.1:8080",
+        "10.0.0.0/8, nonsense",
+    ] {
         let e = load(&[("TESSERA_TRUSTED_PROXIES", bad)], None).unwrap_err();
         assert_eq!(e.source_name, "TESSERA_TRUSTED_PROXIES", "{bad}");
         assert!(e.message.contains("is not an IP address"), "{}", e.message);
     }
     let e = load(&[], Some("[http]\ntrusted_proxies = [\"10.0.0.0/99\"]\n")).unwrap_err();
-    assert!(e.source_name.starts_with("http.trusted_proxies in"), "{}", e.source_name);
+    assert!(
+        e.source_name.starts_with("http.trusted_proxies in"),
+        "{}",
+        e.source_name
+    );
     // Both the old and the new setting: refused, naming both.
     let e = load(
         &[
@@ -304,18 +317,29 @@ fn bad_trusted_proxies_stop_start_up_naming_the_variable() {
     )
     .unwrap_err();
     assert_eq!(e.source_name, "TESSERA_TRUST_PROXY_HEADERS");
-    assert!(e.message.contains("TESSERA_TRUSTED_PROXIES"), "{}", e.message);
+    assert!(
+        e.message.contains("TESSERA_TRUSTED_PROXIES"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
 fn verify_failure_limit_is_read_and_checked() {
     assert_eq!(
-        load(&[], None).unwrap().tokens.verify_failure_limit_per_minute,
+        load(&[], None)
+            .unwrap()
+            .tokens
+            .verify_failure_limit_per_minute,
         60
     );
     let c = load(&[("TESSERA_VERIFY_FAILURE_LIMIT_PER_MINUTE", "0")], None).unwrap();
     assert_eq!(c.tokens.verify_failure_limit_per_minute, 0, "0 disables");
-    let c = load(&[], Some("[tokens]\nverify_failure_limit_per_minute = 500\n")).unwrap();
+    let c = load(
+        &[],
+        Some("[tokens]\nverify_failure_limit_per_minute = 500\n"),
+    )
+    .unwrap();
     assert_eq!(c.tokens.verify_failure_limit_per_minute, 500);
     for bad in ["-1", "lots", "2000000"] {
         assert_eq!(

@@ -85,10 +85,7 @@ pub fn app(services: Arc<Services>, proxies: ProxySettings) -> Router {
     let openapi_json = doc
         .to_pretty_json()
         .expect("the OpenAPI document serializes");
-    with_middleware(
-        api,
-        AppState::new(services, proxies.trusted, openapi_json),
-    )
+    with_middleware(api, AppState::new(services, proxies.trusted, openapi_json))
 }
 
 /// Builds the router over `state`.

@@ -200,7 +200,12 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
     }
 
-    fn event<'a>(ip: &str, code: &'static str, token: Option<&'a str>, secs: i64) -> VerifyFailureEvent<'a> {
+    fn event<'a>(
+        ip: &str,
+        code: &'static str,
+        token: Option<&'a str>,
+        secs: i64,
+    ) -> VerifyFailureEvent<'a> {
         VerifyFailureEvent {
             client_ip: Some(ip.parse().unwrap()),
             code,
@@ -222,7 +227,11 @@ mod tests {
         // 1,000 failures: one client (two addresses of one /64), one minute.
         for i in 0..1000 {
             let token = format!("tok-{}", i % 5);
-            let ip = if i % 2 == 0 { "2001:db8::1" } else { "2001:db8::2" };
+            let ip = if i % 2 == 0 {
+                "2001:db8::1"
+            } else {
+                "2001:db8::2"
+            };
             count(&mut aggs, event(ip, "REVOKED", Some(&token), 0));
         }
         for _ in 0..10 {
@@ -244,7 +253,9 @@ mod tests {
         let again = AggregateKey::of(&event("203.0.113.1", "NOT_FOUND", None, 61));
         let keys: Vec<&str> = batch.iter().map(|(.., r)| r.key.as_str()).collect();
         assert!(keys.contains(&again.row_key(&hasher()).as_str()));
-        assert!(keys.iter().all(|k| !k.contains("203.0.113") && !k.contains("2001")));
+        assert!(keys
+            .iter()
+            .all(|k| !k.contains("203.0.113") && !k.contains("2001")));
     }
 
     #[test]

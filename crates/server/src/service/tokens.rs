@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tessera_core::{
     api_token::{
-        evaluate, validate_metadata, validate_name, validate_optional_text, validate_reason,
-        ApiToken, ApiTokenView, ExpiryRequest, VerifyFailure,
+        validate_metadata, validate_name, validate_optional_text, validate_reason, ApiToken,
+        ApiTokenView, ExpiryRequest, VerifyFailure,
     },
     audit::{Actor, AuditEntry, RequestContext},
     crypto::Keyring,

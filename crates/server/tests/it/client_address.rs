@@ -62,9 +62,14 @@ async fn logged_ips(s: &TestServer, table: &str) -> Vec<String> {
 async fn forged_left_most_entries_are_not_believed(db: TestDb) {
     let s = TestServer::start_with(db, &[("TESSERA_TRUSTED_PROXIES", "127.0.0.1/32")]).await;
     let statuses = forty_wrong_codes(&s).await;
-    assert!(statuses[..20].iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
     assert!(
-        statuses[20..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        statuses[..20].iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[20..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
     // A failed verification with the same header: its audit row too.
@@ -75,10 +80,27 @@ async fn forged_left_most_entries_are_not_believed(db: TestDb) {
         json!({"token": "tsr_nope"}),
     )
     .await;
-    assert_eq!((status, &body["code"]), (StatusCode::OK, &json!("MALFORMED")));
-    let audit = eventually("the verify audit row", 50, ms(100), || logged_ips(&s, "audit_log"), |ips| !ips.is_empty()).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::OK, &json!("MALFORMED"))
+    );
+    let audit = eventually(
+        "the verify audit row",
+        50,
+        ms(100),
+        || logged_ips(&s, "audit_log"),
+        |ips| !ips.is_empty(),
+    )
+    .await;
     assert_eq!(audit, ["10.9.9.9"]);
-    let usage = eventually("the invite usage rows", 50, ms(100), || logged_ips(&s, "invite_usage_log"), |ips| ips.len() >= 20).await;
+    let usage = eventually(
+        "the invite usage rows",
+        50,
+        ms(100),
+        || logged_ips(&s, "invite_usage_log"),
+        |ips| ips.len() >= 20,
+    )
+    .await;
     assert_eq!(usage.len(), 20, "the 429s are not logged");
     assert!(usage.iter().all(|ip| ip == "10.9.9.9"), "{usage:?}");
 }
@@ -92,8 +114,18 @@ async fn a_chain_of_trusted_proxies_reaches_the_client(db: TestDb) {
     )
     .await;
     let statuses = forty_wrong_codes(&s).await;
-    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
-    let mut usage = eventually("the invite usage rows", 50, ms(100), || logged_ips(&s, "invite_usage_log"), |ips| ips.len() >= 40).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    let mut usage = eventually(
+        "the invite usage rows",
+        50,
+        ms(100),
+        || logged_ips(&s, "invite_usage_log"),
+        |ips| ips.len() >= 40,
+    )
+    .await;
     usage.sort_by_key(|ip| ip.parse::<std::net::IpAddr>().unwrap());
     let expected: Vec<String> = (0..40).map(|i| format!("203.0.113.{i}")).collect();
     assert_eq!(usage, expected);
@@ -102,8 +134,21 @@ async fn a_chain_of_trusted_proxies_reaches_the_client(db: TestDb) {
 /// Without trusted proxies (the default) the header is ignored.
 async fn without_trusted_proxies_the_header_is_ignored(db: TestDb) {
     let s = TestServer::start(db).await;
-    post_from(&s, "/v1/tokens/verify", "203.0.113.1", json!({"token": "x"})).await;
-    let audit = eventually("the verify audit row", 50, ms(100), || logged_ips(&s, "audit_log"), |ips| !ips.is_empty()).await;
+    post_from(
+        &s,
+        "/v1/tokens/verify",
+        "203.0.113.1",
+        json!({"token": "x"}),
+    )
+    .await;
+    let audit = eventually(
+        "the verify audit row",
+        50,
+        ms(100),
+        || logged_ips(&s, "audit_log"),
+        |ips| !ips.is_empty(),
+    )
+    .await;
     assert_eq!(audit, ["127.0.0.1"]);
 }
 
@@ -120,7 +165,11 @@ async fn ipv6_clients_are_limited_per_64(db: TestDb) {
     .await;
     let wrong = || json!({"code": "AAAA-BBBB-CCCC-DDDD"});
     for i in 0..6 {
-        let xff = if i % 2 == 0 { "2001:db8:0:1::1" } else { "2001:db8:0:1:ffff::2" };
+        let xff = if i % 2 == 0 {
+            "2001:db8:0:1::1"
+        } else {
+            "2001:db8:0:1:ffff::2"
+        };
         let (status, _) = post_from(&s, "/v1/invites/validate", xff, wrong()).await;
         assert_eq!(status, StatusCode::OK, "attempt {i}");
     }
@@ -130,8 +179,18 @@ async fn ipv6_clients_are_limited_per_64(db: TestDb) {
     }
     let (status, _) = post_from(&s, "/v1/invites/validate", "2001:db8:0:2::1", wrong()).await;
     assert_eq!(status, StatusCode::OK, "another /64 is another client");
-    let usage = eventually("the invite usage rows", 50, ms(100), || logged_ips(&s, "invite_usage_log"), |ips| ips.len() >= 7).await;
-    assert!(usage.contains(&"2001:db8:0:1:ffff::2".to_string()), "{usage:?}");
+    let usage = eventually(
+        "the invite usage rows",
+        50,
+        ms(100),
+        || logged_ips(&s, "invite_usage_log"),
+        |ips| ips.len() >= 7,
+    )
+    .await;
+    assert!(
+        usage.contains(&"2001:db8:0:1:ffff::2".to_string()),
+        "{usage:?}"
+    );
 }
 
 fn ms(n: u64) -> std::time::Duration {

@@ -81,7 +81,10 @@ async fn failures_counted(s: &TestServer, reason: &str) -> u64 {
 async fn ten_thousand_failures_are_aggregated_and_limited(db: TestDb) {
     let s = TestServer::start_with(
         db,
-        &[("TESSERA_VERIFY_FAILURE_LIMIT_PER_MINUTE", &LIMIT.to_string())],
+        &[(
+            "TESSERA_VERIFY_FAILURE_LIMIT_PER_MINUTE",
+            &LIMIT.to_string(),
+        )],
     )
     .await;
     // Five revoked tokens, each presented twice: ten REVOKED failures.
@@ -119,7 +122,10 @@ async fn ten_thousand_failures_are_aggregated_and_limited(db: TestDb) {
     for t in tasks {
         *codes.entry(t.await.unwrap()).or_default() += 1;
     }
-    eprintln!("{FAILURES} failed verifications in {:?}: {codes:?}", started.elapsed());
+    eprintln!(
+        "{FAILURES} failed verifications in {:?}: {codes:?}",
+        started.elapsed()
+    );
     // The limit counts every failure (the ten REVOKED too); a few requests
     // in flight together may each pass the check before the count moves.
     let not_found = codes.get("NOT_FOUND").copied().unwrap_or(0);
@@ -134,7 +140,10 @@ async fn ten_thousand_failures_are_aggregated_and_limited(db: TestDb) {
     assert_eq!(verify(&s, &valid, None).await["code"], "RATE_LIMITED");
     assert_eq!(verify(&s, &valid, Some(&s.admin)).await["valid"], true);
     let unknown = format.generate().raw.expose().to_string();
-    assert_eq!(verify(&s, &unknown, Some(&s.admin)).await["code"], "NOT_FOUND");
+    assert_eq!(
+        verify(&s, &unknown, Some(&s.admin)).await["code"],
+        "NOT_FOUND"
+    );
 
     // Every failure is counted in the metrics.
     let limited = failures_counted(&s, "RATE_LIMITED").await;
@@ -145,9 +154,13 @@ async fn ten_thousand_failures_are_aggregated_and_limited(db: TestDb) {
 
     // The audit log: a row per (client, code, minute), summing to every failure.
     let total = FAILURES + 2;
-    let rows = eventually("every failure audited", 100, ms(100), || verify_rows(&s), |rows| {
-        rows.iter().map(|r| r.2).sum::<i64>() == total as i64
-    })
+    let rows = eventually(
+        "every failure audited",
+        100,
+        ms(100),
+        || verify_rows(&s),
+        |rows| rows.iter().map(|r| r.2).sum::<i64>() == total as i64,
+    )
     .await;
     let minutes: std::collections::BTreeSet<&String> = rows.iter().map(|r| &r.0).collect();
     let bytes: i64 = rows.iter().map(|r| r.4).sum();
@@ -190,9 +203,13 @@ async fn a_zero_limit_is_off(db: TestDb) {
         let r = s.with_token("tsr_bad").get("/v1/tokens").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
-    let rows = eventually("every failure audited", 100, ms(100), || verify_rows(&s), |rows| {
-        rows.iter().map(|r| r.2).sum::<i64>() == 120
-    })
+    let rows = eventually(
+        "every failure audited",
+        100,
+        ms(100),
+        || verify_rows(&s),
+        |rows| rows.iter().map(|r| r.2).sum::<i64>() == 120,
+    )
     .await;
     assert!(rows.len() <= 2, "{rows:?}");
 }

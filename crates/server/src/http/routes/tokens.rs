@@ -211,10 +211,7 @@ pub async fn verify_token(
         limited: !admin_verifier,
         context: &context,
     };
-    let result = state
-        .tokens()
-        .verify(&body.token, &scopes, &caller)
-        .await?;
+    let result = state.tokens().verify(&body.token, &scopes, &caller).await?;
     Ok(Json(match result {
         Ok(token) => VerifyResponse {
             valid: true,

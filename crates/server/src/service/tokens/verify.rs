@@ -14,11 +14,7 @@ use tessera_core::{
 };
 
 use super::{TokenService, Verification};
-use crate::service::{
-    failure_audit::VerifyFailureEvent,
-    verify_cache::CachedLookup,
-    ServiceError,
-};
+use crate::service::{failure_audit::VerifyFailureEvent, verify_cache::CachedLookup, ServiceError};
 
 /// Who asks for a verification: the key of its failure limit and of its
 /// aggregated audit row, and whether the failure limit applies.
