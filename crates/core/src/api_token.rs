@@ -261,10 +261,13 @@ pub enum VerifyFailure {
     Purged,
     Deleted,
     InsufficientScope,
+    /// The client sent too many failed verifications; answered without
+    /// looking the token up.
+    RateLimited,
 }
 
 impl VerifyFailure {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Malformed,
         Self::NotFound,
         Self::Expired,
@@ -272,6 +275,7 @@ impl VerifyFailure {
         Self::Purged,
         Self::Deleted,
         Self::InsufficientScope,
+        Self::RateLimited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -283,6 +287,7 @@ impl VerifyFailure {
             Self::Purged => "PURGED",
             Self::Deleted => "DELETED",
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Self::RateLimited => "RATE_LIMITED",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod email;
 pub mod error;
 pub mod event;
+pub mod forwarded;
 pub mod ids;
 pub mod invite;
 pub mod mfa;

@@ -7,16 +7,60 @@
 //! by replicas (Redis) will count in Redis. All of them decide with
 //! [`Limit::decide`], so a `429` and its `Retry-After` mean the same thing
 //! wherever they come from.
+//!
+//! A client address becomes a key only through [`client_key`]: an IPv4
+//! client is its address, an IPv6 client its /64 (one subscriber usually
+//! holds a whole /64, so keying by the full address would give it 2^64
+//! fresh counts).
 
-use std::{fmt, net::IpAddr};
+use std::{
+    fmt,
+    net::{IpAddr, Ipv6Addr},
+};
 
 use chrono::{DateTime, Duration, Utc};
+
+/// What a per-client limit counts a client address as: `a.b.c.d` for IPv4
+/// (an IPv4-mapped IPv6 address counts as its IPv4 address), the /64
+/// network `2001:db8:1:2::/64` for IPv6. The one place a per-IP limit's key
+/// is derived; audit rows keep the full address.
+pub fn client_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !(u64::MAX as u128);
+            format!("{}/64", Ipv6Addr::from(prefix))
+        }
+    }
+}
+
+/// A client address as per-IP limits count it (see [`client_key`]). Built
+/// only from an address, so no limit can key by the full IPv6 address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientKey(String);
+
+impl ClientKey {
+    pub fn of(ip: IpAddr) -> Self {
+        Self(client_key(ip))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// What a limit is counted per.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LimitKey {
-    /// A client address (brute-force defence before authentication).
-    Ip(IpAddr),
+    /// A client address, IPv6 by its /64 (brute-force defence before
+    /// authentication). Build it with [`LimitKey::client`].
+    Ip(ClientKey),
     /// An API token, by id.
     Token(String),
     /// A subject: a user or the application's account for an end user.
@@ -28,6 +72,11 @@ pub enum LimitKey {
 }
 
 impl LimitKey {
+    /// The per-IP key of a client address (see [`client_key`]).
+    pub fn client(ip: IpAddr) -> Self {
+        Self::Ip(ClientKey::of(ip))
+    }
+
     /// The kind of key, for metric labels and storage prefixes.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -152,9 +201,31 @@ mod tests {
     }
 
     #[test]
+    fn client_keys_are_the_ipv4_address_or_the_ipv6_64() {
+        let cases = [
+            ("203.0.113.7", "203.0.113.7"),
+            ("::ffff:203.0.113.7", "203.0.113.7"),
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2::", "2001:db8:1:2::/64"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+            ("::1", "::/64"),
+            ("fe80::1", "fe80::/64"),
+        ];
+        for (ip, key) in cases {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(client_key(ip), key, "{ip}");
+            assert_eq!(LimitKey::client(ip).to_string(), format!("ip:{key}"));
+        }
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let b: IpAddr = "2001:db8::ffff:2".parse().unwrap();
+        assert_eq!(LimitKey::client(a), LimitKey::client(b), "one /64, one key");
+    }
+
+    #[test]
     fn keys_name_their_kind() {
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
-        assert_eq!(LimitKey::Ip(ip).to_string(), "ip:203.0.113.7");
+        assert_eq!(LimitKey::client(ip).to_string(), "ip:203.0.113.7");
         assert_eq!(LimitKey::Issuer("alice".into()).to_string(), "issuer:alice");
         assert_eq!(LimitKey::Destination("ab12".into()).kind(), "destination");
     }

@@ -7,7 +7,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use tessera_core::audit::{Actor, RequestContext};
 use tessera_server::{
     config::{Config, Overrides, Sources},
-    service::tokens::CreateToken,
+    service::tokens::{CreateToken, VerifyCaller},
     Services,
 };
 
@@ -52,11 +52,11 @@ fn verify(c: &mut Criterion) {
     rt.block_on(async {
         let _ = services
             .tokens
-            .verify(&secret, &scopes, RequestContext::default)
+            .verify(&secret, &scopes, &VerifyCaller::console())
             .await;
         let _ = services
             .tokens
-            .verify(&unknown, &[], RequestContext::default)
+            .verify(&unknown, &[], &VerifyCaller::console())
             .await;
     });
 
@@ -64,7 +64,7 @@ fn verify(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             let r = services
                 .tokens
-                .verify(black_box(&secret), &scopes, RequestContext::default)
+                .verify(black_box(&secret), &scopes, &VerifyCaller::console())
                 .await
                 .unwrap();
             assert!(r.is_ok());
@@ -75,7 +75,7 @@ fn verify(c: &mut Criterion) {
             black_box(
                 services
                     .tokens
-                    .verify(black_box("tsr_not_a_token"), &[], RequestContext::default)
+                    .verify(black_box("tsr_not_a_token"), &[], &VerifyCaller::console())
                     .await
                     .unwrap(),
             )
@@ -86,7 +86,7 @@ fn verify(c: &mut Criterion) {
             black_box(
                 services
                     .tokens
-                    .verify(black_box(&unknown), &[], RequestContext::default)
+                    .verify(black_box(&unknown), &[], &VerifyCaller::console())
                     .await
                     .unwrap(),
             )

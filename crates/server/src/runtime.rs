@@ -5,7 +5,10 @@
 use std::{io::Write, path::Path, sync::Arc};
 
 use rand::{distributions::Alphanumeric, rngs::OsRng, Rng};
-use tessera_core::{crypto::Keyring, SecretString};
+use tessera_core::{
+    crypto::{KeyedHasher, Keyring},
+    SecretString,
+};
 use tessera_store::{Backend, Store, StoreError};
 
 use crate::{
@@ -73,8 +76,13 @@ impl Services {
             .map_err(|e| StartupError::Key(e.to_string()))?;
         let store = open_store(config).await?;
         let metrics = Arc::new(Metrics::new());
-        let background = Arc::new(BackgroundWriter::new(store.clone(), metrics.clone()));
         let key_error = |e: tessera_core::crypto::CryptoError| StartupError::Key(e.to_string());
+        let audit_row_keys = KeyedHasher::new(key.expose(), "audit-row-key").map_err(key_error)?;
+        let background = Arc::new(BackgroundWriter::new(
+            store.clone(),
+            metrics.clone(),
+            audit_row_keys,
+        ));
         let keyring =
             |purpose: &str| Keyring::new(key.expose(), &previous, purpose).map_err(key_error);
         let tokens = TokenService::new(

@@ -44,6 +44,7 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(2, "invites", "0002_invites.sql"),
     migration!(3, "webhooks_jobs", "0003_webhooks_jobs.sql"),
     migration!(4, "mfa", "0004_mfa.sql"),
+    migration!(5, "audit_aggregates", "0005_audit_aggregates.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

@@ -21,6 +21,19 @@ pub fn run(config: Config, cmd: crate::cli::ConfigCommand) -> ExitCode {
                         format!("key file {}", p.display()),
                 }
             );
+            let proxies = &config.proxies;
+            println!(
+                "trusted proxies {}",
+                if proxies.legacy_trust_all {
+                    "every hop (TESSERA_TRUST_PROXY_HEADERS=true; use TESSERA_TRUSTED_PROXIES)"
+                        .to_string()
+                } else if proxies.trusted.is_empty() {
+                    "none: X-Forwarded-For is ignored".to_string()
+                } else {
+                    let nets = proxies.trusted.networks().iter();
+                    nets.map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+                }
+            );
             println!("token prefix    {}", config.tokens.format.prefix());
             println!(
                 "scopes          {}",

@@ -13,7 +13,7 @@ use tessera_core::{
 };
 use tessera_server::service::ServiceError;
 use tessera_server::{
-    service::tokens::{CreateToken, IssuedToken, TokenService, UpdateToken},
+    service::tokens::{CreateToken, IssuedToken, TokenService, UpdateToken, VerifyCaller},
     Config, Services,
 };
 use tessera_store::TokenQuery;
@@ -157,7 +157,7 @@ async fn verify(
 ) -> Result<ExitCode, ServiceError> {
     let raw = from_stdin_if_dash("token", a.token)?;
     let result = tokens
-        .verify(&raw, &a.scopes, RequestContext::default)
+        .verify(&raw, &a.scopes, &VerifyCaller::console())
         .await?;
     let (valid, body) = match result {
         Ok(t) => (true, json!({ "valid": true, "token": t.view(now) })),

@@ -13,6 +13,7 @@ use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
     layers::{parse_duration, ConfigError},
     mfa::{MfaSettings, TotpKeys},
+    proxies::ProxySettings,
     sections::{InviteSettings, JobSettings, TokenSettings, WebhookSettings},
 };
 use crate::messaging::DeliverySettings;
@@ -70,7 +71,8 @@ pub struct Config {
     pub previous_keys: Vec<SecretString>,
     pub log_format: LogFormat,
     pub log_level: String,
-    pub trust_proxy_headers: bool,
+    /// `TESSERA_TRUSTED_PROXIES` (or the legacy `TESSERA_TRUST_PROXY_HEADERS`).
+    pub proxies: ProxySettings,
     pub tokens: TokenSettings,
     pub invites: InviteSettings,
     pub webhooks: WebhookSettings,
@@ -139,7 +141,7 @@ impl Config {
         let is_sqlite = database_url.starts_with("sqlite:");
         let (encryption_key, previous_keys) = encryption_keys(l, is_sqlite, &data_dir)?;
         let (log_format, log_level) = log_settings(l)?;
-        let trust_proxy_headers = l.parse("http.trust_proxy_headers", false, parse_bool)?;
+        let proxies = proxies::proxy_settings(l)?;
         let delivery = mfa::delivery_settings(l, &data_dir)?;
         Ok(Self {
             listen,
@@ -149,7 +151,7 @@ impl Config {
             previous_keys,
             log_format,
             log_level,
-            trust_proxy_headers,
+            proxies,
             tokens: sections::token_settings(l)?,
             invites: sections::invite_settings(l)?,
             webhooks: sections::webhook_settings(l)?,
@@ -322,6 +324,7 @@ fn mask_password(url: &str) -> String {
 
 mod layers;
 mod mfa;
+mod proxies;
 mod sections;
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,9 @@ pub struct TokenSettings {
     pub verify_requires_admin: bool,
     pub verify_cache_ttl: Duration,
     pub usage_flush_interval: Duration,
+    /// Failed verifications per client IP (IPv6: per /64) per minute from
+    /// unauthenticated callers of `POST /v1/tokens/verify`; 0 disables.
+    pub verify_failure_limit_per_minute: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +109,11 @@ pub(super) fn token_settings(l: &Layers) -> Result<TokenSettings, ConfigError> {
                     Ok(d)
                 }
             },
+        )?,
+        verify_failure_limit_per_minute: l.parse(
+            "tokens.verify_failure_limit_per_minute",
+            60,
+            |v| in_range(v, 0, 1_000_000, "a number 0-1000000 (0 = no limit)"),
         )?,
     })
 }

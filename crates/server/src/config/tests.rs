@@ -256,3 +256,95 @@ fn second_factor_defaults_and_legacy_names() {
     let c = load(&[], Some("[mfa]\nreplay_ttl = \"2m\"\n")).unwrap();
     assert_eq!(c.mfa.replay_ttl, Duration::from_secs(120));
 }
+
+#[test]
+fn trusted_proxies_from_env_file_and_the_legacy_flag() {
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    // Default: nobody is trusted.
+    let c = load(&[], None).unwrap();
+    assert!(c.proxies.trusted.is_empty());
+    assert!(!c.proxies.legacy_trust_all);
+    let c = load(
+        &[("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, ::1 192.0.2.7")],
+        None,
+    )
+    .unwrap();
+    assert!(c.proxies.trusted.contains(ip("10.1.2.3")));
+    assert!(c.proxies.trusted.contains(ip("::1")));
+    assert!(c.proxies.trusted.contains(ip("192.0.2.7")));
+    assert!(!c.proxies.trusted.contains(ip("192.0.2.8")));
+    let c = load(
+        &[],
+        Some("[http]\ntrusted_proxies = [\"172.16.0.0/12\", \"2001:db8::/32\"]\n"),
+    )
+    .unwrap();
+    assert!(c.proxies.trusted.contains(ip("172.20.0.1")));
+    assert!(c.proxies.trusted.contains(ip("2001:db8::5")));
+    // The legacy flag keeps working and means "trust every hop".
+    let c = load(&[("TESSERA_TRUST_PROXY_HEADERS", "true")], None).unwrap();
+    assert!(c.proxies.legacy_trust_all);
+    assert!(c.proxies.trusted.contains(ip("198.51.100.1")));
+    assert!(c.proxies.trusted.contains(ip("2001:db8::1")));
+    let c = load(&[("TESSERA_TRUST_PROXY_HEADERS", "false")], None).unwrap();
+    assert!(c.proxies.trusted.is_empty());
+}
+
+#[test]
+fn bad_trusted_proxies_stop_start_up_naming_the_variable() {
+    for bad in [
+        "10.0.0.0/33",
+        "localhost",
+        "10.0.0.1:8080",
+        "10.0.0.0/8, nonsense",
+    ] {
+        let e = load(&[("TESSERA_TRUSTED_PROXIES", bad)], None).unwrap_err();
+        assert_eq!(e.source_name, "TESSERA_TRUSTED_PROXIES", "{bad}");
+        assert!(e.message.contains("is not an IP address"), "{}", e.message);
+    }
+    let e = load(&[], Some("[http]\ntrusted_proxies = [\"10.0.0.0/99\"]\n")).unwrap_err();
+    assert!(
+        e.source_name.starts_with("http.trusted_proxies in"),
+        "{}",
+        e.source_name
+    );
+    // Both the old and the new setting: refused, naming both.
+    let e = load(
+        &[
+            ("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("TESSERA_TRUST_PROXY_HEADERS", "true"),
+        ],
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(e.source_name, "TESSERA_TRUST_PROXY_HEADERS");
+    assert!(
+        e.message.contains("TESSERA_TRUSTED_PROXIES"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn verify_failure_limit_is_read_and_checked() {
+    assert_eq!(
+        load(&[], None)
+            .unwrap()
+            .tokens
+            .verify_failure_limit_per_minute,
+        60
+    );
+    let c = load(&[("TESSERA_VERIFY_FAILURE_LIMIT_PER_MINUTE", "0")], None).unwrap();
+    assert_eq!(c.tokens.verify_failure_limit_per_minute, 0, "0 disables");
+    let c = load(
+        &[],
+        Some("[tokens]\nverify_failure_limit_per_minute = 500\n"),
+    )
+    .unwrap();
+    assert_eq!(c.tokens.verify_failure_limit_per_minute, 500);
+    for bad in ["-1", "lots", "2000000"] {
+        assert_eq!(
+            rejected_by(&[("TESSERA_VERIFY_FAILURE_LIMIT_PER_MINUTE", bad)]),
+            "TESSERA_VERIFY_FAILURE_LIMIT_PER_MINUTE"
+        );
+    }
+}

@@ -20,6 +20,7 @@ use tessera_core::{
 };
 
 use super::{client::RequestAudit, error::ApiError, state::AppState};
+use crate::service::tokens::VerifyCaller;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -37,11 +38,14 @@ impl Principal {
     ) -> Result<Self, ApiError> {
         let raw = bearer(headers)
             .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?;
-        match state
-            .tokens()
-            .verify(raw, &[], || audit.context().clone())
-            .await?
-        {
+        let context = || audit.context().clone();
+        let caller = VerifyCaller {
+            client_ip: audit.client.ip,
+            // A failed bearer token is a 401, not a verification answer.
+            limited: false,
+            context: &context,
+        };
+        match state.tokens().verify(raw, &[], &caller).await? {
             Ok(token) => Ok(Self::Token(token)),
             Err(_) => Err(invalid_credential()),
         }

@@ -23,7 +23,7 @@ use super::{
     routes::{invites, mfa, system, tokens, upstreams, webhooks},
     state::AppState,
 };
-use crate::runtime::Services;
+use crate::{config::ProxySettings, runtime::Services};
 
 /// Largest request body we read: bigger bodies get 413 before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -78,16 +78,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// The whole application over `services`: state (with the served OpenAPI
-/// document), routes and middleware.
-pub fn app(services: Arc<Services>, trust_proxy_headers: bool) -> Router {
+/// document and the trusted proxies), routes and middleware.
+pub fn app(services: Arc<Services>, proxies: ProxySettings) -> Router {
+    proxies.warn_if_legacy();
     let (api, doc) = api_router().split_for_parts();
     let openapi_json = doc
         .to_pretty_json()
         .expect("the OpenAPI document serializes");
-    with_middleware(
-        api,
-        AppState::new(services, trust_proxy_headers, openapi_json),
-    )
+    with_middleware(api, AppState::new(services, proxies.trusted, openapi_json))
 }
 
 /// Builds the router over `state`.

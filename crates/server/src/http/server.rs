@@ -84,7 +84,7 @@ impl Server {
             database = %self.config.database_url_for_logs(),
             "tessera is serving"
         );
-        let app = router::app(services, self.config.trust_proxy_headers);
+        let app = router::app(services, self.config.proxies.clone());
         axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

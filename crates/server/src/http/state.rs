@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tessera_core::crypto::Keyring;
 use tessera_store::Store;
 
+use super::forwarded::TrustedProxies;
 use crate::{
     metrics::Metrics,
     runtime::Services,
@@ -19,16 +20,20 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     services: Arc<Services>,
-    trust_proxy_headers: bool,
+    trusted_proxies: TrustedProxies,
     openapi_json: String,
 }
 
 impl AppState {
     /// `openapi_json` is the served `/openapi.json`, built by the router.
-    pub fn new(services: Arc<Services>, trust_proxy_headers: bool, openapi_json: String) -> Self {
+    pub fn new(
+        services: Arc<Services>,
+        trusted_proxies: TrustedProxies,
+        openapi_json: String,
+    ) -> Self {
         Self(Arc::new(Inner {
             services,
-            trust_proxy_headers,
+            trusted_proxies,
             openapi_json,
         }))
     }
@@ -70,8 +75,9 @@ impl AppState {
         &self.0.services.audit_keyring
     }
 
-    pub fn trust_proxy_headers(&self) -> bool {
-        self.0.trust_proxy_headers
+    /// The reverse proxies whose `X-Forwarded-For` entries are believed.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.0.trusted_proxies
     }
 
     pub fn openapi_json(&self) -> &str {

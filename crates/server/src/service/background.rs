@@ -1,7 +1,8 @@
 //! Work that verification hands off so it never writes synchronously:
-//! `last_used_at`/use counts, audit rows for failed verifications, and the
+//! `last_used_at`/use counts, failed verifications (aggregated per client,
+//! code and minute, see [`super::failure_audit`]), other audit rows, and the
 //! invite usage log, accumulated in memory and flushed in batches by one
-//! background task.
+//! background task (every flush interval, and once more at shutdown).
 
 use std::{
     collections::HashMap,
@@ -10,9 +11,13 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use tessera_core::audit::AuditEntry;
+use tessera_core::{
+    audit::{AuditEntry, RequestContext},
+    crypto::KeyedHasher,
+};
 use tessera_store::{InviteUsageRecord, Store, StoreError, UsageUpdate};
 
+use super::failure_audit::{AggregateKey, FailureAggregates, VerifyFailureEvent};
 use crate::metrics::Metrics;
 
 /// Bound on buffered rows of each kind between flushes: a flood of bad
@@ -23,6 +28,7 @@ const MAX_BUFFERED_ROWS: usize = 50_000;
 struct Pending {
     usage: HashMap<String, (DateTime<Utc>, i64)>,
     audit: Vec<AuditEntry>,
+    failures: FailureAggregates,
     invite_usage: Vec<InviteUsageRecord>,
 }
 
@@ -43,14 +49,44 @@ pub struct BackgroundWriter {
     pending: Mutex<Pending>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    /// Keys the aggregated audit rows by client without storing the address.
+    row_keys: KeyedHasher,
 }
 
 impl BackgroundWriter {
-    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
+    /// `row_keys` must be the same on every replica (derive it from
+    /// `TESSERA_ENC_KEY`), so replicas add to the same aggregated rows.
+    pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, row_keys: KeyedHasher) -> Self {
         Self {
             pending: Mutex::new(Pending::default()),
             store,
             metrics,
+            row_keys,
+        }
+    }
+
+    /// Counts a failed verification into its (client, code, minute)
+    /// aggregate. O(1), no I/O; `context` (sealing the IP and user agent) is
+    /// called only for the first failure of an aggregate, outside the lock.
+    pub fn record_verify_failure(
+        &self,
+        event: VerifyFailureEvent<'_>,
+        context: &(dyn Fn() -> RequestContext + Send + Sync),
+    ) {
+        let key = AggregateKey::of(&event);
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.failures.add_existing(&key, event.token_id) {
+                return;
+            }
+        }
+        let context = context();
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !p
+            .failures
+            .insert(key, event.token_id, context, MAX_BUFFERED_ROWS)
+        {
+            self.metrics.audit_dropped.inc();
         }
     }
 
@@ -118,11 +154,31 @@ impl BackgroundWriter {
             let written = self.store.append_audit(&audit).await;
             self.requeue(written, audit, "audit", |p| &mut p.audit);
         }
+        self.flush_failures().await;
         if !invite_usage.is_empty() {
             let written = self.store.append_invite_usage(&invite_usage).await;
             self.requeue(written, invite_usage, "invite usage", |p| {
                 &mut p.invite_usage
             });
+        }
+    }
+
+    /// Upserts the failed-verification aggregates; on failure puts their
+    /// counts back for the next flush.
+    async fn flush_failures(&self) {
+        let batch = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.failures.take(&self.row_keys, Utc::now())
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let rows: Vec<_> = batch.iter().map(|(.., row)| row.clone()).collect();
+        if let Err(e) = self.store.upsert_audit_aggregates(&rows).await {
+            tracing::warn!(error = %e, rows = rows.len(), "could not write failed-verification audit rows; will retry");
+            self.metrics.background_flush_errors.inc();
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            p.failures.restore(batch);
         }
     }
 

@@ -103,7 +103,7 @@ mod tests {
     use super::*;
 
     fn ip(s: &str) -> LimitKey {
-        LimitKey::Ip(s.parse::<IpAddr>().unwrap())
+        LimitKey::client(s.parse::<IpAddr>().unwrap())
     }
 
     #[tokio::test]
@@ -125,6 +125,18 @@ mod tests {
         assert!(l.check(&b, per_minute).await.unwrap().is_allowed());
         let off = Limit::new(0, Duration::seconds(60));
         assert!(l.check(&a, off).await.unwrap().is_allowed());
+    }
+
+    #[tokio::test]
+    async fn ipv6_addresses_of_one_64_share_a_limit() {
+        let l = MemoryLimiter::new();
+        let limit = Limit::new(2, Duration::seconds(60));
+        l.record(&ip("2001:db8:1:2::1"), limit).await.unwrap();
+        l.record(&ip("2001:db8:1:2:ffff::7"), limit).await.unwrap();
+        let same_64 = ip("2001:db8:1:2:1234::1");
+        assert!(!l.check(&same_64, limit).await.unwrap().is_allowed());
+        let next_64 = ip("2001:db8:1:3::1");
+        assert!(l.check(&next_64, limit).await.unwrap().is_allowed());
     }
 
     #[test]

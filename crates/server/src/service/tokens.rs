@@ -1,12 +1,14 @@
 //! API token use cases: issue, change, and verify.
 //!
 //! Each change runs in one write transaction (`WriteTx`): lock the record,
-//! apply the domain rule, write it with its audit row and events, commit. Verification is the hot path: checksum, SHA-256, cache,
-//! and on a miss one indexed read; its side effects are handed to the
-//! [`BackgroundWriter`].
+//! apply the domain rule, write it with its audit row and events, commit.
+//! Verification is the hot path: checksum, SHA-256, cache, and on a miss one
+//! indexed read; its side effects are handed to the [`BackgroundWriter`]
+//! (failures aggregated per client, code and minute). Unauthenticated
+//! callers are limited in failed verifications per client IP.
 
 use super::ServiceError;
-use std::{sync::Arc, time::Instant};
+use std::sync::Arc;
 use tessera_core::error::Entity;
 
 use chrono::Utc;
@@ -14,13 +16,14 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tessera_core::{
     api_token::{
-        evaluate, validate_metadata, validate_name, validate_optional_text, validate_reason,
-        ApiToken, ApiTokenView, ExpiryRequest, VerifyFailure,
+        validate_metadata, validate_name, validate_optional_text, validate_reason, ApiToken,
+        ApiTokenView, ExpiryRequest, VerifyFailure,
     },
     audit::{Actor, AuditEntry, RequestContext},
     crypto::Keyring,
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
+    rate_limit::Limit,
     DomainError, SecretString,
 };
 use tessera_store::{NewToken, Page, SecretChange, Store, TokenChange, TokenQuery};
@@ -28,7 +31,8 @@ use utoipa::ToSchema;
 
 use super::{
     background::BackgroundWriter,
-    verify_cache::{CachedLookup, VerifyCache},
+    rate_limit::{MemoryLimiter, RateLimiter},
+    verify_cache::VerifyCache,
 };
 use crate::{config::TokenSettings, metrics::Metrics};
 
@@ -128,6 +132,8 @@ enum Deletion {
 /// The answer to "does this token authenticate?".
 pub type Verification = Result<Arc<ApiToken>, VerifyFailure>;
 
+pub use verify::VerifyCaller;
+
 pub struct TokenService {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) settings: TokenSettings,
@@ -136,6 +142,9 @@ pub struct TokenService {
     cache: VerifyCache,
     background: Arc<BackgroundWriter>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Failed verifications per client IP from unauthenticated callers.
+    limiter: Arc<dyn RateLimiter>,
+    failure_limit: Limit,
 }
 
 const VERIFY_CACHE_CAPACITY: usize = 100_000;
@@ -150,12 +159,23 @@ impl TokenService {
     ) -> Self {
         Self {
             cache: VerifyCache::new(settings.verify_cache_ttl, VERIFY_CACHE_CAPACITY),
+            failure_limit: Limit::new(
+                i64::from(settings.verify_failure_limit_per_minute),
+                chrono::Duration::seconds(60),
+            ),
+            limiter: Arc::new(MemoryLimiter::new()),
             store,
             settings,
             successor_keyring,
             background,
             metrics,
         }
+    }
+
+    /// Replaces the per-replica failure limiter, e.g. with one that replicas share.
+    pub fn with_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     pub fn settings(&self) -> &TokenSettings {
@@ -479,80 +499,9 @@ impl TokenService {
         .await
     }
 
-    /// The hot path. Never writes synchronously: usage and failure audit go
-    /// to the background writer. `ctx` is only built for failures.
-    pub async fn verify(
-        &self,
-        presented: &str,
-        required_scopes: &[String],
-        ctx: impl FnOnce() -> RequestContext,
-    ) -> Result<Verification, ServiceError> {
-        let started = Instant::now();
-        let result = self.lookup_and_evaluate(presented, required_scopes).await?;
-        let now = tessera_core::ids::now();
-        match &result {
-            Ok(token) => self.background.record_use(&token.id, now),
-            Err((failure, token_id)) => {
-                self.metrics
-                    .validation_fail
-                    .with_label_values(&["api_token", failure.as_str()])
-                    .inc();
-                self.background.queue_audit(AuditEntry {
-                    actor: Actor::Anonymous.as_audit_string(),
-                    action: "token.verify",
-                    target_type: "api_token",
-                    target_id: token_id.clone(),
-                    outcome: "failure",
-                    details: json!({ "code": failure.as_str() }),
-                    context: ctx(),
-                });
-            }
-        }
-        self.metrics
-            .validation_latency
-            .observe(started.elapsed().as_secs_f64());
-        Ok(result.map_err(|(f, _)| f))
-    }
-
-    async fn lookup_and_evaluate(
-        &self,
-        presented: &str,
-        required_scopes: &[String],
-    ) -> Result<Result<Arc<ApiToken>, (VerifyFailure, Option<String>)>, ServiceError> {
-        let Ok(hash) = self.settings.format.parse(presented) else {
-            return Ok(Err((VerifyFailure::Malformed, None)));
-        };
-        let lookup = match self.cache.get(&hash) {
-            Some(hit) => {
-                self.metrics.verify_cache_hits.inc();
-                hit
-            }
-            None => {
-                self.metrics.verify_cache_misses.inc();
-                let generation = self.cache.generation();
-                let found = match self.store.find_token_by_secret(&hash).await? {
-                    Some(m) => CachedLookup::Found {
-                        token: Arc::new(m.token),
-                        valid_until: m.valid_until,
-                    },
-                    None => CachedLookup::Missing,
-                };
-                self.cache.insert(&hash, found.clone(), generation);
-                found
-            }
-        };
-        Ok(match lookup {
-            CachedLookup::Missing => Err((VerifyFailure::NotFound, None)),
-            CachedLookup::Found { token, valid_until } => {
-                match evaluate(&token, valid_until, required_scopes, Utc::now()) {
-                    Ok(()) => Ok(token),
-                    Err(f) => Err((f, Some(token.id.clone()))),
-                }
-            }
-        })
-    }
-
     pub fn cached_entries(&self) -> usize {
         self.cache.len()
     }
 }
+
+mod verify;

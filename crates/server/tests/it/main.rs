@@ -4,6 +4,7 @@
 
 mod common;
 
+mod client_address;
 mod db_outage;
 mod delivery;
 mod hostile_input;
@@ -18,3 +19,4 @@ mod http_webhooks;
 mod jobs;
 mod openapi;
 mod secrets_never_leak;
+mod verify_failures;

@@ -1,6 +1,8 @@
 //! The audit log and the transactional outbox: the traits that read them
 //! back, and their row types. Rows are appended inside the write transaction
 //! of the change they describe ([`crate::WriteTx`]), so they commit with it.
+//! Failures anyone can cause are written as aggregates instead
+//! ([`AuditAggregate`]): one row per client, code and minute with a count.
 
 pub(crate) mod sql;
 
@@ -31,6 +33,23 @@ pub struct AuditRecord {
     pub ip_sealed: Option<String>,
     #[sqlx(rename = "user_agent_enc")]
     pub user_agent_sealed: Option<String>,
+    /// How many events the row stands for: 1 for an ordinary row, the count
+    /// for an aggregate (its `details` say what was counted).
+    pub occurrences: i64,
+}
+
+/// Some occurrences of one aggregated audit row, e.g. failed verifications
+/// from one client with one code in one minute. Rows with the same `key`
+/// are one row: the first write inserts `entry`, later writes (from any
+/// replica) add their `occurrences`, and replace `details` only with a
+/// longer one (more samples), so the stored samples never shrink.
+#[derive(Debug, Clone)]
+pub struct AuditAggregate {
+    /// Deterministic across replicas (e.g. a keyed hash of the client, the
+    /// code and the minute); never a client address in clear.
+    pub key: String,
+    pub entry: AuditEntry,
+    pub occurrences: i64,
 }
 
 /// An outbox payload as stored: clear JSON, or sealed (it carries a secret).
@@ -79,8 +98,11 @@ pub struct StoredEvent {
 /// The append-only audit log.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
-    /// Appends entries that are not part of a state change (failed verifications).
+    /// Appends entries that are not part of a state change.
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<(), StoreError>;
+
+    /// Adds to aggregated rows (see [`AuditAggregate`]), in one transaction.
+    async fn upsert_audit_aggregates(&self, rows: &[AuditAggregate]) -> Result<(), StoreError>;
 
     /// Entries about one target, newest first.
     async fn audit_for_target(

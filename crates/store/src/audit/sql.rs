@@ -9,7 +9,7 @@ use tessera_core::{
     ids::new_id,
 };
 
-use super::{AuditLog, AuditRecord, Outbox, StoredEvent};
+use super::{AuditAggregate, AuditLog, AuditRecord, Outbox, StoredEvent};
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
@@ -45,6 +45,42 @@ impl WriteTx {
             .bind(e.outcome)
             .bind(e.details.to_string());
             bind_context(insert, &e.context)
+                .execute(&mut **self)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts each aggregate, or adds its occurrences to the row already
+    /// stored under its key. The details are replaced only by longer ones:
+    /// a writer's samples only grow, so "longer" is "more samples".
+    pub async fn upsert_audit_aggregates(
+        &mut self,
+        rows: &[AuditAggregate],
+    ) -> Result<(), StoreError> {
+        let now = to_millis(Utc::now());
+        for row in rows {
+            let e = &row.entry;
+            let upsert = sqlx::query(
+                "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, outcome, \
+                 details, request_id, ip_enc, user_agent_enc, occurrences, dedup_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (dedup_key) DO UPDATE SET \
+                 occurrences = audit_log.occurrences + excluded.occurrences, \
+                 details = CASE WHEN length(excluded.details) > length(audit_log.details) \
+                 THEN excluded.details ELSE audit_log.details END",
+            )
+            .bind(new_id())
+            .bind(now)
+            .bind(&e.actor)
+            .bind(e.action)
+            .bind(e.target_type)
+            .bind(&e.target_id)
+            .bind(e.outcome)
+            .bind(e.details.to_string());
+            bind_context(upsert, &e.context)
+                .bind(row.occurrences)
+                .bind(&row.key)
                 .execute(&mut **self)
                 .await?;
         }
@@ -108,6 +144,15 @@ impl AuditLog for SqlStore {
         tx.commit().await
     }
 
+    async fn upsert_audit_aggregates(&self, rows: &[AuditAggregate]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        tx.upsert_audit_aggregates(rows).await?;
+        tx.commit().await
+    }
+
     async fn audit_for_target(
         &self,
         target_id: &str,
@@ -115,7 +160,8 @@ impl AuditLog for SqlStore {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         sqlx::query_as(
             "SELECT id, at, actor, action, target_type, target_id, request_id, outcome, details, \
-             ip_enc, user_agent_enc FROM audit_log WHERE target_id = $1 ORDER BY id DESC LIMIT $2",
+             ip_enc, user_agent_enc, occurrences FROM audit_log WHERE target_id = $1 \
+             ORDER BY id DESC LIMIT $2",
         )
         .bind(target_id)
         .bind(i64::from(limit.clamp(1, 1000)))

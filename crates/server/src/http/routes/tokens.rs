@@ -20,11 +20,12 @@ use crate::{
         error::{ApiError, Problem},
         extract::{ApiJson, ApiPath, ApiQuery, OptionalJson},
         principal::{
-            invalid_credential, AdminScope, AdminVerifier, Authenticated, Principal, Require,
+            bearer, invalid_credential, AdminScope, AdminVerifier, Authenticated, Principal,
+            Require,
         },
         state::AppState,
     },
-    service::tokens::IssuedToken,
+    service::tokens::{IssuedToken, VerifyCaller},
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -195,21 +196,22 @@ pub async fn verify_token(
     audit: RequestAudit,
     ApiJson(body): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
-    if state.tokens().settings().verify_requires_admin {
-        Principal::authenticate(&state, &headers, &audit)
-            .await?
-            .require::<AdminVerifier>()?;
-    }
+    let admin_verifier = verifier_is_admin(&state, &headers, &audit).await?;
     if body.token.len() > MAX_PRESENTED_TOKEN {
         return Err(
             DomainError::invalid("token", "is longer than any token this server issues").into(),
         );
     }
     let scopes = body.scopes.unwrap_or_default();
-    let result = state
-        .tokens()
-        .verify(&body.token, &scopes, || audit.context().clone())
-        .await?;
+    let context = || audit.context().clone();
+    let caller = VerifyCaller {
+        client_ip: audit.client.ip,
+        // An admin-authenticated verifier (a resource server checking its
+        // users' tokens) is one IP for many users: not limited.
+        limited: !admin_verifier,
+        context: &context,
+    };
+    let result = state.tokens().verify(&body.token, &scopes, &caller).await?;
     Ok(Json(match result {
         Ok(token) => VerifyResponse {
             valid: true,
@@ -222,6 +224,28 @@ pub async fn verify_token(
             code: Some(code),
         },
     }))
+}
+
+/// Whether the caller of verify is an admin verifier, which the failure
+/// limit does not apply to. With `verify_requires_admin` it must be one
+/// (401/403 otherwise); without, a missing, invalid or non-admin bearer
+/// token just makes an unauthenticated caller, as before.
+async fn verifier_is_admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    audit: &RequestAudit,
+) -> Result<bool, ApiError> {
+    if state.tokens().settings().verify_requires_admin {
+        Principal::authenticate(state, headers, audit)
+            .await?
+            .require::<AdminVerifier>()?;
+        return Ok(true);
+    }
+    if bearer(headers).is_none() {
+        return Ok(false);
+    }
+    let principal = Principal::authenticate(state, headers, audit).await;
+    Ok(principal.is_ok_and(|p| p.require::<AdminVerifier>().is_ok()))
 }
 
 /// The caller's own token record.

@@ -537,10 +537,10 @@ impl InviteService {
     }
 }
 
-/// What guess-like failures are counted per: the client address, when known
-/// (a console attempt has none and is not limited).
+/// What guess-like failures are counted per: the client address (IPv6 by
+/// its /64), when known (a console attempt has none and is not limited).
 fn failure_key(attempt: &Attempt<'_>) -> Option<LimitKey> {
-    attempt.client_ip.map(LimitKey::Ip)
+    attempt.client_ip.map(LimitKey::client)
 }
 
 #[cfg(test)]
@@ -555,7 +555,7 @@ mod tests {
             client_ip,
             context: &context,
         };
-        assert_eq!(failure_key(&from(Some(ip))), Some(LimitKey::Ip(ip)));
+        assert_eq!(failure_key(&from(Some(ip))), Some(LimitKey::client(ip)));
         assert_eq!(
             failure_key(&from(None)),
             None,

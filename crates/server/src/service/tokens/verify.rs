@@ -1,0 +1,157 @@
+//! Verification, the hot path of [`TokenService`]: the failure limit for
+//! unauthenticated callers, the lookup (checksum, SHA-256, cache, one
+//! indexed read on a miss), and the hand-off of usage and failures to the
+//! background writer. Never writes synchronously, never holds a lock across
+//! an `.await`.
+
+use std::{net::IpAddr, sync::Arc, time::Instant};
+
+use chrono::Utc;
+use tessera_core::{
+    api_token::{evaluate, ApiToken, VerifyFailure},
+    audit::RequestContext,
+    rate_limit::LimitKey,
+};
+
+use super::{TokenService, Verification};
+use crate::service::{failure_audit::VerifyFailureEvent, verify_cache::CachedLookup, ServiceError};
+
+/// Who asks for a verification: the key of its failure limit and of its
+/// aggregated audit row, and whether the failure limit applies.
+pub struct VerifyCaller<'a> {
+    pub client_ip: Option<IpAddr>,
+    /// The failed-verification limit applies: an unauthenticated caller of
+    /// `POST /v1/tokens/verify`. Not an admin-authenticated verifier (a
+    /// resource server verifying for many users is one IP), not bearer
+    /// authentication of other endpoints (a failure there is a 401), not the
+    /// console.
+    pub limited: bool,
+    /// Builds the sealed audit context; called only for the first failure
+    /// of an aggregated audit row.
+    pub context: &'a (dyn Fn() -> RequestContext + Send + Sync),
+}
+
+impl VerifyCaller<'static> {
+    /// A verification from the console (CLI, benchmarks): no address, no limit.
+    pub fn console() -> Self {
+        Self {
+            client_ip: None,
+            limited: false,
+            context: &RequestContext::default,
+        }
+    }
+}
+
+impl TokenService {
+    /// The hot path. Never writes synchronously: usage and failures go to
+    /// the background writer. A limited caller over its failure limit is
+    /// answered `RATE_LIMITED` without a lookup, valid token or not: the
+    /// limit caps guesses, and answering a right guess would make it no limit.
+    pub async fn verify(
+        &self,
+        presented: &str,
+        required_scopes: &[String],
+        caller: &VerifyCaller<'_>,
+    ) -> Result<Verification, ServiceError> {
+        let started = Instant::now();
+        let limit_key = self.failure_limit_key(caller);
+        let result = match &limit_key {
+            Some(key) if self.over_failure_limit(key).await => {
+                Err((VerifyFailure::RateLimited, None))
+            }
+            _ => self.lookup_and_evaluate(presented, required_scopes).await?,
+        };
+        let now = tessera_core::ids::now();
+        match &result {
+            Ok(token) => self.background.record_use(&token.id, now),
+            Err((failure, token_id)) => {
+                self.metrics
+                    .validation_fail
+                    .with_label_values(&["api_token", failure.as_str()])
+                    .inc();
+                match (failure, &limit_key) {
+                    (VerifyFailure::RateLimited, _) => self.metrics.rate_limited.inc(),
+                    (_, Some(key)) => self.count_failure(key).await,
+                    (_, None) => {}
+                }
+                let event = VerifyFailureEvent {
+                    client_ip: caller.client_ip,
+                    code: failure.as_str(),
+                    token_id: token_id.as_deref(),
+                    at: now,
+                };
+                self.background.record_verify_failure(event, caller.context);
+            }
+        }
+        self.metrics
+            .validation_latency
+            .observe(started.elapsed().as_secs_f64());
+        Ok(result.map_err(|(f, _)| f))
+    }
+
+    /// The failure-limit key of a limited caller with a known address, when
+    /// the limit is on.
+    fn failure_limit_key(&self, caller: &VerifyCaller<'_>) -> Option<LimitKey> {
+        if !caller.limited || self.failure_limit.is_off() {
+            return None;
+        }
+        caller.client_ip.map(LimitKey::client)
+    }
+
+    /// Whether the client is over its failure limit. A limiter that cannot
+    /// answer lets the verification through: the limit is defence in depth
+    /// (tokens carry ~178 bits), and an outage must not fail every caller.
+    async fn over_failure_limit(&self, key: &LimitKey) -> bool {
+        match self.limiter.check(key, self.failure_limit).await {
+            Ok(decision) => !decision.is_allowed(),
+            Err(e) => {
+                tracing::warn!(error = %e, "verify failure limiter unavailable; allowing the verification");
+                false
+            }
+        }
+    }
+
+    async fn count_failure(&self, key: &LimitKey) {
+        if self.limiter.record(key, self.failure_limit).await.is_err() {
+            tracing::warn!("the verify failure limiter is unavailable; a failure was not counted");
+        }
+    }
+
+    async fn lookup_and_evaluate(
+        &self,
+        presented: &str,
+        required_scopes: &[String],
+    ) -> Result<Result<Arc<ApiToken>, (VerifyFailure, Option<String>)>, ServiceError> {
+        let Ok(hash) = self.settings.format.parse(presented) else {
+            return Ok(Err((VerifyFailure::Malformed, None)));
+        };
+        let lookup = match self.cache.get(&hash) {
+            Some(hit) => {
+                self.metrics.verify_cache_hits.inc();
+                hit
+            }
+            None => {
+                self.metrics.verify_cache_misses.inc();
+                let generation = self.cache.generation();
+                let found = match self.store.find_token_by_secret(&hash).await? {
+                    Some(m) => CachedLookup::Found {
+                        token: Arc::new(m.token),
+                        valid_until: m.valid_until,
+                    },
+                    None => CachedLookup::Missing,
+                };
+                self.cache.insert(&hash, found.clone(), generation);
+                found
+            }
+        };
+        Ok(match lookup {
+            CachedLookup::Missing => Err((VerifyFailure::NotFound, None)),
+            CachedLookup::Found { token, valid_until } => {
+                match evaluate(&token, valid_until, required_scopes, Utc::now()) {
+                    Ok(()) => Ok(token),
+                    Err(f) => Err((f, Some(token.id.clone()))),
+                }
+            }
+        })
+    }
+}
