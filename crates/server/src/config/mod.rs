@@ -11,6 +11,7 @@ use tessera_core::SecretString;
 
 use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
+    connections::ConnectionSettings,
     layers::{parse_duration, ConfigError},
     mfa::{MfaSettings, TotpKeys},
     sections::{InviteSettings, JobSettings, TokenSettings, WebhookSettings},
@@ -71,6 +72,8 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_level: String,
     pub trust_proxy_headers: bool,
+    /// Timeouts and the connection cap (`http.*`).
+    pub connections: ConnectionSettings,
     pub tokens: TokenSettings,
     pub invites: InviteSettings,
     pub webhooks: WebhookSettings,
@@ -150,6 +153,7 @@ impl Config {
             log_format,
             log_level,
             trust_proxy_headers,
+            connections: connections::connection_settings(l)?,
             tokens: sections::token_settings(l)?,
             invites: sections::invite_settings(l)?,
             webhooks: sections::webhook_settings(l)?,
@@ -320,6 +324,7 @@ fn mask_password(url: &str) -> String {
     }
 }
 
+mod connections;
 mod layers;
 mod mfa;
 mod sections;

@@ -17,3 +17,4 @@ mod http_webhooks;
 mod jobs;
 mod openapi;
 mod secrets_never_leak;
+mod slow_clients;
