@@ -5,14 +5,7 @@
 //! rather than in a loop; the watchdog's header and idle deadlines; the body
 //! deadline handed to the `limits` middleware; and graceful shutdown.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    io,
-    net::SocketAddr,
-    sync::Arc,
-    time::Duration,
-};
+use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     body::Body,
@@ -107,8 +100,11 @@ pub async fn serve(
             }
             Err(_) => {
                 if let Some(suppressed) = shed_log.ready() {
-                    tracing::warn!(max_connections = max, suppressed,
-                        "connection limit reached; answering 503 to new connections");
+                    tracing::warn!(
+                        max_connections = max,
+                        suppressed,
+                        "connection limit reached; answering 503 to new connections"
+                    );
                 }
                 // Past the shedding bound too: close at once.
                 if let Ok(permit) = shed_permits.clone().try_acquire_owned() {
@@ -203,13 +199,10 @@ fn log_end(res: Result<(), hyper::Error>) {
 }
 
 /// Answers the connection's request with `503 overloaded` and closes it.
-async fn shed(
-    stream: TcpStream,
-    builder: Arc<http1::Builder>,
-    _permit: OwnedSemaphorePermit,
-) {
-    let service =
-        hyper::service::service_fn(|_: Request<Incoming>| async { Ok::<_, Infallible>(overloaded()) });
+async fn shed(stream: TcpStream, builder: Arc<http1::Builder>, _permit: OwnedSemaphorePermit) {
+    let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+        Ok::<_, Infallible>(overloaded())
+    });
     let conn = builder.serve_connection(TokioIo::new(stream), service);
     let _ = tokio::time::timeout(SHED_TIMEOUT, conn).await;
 }
@@ -290,7 +283,10 @@ impl Throttled {
     /// `Some(held back since the last one)` when a warning may be logged.
     fn ready(&mut self) -> Option<u64> {
         let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
+        {
             self.suppressed += 1;
             return None;
         }

@@ -94,7 +94,10 @@ impl Activity {
         if self.in_flight.load(Relaxed) > 0 {
             return Ok(now + idle_ms);
         }
-        let idle_from = self.idle_since.load(Relaxed).max(self.last_io.load(Relaxed));
+        let idle_from = self
+            .idle_since
+            .load(Relaxed)
+            .max(self.last_io.load(Relaxed));
         let idle_deadline = idle_from + idle_ms;
         let mut next = idle_deadline;
         let head = self.head_since.load(Relaxed);
@@ -214,7 +217,10 @@ mod tests {
     async fn a_silent_connection_gets_the_header_deadline() {
         let a = Activity::new();
         let started = Instant::now();
-        assert_eq!(watch(&a, D).await, "the request headers did not arrive in time");
+        assert_eq!(
+            watch(&a, D).await,
+            "the request headers did not arrive in time"
+        );
         assert_eq!(started.elapsed(), D.header);
     }
 
@@ -239,7 +245,10 @@ mod tests {
         tokio::time::advance(Duration::from_secs(30)).await;
         a.on_read();
         let started = Instant::now();
-        assert_eq!(watch(&a, D).await, "the request headers did not arrive in time");
+        assert_eq!(
+            watch(&a, D).await,
+            "the request headers did not arrive in time"
+        );
         assert_eq!(started.elapsed(), D.header);
     }
 }

@@ -126,9 +126,20 @@ async fn past_the_connection_cap_new_connections_get_503(db: TestDb) {
     }
     // The server accepts them in its own time.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let fresh = || reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    let r = common::Reply::from(fresh().get(format!("{}/healthz", s.base)).send().await.unwrap())
-        .await;
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let r = common::Reply::from(
+        fresh()
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "overloaded");
     assert_eq!(r.headers["retry-after"], "1");
     assert_eq!(r.headers["cache-control"], "no-store");
@@ -161,16 +172,27 @@ async fn oversized_request_heads_get_problem_json(db: TestDb) {
     let big_value = "b".repeat(1024);
     let many_small: Vec<(String, String)> =
         (0..150).map(|i| (format!("x-h{i}"), "v".into())).collect();
-    let few_large: Vec<(String, String)> =
-        (0..20).map(|i| (format!("x-h{i}"), big_value.clone())).collect();
-    for (name, headers) in [("20 KiB of headers", few_large), ("150 headers", many_small)] {
+    let few_large: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("x-h{i}"), big_value.clone()))
+        .collect();
+    for (name, headers) in [
+        ("20 KiB of headers", few_large),
+        ("150 headers", many_small),
+    ] {
         let mut req = s.http.get(format!("{}/healthz", s.base));
         for (k, v) in headers {
             req = req.header(k, v);
         }
         let r = common::Reply::from(req.send().await.unwrap()).await;
-        assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "{name}");
-        r.assert_problem(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large");
+        assert_eq!(
+            r.status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "{name}"
+        );
+        r.assert_problem(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+        );
     }
 }
 
@@ -198,9 +220,7 @@ async fn two_thousand_idle_connections_do_not_stop_health_or_verify(db: TestDb) 
     tessera_server::http::fd_limit::raise();
     // Long enough that the idle connections stay open through the test.
     let s = TestServer::start_with(db, &[("TESSERA_HTTP_HEADER_TIMEOUT", "60s")]).await;
-    let (_, token) = s
-        .create(json!({"name": "probe", "scopes": ["read"]}))
-        .await;
+    let (_, token) = s.create(json!({"name": "probe", "scopes": ["read"]})).await;
     let mut idle = Vec::with_capacity(2000);
     for _ in 0..2000 {
         idle.push(TcpStream::connect(addr(&s)).await.unwrap());
@@ -211,7 +231,11 @@ async fn two_thousand_idle_connections_do_not_stop_health_or_verify(db: TestDb) 
         .build()
         .unwrap();
     let health = median_latency(9, || async {
-        fresh.get(format!("{}/healthz", s.base)).send().await.unwrap()
+        fresh
+            .get(format!("{}/healthz", s.base))
+            .send()
+            .await
+            .unwrap()
     })
     .await;
     let verify = median_latency(9, || async {
@@ -234,8 +258,14 @@ async fn two_thousand_idle_connections_do_not_stop_health_or_verify(db: TestDb) 
         .unwrap();
     assert_eq!(answer["valid"], true, "{answer}");
     let bound = Duration::from_millis(100);
-    assert!(health < bound, "/healthz median {health:?} with 2,000 idle connections");
-    assert!(verify < bound, "verify median {verify:?} with 2,000 idle connections");
+    assert!(
+        health < bound,
+        "/healthz median {health:?} with 2,000 idle connections"
+    );
+    assert!(
+        verify < bound,
+        "verify median {verify:?} with 2,000 idle connections"
+    );
     // The idle connections were still held, not closed to make room.
     let mut probe = [0u8; 1];
     for conn in idle.iter().step_by(100) {
