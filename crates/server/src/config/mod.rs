@@ -11,6 +11,7 @@ use tessera_core::SecretString;
 
 use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
+    connections::ConnectionSettings,
     layers::{parse_duration, ConfigError},
     mfa::{MfaSettings, TotpKeys},
     proxies::ProxySettings,
@@ -73,6 +74,8 @@ pub struct Config {
     pub log_level: String,
     /// `TESSERA_TRUSTED_PROXIES` (or the legacy `TESSERA_TRUST_PROXY_HEADERS`).
     pub proxies: ProxySettings,
+    /// Timeouts and the connection cap (`http.*`).
+    pub connections: ConnectionSettings,
     pub tokens: TokenSettings,
     pub invites: InviteSettings,
     pub webhooks: WebhookSettings,
@@ -152,6 +155,7 @@ impl Config {
             log_format,
             log_level,
             proxies,
+            connections: connections::connection_settings(l)?,
             tokens: sections::token_settings(l)?,
             invites: sections::invite_settings(l)?,
             webhooks: sections::webhook_settings(l)?,
@@ -322,6 +326,7 @@ fn mask_password(url: &str) -> String {
     }
 }
 
+mod connections;
 mod layers;
 mod mfa;
 mod proxies;

@@ -348,3 +348,37 @@ fn verify_failure_limit_is_read_and_checked() {
         );
     }
 }
+
+#[test]
+fn connection_settings_have_safe_defaults_and_name_the_variable() {
+    let c = load(&[], None).unwrap().connections;
+    assert_eq!(c.header_timeout, Duration::from_secs(10));
+    assert_eq!(c.body_timeout, Duration::from_secs(30));
+    assert_eq!(c.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.max_connections, None);
+
+    let c = load(
+        &[
+            ("TESSERA_HTTP_HEADER_TIMEOUT", "2s"),
+            ("TESSERA_HTTP_MAX_CONNECTIONS", "500"),
+        ],
+        Some("[http]\nheader_timeout = \"5s\"\nbody_timeout = \"7s\"\nidle_timeout = \"90s\"\n"),
+    )
+    .unwrap()
+    .connections;
+    assert_eq!(c.header_timeout, Duration::from_secs(2));
+    assert_eq!(c.body_timeout, Duration::from_secs(7));
+    assert_eq!(c.idle_timeout, Duration::from_secs(90));
+    assert_eq!(c.max_connections, Some(500));
+
+    for (name, value) in [
+        ("TESSERA_HTTP_HEADER_TIMEOUT", "0s"),
+        ("TESSERA_HTTP_HEADER_TIMEOUT", "soon"),
+        ("TESSERA_HTTP_BODY_TIMEOUT", "2h"),
+        ("TESSERA_HTTP_IDLE_TIMEOUT", "-1s"),
+        ("TESSERA_HTTP_MAX_CONNECTIONS", "0"),
+        ("TESSERA_HTTP_MAX_CONNECTIONS", "many"),
+    ] {
+        assert_eq!(rejected_by(&[(name, value)]), name, "{name}={value}");
+    }
+}

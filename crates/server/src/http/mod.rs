@@ -3,15 +3,22 @@
 //! `forwarded` (who the client is behind proxies) is pure and stands alone;
 //! `routes` holds the handlers and their bodies; `router` is the one place
 //! that assembles routes, the OpenAPI document and the middleware; `server`
-//! binds, runs and shuts down.
+//! binds, runs and shuts down, with `connections` (the accept loop, the
+//! connection cap, load shedding) over `watchdog` (slow and idle clients)
+//! and `fd_limit`; `limits` is the middleware for request size and body
+//! deadlines.
 
 pub mod client;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
+pub mod fd_limit;
+pub mod limits;
 pub mod principal;
 pub mod request_id;
 pub mod router;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod watchdog;

@@ -19,7 +19,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     error::ApiError,
-    request_id,
+    limits, request_id,
     routes::{invites, mfa, system, tokens, upstreams, webhooks},
     state::AppState,
 };
@@ -104,6 +104,8 @@ fn with_middleware(api: Router<AppState>, state: AppState) -> Router {
             "this endpoint does not accept that method; see /openapi.json",
         )
     })
+    // Inside the request-id layer, so its 414, 431 and 408 carry the id.
+    .layer(axum::middleware::from_fn(limits::layer))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         request_id::layer,

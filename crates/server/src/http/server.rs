@@ -1,12 +1,17 @@
 //! The server loop: bind, serve the router beside the background tasks
 //! (background writer, webhook dispatcher, scheduler), and shut down
-//! gracefully, flushing buffered writes.
+//! gracefully, flushing buffered writes. How connections are accepted,
+//! capped and timed out is `connections`' business.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 
-use super::router;
+use super::{
+    connections::{self, ConnectionLimits},
+    fd_limit, router,
+    watchdog::Deadlines,
+};
 use crate::{
     config::Config,
     jobs::{dispatcher::Dispatcher, scheduler},
@@ -18,10 +23,12 @@ pub struct Server {
     listener: TcpListener,
     services: Services,
     config: Config,
+    limits: ConnectionLimits,
 }
 
 impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        let limits = connection_limits(&config);
         let services = Services::open(&config).await.map_err(startup_hint)?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             anyhow::anyhow!(
@@ -33,6 +40,7 @@ impl Server {
             listener,
             services,
             config,
+            limits,
         })
     }
 
@@ -85,12 +93,7 @@ impl Server {
             "tessera is serving"
         );
         let app = router::app(services, self.config.proxies.clone());
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        connections::serve(self.listener, app, self.limits, shutdown).await;
         for t in tasks {
             t.abort();
         }
@@ -98,6 +101,39 @@ impl Server {
         let _ = tokio::time::timeout(Duration::from_secs(5), background.flush()).await;
         tracing::info!("tessera stopped");
         Ok(())
+    }
+}
+
+/// The connection settings, with the cap derived from the open-file limit
+/// (raised here first) when none is configured.
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    let c = &config.connections;
+    let fd_limit = fd_limit::raise();
+    let max_connections = c
+        .max_connections
+        .unwrap_or_else(|| fd_limit::default_max_connections(fd_limit));
+    if fd_limit.is_some_and(|n| max_connections as u64 >= n) {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = fd_limit,
+            "TESSERA_HTTP_MAX_CONNECTIONS is not below the open-file limit; \
+             a flood of connections can exhaust file descriptors"
+        );
+    }
+    tracing::info!(
+        max_connections,
+        header_timeout = ?c.header_timeout,
+        body_timeout = ?c.body_timeout,
+        idle_timeout = ?c.idle_timeout,
+        "connection limits"
+    );
+    ConnectionLimits {
+        deadlines: Deadlines {
+            header: c.header_timeout,
+            idle: c.idle_timeout,
+        },
+        body_timeout: c.body_timeout,
+        max_connections,
     }
 }
 

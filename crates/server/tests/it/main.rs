@@ -19,4 +19,5 @@ mod http_webhooks;
 mod jobs;
 mod openapi;
 mod secrets_never_leak;
+mod slow_clients;
 mod verify_failures;
