@@ -20,7 +20,8 @@ if [ "$(schemathesis --version 2>/dev/null || true)" != "schemathesis, version $
   python3 -m pip install -q "schemathesis==$version" >/dev/null 2>&1 \
     || python3 -m pip install -q --break-system-packages "schemathesis==$version"
 fi
-cargo build -q --bin tessera
+# .ci/run's test stage has built it; alone, build it if it is missing.
+[ -x target/debug/tessera ] || cargo build -q --bin tessera
 
 work="$(mktemp -d)"
 pids=()
@@ -76,14 +77,15 @@ for backend in $backends; do
   else
     unset TESSERA_DATABASE_URL
   fi
-  token="$(target/debug/tessera token create --name schemathesis --scopes admin,mfa,upstream:read --expires-in 1d --json \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')"
+  created="$(target/debug/tessera token create --name schemathesis --scopes admin,mfa,upstream:read --expires-in 1d --json)"
+  token="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["secret"])' "$created")"
+  token_id="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["token"]["id"])' "$created")"
   target/debug/tessera serve --listen "127.0.0.1:$port" >"$data/serve.log" 2>&1 &
   server=$!
   pids+=("$server")
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
-  if ! SCHEMATHESIS_HOOKS=hooks SCHEMATHESIS_TOKEN="$token" PYTHONPATH=.ci/schemathesis \
+  if ! SCHEMATHESIS_HOOKS=hooks SCHEMATHESIS_TOKEN="$token" SCHEMATHESIS_TOKEN_ID="$token_id" PYTHONPATH=.ci/schemathesis \
     schemathesis --config-file .ci/schemathesis/schemathesis.toml run \
     "http://127.0.0.1:$port/openapi.json" \
     --checks all --max-examples "$max_examples" --seed 1 --workers 2 \
