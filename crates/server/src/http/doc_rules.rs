@@ -162,13 +162,19 @@ fn parameters_and_bodies(doc: &mut Value) {
                 p["schema"] = json!({"type": ["string", "null"], "pattern": UUID});
             }
         }
-        let body = &mut op["requestBody"]["content"]["application/json"]["schema"];
-        let not_null = body["oneOf"]
-            .as_array()
-            .filter(|alternatives| alternatives.len() == 2 && alternatives[0]["type"] == "null")
-            .map(|alternatives| alternatives[1].clone());
-        if let Some(schema) = not_null {
-            *body = schema;
+        let body = op
+            .get_mut("requestBody")
+            .and_then(|b| b.get_mut("content"))
+            .and_then(|c| c.get_mut("application/json"))
+            .and_then(|j| j.get_mut("schema"));
+        if let Some(body) = body {
+            let not_null = body["oneOf"]
+                .as_array()
+                .filter(|alternatives| alternatives.len() == 2 && alternatives[0]["type"] == "null")
+                .map(|alternatives| alternatives[1].clone());
+            if let Some(schema) = not_null {
+                *body = schema;
+            }
         }
     }
 }
