@@ -1,6 +1,8 @@
 //! The HTTP layer. `state` is the leaf every handler shares; extractors
 //! (`client`, `principal`, `extract`), `error` and `request_id` sit on it;
 //! `forwarded` (who the client is behind proxies) is pure and stands alone;
+//! `problems` declares, once per family, the error responses of the API document,
+//! and `doc_rules` the request rules its derives cannot state;
 //! `routes` holds the handlers and their bodies; `router` is the one place
 //! that assembles routes, the OpenAPI document and the middleware; `server`
 //! binds, runs and shuts down, with `connections` (the accept loop, the
@@ -10,12 +12,14 @@
 
 pub mod client;
 pub mod connections;
+pub mod doc_rules;
 pub mod error;
 pub mod extract;
 pub mod forwarded;
 pub mod fd_limit;
 pub mod limits;
 pub mod principal;
+pub mod problems;
 pub mod request_id;
 pub mod router;
 pub mod routes;

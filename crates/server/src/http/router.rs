@@ -18,7 +18,8 @@ use utoipa::{
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    error::ApiError,
+    doc_rules,
+    error::{ApiError, Problem},
     limits, request_id,
     routes::{invites, mfa, system, tokens, upstreams, webhooks},
     state::AppState,
@@ -35,6 +36,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         description = "Issue, verify, rotate and revoke credentials. Errors are RFC 9457 problem+json with a stable `code`."
     ),
     modifiers(&BearerAuth),
+    // Referenced by every error response (see `problems`).
+    components(schemas(Problem)),
     tags(
         (name = "tokens", description = "Machine API tokens"),
         (name = "invites", description = "Invite codes"),
@@ -74,7 +77,7 @@ fn api_router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, for tests and `tessera openapi`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    doc_rules::apply(api_router().split_for_parts().1, None)
 }
 
 /// The whole application over `services`: state (with the served OpenAPI
@@ -82,7 +85,15 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn app(services: Arc<Services>, proxies: ProxySettings) -> Router {
     proxies.warn_if_legacy();
     let (api, doc) = api_router().split_for_parts();
-    let openapi_json = doc
+    let tokens = services.tokens.settings();
+    let invites = services.invites.limits();
+    let deployment = doc_rules::Deployment {
+        scopes: tokens.scopes.names().map(str::to_string).collect(),
+        token_max_ttl: tokens.expiry.max_lifetime.num_seconds(),
+        invite_max_ttl: invites.max_lifetime.num_seconds(),
+        invite_max_uses: invites.max_uses,
+    };
+    let openapi_json = doc_rules::apply(doc, Some(deployment))
         .to_pretty_json()
         .expect("the OpenAPI document serializes");
     with_middleware(api, AppState::new(services, proxies.trusted, openapi_json))

@@ -20,12 +20,18 @@ pub struct CreateInviteRequest {
     /// The role (and optional scopes) the invitee receives.
     pub grants: Grants,
     /// Only this address may use the invite.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub email: Option<String>,
-    /// Default 1.
+    /// Default 1; at most `TESSERA_INVITE_MAX_USES`.
+    #[schema(minimum = 1)]
     pub max_uses: Option<i64>,
     /// RFC 3339 time (default: 7 days from now).
     pub expires_at: Option<DateTime<Utc>>,
-    /// Lifetime in seconds (instead of `expires_at`).
+    /// Lifetime in seconds (instead of `expires_at`), at most `TESSERA_INVITE_MAX_TTL`.
+    #[schema(minimum = 1)]
     pub expires_in: Option<i64>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
@@ -47,10 +53,12 @@ pub struct CreatedInvite {
 #[into_params(parameter_in = Query)]
 pub struct ListInvitesQuery {
     /// `active`, `used`, `expired` or `revoked`.
+    #[param(pattern = "^(active|used|expired|revoked)$")]
     pub state: Option<String>,
     /// Issuer subject.
     pub issuer: Option<String>,
     /// 1–1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
     pub include_deleted: Option<bool>,
@@ -65,7 +73,11 @@ pub struct InvitePage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateInviteRequest {
+    /// 16 Crockford base32 characters, case-insensitive, hyphens and spaces
+    /// optional (`K7QH-2MXD-9TVA-R4PE`).
+    #[schema(max_length = 64, pattern = r"^[- ]*([0-9A-TV-Za-tv-z][- ]*){16}$")]
     pub code: String,
+    /// Compared with the address the invite is bound to, if any.
     pub email: Option<String>,
 }
 
@@ -113,9 +125,18 @@ impl From<Result<Invite, InviteFailure>> for ValidateInviteResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedeemInviteRequest {
+    /// 16 Crockford base32 characters, case-insensitive, hyphens and spaces
+    /// optional (`K7QH-2MXD-9TVA-R4PE`).
+    #[schema(max_length = 64, pattern = r"^[- ]*([0-9A-TV-Za-tv-z][- ]*){16}$")]
     pub code: String,
-    /// The application's id for the person redeeming.
+    /// The application's id for the person redeeming: 1-200 characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub subject: String,
+    /// Compared with the address the invite is bound to, if any.
     pub email: Option<String>,
 }
 

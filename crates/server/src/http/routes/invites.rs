@@ -15,6 +15,9 @@ use crate::{
         error::{ApiError, Problem},
         extract::{ApiJson, ApiPath, ApiQuery},
         principal::{AdminScope, Require},
+        problems::{
+            Conflict, Gone, JsonBody, NotFound, Path, Query, RateLimited, Scoped, Unavailable,
+        },
         state::AppState,
     },
     service::invites::Attempt,
@@ -36,10 +39,12 @@ fn attempt<'a>(
 #[utoipa::path(post, path = "/v1/invites", tag = "invites", security(("bearer" = [])),
     request_body = CreateInviteRequest,
     responses(
-        (status = 201, body = CreatedInvite),
-        (status = 403, body = Problem, description = "invite_not_allowed: the issuer's role may not grant this role"),
-        (status = 429, body = Problem, description = "invite_quota_exceeded, with Retry-After"),
-        (status = 422, body = Problem)
+        (status = 201, body = CreatedInvite), Scoped, JsonBody, RateLimited, Unavailable,
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "`forbidden`: the token lacks the admin scope; `invite_not_allowed`: the issuer's role may not grant this role"),
+        (status = 429, body = Problem, content_type = "application/problem+json",
+            description = "`invite_quota_exceeded`: the issuer's daily quota is spent; wait `Retry-After` seconds",
+            headers(("Retry-After" = u64, description = "Seconds until the oldest invite in the window ages out")))
     ))]
 pub async fn create_invite(
     State(state): State<AppState>,
@@ -62,7 +67,7 @@ pub async fn create_invite(
 /// List invites, newest first.
 #[utoipa::path(get, path = "/v1/invites", tag = "invites", security(("bearer" = [])),
     params(ListInvitesQuery),
-    responses((status = 200, body = InvitePage), (status = 422, body = Problem)))]
+    responses((status = 200, body = InvitePage), Scoped, Query, Unavailable))]
 pub async fn list_invites(
     State(state): State<AppState>,
     _caller: Require<AdminScope>,
@@ -79,7 +84,7 @@ pub async fn list_invites(
 /// One invite.
 #[utoipa::path(get, path = "/v1/invites/{id}", tag = "invites", security(("bearer" = [])),
     params(("id" = String, Path, description = "Invite id")),
-    responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
+    responses((status = 200, body = InviteView), Scoped, Path, NotFound, Unavailable))]
 pub async fn get_invite(
     State(state): State<AppState>,
     _caller: Require<AdminScope>,
@@ -91,7 +96,7 @@ pub async fn get_invite(
 /// Revoke an invite (idempotent).
 #[utoipa::path(post, path = "/v1/invites/{id}/revoke", tag = "invites", security(("bearer" = [])),
     params(("id" = String, Path, description = "Invite id")),
-    responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
+    responses((status = 200, body = InviteView), Scoped, Path, NotFound, Conflict, Unavailable))]
 pub async fn revoke_invite(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -107,7 +112,7 @@ pub async fn revoke_invite(
 /// Soft-delete an invite: it stops working and leaves default listings.
 #[utoipa::path(delete, path = "/v1/invites/{id}", tag = "invites", security(("bearer" = [])),
     params(("id" = String, Path, description = "Invite id")),
-    responses((status = 200, body = InviteView), (status = 404, body = Problem)))]
+    responses((status = 200, body = InviteView), Scoped, Path, NotFound, Conflict, Unavailable))]
 pub async fn delete_invite(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -124,9 +129,7 @@ pub async fn delete_invite(
 #[utoipa::path(post, path = "/v1/invites/validate", tag = "invites",
     request_body = ValidateInviteRequest,
     responses(
-        (status = 200, body = ValidateInviteResponse),
-        (status = 422, body = Problem, description = "not an invite code"),
-        (status = 429, body = Problem, description = "rate_limited, with Retry-After")
+        (status = 200, body = ValidateInviteResponse), JsonBody, RateLimited, Unavailable
     ))]
 pub async fn validate_invite(
     State(state): State<AppState>,
@@ -149,12 +152,9 @@ pub async fn validate_invite(
 #[utoipa::path(post, path = "/v1/invites/redeem", tag = "invites",
     request_body = RedeemInviteRequest,
     responses(
-        (status = 200, body = RedeemedInvite),
-        (status = 404, body = Problem, description = "invite_not_found"),
-        (status = 409, body = Problem, description = "invite_used_up"),
-        (status = 410, body = Problem, description = "invite_expired or invite_revoked"),
-        (status = 403, body = Problem, description = "invite_email_mismatch"),
-        (status = 429, body = Problem, description = "rate_limited, with Retry-After")
+        (status = 200, body = RedeemedInvite), JsonBody, NotFound, Conflict, Gone, RateLimited, Unavailable,
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "`invite_email_mismatch`: the invite is bound to another e-mail address")
     ))]
 pub async fn redeem_invite(
     State(state): State<AppState>,

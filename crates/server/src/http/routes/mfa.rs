@@ -12,9 +12,13 @@ use super::mfa_dto::{
 };
 use crate::{
     http::{
-        error::{ApiError, Problem},
+        error::ApiError,
         extract::{ApiJson, ApiPath, OptionalJson},
         principal::{AdminScope, AnyOf, MfaScope, Require},
+        problems::{
+            Conflict, DeliveryUnavailable, Invalid, JsonBody, NotFound, Path, RateLimited, Scoped,
+            TotpUnavailable, Unavailable,
+        },
         state::AppState,
     },
     service::{
@@ -28,13 +32,9 @@ type ApiResult<T> = Result<T, ApiError>;
 /// Enrol a TOTP device (pending until confirmed). The secret, URI and QR
 /// code are in this response only.
 #[utoipa::path(post, path = "/v1/subjects/{subject}/totp", tag = "mfa", security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id")),
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters")),
     request_body(content = Option<EnrollTotpRequest>),
-    responses(
-        (status = 201, body = EnrolledTotp),
-        (status = 422, body = Problem),
-        (status = 503, body = Problem, description = "totp_not_configured: TOTP_ENC_KEY is not set")
-    ))]
+    responses((status = 201, body = EnrolledTotp), Scoped, Path, JsonBody, Conflict, TotpUnavailable))]
 pub async fn enroll_totp(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -70,8 +70,8 @@ pub async fn enroll_totp(
 
 /// The subject's devices, oldest first.
 #[utoipa::path(get, path = "/v1/subjects/{subject}/totp", tag = "mfa", security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id")),
-    responses((status = 200, body = DeviceList), (status = 422, body = Problem)))]
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters")),
+    responses((status = 200, body = DeviceList), Scoped, Path, Invalid, Unavailable))]
 pub async fn list_totp(
     State(state): State<AppState>,
     _caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -85,14 +85,10 @@ pub async fn list_totp(
 /// Confirm a pending device with a code from the app; it becomes active.
 #[utoipa::path(post, path = "/v1/subjects/{subject}/totp/{device_id}/confirm", tag = "mfa",
     security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id"),
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters"),
            ("device_id" = String, Path, description = "Device id")),
     request_body = CodeRequest,
-    responses(
-        (status = 200, body = CheckResult),
-        (status = 404, body = Problem, description = "device_not_found"),
-        (status = 409, body = Problem, description = "device_already_active")
-    ))]
+    responses((status = 200, body = CheckResult), Scoped, Path, JsonBody, NotFound, Conflict, TotpUnavailable))]
 pub async fn confirm_totp(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -116,9 +112,9 @@ pub async fn confirm_totp(
 /// accepted once per subject; five failures lock checks for a while.
 #[utoipa::path(post, path = "/v1/subjects/{subject}/totp/verify", tag = "mfa",
     security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id")),
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters")),
     request_body = CodeRequest,
-    responses((status = 200, body = CheckResult), (status = 422, body = Problem)))]
+    responses((status = 200, body = CheckResult), Scoped, Path, JsonBody, TotpUnavailable))]
 pub async fn verify_totp(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -135,8 +131,8 @@ pub async fn verify_totp(
 /// Lift a TOTP lockout and forget earlier failures (for support staff).
 #[utoipa::path(post, path = "/v1/subjects/{subject}/totp/unlock", tag = "mfa",
     security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id")),
-    responses((status = 200, body = Unlocked), (status = 422, body = Problem)))]
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters")),
+    responses((status = 200, body = Unlocked), Scoped, Path, Invalid, Unavailable))]
 pub async fn unlock_totp(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -152,9 +148,9 @@ pub async fn unlock_totp(
 /// Remove a device; its codes stop working at once.
 #[utoipa::path(delete, path = "/v1/subjects/{subject}/totp/{device_id}", tag = "mfa",
     security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id"),
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters"),
            ("device_id" = String, Path, description = "Device id")),
-    responses((status = 204), (status = 404, body = Problem, description = "device_not_found")))]
+    responses((status = 204, description = "Removed"), Scoped, Path, Invalid, NotFound, Unavailable))]
 pub async fn delete_totp(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -170,8 +166,8 @@ pub async fn delete_totp(
 /// Generate ten recovery codes (shown once); the previous set stops working.
 #[utoipa::path(post, path = "/v1/subjects/{subject}/recovery-codes", tag = "mfa",
     security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id")),
-    responses((status = 201, body = RecoveryCodes), (status = 422, body = Problem)))]
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters")),
+    responses((status = 201, body = RecoveryCodes), Scoped, Path, Invalid, Unavailable))]
 pub async fn generate_recovery_codes(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -193,8 +189,8 @@ pub async fn generate_recovery_codes(
 /// How many unused recovery codes the subject has.
 #[utoipa::path(get, path = "/v1/subjects/{subject}/recovery-codes", tag = "mfa",
     security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id")),
-    responses((status = 200, body = RecoveryStatus)))]
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters")),
+    responses((status = 200, body = RecoveryStatus), Scoped, Path, Invalid, Unavailable))]
 pub async fn recovery_status(
     State(state): State<AppState>,
     _caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -208,9 +204,9 @@ pub async fn recovery_status(
 /// Use a recovery code (each works once).
 #[utoipa::path(post, path = "/v1/subjects/{subject}/recovery-codes/verify", tag = "mfa",
     security(("bearer" = [])),
-    params(("subject" = String, Path, description = "The application's user id")),
+    params(("subject" = String, Path, description = "The application's user id: 1-200 characters")),
     request_body = CodeRequest,
-    responses((status = 200, body = CheckResult), (status = 422, body = Problem)))]
+    responses((status = 200, body = CheckResult), Scoped, Path, JsonBody, Unavailable))]
 pub async fn verify_recovery_code(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,
@@ -229,10 +225,7 @@ pub async fn verify_recovery_code(
 #[utoipa::path(post, path = "/v1/auth-codes", tag = "mfa", security(("bearer" = [])),
     request_body = SendAuthCodeRequest,
     responses(
-        (status = 201, body = SentAuthCode),
-        (status = 422, body = Problem),
-        (status = 429, body = Problem, description = "rate_limited, with Retry-After"),
-        (status = 503, body = Problem, description = "delivery_failed: the provider refused or is down")
+        (status = 201, body = SentAuthCode), Scoped, JsonBody, RateLimited, DeliveryUnavailable
     ))]
 pub async fn send_auth_code(
     State(state): State<AppState>,
@@ -255,7 +248,7 @@ pub async fn send_auth_code(
 /// Check a one-time code: single use, a few attempts, ten minutes.
 #[utoipa::path(post, path = "/v1/auth-codes/verify", tag = "mfa", security(("bearer" = [])),
     request_body = VerifyAuthCodeRequest,
-    responses((status = 200, body = CheckResult), (status = 422, body = Problem)))]
+    responses((status = 200, body = CheckResult), Scoped, JsonBody, Unavailable))]
 pub async fn verify_auth_code(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,

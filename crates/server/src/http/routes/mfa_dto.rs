@@ -22,10 +22,25 @@ pub enum QrFormat {
 #[serde(deny_unknown_fields)]
 pub struct EnrollTotpRequest {
     /// Shown in listings, e.g. "Alice's phone". Default "Authenticator".
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     /// Shown in the authenticator app. Default: `TESSERA_TOTP_ISSUER`.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^:\x00-\x1f\x7f-\x9f]*[^:\s\x00-\x1f\x7f-\x9f][^:\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub issuer: Option<String>,
     /// The account label in the app, e.g. the user's e-mail. Default: the subject.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^:\x00-\x1f\x7f-\x9f]*[^:\s\x00-\x1f\x7f-\x9f][^:\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub account_name: Option<String>,
     /// `svg` (default), `png` (base64) or `none`.
     #[serde(default)]
@@ -142,8 +157,14 @@ pub struct RecoveryStatus {
 #[serde(deny_unknown_fields)]
 pub struct SendAuthCodeRequest {
     /// The application's user id.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub subject: String,
     /// Why the code is sent, e.g. `login` or `verify_email`; a code only verifies for its purpose.
+    #[schema(pattern = r"^[a-z0-9_:.-]{1,64}$")]
     pub purpose: String,
     pub channel: Channel,
     /// E-mail address, or E.164 phone number for SMS.
@@ -173,8 +194,23 @@ impl From<AuthCode> for SentAuthCode {
 #[serde(deny_unknown_fields)]
 pub struct VerifyAuthCodeRequest {
     /// The id from the send response; when given it must be the current code.
+    #[schema(
+        pattern = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+    )]
     pub id: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub subject: String,
+    #[schema(pattern = r"^[a-z0-9_:.-]{1,64}$")]
     pub purpose: String,
+    /// The code as sent (1-16 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 16,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub code: String,
 }

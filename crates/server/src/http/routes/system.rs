@@ -26,7 +26,7 @@ pub async fn healthz() -> Json<Health> {
 /// Readiness: the database answers and its schema is current.
 #[utoipa::path(get, path = "/readyz", tag = "system", responses(
     (status = 200, body = Health),
-    (status = 503, body = crate::http::error::Problem, content_type = "application/problem+json")
+    crate::http::problems::Unavailable
 ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store().ping().await?;

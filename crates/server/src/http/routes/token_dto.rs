@@ -25,16 +25,26 @@ pub const MAX_PRESENTED_TOKEN: usize = 1024;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
+    /// 1-200 characters, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
+    #[schema(max_length = 1000, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub description: Option<String>,
     /// The user or service the token belongs to.
+    #[schema(max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub owner: Option<String>,
     /// Defaults to `["read"]`; each must be a configured scope.
     pub scopes: Option<Vec<String>>,
     /// RFC 3339 time, or `"never"` where the operator allows it.
     pub expires_at: Option<String>,
-    /// Lifetime in seconds (instead of `expires_at`).
+    /// Lifetime in seconds (instead of `expires_at`), at most `TESSERA_TOKEN_MAX_TTL`.
+    #[schema(minimum = 1)]
     pub expires_in: Option<i64>,
+    /// A JSON object of at most 8 KiB.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
     /// Issue a successor automatically before expiry (see `POST /v1/tokens/self/successor`).
@@ -44,15 +54,23 @@ pub struct CreateTokenRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTokenRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: Option<String>,
     /// `null` clears the description.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub description: Option<Option<String>>,
     pub scopes: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    /// RFC 3339 time, or `"never"` where the operator allows it.
     pub expires_at: Option<String>,
+    /// Lifetime in seconds (instead of `expires_at`), at most `TESSERA_TOKEN_MAX_TTL`.
+    #[schema(minimum = 1)]
     pub expires_in: Option<i64>,
     pub auto_rotate: Option<bool>,
 }
@@ -61,6 +79,7 @@ pub struct UpdateTokenRequest {
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// Keep the old secret working this long (0–86400 s, never past expiry).
+    #[schema(minimum = 0, maximum = 86400)]
     pub grace_seconds: Option<i64>,
 }
 
@@ -69,12 +88,14 @@ pub struct RotateRequest {
 pub struct RevokeRequest {
     /// Also mark the token purged (permanently retired).
     pub purge: Option<bool>,
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
+    #[schema(max_length = 1024)]
     pub token: String,
     /// Scopes the token must all have.
     pub scopes: Option<Vec<String>>,
@@ -95,9 +116,11 @@ pub struct VerifyResponse {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `active`, `expired`, `revoked` or `purged`.
+    #[param(pattern = "^(active|expired|revoked|purged)$")]
     pub state: Option<String>,
     pub owner: Option<String>,
     /// 1–1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` from the previous page.
     pub cursor: Option<String>,

@@ -23,6 +23,7 @@ use crate::{
             bearer, invalid_credential, AdminScope, AdminVerifier, Authenticated, Principal,
             Require,
         },
+        problems::{AnyToken, Conflict, JsonBody, NotFound, Path, Query, Scoped, Unavailable},
         state::AppState,
     },
     service::tokens::{IssuedToken, VerifyCaller},
@@ -47,10 +48,7 @@ fn caller_token<R>(caller: &Require<R>) -> ApiResult<&tessera_core::api_token::A
 /// Issue a token. The secret is in this response only.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
     request_body = CreateTokenRequest,
-    responses(
-        (status = 201, body = IssuedToken),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)
-    ))]
+    responses((status = 201, body = IssuedToken), Scoped, JsonBody, Conflict, Unavailable))]
 pub async fn create_token(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -66,7 +64,7 @@ pub async fn create_token(
 /// List tokens, newest first.
 #[utoipa::path(get, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])),
     params(ListQuery),
-    responses((status = 200, body = TokenPage), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, body = TokenPage), Scoped, Query, Unavailable))]
 pub async fn list_tokens(
     State(state): State<AppState>,
     _caller: Require<AdminScope>,
@@ -83,7 +81,7 @@ pub async fn list_tokens(
 /// One token.
 #[utoipa::path(get, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
-    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+    responses((status = 200, body = ApiTokenView), Scoped, Path, NotFound, Unavailable))]
 pub async fn get_token(
     State(state): State<AppState>,
     _caller: Require<AdminScope>,
@@ -96,7 +94,7 @@ pub async fn get_token(
 #[utoipa::path(patch, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
     request_body = UpdateTokenRequest,
-    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ApiTokenView), Scoped, Path, JsonBody, NotFound, Conflict, Unavailable))]
 pub async fn update_token(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -113,7 +111,7 @@ pub async fn update_token(
 /// Soft-delete: the token stops authenticating and leaves default listings.
 #[utoipa::path(delete, path = "/v1/tokens/{id}", tag = "tokens", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
-    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+    responses((status = 200, body = ApiTokenView), Scoped, Path, NotFound, Conflict, Unavailable))]
 pub async fn delete_token(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -129,7 +127,7 @@ pub async fn delete_token(
 /// Undo a soft delete.
 #[utoipa::path(post, path = "/v1/tokens/{id}/restore", tag = "tokens", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
-    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+    responses((status = 200, body = ApiTokenView), Scoped, Path, NotFound, Conflict, Unavailable))]
 pub async fn restore_token(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -147,7 +145,7 @@ pub async fn restore_token(
 #[utoipa::path(post, path = "/v1/tokens/{id}/rotate", tag = "tokens", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
     request_body(content = Option<RotateRequest>),
-    responses((status = 200, body = IssuedToken), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = IssuedToken), Scoped, Path, JsonBody, NotFound, Conflict, Unavailable))]
 pub async fn rotate_token(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -165,7 +163,7 @@ pub async fn rotate_token(
 #[utoipa::path(post, path = "/v1/tokens/{id}/revoke", tag = "tokens", security(("bearer" = [])),
     params(("id" = String, Path, description = "Token id")),
     request_body(content = Option<RevokeRequest>),
-    responses((status = 200, body = ApiTokenView), (status = 404, body = Problem)))]
+    responses((status = 200, body = ApiTokenView), Scoped, Path, JsonBody, NotFound, Conflict, Unavailable))]
 pub async fn revoke_token(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -189,7 +187,14 @@ pub async fn revoke_token(
 /// well-formed request; the answer is in `valid` and `code`.
 #[utoipa::path(post, path = "/v1/tokens/verify", tag = "tokens",
     request_body = VerifyRequest,
-    responses((status = 200, body = VerifyResponse), (status = 422, body = Problem)))]
+    responses(
+        (status = 200, body = VerifyResponse),
+        JsonBody, Unavailable,
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "`unauthorized`: only with `TESSERA_VERIFY_REQUIRES_ADMIN`, without a valid bearer token"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "`forbidden`: only with `TESSERA_VERIFY_REQUIRES_ADMIN`, for a token without the admin scope")
+    ))]
 pub async fn verify_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -250,7 +255,7 @@ async fn verifier_is_admin(
 
 /// The caller's own token record.
 #[utoipa::path(get, path = "/v1/tokens/self", tag = "tokens", security(("bearer" = [])),
-    responses((status = 200, body = ApiTokenView), (status = 401, body = Problem)))]
+    responses((status = 200, body = ApiTokenView), AnyToken, Unavailable))]
 pub async fn own_token(caller: Require<Authenticated>) -> ApiResult<Json<ApiTokenView>> {
     Ok(view(caller_token(&caller)?))
 }
@@ -258,7 +263,7 @@ pub async fn own_token(caller: Require<Authenticated>) -> ApiResult<Json<ApiToke
 /// The successor issued for the caller's token by automatic rotation, with
 /// its secret. Available once; afterwards 404 `successor_not_available`.
 #[utoipa::path(post, path = "/v1/tokens/self/successor", tag = "tokens", security(("bearer" = [])),
-    responses((status = 200, body = IssuedToken), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = IssuedToken), AnyToken, NotFound, Unavailable))]
 pub async fn claim_successor(
     State(state): State<AppState>,
     caller: Require<Authenticated>,

@@ -14,6 +14,7 @@ use crate::http::{
     error::{ApiError, Problem},
     extract::{ApiPath, ApiQuery},
     principal::{Require, UpstreamReader},
+    problems::{NotFound, Path, Query, Scoped, Unavailable},
     state::AppState,
 };
 
@@ -90,7 +91,7 @@ fn user_for(state: &AppState, api: &str, q: UserQuery) -> Result<String, ApiErro
 
 /// Configured upstreams with what is cached for their default user (never a token).
 #[utoipa::path(get, path = "/v1/upstreams", tag = "upstreams", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 403, body = Problem)))]
+    responses((status = 200, body = Object), Scoped, Unavailable))]
 pub async fn list_upstreams(
     State(state): State<AppState>,
     _caller: Require<UpstreamReader>,
@@ -109,7 +110,7 @@ pub async fn list_upstreams(
 /// The upstream token for `user`: from memory, Redis, or a fresh login.
 #[utoipa::path(get, path = "/v1/upstreams/{api}/token", tag = "upstreams", security(("bearer" = [])),
     params(("api" = String, Path, description = "Upstream name"), UserQuery),
-    responses((status = 200, body = UpstreamToken), (status = 404, body = Problem), (status = 502, body = Problem)))]
+    responses((status = 200, body = UpstreamToken), Scoped, Path, Query, NotFound, Unavailable, (status = 502, body = Problem, content_type = "application/problem+json", description = "`upstream_login_failed`: the upstream refused the login or did not answer")))]
 pub async fn get_upstream_token(
     State(state): State<AppState>,
     _caller: Require<UpstreamReader>,
@@ -128,7 +129,7 @@ pub async fn get_upstream_token(
 /// What is cached for `user` (tier, expiry, remaining TTL), never the token.
 #[utoipa::path(get, path = "/v1/upstreams/{api}/info", tag = "upstreams", security(("bearer" = [])),
     params(("api" = String, Path, description = "Upstream name"), UserQuery),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Object), Scoped, Path, Query, NotFound, Unavailable))]
 pub async fn get_upstream_info(
     State(state): State<AppState>,
     _caller: Require<UpstreamReader>,
@@ -146,7 +147,7 @@ pub async fn get_upstream_info(
 /// after the upstream rejected one.
 #[utoipa::path(delete, path = "/v1/upstreams/{api}/tokens", tag = "upstreams", security(("bearer" = [])),
     params(("api" = String, Path, description = "Upstream name"), UserQuery),
-    responses((status = 200, body = Object), (status = 404, body = Problem)))]
+    responses((status = 200, body = Object), Scoped, Path, Query, NotFound, Unavailable))]
 pub async fn delete_upstream_tokens(
     State(state): State<AppState>,
     _caller: Require<UpstreamReader>,
@@ -162,7 +163,7 @@ pub async fn delete_upstream_tokens(
 
 /// Forget every cached upstream token.
 #[utoipa::path(delete, path = "/v1/upstreams/tokens", tag = "upstreams", security(("bearer" = [])),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Object), Scoped, Unavailable))]
 pub async fn clear_upstream_tokens(
     State(state): State<AppState>,
     _caller: Require<UpstreamReader>,
@@ -172,7 +173,7 @@ pub async fn clear_upstream_tokens(
 
 /// Memory, Redis, and each upstream's last login outcome.
 #[utoipa::path(get, path = "/cache/health", tag = "upstreams", security(("bearer" = [])),
-    responses((status = 200, body = Object)))]
+    responses((status = 200, body = Object), Scoped, Unavailable))]
 pub async fn cache_health(
     State(state): State<AppState>,
     _caller: Require<UpstreamReader>,

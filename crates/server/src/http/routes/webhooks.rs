@@ -9,9 +9,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     http::{
-        error::{ApiError, Problem},
+        error::ApiError,
         extract::{double_option, ApiJson, ApiPath, ApiQuery},
         principal::{AdminScope, Require},
+        problems::{Conflict, JsonBody, NotFound, Path, Query, Scoped, Unavailable},
         state::AppState,
     },
     service::webhooks::{parse_status, EndpointInput},
@@ -22,7 +23,11 @@ type ApiResult<T> = Result<T, ApiError>;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpointRequest {
-    /// http(s) URL that receives signed POSTs.
+    /// http(s) URL that receives signed POSTs: a host, no user:password, at most 2048 bytes.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[^/?#@\s\x00-\x1f\x7f-\x9f]+([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
+    )]
     pub url: String,
     pub description: Option<String>,
     /// Event types to deliver; empty or absent means all.
@@ -34,6 +39,10 @@ pub struct CreateEndpointRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpointRequest {
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[^/?#@\s\x00-\x1f\x7f-\x9f]+([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
+    )]
     pub url: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
@@ -67,10 +76,13 @@ pub struct NewSecret {
 #[into_params(parameter_in = Query)]
 pub struct DeliveryListQuery {
     /// `pending`, `succeeded` or `failed`.
+    #[param(pattern = "^(pending|succeeded|failed)$")]
     pub status: Option<String>,
     /// Event type, e.g. `revoked`.
     pub event: Option<String>,
     pub endpoint: Option<String>,
+    /// 1–1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -90,7 +102,7 @@ pub struct DeliveryDetail {
 /// Register a webhook endpoint.
 #[utoipa::path(post, path = "/v1/webhooks/endpoints", tag = "webhooks", security(("bearer" = [])),
     request_body = CreateEndpointRequest,
-    responses((status = 201, body = EndpointWithSecret), (status = 422, body = Problem)))]
+    responses((status = 201, body = EndpointWithSecret), Scoped, JsonBody, Conflict, Unavailable))]
 pub async fn create_endpoint(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -117,7 +129,7 @@ pub async fn create_endpoint(
 
 /// List webhook endpoints.
 #[utoipa::path(get, path = "/v1/webhooks/endpoints", tag = "webhooks", security(("bearer" = [])),
-    responses((status = 200, body = EndpointList)))]
+    responses((status = 200, body = EndpointList), Scoped, Unavailable))]
 pub async fn list_endpoints(
     State(state): State<AppState>,
     _caller: Require<AdminScope>,
@@ -130,7 +142,7 @@ pub async fn list_endpoints(
 /// One endpoint.
 #[utoipa::path(get, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "Endpoint id")),
-    responses((status = 200, body = WebhookEndpoint), (status = 404, body = Problem)))]
+    responses((status = 200, body = WebhookEndpoint), Scoped, Path, NotFound, Unavailable))]
 pub async fn get_endpoint(
     State(state): State<AppState>,
     _caller: Require<AdminScope>,
@@ -143,7 +155,7 @@ pub async fn get_endpoint(
 #[utoipa::path(patch, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "Endpoint id")),
     request_body = UpdateEndpointRequest,
-    responses((status = 200, body = WebhookEndpoint), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = WebhookEndpoint), Scoped, Path, JsonBody, NotFound, Conflict, Unavailable))]
 pub async fn update_endpoint(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -167,7 +179,7 @@ pub async fn update_endpoint(
 /// Delete an endpoint (no further deliveries).
 #[utoipa::path(delete, path = "/v1/webhooks/endpoints/{id}", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "Endpoint id")),
-    responses((status = 200, body = WebhookEndpoint), (status = 404, body = Problem)))]
+    responses((status = 200, body = WebhookEndpoint), Scoped, Path, NotFound, Unavailable))]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -184,7 +196,7 @@ pub async fn delete_endpoint(
 /// Issue a new signing secret; both sign for 24 hours.
 #[utoipa::path(post, path = "/v1/webhooks/endpoints/{id}/rotate-secret", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "Endpoint id")),
-    responses((status = 200, body = NewSecret), (status = 404, body = Problem)))]
+    responses((status = 200, body = NewSecret), Scoped, Path, NotFound, Conflict, Unavailable))]
 pub async fn rotate_endpoint_secret(
     State(state): State<AppState>,
     caller: Require<AdminScope>,
@@ -202,7 +214,7 @@ pub async fn rotate_endpoint_secret(
 /// Deliveries, newest first, with their last status code and latency.
 #[utoipa::path(get, path = "/v1/webhooks/deliveries", tag = "webhooks", security(("bearer" = [])),
     params(DeliveryListQuery),
-    responses((status = 200, body = DeliveryPage), (status = 422, body = Problem)))]
+    responses((status = 200, body = DeliveryPage), Scoped, Query, Unavailable))]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     _caller: Require<AdminScope>,
@@ -225,7 +237,7 @@ pub async fn list_deliveries(
 /// One delivery with every attempt (status code, latency, error).
 #[utoipa::path(get, path = "/v1/webhooks/deliveries/{id}", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "Delivery id")),
-    responses((status = 200, body = DeliveryDetail), (status = 404, body = Problem)))]
+    responses((status = 200, body = DeliveryDetail), Scoped, Path, NotFound, Unavailable))]
 pub async fn get_delivery(
     State(state): State<AppState>,
     _caller: Require<AdminScope>,
@@ -239,7 +251,7 @@ pub async fn get_delivery(
 /// Send a delivery again now (resets its retry schedule).
 #[utoipa::path(post, path = "/v1/webhooks/deliveries/{id}/retry", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path, description = "Delivery id")),
-    responses((status = 200, body = Delivery), (status = 404, body = Problem)))]
+    responses((status = 200, body = Delivery), Scoped, Path, NotFound, Conflict, Unavailable))]
 pub async fn retry_delivery(
     State(state): State<AppState>,
     caller: Require<AdminScope>,

@@ -100,6 +100,11 @@ impl InviteService {
         })
     }
 
+    /// Lifetime and size limits of new invites (the API document states them).
+    pub fn limits(&self) -> &tessera_core::invite::InviteLimits {
+        &self.settings.limits
+    }
+
     fn code_hashes(&self, canonical: &str) -> Vec<String> {
         self.hashers
             .iter()

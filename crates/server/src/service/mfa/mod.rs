@@ -159,7 +159,16 @@ impl MfaService {
         // separator) replaced so subjects like `tenant:42` still enrol.
         let account = match req.account_name {
             Some(a) => label("account_name", &a)?,
-            None => label("account_name", &subject.replace(':', "_"))?,
+            // Any valid subject (up to 200 characters) must make a label
+            // (up to 128): the default is cut to fit rather than refused.
+            None => label(
+                "account_name",
+                &subject
+                    .replace(':', "_")
+                    .chars()
+                    .take(128)
+                    .collect::<String>(),
+            )?,
         };
         // A read before the insert: two racing enrolments may both pass at
         // nine, which is harmless; the bound is about cost, not security.

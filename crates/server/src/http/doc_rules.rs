@@ -1,0 +1,196 @@
+//! Rules of the request schemas that the `ToSchema` derives cannot state:
+//! constraints on the items of a list, a field whose form depends on another
+//! field, and the scopes this deployment configured. Applied to the generated
+//! document so that it accepts exactly what the server accepts (schemathesis
+//! holds it to that in CI).
+
+use serde_json::{json, Value};
+
+/// Roles, grant scopes and purposes: 1-64 of a-z, 0-9, `_ : . -`
+/// (`tessera_core::invite::is_role_name`).
+const ROLE_NAME: &str = "^[a-z0-9_:.-]{1,64}$";
+/// A subject: 1-200 characters, not all blank, no control characters
+/// (`tessera_core::ids::validate_subject`).
+const SUBJECT: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+/// The plain address `tessera_core::mfa::auth_code::validate_destination`
+/// accepts: dot-atom local part, two or more DNS labels.
+const EMAIL: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+/// Ids and cursors (`tessera_core::ids::is_valid_id`).
+const UUID: &str = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+/// E.164: `+`, 7-15 digits, not starting with 0.
+const E164: &str = r"^\+[1-9][0-9]{6,14}$";
+
+/// What the running server's configuration decides about requests.
+pub struct Deployment {
+    /// The token scope registry.
+    pub scopes: Vec<String>,
+    /// Longest token lifetime (`TESSERA_TOKEN_MAX_TTL`), in seconds.
+    pub token_max_ttl: i64,
+    /// Longest invite lifetime and largest `max_uses`.
+    pub invite_max_ttl: i64,
+    pub invite_max_uses: i64,
+}
+
+/// Applies the rules to `doc`; `deployment` adds the configured limits
+/// (`None` for the document without a configuration, as `tessera openapi`
+/// prints it).
+pub fn apply(
+    doc: utoipa::openapi::OpenApi,
+    deployment: Option<Deployment>,
+) -> utoipa::openapi::OpenApi {
+    let mut v = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
+    parameters_and_bodies(&mut v);
+    let schemas = &mut v["components"]["schemas"];
+    let events: Vec<&str> = tessera_core::webhook::event_types().collect();
+    for name in ["CreateEndpointRequest", "UpdateEndpointRequest"] {
+        set(
+            schemas,
+            &[name, "properties", "event_types", "items"],
+            json!({"type": "string", "enum": events}),
+        );
+    }
+    set(
+        schemas,
+        &["Grants", "properties", "role"],
+        json!({"type": "string", "pattern": ROLE_NAME}),
+    );
+    set(
+        schemas,
+        &["Grants", "properties", "scopes", "items"],
+        json!({"type": "string", "pattern": ROLE_NAME}),
+    );
+    set(
+        schemas,
+        &["Grants", "properties", "scopes", "maxItems"],
+        json!(64),
+    );
+    set(
+        schemas,
+        &["Issuer", "properties", "role"],
+        json!({"type": "string", "pattern": ROLE_NAME}),
+    );
+    set(
+        schemas,
+        &["Issuer", "properties", "subject"],
+        json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": SUBJECT}),
+    );
+    // The destination's form follows the channel.
+    set(
+        schemas,
+        &[
+            "SendAuthCodeRequest",
+            "properties",
+            "destination",
+            "pattern",
+        ],
+        json!(format!("{EMAIL}|{E164}")),
+    );
+    set(
+        schemas,
+        &["SendAuthCodeRequest", "oneOf"],
+        json!([
+            {"properties": {"channel": {"const": "email"}, "destination": {"type": "string", "maxLength": 254, "pattern": EMAIL}}},
+            {"properties": {"channel": {"const": "sms"}, "destination": {"type": "string", "pattern": E164}}}
+        ]),
+    );
+    // A lifetime is given one way or the other, never both.
+    for name in [
+        "CreateTokenRequest",
+        "UpdateTokenRequest",
+        "CreateInviteRequest",
+    ] {
+        set(
+            schemas,
+            &[name, "not"],
+            json!({"required": ["expires_at", "expires_in"]}),
+        );
+    }
+    if let Some(d) = deployment {
+        configured(schemas, &d);
+    }
+    serde_json::from_value(v).expect("the amended OpenAPI document deserializes")
+}
+
+/// The limits this deployment configured.
+fn configured(schemas: &mut Value, d: &Deployment) {
+    // (Verification takes any scope names: an unknown one is simply not held.)
+    for name in ["CreateTokenRequest", "UpdateTokenRequest"] {
+        set(
+            schemas,
+            &[name, "properties", "scopes", "items"],
+            json!({"type": "string", "enum": &d.scopes}),
+        );
+    }
+    for name in ["CreateTokenRequest", "UpdateTokenRequest"] {
+        set(
+            schemas,
+            &[name, "properties", "expires_in", "maximum"],
+            json!(d.token_max_ttl),
+        );
+    }
+    let invite = &["CreateInviteRequest", "properties"];
+    set(
+        schemas,
+        &[invite[0], invite[1], "expires_in", "maximum"],
+        json!(d.invite_max_ttl),
+    );
+    set(
+        schemas,
+        &[invite[0], invite[1], "max_uses", "maximum"],
+        json!(d.invite_max_uses),
+    );
+}
+
+/// A subject in the path is checked like any subject; a cursor is an id
+/// this API returned; an optional body is left out, never `null`.
+fn parameters_and_bodies(doc: &mut Value) {
+    let items = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|p| p.values_mut());
+    for op in items.flat_map(|item| {
+        item.as_object_mut()
+            .into_iter()
+            .flat_map(|i| i.values_mut())
+    }) {
+        for p in op["parameters"].as_array_mut().into_iter().flatten() {
+            if p["name"] == "subject" && p["in"] == "path" {
+                p["schema"] =
+                    json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": SUBJECT});
+            }
+            if p["name"] == "cursor" && p["in"] == "query" {
+                p["schema"] = json!({"type": ["string", "null"], "pattern": UUID});
+            }
+        }
+        let body = op
+            .get_mut("requestBody")
+            .and_then(|b| b.get_mut("content"))
+            .and_then(|c| c.get_mut("application/json"))
+            .and_then(|j| j.get_mut("schema"));
+        if let Some(body) = body {
+            let not_null = body["oneOf"]
+                .as_array()
+                .filter(|alternatives| alternatives.len() == 2 && alternatives[0]["type"] == "null")
+                .map(|alternatives| alternatives[1].clone());
+            if let Some(schema) = not_null {
+                *body = schema;
+            }
+        }
+    }
+}
+
+/// Sets the value at `path`, if the object holding it exists (a schema that
+/// was renamed fails the OpenAPI test rather than growing a stray entry).
+fn set(root: &mut Value, path: &[&str], value: Value) {
+    let (last, parents) = path.split_last().expect("a non-empty path");
+    let mut at = root;
+    for key in parents {
+        match at.get_mut(*key) {
+            Some(next) => at = next,
+            None => return,
+        }
+    }
+    if let Some(object) = at.as_object_mut() {
+        object.insert((*last).to_string(), value);
+    }
+}

@@ -1,0 +1,153 @@
+//! The error responses of the OpenAPI document, declared once per family.
+//!
+//! Every error is an RFC 9457 problem document ([`Problem`]) served as
+//! `application/problem+json`. Which statuses an operation can answer follows
+//! from what it does: it authenticates (401, 403), reads a JSON body (400,
+//! 413, 415, 422), a query (400, 422) or path segments (400), looks a
+//! resource up (404), is limited (429) or needs the database (503). Each
+//! `#[utoipa::path]` names the families that apply (`responses(…, Scoped,
+//! JsonBody, Unavailable)`), so a status and its description are written here
+//! once rather than on every operation, and `tests/it/openapi.rs` checks that
+//! every error response in the document is a problem.
+//!
+//! [`Problem`]: super::error::Problem
+
+use std::collections::BTreeMap;
+
+use utoipa::{
+    openapi::{
+        header::HeaderBuilder, ContentBuilder, ObjectBuilder, Ref, RefOr, Response,
+        ResponseBuilder, Type,
+    },
+    IntoResponses,
+};
+
+use super::error::PROBLEM_JSON;
+
+/// A header an error response may carry.
+#[derive(Clone, Copy)]
+enum Extra {
+    None,
+    /// `WWW-Authenticate: Bearer` on every 401.
+    WwwAuthenticate,
+    /// `Retry-After: <seconds>`.
+    RetryAfter,
+}
+
+// One description per status, whichever family declares it, so that an
+// operation naming two families with the same status reads the same.
+const BAD_REQUEST: &str = "`malformed_json`, `invalid_query` or `invalid_path`: the body, \
+    query string or a path segment cannot be parsed";
+const UNPROCESSABLE: &str = "`validation_failed` (with `field`): a value breaks a rule; \
+    `invalid_request_body`: the body has a wrong type or an unknown field";
+
+fn problem(status: u16, description: &str, extra: Extra) -> (String, RefOr<Response>) {
+    let content = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("Problem")))
+        .build();
+    let mut response = ResponseBuilder::new()
+        .description(description)
+        .content(PROBLEM_JSON, content);
+    let integer = |min: f64| {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(min))
+    };
+    response = match extra {
+        Extra::None => response,
+        Extra::WwwAuthenticate => response.header(
+            "WWW-Authenticate",
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::String))
+                .description(Some("`Bearer`"))
+                .build(),
+        ),
+        Extra::RetryAfter => response.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(integer(1.0))
+                .description(Some("Seconds to wait before trying again"))
+                .build(),
+        ),
+    };
+    (status.to_string(), RefOr::T(response.build()))
+}
+
+macro_rules! families {
+    ($( $(#[$doc:meta])* $name:ident => [$( ($status:literal, $desc:expr, $extra:ident) ),+ $(,)?] )*) => {
+        $(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    [$(problem($status, $desc, Extra::$extra)),+].into_iter().collect()
+                }
+            }
+        )*
+    };
+}
+
+families! {
+    /// Any valid bearer token will do (endpoints about the caller itself).
+    AnyToken => [
+        (401, "`unauthorized`: no bearer token, or one that is not valid", WwwAuthenticate),
+    ]
+    /// A bearer token with a scope the operation needs.
+    Scoped => [
+        (401, "`unauthorized`: no bearer token, or one that is not valid", WwwAuthenticate),
+        (403, "`forbidden`: the token lacks the scope this operation needs", None),
+    ]
+    /// The operation reads a JSON body.
+    JsonBody => [
+        (400, BAD_REQUEST, None),
+        (413, "`payload_too_large`: the body is over 64 KiB", None),
+        (415, "`unsupported_media_type`: the body is not `application/json`", None),
+        (422, UNPROCESSABLE, None),
+    ]
+    /// The operation reads query parameters.
+    Query => [
+        (400, BAD_REQUEST, None),
+        (422, UNPROCESSABLE, None),
+    ]
+    /// The operation checks a value that no other family reads (a subject
+    /// in the path, say).
+    Invalid => [
+        (422, UNPROCESSABLE, None),
+    ]
+    /// The operation reads path segments.
+    Path => [
+        (400, BAD_REQUEST, None),
+    ]
+    /// The operation names a resource that may not exist.
+    NotFound => [
+        (404, "Not found; `code` names what (`token_not_found`, `invite_not_found`, …)", None),
+    ]
+    /// A lifecycle rule may refuse the change.
+    Conflict => [
+        (409, "A lifecycle rule refuses the change; `code` says which", None),
+    ]
+    /// The resource may no longer work.
+    Gone => [
+        (410, "`invite_expired` or `invite_revoked`", None),
+    ]
+    /// The operation is rate limited or under a quota.
+    RateLimited => [
+        (429, "`rate_limited` or `invite_quota_exceeded`; wait `Retry-After` seconds", RetryAfter),
+    ]
+    /// The operation needs the database (or another dependency) and answers
+    /// 503 while it is unreachable.
+    Unavailable => [
+        (503, "`service_unavailable` (with `Retry-After`): a dependency is unreachable", RetryAfter),
+    ]
+    /// `Unavailable`, for operations that also need `TOTP_ENC_KEY`.
+    TotpUnavailable => [
+        (503, "`totp_not_configured`: `TOTP_ENC_KEY` is not set; `service_unavailable` \
+            (with `Retry-After`): the database is unreachable", RetryAfter),
+    ]
+    /// `Unavailable`, for operations that hand a message to a provider.
+    DeliveryUnavailable => [
+        (503, "`delivery_failed`: the e-mail or SMS provider refused or is down; \
+            `service_unavailable` (with `Retry-After`): the database is unreachable", RetryAfter),
+    ]
+}
