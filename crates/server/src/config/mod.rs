@@ -322,6 +322,7 @@ fn mask_password(url: &str) -> String {
 
 mod layers;
 mod mfa;
+pub mod parsers;
 mod sections;
 #[cfg(test)]
 mod tests;

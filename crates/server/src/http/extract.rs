@@ -53,7 +53,9 @@ async fn read_body<S: Send + Sync>(
     Ok((headers, body))
 }
 
-fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+/// The body as `T`, or the problem the extractors answer with. Public so the
+/// fuzz targets run the exact path a request body takes.
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -84,6 +86,12 @@ fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T
             ),
         }
     })
+}
+
+/// The problem-detail stripper, for the fuzz targets (crates/fuzz-targets):
+/// a thin public name over `redact_quoted`, so that function can change freely.
+pub fn strip_problem_detail(msg: &str) -> String {
+    redact_quoted(msg)
 }
 
 /// Serde's messages quote the offending input (`invalid type: string "…"`).
