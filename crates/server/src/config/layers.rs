@@ -139,7 +139,7 @@ impl Layers {
     }
 }
 
-pub(super) fn parse_bool(v: &str) -> Result<bool, String> {
+pub fn parse_bool(v: &str) -> Result<bool, String> {
     match v.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
@@ -153,7 +153,7 @@ pub fn parse_duration(v: &str) -> Result<Duration, String> {
         .map_err(|_| format!("expected a duration such as 30s, 15m, 12h or 90d, got {v:?}"))
 }
 
-pub(super) fn list(v: &str) -> Vec<String> {
+pub fn list(v: &str) -> Vec<String> {
     v.split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -216,7 +216,7 @@ pub(super) fn flatten(
     Ok(())
 }
 
-pub(super) fn positive_duration(v: &str) -> Result<Duration, String> {
+pub fn positive_duration(v: &str) -> Result<Duration, String> {
     let d = parse_duration(v)?;
     if d.is_zero() {
         Err("must be longer than zero".into())
@@ -226,7 +226,7 @@ pub(super) fn positive_duration(v: &str) -> Result<Duration, String> {
 }
 
 /// `d`, unless it is longer than `max`: then `why`.
-pub(super) fn at_most(d: Duration, max: Duration, why: &str) -> Result<Duration, String> {
+pub fn at_most(d: Duration, max: Duration, why: &str) -> Result<Duration, String> {
     if d > max {
         Err(why.to_string())
     } else {
@@ -236,7 +236,7 @@ pub(super) fn at_most(d: Duration, max: Duration, why: &str) -> Result<Duration,
 
 /// A whole or fractional number within `lo..=hi`; otherwise the error says
 /// "expected {expected}, got …".
-pub(super) fn in_range<T: std::str::FromStr + PartialOrd>(
+pub fn in_range<T: std::str::FromStr + PartialOrd>(
     v: &str,
     lo: T,
     hi: T,
@@ -249,7 +249,7 @@ pub(super) fn in_range<T: std::str::FromStr + PartialOrd>(
 }
 
 /// A number within `lo..=hi`, the range named in the error.
-pub(super) fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+pub fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
     v: &str,
     lo: T,
     hi: T,
@@ -259,7 +259,7 @@ pub(super) fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 }
 
 /// A std duration as a chrono one (the domain's time arithmetic).
-pub(super) fn chrono(d: Duration) -> Result<chrono::Duration, String> {
+pub fn chrono(d: Duration) -> Result<chrono::Duration, String> {
     chrono::Duration::from_std(d).map_err(|_| "too long".to_string())
 }
 

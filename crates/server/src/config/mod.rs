@@ -330,6 +330,7 @@ mod connections;
 mod layers;
 mod mfa;
 mod proxies;
+pub mod parsers;
 mod sections;
 #[cfg(test)]
 mod tests;

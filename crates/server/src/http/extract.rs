@@ -62,7 +62,9 @@ async fn read_body<S: Send + Sync>(
     Ok((headers, body))
 }
 
-fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+/// The body as `T`, or the problem the extractors answer with. Public so the
+/// fuzz targets run the exact path a request body takes.
+pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

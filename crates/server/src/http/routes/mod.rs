@@ -5,12 +5,12 @@
 //! merges them.
 
 mod body_parts;
-mod invite_dto;
+pub mod invite_dto;
 pub mod invites;
 pub mod mfa;
 mod mfa_dto;
 pub mod system;
-mod token_dto;
+pub mod token_dto;
 pub mod tokens;
 pub mod upstreams;
 pub mod webhooks;
