@@ -2,15 +2,15 @@
 # schemathesis against the live server's /openapi.json, once on SQLite and
 # once on PostgreSQL, with every check on: any 5xx, undeclared status or
 # content type, or schema mismatch fails. Run alone with `.ci/schemathesis.sh`
-# (builds target/debug/tessera if needed; PostgreSQL at
+# (uses $TESSERA_BIN, by default target/debug/tessera, built if missing; PostgreSQL at
 # $TESSERA_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test).
-# SCHEMATHESIS_MAX_EXAMPLES (default 25) bounds the examples per operation;
+# SCHEMATHESIS_MAX_EXAMPLES (default 10) bounds the examples per operation;
 # SCHEMATHESIS_BACKENDS (default "sqlite postgres") picks the databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 version=4.32.5
-max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-25}"
+max_examples="${SCHEMATHESIS_MAX_EXAMPLES:-10}"
 backends="${SCHEMATHESIS_BACKENDS:-sqlite postgres}"
 pg_url="${TESSERA_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 started=$SECONDS
@@ -20,8 +20,10 @@ if [ "$(schemathesis --version 2>/dev/null || true)" != "schemathesis, version $
   python3 -m pip install -q "schemathesis==$version" >/dev/null 2>&1 \
     || python3 -m pip install -q --break-system-packages "schemathesis==$version"
 fi
-# .ci/run's test stage has built it; alone, build it if it is missing.
-[ -x target/debug/tessera ] || cargo build -q --bin tessera
+# .ci/run passes its instrumented binary; alone, target/debug/tessera is
+# built if it is missing.
+bin="${TESSERA_BIN:-target/debug/tessera}"
+[ -x "$bin" ] || cargo build -q --bin tessera
 
 work="$(mktemp -d)"
 pids=()
@@ -73,14 +75,14 @@ for backend in $backends; do
     psql "$admin_url" -qAt -c "DROP DATABASE IF EXISTS tessera_schemathesis WITH (FORCE)" >/dev/null
     psql "$admin_url" -qAt -c "CREATE DATABASE tessera_schemathesis" >/dev/null
     export TESSERA_DATABASE_URL="${pg_url%/*}/tessera_schemathesis"
-    target/debug/tessera migrate >/dev/null
+    "$bin" migrate >/dev/null
   else
     unset TESSERA_DATABASE_URL
   fi
-  created="$(target/debug/tessera token create --name schemathesis --scopes admin,mfa,upstream:read --expires-in 1d --json)"
+  created="$("$bin" token create --name schemathesis --scopes admin,mfa,upstream:read --expires-in 1d --json)"
   token="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["secret"])' "$created")"
   token_id="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["token"]["id"])' "$created")"
-  target/debug/tessera serve --listen "127.0.0.1:$port" >"$data/serve.log" 2>&1 &
+  "$bin" serve --listen "127.0.0.1:$port" >"$data/serve.log" 2>&1 &
   server=$!
   pids+=("$server")
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
