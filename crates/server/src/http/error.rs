@@ -98,7 +98,9 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         use tessera_core::invite::InviteFailure;
         let status = match &e {
-            DomainError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            DomainError::Invalid { .. } | DomainError::WebhookUrlForbidden => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
             DomainError::TokenNotActive { .. } | DomainError::TokenDeleted => StatusCode::CONFLICT,
             DomainError::InviteNotAllowed { .. } => StatusCode::FORBIDDEN,
@@ -119,6 +121,7 @@ impl From<DomainError> for ApiError {
         let mut api = Self::new(status, e.code(), e.to_string());
         match e {
             DomainError::Invalid { field, .. } => api.field = Some(field),
+            DomainError::WebhookUrlForbidden => api.field = Some("url"),
             DomainError::InviteQuotaExceeded {
                 retry_after_secs, ..
             }
