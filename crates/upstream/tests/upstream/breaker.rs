@@ -68,6 +68,7 @@ async fn proxy(target: &str) -> Proxy {
                     // Accepted, never answered (the kernel accepts for a stopped process too).
                     let _held = client;
                     std::future::pending::<()>().await;
+                    return;
                 }
                 let Ok(server) = TcpStream::connect(&target).await else {
                     return;

@@ -66,11 +66,13 @@ async fn memory_then_redis_then_login() {
     let third = cache(&api, &fake, Some(&redis)).await;
     let info = third.get_token_info(&api, "ana").await.unwrap().unwrap();
     assert_eq!(info.tier, Tier::Redis);
+    // A listed name with nothing cached; an unlisted one is refused.
     assert!(third
-        .get_token_info(&api, "nobody")
+        .get_token_info(&api, "u-nobody")
         .await
         .unwrap()
         .is_none());
+    assert!(third.get_token_info(&api, "nobody").await.is_err());
 
     // Delete one, then clear the upstream: memory and Redis both.
     first.get_token(&api, "bob").await.unwrap();
