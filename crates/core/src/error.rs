@@ -107,6 +107,11 @@ pub enum DomainError {
     /// The TOTP device is already confirmed.
     #[error("the device is already active")]
     DeviceAlreadyActive,
+    /// A webhook URL names an internal address (loopback, private,
+    /// link-local, ...) and the operator does not allow those. The URL is
+    /// not echoed.
+    #[error("url: webhooks may not be sent to loopback, private, link-local or other internal addresses on this server")]
+    WebhookUrlForbidden,
 }
 
 impl DomainError {
@@ -134,6 +139,7 @@ impl DomainError {
             Self::NotConfigured { .. } => "not_configured",
             Self::DeviceAlreadyActive => "device_already_active",
             Self::DeviceLimitReached { .. } => "device_limit_reached",
+            Self::WebhookUrlForbidden => "webhook_url_forbidden",
             Self::InviteUnusable(f) => match f {
                 crate::invite::InviteFailure::NotFound => "invite_not_found",
                 crate::invite::InviteFailure::Expired => "invite_expired",

@@ -9,6 +9,9 @@ use crate::DomainError;
 pub const ADMIN_SCOPE: &str = "admin";
 /// The scope that lets internal callers fetch cached upstream tokens.
 pub const UPSTREAM_READ_SCOPE: &str = "upstream:read";
+/// The scope that lets operators' tools forget cached upstream tokens
+/// (it does not read them: a token is a credential, clearing is not).
+pub const UPSTREAM_ADMIN_SCOPE: &str = "upstream:admin";
 /// The scope that lets an application manage and check its users' second factors.
 pub const MFA_SCOPE: &str = "mfa";
 
@@ -19,8 +22,18 @@ pub struct ScopeRegistry {
 
 impl Default for ScopeRegistry {
     fn default() -> Self {
-        Self::new(["read", "write", UPSTREAM_READ_SCOPE, MFA_SCOPE, ADMIN_SCOPE].map(String::from))
-            .expect("defaults are valid")
+        Self::new(
+            [
+                "read",
+                "write",
+                UPSTREAM_READ_SCOPE,
+                UPSTREAM_ADMIN_SCOPE,
+                MFA_SCOPE,
+                ADMIN_SCOPE,
+            ]
+            .map(String::from),
+        )
+        .expect("defaults are valid")
     }
 }
 

@@ -6,7 +6,10 @@
 //! secret rotation the header carries one signature per live secret,
 //! space-separated, so receivers holding either secret verify.
 
-use std::time::Duration;
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{DateTime, Utc};
@@ -232,6 +235,55 @@ pub fn validate_description(value: Option<String>) -> Result<Option<String>, cra
     crate::text::optional("description", value, 1000, crate::text::TextRule::Multiline)
 }
 
+/// Whether a webhook may not be sent to `ip` unless the operator allows
+/// private networks (SSRF): loopback, private (RFC 1918, `fc00::/7`),
+/// shared CGNAT space (`100.64.0.0/10`), link-local (`169.254.0.0/16` with
+/// the cloud metadata address, `fe80::/10`), unspecified, `0.0.0.0/8`,
+/// multicast, broadcast and the reserved `240.0.0.0/4`, and the same
+/// addresses written in IPv6 (IPv4-mapped, IPv4-compatible, NAT64).
+pub fn is_internal_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_internal_v4(v4),
+        IpAddr::V6(v6) => is_internal_v6(v6),
+    }
+}
+
+fn is_internal_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_unspecified()
+        || a == 0
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || (a == 100 && (64..128).contains(&b))
+        || ip.is_multicast()
+        || ip.is_broadcast()
+        || a >= 240
+}
+
+fn is_internal_v6(ip: Ipv6Addr) -> bool {
+    let segments = ip.segments();
+    // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64):
+    // judged by the IPv4 address they reach.
+    let embedded =
+        |s: &[u16]| Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_internal_v4(v4);
+    }
+    if segments[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
+        return is_internal_v4(embedded(&segments));
+    }
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return is_internal_v4(embedded(&segments));
+    }
+    ip.is_unspecified()
+        || ip.is_loopback()
+        || (segments[0] & 0xfe00) == 0xfc00 // unique local, fc00::/7
+        || (segments[0] & 0xffc0) == 0xfe80 // link-local, fe80::/10
+        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated), fec0::/10
+        || ip.is_multicast()
+}
+
 /// Validates subscribed event types against the catalogue.
 pub fn validate_event_types(types: &[String]) -> Result<Vec<String>, crate::DomainError> {
     let mut out = std::collections::BTreeSet::new();
@@ -316,5 +368,55 @@ mod tests {
             vec!["created", "revoked"]
         );
         assert!(validate_event_types(&["nope".into()]).is_err());
+    }
+
+    #[test]
+    fn internal_addresses_are_recognised_in_every_spelling() {
+        for internal in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "100.127.255.254",
+            "0.0.0.0",
+            "0.1.2.3",
+            "224.0.0.1",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::",
+            "::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::10.0.0.1",
+        ] {
+            let ip: IpAddr = internal.parse().unwrap();
+            assert!(is_internal_address(ip), "{internal}");
+        }
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.32.0.1",
+            "169.255.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+        ] {
+            let ip: IpAddr = public.parse().unwrap();
+            assert!(!is_internal_address(ip), "{public}");
+        }
     }
 }

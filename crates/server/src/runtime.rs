@@ -94,7 +94,8 @@ impl Services {
         );
         let outbox_keyring = keyring("outbox")?;
         let webhook_keyring = keyring("webhook-secret")?;
-        let webhooks = WebhookService::new(store.clone(), webhook_keyring.clone());
+        let webhooks = WebhookService::new(store.clone(), webhook_keyring.clone())
+            .allowing_private_networks(config.webhooks.allow_private_networks);
         let upstream = upstream_cache(
             config,
             keyring(tessera_upstream::KEYRING_PURPOSE)?,

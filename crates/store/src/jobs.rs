@@ -1,6 +1,6 @@
 //! Scheduled jobs: leases that make each job run once per interval across
-//! replicas, the record of runs, and the log purge. Trait, types and SQL in
-//! one file because all three are short.
+//! replicas, the record of runs, and the purge of old logs and webhook
+//! history. Trait, types and SQL in one file because all three are short.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -57,6 +57,12 @@ pub trait JobRepository: Send + Sync {
         audit_before: DateTime<Utc>,
         usage_before: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+    /// Deletes finished webhook deliveries (succeeded or failed) last
+    /// changed before `before`, with their attempts, then outbox events
+    /// dispatched before `before` that no remaining delivery needs. Pending
+    /// deliveries and undispatched events are kept whatever their age.
+    /// Returns rows deleted.
+    async fn purge_webhook_history(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
@@ -138,6 +144,29 @@ impl JobRepository for SqlStore {
         ] {
             n += sqlx::query(sql)
                 .bind(to_millis(cutoff))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn purge_webhook_history(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut n = 0;
+        // Order matters: attempts before their deliveries, and events only
+        // once no delivery refers to them (a failed delivery can be retried
+        // by an operator, which needs its event's payload).
+        for sql in [
+            "DELETE FROM webhook_attempts WHERE delivery_id IN \
+             (SELECT id FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < $1)",
+            "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND updated_at < $1",
+            "DELETE FROM outbox_events WHERE dispatched_at IS NOT NULL AND dispatched_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = outbox_events.id)",
+        ] {
+            n += sqlx::query(sql)
+                .bind(to_millis(before))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -27,7 +27,7 @@ async fn fake_upstream() -> String {
 
 async fn cache(base: &str, redis: Option<String>) -> TokenCache {
     let config = UpstreamsConfig::from_toml_str(&format!(
-        "[upstreams.bench]\nkind = \"json_login\"\nurl = \"{base}/auth\"\nbody = {{ login = \"{{user}}\" }}\ntoken_pointer = \"/token\"\nexpires_in_pointer = \"/expires_in\"\n"
+        "[upstreams.bench]\nkind = \"json_login\"\nurl = \"{base}/auth\"\nbody = {{ login = \"{{user}}\" }}\ntoken_pointer = \"/token\"\nexpires_in_pointer = \"/expires_in\"\nusers = [\"*\"]\n"
     ))
     .unwrap();
     TokenCache::builder(config.resolve().unwrap())

@@ -85,7 +85,11 @@ impl TokenCacheBuilder {
                 "early_refresh must be in [0, 1)",
             ));
         }
-        if s.redis_timeout.is_zero() || s.health_interval.is_zero() || s.login_timeout.is_zero() {
+        if s.redis_timeout.is_zero()
+            || s.redis_breaker.is_zero()
+            || s.health_interval.is_zero()
+            || s.login_timeout.is_zero()
+        {
             return Err(BuildError::InvalidSettings(
                 "timeouts and intervals must be positive",
             ));
@@ -107,9 +111,12 @@ impl TokenCacheBuilder {
         let (redis, sealing) = match &self.redis_url {
             None => (None, self.sealing.unwrap_or(Sealing::Clear)),
             Some(url) => {
-                let tier = RedisTier::new(url, s.redis_timeout, metrics.clone())
+                let tier = RedisTier::new(url, s.redis_timeout, s.redis_breaker, metrics.clone())
                     .map_err(|e| BuildError::InvalidRedisUrl(e.category().to_string()))?;
-                (Some(tier), self.sealing.ok_or(BuildError::NoKeyring)?)
+                (
+                    Some(Arc::new(tier)),
+                    self.sealing.ok_or(BuildError::NoKeyring)?,
+                )
             }
         };
         let http = reqwest::Client::builder()

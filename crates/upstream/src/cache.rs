@@ -58,7 +58,7 @@ pub(crate) struct Inner {
     /// no dependency. The per-api maps are created up front.
     pub memory: RwLock<Memory>,
     pub flights: Mutex<HashMap<String, Arc<Flight>>>,
-    pub redis: Option<RedisTier>,
+    pub redis: Option<Arc<RedisTier>>,
     pub sealing: Sealing,
     pub http: reqwest::Client,
     pub metrics: Arc<Metrics>,
@@ -233,6 +233,9 @@ impl Inner {
             .get(api)
             .ok_or_else(|| UpstreamError::UnknownUpstream(api.into()))?;
         check_user(user).map_err(UpstreamError::InvalidUser)?;
+        if !state.upstream.users.allows(user) {
+            return Err(UpstreamError::UserNotAllowed(api.into()));
+        }
         let flight = self.flight(api, user);
         let waiting_since = Instant::now();
         let mut slot = flight.lock().await;

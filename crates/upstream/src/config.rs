@@ -3,13 +3,16 @@
 //! so they never sit in a config file; a missing variable is an error that
 //! names the upstream, the field and the variable. Also the cache's tunables
 //! ([`CacheSettings`]) and the user-name rule, which configuration and lookups
-//! share: this module depends on no other module of the crate.
+//! share: this module depends on no other module of the crate but the leaf
+//! [`crate::users`].
 
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tessera_core::SecretString;
+
+use crate::users::UserPolicy;
 
 /// A configuration mistake, always naming the upstream and the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +70,8 @@ pub struct JsonLoginConfig {
     #[serde(default = "default_margin")]
     pub margin_seconds: u64,
     pub default_user: Option<String>,
+    /// The users it may log in as (names or `*` globs); unset: `default_user` only.
+    pub users: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +91,8 @@ pub struct ClientCredentialsConfig {
     #[serde(default = "default_margin")]
     pub margin_seconds: u64,
     pub default_user: Option<String>,
+    /// The users it may log in as (names or `*` globs); unset: `default_user` only.
+    pub users: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -122,8 +129,12 @@ fn default_margin() -> u64 {
 /// Tunables; the defaults suit most deployments.
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
-    /// Connect and per-operation timeout for Redis (one retry on timeout).
+    /// Connect and per-operation timeout for Redis (never retried: a
+    /// request waits for Redis at most this long).
     pub redis_timeout: Duration,
+    /// After a Redis timeout or connection failure, skip Redis this long,
+    /// then probe it in the background (the circuit breaker).
+    pub redis_breaker: Duration,
     /// How often the background task pings Redis and prunes memory.
     pub health_interval: Duration,
     /// Refresh in the background during this last fraction of a token's
@@ -141,6 +152,7 @@ impl Default for CacheSettings {
     fn default() -> Self {
         Self {
             redis_timeout: Duration::from_secs(5),
+            redis_breaker: Duration::from_secs(30),
             health_interval: Duration::from_secs(30),
             early_refresh: 0.2,
             lock_ttl: Duration::from_secs(15),
@@ -258,6 +270,8 @@ pub struct Upstream {
     pub default_user: String,
     /// A token inside its last `margin` is never served.
     pub margin: chrono::Duration,
+    /// The users it may log in as; always allows `default_user`.
+    pub users: UserPolicy,
     pub(crate) login: LoginSpec,
 }
 
@@ -394,6 +408,31 @@ impl Ctx<'_> {
         check_user(&u).map_err(|m| self.invalid("default_user", m))?;
         Ok(u)
     }
+
+    /// The `users` list; without one, only the default user (deny by default:
+    /// every other name would be a login a caller can trigger at will).
+    fn users(
+        &self,
+        list: &Option<Vec<String>>,
+        default_user: &str,
+    ) -> Result<UserPolicy, ConfigError> {
+        let policy = match list {
+            None => UserPolicy::new([default_user.to_string()]),
+            Some(l) => UserPolicy::new(l.iter().cloned()),
+        }
+        .map_err(|m| self.invalid("users", m))?;
+        if list.is_none() {
+            tracing::info!(
+                upstream = self.upstream,
+                default_user,
+                "upstream has no `users` list: only its default user may be requested"
+            );
+        }
+        if !policy.allows(default_user) {
+            return Err(self.invalid("users", "must allow the default_user"));
+        }
+        Ok(policy)
+    }
 }
 
 fn resolve_one(
@@ -436,6 +475,7 @@ fn resolve_json_login(
         }
     };
     let margin = cx.margin(c.margin_seconds)?;
+    let default_user = cx.default_user(&c.default_user)?;
     if let Expiry::Fixed(life) = expiry {
         if life <= margin {
             return Err(cx.invalid("margin_seconds", "must be shorter than the lifetime"));
@@ -455,7 +495,8 @@ fn resolve_json_login(
             expiry,
         },
         margin,
-        default_user: cx.default_user(&c.default_user)?,
+        users: cx.users(&c.users, &default_user)?,
+        default_user,
         name: name.into(),
     })
 }
@@ -473,6 +514,7 @@ fn resolve_client_credentials(
     }
     let optional =
         |field: &str, v: &Option<String>| v.as_deref().map(|s| cx.expand(field, s)).transpose();
+    let default_user = cx.default_user(&c.default_user)?;
     Ok(Upstream {
         kind: UpstreamKind::Oauth2ClientCredentials,
         login: LoginSpec::ClientCredentials {
@@ -487,7 +529,8 @@ fn resolve_client_credentials(
                 .map(|m| chrono::Duration::minutes(m as i64)),
         },
         margin: cx.margin(c.margin_seconds)?,
-        default_user: cx.default_user(&c.default_user)?,
+        users: cx.users(&c.users, &default_user)?,
+        default_user,
         name: name.into(),
     })
 }

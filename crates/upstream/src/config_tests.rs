@@ -12,6 +12,7 @@ token_pointer = "/token"          # JSON pointer into the response
 expiry_minutes = 30
 margin_seconds = 60               # default 60
 default_user = "api"
+users = ["api", "alice", "svc-*"] # optional; unset: default_user only
 
 [upstreams.partner]
 kind = "oauth2_client_credentials"
@@ -41,6 +42,8 @@ fn documented_toml_resolves() {
     assert_eq!(cpj.kind, UpstreamKind::JsonLogin);
     assert_eq!(cpj.default_user, "api");
     assert_eq!(cpj.margin, chrono::Duration::seconds(60));
+    assert!(cpj.users.allows("api") && cpj.users.allows("svc-billing"));
+    assert!(!cpj.users.allows("mallory"));
     let LoginSpec::Json {
         body,
         method,
@@ -60,6 +63,9 @@ fn documented_toml_resolves() {
     let partner = &ups[1];
     assert_eq!(partner.kind, UpstreamKind::Oauth2ClientCredentials);
     assert_eq!(partner.default_user, "default");
+    // No list: the default user only (deny by default).
+    assert!(partner.users.allows("default"));
+    assert!(!partner.users.allows("anyone-else"));
     let LoginSpec::ClientCredentials {
         client_secret,
         scope,
@@ -133,6 +139,10 @@ fn mistakes_are_reported_with_upstream_and_field() {
         ("kind = \"json_login\"\nurl = \"https://a/\"\ntoken_pointer = \"token\"\nexpiry_minutes = 5", "upstreams.x.token_pointer"),
         // margin longer than the life
         ("kind = \"json_login\"\nurl = \"https://a/\"\ntoken_pointer = \"/t\"\nexpiry_minutes = 1\nmargin_seconds = 60", "upstreams.x.margin_seconds"),
+        // a users list without the default user, an empty one, a bad entry
+        ("kind = \"json_login\"\nurl = \"https://a/\"\ntoken_pointer = \"/t\"\nexpiry_minutes = 5\nusers = [\"alice\"]", "upstreams.x.users: must allow the default_user"),
+        ("kind = \"json_login\"\nurl = \"https://a/\"\ntoken_pointer = \"/t\"\nexpiry_minutes = 5\nusers = []", "upstreams.x.users"),
+        ("kind = \"json_login\"\nurl = \"https://a/\"\ntoken_pointer = \"/t\"\nexpiry_minutes = 5\nusers = [\"\"]", "upstreams.x.users"),
         // literal secret
         ("kind = \"oauth2_client_credentials\"\ntoken_url = \"https://a/\"\nclient_id = \"c\"\nclient_secret = \"literal\"", "upstreams.x.client_secret"),
     ];

@@ -12,6 +12,9 @@ pub enum UpstreamError {
     UnknownUpstream(String),
     #[error("invalid user name: {0}")]
     InvalidUser(&'static str),
+    /// The name is valid but not in the upstream's `users` list.
+    #[error("upstream {0:?} may not log in as this user")]
+    UserNotAllowed(String),
     #[error("login to upstream {upstream:?} failed: {source}")]
     Login {
         upstream: String,

@@ -26,6 +26,7 @@ mod ops;
 mod record;
 mod redis_tier;
 mod token;
+mod users;
 
 pub use builder::{BuildError, TokenCacheBuilder};
 pub use cache::TokenCache;
@@ -39,4 +40,6 @@ pub use ops::{
     UpstreamSummary,
 };
 pub use record::KEYRING_PURPOSE;
+pub use redis_tier::BreakerState;
 pub use token::{Tier, Token};
+pub use users::UserPolicy;

@@ -17,6 +17,7 @@ pub(crate) struct Metrics {
     pub redis_errors: IntCounter,
     pub redis_degraded: IntGauge,
     pub redis_transitions: IntCounterVec,
+    pub redis_skipped: IntCounter,
 }
 
 fn valid<T>(r: prometheus::Result<T>) -> T {
@@ -82,6 +83,10 @@ impl Metrics {
                 "Times Redis was found down (state=down) or back (state=up).",
                 "state",
             ),
+            redis_skipped: counter(
+                "tokens_upstream_redis_skipped_total",
+                "Redis operations skipped at once because the circuit breaker was open.",
+            ),
         };
         // Create every known series up front so dashboards see zeros, not gaps.
         for name in upstreams {
@@ -104,6 +109,7 @@ impl Metrics {
         registry.register(Box::new(self.redis_errors.clone()))?;
         registry.register(Box::new(self.redis_degraded.clone()))?;
         registry.register(Box::new(self.redis_transitions.clone()))?;
+        registry.register(Box::new(self.redis_skipped.clone()))?;
         Ok(())
     }
 }

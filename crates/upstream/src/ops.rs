@@ -13,6 +13,7 @@ use crate::{
     error::UpstreamError,
     login::LoginOutcome,
     record::{self, now_ms},
+    redis_tier::BreakerState,
     token::Tier,
 };
 
@@ -52,6 +53,13 @@ pub enum RedisState {
 #[derive(Debug, Clone, Serialize)]
 pub struct RedisHealth {
     pub state: RedisState,
+    /// The circuit breaker, when Redis is configured: `closed` (in use),
+    /// `open` (skipped) or `half_open` (skipped while a probe runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerState>,
+    /// While open: milliseconds until the next probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe_in_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +83,8 @@ pub struct UpstreamSummary {
     pub name: String,
     pub kind: UpstreamKind,
     pub default_user: String,
+    /// The users it may log in as (names or `*` globs).
+    pub users: Vec<String>,
     pub margin_seconds: i64,
 }
 
@@ -87,13 +97,23 @@ impl TokenCache {
             .ok_or_else(|| UpstreamError::UnknownUpstream(api.into()))
     }
 
+    /// [`Self::known`], and `user` is one the upstream may log in as.
+    fn known_user(&self, api: &str, user: &str) -> Result<&Upstream, UpstreamError> {
+        let up = self.known(api)?;
+        if up.users.allows(user) {
+            Ok(up)
+        } else {
+            Err(UpstreamError::UserNotAllowed(api.into()))
+        }
+    }
+
     /// What is cached for `user` at `api` (memory, else Redis), without logging in.
     pub async fn get_token_info(
         &self,
         api: &str,
         user: &str,
     ) -> Result<Option<TokenInfo>, UpstreamError> {
-        let up = self.known(api)?;
+        let up = self.known_user(api, user)?;
         let info = |tier, expires_at: DateTime<Utc>, created_at| {
             let remaining = (expires_at - up.margin - Utc::now()).num_seconds();
             (remaining > 0).then(|| TokenInfo {
@@ -133,7 +153,7 @@ impl TokenCache {
         api: &str,
         user: &str,
     ) -> Result<DeleteOutcome, UpstreamError> {
-        self.known(api)?;
+        self.known_user(api, user)?;
         let memory = self.evict_from_memory(api, user);
         let redis = match &self.inner.redis {
             Some(r) => r.del(&record::key(api, user)).await,
@@ -181,13 +201,17 @@ impl TokenCache {
         Ok(ClearOutcome { memory, redis })
     }
 
-    /// Memory entries, Redis state (pinging it now) and each upstream's last login.
+    /// Memory entries, Redis state and each upstream's last login. Redis is
+    /// pinged while the breaker is closed (at most one timeout); while it is
+    /// open the answer is immediate.
     pub async fn health_check(&self) -> HealthReport {
         let state = match &self.inner.redis {
             None => RedisState::NotConfigured,
             Some(r) if r.health_check().await => RedisState::Up,
             Some(_) => RedisState::Down,
         };
+        let breaker = self.inner.redis.as_ref().map(|r| r.breaker_state());
+        let probe_in_ms = self.inner.redis.as_ref().and_then(|r| r.probe_in_ms());
         let now = now_ms();
         let memory_entries = {
             let map = self.inner.read_memory();
@@ -213,7 +237,11 @@ impl TokenCache {
         HealthReport {
             healthy: state != RedisState::Down,
             memory_entries,
-            redis: RedisHealth { state },
+            redis: RedisHealth {
+                state,
+                breaker,
+                probe_in_ms,
+            },
             upstreams,
         }
     }
@@ -227,6 +255,7 @@ impl TokenCache {
                 name: s.upstream.name.clone(),
                 kind: s.upstream.kind,
                 default_user: s.upstream.default_user.clone(),
+                users: s.upstream.users.patterns().to_vec(),
                 margin_seconds: s.upstream.margin.num_seconds(),
             })
             .collect()

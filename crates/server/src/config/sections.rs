@@ -51,6 +51,9 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     pub concurrency: usize,
     pub poll_interval: Duration,
+    /// Send to loopback, private and link-local addresses (development
+    /// only). The `default_url` is operator configuration and always allowed.
+    pub allow_private_networks: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +67,8 @@ pub struct JobSettings {
     pub check_interval: Duration,
     pub audit_retention: chrono::Duration,
     pub usage_retention: chrono::Duration,
+    /// How long dispatched outbox events and finished deliveries are kept.
+    pub webhook_event_retention: chrono::Duration,
     /// Tokens with automatic rotation get a successor this long before expiry.
     pub rotation_window: chrono::Duration,
 }
@@ -198,6 +203,7 @@ pub(super) fn webhook_settings(l: &Layers) -> Result<WebhookSettings, ConfigErro
             in_range(v, 1, 1024, "1-1024")
         })?,
         poll_interval: l.interval("webhooks.poll_interval", Duration::from_millis(200))?,
+        allow_private_networks: l.parse("webhooks.allow_private_networks", false, parse_bool)?,
     })
 }
 
@@ -224,6 +230,14 @@ pub(super) fn job_settings(l: &Layers) -> Result<JobSettings, ConfigError> {
         check_interval: interval("jobs.check_interval", 15)?,
         audit_retention: retention("retention.audit")?,
         usage_retention: retention("retention.usage")?,
+        webhook_event_retention: l.parse("retention.webhook_events", days(30), |v| {
+            let d = chrono(parse_duration(v)?)?;
+            if d < days(1) {
+                Err("must be at least 1d".into())
+            } else {
+                Ok(d)
+            }
+        })?,
         rotation_window: l.parse("tokens.rotation_window", days(7), |v| {
             chrono(positive_duration(v)?)
         })?,

@@ -151,11 +151,18 @@ fn webhook_and_job_settings() {
     let c = load(&[], None).unwrap();
     assert_eq!(c.webhooks.retry.delays.len(), 7);
     assert!(c.webhooks.default_url.is_none());
+    assert!(
+        !c.webhooks.allow_private_networks,
+        "SSRF rule on by default"
+    );
+    assert_eq!(c.jobs.webhook_event_retention, chrono::Duration::days(30));
     let c = load(
         &[
             ("TOKENS_WEBHOOK_URL", "https://hooks.example.com/t"),
             ("TESSERA_WEBHOOK_RETRY_SCHEDULE", "1s, 2s"),
             ("TESSERA_JOB_PURGE_OLD_LOGS_INTERVAL", "6h"),
+            ("TESSERA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true"),
+            ("TESSERA_WEBHOOK_EVENT_RETENTION", "7d"),
         ],
         None,
     )
@@ -169,12 +176,16 @@ fn webhook_and_job_settings() {
         vec![Duration::from_secs(1), Duration::from_secs(2)]
     );
     assert_eq!(c.jobs.purge_old_logs, Duration::from_secs(6 * 3600));
+    assert!(c.webhooks.allow_private_networks);
+    assert_eq!(c.jobs.webhook_event_retention, chrono::Duration::days(7));
     for (var, value) in [
         ("TOKENS_WEBHOOK_URL", "ftp://x"),
         ("TOKENS_WEBHOOK_SECRET", "plain"),
         ("TESSERA_WEBHOOK_RETRY_SCHEDULE", "soon"),
         ("TESSERA_AUDIT_RETENTION", "30d"),
         ("TESSERA_JOBS_ENABLED", "maybe"),
+        ("TESSERA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "maybe"),
+        ("TESSERA_WEBHOOK_EVENT_RETENTION", "1h"),
     ] {
         assert_eq!(load(&[(var, value)], None).unwrap_err().source_name, var);
     }

@@ -98,7 +98,9 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         use tessera_core::invite::InviteFailure;
         let status = match &e {
-            DomainError::Invalid { .. } | DomainError::InvalidCharacters { .. } => {
+            DomainError::Invalid { .. }
+            | DomainError::InvalidCharacters { .. }
+            | DomainError::WebhookUrlForbidden => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -123,6 +125,7 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid { field, .. } | DomainError::InvalidCharacters { field, .. } => {
                 api.field = Some(field)
             }
+            DomainError::WebhookUrlForbidden => api.field = Some("url"),
             DomainError::InviteQuotaExceeded {
                 retry_after_secs, ..
             }

@@ -16,7 +16,7 @@ use axum::{
 use tessera_core::{
     api_token::ApiToken,
     audit::{Actor, RequestContext},
-    scopes::{ADMIN_SCOPE, MFA_SCOPE, UPSTREAM_READ_SCOPE},
+    scopes::{ADMIN_SCOPE, MFA_SCOPE, UPSTREAM_ADMIN_SCOPE, UPSTREAM_READ_SCOPE},
 };
 
 use super::{client::RequestAudit, error::ApiError, state::AppState};
@@ -120,6 +120,11 @@ impl Scope for UpstreamReadScope {
     const NAME: &'static str = UPSTREAM_READ_SCOPE;
 }
 
+pub struct UpstreamAdminScope;
+impl Scope for UpstreamAdminScope {
+    const NAME: &'static str = UPSTREAM_ADMIN_SCOPE;
+}
+
 impl<S: Scope> Requirement for S {
     fn allows(principal: &Principal) -> bool {
         principal.has_scope(S::NAME)
@@ -174,6 +179,10 @@ impl Requirement for UpstreamReader {
         Cow::Borrowed("this endpoint needs the admin or upstream:read scope")
     }
 }
+
+/// Who may forget cached upstream tokens: `admin` or `upstream:admin`
+/// (not `upstream:read`, which only reads).
+pub type UpstreamClearer = AnyOf<(AdminScope, UpstreamAdminScope)>;
 
 /// `POST /v1/tokens/verify` when the server requires an admin verifier
 /// (`tokens.verify_requires_admin`); its 403 detail says so.

@@ -6,6 +6,12 @@
 //! them concurrently, and record every attempt in one batch. A crash between
 //! sending and recording means the lease lapses and the delivery is sent
 //! again: at least once, never lost. Receivers de-duplicate on `webhook-id`.
+//!
+//! Unless `webhooks.allow_private_networks` is set, nothing is sent to an
+//! internal address (SSRF): a literal IP is checked before sending, a host
+//! name by the client's resolver, and redirects are never followed. Such a
+//! delivery fails at once, with the reason recorded on its attempt. The
+//! operator's own `TOKENS_WEBHOOK_URL` is trusted configuration and exempt.
 
 use std::{
     sync::Arc,
@@ -25,14 +31,23 @@ use tessera_store::{
 };
 use tokio::task::JoinSet;
 
-use crate::{config::WebhookSettings, metrics::Metrics, service::webhooks::SECRET_CONTEXT};
+use super::address_guard::{is_refusal, PublicOnlyResolver, INTERNAL_ADDRESS_REASON};
+use crate::{
+    config::WebhookSettings,
+    metrics::Metrics,
+    service::webhooks::{literal_internal_ip, SECRET_CONTEXT},
+};
 
 const FAN_OUT_BATCH: u32 = 500;
 const CLAIM_BATCH: u32 = 256;
 
 pub struct Dispatcher {
     store: Arc<dyn Store>,
+    /// For endpoints created through the API: public addresses only, unless
+    /// private networks are allowed.
     http: reqwest::Client,
+    /// For the operator's `TOKENS_WEBHOOK_URL`: any address.
+    trusted_http: reqwest::Client,
     settings: WebhookSettings,
     /// Opens endpoint secrets.
     secrets: Keyring,
@@ -49,17 +64,27 @@ impl Dispatcher {
         payloads: Keyring,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            // A redirect is not a success, and following one could send a
-            // signed payload somewhere the operator never configured.
-            .redirect(redirect::Policy::none())
-            .timeout(settings.timeout)
-            .user_agent(concat!("tessera-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
+        let client = |public_only: bool| {
+            let builder = reqwest::Client::builder()
+                // A redirect is not a success, and following one could send a
+                // signed payload somewhere the operator never configured (or,
+                // unchecked by the resolver's rule, to an internal address).
+                .redirect(redirect::Policy::none())
+                .timeout(settings.timeout)
+                .user_agent(concat!("tessera-webhooks/", env!("CARGO_PKG_VERSION")));
+            let builder = if public_only {
+                builder.dns_resolver(Arc::new(PublicOnlyResolver))
+            } else {
+                builder
+            };
+            builder
+                .build()
+                .expect("the HTTP client builds with static settings")
+        };
         Self {
             store,
-            http,
+            http: client(!settings.allow_private_networks),
+            trusted_http: client(false),
             settings,
             secrets,
             payloads,
@@ -102,7 +127,11 @@ impl Dispatcher {
                 }
             }
             let job = self.prepare(d);
-            let http = self.http.clone();
+            let http = if job.public_only {
+                self.http.clone()
+            } else {
+                self.trusted_http.clone()
+            };
             let schedule = self.settings.retry.clone();
             let metrics = self.metrics.clone();
             set.spawn(async move { send(http, job, &schedule, &metrics).await });
@@ -126,9 +155,12 @@ impl Dispatcher {
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or("the sealed payload does not decrypt with the configured keys"),
         };
+        let trusted = self.settings.allow_private_networks
+            || self.settings.default_url.as_deref() == Some(d.url.as_str());
         Prepared {
             keys: self.signing_keys(&d.secrets),
             body,
+            public_only: !trusted,
             delivery: d,
         }
     }
@@ -156,6 +188,31 @@ struct Prepared {
     delivery: DueDelivery,
     body: Result<String, &'static str>,
     keys: Vec<Vec<u8>>,
+    /// Internal addresses are refused (every endpoint but the operator's).
+    public_only: bool,
+}
+
+/// Why an attempt got no response; `refused` when the address rule, not
+/// the network, stopped it (that does not change by retrying).
+struct NoResponse {
+    reason: String,
+    refused: bool,
+}
+
+impl NoResponse {
+    fn transport(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            refused: false,
+        }
+    }
+
+    fn refused() -> Self {
+        Self {
+            reason: INTERNAL_ADDRESS_REASON.into(),
+            refused: true,
+        }
+    }
 }
 
 async fn send(
@@ -177,6 +234,10 @@ async fn send(
             Some("410 Gone: endpoint disabled".to_string()),
             AttemptResult::EndpointGone,
         ),
+        Err(NoResponse {
+            reason,
+            refused: true,
+        }) => (None, Some(reason), AttemptResult::Failed),
         other => {
             let (code, error, retry_after) = match other {
                 Ok((s, retry_after)) => (
@@ -184,7 +245,7 @@ async fn send(
                     format!("HTTP {}", s.as_u16()),
                     retry_after,
                 ),
-                Err(e) => (None, e, None),
+                Err(e) => (None, e.reason, None),
             };
             // Retry-After is honoured only where it has that meaning.
             let retry_after = retry_after
@@ -221,11 +282,24 @@ async fn send(
 
 /// Signs and POSTs one delivery: the response status and its Retry-After
 /// (seconds), or why there was no response.
-async fn post(http: &reqwest::Client, job: &Prepared) -> Result<(StatusCode, Option<u64>), String> {
+async fn post(
+    http: &reqwest::Client,
+    job: &Prepared,
+) -> Result<(StatusCode, Option<u64>), NoResponse> {
     let d = &job.delivery.delivery;
+    if job.public_only {
+        // A literal IP never reaches the resolver: check it here.
+        let url = reqwest::Url::parse(&job.delivery.url)
+            .map_err(|_| NoResponse::transport("the endpoint URL does not parse"))?;
+        if literal_internal_ip(&url).is_some() {
+            return Err(NoResponse::refused());
+        }
+    }
     match (&job.body, job.keys.is_empty()) {
-        (Err(e), _) => Err((*e).to_string()),
-        (_, true) => Err("the endpoint secret does not decrypt with the configured keys".into()),
+        (Err(e), _) => Err(NoResponse::transport(*e)),
+        (_, true) => Err(NoResponse::transport(
+            "the endpoint secret does not decrypt with the configured keys",
+        )),
         (Ok(body), false) => {
             let ts = Utc::now().timestamp();
             let signature = signature_header(&job.keys, &d.event_id, ts, body.as_bytes());
@@ -252,14 +326,16 @@ async fn post(http: &reqwest::Client, job: &Prepared) -> Result<(StatusCode, Opt
 
 /// A short, safe description of a transport error: never the URL, which
 /// may carry credentials in its query.
-fn describe(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
+fn describe(e: reqwest::Error) -> NoResponse {
+    if is_refusal(&e) {
+        NoResponse::refused()
+    } else if e.is_timeout() {
+        NoResponse::transport("timed out")
     } else if e.is_connect() {
-        "could not connect".into()
+        NoResponse::transport("could not connect")
     } else if e.is_redirect() {
-        "redirect not followed".into()
+        NoResponse::transport("redirect not followed")
     } else {
-        "request failed".into()
+        NoResponse::transport("request failed")
     }
 }

@@ -5,6 +5,7 @@
 //! jobs use services, so it living here would make the two depend on each
 //! other.
 
+mod address_guard;
 pub mod dispatcher;
 pub mod scheduler;
 mod token_jobs;

@@ -61,13 +61,18 @@ impl Job {
                     .store
                     .purge_logs(now - s.audit_retention, now - s.usage_retention)
                     .await?;
+                // Dispatched outbox events and finished deliveries.
+                let webhooks = services
+                    .store
+                    .purge_webhook_history(now - s.webhook_event_retention)
+                    .await?;
                 // Second-factor state is short-lived: lapsed replay records
                 // and counters, and auth codes a day past their creation.
                 let mfa = services
                     .store
                     .purge_mfa_state(now, now - chrono::Duration::days(1))
                     .await?;
-                Ok((logs + mfa) as i64)
+                Ok((logs + webhooks + mfa) as i64)
             }
             Self::RotateExpiringTokens => {
                 services

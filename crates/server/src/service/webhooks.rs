@@ -1,6 +1,8 @@
 //! Webhook endpoint management and delivery inspection. The sending itself
 //! is the webhook dispatcher in `jobs/dispatcher.rs`, which uses this module;
-//! the dependency runs that way only.
+//! the dependency runs that way only. Endpoint URLs whose host is an
+//! internal IP address are refused here unless the operator allows private
+//! networks; host names are checked when a delivery resolves them.
 
 use super::ServiceError;
 use std::sync::Arc;
@@ -13,7 +15,8 @@ use tessera_core::{
     crypto::Keyring,
     ids::{is_valid_id, new_id},
     webhook::{
-        generate_secret, validate_description, validate_event_types, validate_url, Delivery,
+        generate_secret, is_internal_address, validate_description, validate_event_types,
+        validate_url, Delivery,
         DeliveryAttempt, DeliveryStatus, WebhookEndpoint,
     },
     DomainError, SecretString,
@@ -37,6 +40,21 @@ pub struct WebhookService {
     keyring: Keyring,
     /// How long a replaced secret keeps signing after a rotation.
     rotation_overlap: chrono::Duration,
+    /// `webhooks.allow_private_networks`: accept internal addresses.
+    allow_private_networks: bool,
+}
+
+/// The internal IP address `url` names literally, in whatever spelling the
+/// URL parser understands (`http://2130706433/` and `http://[::ffff:7f00:1]/`
+/// are 127.0.0.1). `None` for a host name or a public address.
+pub fn literal_internal_ip(url: &reqwest::Url) -> Option<std::net::IpAddr> {
+    let host = url.host_str()?;
+    let ip: std::net::IpAddr = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    is_internal_address(ip).then_some(ip)
 }
 
 impl WebhookService {
@@ -45,7 +63,28 @@ impl WebhookService {
             store,
             keyring,
             rotation_overlap: chrono::Duration::hours(24),
+            allow_private_networks: false,
         }
+    }
+
+    /// Accept endpoint URLs on internal addresses (development only).
+    pub fn allowing_private_networks(mut self, allow: bool) -> Self {
+        self.allow_private_networks = allow;
+        self
+    }
+
+    /// [`validate_url`], then the SSRF rule: no literal internal address
+    /// unless allowed (`422 webhook_url_forbidden`, the URL not echoed).
+    fn endpoint_url(&self, raw: &str) -> Result<String, DomainError> {
+        let url = validate_url(raw)?;
+        if !self.allow_private_networks {
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|_| DomainError::invalid("url", "is not a valid URL"))?;
+            if literal_internal_ip(&parsed).is_some() {
+                return Err(DomainError::WebhookUrlForbidden);
+            }
+        }
+        Ok(url)
     }
 
     pub fn keyring(&self) -> &Keyring {
@@ -63,7 +102,7 @@ impl WebhookService {
         ctx: &RequestContext,
     ) -> Result<(WebhookEndpoint, SecretString), ServiceError> {
         let now = tessera_core::ids::now();
-        let url = validate_url(input.url.as_deref().unwrap_or_default())?;
+        let url = self.endpoint_url(input.url.as_deref().unwrap_or_default())?;
         let endpoint = WebhookEndpoint {
             id: new_id(),
             url,
@@ -121,7 +160,11 @@ impl WebhookService {
         if !is_valid_id(id) {
             return Err(Self::not_found());
         }
-        let url = input.url.as_deref().map(validate_url).transpose()?;
+        let url = input
+            .url
+            .as_deref()
+            .map(|u| self.endpoint_url(u))
+            .transpose()?;
         let description = input.description.map(validate_description).transpose()?;
         let types = input
             .event_types

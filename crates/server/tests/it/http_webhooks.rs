@@ -1,6 +1,7 @@
 //! Webhooks end to end: every catalogue event reaches a receiver that
 //! verifies it with the official `standardwebhooks` library; retries,
-//! 410 and manual retry. On SQLite and PostgreSQL.
+//! 410 and manual retry; internal addresses refused unless allowed (SSRF).
+//! On SQLite and PostgreSQL.
 
 use std::{collections::BTreeSet, sync::atomic::Ordering, time::Duration};
 
@@ -294,7 +295,120 @@ async fn endpoint_management_and_secret_rotation(db: TestDb) {
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 }
 
+/// The SSRF rule on, as in production (the harness allows private networks
+/// for its local receivers).
+const NO_PRIVATE: (&str, &str) = ("TESSERA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "false");
+
+/// Issue 11, item 10: an admin token could point a webhook at internal
+/// services. Literal internal addresses, in every spelling, are refused at
+/// creation and update with a stable code and without echoing the URL.
+async fn internal_addresses_are_refused_at_creation(db: TestDb) {
+    let s = TestServer::start_with(db, &[NO_PRIVATE]).await;
+    let admin = s.as_admin();
+    for url in [
+        "http://127.0.0.1:9000/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.1.2.3/hook",
+        "http://172.16.0.1/hook",
+        "http://192.168.0.10/hook",
+        "http://100.64.0.1/hook",
+        "http://0.0.0.0:8080/hook",
+        "http://224.0.0.1/hook",
+        "http://[::1]/hook",
+        "http://[fd00::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[::ffff:a9fe:a9fe]/hook",
+        "http://2130706433/hook",
+        "http://0x7f.0.0.1/hook",
+        "http://127.1/hook",
+    ] {
+        let r = admin
+            .post_json("/v1/webhooks/endpoints", json!({ "url": url }))
+            .await;
+        r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "webhook_url_forbidden");
+        assert_eq!(r.body["field"], "url", "{url}");
+        let host = url.trim_start_matches("http://").split('/').next().unwrap();
+        assert!(!r.text.contains(host), "{url} echoed: {}", r.text);
+    }
+    let created = admin
+        .post_json(
+            "/v1/webhooks/endpoints",
+            json!({ "url": "https://hooks.example.com/tessera", "enabled": false }),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["endpoint"]["id"].as_str().unwrap();
+    let path = format!("/v1/webhooks/endpoints/{id}");
+    admin
+        .patch_json(&path, json!({ "url": "http://192.168.1.1/hook" }))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "webhook_url_forbidden");
+    // A host name is accepted here: it is checked when a delivery resolves it.
+    let r = admin
+        .patch_json(&path, json!({ "url": "http://localhost:9/hook" }))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+/// A host name that resolves to an internal address (`localhost`) is
+/// refused when a delivery connects (DNS rebinding): the delivery fails at
+/// once with the reason recorded, nothing reaches the receiver. The
+/// operator's own `TOKENS_WEBHOOK_URL` is trusted and still delivered to.
+async fn internal_addresses_are_refused_at_delivery(db: TestDb) {
+    let trusted = Receiver::start().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    trusted.set_secret(secret);
+    let env = [
+        NO_PRIVATE,
+        ("TOKENS_WEBHOOK_URL", trusted.url.as_str()),
+        ("TOKENS_WEBHOOK_SECRET", secret),
+        ("TESSERA_WEBHOOK_POLL_INTERVAL", "50ms"),
+    ];
+    let s = TestServer::start_with(db, &env).await;
+    let r = Receiver::start().await;
+    let rebound = r.url.replace("127.0.0.1", "localhost");
+    let c = s
+        .as_admin()
+        .post_json(
+            "/v1/webhooks/endpoints",
+            json!({ "url": rebound, "event_types": ["created"] }),
+        )
+        .await;
+    assert_eq!(c.status, StatusCode::CREATED, "{}", c.text);
+    r.set_secret(c.body["secret"].as_str().unwrap());
+    let endpoint = c.body["endpoint"]["id"].as_str().unwrap().to_string();
+
+    s.create(json!({"name": "watched"})).await;
+    let path = format!("/v1/webhooks/deliveries?status=failed&endpoint={endpoint}");
+    let failed = admin_poll(&s, &path, |f| !f["items"].as_array().unwrap().is_empty()).await;
+    let d = &failed["items"][0];
+    assert_eq!(d["attempts"], 1, "refused at once, not retried: {failed}");
+    assert!(d["last_status_code"].is_null());
+    let reason = d["last_error"].as_str().unwrap();
+    assert!(reason.contains("internal address"), "{reason}");
+    assert!(!reason.contains("localhost"), "{reason}");
+    let detail = s
+        .as_admin()
+        .get(&format!(
+            "/v1/webhooks/deliveries/{}",
+            d["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(detail.body["attempts"][0]["error"], reason);
+    assert!(
+        r.state.requests.lock().unwrap().is_empty(),
+        "the receiver was called"
+    );
+    // The default endpoint on 127.0.0.1 is operator configuration: delivered.
+    trusted
+        .wait_for_events("the trusted default endpoint", &["created"])
+        .await;
+}
+
 backend_tests!(
+    internal_addresses_are_refused_at_creation,
+    internal_addresses_are_refused_at_delivery,
     every_event_in_the_catalogue_is_delivered_and_verifies,
     failures_are_retried_with_a_stable_id,
     exhausted_deliveries_fail_and_can_be_retried_by_hand,

@@ -181,6 +181,104 @@ async fn purge_old_logs_keeps_recent_rows(db: TestDb) {
     assert_eq!(summary.last_run.unwrap().outcome, "success");
 }
 
+/// Issue 11, item 10: dispatched outbox events were never purged. The
+/// retention job now removes old dispatched events and old finished
+/// deliveries (with their attempts), and keeps what is still needed:
+/// undispatched events, pending deliveries and their events, recent history.
+async fn purge_old_logs_removes_old_webhook_history(db: TestDb) {
+    let s = TestServer::start_with(db, MANUAL_KEEP_OUTBOX).await;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&s.db.url).await.unwrap();
+    let now = chrono::Utc::now();
+    let old = (now - chrono::Duration::days(40)).timestamp_millis();
+    let recent = (now - chrono::Duration::days(1)).timestamp_millis();
+    // (event, dispatched_at) then (delivery, event, status, updated_at).
+    let events: &[(&str, Option<i64>)] = &[
+        ("ev-old-alone", Some(old)),
+        ("ev-old-succeeded", Some(old)),
+        ("ev-old-failed", Some(old)),
+        ("ev-old-pending", Some(old)),
+        ("ev-old-undispatched", None),
+        ("ev-recent", Some(recent)),
+        ("ev-old-recently-failed", Some(old)),
+    ];
+    for (id, dispatched) in events {
+        sqlx::query("INSERT INTO outbox_events (id, event_type, payload, created_at, dispatched_at) VALUES ($1, 'created', '{}', $2, $3)")
+            .bind(*id).bind(old).bind(*dispatched)
+            .execute(&pool).await.unwrap();
+    }
+    let deliveries = [
+        ("dl-old-succeeded", "ev-old-succeeded", "succeeded", old),
+        ("dl-old-failed", "ev-old-failed", "failed", old),
+        ("dl-old-pending", "ev-old-pending", "pending", old),
+        ("dl-recent", "ev-recent", "succeeded", recent),
+        (
+            "dl-recently-failed",
+            "ev-old-recently-failed",
+            "failed",
+            recent,
+        ),
+    ];
+    for (id, event, status, updated) in deliveries {
+        sqlx::query("INSERT INTO webhook_deliveries (id, event_id, endpoint_id, event_type, status, attempts, created_at, updated_at) VALUES ($1, $2, 'ep-gone', 'created', $3, 1, $4, $4)")
+            .bind(id).bind(event).bind(status).bind(updated)
+            .execute(&pool).await.unwrap();
+        sqlx::query("INSERT INTO webhook_attempts (id, delivery_id, at, status_code, latency_ms) VALUES ($1, $2, $3, 200, 5)")
+            .bind(format!("at-{id}")).bind(id).bind(updated)
+            .execute(&pool).await.unwrap();
+    }
+
+    let (svc, settings) = services(&s).await;
+    assert_eq!(settings.webhook_event_retention, chrono::Duration::days(30));
+    let run = scheduler::run_now(&svc, &settings, Job::PurgeOldLogs, "test")
+        .await
+        .unwrap();
+    assert_eq!(run.outcome, "success");
+
+    let ids = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let rows = sqlx::query(sql).fetch_all(&pool).await.unwrap();
+            let mut ids: Vec<String> = rows.iter().map(|r| r.get::<String, _>("id")).collect();
+            ids.sort();
+            ids
+        }
+    };
+    let kept_events = ids("SELECT id FROM outbox_events WHERE id LIKE 'ev-%'").await;
+    assert_eq!(
+        kept_events,
+        [
+            "ev-old-pending",
+            "ev-old-recently-failed",
+            "ev-old-undispatched",
+            "ev-recent"
+        ]
+    );
+    let kept_deliveries = ids("SELECT id FROM webhook_deliveries WHERE id LIKE 'dl-%'").await;
+    assert_eq!(
+        kept_deliveries,
+        ["dl-old-pending", "dl-recent", "dl-recently-failed"]
+    );
+    let kept_attempts =
+        ids("SELECT delivery_id AS id FROM webhook_attempts WHERE delivery_id LIKE 'dl-%'").await;
+    assert_eq!(
+        kept_attempts, kept_deliveries,
+        "attempts go with their deliveries"
+    );
+    // What operators read still reads: every listed delivery has its attempts.
+    let listed = s.as_admin().get("/v1/webhooks/deliveries?limit=100").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text);
+    let mut listed_ids: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .filter(|id| id.starts_with("dl-"))
+        .collect();
+    listed_ids.sort();
+    assert_eq!(listed_ids, kept_deliveries);
+}
+
 async fn resend_pending_webhooks_runs(db: TestDb) {
     let s = TestServer::start_with(db, MANUAL).await;
     let (svc, settings) = services(&s).await;
@@ -194,6 +292,7 @@ backend_tests!(
     revoke_expired_tokens,
     rotate_expiring_tokens_and_claim_the_successor_once,
     purge_old_logs_keeps_recent_rows,
+    purge_old_logs_removes_old_webhook_history,
     resend_pending_webhooks_runs,
 );
 

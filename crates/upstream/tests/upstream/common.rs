@@ -133,6 +133,7 @@ token_pointer = "/token"
 expires_in_pointer = "/expires_in"
 margin_seconds = {margin}
 default_user = "api"
+users = ["api", "ana", "bob", "before", "after", "u*"]
 
 [upstreams.{api}-oauth]
 kind = "oauth2_client_credentials"
@@ -156,6 +157,8 @@ pub fn env(name: &str) -> Option<String> {
 pub fn fast_settings() -> CacheSettings {
     CacheSettings {
         redis_timeout: Duration::from_secs(2),
+        // Short, so the failover tests see Redis used again within seconds.
+        redis_breaker: Duration::from_millis(500),
         health_interval: Duration::from_millis(200),
         ..CacheSettings::default()
     }

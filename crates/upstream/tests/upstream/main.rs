@@ -2,6 +2,7 @@
 //! (`TESSERA_TEST_REDIS_URL`, or a local one; the Redis tests are skipped
 //! with a message when neither answers and the variable is unset).
 
+mod breaker;
 mod common;
 mod failover;
 
@@ -65,11 +66,13 @@ async fn memory_then_redis_then_login() {
     let third = cache(&api, &fake, Some(&redis)).await;
     let info = third.get_token_info(&api, "ana").await.unwrap().unwrap();
     assert_eq!(info.tier, Tier::Redis);
+    // A listed name with nothing cached; an unlisted one is refused.
     assert!(third
-        .get_token_info(&api, "nobody")
+        .get_token_info(&api, "u-nobody")
         .await
         .unwrap()
         .is_none());
+    assert!(third.get_token_info(&api, "nobody").await.is_err());
 
     // Delete one, then clear the upstream: memory and Redis both.
     first.get_token(&api, "bob").await.unwrap();
@@ -340,11 +343,32 @@ async fn bad_requests_and_listing() {
         Err(UpstreamError::InvalidUser(_))
     ));
     assert!(c.clear_all_tokens(Some("nope")).await.is_err());
+    // Names outside the `users` list (an upstream without one: its default
+    // user only) are refused before any login, by every operation.
+    let not_allowed = |api: &str| UpstreamError::UserNotAllowed(api.into());
+    assert_eq!(
+        c.get_token(&api, "mallory").await.unwrap_err(),
+        not_allowed(&api)
+    );
+    assert_eq!(
+        c.get_token_info(&api, "mallory").await.unwrap_err(),
+        not_allowed(&api)
+    );
+    assert_eq!(
+        c.delete_token(&api, "mallory").await.unwrap_err(),
+        not_allowed(&api)
+    );
+    let oauth = format!("{api}-oauth");
+    assert_eq!(
+        c.get_token(&oauth, "ana").await.unwrap_err(),
+        not_allowed(&oauth)
+    );
     assert_eq!(fake.count(), 0);
     let list = c.upstreams();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0].name, api);
     assert_eq!(list[0].default_user, "api");
+    assert_eq!(list[1].users, vec!["default".to_string()]);
     let json = serde_json::to_value(&list).unwrap();
     assert_eq!(json[0]["kind"], "json_login");
     assert_eq!(json[1]["kind"], "oauth2_client_credentials");

@@ -1,6 +1,8 @@
 //! `/v1/upstreams` and `/cache/health`: the upstream token cache over HTTP,
-//! for internal callers that cannot embed the library. Needs a token with
-//! the `admin` or `upstream:read` scope.
+//! for internal callers that cannot embed the library. Reading needs a token
+//! with the `admin` or `upstream:read` scope; forgetting cached tokens needs
+//! `admin` or `upstream:admin`. A user outside the upstream's `users` list
+//! answers the same 404 as an unknown upstream, so names cannot be probed.
 
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, Utc};
@@ -13,7 +15,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::http::{
     error::{ApiError, Problem},
     extract::{ApiPath, ApiQuery},
-    principal::{Require, UpstreamReader},
+    principal::{Require, UpstreamClearer, UpstreamReader},
     problems::{NotFound, Path, Query, Scoped, Unavailable},
     state::AppState,
 };
@@ -23,10 +25,12 @@ type ApiResult<T> = Result<T, ApiError>;
 impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
         match e {
-            UpstreamError::UnknownUpstream(_) => ApiError::not_found(
-                "upstream_not_found",
-                "no upstream with this name is configured",
-            ),
+            UpstreamError::UnknownUpstream(_) | UpstreamError::UserNotAllowed(_) => {
+                ApiError::not_found(
+                    "upstream_not_found",
+                    "no upstream with this name is configured",
+                )
+            }
             UpstreamError::InvalidUser(why) => {
                 let mut e = ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -150,7 +154,7 @@ pub async fn get_upstream_info(
     responses((status = 200, body = Object), Scoped, Path, Query, NotFound, Unavailable))]
 pub async fn delete_upstream_tokens(
     State(state): State<AppState>,
-    _caller: Require<UpstreamReader>,
+    _caller: Require<UpstreamClearer>,
     ApiPath(api): ApiPath<String>,
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -166,7 +170,7 @@ pub async fn delete_upstream_tokens(
     responses((status = 200, body = Object), Scoped, Unavailable))]
 pub async fn clear_upstream_tokens(
     State(state): State<AppState>,
-    _caller: Require<UpstreamReader>,
+    _caller: Require<UpstreamClearer>,
 ) -> ApiResult<Json<Value>> {
     Ok(as_json(state.upstream().clear_all_tokens(None).await?))
 }

@@ -47,6 +47,11 @@ pub fn config_with_file(
         ("TESSERA_ENC_KEY".into(), TEST_KEY.into()),
         ("TESSERA_DATA_DIR".into(), data_dir.display().to_string()),
         ("TESSERA_USAGE_FLUSH_INTERVAL".into(), "100ms".into()),
+        // Test receivers listen on 127.0.0.1; tests of the SSRF rule set it to false.
+        (
+            "TESSERA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS".into(),
+            "true".into(),
+        ),
     ]);
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
