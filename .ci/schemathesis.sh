@@ -79,7 +79,7 @@ for backend in $backends; do
   else
     unset TESSERA_DATABASE_URL
   fi
-  created="$("$bin" token create --name schemathesis --scopes admin,mfa,upstream:read --expires-in 1d --json)"
+  created="$("$bin" token create --name schemathesis --scopes admin,mfa,upstream:read,upstream:admin --expires-in 1d --json)"
   token="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["secret"])' "$created")"
   token_id="$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["token"]["id"])' "$created")"
   "$bin" serve --listen "127.0.0.1:$port" >"$data/serve.log" 2>&1 &

@@ -27,10 +27,13 @@ pub use otpauth::otpauth;
 pub use stripper::problem_detail;
 pub use token::token_format;
 
+/// A target: it panics on input that breaks an invariant.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, in the order of exposure; the corpus replay test
 /// and `fuzz/fuzz_targets/` follow this list.
 #[cfg(feature = "server")]
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("token_format", token_format),
     ("open_json_bodies", open_json_bodies),
     ("invite_code", invite_code),

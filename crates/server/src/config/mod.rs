@@ -329,8 +329,8 @@ fn mask_password(url: &str) -> String {
 mod connections;
 mod layers;
 mod mfa;
-mod proxies;
 pub mod parsers;
+mod proxies;
 mod sections;
 #[cfg(test)]
 mod tests;

@@ -100,9 +100,7 @@ impl From<DomainError> for ApiError {
         let status = match &e {
             DomainError::Invalid { .. }
             | DomainError::InvalidCharacters { .. }
-            | DomainError::WebhookUrlForbidden => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            | DomainError::WebhookUrlForbidden => StatusCode::UNPROCESSABLE_ENTITY,
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
             DomainError::TokenNotActive { .. } | DomainError::TokenDeleted => StatusCode::CONFLICT,
             DomainError::InviteNotAllowed { .. } => StatusCode::FORBIDDEN,

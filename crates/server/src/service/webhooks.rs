@@ -16,8 +16,7 @@ use tessera_core::{
     ids::{is_valid_id, new_id},
     webhook::{
         generate_secret, is_internal_address, validate_description, validate_event_types,
-        validate_url, Delivery,
-        DeliveryAttempt, DeliveryStatus, WebhookEndpoint,
+        validate_url, Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint,
     },
     DomainError, SecretString,
 };

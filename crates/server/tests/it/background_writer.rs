@@ -48,7 +48,7 @@ async fn token(store: &Arc<dyn Store>) -> ApiToken {
 
 async fn uses_are_summed_and_written_once_per_flush(db: TestDb) {
     let metrics = Arc::new(Metrics::new());
-    let writer = BackgroundWriter::new(db.store.clone(), metrics.clone());
+    let writer = BackgroundWriter::new(db.store.clone(), metrics.clone(), row_keys());
     let a = token(&db.store).await;
     let b = token(&db.store).await;
     let t0 = Utc::now().timestamp_millis();
@@ -91,7 +91,7 @@ async fn uses_are_summed_and_written_once_per_flush(db: TestDb) {
 
 async fn queued_audit_rows_land_with_the_next_flush(db: TestDb) {
     let metrics = Arc::new(Metrics::new());
-    let writer = BackgroundWriter::new(db.store.clone(), metrics.clone());
+    let writer = BackgroundWriter::new(db.store.clone(), metrics.clone(), row_keys());
     let target = new_id();
     for _ in 0..3 {
         writer.queue_audit(AuditEntry::success(
@@ -128,7 +128,7 @@ async fn queued_audit_rows_land_with_the_next_flush(db: TestDb) {
 /// flush once the database answers again.
 async fn a_failed_flush_keeps_everything_for_the_next_one(db: TestDb) {
     let metrics = Arc::new(Metrics::new());
-    let writer = BackgroundWriter::new(db.store.clone(), metrics.clone());
+    let writer = BackgroundWriter::new(db.store.clone(), metrics.clone(), row_keys());
     let a = token(&db.store).await;
     let t0 = Utc::now().timestamp_millis();
     writer.record_use(&a.id, at(t0));
@@ -183,3 +183,9 @@ backend_tests!(
     queued_audit_rows_land_with_the_next_flush,
     a_failed_flush_keeps_everything_for_the_next_one,
 );
+
+/// The keyed hash that names aggregated audit rows; any key will do here.
+fn row_keys() -> tessera_core::crypto::KeyedHasher {
+    tessera_core::crypto::KeyedHasher::new("background-writer-test-key-0123456789", "audit-row-key")
+        .expect("a test key")
+}

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod background_writer;
 mod client_address;
 mod db_outage;
 mod delivery;
@@ -16,7 +17,6 @@ mod http_mfa_events;
 mod http_tokens;
 mod http_upstreams;
 mod http_webhooks;
-mod background_writer;
 mod jobs;
 mod openapi;
 mod secrets_never_leak;

@@ -64,6 +64,16 @@ async fn send_and_wait_for_close(
     (String::from_utf8_lossy(&received).into_owned(), closed)
 }
 
+/// A slow client: its name, the bytes it sends before going quiet, the
+/// timeout that should close it, and the status and body part it should get
+/// first, if any.
+type SlowCase = (
+    &'static str,
+    &'static str,
+    Duration,
+    Option<(&'static str, &'static str)>,
+);
+
 async fn slow_and_idle_connections_are_closed_in_time(db: TestDb) {
     let s = start_with_short_timeouts(db).await;
     let addr = addr(&s);
@@ -71,7 +81,7 @@ async fn slow_and_idle_connections_are_closed_in_time(db: TestDb) {
                        Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"tok";
     // One case a line reads as a table; keep rustfmt from unfolding it.
     #[rustfmt::skip]
-    let cases: [(&str, &str, Duration, Option<(&str, &str)>); 4] = [
+    let cases: [SlowCase; 4] = [
         ("sends nothing", "", HEADER_TIMEOUT, None),
         ("sends half its headers", "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: ", HEADER_TIMEOUT, None),
         ("sends 5 of 1000 body bytes", verify_head, BODY_TIMEOUT, Some(("408", "\"code\":\"request_timeout\""))),
