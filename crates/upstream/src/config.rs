@@ -4,7 +4,7 @@
 //! names the upstream, the field and the variable. Also the cache's tunables
 //! ([`CacheSettings`]) and the user-name rule, which configuration and lookups
 //! share: this module depends on no other module of the crate but the leaf
-//! [`crate::users`].
+//! `users`.
 
 use std::{collections::BTreeMap, time::Duration};
 

@@ -50,7 +50,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests
-/// in progress finish (for at most [`DRAIN_TIMEOUT`]).
+/// in progress finish (for at most `DRAIN_TIMEOUT`).
 pub async fn serve(
     listener: TcpListener,
     app: Router,

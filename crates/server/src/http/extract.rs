@@ -10,7 +10,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts, HeaderMap, StatusCode},
 };
-use serde::de::DeserializeOwned;
+use serde::{de::DeserializeOwned, Deserialize};
 
 use tessera_core::{
     text::{self, TextRule},
@@ -394,6 +394,32 @@ where
     serde::Deserialize::deserialize(de).map(Some)
 }
 
+/// An optional whole number that may be written as a JSON float with no
+/// fractional part (`15557.0`): JSON Schema's `integer`, which the API
+/// document promises, includes those, and serde's `i64` alone does not.
+/// Anything else (a fraction, a number out of range, a string) is the usual
+/// type error.
+pub fn integral<'de, D>(de: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(number) = Option::<serde_json::Number>::deserialize(de)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    // 2^63 is exactly representable; every f64 below it in magnitude with no
+    // fraction converts without loss.
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.223_372_036_854_775_808e18 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::invalid_type(
+            serde::de::Unexpected::Other("a number out of range or with a fraction"),
+            &"a whole number",
+        )),
+    }
+}
+
 /// Path parameters, with rejections (e.g. invalid UTF-8) as problem+json.
 /// No path parameter takes a control character: one is refused (422
 /// `invalid_characters`) before the handler runs.
@@ -490,6 +516,29 @@ mod tests {
             let d = detail(raw);
             assert_clean(&d, "Evil");
             assert!(!d.contains("Secret") && !d.contains('\u{202e}'), "{d}");
+        }
+    }
+
+    #[test]
+    fn integral_numbers_may_be_written_as_floats_without_a_fraction() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(default, deserialize_with = "super::integral")]
+            n: Option<i64>,
+        }
+        let n = |json: &str| serde_json::from_str::<Body>(json).map(|b| b.n);
+        assert_eq!(n(r#"{"n": 15557}"#).unwrap(), Some(15557));
+        assert_eq!(n(r#"{"n": 15557.0}"#).unwrap(), Some(15557));
+        assert_eq!(n(r#"{"n": -2e3}"#).unwrap(), Some(-2000));
+        assert_eq!(n(r#"{"n": null}"#).unwrap(), None);
+        assert_eq!(n("{}").unwrap(), None);
+        for bad in [
+            r#"{"n": 1.5}"#,
+            r#"{"n": 1e300}"#,
+            r#"{"n": "5"}"#,
+            r#"{"n": true}"#,
+        ] {
+            assert!(n(bad).is_err(), "{bad}");
         }
     }
 }

@@ -27,11 +27,13 @@ pub struct CreateInviteRequest {
     pub email: Option<String>,
     /// Default 1; at most `TESSERA_INVITE_MAX_USES`.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub max_uses: Option<i64>,
     /// RFC 3339 time (default: 7 days from now).
     pub expires_at: Option<DateTime<Utc>>,
     /// Lifetime in seconds (instead of `expires_at`), at most `TESSERA_INVITE_MAX_TTL`.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub expires_in: Option<i64>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,

@@ -43,6 +43,7 @@ pub struct CreateTokenRequest {
     pub expires_at: Option<String>,
     /// Lifetime in seconds (instead of `expires_at`), at most `TESSERA_TOKEN_MAX_TTL`.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub expires_in: Option<i64>,
     /// A JSON object of at most 8 KiB.
     #[schema(value_type = Option<Object>)]
@@ -71,6 +72,7 @@ pub struct UpdateTokenRequest {
     pub expires_at: Option<String>,
     /// Lifetime in seconds (instead of `expires_at`), at most `TESSERA_TOKEN_MAX_TTL`.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub expires_in: Option<i64>,
     pub auto_rotate: Option<bool>,
 }
@@ -80,6 +82,7 @@ pub struct UpdateTokenRequest {
 pub struct RotateRequest {
     /// Keep the old secret working this long (0–86400 s, never past expiry).
     #[schema(minimum = 0, maximum = 86400)]
+    #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub grace_seconds: Option<i64>,
 }
 
