@@ -12,6 +12,7 @@ mod bodies;
 mod codes;
 #[cfg(feature = "server")]
 mod config;
+mod forwarded;
 mod otpauth;
 #[cfg(feature = "server")]
 mod stripper;
@@ -22,6 +23,7 @@ pub use bodies::open_json_bodies;
 pub use codes::{auth_code, invite_code, recovery_code};
 #[cfg(feature = "server")]
 pub use config::config_values;
+pub use forwarded::x_forwarded_for;
 pub use otpauth::otpauth;
 #[cfg(feature = "server")]
 pub use stripper::problem_detail;
@@ -36,6 +38,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("token_format", token_format),
     ("open_json_bodies", open_json_bodies),
+    ("x_forwarded_for", x_forwarded_for),
     ("invite_code", invite_code),
     ("auth_code", auth_code),
     ("recovery_code", recovery_code),

@@ -409,10 +409,10 @@ where
     if let Some(n) = number.as_i64() {
         return Ok(Some(n));
     }
-    // 2^63 is exactly representable; every f64 below it in magnitude with no
-    // fraction converts without loss.
+    // `i64::MAX as f64` rounds up to exactly 2^63; every f64 below it in
+    // magnitude with no fraction converts without loss.
     match number.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 9.223_372_036_854_775_808e18 => Ok(Some(f as i64)),
+        Some(f) if f.fract() == 0.0 && f.abs() < i64::MAX as f64 => Ok(Some(f as i64)),
         _ => Err(serde::de::Error::invalid_type(
             serde::de::Unexpected::Other("a number out of range or with a fraction"),
             &"a whole number",
