@@ -253,7 +253,20 @@ async fn invites_on_postgres() {
 
 #[test]
 fn webhooks_and_jobs_from_the_cli() {
-    let env = Env::sqlite();
+    // Without the development setting, an internal address is refused with
+    // the same stable code as over HTTP, and no endpoint is made.
+    let refused = Env::sqlite().run(&[
+        "webhooks",
+        "endpoints",
+        "create",
+        "--url",
+        "http://127.0.0.1:9/hook",
+    ]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("webhook_url_forbidden"), "{stderr}");
+    // The walk below sends to a local port, as a developer would.
+    let env = Env::sqlite().with("TESSERA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true");
     let created = env.json(&[
         "webhooks",
         "endpoints",

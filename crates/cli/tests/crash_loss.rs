@@ -51,6 +51,8 @@ fn env() -> Env {
         .with("TESSERA_WEBHOOK_POLL_INTERVAL", "50ms")
         .with("TESSERA_WEBHOOK_RETRY_SCHEDULE", &retries)
         .with("TESSERA_WEBHOOK_RETRY_JITTER", "0")
+        // The receiver is a local port.
+        .with("TESSERA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,7 +31,7 @@ fn every_variant_has_its_stable_code_and_message() {
                 granted_role: "admin".into(),
             },
             "invite_not_allowed",
-            "issuers with role \"member\" may not grant role \"admin\"",
+            "the issuer's role may not grant the requested role",
         ),
         (
             DomainError::InviteQuotaExceeded {

@@ -10,7 +10,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts, HeaderMap, StatusCode},
 };
-use serde::{de::DeserializeOwned, Deserialize};
+use serde::de::DeserializeOwned;
 
 use tessera_core::{
     text::{self, TextRule},
@@ -403,20 +403,50 @@ pub fn integral<'de, D>(de: D) -> Result<Option<i64>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
-    let Some(number) = Option::<serde_json::Number>::deserialize(de)? else {
-        return Ok(None);
-    };
-    if let Some(n) = number.as_i64() {
-        return Ok(Some(n));
+    de.deserialize_option(Integral)
+}
+
+/// The visitor behind [`integral`]: it expects "an integer", so a wrong type
+/// reads like serde's own message for `i64`.
+struct Integral;
+
+impl<'de> serde::de::Visitor<'de> for Integral {
+    type Value = Option<i64>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an integer")
     }
-    // `i64::MAX as f64` rounds up to exactly 2^63; every f64 below it in
-    // magnitude with no fraction converts without loss.
-    match number.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < i64::MAX as f64 => Ok(Some(f as i64)),
-        _ => Err(serde::de::Error::invalid_type(
-            serde::de::Unexpected::Other("a number out of range or with a fraction"),
-            &"a whole number",
-        )),
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        de.deserialize_any(self)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Some(n))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        i64::try_from(n)
+            .map(Some)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(n), &self))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<Self::Value, E> {
+        // `i64::MAX as f64` rounds up to exactly 2^63; every f64 below it in
+        // magnitude with no fraction converts without loss.
+        if f.fract() == 0.0 && f.abs() < i64::MAX as f64 {
+            Ok(Some(f as i64))
+        } else {
+            Err(E::invalid_value(serde::de::Unexpected::Float(f), &self))
+        }
     }
 }
 
