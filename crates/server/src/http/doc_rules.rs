@@ -17,6 +17,19 @@ const SUBJECT: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1
 const EMAIL: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
 /// Ids and cursors (`tessera_core::ids::is_valid_id`).
 const UUID: &str = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+/// Query and path parameters, metadata keys (`tessera_core::text`'s line
+/// rule): no control character.
+const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// Names (the name rule): no control character, bidirectional override or
+/// zero-width character.
+const NAME: &str = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$";
+/// Free text (the multiline rule): tab, line feed and carriage return are
+/// the only control characters allowed.
+const MULTILINE: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+/// Body fields under the name rule and the free-text rule; fields with a
+/// pattern, format or enum of their own keep it.
+const NAME_FIELDS: &[&str] = &["name", "owner", "subject", "issuer", "account_name"];
+const FREE_TEXT_FIELDS: &[&str] = &["description", "reason"];
 /// E.164: `+`, 7-15 digits, not starting with 0.
 const E164: &str = r"^\+[1-9][0-9]{6,14}$";
 
@@ -40,6 +53,7 @@ pub fn apply(
 ) -> utoipa::openapi::OpenApi {
     let mut v = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
     parameters_and_bodies(&mut v);
+    character_rules(&mut v["components"]["schemas"]);
     let schemas = &mut v["components"]["schemas"];
     let events: Vec<&str> = tessera_core::webhook::event_types().collect();
     for name in ["CreateEndpointRequest", "UpdateEndpointRequest"] {
@@ -161,6 +175,9 @@ fn parameters_and_bodies(doc: &mut Value) {
             if p["name"] == "cursor" && p["in"] == "query" {
                 p["schema"] = json!({"type": ["string", "null"], "pattern": UUID});
             }
+            if let Some(schema) = p.get_mut("schema") {
+                add_pattern(schema, LINE);
+            }
         }
         let body = op
             .get_mut("requestBody")
@@ -176,6 +193,41 @@ fn parameters_and_bodies(doc: &mut Value) {
                 *body = schema;
             }
         }
+    }
+}
+
+/// The character rules of `tessera_core::text` on the body fields they
+/// apply to. (Metadata keys and string values follow the line and free-text
+/// rules too; utoipa's document types cannot state that, see the README.)
+fn character_rules(schemas: &mut Value) {
+    let Some(schemas) = schemas.as_object_mut() else {
+        return;
+    };
+    for schema in schemas.values_mut() {
+        // `get_mut`, not indexing: indexing a missing key would insert a null.
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, property) in properties.iter_mut() {
+            if NAME_FIELDS.contains(&name.as_str()) {
+                add_pattern(property, NAME);
+            } else if FREE_TEXT_FIELDS.contains(&name.as_str()) {
+                add_pattern(property, MULTILINE);
+            }
+        }
+    }
+}
+
+/// Adds `pattern` to a string schema (or a nullable one) that has no
+/// pattern, format or enum of its own.
+fn add_pattern(schema: &mut Value, pattern: &str) {
+    let ty = &schema["type"];
+    let is_string = ty == "string" || ty.as_array().is_some_and(|t| t.contains(&json!("string")));
+    let constrained = ["pattern", "format", "enum", "const"]
+        .iter()
+        .any(|k| schema.get(k).is_some());
+    if is_string && !constrained {
+        schema["pattern"] = json!(pattern);
     }
 }
 

@@ -115,9 +115,11 @@ families! {
     Invalid => [
         (422, UNPROCESSABLE, None),
     ]
-    /// The operation reads path segments.
+    /// The operation reads path segments (one with a control character is
+    /// refused with 422 `invalid_characters`).
     Path => [
         (400, BAD_REQUEST, None),
+        (422, UNPROCESSABLE, None),
     ]
     /// The operation names a resource that may not exist.
     NotFound => [
