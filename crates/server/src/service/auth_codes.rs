@@ -279,9 +279,11 @@ impl AuthCodeService {
             );
         }
         let presented = req.code.trim();
-        if presented.is_empty() || presented.len() > 16 {
+        // Characters, not bytes, as the message and the API document say.
+        if presented.is_empty() || presented.chars().count() > 16 {
             return Err(DomainError::invalid("code", "must be 1-16 characters").into());
         }
+        tessera_core::text::check("code", presented, tessera_core::text::TextRule::Line)?;
         let lookup = AuthCodeLookup {
             subject: subject.clone(),
             purpose: purpose.clone(),

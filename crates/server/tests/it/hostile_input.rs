@@ -172,12 +172,22 @@ async fn nul_in_every_string_field_and_parameter(db: TestDb) {
         post("/v1/auth-codes", auth("alice", &n, "a@example.com"), "purpose"),
         post("/v1/auth-codes", auth("alice", "login", &n), "destination"),
         post("/v1/auth-codes/verify", check(&n, None), "subject"),
+        post("/v1/auth-codes/verify", json!({"subject": "alice", "purpose": "login", "code": "12\u{0}34"}), "code"),
+        post("/v1/auth-codes/verify", json!({"subject": "alice", "purpose": "login", "code": "\u{d7}\u{f8}\u{9b}"}), "code"),
         row(Method::POST, "/v1/auth-codes/verify", Some(check("alice", Some(&n))), 422, "validation_failed", Some("id")),
         // Upstream cache.
         get("/v1/upstreams/demo/token?user=zq9hostile%00", "user"),
         get("/v1/upstreams/zq9hostile%00/token", "api"),
     ];
     run(&s, rows).await;
+    // An auth code's length is counted in characters, as documented: nine
+    // two-byte letters are a (wrong) code, not an over-long one.
+    let r = s
+        .as_admin()
+        .post_json("/v1/auth-codes/verify", json!({"subject": "alice", "purpose": "login", "code": "ččččččččč"}))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["code"], "NO_CODE");
     // verify answers 200 for any well-formed request: a NUL token is malformed.
     for body in [json!({"token": nul()}), json!({"token": "tsr_x", "scopes": [nul()]})] {
         let r = s.verify_reply(body).await;
