@@ -88,7 +88,8 @@ pub fn parse_json<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Resu
 /// from an array (`[null, null]` as `{"purge": null, "reason": null}`), or a
 /// unit-like default from `null`.
 fn require_object(body: &[u8]) -> Result<(), ApiError> {
-    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+    // 0x7b is the opening curly bracket of a JSON object.
+    if body.trim_ascii_start().first() == Some(&0x7b) {
         return Ok(());
     }
     match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
