@@ -6,12 +6,19 @@
 //!
 //! The client is the per-IP limit key ([`ClientKey`]: an IPv4 address or an
 //! IPv6 /64), so a client cannot spread itself over many rows by rotating
-//! addresses inside its /64; the row keeps the sealed full address (and user
-//! agent, request id) of the first failure it counts. The row's key, used by
-//! every replica to add to the same row, is a keyed hash of the client, so
-//! no address is stored in clear.
+//! addresses inside its /64. Only the first row a replica writes for a
+//! (client, minute) keeps the sealed full address, user agent and request id
+//! of the failure that started it; the client's other codes that minute
+//! (typically `RATE_LIMITED` after the first) are bare counts, linked to it
+//! by the client part of their row key. That keeps a flooding client at
+//! under 1 KB of audit data a minute (see `verify_failures` in the server's
+//! tests). The row key, used by every replica to add to the same row, is a
+//! keyed hash of the client, so no address is stored in clear.
 
-use std::{collections::HashMap, net::IpAddr};
+use std::{
+    collections::{HashMap, HashSet},
+    net::IpAddr,
+};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -58,9 +65,18 @@ impl AggregateKey {
     fn row_key(&self, hasher: &KeyedHasher) -> String {
         let client = self.client.as_ref().map_or("-", ClientKey::as_str);
         let hash = hasher.hash_hex(client.as_bytes());
-        format!("token.verify:{}:{}:{}", &hash[..32], self.code, self.minute)
+        // 64 bits of the hash: two clients would have to collide within one
+        // minute for their counts to merge.
+        format!("token.verify:{}:{}:{}", &hash[..16], self.code, self.minute)
+    }
+
+    fn client_minute(&self) -> ClientMinute {
+        (self.client.clone(), self.minute)
     }
 }
+
+/// A client and a Unix minute: the unit whose first row carries the context.
+type ClientMinute = (Option<ClientKey>, i64);
 
 /// The failures of one key not yet written, with the first failure's
 /// sealed context and the sample token ids seen this minute.
@@ -83,6 +99,13 @@ impl Aggregate {
 
     fn entry(&self, key: &AggregateKey) -> AuditEntry {
         let window_start = DateTime::from_timestamp(key.minute * 60, 0).unwrap_or_default();
+        let mut details = json!({
+            "code": key.code,
+            "window_start": window_start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        });
+        if !self.samples.is_empty() {
+            details["sample_token_ids"] = json!(self.samples);
+        }
         AuditEntry {
             actor: Actor::Anonymous.as_audit_string(),
             action: "token.verify",
@@ -90,11 +113,7 @@ impl Aggregate {
             // The first token seen, so the row shows up in its history.
             target_id: self.samples.first().cloned(),
             outcome: "failure",
-            details: json!({
-                "code": key.code,
-                "sample_token_ids": self.samples,
-                "window_start": window_start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            }),
+            details,
             context: self.context.clone(),
         }
     }
@@ -107,6 +126,8 @@ pub type Batch = Vec<(AggregateKey, Aggregate, AuditAggregate)>;
 #[derive(Default)]
 pub struct FailureAggregates {
     map: HashMap<AggregateKey, Aggregate>,
+    /// The (client, minute)s whose first aggregate took the context.
+    with_context: HashSet<ClientMinute>,
 }
 
 impl FailureAggregates {
@@ -133,17 +154,25 @@ impl FailureAggregates {
         context: RequestContext,
         max: usize,
     ) -> bool {
-        if !self.map.contains_key(&key) && self.map.len() >= max {
+        if let Some(agg) = self.map.get_mut(&key) {
+            agg.add(token_id);
+            return true;
+        }
+        if self.map.len() >= max {
             return false;
         }
-        self.map
-            .entry(key)
-            .or_insert_with(|| Aggregate {
-                context,
-                samples: Vec::new(),
-                unflushed: 0,
-            })
-            .add(token_id);
+        let context = if self.with_context.insert(key.client_minute()) {
+            context
+        } else {
+            RequestContext::default()
+        };
+        let mut agg = Aggregate {
+            context,
+            samples: Vec::new(),
+            unflushed: 0,
+        };
+        agg.add(token_id);
+        self.map.insert(key, agg);
         true
     }
 
@@ -165,6 +194,7 @@ impl FailureAggregates {
         }
         let minute = now.timestamp().div_euclid(60);
         self.map.retain(|k, _| k.minute >= minute);
+        self.with_context.retain(|(_, m)| *m >= minute);
         batch
     }
 
@@ -270,6 +300,40 @@ mod tests {
         count(&mut aggs, event("203.0.113.1", "MALFORMED", None, 0));
         let batch = aggs.take(&hasher(), at(120));
         assert_eq!(batch[0].2.occurrences, 6);
+    }
+
+    #[test]
+    fn only_a_client_minutes_first_row_keeps_the_context() {
+        let mut aggs = FailureAggregates::default();
+        let context = RequestContext {
+            request_id: Some("req-1".into()),
+            ip_sealed: Some("k:ip".into()),
+            user_agent_sealed: Some("k:ua".into()),
+        };
+        let key = |ip: &str, code, secs| AggregateKey::of(&event(ip, code, None, secs));
+        for (ip, code, secs) in [
+            ("203.0.113.1", "NOT_FOUND", 0),
+            ("203.0.113.1", "RATE_LIMITED", 1),
+            ("203.0.113.2", "RATE_LIMITED", 2),
+            ("203.0.113.1", "RATE_LIMITED", 61),
+        ] {
+            assert!(aggs.insert(key(ip, code, secs), None, context.clone(), 10));
+        }
+        let batch = aggs.take(&hasher(), at(0));
+        let has_context = |ip, code, secs| {
+            let k = key(ip, code, secs);
+            let (.., row) = batch.iter().find(|(bk, ..)| *bk == k).unwrap();
+            row.entry.context.user_agent_sealed.is_some()
+        };
+        assert!(has_context("203.0.113.1", "NOT_FOUND", 0));
+        assert!(!has_context("203.0.113.1", "RATE_LIMITED", 1));
+        // Another client, and the same client's next minute, start afresh.
+        assert!(has_context("203.0.113.2", "RATE_LIMITED", 2));
+        assert!(has_context("203.0.113.1", "RATE_LIMITED", 61));
+        let bare = key("203.0.113.1", "RATE_LIMITED", 1);
+        let (.., row) = batch.iter().find(|(bk, ..)| *bk == bare).unwrap();
+        assert!(row.entry.context.ip_sealed.is_none() && row.entry.context.request_id.is_none());
+        assert!(row.entry.details.get("sample_token_ids").is_none());
     }
 
     #[test]
