@@ -79,8 +79,7 @@ pub fn print_openapi() -> ExitCode {
     let doc = tessera_server::openapi();
     println!(
         "{}",
-        doc.to_pretty_json()
-            .expect("the OpenAPI document serializes")
+        serde_json::to_string_pretty(&doc).expect("the OpenAPI document serializes")
     );
     ExitCode::SUCCESS
 }

@@ -15,6 +15,9 @@ const SUBJECT: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1
 /// The plain address `tessera_core::mfa::auth_code::validate_destination`
 /// accepts: dot-atom local part, two or more DNS labels.
 const EMAIL: &str = r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+/// An address's local part is at most 64 characters (RFC 5321), which the
+/// pattern above cannot count across its dots.
+const EMAIL_LOCAL_PART: &str = "^[^@]{1,64}@";
 /// Ids and cursors (`tessera_core::ids::is_valid_id`).
 const UUID: &str = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
 /// Query and path parameters, metadata keys (`tessera_core::text`'s line
@@ -28,7 +31,14 @@ const NAME: &str = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e
 const MULTILINE: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
 /// Body fields under the name rule and the free-text rule; fields with a
 /// pattern, format or enum of their own keep it.
-const NAME_FIELDS: &[&str] = &["name", "owner", "subject", "issuer", "account_name"];
+const NAME_FIELDS: &[&str] = &[
+    "name",
+    "owner",
+    "subject",
+    "issuer",
+    "account_name",
+    "email",
+];
 const FREE_TEXT_FIELDS: &[&str] = &["description", "reason"];
 /// E.164: `+`, 7-15 digits, not starting with 0.
 const E164: &str = r"^\+[1-9][0-9]{6,14}$";
@@ -46,14 +56,14 @@ pub struct Deployment {
 
 /// Applies the rules to `doc`; `deployment` adds the configured limits
 /// (`None` for the document without a configuration, as `tessera openapi`
-/// prints it).
-pub fn apply(
-    doc: utoipa::openapi::OpenApi,
-    deployment: Option<Deployment>,
-) -> utoipa::openapi::OpenApi {
+/// prints it). The result stays JSON: utoipa's document types cannot hold
+/// some of what the rules state (`propertyNames`, recursive schemas, type
+/// lists), and a round trip through them would drop it silently.
+pub fn apply(doc: utoipa::openapi::OpenApi, deployment: Option<Deployment>) -> Value {
     let mut v = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
     parameters_and_bodies(&mut v);
     character_rules(&mut v["components"]["schemas"]);
+    metadata_rules(&mut v["components"]["schemas"]);
     let schemas = &mut v["components"]["schemas"];
     let events: Vec<&str> = tessera_core::webhook::event_types().collect();
     for name in ["CreateEndpointRequest", "UpdateEndpointRequest"] {
@@ -88,7 +98,16 @@ pub fn apply(
         &["Issuer", "properties", "subject"],
         json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": SUBJECT}),
     );
-    // The destination's form follows the channel.
+    destination_rules(schemas);
+    lifetime_rules(schemas);
+    if let Some(d) = deployment {
+        configured(schemas, &d);
+    }
+    v
+}
+
+/// An auth code's destination: its form follows the channel.
+fn destination_rules(schemas: &mut Value) {
     set(
         schemas,
         &[
@@ -103,11 +122,20 @@ pub fn apply(
         schemas,
         &["SendAuthCodeRequest", "oneOf"],
         json!([
-            {"properties": {"channel": {"const": "email"}, "destination": {"type": "string", "maxLength": 254, "pattern": EMAIL}}},
+            {"properties": {"channel": {"const": "email"}, "destination": {
+                "type": "string", "maxLength": 254, "pattern": EMAIL,
+                // The local part is at most 64 characters (RFC 5321).
+                "allOf": [{"pattern": EMAIL_LOCAL_PART}],
+            }}},
             {"properties": {"channel": {"const": "sms"}, "destination": {"type": "string", "pattern": E164}}}
         ]),
     );
-    // A lifetime is given one way or the other, never both.
+}
+
+/// A lifetime is given one way or the other, never both (`null` is the
+/// same as leaving a field out).
+fn lifetime_rules(schemas: &mut Value) {
+    let not_null = json!({"not": {"type": "null"}});
     for name in [
         "CreateTokenRequest",
         "UpdateTokenRequest",
@@ -116,13 +144,53 @@ pub fn apply(
         set(
             schemas,
             &[name, "not"],
-            json!({"required": ["expires_at", "expires_in"]}),
+            json!({
+                "required": ["expires_at", "expires_in"],
+                "properties": {"expires_at": not_null, "expires_in": not_null},
+            }),
         );
     }
-    if let Some(d) = deployment {
-        configured(schemas, &d);
+}
+
+/// Metadata (`tessera_core::api_token::validate_metadata`): any JSON object
+/// whose keys, at every depth, follow the line rule and whose strings follow
+/// the free-text rule. Stated with a recursive `MetadataValue` schema.
+fn metadata_rules(schemas: &mut Value) {
+    let object = |nullable: bool| {
+        let ty = if nullable {
+            json!(["object", "null"])
+        } else {
+            json!("object")
+        };
+        json!({
+            "type": ty,
+            "description": "A JSON object of at most 8 KiB (serialized). Keys hold no control \
+                character; strings hold none but tab, line feed and carriage return.",
+            "propertyNames": {"pattern": LINE},
+            "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"},
+        })
+    };
+    for name in [
+        "CreateTokenRequest",
+        "UpdateTokenRequest",
+        "CreateInviteRequest",
+    ] {
+        set(schemas, &[name, "properties", "metadata"], object(true));
     }
-    serde_json::from_value(v).expect("the amended OpenAPI document deserializes")
+    if let Some(all) = schemas.as_object_mut() {
+        all.insert(
+            "MetadataValue".into(),
+            json!({
+                "description": "A value inside metadata.",
+                "anyOf": [
+                    {"type": "string", "pattern": MULTILINE},
+                    {"type": ["number", "boolean", "null"]},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/MetadataValue"}},
+                    object(false),
+                ],
+            }),
+        );
+    }
 }
 
 /// The limits this deployment configured.
@@ -167,7 +235,9 @@ fn parameters_and_bodies(doc: &mut Value) {
             .into_iter()
             .flat_map(|i| i.values_mut())
     }) {
-        for p in op["parameters"].as_array_mut().into_iter().flatten() {
+        // `get_mut`, not indexing: indexing a missing key would insert a null.
+        let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
+        for p in parameters.into_iter().flatten() {
             if p["name"] == "subject" && p["in"] == "path" {
                 p["schema"] =
                     json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": SUBJECT});
@@ -197,8 +267,7 @@ fn parameters_and_bodies(doc: &mut Value) {
 }
 
 /// The character rules of `tessera_core::text` on the body fields they
-/// apply to. (Metadata keys and string values follow the line and free-text
-/// rules too; utoipa's document types cannot state that, see the README.)
+/// apply to (metadata has [`metadata_rules`]).
 fn character_rules(schemas: &mut Value) {
     let Some(schemas) = schemas.as_object_mut() else {
         return;

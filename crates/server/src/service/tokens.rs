@@ -242,7 +242,13 @@ impl TokenService {
         if !is_valid_id(id) {
             return Err(not_found());
         }
-        self.store.get_token(id).await?.ok_or_else(not_found)
+        // A deleted token is gone for reading and changing until it is
+        // restored: listings with `include_deleted` show it, restore takes
+        // its id.
+        let token = self.store.get_token(id).await?;
+        token
+            .filter(|t| t.deleted_at.is_none())
+            .ok_or_else(not_found)
     }
 
     /// A page of tokens, newest first; states are judged now.
@@ -326,6 +332,9 @@ impl TokenService {
             auto_rotate: input.auto_rotate,
         };
         self.change(id, move |current: &ApiToken| {
+            if current.deleted_at.is_some() {
+                return Err(DomainError::NotFound(Entity::Token));
+            }
             if current.purged_at.is_some() {
                 return Err(DomainError::TokenNotActive {
                     state: "purged",

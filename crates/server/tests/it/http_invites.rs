@@ -136,6 +136,27 @@ async fn the_whole_flow(db: TestDb) {
         validate(&s, json!({"code": code4})).await.body["code"],
         "NOT_FOUND"
     );
+    // A deleted invite is gone for reading and revoking; deleting again
+    // returns it unchanged (a retried delete succeeds); a listing with
+    // include_deleted still shows it.
+    let path = format!("/v1/invites/{id4}");
+    admin
+        .get(&path)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "invite_not_found");
+    let again = admin.delete(&path).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["deleted_at"], deleted.body["deleted_at"]);
+    admin
+        .post(&format!("{path}/revoke"))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "invite_not_found");
+    let listed = admin
+        .get("/v1/invites?include_deleted=true&limit=100")
+        .await;
+    assert!(listed.text.contains(&id4), "{}", listed.text);
+    let listed = admin.get("/v1/invites?limit=100").await;
+    assert!(!listed.text.contains(&id4), "{}", listed.text);
 
     // States in listings.
     for (state, min) in [("used", 1), ("revoked", 1), ("expired", 1), ("active", 5)] {

@@ -70,6 +70,19 @@ async fn full_lifecycle_walk(db: TestDb) {
         .get("/v1/tokens?owner=svc-billing&include_deleted=true")
         .await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    // Until restored, the id reads and changes as not found; deleting it
+    // again returns it unchanged.
+    s.as_admin()
+        .get(&format!("/v1/tokens/{id}"))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "token_not_found");
+    s.as_admin()
+        .patch_json(&format!("/v1/tokens/{id}"), json!({"name": "renamed"}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "token_not_found");
+    let again = s.as_admin().delete(&format!("/v1/tokens/{id}")).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["deleted_at"], r.body["deleted_at"]);
     let r = s.as_admin().post(&format!("/v1/tokens/{id}/restore")).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body["deleted_at"].is_null());

@@ -59,6 +59,32 @@ async fn every_documented_operation_is_routed() {
     assert!(operations >= 13);
 }
 
+/// The rules amend the document as JSON (`http::doc_rules`); a careless
+/// index there inserts a `null` where OpenAPI wants a list or an object, and
+/// schemathesis then refuses the whole document.
+#[test]
+fn no_value_is_null() {
+    fn nulls(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Null => out.push(at),
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    nulls(item, format!("{at}/{i}"), out);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    nulls(item, format!("{at}/{k}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    nulls(&document(), String::new(), &mut found);
+    assert!(found.is_empty(), "null values at {found:?}");
+}
+
 /// The document as `tessera openapi` prints it and as the server serves it
 /// (less the configured limits).
 fn document() -> serde_json::Value {

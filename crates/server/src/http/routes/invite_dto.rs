@@ -22,7 +22,9 @@ pub struct CreateInviteRequest {
     /// Only this address may use the invite.
     #[schema(
         max_length = 254,
-        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]*\.[^@\s\x00-\x1f\x7f-\x9f]*$"
+        // One `@`, a dot after it, no space, control, bidirectional or
+        // zero-width character (`tessera_core::email::normalize_email`).
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]+@[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*\.[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
     )]
     pub email: Option<String>,
     /// Default 1; at most `TESSERA_INVITE_MAX_USES`.

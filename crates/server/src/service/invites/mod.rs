@@ -269,12 +269,18 @@ impl InviteService {
             .then(|| InviteQuota::new(self.settings.daily_quota, Duration::hours(24)))
     }
 
+    /// An invite by id. A deleted invite is gone for every per-id operation
+    /// (there is no undelete): `404`, as for an id that never existed. Only
+    /// listings with `include_deleted` and the audit log still show it.
     pub async fn get(&self, id: &str) -> Result<Invite, ServiceError> {
         let not_found = || ServiceError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
             return Err(not_found());
         }
-        self.store.get_invite(id).await?.ok_or_else(not_found)
+        let invite = self.store.get_invite(id).await?;
+        invite
+            .filter(|i| i.deleted_at.is_none())
+            .ok_or_else(not_found)
     }
 
     /// A page of invites, newest first; states are judged now.
@@ -292,60 +298,41 @@ impl InviteService {
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<Invite, ServiceError> {
-        let (invite, changed) = self
-            .stamp_once(
-                id,
-                actor,
-                ctx,
-                "invite.revoke",
-                |i| &mut i.revoked_at,
-                |i| vec![OutboxEvent::invite_revoked(&i.id)],
-            )
-            .await?;
+        let (invite, changed) = self.stamp_once(id, actor, ctx, &REVOKE).await?;
         if changed {
             self.metrics.invites_revoked.inc();
         }
         Ok(invite)
     }
 
-    /// Soft-deletes an invite; idempotent.
+    /// Soft-deletes an invite; idempotent (deleting it again returns it
+    /// unchanged, so a retried request succeeds).
     pub async fn delete(
         &self,
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<Invite, ServiceError> {
-        let (invite, _) = self
-            .stamp_once(
-                id,
-                actor,
-                ctx,
-                "invite.delete",
-                |i| &mut i.deleted_at,
-                |_| vec![],
-            )
-            .await?;
+        let (invite, _) = self.stamp_once(id, actor, ctx, &DELETE).await?;
         Ok(invite)
     }
 
-    /// Sets the timestamp `field` picks to now, unless it is already set
-    /// (then nothing is written): the shape of revoke and delete.
+    /// Sets the timestamp `stamp.field` picks to now, unless it is already
+    /// set (then nothing is written): the shape of revoke and delete.
     async fn stamp_once(
         &self,
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
-        action: &'static str,
-        field: fn(&mut Invite) -> &mut Option<DateTime<Utc>>,
-        events: fn(&Invite) -> Vec<OutboxEvent>,
+        stamp: &Stamp,
     ) -> Result<(Invite, bool), ServiceError> {
-        self.change(id, actor, ctx, |i, now| {
-            let stamp = field(i);
-            if stamp.is_some() {
+        self.change(id, actor, ctx, stamp.if_deleted, |i, now| {
+            let at = (stamp.field)(i);
+            if at.is_some() {
                 return None;
             }
-            *stamp = Some(now);
-            Some((action, events(i)))
+            *at = Some(now);
+            Some((stamp.action, (stamp.events)(i)))
         })
         .await
     }
@@ -355,6 +342,7 @@ impl InviteService {
         id: &str,
         actor: &Actor,
         ctx: &RequestContext,
+        if_deleted: IfDeleted,
         rule: impl FnOnce(&mut Invite, DateTime<Utc>) -> Option<(&'static str, Vec<OutboxEvent>)> + Send,
     ) -> Result<(Invite, bool), ServiceError> {
         let not_found = || ServiceError::from(DomainError::NotFound(Entity::Invite));
@@ -364,6 +352,12 @@ impl InviteService {
         let now = tessera_core::ids::now();
         let mut tx = self.store.begin_write().await?;
         let mut invite = tx.lock_invite(id).await?.ok_or_else(not_found)?;
+        if invite.deleted_at.is_some() {
+            return match if_deleted {
+                IfDeleted::NotFound => Err(not_found()),
+                IfDeleted::Unchanged => Ok((invite, false)),
+            };
+        }
         // Nothing to do: dropping the transaction rolls it back.
         let Some((action, events)) = rule(&mut invite, now) else {
             return Ok((invite, false));
@@ -546,6 +540,38 @@ impl InviteService {
 /// its /64), when known (a console attempt has none and is not limited).
 fn failure_key(attempt: &Attempt<'_>) -> Option<LimitKey> {
     attempt.client_ip.map(LimitKey::client)
+}
+
+/// A change that sets one timestamp once: its audit action, what it does to
+/// a deleted invite, the field, and the events it emits.
+struct Stamp {
+    action: &'static str,
+    if_deleted: IfDeleted,
+    field: fn(&mut Invite) -> &mut Option<DateTime<Utc>>,
+    events: fn(&Invite) -> Vec<OutboxEvent>,
+}
+
+const REVOKE: Stamp = Stamp {
+    action: "invite.revoke",
+    if_deleted: IfDeleted::NotFound,
+    field: |i| &mut i.revoked_at,
+    events: |i| vec![OutboxEvent::invite_revoked(&i.id)],
+};
+
+const DELETE: Stamp = Stamp {
+    action: "invite.delete",
+    if_deleted: IfDeleted::Unchanged,
+    field: |i| &mut i.deleted_at,
+    events: |_| vec![],
+};
+
+/// What a change does to an invite that is already deleted.
+#[derive(Debug, Clone, Copy)]
+enum IfDeleted {
+    /// Answer as if it did not exist (see [`InviteService::get`]).
+    NotFound,
+    /// Return it as it is (a repeated delete).
+    Unchanged,
 }
 
 #[cfg(test)]
