@@ -3,14 +3,16 @@
 
 use tracing_subscriber::{fmt, EnvFilter};
 
-use crate::config::LogFormat;
+use crate::config::{log_filter, LogFormat};
 
 /// Installs the global subscriber once; later calls are no-ops (tests).
 pub fn init(format: LogFormat, level: &str) {
     let filter = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(level));
+        .and_then(|v| log_filter(&v))
+        // `level` was checked by the configuration, with `log_filter` too.
+        .or_else(|| log_filter(level))
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -85,6 +85,9 @@ fn bad_values_name_the_variable() {
         (&[("DB_DRIVER", "mysql")], "DB_DRIVER"),
         (&[("TESSERA_ENC_KEY", "short")], "TESSERA_ENC_KEY"),
         (&[("TESSERA_LISTEN", "nowhere")], "TESSERA_LISTEN"),
+        // tracing-subscriber's parser panics on this one (a fuzz finding).
+        (&[("TESSERA_LOG", "fsse\u{fffd}ra=debug")], "TESSERA_LOG"),
+        (&[("TESSERA_LOG", "info,\ttessera=debug")], "TESSERA_LOG"),
         (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
         (
             &[("TESSERA_TOKEN_MAX_TTL", "forever")],
