@@ -230,12 +230,16 @@ fn log_settings(l: &Layers) -> Result<(LogFormat, String), ConfigError> {
     Ok((log_format, log_level))
 }
 
-/// A log filter (`TESSERA_LOG`, `RUST_LOG`). Printable ASCII only: the
-/// filter parser of tracing-subscriber 0.3 panics on some non-ASCII
-/// directives (it slices inside a character; found by the `config_values`
-/// fuzz target), and no target or level name needs anything else.
+/// A log filter (`TESSERA_LOG`, `RUST_LOG`): comma-separated `level` and
+/// `target=level` directives, in ASCII letters, digits and `_ : . , = -`.
+/// Two fuzz findings (`config_values`) in tracing-subscriber 0.3's filter
+/// parser set this bound: it panics on some non-ASCII directives (it slices
+/// inside a character), and a span-field filter (`[span{field=/regex/}]`)
+/// compiles its regex into a DFA that can take exponential time, so one
+/// setting could hang start-up.
 pub fn log_filter(v: &str) -> Option<tracing_subscriber::EnvFilter> {
-    if !v.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"_:.,=- ".contains(&b);
+    if !v.bytes().all(plain) {
         return None;
     }
     tracing_subscriber::EnvFilter::try_new(v).ok()

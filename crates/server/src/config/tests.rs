@@ -88,6 +88,11 @@ fn bad_values_name_the_variable() {
         // tracing-subscriber's parser panics on this one (a fuzz finding).
         (&[("TESSERA_LOG", "fsse\u{fffd}ra=debug")], "TESSERA_LOG"),
         (&[("TESSERA_LOG", "info,\ttessera=debug")], "TESSERA_LOG"),
+        // A span-field regex can take exponential time to compile.
+        (
+            &[("TESSERA_LOG", "t[s{f=/(a|b)*a(a|b){20}/}]=info")],
+            "TESSERA_LOG",
+        ),
         (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
         (
             &[("TESSERA_TOKEN_MAX_TTL", "forever")],
