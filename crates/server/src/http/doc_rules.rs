@@ -156,16 +156,20 @@ fn lifetime_rules(schemas: &mut Value) {
 /// whose keys, at every depth, follow the line rule and whose strings follow
 /// the free-text rule. Stated with a recursive `MetadataValue` schema.
 fn metadata_rules(schemas: &mut Value) {
-    let object = |nullable: bool| {
-        let ty = if nullable {
-            json!(["object", "null"])
+    // The field itself (nullable), or an object nested in it.
+    let object = |top: bool| {
+        let (ty, description) = if top {
+            (
+                json!(["object", "null"]),
+                "A JSON object of at most 8 KiB (serialized). Keys hold no control \
+                 character; strings hold none but tab, line feed and carriage return.",
+            )
         } else {
-            json!("object")
+            (json!("object"), "An object inside metadata.")
         };
         json!({
             "type": ty,
-            "description": "A JSON object of at most 8 KiB (serialized). Keys hold no control \
-                character; strings hold none but tab, line feed and carriage return.",
+            "description": description,
             "propertyNames": {"pattern": LINE},
             "additionalProperties": {"$ref": "#/components/schemas/MetadataValue"},
         })

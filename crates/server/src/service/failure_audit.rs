@@ -11,8 +11,8 @@
 //! of the failure that started it; the client's other codes that minute
 //! (typically `RATE_LIMITED` after the first) are bare counts, linked to it
 //! by the client part of their row key. That keeps a flooding client at
-//! under 1 KB of audit data a minute (see `verify_failures` in the server's
-//! tests). The row key, used by every replica to add to the same row, is a
+//! about 1 KB of audit data a minute, most of it the sealed user agent (see
+//! `verify_failures` in the server's tests). The row key, used by every replica to add to the same row, is a
 //! keyed hash of the client, so no address is stored in clear.
 
 use std::{
