@@ -224,7 +224,11 @@ fn log_settings(l: &Layers) -> Result<(LogFormat, String), ConfigError> {
     })?;
     let log_level = l.parse("log.level", "info".to_string(), |v| {
         log_filter(v).map(|_| v.to_string()).ok_or_else(|| {
-            format!("expected a log filter such as info or tessera=debug, got {v:?}")
+            format!(
+                "expected a log filter such as info or info,tessera_server=debug \
+                 (levels and target=level directives; span and field filters are refused), \
+                 got {v:?}"
+            )
         })
     })?;
     Ok((log_format, log_level))

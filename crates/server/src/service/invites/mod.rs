@@ -269,9 +269,10 @@ impl InviteService {
             .then(|| InviteQuota::new(self.settings.daily_quota, Duration::hours(24)))
     }
 
-    /// An invite by id. A deleted invite is gone for every per-id operation
-    /// (there is no undelete): `404`, as for an id that never existed. Only
-    /// listings with `include_deleted` and the audit log still show it.
+    /// An invite by id. A deleted invite is gone for reading and revoking
+    /// (there is no undelete): `404`, as for an id that never existed;
+    /// deleting it again returns it unchanged. Listings with
+    /// `include_deleted` and the audit log still show it.
     pub async fn get(&self, id: &str) -> Result<Invite, ServiceError> {
         let not_found = || ServiceError::from(DomainError::NotFound(Entity::Invite));
         if !is_valid_id(id) {
