@@ -74,13 +74,19 @@ impl BackgroundWriter {
         context: &(dyn Fn() -> RequestContext + Send + Sync),
     ) {
         let key = AggregateKey::of(&event);
-        {
+        let wants_context = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             if p.failures.add_existing(&key, event.token_id) {
                 return;
             }
-        }
-        let context = context();
+            p.failures.wants_context(&key)
+        };
+        // Sealed outside the lock, and only for the row that keeps it.
+        let context = if wants_context {
+            context()
+        } else {
+            RequestContext::default()
+        };
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if !p
             .failures

@@ -144,6 +144,13 @@ impl FailureAggregates {
         }
     }
 
+    /// Whether a new aggregate for `key` would keep a context: the first of
+    /// its (client, minute). The caller skips sealing one when it would not
+    /// ([`Self::insert`] decides again, under the same lock as the insert).
+    pub fn wants_context(&self, key: &AggregateKey) -> bool {
+        !self.with_context.contains(&key.client_minute())
+    }
+
     /// Counts a failure, starting its aggregate with `context` if needed.
     /// `false` when the aggregate is new and `max` aggregates exist already:
     /// the failure is then dropped (the caller counts that).
@@ -311,6 +318,7 @@ mod tests {
             user_agent_sealed: Some("k:ua".into()),
         };
         let key = |ip: &str, code, secs| AggregateKey::of(&event(ip, code, None, secs));
+        assert!(aggs.wants_context(&key("203.0.113.1", "NOT_FOUND", 0)));
         for (ip, code, secs) in [
             ("203.0.113.1", "NOT_FOUND", 0),
             ("203.0.113.1", "RATE_LIMITED", 1),
@@ -319,6 +327,8 @@ mod tests {
         ] {
             assert!(aggs.insert(key(ip, code, secs), None, context.clone(), 10));
         }
+        // The client's other codes that minute need no sealing.
+        assert!(!aggs.wants_context(&key("203.0.113.1", "MALFORMED", 2)));
         let batch = aggs.take(&hasher(), at(0));
         let has_context = |ip, code, secs| {
             let k = key(ip, code, secs);
