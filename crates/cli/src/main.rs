@@ -51,7 +51,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Jobs(cmd) => commands::jobs::run(config, cmd).await,
         Command::Upstream(cmd) => commands::upstream::run(config, cmd).await,
         Command::Mfa(cmd) => commands::mfa::run(config, cmd).await,
-        Command::Config(cmd) => commands::config::run(config, cmd),
+        Command::Config(crate::cli::ConfigCommand::Check(args)) => {
+            commands::config::check(config, args).await
+        }
         Command::Openapi => commands::config::print_openapi(),
     }
 }

@@ -80,24 +80,23 @@ pub fn token_details(t: &ApiTokenView) {
     }
 }
 
-/// Tokens as an aligned table.
+/// Tokens as an aligned table that fits 100 columns: long names, owners
+/// and scope lists are clipped (`token show ID` has them in full).
 pub fn token_table(items: &[ApiTokenView], next_cursor: Option<&str>) {
     println!(
-        "{:<36}  {:<24}  {:<8}  {:<16}  {:<20}  EXPIRES",
+        "{:<36}  {:<16}  {:<7}  {:<10}  {:<11}  EXPIRES",
         "ID", "NAME", "STATE", "OWNER", "SCOPES"
     );
     for t in items {
         println!(
-            "{:<36}  {:<24}  {:<8}  {:<16}  {:<20}  {}",
+            "{:<36}  {:<16}  {:<7}  {:<10}  {:<11}  {}",
             t.id,
-            clip(&t.name, 24),
+            clip(&t.name, 16),
             t.state.as_str(),
-            clip(t.owner.as_deref().unwrap_or("-"), 16),
-            clip(&t.scopes.join(","), 20),
-            t.expires_at.map_or_else(
-                || "never".into(),
-                |e| e.format("%Y-%m-%d %H:%M").to_string()
-            ),
+            clip(t.owner.as_deref().unwrap_or("-"), 10),
+            clip(&t.scopes.join(","), 11),
+            t.expires_at
+                .map_or_else(|| "never".into(), |e| e.format("%Y-%m-%d").to_string()),
         );
     }
     if let Some(c) = next_cursor {
@@ -105,7 +104,17 @@ pub fn token_table(items: &[ApiTokenView], next_cursor: Option<&str>) {
     }
 }
 
-fn clip(s: &str, n: usize) -> String {
+/// Items joined with commas, or `-` for none.
+pub fn list_or_dash(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".to_string()
+    } else {
+        items.join(",")
+    }
+}
+
+/// `s` cut to `n` characters, the last one `…` when it was cut.
+pub fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {

@@ -146,6 +146,7 @@ impl DomainError {
                 crate::invite::InviteFailure::Revoked => "invite_revoked",
                 crate::invite::InviteFailure::UsedUp => "invite_used_up",
                 crate::invite::InviteFailure::EmailMismatch => "invite_email_mismatch",
+                crate::invite::InviteFailure::EmailRequired => "invite_email_required",
             },
         }
     }

@@ -84,6 +84,16 @@ impl InviteState {
             _ => return None,
         })
     }
+
+    /// The API's word for the state (what `parse` reads back).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Used => "used",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
 }
 
 /// Why an invite cannot be used. The codes are public API.
@@ -95,15 +105,18 @@ pub enum InviteFailure {
     Revoked,
     UsedUp,
     EmailMismatch,
+    /// The invite is bound to an e-mail address and none was given.
+    EmailRequired,
 }
 
 impl InviteFailure {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::NotFound,
         Self::Expired,
         Self::Revoked,
         Self::UsedUp,
         Self::EmailMismatch,
+        Self::EmailRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -113,6 +126,7 @@ impl InviteFailure {
             Self::Revoked => "REVOKED",
             Self::UsedUp => "USED_UP",
             Self::EmailMismatch => "EMAIL_MISMATCH",
+            Self::EmailRequired => "EMAIL_REQUIRED",
         }
     }
 }
@@ -164,7 +178,8 @@ impl Invite {
         }
         match (&self.email, email) {
             (Some(bound), Some(given)) if bound.eq_ignore_ascii_case(given.trim()) => Ok(()),
-            (Some(_), _) => Err(InviteFailure::EmailMismatch),
+            (Some(_), Some(_)) => Err(InviteFailure::EmailMismatch),
+            (Some(_), None) => Err(InviteFailure::EmailRequired),
             (None, _) => Ok(()),
         }
     }
@@ -357,7 +372,7 @@ mod tests {
             metadata: Map::new(),
         };
         assert_eq!(i.check_usable(Some("A@Example.com"), now), Ok(()));
-        assert_eq!(i.check_usable(None, now), Err(InviteFailure::EmailMismatch));
+        assert_eq!(i.check_usable(None, now), Err(InviteFailure::EmailRequired));
         assert_eq!(
             i.check_usable(Some("a@example.com"), now + Duration::days(2)),
             Err(InviteFailure::Expired)

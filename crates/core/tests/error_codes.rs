@@ -89,6 +89,7 @@ fn an_unusable_invite_reports_why_in_its_code() {
         (InviteFailure::Revoked, "invite_revoked"),
         (InviteFailure::UsedUp, "invite_used_up"),
         (InviteFailure::EmailMismatch, "invite_email_mismatch"),
+        (InviteFailure::EmailRequired, "invite_email_required"),
     ] {
         let error = DomainError::InviteUnusable(failure);
         assert_eq!(error.code(), code);
@@ -98,7 +99,7 @@ fn an_unusable_invite_reports_why_in_its_code() {
         );
     }
     // The list the OpenAPI document and the tests walk is complete.
-    assert_eq!(InviteFailure::ALL.len(), 5);
+    assert_eq!(InviteFailure::ALL.len(), 6);
 }
 
 #[test]

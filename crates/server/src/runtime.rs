@@ -116,7 +116,6 @@ impl Services {
         .map_err(key_error)?;
         let mfa = MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
             .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?;
-        mfa.check_keys().await.map_err(StartupError::Totp)?;
         let messenger = crate::messaging::Messenger::new(&config.delivery)
             .map_err(|e| StartupError::Delivery(e.to_string()))?;
         let auth_codes = AuthCodeService::new(
@@ -142,6 +141,16 @@ impl Services {
             metrics,
             audit_keyring,
         })
+    }
+}
+
+impl Services {
+    /// What `serve` refuses beyond [`Services::open`]: stored TOTP secrets
+    /// the configured keys cannot open. Only commands that read or write
+    /// TOTP secrets run it (`serve`, `mfa rekey`) besides `config check`, so
+    /// a missing `TOTP_ENC_KEY` does not stop `tessera token list`.
+    pub async fn check_totp_keys(&self) -> Result<(), StartupError> {
+        self.mfa.check_keys().await.map_err(StartupError::Totp)
     }
 }
 
@@ -241,7 +250,9 @@ fn read_or_create_key_file(path: &Path) -> Result<SecretString, StartupError> {
                     f.write_all(key.as_bytes())
                         .and_then(|_| f.sync_all())
                         .map_err(|e| StartupError::Key(format!("cannot write {shown}: {e}")))?;
-                    tracing::warn!(
+                    // Info, not a warning: expected on a first start. Admin
+                    // commands, which log warnings only, print a note instead.
+                    tracing::info!(
                         path = %shown,
                         "generated a new encryption key (no TESSERA_ENC_KEY set); back this file up: \
                          without it encrypted audit fields cannot be read"

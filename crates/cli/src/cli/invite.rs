@@ -54,6 +54,7 @@ pub struct RedeemArgs {
     /// The application's id for the person redeeming.
     #[arg(long)]
     pub subject: String,
+    /// The invitee's e-mail address; required when the invite is bound to one.
     #[arg(long)]
     pub email: Option<String>,
     #[command(flatten)]

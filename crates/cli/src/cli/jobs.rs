@@ -14,6 +14,7 @@ pub enum JobsCommand {
     /// Run one job now: revoke_expired_tokens, purge_old_logs,
     /// rotate_expiring_tokens or resend_pending_webhooks.
     Run {
+        /// The job's name, as `tessera jobs list` shows it.
         name: String,
         #[command(flatten)]
         out: JsonFlag,

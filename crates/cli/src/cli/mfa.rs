@@ -50,6 +50,17 @@ Recorded in the audit log with actor `cli`. Prints whether there was anything to
         #[arg(long)]
         json: bool,
     },
+    /// Print the current code for an otpauth:// URI, as an authenticator app would.
+    #[command(
+        long_about = "Print the code an authenticator app would show now for an otpauth:// URI \
+(its algorithm, digits and period are honoured) or a bare base32 secret (SHA1, 6 digits, 30 s). \
+For scripts, tests and the README's walk-through; works offline, without the database.\n\n\
+Keep the URI out of shell history: pass - and give it on stdin."
+    )]
+    Code {
+        /// The otpauth://totp/… URI or a base32 secret, or - for stdin.
+        uri: String,
+    },
     /// Re-encrypt every TOTP secret under the current TOTP_ENC_KEY.
     #[command(
         long_about = "Re-encrypt every stored TOTP secret under the current TOTP_ENC_KEY, so an \

@@ -80,11 +80,12 @@ pub enum Command {
         long_about = "Second factors, directly on the database (no server needed).\n\nTOTP secrets \
 are stored encrypted with TOTP_ENC_KEY (at least 32 characters); TOTP_ENC_KEY_PREVIOUS holds \
 older keys, comma-separated, that can still decrypt. Every command here opens the database with \
-the same checks as `tessera serve`: if the database holds TOTP secrets and TOTP_ENC_KEY is \
-missing or cannot decrypt them, it stops and says so."
+the same checks as the other admin commands; only `rekey`, which decrypts secrets, needs \
+TOTP_ENC_KEY. `tessera serve` and `tessera config check` refuse to start while the database holds \
+TOTP secrets that TOTP_ENC_KEY cannot decrypt."
     )]
     Mfa(MfaCommand),
-    /// Inspect the effective configuration.
+    /// Check the configuration as `serve` would, and what each feature still needs.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Print the OpenAPI 3.1 document of the HTTP API.
@@ -110,8 +111,28 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// Validate the configuration and print it, secrets masked.
-    Check,
+    /// Check what `tessera serve` would check, then print the configuration (secrets masked).
+    #[command(
+        long_about = "Check the configuration exactly as `tessera serve` does before it listens: \
+every variable, file key and flag is validated, the database is opened (an embedded SQLite file \
+and its key are created on first use, as `serve` would), its schema checked, and stored TOTP \
+secrets tried against TOTP_ENC_KEY. Prints the effective configuration with secrets masked, \
+and a warning for each setting that is set but has no effect.\n\nExit codes: 0 `serve` would \
+start; 2 it would refuse, with the same message `serve` prints.\n\nWith --deep it also tells, \
+feature by feature, what is missing: whether the listen address is free, the SMTP server and \
+Redis answer, and second factors are enabled."
+    )]
+    Check(ConfigCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigCheckArgs {
+    /// Also probe what `serve` only meets later: the listen address, SMTP, Redis.
+    #[arg(long)]
+    pub deep: bool,
+    /// Print one JSON object on stdout: {"ok", "warnings", "settings", "checks"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl Cli {
@@ -138,5 +159,29 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         super::Cli::command().debug_assert();
+    }
+
+    /// `--help` is the reference: every command, argument and flag says
+    /// what it is for.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && path != " tessera" {
+                missing.push(path.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

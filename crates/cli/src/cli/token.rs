@@ -68,6 +68,7 @@ pub struct CreateArgs {
     /// A name people will recognise, e.g. "billing-sync (prod)".
     #[arg(long)]
     pub name: String,
+    /// Free text for people: what the token is for, who to ask (≤ 1000 characters).
     #[arg(long)]
     pub description: Option<String>,
     /// The user or service the token belongs to.
@@ -85,6 +86,9 @@ pub struct CreateArgs {
     /// with POST /v1/tokens/self/successor.
     #[arg(long)]
     pub auto_rotate: bool,
+    /// Print only the secret on stdout, for `ADMIN=$(tessera token create … --secret-only)`.
+    #[arg(long, conflicts_with = "json")]
+    pub secret_only: bool,
     #[command(flatten)]
     pub out: JsonFlag,
 }
@@ -92,7 +96,7 @@ pub struct CreateArgs {
 #[derive(Debug, Args)]
 #[group(multiple = false)]
 pub struct ExpiryArgs {
-    /// Lifetime, e.g. 30d, 12h (default from the server's policy: 90d).
+    /// Lifetime: 30d, 12h, or seconds (default TESSERA_TOKEN_DEFAULT_TTL, 90d).
     #[arg(long, value_name = "DURATION")]
     pub expires_in: Option<String>,
     /// RFC 3339 time, or "never" where the operator allows it.
@@ -104,6 +108,7 @@ pub struct ExpiryArgs {
 pub struct UpdateArgs {
     /// Token id.
     pub id: String,
+    /// New name.
     #[arg(long)]
     pub name: Option<String>,
     /// New description ("" clears it).
@@ -126,6 +131,7 @@ pub struct ListArgs {
     /// active, expired, revoked or purged.
     #[arg(long)]
     pub state: Option<String>,
+    /// Only tokens of this owner.
     #[arg(long)]
     pub owner: Option<String>,
     #[command(flatten)]

@@ -8,13 +8,17 @@ pub enum UpstreamCommand {
     List,
     /// What is cached for USER (tier, expiry, remaining TTL); never the token.
     Info {
+        /// Upstream name, as `tessera upstream list` shows it.
         api: String,
+        /// User to look up (default: the upstream's default user).
         #[arg(long)]
         user: Option<String>,
     },
     /// Print a token for USER (memory, Redis or a fresh login).
     Token {
+        /// Upstream name, as `tessera upstream list` shows it.
         api: String,
+        /// User to get a token for (default: the upstream's default user).
         #[arg(long)]
         user: Option<String>,
     },
@@ -22,6 +26,7 @@ pub enum UpstreamCommand {
     Clear {
         /// Upstream name; omit to clear every upstream's tokens.
         api: Option<String>,
+        /// Only this user's token (needs API).
         #[arg(long, requires = "api")]
         user: Option<String>,
     },

@@ -17,8 +17,10 @@ pub enum WebhooksCommand {
         /// Event type, e.g. revoked.
         #[arg(long)]
         event: Option<String>,
+        /// Page size, 1-1000.
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// The next_cursor printed by the previous page.
         #[arg(long)]
         cursor: Option<String>,
         #[command(flatten)]
@@ -45,6 +47,7 @@ pub enum EndpointsCommand {
         /// http(s) URL receiving signed POSTs.
         #[arg(long)]
         url: String,
+        /// Free text for people: which system receives the events.
         #[arg(long)]
         description: Option<String>,
         /// Event types to deliver, comma-separated (default: all).
@@ -57,13 +60,16 @@ pub enum EndpointsCommand {
     Update {
         /// Endpoint id.
         id: String,
+        /// New HTTPS URL to deliver to.
         #[arg(long)]
         url: Option<String>,
         /// Replace the event types, comma-separated.
         #[arg(long, value_delimiter = ',')]
         events: Option<Vec<String>>,
+        /// Deliver to it again (also after a 410 Gone disabled it).
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
+        /// Stop delivering to it until `--enable`.
         #[arg(long)]
         disable: bool,
         #[command(flatten)]

@@ -10,13 +10,17 @@ use tessera_core::DomainError;
 
 /// A duration such as `30d` or `12h`, in whole seconds.
 pub fn parse_duration_secs(field: &'static str, v: &str) -> Result<i64, DomainError> {
+    // Bare digits are seconds, as the API's `expires_in` takes them.
+    if let Ok(secs) = v.trim().parse::<i64>() {
+        return Ok(secs);
+    }
     humantime::parse_duration(v)
         .ok()
         .and_then(|d| i64::try_from(d.as_secs()).ok())
         .ok_or_else(|| {
             DomainError::invalid(
                 field,
-                format!("expected a duration such as 30d or 12h, got {v:?}"),
+                format!("expected seconds or a duration such as 30d or 12h, got {v:?}"),
             )
         })
 }

@@ -1,78 +1,146 @@
-//! `tessera config check` and `tessera openapi`: what the configuration
-//! resolves to (secrets masked) and the API document, without a database.
+//! `tessera config check` and `tessera openapi`: whether `serve` would start
+//! with this configuration (the same checks, short of listening), what it
+//! resolves to (secrets masked), and the API document.
 
 use std::process::ExitCode;
 
-use tessera_server::Config;
+use serde_json::json;
+use tessera_server::{
+    config::{KeySource, LogFormat},
+    Config, Services,
+};
 
-pub fn run(config: Config, cmd: crate::cli::ConfigCommand) -> ExitCode {
-    match cmd {
-        crate::cli::ConfigCommand::Check => {
-            println!("configuration is valid");
-            println!("listen          {}", config.listen);
-            println!("database        {}", config.database_url_for_logs());
-            println!("data_dir        {}", config.data_dir.display());
-            println!(
-                "encryption key  {}",
-                match &config.encryption_key {
-                    tessera_server::config::KeySource::Configured(_) =>
-                        "configured (TESSERA_ENC_KEY)".to_string(),
-                    tessera_server::config::KeySource::File(p) =>
-                        format!("key file {}", p.display()),
-                }
-            );
-            let proxies = &config.proxies;
-            println!(
-                "trusted proxies {}",
-                if proxies.legacy_trust_all {
-                    "every hop (TESSERA_TRUST_PROXY_HEADERS=true; use TESSERA_TRUSTED_PROXIES)"
-                        .to_string()
-                } else if proxies.trusted.is_empty() {
-                    "none: X-Forwarded-For is ignored".to_string()
-                } else {
-                    let nets = proxies.trusted.networks().iter();
-                    nets.map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
-                }
-            );
-            println!("token prefix    {}", config.tokens.format.prefix());
-            println!(
-                "scopes          {}",
-                config.tokens.scopes.names().collect::<Vec<_>>().join(",")
-            );
-            let mfa = &config.mfa;
-            println!(
-                "totp            {}",
-                match &mfa.totp_keys {
-                    Some(k) => format!(
-                        "enabled (TOTP_ENC_KEY set, {} previous key(s)); {}/{} digits, replay record {} s",
-                        k.previous.len(),
-                        mfa.params.algorithm.as_str(),
-                        mfa.params.digits,
-                        mfa.replay_ttl.as_secs()
-                    ),
-                    None => "disabled: set TOTP_ENC_KEY to enable".to_string(),
-                }
-            );
-            let d = &config.delivery;
-            println!(
-                "e-mail codes    {}",
-                match &d.smtp {
-                    // Host and port only: the URL may carry a password.
-                    Some(t) => format!("SMTP {}:{}", t.host, t.port),
-                    None => format!("log file {}", d.log_file.display()),
-                }
-            );
-            println!(
-                "sms codes       {}",
-                if d.sms_webhook_url.is_some() {
-                    "SMS webhook (TESSERA_SMS_WEBHOOK_URL)".to_string()
-                } else {
-                    format!("log file {}", d.log_file.display())
-                }
-            );
-            ExitCode::SUCCESS
+use super::doctor;
+use crate::{cli::ConfigCheckArgs, output};
+
+pub async fn check(config: Config, args: ConfigCheckArgs) -> ExitCode {
+    // Exactly what `Server::bind` does before it listens, and the same
+    // message when it refuses (`serve` prints `error: cannot start: …`).
+    let services = match Services::open(&config).await {
+        Ok(s) => s,
+        Err(e) => return refuse(&e, args.json),
+    };
+    if let Err(e) = services.check_totp_keys().await {
+        return refuse(&e, args.json);
+    }
+    let checks = if args.deep {
+        doctor::probe(&config, &services).await
+    } else {
+        Vec::new()
+    };
+    services.store.close().await;
+    let ok = checks.iter().all(|c| c.status != doctor::Status::Failed);
+    let settings = settings(&config);
+    if args.json {
+        output::json(&json!({
+            "ok": ok,
+            "warnings": config.warnings,
+            "settings": settings
+                .iter()
+                .map(|(name, value)| (name.to_string(), json!(value)))
+                .collect::<serde_json::Map<_, _>>(),
+            "checks": checks,
+        }));
+    } else {
+        for warning in &config.warnings {
+            eprintln!("warning: {warning}");
+        }
+        for (name, value) in &settings {
+            println!("{name:<16}{value}");
+        }
+        doctor::print(&checks);
+        if ok {
+            println!("ok: `tessera serve` would start with this configuration");
         }
     }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(output::EXIT_ERROR)
+    }
+}
+
+fn refuse(e: &dyn std::fmt::Display, as_json: bool) -> ExitCode {
+    if as_json {
+        output::json(&json!({ "ok": false, "error": format!("cannot start: {e}") }));
+    }
+    eprintln!("error: cannot start: {e}");
+    ExitCode::from(output::EXIT_ERROR)
+}
+
+/// The effective configuration as (name, value) rows, secrets masked.
+fn settings(config: &Config) -> Vec<(&'static str, String)> {
+    let proxies = &config.proxies;
+    let trusted = if proxies.legacy_trust_all {
+        "every hop (TESSERA_TRUST_PROXY_HEADERS=true; use TESSERA_TRUSTED_PROXIES)".to_string()
+    } else if proxies.trusted.is_empty() {
+        "none: X-Forwarded-For is ignored".to_string()
+    } else {
+        let nets = proxies.trusted.networks().iter();
+        nets.map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    let mfa = &config.mfa;
+    let totp = match &mfa.totp_keys {
+        Some(k) => format!(
+            "enabled (TOTP_ENC_KEY set, {} previous key(s)); {}/{} digits, replay record {} s",
+            k.previous.len(),
+            mfa.params.algorithm.as_str(),
+            mfa.params.digits,
+            mfa.replay_ttl.as_secs()
+        ),
+        None => "disabled: set TOTP_ENC_KEY to enable".to_string(),
+    };
+    let d = &config.delivery;
+    let log_file = || format!("development log file {}", d.log_file.display());
+    vec![
+        ("listen", config.listen.to_string()),
+        ("database", config.database_url_for_logs()),
+        ("data_dir", config.data_dir.display().to_string()),
+        ("encryption key", key_source(&config.encryption_key)),
+        ("log", log(config)),
+        ("trusted proxies", trusted),
+        ("token prefix", config.tokens.format.prefix().to_string()),
+        (
+            "scopes",
+            config.tokens.scopes.names().collect::<Vec<_>>().join(","),
+        ),
+        ("totp", totp),
+        // Host and port only: the URL may carry a password.
+        (
+            "e-mail codes",
+            d.smtp
+                .as_ref()
+                .map_or_else(log_file, |t| format!("SMTP {}:{}", t.host, t.port)),
+        ),
+        (
+            "sms codes",
+            d.sms_webhook_url.as_ref().map_or_else(log_file, |_| {
+                "SMS webhook (TESSERA_SMS_WEBHOOK_URL)".to_string()
+            }),
+        ),
+        (
+            "redis",
+            config.redis_uri.as_ref().map_or_else(
+                || "not configured (REDIS_URI)".to_string(),
+                |_| "configured (REDIS_URI)".to_string(),
+            ),
+        ),
+    ]
+}
+
+fn key_source(key: &KeySource) -> String {
+    match key {
+        KeySource::Configured(_) => "configured (TESSERA_ENC_KEY)".to_string(),
+        KeySource::File(p) => format!("key file {}", p.display()),
+    }
+}
+
+fn log(config: &Config) -> String {
+    let format = match config.log_format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    };
+    format!("{} ({format})", config.log_level)
 }
 
 pub fn print_openapi() -> ExitCode {

@@ -37,12 +37,9 @@ fn print_invite(v: &InviteView, as_json: bool) {
         return;
     }
     println!("id            {}", v.id);
-    println!("state         {:?}", v.state);
-    println!(
-        "grants        {} [{}]",
-        v.grants.role,
-        v.grants.scopes.join(",")
-    );
+    println!("state         {}", v.state.as_str());
+    println!("role          {}", v.grants.role);
+    println!("scopes        {}", output::list_or_dash(&v.grants.scopes));
     println!("issuer        {} ({})", v.issuer.subject, v.issuer.role);
     println!("email         {}", v.email.as_deref().unwrap_or("-"));
     println!("uses          {}/{}", v.uses, v.max_uses);
@@ -171,19 +168,20 @@ async fn list(
         output::page(&items, page.next_cursor.as_deref());
         return Ok(());
     }
+    // 100 columns: long roles and issuers (`token:<id>`) are clipped.
     println!(
-        "{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  EXPIRES",
+        "{:<36}  {:<7}  {:<12}  {:<16}  {:<9}  EXPIRES",
         "ID", "STATE", "ROLE", "ISSUER", "USES"
     );
     for i in &items {
         println!(
-            "{:<36}  {:<8}  {:<16}  {:<20}  {:<7}  {}",
+            "{:<36}  {:<7}  {:<12}  {:<16}  {:<9}  {}",
             i.id,
-            format!("{:?}", i.state).to_lowercase(),
-            i.grants.role,
-            i.issuer.subject,
+            i.state.as_str(),
+            output::clip(&i.grants.role, 12),
+            output::clip(&i.issuer.subject, 16),
             format!("{}/{}", i.uses, i.max_uses),
-            i.expires_at.format("%Y-%m-%d %H:%M")
+            i.expires_at.format("%Y-%m-%d")
         );
     }
     if let Some(c) = page.next_cursor {

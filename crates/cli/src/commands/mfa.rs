@@ -24,11 +24,15 @@ impl WantsJson for MfaCommand {
             MfaCommand::Remove { json, .. }
             | MfaCommand::Unlock { json, .. }
             | MfaCommand::Rekey { json } => *json,
+            MfaCommand::Code { .. } => false,
         }
     }
 }
 
 pub async fn run(config: Config, cmd: MfaCommand) -> ExitCode {
+    if let MfaCommand::Code { uri } = cmd {
+        return super::totp_code::run(uri);
+    }
     // After a rekey the only thing left to do is retire the previous keys.
     let has_previous = config
         .mfa
@@ -103,6 +107,8 @@ async fn execute(
                 }
             }
         }
+        // Handled in `run`, before the database is opened.
+        MfaCommand::Code { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

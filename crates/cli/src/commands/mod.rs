@@ -19,19 +19,21 @@ macro_rules! wants_json_from_out {
 
 mod args;
 pub mod config;
+mod doctor;
 pub mod invite;
 pub mod jobs;
 pub mod mfa;
 pub mod migrate;
 pub mod serve;
 pub mod token;
+pub mod totp_code;
 pub mod upstream;
 pub mod webhooks;
 
 use std::process::ExitCode;
 
 use tessera_server::service::ServiceError;
-use tessera_server::{Config, Services};
+use tessera_server::{config::KeySource, Config, Services};
 
 use crate::output;
 
@@ -61,6 +63,10 @@ pub async fn with_services(
     as_json: bool,
     command: impl AsyncFnOnce(&Services) -> Result<ExitCode, ServiceError>,
 ) -> ExitCode {
+    let new_key_file = match &config.encryption_key {
+        KeySource::File(path) if !path.exists() => Some(path),
+        _ => None,
+    };
     let services = match Services::open(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -68,6 +74,13 @@ pub async fn with_services(
             return ExitCode::from(output::EXIT_ERROR);
         }
     };
+    if let Some(path) = new_key_file {
+        eprintln!(
+            "note: generated the encryption key {}; back it up (it decrypts the audit log's \
+             IP addresses and user agents)",
+            path.display()
+        );
+    }
     let code = match command(&services).await {
         Ok(code) => code,
         Err(e) => output::error(e, as_json),

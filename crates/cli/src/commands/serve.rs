@@ -2,22 +2,31 @@
 
 use std::process::ExitCode;
 
-use tessera_server::{shutdown_signal, Config, Server};
+use tessera_server::{config::LogFormat, shutdown_signal, Config, Server};
 
 pub async fn run(config: Config) -> ExitCode {
+    let format = config.log_format;
     let server = match Server::bind(config).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!("cannot start: {e:#}");
-            eprintln!("error: cannot start: {e:#}");
+            refuse(format, &format!("cannot start: {e:#}"));
             return ExitCode::from(crate::output::EXIT_ERROR);
         }
     };
     match server.run(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: the server stopped: {e:#}");
+            refuse(format, &format!("the server stopped: {e:#}"));
             ExitCode::from(crate::output::EXIT_ERROR)
         }
+    }
+}
+
+/// One message per error: the log and stderr are the same stream, so a
+/// JSON log gets it as an event and a text log as a plain `error:` line.
+fn refuse(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Json => tracing::error!("{message}"),
+        LogFormat::Text => eprintln!("error: {message}"),
     }
 }

@@ -96,11 +96,33 @@ async fn create(tokens: &TokenService, a: CreateArgs) -> Result<(), ServiceError
         metadata: metadata(a.metadata.as_deref())?,
         auto_rotate: a.auto_rotate,
     };
+    let defaulted = input.expiry.is_none();
     let issued = tokens
         .create(input, &Actor::Cli, &RequestContext::default())
         .await?;
-    print_issued(&issued, a.out.json, "the secret");
+    if a.secret_only {
+        println!("{}", issued.secret.expose());
+    } else {
+        print_issued(&issued, a.out.json, "the secret");
+    }
+    if defaulted && !a.out.json {
+        expiry_notice(&issued);
+    }
     Ok(())
+}
+
+/// A token without an explicit lifetime gets the policy's default; say so,
+/// or a bootstrap admin token silently stops working months later.
+fn expiry_notice(issued: &IssuedToken) {
+    if let Some(at) = issued.token.expires_at {
+        let days = (at - Utc::now()).num_hours().div_euclid(24).max(0) + 1;
+        eprintln!(
+            "note: it expires on {} (in about {days} days, TESSERA_TOKEN_DEFAULT_TTL); \
+             choose with --expires-in or --expires-at (`never` where \
+             TESSERA_TOKEN_ALLOW_NEVER_EXPIRING allows)",
+            at.format("%Y-%m-%d")
+        );
+    }
 }
 
 async fn list(tokens: &TokenService, a: ListArgs, now: DateTime<Utc>) -> Result<(), ServiceError> {

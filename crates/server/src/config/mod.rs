@@ -89,6 +89,9 @@ pub struct Config {
     pub mfa: MfaSettings,
     /// Where one-time auth codes are sent (SMTP, SMS webhook, or a log file).
     pub delivery: DeliverySettings,
+    /// Settings that are set but have no effect (a `DB_*` part beside
+    /// `DATABASE_URL`, say): `serve` logs them and `config check` prints them.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -140,7 +143,8 @@ impl Config {
                 Ok(PathBuf::from(v))
             }
         })?;
-        let database_url = database_url(l, &data_dir)?;
+        let database = database::database_choice(l, &data_dir)?;
+        let database_url = database.url;
         let is_sqlite = database_url.starts_with("sqlite:");
         let (encryption_key, previous_keys) = encryption_keys(l, is_sqlite, &data_dir)?;
         let (log_format, log_level) = log_settings(l)?;
@@ -165,12 +169,13 @@ impl Config {
             upstreams,
             mfa: mfa::mfa_settings(l)?,
             delivery,
+            warnings: database.ignored,
         })
     }
 
     /// The database URL with any password masked, for logs.
     pub fn database_url_for_logs(&self) -> String {
-        mask_password(self.database_url.expose())
+        database::mask_password(self.database_url.expose())
     }
 }
 
@@ -267,85 +272,8 @@ fn redis_uri(l: &Layers) -> Result<Option<SecretString>, ConfigError> {
         .transpose()
 }
 
-/// `DATABASE_URL` wins; otherwise `DB_DRIVER` and the `DB_*` parts; otherwise
-/// the embedded default, `tessera.db` in the data directory.
-fn database_url(l: &Layers, data_dir: &std::path::Path) -> Result<String, ConfigError> {
-    if let Some((url, src)) = l.get("database.url") {
-        return match tessera_store::Backend::of_url(url) {
-            Some(_) => Ok(url.to_string()),
-            None => Err(err(src, "must start with sqlite:// or postgres://")),
-        };
-    }
-    let driver = l.parse("database.driver", "sqlite".to_string(), |v| {
-        match v.to_ascii_lowercase().as_str() {
-            "sqlite" | "sqlite3" => Ok("sqlite".into()),
-            "postgres" | "postgresql" | "pgsql" => Ok("postgres".into()),
-            _ => Err(format!("expected sqlite or postgres, got {v:?}")),
-        }
-    })?;
-    if driver == "sqlite" {
-        let file = l.parse("database.name", data_dir.join("tessera.db"), |v| {
-            Ok(PathBuf::from(v))
-        })?;
-        return Ok(format!("sqlite://{}", file.display()));
-    }
-    let host = l.parse("database.host", "127.0.0.1".to_string(), |v| {
-        if v.is_empty() || v.contains(['/', '@', '?', '#', ' ']) {
-            Err(format!("expected a host name or address, got {v:?}"))
-        } else {
-            Ok(v.to_string())
-        }
-    })?;
-    let port = l.parse("database.port", 5432u16, |v| {
-        v.parse::<u16>()
-            .ok()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| format!("expected a port number 1-65535, got {v:?}"))
-    })?;
-    let user = l.parse("database.username", "postgres".to_string(), |v| {
-        Ok(v.to_string())
-    })?;
-    let password = l.get("database.password").map(|(v, _)| v.to_string());
-    let name = l.parse("database.name", "tessera".to_string(), |v| {
-        if v.is_empty() {
-            Err("must not be empty".into())
-        } else {
-            Ok(v.to_string())
-        }
-    })?;
-    let auth = match password {
-        Some(p) => format!("{}:{}", encode(&user), encode(&p)),
-        None => encode(&user),
-    };
-    Ok(format!("postgres://{auth}@{host}:{port}/{}", encode(&name)))
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((auth, host)) if auth.contains(':') => {
-            let user = auth.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        _ => url.to_string(),
-    }
-}
-
 mod connections;
+mod database;
 mod layers;
 mod mfa;
 pub mod parsers;

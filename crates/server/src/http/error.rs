@@ -112,6 +112,8 @@ impl From<DomainError> for ApiError {
                 InviteFailure::Expired | InviteFailure::Revoked => StatusCode::GONE,
                 InviteFailure::UsedUp => StatusCode::CONFLICT,
                 InviteFailure::EmailMismatch => StatusCode::FORBIDDEN,
+                // The request lacks a field this invite needs.
+                InviteFailure::EmailRequired => StatusCode::UNPROCESSABLE_ENTITY,
             },
             DomainError::NotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::DeviceAlreadyActive | DomainError::DeviceLimitReached { .. } => {

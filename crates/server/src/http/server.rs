@@ -28,8 +28,12 @@ pub struct Server {
 
 impl Server {
     pub async fn bind(config: Config) -> anyhow::Result<Self> {
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
         let limits = connection_limits(&config);
         let services = Services::open(&config).await.map_err(startup_hint)?;
+        services.check_totp_keys().await.map_err(startup_hint)?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot listen on {} (TESSERA_LISTEN / --listen): {e}",

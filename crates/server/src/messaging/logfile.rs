@@ -9,7 +9,10 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use super::message::{DeliveryError, MessageSender, OutboundMessage};
@@ -21,6 +24,9 @@ pub struct LogFileSender {
     /// Serialises appends from concurrent sends. Taken only on the blocking
     /// thread around the open-and-write, never across an `.await`.
     lock: Arc<Mutex<()>>,
+    /// Set by the first write: the production warning is logged once per
+    /// process, when a code is actually written here, not at every start.
+    warned: AtomicBool,
 }
 
 impl LogFileSender {
@@ -28,6 +34,7 @@ impl LogFileSender {
         Self {
             path,
             lock: Arc::new(Mutex::new(())),
+            warned: AtomicBool::new(false),
         }
     }
 
@@ -111,6 +118,15 @@ impl MessageSender for LogFileSender {
             path: self.path.display().to_string(),
             kind: e.kind(),
         })?;
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            // Fine in development; in production it means codes never reach
+            // users and sit in a file instead.
+            tracing::warn!(
+                path = %self.path.display(),
+                "one-time codes go to the development message log, not to users; \
+                 set SMTP_URL (e-mail) and TESSERA_SMS_WEBHOOK_URL (SMS) in production"
+            );
+        }
         tracing::info!(
             channel = msg.channel.as_str(),
             path = %self.path.display(),

@@ -51,19 +51,10 @@ impl Messenger {
         };
         let messenger = Self { email, sms };
         for channel in [Channel::Email, Channel::Sms] {
+            // The log-file sender warns on its first write instead: a
+            // development set-up that never sends a code stays quiet.
             let sender = messenger.sender_kind(channel);
-            if sender == "log-file" {
-                // Fine in development; in production it means codes never
-                // reach users and sit in a file instead.
-                tracing::warn!(
-                    channel = channel.as_str(),
-                    file = %settings.log_file.display(),
-                    "one-time codes for this channel go to the development log file; \
-                     set SMTP_URL / TESSERA_SMS_WEBHOOK_URL in production"
-                );
-            } else {
-                tracing::info!(channel = channel.as_str(), sender, "one-time code delivery");
-            }
+            tracing::info!(channel = channel.as_str(), sender, "one-time code delivery");
         }
         Ok(messenger)
     }
