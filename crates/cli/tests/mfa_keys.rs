@@ -1,6 +1,7 @@
 //! `TOTP_ENC_KEY` end to end with the real binary: a device enrolled under
 //! one key keeps working after `tessera mfa rekey` moves it to another;
-//! start-up refuses a missing, wrong or too-short key by name; `tessera mfa
+//! start-up (and `config check`) refuses a missing, wrong or too-short key
+//! by name, while commands that open no secret need no key; `tessera mfa
 //! devices/remove` act on the database; the secret is never stored in clear.
 //! On SQLite (zero set-up) and on PostgreSQL (explicit `tessera migrate`).
 
@@ -49,6 +50,12 @@ fn refuses(env: &Env, extra: Vars, args: &[&str], naming: &str) {
     assert!(
         stderr.contains(naming),
         "tessera {args:?}: stderr does not name {naming}: {stderr}"
+    );
+    // One message per error, not the same refusal from the log and again.
+    let mentions = stderr.lines().filter(|l| l.contains(naming)).count();
+    assert_eq!(
+        mentions, 1,
+        "tessera {args:?}: said more than once: {stderr}"
     );
 }
 
@@ -126,15 +133,23 @@ async fn key_lifecycle(env: Env) {
         "{table}"
     );
 
-    // Missing, wrong and too-short keys stop both the server and admin
-    // commands, with a message naming the variable.
+    // Missing, wrong and too-short keys stop the server, and `config check`
+    // says so too, with a message naming the variable. Commands that never
+    // open a TOTP secret work without the key.
     refuses(
         &env,
         &[],
         &["serve", "--listen", "127.0.0.1:0"],
         "TOTP_ENC_KEY",
     );
-    refuses(&env, &[], &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
+    refuses(&env, &[], &["config", "check"], "TOTP_ENC_KEY");
+    for args in [&["mfa", "devices", "alice"][..], &["token", "list"]] {
+        let out = env.run_with(&[], args);
+        assert!(
+            out.status.success(),
+            "{args:?} needs no TOTP_ENC_KEY: {out:?}"
+        );
+    }
     refuses(
         &env,
         key2,
@@ -142,6 +157,7 @@ async fn key_lifecycle(env: Env) {
         "TOTP_ENC_KEY",
     );
     refuses(&env, key2, &["mfa", "rekey"], "TOTP_ENC_KEY");
+    refuses(&env, key2, &["config", "check"], "TOTP_ENC_KEY");
     let short: Vars = &[("TOTP_ENC_KEY", "too-short")];
     refuses(
         &env,
@@ -159,7 +175,7 @@ async fn key_lifecycle(env: Env) {
     let again = env.json_with(rotating, &["mfa", "rekey", "--json"]);
     assert_eq!(again, json!({ "rekeyed": 0, "key_id": key_id }));
     // The old key alone no longer opens anything: the secret really moved.
-    refuses(&env, key1, &["mfa", "devices", "alice"], "TOTP_ENC_KEY");
+    refuses(&env, key1, &["config", "check"], "TOTP_ENC_KEY");
 
     // The new key alone now starts the server, and the device still works.
     let server = Served::start(env.cmd_with(key2, &[])).await;

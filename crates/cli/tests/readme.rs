@@ -190,6 +190,7 @@ fn run_bash(script: &str, dir: &Path, bin_dir: &Path, listen: &str) -> (bool, St
     let _ = Command::new("kill")
         .arg("--")
         .arg(format!("-{}", child.id()))
+        .stderr(Stdio::null())
         .status();
     let _ = child.wait();
     let mut log = reader.join().unwrap_or_default();

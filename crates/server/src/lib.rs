@@ -31,4 +31,4 @@ pub use http::{
     server::{shutdown_signal, Server},
 };
 pub use jobs::scheduler;
-pub use runtime::Services;
+pub use runtime::{describe, Services};

@@ -42,6 +42,23 @@ pub enum StartupError {
     Delivery(String),
 }
 
+/// An error and its causes on one line, each said once: a message that
+/// already quotes its cause does not repeat it. `serve` and `config check`
+/// print a refusal through this, so they print the same line.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Everything a request or an admin command needs.
 pub struct Services {
     pub store: Arc<dyn Store>,

@@ -60,6 +60,9 @@ Keep the URI out of shell history: pass - and give it on stdin."
     Code {
         /// The otpauth://totp/… URI or a base32 secret, or - for stdin.
         uri: String,
+        /// The code the app will show this much later, e.g. 30s for the next one.
+        #[arg(long = "in", value_name = "DURATION")]
+        later: Option<String>,
     },
     /// Re-encrypt every TOTP secret under the current TOTP_ENC_KEY.
     #[command(

@@ -55,12 +55,14 @@ mod tests {
     fn durations_in_seconds_or_a_named_error() {
         assert_eq!(parse_duration_secs("grace_seconds", "1h"), Ok(3600));
         assert_eq!(parse_duration_secs("expires_in", "30d"), Ok(30 * 86_400));
+        // Bare digits are seconds, as in the API's `expires_in`.
+        assert_eq!(parse_duration_secs("expires_in", "2592000"), Ok(2_592_000));
         let e = parse_duration_secs("expires_in", "soon").unwrap_err();
         assert_eq!(
             e,
             DomainError::invalid(
                 "expires_in",
-                "expected a duration such as 30d or 12h, got \"soon\""
+                "expected seconds or a duration such as 30d or 12h, got \"soon\""
             )
         );
     }

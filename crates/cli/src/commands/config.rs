@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use tessera_server::{
     config::{KeySource, LogFormat},
-    Config, Services,
+    describe, Config, Services,
 };
 
 use super::doctor;
@@ -18,10 +18,10 @@ pub async fn check(config: Config, args: ConfigCheckArgs) -> ExitCode {
     // message when it refuses (`serve` prints `error: cannot start: …`).
     let services = match Services::open(&config).await {
         Ok(s) => s,
-        Err(e) => return refuse(&e, args.json),
+        Err(e) => return refuse(&describe(&e), args.json),
     };
     if let Err(e) = services.check_totp_keys().await {
-        return refuse(&e, args.json);
+        return refuse(&describe(&e), args.json);
     }
     let checks = if args.deep {
         doctor::probe(&config, &services).await
@@ -60,7 +60,7 @@ pub async fn check(config: Config, args: ConfigCheckArgs) -> ExitCode {
     }
 }
 
-fn refuse(e: &dyn std::fmt::Display, as_json: bool) -> ExitCode {
+fn refuse(e: &str, as_json: bool) -> ExitCode {
     if as_json {
         output::json(&json!({ "ok": false, "error": format!("cannot start: {e}") }));
     }

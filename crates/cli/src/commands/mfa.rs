@@ -30,8 +30,8 @@ impl WantsJson for MfaCommand {
 }
 
 pub async fn run(config: Config, cmd: MfaCommand) -> ExitCode {
-    if let MfaCommand::Code { uri } = cmd {
-        return super::totp_code::run(uri);
+    if let MfaCommand::Code { uri, later } = cmd {
+        return super::totp_code::run(uri, later);
     }
     // After a rekey the only thing left to do is retire the previous keys.
     let has_previous = config
@@ -91,6 +91,12 @@ async fn execute(
             }
         }
         MfaCommand::Rekey { json: as_json } => {
+            // Every stored secret must open before any is rewritten; the
+            // message names the key that is missing, as `serve`'s does.
+            if let Err(e) = services.check_totp_keys().await {
+                eprintln!("error: {e}");
+                return Ok(ExitCode::from(output::EXIT_ERROR));
+            }
             let report = mfa.rekey(&Actor::Cli).await?;
             if as_json {
                 output::json(&report);

@@ -2,21 +2,24 @@
 
 use std::process::ExitCode;
 
-use tessera_server::{config::LogFormat, shutdown_signal, Config, Server};
+use tessera_server::{config::LogFormat, describe, shutdown_signal, Config, Server};
 
 pub async fn run(config: Config) -> ExitCode {
     let format = config.log_format;
     let server = match Server::bind(config).await {
         Ok(s) => s,
         Err(e) => {
-            refuse(format, &format!("cannot start: {e:#}"));
+            refuse(format, &format!("cannot start: {}", describe(e.as_ref())));
             return ExitCode::from(crate::output::EXIT_ERROR);
         }
     };
     match server.run(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            refuse(format, &format!("the server stopped: {e:#}"));
+            refuse(
+                format,
+                &format!("the server stopped: {}", describe(e.as_ref())),
+            );
             ExitCode::from(crate::output::EXIT_ERROR)
         }
     }

@@ -6,20 +6,23 @@ use std::process::ExitCode;
 
 use tessera_core::mfa::totp::{base32_decode, Algorithm, TotpParams};
 
-use super::args::from_stdin_if_dash;
+use super::args::{from_stdin_if_dash, parse_duration_secs};
 use crate::output;
 
-pub fn run(uri: String) -> ExitCode {
+pub fn run(uri: String, later: Option<String>) -> ExitCode {
+    let offset = match later.as_deref().map(|v| parse_duration_secs("in", v)) {
+        None => 0,
+        Some(Ok(secs)) => secs,
+        Some(Err(e)) => return output::error(e, false),
+    };
     let text = match from_stdin_if_dash("uri", uri) {
         Ok(t) => t,
         Err(e) => return output::error(e, false),
     };
     match parse(text.trim()) {
         Ok((params, secret)) => {
-            println!(
-                "{}",
-                params.code_at(&secret, chrono::Utc::now().timestamp())
-            );
+            let at = chrono::Utc::now().timestamp().saturating_add(offset);
+            println!("{}", params.code_at(&secret, at));
             ExitCode::SUCCESS
         }
         Err(why) => {
