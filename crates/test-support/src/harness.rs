@@ -199,7 +199,8 @@ pub fn run(tests: impl IntoIterator<Item = Test>) -> ExitCode {
 }
 
 /// The closing lines: per missing requirement, how many tests it kept from
-/// running and why.
+/// running and why; then the same over the whole cargo run so far, when
+/// earlier binaries skipped tests too.
 fn report(
     args: &Arguments,
     ci: bool,
@@ -218,12 +219,26 @@ fn report(
             tests(*n)
         );
     }
-    for (reason, n) in skipped {
-        if ran_ignored {
+    if ran_ignored {
+        for (reason, n) in skipped {
             println!("failed {n} {} run with --ignored: {reason}", tests(*n));
-        } else {
-            println!("skipped {n} {}: {reason}", tests(*n));
         }
+        return;
+    }
+    for (reason, n) in skipped {
+        println!("skipped {n} {}: {reason}", tests(*n));
+    }
+    // The run's earlier binaries too, so its last lines hold every skip.
+    match crate::recap::add(skipped) {
+        Some(run) if run != *skipped => {
+            for (reason, n) in run {
+                println!(
+                    "so far in this cargo run, skipped {n} {}: {reason}",
+                    tests(n)
+                );
+            }
+        }
+        _ => {}
     }
 }
 

@@ -13,6 +13,7 @@
 pub mod harness;
 mod macros;
 pub mod probe;
+mod recap;
 
 use std::sync::Arc;
 
