@@ -112,17 +112,13 @@ async fn walk(env: Env) {
     server.kill();
 }
 
-#[tokio::test]
 async fn walk_on_sqlite_with_no_setup() {
     let env = Env::sqlite();
     walk(env).await;
 }
 
-#[tokio::test]
 async fn walk_on_postgres_after_migrate() {
-    let Some(url) = postgres_schema_url().await else {
-        return;
-    };
+    let url = postgres_schema_url().await;
     let env = Env::postgres(url, KEY);
     // Before `migrate`, commands refuse and say what to do.
     let out = env.run(&["token", "list"]);
@@ -142,7 +138,6 @@ async fn walk_on_postgres_after_migrate() {
     walk(env).await;
 }
 
-#[test]
 fn bad_configuration_names_the_variable() {
     let env = Env::sqlite();
     let out = env
@@ -162,7 +157,6 @@ fn bad_configuration_names_the_variable() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("TESSERA_ENC_KEY"));
 }
 
-#[test]
 fn help_explains_every_command() {
     for args in [
         vec!["--help"],
@@ -236,22 +230,17 @@ fn invite_walk(env: &Env) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invite_not_allowed"));
 }
 
-#[test]
 fn invites_on_sqlite() {
     invite_walk(&Env::sqlite());
 }
 
-#[tokio::test]
 async fn invites_on_postgres() {
-    let Some(url) = postgres_schema_url().await else {
-        return;
-    };
+    let url = postgres_schema_url().await;
     let env = Env::postgres(url, KEY);
     env.json(&["migrate", "--json"]);
     invite_walk(&env);
 }
 
-#[test]
 fn webhooks_and_jobs_from_the_cli() {
     // Without the development setting, an internal address is refused with
     // the same stable code as over HTTP, and no endpoint is made.
@@ -312,7 +301,6 @@ fn webhooks_and_jobs_from_the_cli() {
     assert!(listed["items"][0]["last_success_at"].is_string());
 }
 
-#[test]
 fn upstream_commands() {
     let env = Env::sqlite();
     let file = env.dir.path().join("tessera.toml");
@@ -343,4 +331,21 @@ fn upstream_commands() {
     );
     assert!(with_config(&["upstream", "health"]).status.success());
     assert!(with_config(&["upstream", "clear"]).status.success());
+}
+
+tessera_test_support::tests! {
+    current_thread:
+        walk_on_sqlite_with_no_setup,
+        #[needs(Postgres)] walk_on_postgres_after_migrate,
+        #[needs(Postgres)] invites_on_postgres;
+    sync:
+        bad_configuration_names_the_variable,
+        help_explains_every_command,
+        invites_on_sqlite,
+        webhooks_and_jobs_from_the_cli,
+        upstream_commands;
+}
+
+fn main() -> std::process::ExitCode {
+    tessera_test_support::harness::run(trials())
 }

@@ -227,22 +227,17 @@ async fn key_lifecycle(env: Env) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_key_rotation_on_sqlite() {
     key_lifecycle(Env::sqlite()).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_key_rotation_on_postgres() {
-    let Some(url) = postgres_schema_url().await else {
-        return;
-    };
+    let url = postgres_schema_url().await;
     let env = Env::postgres(url, SERVER_KEY);
     env.json(&["migrate", "--json"]);
     key_lifecycle(env).await;
 }
 
-#[test]
 fn rekey_help_explains_the_rotation() {
     let out = Command::new(BIN)
         .args(["mfa", "rekey", "--help"])
@@ -264,4 +259,13 @@ fn rekey_help_explains_the_rotation() {
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).len() > 200, "{args:?}");
     }
+}
+
+tessera_test_support::tests! {
+    multi_thread: totp_key_rotation_on_sqlite, #[needs(Postgres)] totp_key_rotation_on_postgres;
+    sync: rekey_help_explains_the_rotation;
+}
+
+fn main() -> std::process::ExitCode {
+    tessera_test_support::harness::run(trials())
 }

@@ -2,9 +2,9 @@
 //! the replay check and the attempt lockout hold across processes, not just
 //! within one. Twenty concurrent uses of one valid code give exactly one
 //! success; fifty parallel wrong guesses get exactly five evaluations.
-//! PostgreSQL only (SQLite is single-host); skipped with a printed reason
-//! when no server is reachable, a failure when `TESSERA_TEST_POSTGRES_URL`
-//! is set.
+//! PostgreSQL only (SQLite is single-host); tessera_test_support's harness
+//! reports it as skipped when no server is reachable, and fails it in CI or
+//! when `TESSERA_TEST_POSTGRES_URL` is set.
 
 mod common;
 
@@ -76,11 +76,8 @@ async fn burst(
     counts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_and_lockout_hold_across_replicas() {
-    let Some(url) = postgres_schema_url().await else {
-        return;
-    };
+    let url = postgres_schema_url().await;
     // The environment every process gets: one database, the same keys.
     let env = Env::postgres(url, SERVER_KEY).with("TOTP_ENC_KEY", TOTP_KEY);
     env.json(&["migrate", "--json"]);
@@ -128,4 +125,12 @@ async fn replay_and_lockout_hold_across_replicas() {
         let v = post(&http, base, &token, path, json!({ "code": code })).await;
         assert_eq!(v, json!({ "valid": false, "code": "LOCKED" }), "{base}");
     }
+}
+
+tessera_test_support::tests! {
+    multi_thread: #[needs(Postgres)] replay_and_lockout_hold_across_replicas;
+}
+
+fn main() -> std::process::ExitCode {
+    tessera_test_support::harness::run(trials())
 }

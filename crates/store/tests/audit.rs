@@ -74,3 +74,7 @@ async fn upserts_add_to_one_row_per_key(db: TestDb) {
 }
 
 backend_tests!(upserts_add_to_one_row_per_key);
+
+fn main() -> std::process::ExitCode {
+    tessera_test_support::harness::run(trials())
+}

@@ -223,3 +223,7 @@ backend_tests!(
     redemption_reports_why_it_failed,
     listing_by_state,
 );
+
+fn main() -> std::process::ExitCode {
+    tessera_test_support::harness::run(trials())
+}

@@ -495,3 +495,7 @@ backend_tests!(
     concurrent_regenerations_leave_one_set,
     auth_codes_limits_supersede_and_attempts,
 );
+
+fn main() -> std::process::ExitCode {
+    tessera_test_support::harness::run(trials())
+}

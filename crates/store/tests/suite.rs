@@ -13,7 +13,7 @@ use tessera_core::{
     token_format::{TokenFormat, TokenHash},
 };
 use tessera_store::{NewToken, SecretChange, Store, TokenChange, TokenQuery, UsageUpdate};
-use tessera_test_support::{backend_tests, TestDb};
+use tessera_test_support::TestDb;
 
 fn audit(action: &'static str, id: &str) -> AuditEntry {
     AuditEntry::success(
@@ -327,22 +327,26 @@ async fn migrations_are_idempotent(db: TestDb) {
     db.store.ping().await.unwrap();
 }
 
-backend_tests!(
-    create_and_find_by_secret,
-    rotation_without_grace_replaces_the_secret,
-    rotation_with_grace_keeps_the_old_secret_until_it_ends,
-    fifty_parallel_rotations_leave_one_secret,
-    mutation_errors_roll_back_and_missing_ids_are_not_found,
-    listing_filters_and_paginates,
-    usage_is_recorded_in_batches,
-    write_tx_steps_commit_or_roll_back_together,
-    migrations_are_idempotent,
-);
+tessera_test_support::tests! {
+    backends:
+        create_and_find_by_secret,
+        rotation_without_grace_replaces_the_secret,
+        rotation_with_grace_keeps_the_old_secret_until_it_ends,
+        fifty_parallel_rotations_leave_one_secret,
+        mutation_errors_roll_back_and_missing_ids_are_not_found,
+        listing_filters_and_paginates,
+        usage_is_recorded_in_batches,
+        write_tx_steps_commit_or_roll_back_together,
+        migrations_are_idempotent;
+    current_thread: sqlite_files_are_private;
+}
+
+fn main() -> std::process::ExitCode {
+    tessera_test_support::harness::run(trials())
+}
 
 /// Issue #11, item 10: the SQLite database and its WAL files are readable by
 /// the service's user only, whatever the umask.
-#[cfg(unix)]
-#[tokio::test]
 async fn sqlite_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -2,12 +2,18 @@
 //! one suite runs against both and tests can run in parallel.
 //!
 //! A dev-only crate (`tessera-test-support`), so the production store crate
-//! carries neither this module nor `tempfile`. `backend_tests!` is kept as
-//! it was: every storage test runs on SQLite and on PostgreSQL.
+//! carries neither this module nor `tempfile`. `backend_tests!` runs every
+//! storage test on SQLite and on PostgreSQL; [`harness`] runs the tests and
+//! says which could not run for want of a service, and why.
 //!
-//! PostgreSQL: `TESSERA_TEST_POSTGRES_URL` if set (then an unreachable server
-//! is a failure, as in CI); otherwise the local default, and a test is skipped
-//! with a printed reason when it cannot connect. Each test gets its own schema.
+//! PostgreSQL: `TESSERA_TEST_POSTGRES_URL` if set, otherwise the local
+//! default (see [`probe::local_postgres`]); the harness probes it once and
+//! creates its database when missing. Each test gets its own schema.
+
+pub mod harness;
+mod macros;
+pub mod probe;
+mod recap;
 
 use std::sync::Arc;
 
@@ -15,8 +21,7 @@ use sqlx::{Connection, Executor};
 
 use tessera_store::{connect, Store};
 
-pub const POSTGRES_ENV: &str = "TESSERA_TEST_POSTGRES_URL";
-const LOCAL_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub use probe::{POSTGRES_ENV, REDIS_ENV};
 
 /// A migrated test database. Keep it alive for the test's duration.
 pub struct TestDb {
@@ -49,17 +54,17 @@ impl TestDb {
         }
     }
 
-    /// A new schema on the test PostgreSQL, or `None` (after printing why)
-    /// when no server is configured and the local one is unreachable.
-    pub async fn postgres() -> Option<Self> {
-        let url = postgres_schema_url().await?;
+    /// A new schema on the test PostgreSQL. The test must declare
+    /// [`harness::Need::Postgres`], so it runs only when the server is there.
+    pub async fn postgres() -> Self {
+        let url = postgres_schema_url().await;
         let store = connect(&url).await.expect("open postgres");
         store.migrate().await.expect("migrate postgres");
-        Some(Self {
+        Self {
             store,
             url,
             _dir: None,
-        })
+        }
     }
 }
 
@@ -98,28 +103,19 @@ impl TestDb {
     }
 }
 
-/// The base URL of the test server, or `None` when tests should skip.
-pub async fn postgres_base_url() -> Option<String> {
-    match std::env::var(POSTGRES_ENV) {
-        Ok(url) => {
-            if let Err(e) = sqlx::PgConnection::connect(&url).await {
-                panic!("{POSTGRES_ENV} is set but PostgreSQL is unreachable: {e}");
-            }
-            Some(url)
-        }
-        Err(_) => match sqlx::PgConnection::connect(LOCAL_POSTGRES).await {
-            Ok(_) => Some(LOCAL_POSTGRES.to_string()),
-            Err(e) => {
-                eprintln!("skipping PostgreSQL test: {POSTGRES_ENV} unset and {LOCAL_POSTGRES} unreachable ({e})");
-                None
-            }
-        },
-    }
+/// The base URL of the test PostgreSQL, its database created. Panics with
+/// the reason when it is unreachable: a test that calls this declares
+/// [`harness::Need::Postgres`], so the harness has skipped it (or, in CI,
+/// failed it) already when the server is missing.
+pub async fn postgres_base_url() -> String {
+    probe::postgres()
+        .await
+        .unwrap_or_else(|m| panic!("{}", m.reason))
 }
 
 /// Creates a fresh schema and returns a URL whose connections use it.
-pub async fn postgres_schema_url() -> Option<String> {
-    let base = postgres_base_url().await?;
+pub async fn postgres_schema_url() -> String {
+    let base = postgres_base_url().await;
     let schema = format!("tessera_t_{}", uuid_like());
     let mut conn = sqlx::PgConnection::connect(&base)
         .await
@@ -128,35 +124,17 @@ pub async fn postgres_schema_url() -> Option<String> {
         .await
         .expect("create schema");
     let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// The test Redis's URL. Panics with the reason when it is unreachable: a
+/// test that calls this declares [`harness::Need::Redis`].
+pub async fn redis_url() -> String {
+    probe::redis()
+        .await
+        .unwrap_or_else(|m| panic!("{}", m.reason))
 }
 
 fn uuid_like() -> String {
     tessera_core::ids::new_id().replace('-', "")
-}
-
-/// Generates one `#[tokio::test]` per backend for each listed async test
-/// function `async fn name(db: TestDb)`.
-#[macro_export]
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::TestDb::sqlite().await).await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = $crate::TestDb::postgres().await {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
 }

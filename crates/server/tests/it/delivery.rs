@@ -81,7 +81,6 @@ fn smtp_sender(url: &str) -> SmtpSender {
     SmtpSender::new(&target, DEFAULT_FROM, WAIT).expect("sender")
 }
 
-#[tokio::test]
 async fn smtp_plaintext_delivers_through_one_pooled_sender() {
     let sink = SmtpSink::start().await;
     let sender = smtp_sender(&sink.url());
@@ -122,7 +121,6 @@ async fn smtp_plaintext_delivers_through_one_pooled_sender() {
     assert_eq!(sink.connections(), 1);
 }
 
-#[tokio::test]
 async fn smtp_concurrent_sends_all_arrive() {
     let sink = SmtpSink::start().await;
     let sender = Arc::new(smtp_sender(&sink.url()));
@@ -148,7 +146,6 @@ async fn smtp_concurrent_sends_all_arrive() {
     }
 }
 
-#[tokio::test]
 async fn smtp_authenticates_with_percent_decoded_credentials() {
     let sink = SmtpSink::start().await;
     let url = format!(
@@ -174,7 +171,6 @@ async fn smtp_authenticates_with_percent_decoded_credentials() {
     assert!(mails[0].text().contains("777888"));
 }
 
-#[tokio::test]
 async fn smtp_errors_are_typed_and_never_hold_the_code() {
     let sink = SmtpSink::start().await;
     let sender = smtp_sender(&sink.url());
@@ -219,7 +215,6 @@ async fn smtp_errors_are_typed_and_never_hold_the_code() {
     );
 }
 
-#[test]
 fn smtp_url_forms_parse_to_the_documented_defaults() {
     let cases = [
         (
@@ -290,7 +285,6 @@ fn smtp_url_forms_parse_to_the_documented_defaults() {
     }
 }
 
-#[test]
 fn smtp_url_errors_and_debug_never_show_the_password() {
     let secret = "hunter2-secret";
     let rejected = [
@@ -364,7 +358,6 @@ async fn start_hook(status: u16) -> (String, Hook) {
     (format!("http://{addr}/sms"), state)
 }
 
-#[tokio::test]
 async fn sms_webhook_gets_json_and_bearer_token() {
     let (url, hook) = start_hook(202).await;
     let sender = HttpSmsSender::new(&url, Some(SecretString::new("tok-xyz".into())), WAIT).unwrap();
@@ -389,7 +382,6 @@ async fn sms_webhook_gets_json_and_bearer_token() {
     assert_eq!(hook.got.lock().unwrap()[1].0, None);
 }
 
-#[tokio::test]
 async fn sms_webhook_failures_report_status_only() {
     let (url, hook) = start_hook(500).await;
     let sender = HttpSmsSender::new(&url, Some(SecretString::new("tok-xyz".into())), WAIT).unwrap();
@@ -417,7 +409,6 @@ async fn sms_webhook_failures_report_status_only() {
     ));
 }
 
-#[tokio::test]
 async fn log_file_is_the_default_for_both_channels() {
     let dir = tempfile::tempdir().unwrap();
     let settings = DeliverySettings::development(dir.path());
@@ -458,7 +449,6 @@ async fn log_file_is_the_default_for_both_channels() {
     }
 }
 
-#[tokio::test]
 async fn log_file_write_failure_is_an_io_kind() {
     let dir = tempfile::tempdir().unwrap();
     // A directory where the file should be: opening it for append fails.
@@ -468,7 +458,6 @@ async fn log_file_write_failure_is_an_io_kind() {
     assert!(!err.to_string().contains("565656"));
 }
 
-#[tokio::test]
 async fn messenger_routes_each_channel_to_its_configured_sender() {
     let sink = SmtpSink::start().await;
     let (hook_url, hook) = start_hook(200).await;
@@ -515,7 +504,6 @@ async fn messenger_routes_each_channel_to_its_configured_sender() {
     ));
 }
 
-#[test]
 fn outbound_message_debug_redacts_the_body() {
     let msg = email("alice@example.com", "999000");
     let debug = format!("{msg:?}");
@@ -525,4 +513,21 @@ fn outbound_message_debug_redacts_the_body() {
     );
     assert_eq!(Channel::Email.as_str(), "email");
     assert_eq!(Channel::Sms.as_str(), "sms");
+}
+
+tessera_test_support::tests! {
+    current_thread:
+        smtp_plaintext_delivers_through_one_pooled_sender,
+        smtp_concurrent_sends_all_arrive,
+        smtp_authenticates_with_percent_decoded_credentials,
+        smtp_errors_are_typed_and_never_hold_the_code,
+        sms_webhook_gets_json_and_bearer_token,
+        sms_webhook_failures_report_status_only,
+        log_file_is_the_default_for_both_channels,
+        log_file_write_failure_is_an_io_kind,
+        messenger_routes_each_channel_to_its_configured_sender;
+    sync:
+        smtp_url_forms_parse_to_the_documented_defaults,
+        smtp_url_errors_and_debug_never_show_the_password,
+        outbound_message_debug_redacts_the_body;
 }

@@ -3,9 +3,7 @@
 //! on one database, the encryption key at start-up and rekeying.
 
 use crate::common::{
-    mfa::{
-        check, code_at, enroll, mfa_token, now, pyotp_available, pyotp_code, wrong_code, TOTP_KEY,
-    },
+    mfa::{check, code_at, enroll, mfa_token, now, pyotp_code, wrong_code, TOTP_KEY},
     TestServer,
 };
 use reqwest::{Method, StatusCode};
@@ -54,10 +52,6 @@ async fn verify(s: &TestServer, token: &str, subject: &str, code: &str) -> Value
 }
 
 async fn a_real_authenticator_enrols_and_verifies(db: TestDb) {
-    if let Err(why) = pyotp_available() {
-        eprintln!("skipping: {why}");
-        return;
-    }
     for (algorithm, digits) in [("SHA1", "6"), ("SHA256", "6"), ("SHA512", "8")] {
         let s = TestServer::start_with(
             TestDb::open(&db.url).await,
@@ -352,6 +346,7 @@ async fn bad_input_gets_problems(db: TestDb) {
 }
 
 backend_tests!(
+    #[needs(PythonModule("pyotp"))]
     a_real_authenticator_enrols_and_verifies,
     twenty_concurrent_verifications_of_one_code_succeed_once,
     fifty_parallel_wrong_guesses_evaluate_five_then_lock,

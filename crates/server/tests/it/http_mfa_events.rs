@@ -10,7 +10,7 @@ use crate::common::{
 use reqwest::StatusCode;
 use serde_json::json;
 use tessera_core::event::MFA_EVENT_TYPES;
-use tessera_test_support::{backend_tests, TestDb};
+use tessera_test_support::TestDb;
 
 async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
     let s = TestServer::start_with(
@@ -113,7 +113,6 @@ async fn every_second_factor_event_is_delivered_and_verifies(db: TestDb) {
     assert_eq!(find("mfa.recovery_codes.generated")["count"], 10);
 }
 
-#[test]
 fn endpoints_can_subscribe_to_every_second_factor_event() {
     let types: Vec<String> = MFA_EVENT_TYPES.iter().map(|t| t.to_string()).collect();
     let accepted = tessera_core::webhook::validate_event_types(&types).unwrap();
@@ -123,4 +122,7 @@ fn endpoints_can_subscribe_to_every_second_factor_event() {
     }
 }
 
-backend_tests!(every_second_factor_event_is_delivered_and_verifies);
+tessera_test_support::tests! {
+    backends: every_second_factor_event_is_delivered_and_verifies;
+    sync: endpoints_can_subscribe_to_every_second_factor_event;
+}

@@ -9,7 +9,7 @@ use crate::common::{eventually, receiver::Receiver, TestServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tessera_test_support::{backend_tests, TestDb};
+use tessera_test_support::TestDb;
 
 const FAST: &[(&str, &str)] = &[
     ("TESSERA_WEBHOOK_POLL_INTERVAL", "50ms"),
@@ -406,22 +406,21 @@ async fn internal_addresses_are_refused_at_delivery(db: TestDb) {
         .await;
 }
 
-backend_tests!(
-    internal_addresses_are_refused_at_creation,
-    internal_addresses_are_refused_at_delivery,
-    every_event_in_the_catalogue_is_delivered_and_verifies,
-    failures_are_retried_with_a_stable_id,
-    exhausted_deliveries_fail_and_can_be_retried_by_hand,
-    manual_retry_writes_an_audit_row,
-    gone_disables_the_endpoint,
-    endpoint_management_and_secret_rotation,
-);
+tessera_test_support::tests! {
+    backends:
+        internal_addresses_are_refused_at_creation,
+        internal_addresses_are_refused_at_delivery,
+        every_event_in_the_catalogue_is_delivered_and_verifies,
+        failures_are_retried_with_a_stable_id,
+        exhausted_deliveries_fail_and_can_be_retried_by_hand,
+        manual_retry_writes_an_audit_row,
+        gone_disables_the_endpoint,
+        endpoint_management_and_secret_rotation;
+    multi_thread: #[needs(Postgres)] two_replicas_deliver_each_event_once;
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_deliver_each_event_once() {
-    let Some(a) = TestServer::on_postgres(FAST).await else {
-        return;
-    };
+    let a = TestServer::on_postgres(FAST).await;
     let r = Receiver::start().await;
     r.subscribe(&a, json!({"event_types": ["created"]})).await;
     let b = a.replica(FAST).await;

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Row;
 use tessera_server::scheduler::{self, Job};
-use tessera_test_support::{backend_tests, TestDb};
+use tessera_test_support::TestDb;
 
 /// Jobs never run on their own in these tests: each is run by hand.
 const MANUAL: &[(&str, &str)] = &[("TESSERA_JOBS_ENABLED", "false")];
@@ -288,19 +288,18 @@ async fn resend_pending_webhooks_runs(db: TestDb) {
     assert_eq!(run.outcome, "success");
 }
 
-backend_tests!(
-    revoke_expired_tokens,
-    rotate_expiring_tokens_and_claim_the_successor_once,
-    purge_old_logs_keeps_recent_rows,
-    purge_old_logs_removes_old_webhook_history,
-    resend_pending_webhooks_runs,
-);
+tessera_test_support::tests! {
+    backends:
+        revoke_expired_tokens,
+        rotate_expiring_tokens_and_claim_the_successor_once,
+        purge_old_logs_keeps_recent_rows,
+        purge_old_logs_removes_old_webhook_history,
+        resend_pending_webhooks_runs;
+    multi_thread: #[needs(Postgres)] two_servers_on_one_postgres_run_a_job_once_per_interval;
+}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgres_run_a_job_once_per_interval() {
-    let Some(db) = TestDb::postgres().await else {
-        return;
-    };
+    let db = TestDb::postgres().await;
     let url = db.url.clone();
     let fast_checks = [
         ("TESSERA_JOB_CHECK_INTERVAL", "50ms"),

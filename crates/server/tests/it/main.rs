@@ -1,6 +1,9 @@
 //! The server's integration tests, one binary so they link once. Each module
 //! is one former test file; `common` is the shared harness (a real server
 //! over a fresh database of either backend, request helpers, receivers).
+//! `harness = false`: each module lists its tests (`backend_tests!` or
+//! `tests!`) and `main` runs them all through tessera_test_support's
+//! harness, which reports the tests it skips for want of PostgreSQL or pyotp.
 
 mod common;
 
@@ -23,3 +26,28 @@ mod secrets_never_leak;
 mod slow_clients;
 mod verify_cache;
 mod verify_failures;
+
+fn main() -> std::process::ExitCode {
+    let modules = [
+        background_writer::trials(),
+        client_address::trials(),
+        db_outage::trials(),
+        delivery::trials(),
+        hostile_input::trials(),
+        http_auth_codes::trials(),
+        http_bad_input::trials(),
+        http_invites::trials(),
+        http_mfa::trials(),
+        http_mfa_events::trials(),
+        http_tokens::trials(),
+        http_upstreams::trials(),
+        http_webhooks::trials(),
+        jobs::trials(),
+        openapi::trials(),
+        secrets_never_leak::trials(),
+        slow_clients::trials(),
+        verify_cache::trials(),
+        verify_failures::trials(),
+    ];
+    tessera_test_support::harness::run(modules.into_iter().flatten())
+}

@@ -8,7 +8,6 @@ use common::TestServer;
 use reqwest::{Method, StatusCode};
 use tessera_test_support::TestDb;
 
-#[tokio::test]
 async fn every_documented_operation_is_routed() {
     let s = TestServer::start_with(
         TestDb::sqlite().await,
@@ -62,7 +61,6 @@ async fn every_documented_operation_is_routed() {
 /// The rules amend the document as JSON (`http::doc_rules`); a careless
 /// index there inserts a `null` where OpenAPI wants a list or an object, and
 /// schemathesis then refuses the whole document.
-#[test]
 fn no_value_is_null() {
     fn nulls(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
         match v {
@@ -106,7 +104,6 @@ fn operations(doc: &serde_json::Value) -> Vec<(String, String, serde_json::Value
 /// answer are declared: 401/403 where a token is needed, 400/413/415/422 for
 /// a JSON body, 400 for path segments and query strings, 503 wherever the
 /// database is used, `Retry-After` on 429 and 503.
-#[test]
 fn errors_are_declared_as_problems() {
     let doc = document();
     assert!(doc["components"]["schemas"]["Problem"].is_object());
@@ -177,7 +174,6 @@ fn errors_are_declared_as_problems() {
 /// `routes()`, which documents them: nothing under `src/http` adds a route
 /// any other way (`.route(`, `.nest(`, `.route_service(`), so no route is
 /// served without being in the document.
-#[test]
 fn every_route_is_documented() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
     let mut files = vec![dir.clone()];
@@ -202,7 +198,6 @@ fn every_route_is_documented() {
 
 /// The constraints the server enforces are in the document, so that a
 /// request valid by the document is accepted (schemathesis checks it live).
-#[test]
 fn constraints_are_declared() {
     let doc = document();
     let schemas = &doc["components"]["schemas"];
@@ -240,4 +235,12 @@ async fn any_valid_subject_enrols_without_an_account_name(db: TestDb) {
         .contains(&"u".repeat(128)));
 }
 
-tessera_test_support::backend_tests!(any_valid_subject_enrols_without_an_account_name);
+tessera_test_support::tests! {
+    backends: any_valid_subject_enrols_without_an_account_name;
+    current_thread: every_documented_operation_is_routed;
+    sync:
+        no_value_is_null,
+        errors_are_declared_as_problems,
+        every_route_is_documented,
+        constraints_are_declared;
+}

@@ -171,5 +171,5 @@ async fn second_factor_secrets_never_leak(db: TestDb) {
 
 backend_tests!(
     secrets_appear_only_in_their_issuing_response,
-    second_factor_secrets_never_leak
+    second_factor_secrets_never_leak,
 );

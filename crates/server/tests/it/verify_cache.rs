@@ -26,7 +26,6 @@ fn token_id(lookup: Option<CachedLookup>) -> Option<String> {
     }
 }
 
-#[test]
 fn a_stored_lookup_is_served_until_its_ttl_passes() {
     let cache = VerifyCache::new(Duration::from_millis(200), 100);
     assert!(cache.is_empty());
@@ -43,7 +42,6 @@ fn a_stored_lookup_is_served_until_its_ttl_passes() {
     );
 }
 
-#[test]
 fn a_zero_ttl_disables_the_cache() {
     let cache = VerifyCache::new(Duration::ZERO, 100);
     cache.insert(&hash(1), found("a"), cache.generation());
@@ -51,7 +49,6 @@ fn a_zero_ttl_disables_the_cache() {
     assert!(cache.get(&hash(1)).is_none());
 }
 
-#[test]
 fn a_lookup_that_raced_an_invalidation_is_not_stored() {
     let cache = VerifyCache::new(Duration::from_secs(60), 100);
     // The lookup reads the generation, then the token changes (revoked by
@@ -65,7 +62,6 @@ fn a_lookup_that_raced_an_invalidation_is_not_stored() {
     assert!(cache.get(&hash(1)).is_some());
 }
 
-#[test]
 fn invalidating_a_token_drops_all_its_secrets_and_nothing_else() {
     let cache = VerifyCache::new(Duration::from_secs(60), 100);
     let g = cache.generation();
@@ -81,7 +77,6 @@ fn invalidating_a_token_drops_all_its_secrets_and_nothing_else() {
     assert!(cache.generation() > g);
 }
 
-#[test]
 fn a_full_cache_drops_expired_entries_first_and_starts_over_when_all_are_fresh() {
     // Full of expired entries: they are dropped, the fresh one stays.
     let cache = VerifyCache::new(Duration::from_millis(100), 3);
@@ -102,4 +97,13 @@ fn a_full_cache_drops_expired_entries_first_and_starts_over_when_all_are_fresh()
     assert_eq!(cache.len(), 1);
     assert!(cache.get(&hash(1)).is_none());
     assert_eq!(token_id(cache.get(&hash(9))).as_deref(), Some("y"));
+}
+
+tessera_test_support::tests! {
+    sync:
+        a_stored_lookup_is_served_until_its_ttl_passes,
+        a_zero_ttl_disables_the_cache,
+        a_lookup_that_raced_an_invalidation_is_not_stored,
+        invalidating_a_token_drops_all_its_secrets_and_nothing_else,
+        a_full_cache_drops_expired_entries_first_and_starts_over_when_all_are_fresh;
 }

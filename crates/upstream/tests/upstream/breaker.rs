@@ -96,15 +96,9 @@ fn breaker_settings() -> CacheSettings {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_redis_costs_one_slow_request_then_is_skipped_until_it_answers() {
-    let Some(redis) = redis_url().await else {
-        return;
-    };
-    if !redis.starts_with("redis://") || redis.contains('@') {
-        eprintln!("skipping: the proxy handles plain redis://host:port URLs only");
-        return;
-    }
+    // Needs `PlainRedis`: the proxy handles plain redis://host:port URLs only.
+    let redis = redis_url().await;
     let proxy = proxy(&redis).await;
     let fake = fake_upstream().await;
     let api = unique("hang");
@@ -216,7 +210,6 @@ async fn a_hung_redis_costs_one_slow_request_then_is_skipped_until_it_answers() 
     c.clear_all_tokens(Some(&api)).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_that_never_answers_costs_one_timeout() {
     // No real Redis needed: the "Redis" accepts and never says a word.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -250,4 +243,10 @@ async fn a_listener_that_never_answers_costs_one_timeout() {
             t.elapsed()
         );
     }
+}
+
+tessera_test_support::tests! {
+    multi_thread:
+        #[needs(PlainRedis)] a_hung_redis_costs_one_slow_request_then_is_skipped_until_it_answers,
+        a_listener_that_never_answers_costs_one_timeout;
 }

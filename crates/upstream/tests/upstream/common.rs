@@ -1,5 +1,6 @@
 //! Shared test fixtures: a fake upstream (axum on 127.0.0.1:0) that counts
-//! logins, caches built against it, and the Redis to test with.
+//! logins, caches built against it, and the Redis to test with (probed by
+//! tessera_test_support's harness).
 
 use std::{
     collections::HashSet,
@@ -193,35 +194,11 @@ pub async fn cache(api: &str, fake: &Fake, redis: Option<&str>) -> TokenCache {
     cache_with(api, fake, 60, redis, fast_settings()).await
 }
 
-/// The Redis to test against: `TESSERA_TEST_REDIS_URL` (must answer), else a
-/// local one, else `None` after saying why the test is skipped.
-pub async fn redis_url() -> Option<String> {
-    let (url, required) = match std::env::var("TESSERA_TEST_REDIS_URL") {
-        Ok(u) if !u.is_empty() => (u, true),
-        _ => ("redis://127.0.0.1:6379".to_string(), false),
-    };
-    let reachable = async {
-        let c = redis::Client::open(url.as_str()).ok()?;
-        let mut conn =
-            tokio::time::timeout(Duration::from_secs(2), c.get_multiplexed_async_connection())
-                .await
-                .ok()?
-                .ok()?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .ok()
-    }
-    .await
-    .is_some();
-    match (reachable, required) {
-        (true, _) => Some(url),
-        (false, true) => panic!("TESSERA_TEST_REDIS_URL is set but that Redis is unreachable"),
-        (false, false) => {
-            eprintln!("skipping: TESSERA_TEST_REDIS_URL is unset and {url} is unreachable");
-            None
-        }
-    }
+/// The Redis to test against (`TESSERA_TEST_REDIS_URL` or a local one); a
+/// test that calls this declares `Need::Redis`, so the harness has checked
+/// that it answers.
+pub async fn redis_url() -> String {
+    tessera_test_support::redis_url().await
 }
 
 /// A plain client's view of a key, bypassing the cache.
@@ -239,19 +216,18 @@ pub async fn raw_get(url: &str, key: &str) -> Option<String> {
 }
 
 /// The Redis URL, a fake upstream and a fresh upstream name starting with
-/// `prefix`; `None` when there is no Redis to test with.
-pub async fn with_redis(prefix: &str) -> Option<(String, Fake, String)> {
-    let redis = redis_url().await?;
-    Some((redis, fake_upstream().await, unique(prefix)))
+/// `prefix`.
+pub async fn with_redis(prefix: &str) -> (String, Fake, String) {
+    let redis = redis_url().await;
+    (redis, fake_upstream().await, unique(prefix))
 }
 
-/// Two caches sharing one Redis and one fake upstream, as two replicas would;
-/// `None` when there is no Redis to test with.
-pub async fn two_replicas() -> Option<(Fake, String, TokenCache, TokenCache)> {
-    let (redis, fake, api) = with_redis("cpj").await?;
+/// Two caches sharing one Redis and one fake upstream, as two replicas would.
+pub async fn two_replicas() -> (Fake, String, TokenCache, TokenCache) {
+    let (redis, fake, api) = with_redis("cpj").await;
     let a = cache(&api, &fake, Some(&redis)).await;
     let b = cache(&api, &fake, Some(&redis)).await;
-    Some((fake, api, a, b))
+    (fake, api, a, b)
 }
 
 /// `n` concurrent lookups of user `ana`, spread over `caches` in turn; the

@@ -28,14 +28,16 @@ impl Drop for Server {
     }
 }
 
-async fn start_redis(port: u16) -> Option<Server> {
+/// Starts redis-server on `port` (tests that call this declare
+/// `Need::Command("redis-server")`).
+async fn start_redis(port: u16) -> Server {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .ok()?;
+        .expect("redis-server starts");
     let server = Server(child);
     let url = format!("redis://127.0.0.1:{port}");
     for _ in 0..50 {
@@ -46,7 +48,7 @@ async fn start_redis(port: u16) -> Option<Server> {
                     .await
                     .is_ok()
                 {
-                    return Some(server);
+                    return server;
                 }
             }
         }
@@ -63,16 +65,9 @@ fn transitions(r: &prometheus::Registry, state: &str) -> f64 {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_going_away_never_fails_a_request_and_is_used_again_when_back() {
     let port = free_port();
-    let Some(server) = start_redis(port).await else {
-        if std::env::var("TESSERA_TEST_REDIS_URL").is_ok_and(|u| !u.is_empty()) {
-            panic!("redis-server is not on PATH (needed with TESSERA_TEST_REDIS_URL set)");
-        }
-        eprintln!("skipping: redis-server is not on PATH");
-        return;
-    };
+    let server = start_redis(port).await;
     let url = format!("redis://127.0.0.1:{port}");
     let fake = fake_upstream().await;
     let api = unique("cpj");
@@ -100,7 +95,7 @@ async fn redis_going_away_never_fails_a_request_and_is_used_again_when_back() {
     assert_eq!(h.memory_entries, 20);
 
     // Same port, same cache: the health task notices and Redis is used again.
-    let _server = start_redis(port).await.unwrap();
+    let _server = start_redis(port).await;
     let mut back = false;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -133,7 +128,6 @@ async fn redis_going_away_never_fails_a_request_and_is_used_again_when_back() {
     assert!(raw_get(&url, &format!("token:{api}:after")).await.is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_redis_at_start_only_degrades() {
     let port = free_port(); // nothing listens there
     let fake = fake_upstream().await;
@@ -152,13 +146,9 @@ async fn unreachable_redis_at_start_only_degrades() {
     assert_eq!((cleared.memory, cleared.redis), (1, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quick_restart_between_requests_is_absorbed() {
     let port = free_port();
-    let Some(server) = start_redis(port).await else {
-        eprintln!("skipping: redis-server is not on PATH");
-        return;
-    };
+    let server = start_redis(port).await;
     let url = format!("redis://127.0.0.1:{port}");
     let fake = fake_upstream().await;
     let api = unique("cpj");
@@ -170,9 +160,16 @@ async fn a_quick_restart_between_requests_is_absorbed() {
     let c = cache_with(&api, &fake, 60, Some(&url), settings).await;
     c.get_token(&api, "before").await.unwrap();
     drop(server);
-    let _server = start_redis(port).await.unwrap();
+    let _server = start_redis(port).await;
     // The kept connection is broken; the cache reconnects instead of degrading.
     assert_eq!(c.get_token(&api, "after").await.unwrap().tier, Tier::Login);
     assert!(c.redis_up());
     assert!(raw_get(&url, &format!("token:{api}:after")).await.is_some());
+}
+
+tessera_test_support::tests! {
+    multi_thread:
+        #[needs(Command("redis-server"))] redis_going_away_never_fails_a_request_and_is_used_again_when_back,
+        unreachable_redis_at_start_only_degrades,
+        #[needs(Command("redis-server"))] a_quick_restart_between_requests_is_absorbed;
 }

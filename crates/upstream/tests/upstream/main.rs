@@ -1,6 +1,7 @@
 //! The cache end to end: a fake upstream that counts logins, and a real Redis
-//! (`TESSERA_TEST_REDIS_URL`, or a local one; the Redis tests are skipped
-//! with a message when neither answers and the variable is unset).
+//! (`TESSERA_TEST_REDIS_URL`, or a local one). `harness = false`: the tests
+//! that need Redis or redis-server say so, and tessera_test_support's harness
+//! reports them as skipped when it is missing (in CI they fail).
 
 mod breaker;
 mod common;
@@ -15,11 +16,8 @@ use common::*;
 use serde_json::Value;
 use tessera_upstream::{CallError, LoginError, Tier, UpstreamError};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_then_redis_then_login() {
-    let Some((redis, fake, api)) = with_redis("cpj").await else {
-        return;
-    };
+    let (redis, fake, api) = with_redis("cpj").await;
     let first = cache(&api, &fake, Some(&redis)).await;
     let t = first.get_token(&api, "ana").await.unwrap();
     assert_eq!(t.tier, Tier::Login);
@@ -88,11 +86,8 @@ async fn memory_then_redis_then_login() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_storage_when_configured() {
-    let Some((redis, fake, api)) = with_redis("legacy").await else {
-        return;
-    };
+    let (redis, fake, api) = with_redis("legacy").await;
     let upstreams = config(&api, &fake.base, 60).resolve_with(env).unwrap();
     let c = tessera_upstream::TokenCache::builder(upstreams)
         .redis_url(Some(redis.clone()))
@@ -119,7 +114,6 @@ async fn clear_storage_when_configured() {
     assert!(matches!(err, tessera_upstream::BuildError::NoKeyring));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_entries_log_in_again() {
     let redis = redis_url().await;
     let fake = fake_upstream().await;
@@ -127,7 +121,7 @@ async fn expired_entries_log_in_again() {
     let api = unique("cpj");
     let settings = refreshing_at(0.0);
     // Lifetime 3 s, margin 2 s: served for 1 s only.
-    let c = cache_with(&api, &fake, 2, redis.as_deref(), settings.clone()).await;
+    let c = cache_with(&api, &fake, 2, Some(&redis), settings.clone()).await;
     let t = c.get_token(&api, "ana").await.unwrap();
     assert_eq!(t.tier, Tier::Login);
     assert_eq!(c.get_token(&api, "ana").await.unwrap().tier, Tier::Memory);
@@ -137,17 +131,14 @@ async fn expired_entries_log_in_again() {
     assert_eq!(again.tier, Tier::Login);
     assert_ne!(again.expose(), t.expose());
     assert_eq!(fake.count(), 2);
-    if let Some(redis) = redis {
-        // A second instance sees the new entry; an expired one would not be served.
-        let other = cache_with(&api, &fake, 2, Some(&redis), settings).await;
-        assert_eq!(
-            other.get_token(&api, "ana").await.unwrap().expose(),
-            again.expose()
-        );
-    }
+    // A second instance sees the new entry; an expired one would not be served.
+    let other = cache_with(&api, &fake, 2, Some(&redis), settings).await;
+    assert_eq!(
+        other.get_token(&api, "ana").await.unwrap().expose(),
+        again.expose()
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_misses_make_one_login() {
     let fake = fake_upstream().await;
     let api = unique("cpj");
@@ -157,11 +148,8 @@ async fn a_hundred_concurrent_misses_make_one_login() {
     assert_eq!(tokens.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_with_concurrent_misses_log_in_once() {
-    let Some((fake, api, a, b)) = two_replicas().await else {
-        return;
-    };
+    let (fake, api, a, b) = two_replicas().await;
     let tokens = concurrent_gets(&[a, b], &api, 100).await;
     assert_eq!(
         fake.count(),
@@ -171,12 +159,11 @@ async fn two_replicas_with_concurrent_misses_log_in_once() {
     assert_eq!(tokens.len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_invalidates_and_retries_once() {
     let redis = redis_url().await;
     let fake = fake_upstream().await;
     let api = unique("cpj");
-    let c = cache(&api, &fake, redis.as_deref()).await;
+    let c = cache(&api, &fake, Some(&redis)).await;
     let first = c.get_token(&api, "ana").await.unwrap();
     fake.revoked
         .lock()
@@ -204,13 +191,11 @@ async fn a_401_invalidates_and_retries_once() {
         c.get_token(&api, "ana").await.unwrap().expose(),
         used.expose()
     );
-    if let Some(redis) = redis {
-        let other = cache(&api, &fake, Some(&redis)).await;
-        assert_eq!(
-            other.get_token(&api, "ana").await.unwrap().expose(),
-            used.expose()
-        );
-    }
+    let other = cache(&api, &fake, Some(&redis)).await;
+    assert_eq!(
+        other.get_token(&api, "ana").await.unwrap().expose(),
+        used.expose()
+    );
     // A second 401 is returned to the caller, not retried forever.
     fake.revoked
         .lock()
@@ -235,7 +220,6 @@ async fn a_401_invalidates_and_retries_once() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_refresh_happens_in_the_background() {
     let fake = fake_upstream().await;
     fake.expires_in.store(4, Ordering::SeqCst);
@@ -263,7 +247,6 @@ async fn early_refresh_happens_in_the_background() {
     assert_eq!(fake.count(), 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_are_typed_shared_and_not_echoed() {
     let fake = fake_upstream().await;
     fake.failing.store(true, Ordering::SeqCst);
@@ -309,7 +292,6 @@ async fn failed_logins_are_typed_shared_and_not_echoed() {
         .any(|u| u.name == api && u.last_login.as_ref().unwrap().ok));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth2_client_credentials_logs_in() {
     let fake = fake_upstream().await;
     let api = unique("p");
@@ -325,7 +307,6 @@ async fn oauth2_client_credentials_logs_in() {
     assert_eq!(c.default_user(&oauth), Some("default"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_and_listing() {
     let fake = fake_upstream().await;
     let api = unique("cpj");
@@ -377,11 +358,8 @@ async fn bad_requests_and_listing() {
     assert_eq!(health["healthy"], true);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_tiers_and_logins() {
-    let Some((_fake, api, a, b)) = two_replicas().await else {
-        return;
-    };
+    let (_fake, api, a, b) = two_replicas().await;
     let registry = prometheus::Registry::new();
     a.register_metrics(&registry).unwrap();
     let other = prometheus::Registry::new();
@@ -414,4 +392,24 @@ async fn metrics_count_tiers_and_logins() {
     ] {
         assert!(names.iter().any(|x| x == n), "{n} missing");
     }
+}
+
+tessera_test_support::tests! {
+    multi_thread:
+        #[needs(Redis)] memory_then_redis_then_login,
+        #[needs(Redis)] clear_storage_when_configured,
+        #[needs(Redis)] expired_entries_log_in_again,
+        a_hundred_concurrent_misses_make_one_login,
+        #[needs(Redis)] two_replicas_with_concurrent_misses_log_in_once,
+        #[needs(Redis)] a_401_invalidates_and_retries_once,
+        early_refresh_happens_in_the_background,
+        failed_logins_are_typed_shared_and_not_echoed,
+        oauth2_client_credentials_logs_in,
+        bad_requests_and_listing,
+        #[needs(Redis)] metrics_count_tiers_and_logins;
+}
+
+fn main() -> std::process::ExitCode {
+    let modules = [trials(), breaker::trials(), failover::trials()];
+    tessera_test_support::harness::run(modules.into_iter().flatten())
 }

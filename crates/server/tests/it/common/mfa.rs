@@ -1,5 +1,6 @@
 //! Helpers for second-factor tests: an `mfa`-scoped caller, TOTP codes from
-//! an enrolment, and an independent authenticator (Python's `pyotp`).
+//! an enrolment, and an independent authenticator (Python's `pyotp`; a test
+//! that uses it declares `Need::PythonModule("pyotp")`).
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -40,23 +41,6 @@ pub fn code_at(enrolled: &Value, at: i64) -> String {
 
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-/// Whether `pyotp` can be used: `Ok(())`, or why not. In CI
-/// (`TESSERA_TEST_POSTGRES_URL` set) a missing pyotp is a failure.
-pub fn pyotp_available() -> Result<(), String> {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import pyotp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Ok(());
-    }
-    let why = "python3 with pyotp is not installed (pip install pyotp)".to_string();
-    if std::env::var_os(tessera_test_support::POSTGRES_ENV).is_some() {
-        panic!("{why}");
-    }
-    Err(why)
 }
 
 /// A code of the usual shape that is not `right`.

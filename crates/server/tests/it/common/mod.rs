@@ -140,11 +140,10 @@ impl TestServer {
         Self::start_with(TestDb::open(&self.db.url).await, extra_env).await
     }
 
-    /// A server on a fresh PostgreSQL schema, or `None` (the test is then
-    /// skipped) when no PostgreSQL is configured: for tests that need two
-    /// replicas on one shared database.
-    pub async fn on_postgres(extra_env: &[(&str, &str)]) -> Option<Self> {
-        Some(Self::start_with(TestDb::postgres().await?, extra_env).await)
+    /// A server on a fresh PostgreSQL schema, for tests that need two
+    /// replicas on one shared database (and declare `Need::Postgres`).
+    pub async fn on_postgres(extra_env: &[(&str, &str)]) -> Self {
+        Self::start_with(TestDb::postgres().await, extra_env).await
     }
 
     /// Requests as the admin.
