@@ -115,7 +115,10 @@ fn invite_code_and_email(code: &str, email: Option<&str>) {
     let verdict = invite.check_usable(email, now);
     let matches = email.is_some_and(|e| e.trim().eq_ignore_ascii_case("alice@example.com"));
     assert_eq!(verdict.is_ok(), matches);
-    if !matches {
-        assert_eq!(verdict, Err(InviteFailure::EmailMismatch));
+    match (matches, email) {
+        (true, _) => {}
+        // No address given for a bound invite: required, not mismatched.
+        (false, None) => assert_eq!(verdict, Err(InviteFailure::EmailRequired)),
+        (false, Some(_)) => assert_eq!(verdict, Err(InviteFailure::EmailMismatch)),
     }
 }

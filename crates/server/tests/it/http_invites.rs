@@ -89,6 +89,12 @@ async fn the_whole_flow(db: TestDb) {
     assert_eq!(v.body, json!({"valid": false, "code": "EMAIL_MISMATCH"}));
     let v = validate(&s, json!({"code": "AAAA-BBBB-CCCC-DDDD"})).await;
     assert_eq!(v.body, json!({"valid": false, "code": "NOT_FOUND"}));
+    // Bound to an address and none given: required, not mismatched.
+    let v = validate(&s, json!({"code": code})).await;
+    assert_eq!(v.body, json!({"valid": false, "code": "EMAIL_REQUIRED"}));
+    redeem(&s, json!({"code": code, "subject": "user-ana"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invite_email_required");
 
     // Redeem, then again.
     let r = redeem(
