@@ -103,21 +103,9 @@ fn postgres_parts(l: &Layers) -> Result<PostgresParts, ConfigError> {
             .filter(|p| *p != 0)
             .ok_or_else(|| format!("expected a port number 1-65535, got {v:?}"))
     })?;
-    let user = l.parse("database.username", "postgres".to_string(), |v| {
-        if v.is_empty() {
-            Err("must not be empty".into())
-        } else {
-            Ok(v.to_string())
-        }
-    })?;
+    let user = l.parse("database.username", "postgres".to_string(), non_empty)?;
     let password = l.get("database.password").map(|(v, _)| v.to_string());
-    let name = l.parse("database.name", "tessera".to_string(), |v| {
-        if v.is_empty() {
-            Err("must not be empty".into())
-        } else {
-            Ok(v.to_string())
-        }
-    })?;
+    let name = l.parse("database.name", "tessera".to_string(), non_empty)?;
     Ok(PostgresParts {
         host,
         port,
@@ -125,6 +113,14 @@ fn postgres_parts(l: &Layers) -> Result<PostgresParts, ConfigError> {
         password,
         name,
     })
+}
+
+fn non_empty(v: &str) -> Result<String, String> {
+    if v.is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(v.to_string())
+    }
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
