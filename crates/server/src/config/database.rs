@@ -49,7 +49,7 @@ pub(super) fn database_choice(l: &Layers, data_dir: &Path) -> Result<DatabaseCho
         let file = l.parse("database.name", data_dir.join("tessera.db"), |v| {
             Ok(PathBuf::from(v))
         })?;
-        let reason = "the driver is SQLite (set DB_DRIVER=postgres to use them)";
+        let reason = "the driver is SQLite (it applies with DB_DRIVER=postgres)";
         return Ok(DatabaseChoice {
             url: format!("sqlite://{}", file.display()),
             ignored: ignored(l, &DB_PARTS[1..5], reason),
