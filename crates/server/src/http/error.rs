@@ -111,9 +111,11 @@ impl From<DomainError> for ApiError {
                 InviteFailure::NotFound => StatusCode::NOT_FOUND,
                 InviteFailure::Expired | InviteFailure::Revoked => StatusCode::GONE,
                 InviteFailure::UsedUp => StatusCode::CONFLICT,
-                InviteFailure::EmailMismatch => StatusCode::FORBIDDEN,
-                // The request lacks a field this invite needs.
-                InviteFailure::EmailRequired => StatusCode::UNPROCESSABLE_ENTITY,
+                // Both depend on the invite, not on the request's shape: a
+                // request without `email` is valid, and some invite refuses it.
+                InviteFailure::EmailMismatch | InviteFailure::EmailRequired => {
+                    StatusCode::FORBIDDEN
+                }
             },
             DomainError::NotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::DeviceAlreadyActive | DomainError::DeviceLimitReached { .. } => {

@@ -94,7 +94,7 @@ async fn the_whole_flow(db: TestDb) {
     assert_eq!(v.body, json!({"valid": false, "code": "EMAIL_REQUIRED"}));
     redeem(&s, json!({"code": code, "subject": "user-ana"}))
         .await
-        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invite_email_required");
+        .assert_problem(StatusCode::FORBIDDEN, "invite_email_required");
 
     // Redeem, then again.
     let r = redeem(

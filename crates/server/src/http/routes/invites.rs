@@ -154,7 +154,8 @@ pub async fn validate_invite(
     responses(
         (status = 200, body = RedeemedInvite), JsonBody, NotFound, Conflict, Gone, RateLimited, Unavailable,
         (status = 403, body = Problem, content_type = "application/problem+json",
-            description = "`invite_email_mismatch`: the invite is bound to another e-mail address")
+            description = "`invite_email_mismatch`: the invite is bound to another e-mail address; \
+                `invite_email_required`: it is bound to one and none was given")
     ))]
 pub async fn redeem_invite(
     State(state): State<AppState>,
