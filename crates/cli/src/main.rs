@@ -30,6 +30,12 @@ async fn run(cli: Cli) -> ExitCode {
     let config = match cli.load_config() {
         Ok(c) => c,
         Err(e) => {
+            // `config check --json` answers in JSON whatever it finds.
+            if matches!(&cli.command, Command::Config(crate::cli::ConfigCommand::Check(a)) if a.json)
+            {
+                let error = format!("invalid configuration: {e}");
+                output::json(&serde_json::json!({ "ok": false, "error": error }));
+            }
             eprintln!("error: invalid configuration: {e}");
             return ExitCode::from(2);
         }

@@ -1,6 +1,7 @@
 //! `tessera config check` refuses exactly what `tessera serve` refuses, with
 //! the same one message, over a table of configurations; and on the default
-//! set-up no command but `serve` prints a warning.
+//! set-up no command but `serve` prints a warning. On SQLite, and for
+//! PostgreSQL's own refusal (a schema behind), on PostgreSQL.
 
 mod common;
 
@@ -75,11 +76,14 @@ fn config_check(env: &Env, vars: Vars) -> (Verdict, String) {
     }
 }
 
-#[test]
 fn config_check_refuses_exactly_what_serve_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let bad_upstream = dir.path().join("bad-upstream.toml");
-    std::fs::write(&bad_upstream, "[upstreams.x]\nkind = \"carrier_pigeon\"\n").unwrap();
+    std::fs::write(
+        &bad_upstream,
+        "[upstreams.partner]\nkind = \"carrier_pigeon\"\n",
+    )
+    .unwrap();
     let bad_upstream = bad_upstream.display().to_string();
     // (configuration, whether both start, what the refusal names)
     #[rustfmt::skip]
@@ -98,7 +102,7 @@ fn config_check_refuses_exactly_what_serve_refuses() {
         (&[("SMTP_URL", "ftp://mail.example")], false, "SMTP_URL"),
         (&[("REDIS_URI", "http://cache")], false, "REDIS_URI"),
         (&[("TESSERA_TOKEN_DEFAULT_TTL", "400d")], false, "TESSERA_TOKEN"),
-        (&[("TESSERA_CONFIG", bad_upstream.as_str())], false, "x"),
+        (&[("TESSERA_CONFIG", bad_upstream.as_str())], false, "upstreams: unknown variant"),
     ];
     for (vars, starts, naming) in table {
         // A fresh data directory per row: an earlier row cannot leave state.
@@ -124,7 +128,18 @@ fn config_check_refuses_exactly_what_serve_refuses() {
     }
 }
 
-#[test]
+/// PostgreSQL's own refusal: a schema behind this version (SQLite migrates
+/// itself). Both refuse it with the same line; after `migrate` both start.
+async fn an_unmigrated_postgres_database_is_refused_by_both() {
+    let env = Env::postgres(tessera_test_support::postgres_schema_url().await, KEY);
+    let served = serve(&env, &[]).expect("serve refuses an unmigrated schema");
+    assert!(served.contains("tessera migrate"), "{served}");
+    assert_eq!(config_check(&env, &[]).0, Some(served));
+    env.json(&["migrate", "--json"]);
+    assert_eq!(serve(&env, &[]), None);
+    assert_eq!(config_check(&env, &[]).0, None);
+}
+
 fn a_set_but_ignored_database_setting_is_a_warning_of_config_check() {
     let env = Env::sqlite();
     let (verdict, stderr) = config_check(&env, &[("DB_HOST", "db.internal"), ("DB_PORT", "5433")]);
@@ -137,7 +152,22 @@ fn a_set_but_ignored_database_setting_is_a_warning_of_config_check() {
     }
 }
 
-#[test]
+/// `--deep` goes further than `serve`'s start-up: an SMTP server that does
+/// not answer fails it, by feature name, while plain `config check` passes.
+fn a_deep_check_names_what_does_not_answer() {
+    let env = Env::sqlite();
+    let smtp: Vars = &[("SMTP_URL", "smtp://127.0.0.1:1?tls=none")];
+    assert_eq!(config_check(&env, smtp).0, None);
+    let out = env.run_with(smtp, &["config", "check", "--deep"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("e-mail codes    FAILED"), "{stdout}");
+    assert!(stderr.contains("do not answer: e-mail codes"), "{stderr}");
+}
+
 fn no_command_but_serve_warns_on_the_default_set_up() {
     let env = Env::sqlite();
     let text: Vars = &[("TESSERA_LOG_FORMAT", "text")];
@@ -187,4 +217,16 @@ fn no_command_but_serve_warns_on_the_default_set_up() {
             "wider than 100 columns: {line}"
         );
     }
+}
+
+tessera_test_support::tests! {
+    multi_thread: #[needs(Postgres)] an_unmigrated_postgres_database_is_refused_by_both;
+    sync: config_check_refuses_exactly_what_serve_refuses,
+        a_set_but_ignored_database_setting_is_a_warning_of_config_check,
+        a_deep_check_names_what_does_not_answer,
+        no_command_but_serve_warns_on_the_default_set_up;
+}
+
+fn main() -> std::process::ExitCode {
+    tessera_test_support::harness::run(trials())
 }

@@ -51,6 +51,13 @@ pub async fn check(config: Config, args: ConfigCheckArgs) -> ExitCode {
         doctor::print(&checks);
         if ok {
             println!("ok: `tessera serve` would start with this configuration");
+        } else {
+            let failed = checks.iter().filter(|c| c.status == doctor::Status::Failed);
+            let names: Vec<&str> = failed.map(|c| c.feature).collect();
+            eprintln!(
+                "error: `serve` would start, but these do not answer: {}",
+                names.join(", ")
+            );
         }
     }
     if ok {
