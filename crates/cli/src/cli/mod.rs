@@ -120,7 +120,8 @@ secrets tried against TOTP_ENC_KEY. Prints the effective configuration with secr
 and a warning for each setting that is set but has no effect.\n\nExit codes: 0 `serve` would \
 start; 2 it would refuse, with the same message `serve` prints.\n\nWith --deep it also tells, \
 feature by feature, what is missing: whether the listen address is free, the SMTP server and \
-Redis answer, and second factors are enabled."
+Redis answer, and second factors are enabled; it exits 2 too when a configured SMTP server or \
+Redis does not answer."
     )]
     Check(ConfigCheckArgs),
 }
