@@ -203,15 +203,25 @@ fn no_command_but_serve_warns_on_the_default_set_up() {
     run(&["token", "show", id]);
     run(&["token", "verify", secret]);
     run(&["token", "verify", "tsr_nonsense"]);
-    run(&["invite", "create", "--role", "member"]);
-    run(&["invite", "list"]);
+    // A long issuer: the column that used to overflow (`token:<id>` is 42).
+    let issuer = "u_a-very-long-subject-name-0123456789:admin";
+    run(&[
+        "invite",
+        "create",
+        "--role",
+        "member",
+        "--on-behalf-of",
+        issuer,
+    ]);
+    let invites = run(&["invite", "list"]);
     run(&["mfa", "devices", "alice"]);
     run(&["migrate", "--status"]);
     run(&["jobs", "list"]);
     run(&["webhooks", "endpoints", "list"]);
     run(&["upstream", "list"]);
     run(&["config", "check", "--deep"]);
-    for line in listed.lines() {
+    assert!(invites.lines().count() >= 2, "{invites}");
+    for line in listed.lines().chain(invites.lines()) {
         assert!(
             line.chars().count() <= 100,
             "wider than 100 columns: {line}"
