@@ -14,6 +14,7 @@ pub mod event;
 pub mod forwarded;
 pub mod ids;
 pub mod invite;
+pub mod jwt;
 pub mod mfa;
 pub mod one_time;
 pub mod pagination;
