@@ -18,6 +18,7 @@ pub mod jwt;
 pub mod mfa;
 pub mod one_time;
 pub mod pagination;
+pub mod password;
 pub mod rate_limit;
 pub mod scopes;
 pub mod secret;
