@@ -16,6 +16,9 @@ pub enum Entity {
     Endpoint,
     Delivery,
     Device,
+    User,
+    Session,
+    SigningKey,
 }
 
 impl Entity {
@@ -28,6 +31,9 @@ impl Entity {
             Self::Endpoint => "webhook endpoint",
             Self::Delivery => "delivery",
             Self::Device => "totp device",
+            Self::User => "user",
+            Self::Session => "session",
+            Self::SigningKey => "signing key",
         }
     }
 
@@ -40,6 +46,9 @@ impl Entity {
             Self::Endpoint => "endpoint_not_found",
             Self::Delivery => "delivery_not_found",
             Self::Device => "device_not_found",
+            Self::User => "user_not_found",
+            Self::Session => "session_not_found",
+            Self::SigningKey => "signing_key_not_found",
         }
     }
 }
@@ -112,6 +121,38 @@ pub enum DomainError {
     /// not echoed.
     #[error("url: webhooks may not be sent to loopback, private, link-local or other internal addresses on this server")]
     WebhookUrlForbidden,
+    /// The password breaks the password policy. `reason` is one a person can
+    /// act on; the password itself is never quoted.
+    #[error("{field}: {reason}")]
+    WeakPassword { field: &'static str, reason: String },
+    /// Unknown e-mail, wrong password or disabled account: one answer for
+    /// all three, so none can be told from the others.
+    #[error("the e-mail address or password is not correct")]
+    InvalidCredentials,
+    /// Too many failed logins for this account or client.
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    LoginThrottled { retry_after_secs: i64 },
+    /// The password was right but the e-mail address is not verified yet.
+    #[error("the e-mail address is not verified yet")]
+    EmailUnverified,
+    /// Another user has this e-mail address.
+    #[error("email: another user has this e-mail address")]
+    EmailTaken,
+    /// A refresh token that is unknown, expired, revoked or reused (RFC 6749
+    /// `invalid_grant`); the reason stays in the logs.
+    #[error("the refresh token is not valid (unknown, expired, revoked or already used)")]
+    InvalidGrant,
+    /// A login challenge that is unknown, expired or already completed.
+    #[error(
+        "the login challenge is not valid (unknown, expired or already completed); log in again"
+    )]
+    InvalidChallenge,
+    /// The second factor's code was wrong (or replayed) at login.
+    #[error("the code is not valid")]
+    InvalidCode,
+    /// A signing key change that the key's state forbids.
+    #[error("{0}")]
+    SigningKeyState(&'static str),
 }
 
 impl DomainError {
@@ -140,6 +181,15 @@ impl DomainError {
             Self::DeviceAlreadyActive => "device_already_active",
             Self::DeviceLimitReached { .. } => "device_limit_reached",
             Self::WebhookUrlForbidden => "webhook_url_forbidden",
+            Self::WeakPassword { .. } => "weak_password",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::LoginThrottled { .. } => "login_throttled",
+            Self::EmailUnverified => "email_unverified",
+            Self::EmailTaken => "email_taken",
+            Self::InvalidGrant => "invalid_grant",
+            Self::InvalidChallenge => "invalid_challenge",
+            Self::InvalidCode => "invalid_code",
+            Self::SigningKeyState(_) => "signing_key_state",
             Self::InviteUnusable(f) => match f {
                 crate::invite::InviteFailure::NotFound => "invite_not_found",
                 crate::invite::InviteFailure::Expired => "invite_expired",

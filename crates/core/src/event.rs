@@ -33,6 +33,28 @@ pub const MFA_EVENT_TYPES: &[&str] = &[
     "auth_code.verified",
 ];
 
+/// The events of users, logins, refreshes and sessions (also in the webhook
+/// catalogue). Their payloads carry ids and the masked user id, never a
+/// password, token or code.
+pub const SESSION_EVENT_TYPES: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.disabled",
+    "user.enabled",
+    "user.deleted",
+    "user.erased",
+    "user.password_changed",
+    "auth.login.succeeded",
+    "auth.login.failed",
+    "auth.login.throttled",
+    "auth.login.mfa_required",
+    "auth.refresh.rotated",
+    "auth.refresh.reuse_detected",
+    "auth.refresh.failed",
+    "session.created",
+    "session.revoked",
+];
+
 /// The encryption context of sealed outbox payloads.
 pub const SEALED_PAYLOAD_CONTEXT: &str = "outbox.payload";
 
@@ -71,6 +93,20 @@ impl OutboxEvent {
     pub fn mfa(event_type: &'static str, subject: &str, details: Value) -> Self {
         debug_assert!(MFA_EVENT_TYPES.contains(&event_type), "{event_type}");
         let mut payload = json!({ "event": event_type, "subject": subject });
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
+            p.extend(extra);
+        }
+        Self {
+            event_type,
+            payload,
+            sealed: false,
+        }
+    }
+
+    /// A user, login, refresh or session event: `{event, ...details}`.
+    pub fn session(event_type: &'static str, details: Value) -> Self {
+        debug_assert!(SESSION_EVENT_TYPES.contains(&event_type), "{event_type}");
+        let mut payload = json!({ "event": event_type });
         if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
             p.extend(extra);
         }

@@ -22,8 +22,10 @@ pub mod password;
 pub mod rate_limit;
 pub mod scopes;
 pub mod secret;
+pub mod session;
 pub mod text;
 pub mod token_format;
+pub mod user;
 pub mod webhook;
 
 pub use error::DomainError;

@@ -14,6 +14,9 @@ pub const UPSTREAM_READ_SCOPE: &str = "upstream:read";
 pub const UPSTREAM_ADMIN_SCOPE: &str = "upstream:admin";
 /// The scope that lets an application manage and check its users' second factors.
 pub const MFA_SCOPE: &str = "mfa";
+/// The scope that lets an application open sessions for people it
+/// authenticated itself (`POST /v1/sessions`).
+pub const SESSIONS_SCOPE: &str = "sessions";
 
 #[derive(Debug, Clone)]
 pub struct ScopeRegistry {
@@ -29,6 +32,7 @@ impl Default for ScopeRegistry {
                 UPSTREAM_READ_SCOPE,
                 UPSTREAM_ADMIN_SCOPE,
                 MFA_SCOPE,
+                SESSIONS_SCOPE,
                 ADMIN_SCOPE,
             ]
             .map(String::from),

@@ -33,6 +33,14 @@ impl std::fmt::Debug for SecretString {
     }
 }
 
+/// A secret read from a request body (a password, a refresh token): it
+/// goes straight into the redacting type.
+impl<'de> serde::Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self)
+    }
+}
+
 impl Drop for SecretString {
     fn drop(&mut self) {
         self.0.zeroize();

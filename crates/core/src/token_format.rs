@@ -15,7 +15,12 @@ use crate::SecretString;
 /// The default prefix. Changing it for an existing deployment would invalidate
 /// every issued token, so it is a deployment-time choice, never a runtime one.
 pub const DEFAULT_PREFIX: &str = "tsr_";
+/// The prefix of refresh tokens: fixed, so scanners and introspection tell
+/// them from API tokens at a glance.
+pub const REFRESH_PREFIX: &str = "tsr_rt_";
 const BODY_LEN: usize = 30;
+/// Refresh tokens carry at least 256 bits: 44 base62 characters are 261.9.
+const REFRESH_BODY_LEN: usize = 44;
 const CHECKSUM_LEN: usize = 6;
 /// Longest input we even look at; anything longer is malformed by definition.
 pub const MAX_TOKEN_LEN: usize = 128;
@@ -80,12 +85,14 @@ pub struct GeneratedToken {
 #[derive(Debug, Clone)]
 pub struct TokenFormat {
     prefix: String,
+    body_len: usize,
 }
 
 impl Default for TokenFormat {
     fn default() -> Self {
         Self {
             prefix: DEFAULT_PREFIX.to_string(),
+            body_len: BODY_LEN,
         }
     }
 }
@@ -101,9 +108,18 @@ impl TokenFormat {
         if ok {
             Ok(Self {
                 prefix: prefix.to_string(),
+                body_len: BODY_LEN,
             })
         } else {
             Err("the token prefix must be 1-16 ASCII letters, digits or '_'".into())
+        }
+    }
+
+    /// The refresh-token format: [`REFRESH_PREFIX`], 44 characters of body.
+    pub fn refresh() -> Self {
+        Self {
+            prefix: REFRESH_PREFIX.to_string(),
+            body_len: REFRESH_BODY_LEN,
         }
     }
 
@@ -112,7 +128,7 @@ impl TokenFormat {
     }
 
     fn total_len(&self) -> usize {
-        self.prefix.len() + BODY_LEN + CHECKSUM_LEN
+        self.prefix.len() + self.body_len + CHECKSUM_LEN
     }
 
     /// A new token from the OS CSPRNG.
@@ -123,10 +139,10 @@ impl TokenFormat {
         // (= 4 * 62) are skipped so every character is uniform over base62.
         let mut pool = [0u8; 64];
         let mut body = 0;
-        while body < BODY_LEN {
+        while body < self.body_len {
             OsRng.fill_bytes(&mut pool);
             for &b in pool.iter().filter(|&&b| b < 248) {
-                if body == BODY_LEN {
+                if body == self.body_len {
                     break;
                 }
                 raw.push(BASE62[usize::from(b % 62)] as char);
@@ -154,7 +170,7 @@ impl TokenFormat {
         let Some(rest) = presented.strip_prefix(self.prefix.as_str()) else {
             return Err(MalformedToken::WrongPrefix);
         };
-        if rest.len() != BODY_LEN + CHECKSUM_LEN {
+        if rest.len() != self.body_len + CHECKSUM_LEN {
             return Err(MalformedToken::WrongLength);
         }
         if !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -201,6 +217,16 @@ mod tests {
         assert_eq!(f.parse(t.raw.expose()), Ok(t.hash));
         assert!(t.hint.starts_with("tsr_…"));
         assert!(t.raw.expose().ends_with(&t.hint["tsr_…".len()..]));
+    }
+
+    #[test]
+    fn refresh_tokens_are_longer_and_not_api_tokens() {
+        let f = TokenFormat::refresh();
+        let t = f.generate();
+        assert!(t.raw.expose().starts_with("tsr_rt_"));
+        assert_eq!(t.raw.expose().len(), 7 + 44 + 6);
+        assert_eq!(f.parse(t.raw.expose()), Ok(t.hash));
+        assert!(TokenFormat::default().parse(t.raw.expose()).is_err());
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub fn event_types() -> impl Iterator<Item = &'static str> {
     LIFECYCLE_EVENT_TYPES
         .iter()
         .chain(crate::event::MFA_EVENT_TYPES)
+        .chain(crate::event::SESSION_EVENT_TYPES)
         .copied()
 }
 

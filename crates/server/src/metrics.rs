@@ -39,6 +39,28 @@ pub struct Metrics {
     pub job_interval: GaugeVec,
     pub background_flush_errors: IntCounter,
     pub mfa: MfaMetrics,
+    pub sessions: SessionMetrics,
+    pub password_hash_seconds: Histogram,
+}
+
+/// Sessions for people: logins, refreshes and revocations by outcome.
+pub struct SessionMetrics {
+    /// `outcome`: succeeded, failed, throttled, mfa_required, unverified.
+    pub logins: IntCounterVec,
+    /// `outcome`: rotated, grace, reuse_detected, failed.
+    pub refreshes: IntCounterVec,
+    /// `reason`: a `RevokeReason`.
+    pub revoked: IntCounterVec,
+}
+
+impl SessionMetrics {
+    fn new(b: &Builder<'_>) -> Self {
+        Self {
+            logins: b.counters(&TOKENS_LOGINS_TOTAL),
+            refreshes: b.counters(&TOKENS_REFRESHES_TOTAL),
+            revoked: b.counters(&TOKENS_SESSIONS_REVOKED_TOTAL),
+        }
+    }
 }
 
 /// Second factors: enrolments, checks by outcome, replays, codes sent.
@@ -87,6 +109,10 @@ mod specs {
     pub(super) const TOKENS_MFA_REPLAYS_TOTAL: Spec = Spec { name: "tokens_mfa_replays_total", help: "TOTP codes rejected because their time step was already used.", labels: &[] };
     pub(super) const TOKENS_AUTH_CODES_SENT_TOTAL: Spec = Spec { name: "tokens_auth_codes_sent_total", help: "One-time auth codes handed to a provider, by channel and outcome.", labels: &["channel", "outcome"] };
     pub(super) const TOKENS_MFA_RECOVERY_CODE_SETS_TOTAL: Spec = Spec { name: "tokens_mfa_recovery_code_sets_total", help: "Recovery code sets generated.", labels: &[] };
+    pub(super) const TOKENS_LOGINS_TOTAL: Spec = Spec { name: "tokens_logins_total", help: "Logins by outcome (succeeded, failed, throttled, mfa_required, unverified).", labels: &["outcome"] };
+    pub(super) const TOKENS_REFRESHES_TOTAL: Spec = Spec { name: "tokens_refreshes_total", help: "Refresh-token presentations by outcome (rotated, grace, reuse_detected, failed).", labels: &["outcome"] };
+    pub(super) const TOKENS_SESSIONS_REVOKED_TOTAL: Spec = Spec { name: "tokens_sessions_revoked_total", help: "Sessions revoked, by reason.", labels: &["reason"] };
+    pub(super) const TOKENS_PASSWORD_HASH_SECONDS: Spec = Spec { name: "tokens_password_hash_seconds", help: "Time to hash or check one password on the hashing pool.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_CREATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_created_total", help: "API tokens created.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_REVOKED_TOTAL: Spec = Spec { name: "tokens_api_tokens_revoked_total", help: "API tokens revoked.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_ROTATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_rotated_total", help: "API tokens rotated.", labels: &[] };
@@ -143,6 +169,13 @@ impl Builder<'_> {
         self.register(Histogram::with_opts(opts).expect("valid metric"))
     }
 
+    /// Password hashing: tens of milliseconds by design.
+    fn hash_latency(&self, s: &Spec) -> Histogram {
+        let buckets = vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+        let opts = HistogramOpts::new(s.name, s.help).buckets(buckets);
+        self.register(Histogram::with_opts(opts).expect("valid metric"))
+    }
+
     fn latencies(&self, s: &Spec) -> HistogramVec {
         let opts = HistogramOpts::new(s.name, s.help).buckets(LATENCY_BUCKETS.to_vec());
         self.register(HistogramVec::new(opts, s.labels).expect("valid metric"))
@@ -178,6 +211,8 @@ impl Metrics {
             validation_latency: b.latency(&TOKENS_VALIDATION_LATENCY_SECONDS),
             api_latency: b.latencies(&TOKENS_API_LATENCY_SECONDS),
             mfa: MfaMetrics::new(&b),
+            sessions: SessionMetrics::new(&b),
+            password_hash_seconds: b.hash_latency(&TOKENS_PASSWORD_HASH_SECONDS),
             registry,
         };
         metrics.export_zeros();
@@ -199,6 +234,18 @@ impl Metrics {
             .with_label_values(&["invite", "MALFORMED"]);
         for stage in ["started", "completed", "removed"] {
             self.mfa.enrollments.with_label_values(&[stage]);
+        }
+        for outcome in [
+            "succeeded",
+            "failed",
+            "throttled",
+            "mfa_required",
+            "unverified",
+        ] {
+            self.sessions.logins.with_label_values(&[outcome]);
+        }
+        for outcome in ["rotated", "grace", "reuse_detected", "failed"] {
+            self.sessions.refreshes.with_label_values(&[outcome]);
         }
         for factor in ["totp", "recovery_code", "auth_code"] {
             for outcome in ["valid", "INVALID", "REPLAYED", "LOCKED"] {

@@ -15,8 +15,9 @@ use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
     service::{
-        background::BackgroundWriter, AuthCodeService, InviteService, MfaService, TokenService,
-        WebhookService,
+        background::BackgroundWriter, hash_pool::HashPool, keys::KeyService, passwords::Passwords,
+        sessions::SessionService, users::UserService, AuthCodeService, InviteService, MfaService,
+        TokenService, WebhookService,
     },
 };
 
@@ -65,8 +66,11 @@ pub struct Services {
     pub tokens: TokenService,
     pub invites: InviteService,
     pub webhooks: WebhookService,
-    pub mfa: MfaService,
+    pub mfa: Arc<MfaService>,
     pub auth_codes: AuthCodeService,
+    pub keys: Arc<KeyService>,
+    pub sessions: Arc<SessionService>,
+    pub users: UserService,
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
     pub webhook_keyring: Keyring,
     pub outbox_keyring: Keyring,
@@ -131,8 +135,11 @@ impl Services {
             metrics.clone(),
         )
         .map_err(key_error)?;
-        let mfa = MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
-            .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?;
+        let mfa = Arc::new(
+            MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
+                .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?,
+        );
+        let people = people_services(config, &store, &mfa, &metrics, &keyring).await?;
         let messenger = crate::messaging::Messenger::new(&config.delivery)
             .map_err(|e| StartupError::Delivery(e.to_string()))?;
         let auth_codes = AuthCodeService::new(
@@ -151,6 +158,9 @@ impl Services {
             webhooks,
             mfa,
             auth_codes,
+            keys: people.keys,
+            sessions: people.sessions,
+            users: people.users,
             webhook_keyring,
             outbox_keyring,
             upstream,
@@ -169,6 +179,51 @@ impl Services {
     pub async fn check_totp_keys(&self) -> Result<(), StartupError> {
         self.mfa.check_keys().await.map_err(StartupError::Totp)
     }
+}
+
+/// Sessions for people: signing keys, the password pool, sessions, users.
+struct People {
+    keys: Arc<KeyService>,
+    sessions: Arc<SessionService>,
+    users: UserService,
+}
+
+async fn people_services(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    mfa: &Arc<MfaService>,
+    metrics: &Arc<Metrics>,
+    keyring: &dyn Fn(&str) -> Result<Keyring, StartupError>,
+) -> Result<People, StartupError> {
+    let auth = &config.auth;
+    let keys = KeyService::open(store.clone(), keyring("signing-key")?, auth.clone())
+        .await
+        .map_err(|e| StartupError::Key(format!("JWT signing keys: {e}")))?;
+    let policy = tessera_core::password::PasswordPolicy::new(auth.password_min_length, 128)
+        .map_err(|e| StartupError::Key(format!("TESSERA_PASSWORD_MIN_LENGTH: {e}")))?;
+    let pool = Arc::new(HashPool::new(auth.hash_threads, auth.hash_queue));
+    let passwords = Arc::new(Passwords::new(
+        policy,
+        pool,
+        auth.issuer.clone(),
+        metrics.clone(),
+    ));
+    let keys = Arc::new(keys);
+    let sessions = Arc::new(SessionService::new(
+        store.clone(),
+        auth.clone(),
+        keys.clone(),
+        passwords.clone(),
+        mfa.clone(),
+        keyring("refresh-successor")?,
+        metrics.clone(),
+    ));
+    let users = UserService::new(store.clone(), passwords, sessions.clone());
+    Ok(People {
+        keys,
+        sessions,
+        users,
+    })
 }
 
 /// Connects to the database and makes sure its schema is current: SQLite

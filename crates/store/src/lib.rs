@@ -26,9 +26,11 @@ mod migrate;
 mod page;
 mod postgres;
 mod schema;
+pub mod sessions;
 mod sql;
 mod sqlite;
 mod tokens;
+pub mod users;
 mod webhooks;
 
 use std::sync::Arc;
@@ -44,11 +46,16 @@ pub use mfa::{AuthCodeRepository, MfaMaintenance, RecoveryCodeRepository, TotpRe
 pub use migrate::SchemaStatus;
 pub use page::Page;
 pub use schema::SchemaAdmin;
+pub use sessions::{
+    AttemptKey, LoginChallenge, RefreshSuccession, SessionQuery, SessionRepository,
+    StoredSigningKey, ThrottleRule,
+};
 pub use sql::write_tx::{BeginWrite, WriteTx};
 pub use tokens::{
     NewToken, SecretChange, SecretMatch, Succession, TokenChange, TokenQuery, TokenRepository,
     UsageUpdate,
 };
+pub use users::{UserQuery, UserRepository};
 pub use webhooks::{
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
     SecretRotation, WebhookRepository,
@@ -84,6 +91,8 @@ store_of!(
     MfaMaintenance,
     WebhookRepository,
     JobRepository,
+    UserRepository,
+    SessionRepository,
     AuditLog,
     Outbox,
     SchemaAdmin,

@@ -45,6 +45,7 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(3, "webhooks_jobs", "0003_webhooks_jobs.sql"),
     migration!(4, "mfa", "0004_mfa.sql"),
     migration!(5, "audit_aggregates", "0005_audit_aggregates.sql"),
+    migration!(6, "sessions", "0006_sessions.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

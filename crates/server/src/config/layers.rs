@@ -104,6 +104,23 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "delivery.sms_webhook_token", env: &["TESSERA_SMS_WEBHOOK_TOKEN"] },
     Setting { key: "delivery.log_file", env: &["TESSERA_MESSAGE_LOG"] },
     Setting { key: "delivery.timeout", env: &["TESSERA_DELIVERY_TIMEOUT"] },
+    Setting { key: "auth.issuer", env: &["TESSERA_ISSUER"] },
+    Setting { key: "auth.audience", env: &["TESSERA_AUDIENCE"] },
+    Setting { key: "auth.access_token_ttl", env: &["TESSERA_ACCESS_TOKEN_TTL"] },
+    Setting { key: "auth.session_lifetime", env: &["TESSERA_SESSION_LIFETIME"] },
+    Setting { key: "auth.session_idle_timeout", env: &["TESSERA_SESSION_IDLE_TIMEOUT"] },
+    Setting { key: "auth.refresh_reuse_grace", env: &["TESSERA_REFRESH_REUSE_GRACE"] },
+    Setting { key: "auth.require_verified_email", env: &["TESSERA_REQUIRE_VERIFIED_EMAIL", "AUTH_REQUIRE_VERIFIED_EMAIL"] },
+    Setting { key: "auth.password_min_length", env: &["TESSERA_PASSWORD_MIN_LENGTH"] },
+    Setting { key: "auth.login_max_failures", env: &["TESSERA_LOGIN_MAX_FAILURES"] },
+    Setting { key: "auth.login_ip_max_failures", env: &["TESSERA_LOGIN_IP_MAX_FAILURES"] },
+    Setting { key: "auth.login_throttle_window", env: &["TESSERA_LOGIN_THROTTLE_WINDOW"] },
+    Setting { key: "auth.signing_algorithm", env: &["TESSERA_SIGNING_ALGORITHM"] },
+    Setting { key: "auth.jwks_max_age", env: &["TESSERA_JWKS_MAX_AGE"] },
+    Setting { key: "auth.key_prepublish", env: &["TESSERA_SIGNING_KEY_PREPUBLISH"] },
+    Setting { key: "auth.hash_threads", env: &["TESSERA_PASSWORD_HASH_THREADS"] },
+    Setting { key: "auth.hash_queue", env: &["TESSERA_PASSWORD_HASH_QUEUE"] },
+    Setting { key: "roles", env: &["TESSERA_ROLE_SCOPES"] },
 ];
 
 /// Raw values by key, each with the name of where it came from.
@@ -198,6 +215,9 @@ pub(super) fn flatten(
                 })
                 .collect::<Vec<_>>()
                 .join(";"),
+            // `[roles.<role>] scopes = [...]`, reduced to the variable's
+            // `role=a,b;…` form.
+            toml::Value::Table(t) if key == "roles" => role_table(t, file)?,
             toml::Value::Table(t) => {
                 flatten(t, &key, file, out)?;
                 continue;
@@ -216,6 +236,29 @@ pub(super) fn flatten(
         out.insert(setting.key, (value, format!("{key} in {file}")));
     }
     Ok(())
+}
+
+/// `[roles]` as `role=a,b;role2=c`; each role is a table with `scopes`.
+fn role_table(t: &toml::Table, file: &str) -> Result<String, ConfigError> {
+    let mut parts = Vec::new();
+    for (role, v) in t {
+        let scopes = v
+            .as_table()
+            .and_then(|r| r.get("scopes"))
+            .and_then(toml::Value::as_array)
+            .ok_or_else(|| {
+                err(
+                    format!("roles.{role} in {file}"),
+                    "expected a table with scopes = [\"scope\", ...]",
+                )
+            })?;
+        let list: Vec<String> = scopes
+            .iter()
+            .map(|s| s.as_str().map_or_else(|| s.to_string(), str::to_string))
+            .collect();
+        parts.push(format!("{role}={}", list.join(",")));
+    }
+    Ok(parts.join(";"))
 }
 
 pub fn positive_duration(v: &str) -> Result<Duration, String> {

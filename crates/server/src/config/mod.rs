@@ -11,6 +11,7 @@ use tessera_core::SecretString;
 
 use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
+    auth::AuthSettings,
     connections::ConnectionSettings,
     layers::{parse_duration, ConfigError},
     mfa::{MfaSettings, TotpKeys},
@@ -87,6 +88,8 @@ pub struct Config {
     /// The raw `[upstreams]` table, handed to the upstream cache as is.
     pub upstreams: Option<toml::Value>,
     pub mfa: MfaSettings,
+    /// Sessions for people: JWTs, refresh rotation, login throttling.
+    pub auth: AuthSettings,
     /// Where one-time auth codes are sent (SMTP, SMS webhook, or a log file).
     pub delivery: DeliverySettings,
     /// Settings that are set but have no effect (a `DB_*` part beside
@@ -168,6 +171,7 @@ impl Config {
             upstream_tokens_in_clear: l.parse("cache.store_tokens_in_clear", false, parse_bool)?,
             upstreams,
             mfa: mfa::mfa_settings(l)?,
+            auth: auth::auth_settings(l)?,
             delivery,
             warnings: database.ignored,
         })
@@ -272,6 +276,7 @@ fn redis_uri(l: &Layers) -> Result<Option<SecretString>, ConfigError> {
         .transpose()
 }
 
+mod auth;
 mod connections;
 mod database;
 mod layers;

@@ -100,7 +100,13 @@ impl From<DomainError> for ApiError {
         let status = match &e {
             DomainError::Invalid { .. }
             | DomainError::InvalidCharacters { .. }
+            | DomainError::WeakPassword { .. }
             | DomainError::WebhookUrlForbidden => StatusCode::UNPROCESSABLE_ENTITY,
+            DomainError::InvalidCredentials | DomainError::InvalidCode => StatusCode::UNAUTHORIZED,
+            DomainError::LoginThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            DomainError::EmailUnverified => StatusCode::FORBIDDEN,
+            DomainError::EmailTaken | DomainError::SigningKeyState(_) => StatusCode::CONFLICT,
+            DomainError::InvalidGrant | DomainError::InvalidChallenge => StatusCode::BAD_REQUEST,
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
             DomainError::TokenNotActive { .. } | DomainError::TokenDeleted => StatusCode::CONFLICT,
             DomainError::InviteNotAllowed { .. } => StatusCode::FORBIDDEN,
@@ -128,10 +134,13 @@ impl From<DomainError> for ApiError {
                 api.field = Some(field)
             }
             DomainError::WebhookUrlForbidden => api.field = Some("url"),
+            DomainError::WeakPassword { field, .. } => api.field = Some(field),
+            DomainError::EmailTaken => api.field = Some("email"),
             DomainError::InviteQuotaExceeded {
                 retry_after_secs, ..
             }
-            | DomainError::RateLimited { retry_after_secs } => {
+            | DomainError::RateLimited { retry_after_secs }
+            | DomainError::LoginThrottled { retry_after_secs } => {
                 api.retry_after = Some(retry_after_secs.max(1) as u64);
             }
             _ => {}
@@ -149,6 +158,15 @@ impl From<ServiceError> for ApiError {
                 "delivery_failed",
                 ServiceError::delivery_failed(channel).to_string(),
             ),
+            ServiceError::Unavailable(Dependency::PasswordHashing) => {
+                let mut e = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "too many password checks are waiting; retry shortly",
+                );
+                e.retry_after = Some(1);
+                e
+            }
             ServiceError::Unavailable(Dependency::Database(e))
             | ServiceError::Conflict(e)
             | ServiceError::Internal(e) => e.into(),

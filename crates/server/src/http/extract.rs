@@ -47,7 +47,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-async fn read_body<S: Send + Sync>(
+pub(crate) async fn read_body<S: Send + Sync>(
     req: Request,
     state: &S,
 ) -> Result<(HeaderMap, Bytes), ApiError> {

@@ -16,17 +16,25 @@ use axum::{
 use tessera_core::{
     api_token::ApiToken,
     audit::{Actor, RequestContext},
-    scopes::{ADMIN_SCOPE, MFA_SCOPE, UPSTREAM_ADMIN_SCOPE, UPSTREAM_READ_SCOPE},
+    scopes::{ADMIN_SCOPE, MFA_SCOPE, SESSIONS_SCOPE, UPSTREAM_ADMIN_SCOPE, UPSTREAM_READ_SCOPE},
 };
 
 use super::{client::RequestAudit, error::ApiError, state::AppState};
-use crate::service::tokens::VerifyCaller;
+use crate::service::{sessions::AccessGrant, tokens::VerifyCaller};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub enum Principal {
     /// A machine API token.
     Token(Arc<ApiToken>),
+    /// A person's access token (a JWT) whose session is live.
+    User(Arc<AccessGrant>),
+}
+
+/// Whether a bearer credential is a JWT (three base64url parts) rather than
+/// an API token, whose alphabet has no dot.
+fn is_jwt(raw: &str) -> bool {
+    raw.bytes().filter(|&b| b == b'.').count() == 2
 }
 
 impl Principal {
@@ -38,6 +46,12 @@ impl Principal {
     ) -> Result<Self, ApiError> {
         let raw = bearer(headers)
             .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?;
+        if is_jwt(raw) {
+            return match state.sessions().authenticate(raw).await? {
+                Some(grant) => Ok(Self::User(Arc::new(grant))),
+                None => Err(invalid_credential()),
+            };
+        }
         let context = || audit.context().clone();
         let caller = VerifyCaller {
             client_ip: audit.client.ip,
@@ -55,12 +69,14 @@ impl Principal {
     pub fn actor(&self) -> Actor {
         match self {
             Self::Token(token) => Actor::Token(token.id.clone()),
+            Self::User(grant) => Actor::User(grant.claims.sub.clone()),
         }
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
         match self {
             Self::Token(token) => token.scopes.iter().any(|s| s == scope),
+            Self::User(grant) => grant.claims.scope.split(' ').any(|s| s == scope),
         }
     }
 
@@ -68,6 +84,7 @@ impl Principal {
     pub fn token(&self) -> Option<&Arc<ApiToken>> {
         match self {
             Self::Token(token) => Some(token),
+            Self::User(_) => None,
         }
     }
 
@@ -153,6 +170,24 @@ impl<A: Scope, B: Scope> Requirement for AnyOf<(A, B)> {
     }
 }
 
+pub struct SessionsScope;
+impl Scope for SessionsScope {
+    const NAME: &'static str = SESSIONS_SCOPE;
+}
+
+/// A person signed in with an access token: the `/v1/users/me…` routes.
+pub struct SignedIn;
+
+impl Requirement for SignedIn {
+    fn allows(principal: &Principal) -> bool {
+        matches!(principal, Principal::User(_))
+    }
+
+    fn denial() -> Cow<'static, str> {
+        Cow::Borrowed("this endpoint needs a person's access token (from /v1/auth/login)")
+    }
+}
+
 /// Any valid credential: endpoints about the caller itself.
 pub struct Authenticated;
 
@@ -209,6 +244,14 @@ pub struct Require<R> {
 impl<R> Require<R> {
     pub fn actor(&self) -> Actor {
         self.principal.actor()
+    }
+
+    /// The access grant of a signed-in person (with [`SignedIn`]).
+    pub fn grant(&self) -> Option<&AccessGrant> {
+        match &self.principal {
+            Principal::User(g) => Some(g),
+            Principal::Token(_) => None,
+        }
     }
 
     /// The request's audit context, sealed once.

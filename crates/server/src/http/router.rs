@@ -21,7 +21,7 @@ use super::{
     doc_rules,
     error::{ApiError, Problem},
     limits, request_id,
-    routes::{invites, mfa, system, tokens, upstreams, webhooks},
+    routes::{auth, invites, mfa, sessions, system, tokens, upstreams, users, webhooks},
     state::AppState,
 };
 use crate::{config::ProxySettings, runtime::Services};
@@ -44,6 +44,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "webhooks", description = "Signed webhooks for lifecycle events"),
         (name = "mfa", description = "Second factors: TOTP devices, recovery codes, one-time auth codes"),
         (name = "upstreams", description = "Cached tokens for upstream APIs"),
+        (name = "users", description = "The built-in identity store: users, passwords"),
+        (name = "sessions", description = "Sessions for people: login, JWT access tokens, rotating refresh tokens, JWKS"),
         (name = "system", description = "Health, readiness, metrics")
     )
 )]
@@ -69,6 +71,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(mfa::routes())
         .merge(upstreams::routes())
+        .merge(users::routes())
+        .merge(auth::routes())
+        .merge(sessions::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

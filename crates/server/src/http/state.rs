@@ -11,7 +11,10 @@ use super::forwarded::TrustedProxies;
 use crate::{
     metrics::Metrics,
     runtime::Services,
-    service::{AuthCodeService, InviteService, MfaService, TokenService, WebhookService},
+    service::{
+        keys::KeyService, sessions::SessionService, users::UserService, AuthCodeService,
+        InviteService, MfaService, TokenService, WebhookService,
+    },
 };
 
 /// Cheap to clone: one `Arc`.
@@ -48,6 +51,18 @@ impl AppState {
 
     pub fn tokens(&self) -> &TokenService {
         &self.0.services.tokens
+    }
+
+    pub fn sessions(&self) -> &SessionService {
+        &self.0.services.sessions
+    }
+
+    pub fn users(&self) -> &UserService {
+        &self.0.services.users
+    }
+
+    pub fn keys(&self) -> &KeyService {
+        &self.0.services.keys
     }
 
     pub fn mfa(&self) -> &MfaService {

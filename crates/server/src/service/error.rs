@@ -34,6 +34,9 @@ pub enum Dependency {
     /// The mail or SMS provider did not accept a message.
     #[error("the {channel} provider did not accept the message; retry later")]
     MessageProvider { channel: &'static str },
+    /// The password-hashing pool's queue is full; retry in a moment.
+    #[error("too many password checks are waiting; retry shortly")]
+    PasswordHashing,
 }
 
 impl From<StoreError> for ServiceError {

@@ -6,10 +6,15 @@ pub mod auth_codes;
 pub mod background;
 pub mod error;
 pub mod failure_audit;
+pub mod hash_pool;
 pub mod invites;
+pub mod keys;
 pub mod mfa;
+pub mod passwords;
 pub mod rate_limit;
+pub mod sessions;
 pub mod tokens;
+pub mod users;
 pub mod verify_cache;
 pub mod webhooks;
 

@@ -4,13 +4,18 @@
 //! (route and OpenAPI operation together, via `routes!`); `super::router`
 //! merges them.
 
+pub mod auth;
+mod auth_dto;
 mod body_parts;
 pub mod invite_dto;
 pub mod invites;
 pub mod mfa;
 mod mfa_dto;
+pub mod sessions;
 pub mod system;
 pub mod token_dto;
 pub mod tokens;
 pub mod upstreams;
+mod user_dto;
+pub mod users;
 pub mod webhooks;

@@ -106,6 +106,11 @@ impl MfaService {
         })
     }
 
+    /// How long a subject stays locked after too many wrong codes.
+    pub fn lockout_secs(&self) -> i64 {
+        self.settings.lockout.lockout.num_seconds()
+    }
+
     fn keyring(&self) -> Result<&Keyring, DomainError> {
         self.keyring.as_ref().ok_or(DomainError::NotConfigured {
             feature: "totp",

@@ -1,0 +1,236 @@
+//! Sessions for people: a session (`sid`) is what an access token belongs
+//! to and what a family of refresh tokens rotates within. The rules here are
+//! pure: when a session is live, when a refresh token expires, which scopes a
+//! session gets, and what a presented refresh token that was already used
+//! means (a grace replay, or reuse).
+
+mod scope;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use scope::{grant_scope, RoleScopes};
+
+/// Longest reuse grace window an operator may configure.
+pub const MAX_REFRESH_GRACE_SECS: i64 = 60;
+/// Longest access token lifetime an operator may configure.
+pub const MAX_ACCESS_TTL_SECS: i64 = 3600;
+/// How long a second-factor login challenge stays open.
+pub const CHALLENGE_TTL_SECS: i64 = 300;
+
+/// Why a session ended; stored and shown as the snake-case string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Logout,
+    Admin,
+    ReuseDetected,
+    PasswordChanged,
+    UserDisabled,
+    UserDeleted,
+    UserErased,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::Admin => "admin",
+            Self::ReuseDetected => "reuse_detected",
+            Self::PasswordChanged => "password_changed",
+            Self::UserDisabled => "user_disabled",
+            Self::UserDeleted => "user_deleted",
+            Self::UserErased => "user_erased",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Logout,
+            Self::Admin,
+            Self::ReuseDetected,
+            Self::PasswordChanged,
+            Self::UserDisabled,
+            Self::UserDeleted,
+            Self::UserErased,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// A stored session. The client's IP and user agent are sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: String,
+    /// The user id for Tessera's own users; the application's subject for
+    /// sessions it opens itself (`POST /v1/sessions`).
+    pub subject: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub scope: Vec<String>,
+    /// How the person authenticated (`pwd`, `otp`, ... as RFC 8176 names them).
+    pub amr: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    pub idle_expires_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<RevokeReason>,
+    pub ip_sealed: Option<String>,
+    pub user_agent_sealed: Option<String>,
+}
+
+/// A session as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    pub subject: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    pub scope: String,
+    pub amr: Vec<String>,
+    /// `active`, `revoked` or `expired`, judged now.
+    pub state: &'static str,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    pub idle_expires_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_reason: Option<RevokeReason>,
+}
+
+impl Session {
+    /// Live: not revoked, and neither its absolute nor its idle lifetime over.
+    pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at && now < self.idle_expires_at
+    }
+
+    pub fn state_at(&self, now: DateTime<Utc>) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else if self.is_active_at(now) {
+            "active"
+        } else {
+            "expired"
+        }
+    }
+
+    pub fn view(&self, now: DateTime<Utc>) -> SessionView {
+        SessionView {
+            id: self.id.clone(),
+            subject: self.subject.clone(),
+            user_id: self.user_id.clone(),
+            client_id: self.client_id.clone(),
+            scope: self.scope.join(" "),
+            amr: self.amr.clone(),
+            state: self.state_at(now),
+            created_at: self.created_at,
+            last_refreshed_at: self.last_refreshed_at,
+            idle_expires_at: self.idle_expires_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            revoke_reason: self.revoke_reason,
+        }
+    }
+}
+
+/// How long sessions and their tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetimes {
+    pub access: Duration,
+    /// From the session's start; nothing renews it.
+    pub absolute: Duration,
+    /// Renewed by each refresh.
+    pub idle: Duration,
+    /// A used refresh token's immediate successor may be handed out again
+    /// for this long (0: never).
+    pub reuse_grace: Duration,
+}
+
+impl Default for SessionLifetimes {
+    fn default() -> Self {
+        Self {
+            access: Duration::minutes(15),
+            absolute: Duration::days(30),
+            idle: Duration::days(7),
+            reuse_grace: Duration::zero(),
+        }
+    }
+}
+
+impl SessionLifetimes {
+    /// The idle deadline after activity at `now`, never past the absolute end.
+    pub fn idle_deadline(&self, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> DateTime<Utc> {
+        (now + self.idle).min(expires_at)
+    }
+
+    /// When a refresh token issued at `now` expires: it never outlives its
+    /// session's absolute or (renewed) idle deadline.
+    pub fn refresh_expiry(&self, now: DateTime<Utc>, expires_at: DateTime<Utc>) -> DateTime<Utc> {
+        self.idle_deadline(now, expires_at)
+    }
+}
+
+/// A stored refresh token (the raw value is never stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshToken {
+    pub id: String,
+    pub session_id: String,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub successor_id: Option<String>,
+    /// The successor's raw value, sealed, while the grace window lasts.
+    pub successor_sealed: Option<String>,
+    pub successor_until: Option<DateTime<Utc>>,
+}
+
+/// What a presented refresh token is, judged inside the refresh transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshVerdict {
+    /// Unused and live: rotate it.
+    Rotate,
+    /// Used a moment ago: hand out the same successor again (grace window).
+    GraceReplay,
+    /// Used (beyond the window) or its successor moved on: revoke the family.
+    Reuse,
+    /// Expired or revoked: refuse, without revoking anything more.
+    Dead,
+}
+
+impl RefreshToken {
+    /// The verdict for this token presented at `now`. `successor_unused`
+    /// says whether the immediate successor is itself unused and unrevoked
+    /// (checked only for a used token).
+    pub fn verdict(&self, now: DateTime<Utc>, successor_unused: bool) -> RefreshVerdict {
+        if self.revoked_at.is_some() {
+            return RefreshVerdict::Dead;
+        }
+        match self.used_at {
+            None if now < self.expires_at => RefreshVerdict::Rotate,
+            None => RefreshVerdict::Dead,
+            Some(_) => {
+                let in_grace = self.successor_until.is_some_and(|until| now < until)
+                    && self.successor_sealed.is_some();
+                if in_grace && successor_unused {
+                    RefreshVerdict::GraceReplay
+                } else {
+                    RefreshVerdict::Reuse
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! Request and response bodies of login, refresh and logout.
+
+use serde::{Deserialize, Serialize};
+use tessera_core::SecretString;
+use utoipa::ToSchema;
+
+use crate::service::sessions::{IssuedSession, LoginOutcome, MfaChallenge};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequestBody {
+    #[schema(max_length = 254)]
+    pub email: String,
+    #[schema(value_type = String, max_length = 1024)]
+    pub password: SecretString,
+    /// The application signing in (kept on the session).
+    #[schema(max_length = 200)]
+    pub client_id: Option<String>,
+    /// Space-separated scopes to narrow the session to.
+    #[schema(max_length = 2000)]
+    pub scope: Option<String>,
+}
+
+/// Either a session, or (when the user has an active TOTP device) the
+/// second-factor challenge to complete with `POST /v1/auth/login/mfa`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginResponse {
+    Session(IssuedSession),
+    MfaRequired(MfaChallenge),
+}
+
+impl From<LoginOutcome> for LoginResponse {
+    fn from(o: LoginOutcome) -> Self {
+        match o {
+            LoginOutcome::Session(s) => Self::Session(s),
+            LoginOutcome::MfaRequired(c) => Self::MfaRequired(c),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginMfaRequest {
+    #[schema(max_length = 64)]
+    pub challenge_id: String,
+    /// The code the authenticator app shows.
+    #[schema(max_length = 64)]
+    pub code: Option<String>,
+    /// One of the user's recovery codes (instead of `code`).
+    #[schema(max_length = 64)]
+    pub recovery_code: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    #[schema(value_type = String, max_length = 256)]
+    pub refresh_token: SecretString,
+    /// When given, it must be the session's client.
+    #[schema(max_length = 200)]
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// The session's refresh token; without it, the bearer access token
+    /// names the session.
+    #[schema(value_type = Option<String>, max_length = 256)]
+    pub refresh_token: Option<SecretString>,
+}
+
+/// `POST /oauth2/token` form fields (RFC 6749 §6).
+#[derive(Debug, Deserialize)]
+pub struct TokenForm {
+    pub grant_type: Option<String>,
+    pub refresh_token: Option<SecretString>,
+    pub client_id: Option<String>,
+    /// Accepted and ignored: a refresh keeps the session's scopes.
+    #[allow(dead_code)]
+    pub scope: Option<String>,
+}
+
+/// The RFC 6749 §5.1 success body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthTokenResponse {
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "expose")]
+    pub access_token: SecretString,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "expose")]
+    pub refresh_token: SecretString,
+    pub scope: String,
+}
+
+fn expose<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose())
+}
+
+impl From<IssuedSession> for OAuthTokenResponse {
+    fn from(s: IssuedSession) -> Self {
+        Self {
+            access_token: s.access_token,
+            token_type: "Bearer",
+            expires_in: s.expires_in,
+            refresh_token: s.refresh_token,
+            scope: s.scope,
+        }
+    }
+}
+
+/// The RFC 6749 §5.2 error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_grant` or `unsupported_grant_type`.
+    pub error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<&'static str>,
+}

@@ -1,0 +1,367 @@
+//! Sessions for people: login (with the second factor when the user has
+//! one), sessions opened for applications that authenticate their users
+//! themselves, access tokens (JWTs), refresh-token rotation with reuse
+//! detection, logout and revocation. Every state change is one write
+//! transaction with its audit rows and outbox events.
+
+mod events;
+mod login;
+mod refresh;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tessera_core::{
+    audit::{Actor, RequestContext},
+    crypto::Keyring,
+    error::Entity,
+    ids::{is_valid_id, new_id},
+    jwt::AccessClaims,
+    session::{RefreshToken, RevokeReason, Session, SessionView},
+    token_format::{GeneratedToken, TokenFormat},
+    user::UserView,
+    DomainError, SecretString,
+};
+use tessera_store::{Page, SessionQuery, Store, WriteTx};
+use utoipa::ToSchema;
+
+use super::{keys::KeyService, mfa::MfaService, passwords::Passwords, ServiceError};
+use crate::{config::AuthSettings, metrics::Metrics};
+
+pub use login::{LoginOutcome, LoginRequest, MfaChallenge, SecondFactor};
+
+/// What a login, a refresh or an opened session hands out. The raw tokens
+/// are shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IssuedSession {
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "expose")]
+    pub access_token: SecretString,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    #[schema(value_type = String, example = "tsr_rt_…")]
+    #[serde(serialize_with = "expose")]
+    pub refresh_token: SecretString,
+    /// Seconds until the refresh token expires (at most the session's end).
+    pub refresh_expires_in: i64,
+    pub session_id: String,
+    /// The granted scopes, space-separated.
+    pub scope: String,
+    /// The signed-in user (absent for sessions opened for a subject).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserView>,
+}
+
+fn expose<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose())
+}
+
+/// What a new session is for.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    pub subject: String,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub scope: Vec<String>,
+    pub amr: Vec<String>,
+}
+
+/// A verified access token whose session is live.
+#[derive(Debug, Clone)]
+pub struct AccessGrant {
+    pub claims: AccessClaims,
+}
+
+pub struct SessionService {
+    store: Arc<dyn Store>,
+    settings: AuthSettings,
+    keys: Arc<KeyService>,
+    passwords: Arc<Passwords>,
+    mfa: Arc<MfaService>,
+    /// Seals a rotated refresh token's successor for the reuse grace window.
+    successor_keyring: Keyring,
+    refresh_format: TokenFormat,
+    metrics: Arc<Metrics>,
+}
+
+/// The encryption context of a successor kept for the grace window.
+const SUCCESSOR_CONTEXT: &str = "refresh_tokens.successor";
+
+impl SessionService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: AuthSettings,
+        keys: Arc<KeyService>,
+        passwords: Arc<Passwords>,
+        mfa: Arc<MfaService>,
+        successor_keyring: Keyring,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            store,
+            settings,
+            keys,
+            passwords,
+            mfa,
+            successor_keyring,
+            refresh_format: TokenFormat::refresh(),
+            metrics,
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    /// Inserts a new session and its first refresh token into `tx`, with
+    /// the `session.created` audit row and event.
+    pub(crate) async fn open_in(
+        &self,
+        tx: &mut WriteTx,
+        spec: SessionSpec,
+        actor: &Actor,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<(Session, GeneratedToken, RefreshToken), ServiceError> {
+        let life = &self.settings.lifetimes;
+        let expires_at = now + life.absolute;
+        let session = Session {
+            id: new_id(),
+            subject: spec.subject,
+            user_id: spec.user_id,
+            client_id: spec.client_id,
+            scope: spec.scope,
+            amr: spec.amr,
+            created_at: now,
+            updated_at: now,
+            last_refreshed_at: None,
+            idle_expires_at: life.idle_deadline(now, expires_at),
+            expires_at,
+            revoked_at: None,
+            revoke_reason: None,
+            ip_sealed: ctx.ip_sealed.clone(),
+            user_agent_sealed: ctx.user_agent_sealed.clone(),
+        };
+        tx.insert_session(&session).await?;
+        let (raw, token) = self.new_refresh_token(&session, None, now);
+        tx.insert_refresh_token(&token, &raw.hash).await?;
+        let (audit, event) = events::session_created(&session, actor, ctx);
+        tx.append_audit(&[audit]).await?;
+        tx.append_events(&[event]).await?;
+        Ok((session, raw, token))
+    }
+
+    fn new_refresh_token(
+        &self,
+        session: &Session,
+        parent: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> (GeneratedToken, RefreshToken) {
+        let raw = self.refresh_format.generate();
+        let token = RefreshToken {
+            id: new_id(),
+            session_id: session.id.clone(),
+            parent_id: parent.map(str::to_string),
+            created_at: now,
+            expires_at: self
+                .settings
+                .lifetimes
+                .refresh_expiry(now, session.expires_at),
+            used_at: None,
+            revoked_at: None,
+            successor_id: None,
+            successor_sealed: None,
+            successor_until: None,
+        };
+        (raw, token)
+    }
+
+    /// A fresh access token for `session`, and the answer a client gets.
+    fn issue(
+        &self,
+        session: &Session,
+        refresh_raw: SecretString,
+        refresh_expires_at: DateTime<Utc>,
+        user: Option<UserView>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, ServiceError> {
+        let exp = (now + self.settings.lifetimes.access).min(session.expires_at);
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            sub: session.subject.clone(),
+            aud: self.settings.audience.clone(),
+            exp: exp.timestamp(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            jti: new_id(),
+            sid: session.id.clone(),
+            scope: session.scope.join(" "),
+            client_id: session.client_id.clone(),
+            amr: session.amr.clone(),
+        };
+        let access = self.keys.sign(&claims, now)?;
+        Ok(IssuedSession {
+            access_token: SecretString::new(access),
+            token_type: "Bearer",
+            expires_in: (exp - now).num_seconds().max(0),
+            refresh_token: refresh_raw,
+            refresh_expires_in: (refresh_expires_at - now).num_seconds().max(0),
+            session_id: session.id.clone(),
+            scope: session.scope.join(" "),
+            user,
+        })
+    }
+
+    /// Opens a session for an application's own subject
+    /// (`POST /v1/sessions`): no password here, the caller vouches.
+    pub async fn open(
+        &self,
+        spec: SessionSpec,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<IssuedSession, ServiceError> {
+        let now = tessera_core::ids::now();
+        let mut tx = self.store.begin_write().await?;
+        let (session, raw, token) = self.open_in(&mut tx, spec, actor, ctx, now).await?;
+        tx.commit().await?;
+        self.issue(&session, raw.raw, token.expires_at, None, now)
+    }
+
+    /// Verifies an access token and checks that its session is still live:
+    /// `None` for anything else (the caller answers 401).
+    pub async fn authenticate(&self, token: &str) -> Result<Option<AccessGrant>, ServiceError> {
+        let now = Utc::now();
+        let Some(claims) = self.keys.verify(token, now).await else {
+            return Ok(None);
+        };
+        let live = self
+            .store
+            .get_session(&claims.sid)
+            .await?
+            .is_some_and(|s| s.is_active_at(now));
+        Ok(live.then_some(AccessGrant { claims }))
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Session, ServiceError> {
+        if !is_valid_id(id) {
+            return Err(DomainError::NotFound(Entity::Session).into());
+        }
+        self.store
+            .get_session(id)
+            .await?
+            .ok_or_else(|| DomainError::NotFound(Entity::Session).into())
+    }
+
+    pub async fn list(&self, q: SessionQuery) -> Result<Page<SessionView>, ServiceError> {
+        if q.cursor.as_deref().is_some_and(|c| !is_valid_id(c)) {
+            return Err(DomainError::invalid("cursor", "is not a cursor this API returned").into());
+        }
+        let now = Utc::now();
+        let page = self.store.list_sessions(&q).await?;
+        Ok(Page {
+            items: page.items.iter().map(|s| s.view(now)).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Revokes one session (and its refresh tokens). Revoking a revoked
+    /// session changes nothing and is not an error.
+    pub async fn revoke(
+        &self,
+        id: &str,
+        reason: RevokeReason,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Session, ServiceError> {
+        let now = tessera_core::ids::now();
+        self.get(id).await?;
+        let mut tx = self.store.begin_write().await?;
+        let session = tx
+            .lock_session(id)
+            .await?
+            .ok_or(DomainError::NotFound(Entity::Session))?;
+        if tx.revoke_session(id, now, reason).await? {
+            let (audit, event) = events::session_revoked(&session, reason, actor, ctx);
+            tx.append_audit(&[audit]).await?;
+            tx.append_events(&[event]).await?;
+            self.metrics
+                .sessions
+                .revoked
+                .with_label_values(&[reason.as_str()])
+                .inc();
+        }
+        tx.commit().await?;
+        self.get(id).await
+    }
+
+    /// Revokes every live session of a user, inside the caller's
+    /// transaction (password change, disable, delete): the audit rows and
+    /// events of each go with it.
+    pub(crate) async fn revoke_all_in(
+        &self,
+        tx: &mut WriteTx,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: RevokeReason,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<Vec<String>, ServiceError> {
+        let now = tessera_core::ids::now();
+        let revoked = tx.revoke_user_sessions(user_id, keep, now, reason).await?;
+        for sid in &revoked {
+            let (audit, event) = events::session_id_revoked(sid, user_id, reason, actor, ctx);
+            tx.append_audit(&[audit]).await?;
+            tx.append_events(&[event]).await?;
+        }
+        self.metrics
+            .sessions
+            .revoked
+            .with_label_values(&[reason.as_str()])
+            .inc_by(revoked.len() as u64);
+        Ok(revoked)
+    }
+
+    /// Revokes every live session of a user in its own transaction.
+    pub async fn revoke_all(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: RevokeReason,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<usize, ServiceError> {
+        let mut tx = self.store.begin_write().await?;
+        let revoked = self
+            .revoke_all_in(&mut tx, user_id, keep, reason, actor, ctx)
+            .await?;
+        tx.commit().await?;
+        Ok(revoked.len())
+    }
+
+    /// Ends the session a refresh token or an access token belongs to.
+    pub async fn logout(
+        &self,
+        token: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let sid = match self.refresh_format.parse(token) {
+            Ok(hash) => {
+                let mut tx = self.store.begin_write().await?;
+                let found = tx.find_refresh_token(&hash).await?;
+                drop(tx);
+                found.map(|t| t.session_id)
+            }
+            Err(_) => self
+                .authenticate(token)
+                .await?
+                .map(|grant| grant.claims.sid),
+        };
+        let sid = sid.ok_or(DomainError::InvalidGrant)?;
+        self.revoke(&sid, RevokeReason::Logout, actor, ctx).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! Refresh-token rotation. One transaction per presentation: lock the
+//! session (so refreshes of one family run one after another, on every
+//! replica), judge the token, and either rotate it by one conditional
+//! update, hand out the same successor again inside the grace window, or,
+//! for a used token, revoke the whole family and its session.
+
+use chrono::{DateTime, Utc};
+use tessera_core::{
+    audit::RequestContext,
+    session::{RefreshToken, RefreshVerdict, RevokeReason, Session},
+    user::mask_user_id,
+    DomainError, SecretString,
+};
+use tessera_store::{RefreshSuccession, WriteTx};
+
+use super::{events, IssuedSession, SessionService, SUCCESSOR_CONTEXT};
+use crate::service::ServiceError;
+
+/// What the locked transaction decided.
+enum Step {
+    Issued(IssuedSession),
+    Refused(&'static str),
+}
+
+impl SessionService {
+    /// `POST /v1/auth/refresh` and `grant_type=refresh_token`. Anything but
+    /// a successful rotation is `invalid_grant`; why is logged and audited.
+    pub async fn refresh(
+        &self,
+        raw: &str,
+        client_id: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<IssuedSession, ServiceError> {
+        let outcome = match self.refresh_format.parse(raw) {
+            Ok(hash) => self.refresh_hashed(&hash, client_id, ctx).await?,
+            Err(_) => Step::Refused("malformed"),
+        };
+        match outcome {
+            Step::Issued(issued) => Ok(issued),
+            Step::Refused(why) => {
+                tracing::debug!(reason = why, "refresh refused");
+                if why != "reuse_detected" {
+                    self.count_refresh("failed");
+                }
+                Err(DomainError::InvalidGrant.into())
+            }
+        }
+    }
+
+    async fn refresh_hashed(
+        &self,
+        hash: &tessera_core::token_format::TokenHash,
+        client_id: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<Step, ServiceError> {
+        let now = tessera_core::ids::now();
+        let mut tx = self.store.begin_write().await?;
+        let Some(found) = tx.find_refresh_token(hash).await? else {
+            return Ok(Step::Refused("unknown"));
+        };
+        let Some(session) = tx.lock_session(&found.session_id).await? else {
+            return Ok(Step::Refused("unknown"));
+        };
+        // Read again under the session's lock: a refresh that held it before
+        // us may have used this token.
+        let token = tx
+            .get_refresh_token(&found.id)
+            .await?
+            .ok_or(DomainError::InvalidGrant)?;
+        if !session.is_active_at(now) {
+            return self.refuse(tx, &session, "session_ended", ctx).await;
+        }
+        if client_id.is_some() && session.client_id.as_deref() != client_id {
+            return self.refuse(tx, &session, "client_mismatch", ctx).await;
+        }
+        let successor_unused = match &token.successor_id {
+            Some(id) => tx
+                .get_refresh_token(id)
+                .await?
+                .is_some_and(|s| s.used_at.is_none() && s.revoked_at.is_none()),
+            None => false,
+        };
+        match token.verdict(now, successor_unused) {
+            RefreshVerdict::Rotate => self.rotate(tx, &session, &token, ctx, now).await,
+            RefreshVerdict::GraceReplay => self.replay(tx, &session, &token, ctx, now).await,
+            RefreshVerdict::Reuse => self.reuse(tx, &session, ctx, now).await,
+            RefreshVerdict::Dead => self.refuse(tx, &session, "expired_or_revoked", ctx).await,
+        }
+    }
+
+    async fn rotate(
+        &self,
+        mut tx: WriteTx,
+        session: &Session,
+        token: &RefreshToken,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Step, ServiceError> {
+        let (next_raw, next) = self.new_refresh_token(session, Some(&token.id), now);
+        let grace = self.settings.lifetimes.reuse_grace;
+        let sealed = (!grace.is_zero()).then(|| {
+            self.successor_keyring
+                .seal(next_raw.raw.expose().as_bytes(), SUCCESSOR_CONTEXT)
+        });
+        let succession = RefreshSuccession {
+            successor_id: &next.id,
+            sealed: sealed.as_deref(),
+            until: sealed.as_ref().map(|_| now + grace),
+        };
+        // The conditional update is the guard: under the session lock it
+        // cannot fail, and if it ever did, nothing is minted.
+        if !tx.use_refresh_token(&token.id, now, &succession).await? {
+            return Ok(Step::Refused("raced"));
+        }
+        tx.insert_refresh_token(&next, &next_raw.hash).await?;
+        let idle = self
+            .settings
+            .lifetimes
+            .idle_deadline(now, session.expires_at);
+        tx.touch_session(&session.id, now, idle).await?;
+        let (audit, event) = events::refresh_rotated(session, false, ctx);
+        tx.append_audit(&[audit]).await?;
+        tx.append_events(&[event]).await?;
+        tx.commit().await?;
+        self.count_refresh("rotated");
+        let issued = self.issue(session, next_raw.raw, next.expires_at, None, now)?;
+        Ok(Step::Issued(issued))
+    }
+
+    /// Inside the grace window: the same successor again, with a fresh
+    /// access token. Nothing is minted but the access token.
+    async fn replay(
+        &self,
+        mut tx: WriteTx,
+        session: &Session,
+        token: &RefreshToken,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Step, ServiceError> {
+        let (Some(sealed), Some(successor_id)) = (&token.successor_sealed, &token.successor_id)
+        else {
+            return self.reuse(tx, session, ctx, now).await;
+        };
+        let Ok(opened) = self.successor_keyring.open(sealed, SUCCESSOR_CONTEXT) else {
+            return self.reuse(tx, session, ctx, now).await;
+        };
+        let raw = SecretString::new(String::from_utf8(opened).unwrap_or_default());
+        let successor = tx
+            .get_refresh_token(successor_id)
+            .await?
+            .ok_or(DomainError::InvalidGrant)?;
+        let (audit, event) = events::refresh_rotated(session, true, ctx);
+        tx.append_audit(&[audit]).await?;
+        tx.append_events(&[event]).await?;
+        tx.commit().await?;
+        self.count_refresh("grace");
+        let issued = self.issue(session, raw, successor.expires_at, None, now)?;
+        Ok(Step::Issued(issued))
+    }
+
+    /// A used refresh token came back: revoke the family and the session in
+    /// this transaction, and raise the alarm (ERROR log, audit channel,
+    /// webhook event).
+    async fn reuse(
+        &self,
+        mut tx: WriteTx,
+        session: &Session,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Step, ServiceError> {
+        let newly = tx
+            .revoke_session(&session.id, now, RevokeReason::ReuseDetected)
+            .await?;
+        let (audit, event) = events::reuse_detected(session, ctx);
+        tx.append_audit(&[audit]).await?;
+        tx.append_events(&[event]).await?;
+        if newly {
+            let (audit, event) = events::session_revoked(
+                session,
+                RevokeReason::ReuseDetected,
+                &tessera_core::audit::Actor::System,
+                ctx,
+            );
+            tx.append_audit(&[audit]).await?;
+            tx.append_events(&[event]).await?;
+        }
+        tx.commit().await?;
+        let user = session
+            .user_id
+            .as_deref()
+            .map(mask_user_id)
+            .unwrap_or_else(|| tessera_core::mfa::mask_subject(&session.subject));
+        tracing::error!(
+            event = "auth.refresh.reuse_detected",
+            request_id = ctx.request_id.as_deref().unwrap_or("-"),
+            user = %user,
+            session_id = %session.id,
+            "a used refresh token was presented again: its family and session are revoked"
+        );
+        self.count_refresh("reuse_detected");
+        if newly {
+            self.metrics
+                .sessions
+                .revoked
+                .with_label_values(&[RevokeReason::ReuseDetected.as_str()])
+                .inc();
+        }
+        Ok(Step::Refused("reuse_detected"))
+    }
+
+    /// A known token that cannot refresh (expired, revoked, its session
+    /// ended, another client): audited, nothing revoked.
+    async fn refuse(
+        &self,
+        mut tx: WriteTx,
+        session: &Session,
+        why: &'static str,
+        ctx: &RequestContext,
+    ) -> Result<Step, ServiceError> {
+        let (audit, event) = events::refresh_failed(session, why, ctx);
+        tx.append_audit(&[audit]).await?;
+        tx.append_events(&[event]).await?;
+        tx.commit().await?;
+        Ok(Step::Refused(why))
+    }
+
+    fn count_refresh(&self, outcome: &str) {
+        self.metrics
+            .sessions
+            .refreshes
+            .with_label_values(&[outcome])
+            .inc();
+    }
+}

@@ -1,0 +1,43 @@
+//! Sessions, their refresh-token families, login throttling counters, login
+//! challenges and JWT signing keys. Reads are the [`SessionRepository`]
+//! trait; every change is a [`crate::WriteTx`] method so that a login, a
+//! refresh or a reuse detection is one transaction with its audit row and
+//! its events.
+
+mod challenges;
+mod refresh;
+mod signing_keys;
+mod sql;
+mod throttle;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tessera_core::session::Session;
+
+use crate::{error::StoreError, page::Page};
+
+pub use challenges::LoginChallenge;
+pub use refresh::Succession as RefreshSuccession;
+pub use signing_keys::StoredSigningKey;
+pub use throttle::{AttemptKey, ThrottleRule};
+
+/// Filters for listing sessions (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct SessionQuery {
+    pub subject: Option<String>,
+    pub user_id: Option<String>,
+    /// Only sessions live at this instant.
+    pub active_at: Option<DateTime<Utc>>,
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    async fn get_session(&self, id: &str) -> Result<Option<Session>, StoreError>;
+
+    async fn list_sessions(&self, query: &SessionQuery) -> Result<Page<Session>, StoreError>;
+
+    /// Every signing key, oldest first (few: one per rotation).
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+}
