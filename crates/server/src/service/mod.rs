@@ -6,6 +6,7 @@ pub mod auth_codes;
 pub mod background;
 pub mod error;
 pub mod failure_audit;
+pub mod hash_pool;
 pub mod invites;
 pub mod mfa;
 pub mod rate_limit;
