@@ -6,6 +6,12 @@
 
 use serde_json::Value;
 
+/// The contexts the client's IP address and user agent are sealed under
+/// (see [`crate::crypto::Keyring::seal`]): the server seals with them, and
+/// reading the log opens with them.
+pub const IP_CONTEXT: &str = "audit.ip";
+pub const USER_AGENT_CONTEXT: &str = "audit.user_agent";
+
 /// Who performed an action, stored as text: an API token (`token:<id>`), a
 /// signed-in user (`user:<id>`), an OAuth2 client (`client:<id>`), `cli`,
 /// `system`, or `anonymous`.
@@ -55,6 +61,9 @@ pub struct AuditEntry {
     pub outcome: &'static str,
     pub details: Value,
     pub context: RequestContext,
+    /// A log the row also belongs to, e.g. [`SECURITY_CHANNEL`] for security
+    /// events (refresh-token reuse); `None` for ordinary rows.
+    pub channel: Option<&'static str>,
 }
 
 impl AuditEntry {
@@ -74,13 +83,45 @@ impl AuditEntry {
             outcome: "success",
             details,
             context: context.clone(),
+            channel: None,
+        }
+    }
+
+    /// The same entry, in `channel` (see [`SECURITY_CHANNEL`]).
+    pub fn with_channel(self, channel: &'static str) -> Self {
+        Self {
+            channel: Some(channel),
+            ..self
         }
     }
 }
 
+/// The channel of security events, which operators watch apart from the
+/// rest of the log.
+pub const SECURITY_CHANNEL: &str = "audit";
+
+/// Every outcome an audit row records: the allowed values of a filter on it.
+pub const OUTCOMES: &[&str] = &["success", "failure"];
+
 #[cfg(test)]
 mod tests {
-    use super::Actor;
+    use super::{Actor, AuditEntry, RequestContext, SECURITY_CHANNEL};
+
+    #[test]
+    fn entries_have_no_channel_until_given_one() {
+        let e = AuditEntry::success(
+            &Actor::Cli,
+            "token.create",
+            "api_token",
+            "t1",
+            serde_json::json!({}),
+            &RequestContext::default(),
+        );
+        assert_eq!(e.channel, None);
+        let e = e.with_channel(SECURITY_CHANNEL);
+        assert_eq!(e.channel, Some("audit"));
+        assert_eq!(e.action, "token.create");
+    }
 
     #[test]
     fn actors_have_a_stable_stored_form() {

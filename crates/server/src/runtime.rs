@@ -15,8 +15,8 @@ use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
     service::{
-        background::BackgroundWriter, AuthCodeService, InviteService, MfaService, TokenService,
-        WebhookService,
+        background::BackgroundWriter, AuditService, AuthCodeService, InviteService, MfaService,
+        TokenService, WebhookService,
     },
 };
 
@@ -67,6 +67,8 @@ pub struct Services {
     pub webhooks: WebhookService,
     pub mfa: MfaService,
     pub auth_codes: AuthCodeService,
+    /// Reading the audit log, client details opened.
+    pub audit: AuditService,
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
     pub webhook_keyring: Keyring,
     pub outbox_keyring: Keyring,
@@ -144,8 +146,10 @@ impl Services {
             metrics.clone(),
         )
         .map_err(key_error)?;
+        let audit = AuditService::new(store.clone(), audit_keyring.clone());
         Ok(Self {
             store,
+            audit,
             tokens,
             invites,
             webhooks,

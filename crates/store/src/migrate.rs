@@ -45,6 +45,8 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(3, "webhooks_jobs", "0003_webhooks_jobs.sql"),
     migration!(4, "mfa", "0004_mfa.sql"),
     migration!(5, "audit_aggregates", "0005_audit_aggregates.sql"),
+    // 6 is another change's, made at the same time.
+    migration!(7, "audit_channel", "0007_audit_channel.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

@@ -319,10 +319,12 @@ async fn migrations_are_idempotent(db: TestDb) {
     assert!(db.store.migrate().await.unwrap().is_empty());
     let status = db.store.schema_status().await.unwrap();
     assert!(status.is_current());
-    assert_eq!(
-        status.applied,
-        (1..=status.applied.len() as i64).collect::<Vec<_>>()
-    );
+    // Versions ascend from 1. A number may be missing while the change
+    // that holds it is elsewhere (6, taken by concurrent work, when 7 landed
+    // first), so only the order is checked, not that they are consecutive.
+    assert_eq!(status.applied.first(), Some(&1));
+    assert!(status.applied.windows(2).all(|w| w[0] < w[1]));
+    assert!(status.applied.contains(&7), "the audit channel migration");
     assert!(status.applied.len() >= 3);
     db.store.ping().await.unwrap();
 }

@@ -21,7 +21,7 @@ use super::{
     doc_rules,
     error::{ApiError, Problem},
     limits, request_id,
-    routes::{invites, mfa, system, tokens, upstreams, webhooks},
+    routes::{audit, invites, mfa, system, tokens, upstreams, webhooks},
     state::AppState,
 };
 use crate::{config::ProxySettings, runtime::Services};
@@ -44,6 +44,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "webhooks", description = "Signed webhooks for lifecycle events"),
         (name = "mfa", description = "Second factors: TOTP devices, recovery codes, one-time auth codes"),
         (name = "upstreams", description = "Cached tokens for upstream APIs"),
+        (name = "audit", description = "Reading the audit log (admin; each read is audited)"),
         (name = "system", description = "Health, readiness, metrics")
     )
 )]
@@ -69,6 +70,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(webhooks::routes())
         .merge(mfa::routes())
         .merge(upstreams::routes())
+        .merge(audit::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

@@ -11,7 +11,9 @@ use super::forwarded::TrustedProxies;
 use crate::{
     metrics::Metrics,
     runtime::Services,
-    service::{AuthCodeService, InviteService, MfaService, TokenService, WebhookService},
+    service::{
+        AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
+    },
 };
 
 /// Cheap to clone: one `Arc`.
@@ -56,6 +58,10 @@ impl AppState {
 
     pub fn auth_codes(&self) -> &AuthCodeService {
         &self.0.services.auth_codes
+    }
+
+    pub fn audit(&self) -> &AuditService {
+        &self.0.services.audit
     }
 
     pub fn invites(&self) -> &InviteService {

@@ -115,6 +115,7 @@ impl Aggregate {
             outcome: "failure",
             details,
             context: self.context.clone(),
+            channel: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! (route and OpenAPI operation together, via `routes!`); `super::router`
 //! merges them.
 
+pub mod audit;
 mod body_parts;
 pub mod invite_dto;
 pub mod invites;
