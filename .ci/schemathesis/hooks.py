@@ -8,7 +8,9 @@ left as generated, so the server's rejection of them is still tested:
   never at an address schemathesis made up;
 - `expires_at` must be in the future (and within the configured maximum
   lifetime), which depends on the clock: a valid request gets one hour from
-  now.
+  now;
+- an audit log window (`GET /v1/audit`) does not end before it starts: a
+  valid request with `since` after `until` gets them swapped.
 """
 
 import datetime
@@ -29,11 +31,28 @@ def _positive(case):
     return case.meta is None or case.meta.generation.mode.is_positive
 
 
+def _time(text):
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    return t if t.tzinfo else None
+
+
+def _audit_window(case):
+    query = case.query or {}
+    since, until = _time(query.get("since")), _time(query.get("until"))
+    if since and until and since > until:
+        query["since"], query["until"] = query["until"], query["since"]
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     params = case.path_parameters or {}
     if case.path.startswith("/v1/tokens/{id}") and OWN_TOKEN_ID and params.get("id") == OWN_TOKEN_ID:
         params["id"] = ABSENT_ID
+    if _positive(case) and case.path == "/v1/audit":
+        _audit_window(case)
     body = case.body
     if not isinstance(body, dict):
         return

@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Token(cmd) => commands::token::run(config, cmd).await,
         Command::Invite(cmd) => commands::invite::run(config, cmd).await,
         Command::Webhooks(cmd) => commands::webhooks::run(config, cmd).await,
+        Command::Audit(cmd) => commands::audit::run(config, cmd).await,
         Command::Jobs(cmd) => commands::jobs::run(config, cmd).await,
         Command::Upstream(cmd) => commands::upstream::run(config, cmd).await,
         Command::Mfa(cmd) => commands::mfa::run(config, cmd).await,

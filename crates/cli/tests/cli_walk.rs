@@ -109,7 +109,73 @@ async fn walk(env: Env) {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scope"));
 
+    audit_walk(&env, &base).await;
     server.kill();
+}
+
+/// `tessera audit list|show`: what the server recorded, client details
+/// opened with the same keys, and the CLI's own reads on record.
+async fn audit_walk(env: &Env, base: &str) {
+    let admin = env.json(&[
+        "token", "create", "--name", "auditor", "--scopes", "admin", "--json",
+    ]);
+    let admin_id = admin["token"]["id"].as_str().unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/tokens"))
+        .bearer_auth(admin["secret"].as_str().unwrap())
+        .header("user-agent", "cli-walk/1")
+        .json(&serde_json::json!({"name": "made-over-http"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let actor = format!("token:{admin_id}");
+    let listed = env.json(&[
+        "audit",
+        "list",
+        "--actor",
+        &actor,
+        "--action",
+        "token.create",
+        "--json",
+    ]);
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["ip"], "127.0.0.1");
+    assert_eq!(items[0]["user_agent"], "cli-walk/1");
+    let id = items[0]["id"].as_str().unwrap();
+    let shown = env.json(&["audit", "show", id, "--json"]);
+    assert_eq!(shown, items[0]);
+    let text = env.run(&["audit", "show", id]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("127.0.0.1"));
+    let table = env.run(&["audit", "list", "--limit", "2"]);
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(table.contains("more: --cursor"), "{table}");
+    assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+
+    // The CLI's own reads, newest first.
+    let reads = env.json(&[
+        "audit",
+        "list",
+        "--action",
+        "audit.read",
+        "--actor",
+        "cli",
+        "--json",
+    ]);
+    let reads = reads["items"].as_array().unwrap();
+    assert_eq!(reads.len(), 4, "{reads:?}");
+    assert_eq!(reads[1]["target_id"], id);
+    assert_eq!(reads[0]["details"]["filters"]["limit"], 2);
+
+    // A filter that cannot be used: exit 2, the API's problem.
+    let out = env.run(&["audit", "list", "--outcome", "maybe", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let problem: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(problem["code"], "invalid_query");
+    assert_eq!(problem["field"], "outcome");
+    let out = env.run(&["audit", "show", UNKNOWN_ID, "--json"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 async fn walk_on_sqlite_with_no_setup() {
@@ -164,6 +230,7 @@ fn help_explains_every_command() {
         vec!["token", "create", "--help"],
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
+        vec!["audit", "list", "--help"],
     ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success());

@@ -19,6 +19,8 @@ pub enum Entity {
     User,
     Session,
     SigningKey,
+    /// A row of the audit log.
+    AuditEntry,
 }
 
 impl Entity {
@@ -34,6 +36,7 @@ impl Entity {
             Self::User => "user",
             Self::Session => "session",
             Self::SigningKey => "signing key",
+            Self::AuditEntry => "audit entry",
         }
     }
 
@@ -49,6 +52,7 @@ impl Entity {
             Self::User => "user_not_found",
             Self::Session => "session_not_found",
             Self::SigningKey => "signing_key_not_found",
+            Self::AuditEntry => "audit_entry_not_found",
         }
     }
 }
@@ -67,6 +71,14 @@ pub enum DomainError {
     Invalid {
         field: &'static str,
         message: String,
+    },
+    /// A query filter has a value the listing cannot take (a bad cursor, a
+    /// limit out of range, a time window that ends before it starts): the
+    /// request is wrong as a query, not a value breaking a rule of a record.
+    #[error("{field}: {message}")]
+    InvalidQuery {
+        field: &'static str,
+        message: &'static str,
     },
     /// A text field holds a character its rule refuses (the rules are in
     /// the `text` module, which words `refused`). The message names the field
@@ -156,6 +168,12 @@ pub enum DomainError {
 }
 
 impl DomainError {
+    /// A query filter `field` that cannot be used; `message` states the rule
+    /// (never the value).
+    pub fn invalid_query(field: &'static str, message: &'static str) -> Self {
+        Self::InvalidQuery { field, message }
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {
             field,
@@ -167,6 +185,7 @@ impl DomainError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid { .. } => "validation_failed",
+            Self::InvalidQuery { .. } => "invalid_query",
             Self::InvalidCharacters { .. } => "invalid_characters",
             Self::NotFound(entity) => entity.not_found_code(),
             Self::TokenNotActive { .. } => "token_not_active",
@@ -225,6 +244,11 @@ mod tests {
             ),
             (Entity::Delivery, "delivery_not_found", "delivery not found"),
             (Entity::Device, "device_not_found", "totp device not found"),
+            (
+                Entity::AuditEntry,
+                "audit_entry_not_found",
+                "audit entry not found",
+            ),
         ] {
             let e = DomainError::NotFound(entity);
             assert_eq!(e.code(), code);

@@ -16,8 +16,8 @@ use crate::{
     metrics::Metrics,
     service::{
         background::BackgroundWriter, hash_pool::HashPool, keys::KeyService, passwords::Passwords,
-        sessions::SessionService, users::UserService, AuthCodeService, InviteService, MfaService,
-        TokenService, WebhookService,
+        sessions::SessionService, users::UserService, AuditService, AuthCodeService,
+        InviteService, MfaService, TokenService, WebhookService,
     },
 };
 
@@ -71,6 +71,8 @@ pub struct Services {
     pub keys: Arc<KeyService>,
     pub sessions: Arc<SessionService>,
     pub users: UserService,
+    /// Reading the audit log, client details opened.
+    pub audit: AuditService,
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
     pub webhook_keyring: Keyring,
     pub outbox_keyring: Keyring,
@@ -151,8 +153,10 @@ impl Services {
             metrics.clone(),
         )
         .map_err(key_error)?;
+        let audit = AuditService::new(store.clone(), audit_keyring.clone());
         Ok(Self {
             store,
+            audit,
             tokens,
             invites,
             webhooks,

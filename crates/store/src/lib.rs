@@ -35,7 +35,9 @@ mod webhooks;
 
 use std::sync::Arc;
 
-pub use audit::{AuditAggregate, AuditLog, AuditRecord, EventPayload, Outbox, StoredEvent};
+pub use audit::{
+    AuditAggregate, AuditLog, AuditQuery, AuditRecord, EventPayload, Outbox, StoredEvent,
+};
 pub use backend::Backend;
 pub use error::StoreError;
 pub use invites::{

@@ -46,6 +46,7 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(4, "mfa", "0004_mfa.sql"),
     migration!(5, "audit_aggregates", "0005_audit_aggregates.sql"),
     migration!(6, "sessions", "0006_sessions.sql"),
+    migration!(7, "audit_channel", "0007_audit_channel.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

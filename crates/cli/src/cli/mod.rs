@@ -3,6 +3,7 @@
 //! command group's arguments are in a child module, as the commands are in
 //! `commands/`.
 
+mod audit;
 mod invite;
 mod jobs;
 mod mfa;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tessera_server::config::{Config, ConfigError, Overrides, Sources};
 
+pub use audit::{AuditCommand, AuditListArgs};
 pub use invite::{InviteCommand, InviteCreateArgs, RedeemArgs, ValidateArgs};
 pub use jobs::JobsCommand;
 pub use mfa::MfaCommand;
@@ -68,6 +70,9 @@ pub enum Command {
     /// Manage webhook endpoints and deliveries directly on the database.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Read the audit log, client IP addresses and user agents in clear.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Scheduled maintenance jobs: see their last runs, or run one now.
     #[command(subcommand)]
     Jobs(JobsCommand),

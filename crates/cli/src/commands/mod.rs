@@ -18,6 +18,7 @@ macro_rules! wants_json_from_out {
 }
 
 mod args;
+pub mod audit;
 pub mod config;
 mod doctor;
 pub mod invite;

@@ -14,7 +14,10 @@ use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{header, request::Parts, HeaderMap},
 };
-use tessera_core::{audit::RequestContext, crypto::Keyring};
+use tessera_core::{
+    audit::{RequestContext, IP_CONTEXT, USER_AGENT_CONTEXT},
+    crypto::Keyring,
+};
 
 use super::{
     forwarded::{client_ip, TrustedProxies},
@@ -71,11 +74,11 @@ impl ClientInfo {
             request_id: self.request_id.clone(),
             ip_sealed: self
                 .ip
-                .map(|ip| ring.seal(ip.to_string().as_bytes(), "audit.ip")),
+                .map(|ip| ring.seal(ip.to_string().as_bytes(), IP_CONTEXT)),
             user_agent_sealed: self
                 .user_agent
                 .as_ref()
-                .map(|ua| ring.seal(ua.as_bytes(), "audit.user_agent")),
+                .map(|ua| ring.seal(ua.as_bytes(), USER_AGENT_CONTEXT)),
         }
     }
 }

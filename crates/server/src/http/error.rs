@@ -98,6 +98,7 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         use tessera_core::invite::InviteFailure;
         let status = match &e {
+            DomainError::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             DomainError::Invalid { .. }
             | DomainError::InvalidCharacters { .. }
             | DomainError::WeakPassword { .. }
@@ -130,9 +131,9 @@ impl From<DomainError> for ApiError {
         };
         let mut api = Self::new(status, e.code(), e.to_string());
         match e {
-            DomainError::Invalid { field, .. } | DomainError::InvalidCharacters { field, .. } => {
-                api.field = Some(field)
-            }
+            DomainError::Invalid { field, .. }
+            | DomainError::InvalidCharacters { field, .. }
+            | DomainError::InvalidQuery { field, .. } => api.field = Some(field),
             DomainError::WebhookUrlForbidden => api.field = Some("url"),
             DomainError::WeakPassword { field, .. } => api.field = Some(field),
             DomainError::EmailTaken => api.field = Some("email"),

@@ -37,7 +37,9 @@ enum Extra {
 // One description per status, whichever family declares it, so that an
 // operation naming two families with the same status reads the same.
 const BAD_REQUEST: &str = "`malformed_json`, `invalid_query` or `invalid_path`: the body, \
-    query string or a path segment cannot be parsed";
+    query string or a path segment cannot be parsed; `invalid_query` with `field`: an audit \
+    log filter cannot be used (a cursor this API did not return, a limit out of range, \
+    `since` after `until`)";
 const UNPROCESSABLE: &str = "`validation_failed` (with `field`): a value breaks a rule; \
     `invalid_request_body`: the body has a wrong type or an unknown field";
 

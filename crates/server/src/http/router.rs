@@ -21,7 +21,7 @@ use super::{
     doc_rules,
     error::{ApiError, Problem},
     limits, request_id,
-    routes::{auth, invites, mfa, sessions, system, tokens, upstreams, users, webhooks},
+    routes::{audit, auth, invites, mfa, sessions, system, tokens, upstreams, users, webhooks},
     state::AppState,
 };
 use crate::{config::ProxySettings, runtime::Services};
@@ -46,6 +46,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "upstreams", description = "Cached tokens for upstream APIs"),
         (name = "users", description = "The built-in identity store: users, passwords"),
         (name = "sessions", description = "Sessions for people: login, JWT access tokens, rotating refresh tokens, JWKS"),
+        (name = "audit", description = "Reading the audit log (admin; each read is audited)"),
         (name = "system", description = "Health, readiness, metrics")
     )
 )]
@@ -74,6 +75,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(auth::routes())
         .merge(sessions::routes())
+        .merge(audit::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

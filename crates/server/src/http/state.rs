@@ -12,8 +12,8 @@ use crate::{
     metrics::Metrics,
     runtime::Services,
     service::{
-        keys::KeyService, sessions::SessionService, users::UserService, AuthCodeService,
-        InviteService, MfaService, TokenService, WebhookService,
+        keys::KeyService, sessions::SessionService, users::UserService, AuditService,
+        AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
     },
 };
 
@@ -71,6 +71,10 @@ impl AppState {
 
     pub fn auth_codes(&self) -> &AuthCodeService {
         &self.0.services.auth_codes
+    }
+
+    pub fn audit(&self) -> &AuditService {
+        &self.0.services.audit
     }
 
     pub fn invites(&self) -> &InviteService {

@@ -2,6 +2,7 @@
 //! and the CLI admin commands so both apply the same rules and produce the
 //! same JSON.
 
+pub mod audit;
 pub mod auth_codes;
 pub mod background;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod users;
 pub mod verify_cache;
 pub mod webhooks;
 
+pub use audit::AuditService;
 pub use auth_codes::AuthCodeService;
 pub use error::ServiceError;
 pub use invites::InviteService;

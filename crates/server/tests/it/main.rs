@@ -7,6 +7,7 @@
 
 mod common;
 
+mod audit_read;
 mod background_writer;
 mod client_address;
 mod db_outage;
@@ -29,6 +30,7 @@ mod verify_failures;
 
 fn main() -> std::process::ExitCode {
     let modules = [
+        audit_read::trials(),
         background_writer::trials(),
         client_address::trials(),
         db_outage::trials(),

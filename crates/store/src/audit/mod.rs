@@ -12,6 +12,7 @@ use tessera_core::audit::AuditEntry;
 
 use crate::{
     error::StoreError,
+    page::Page,
     sql::columns::{JsonText, Millis, OptMillis},
 };
 
@@ -36,6 +37,48 @@ pub struct AuditRecord {
     /// How many events the row stands for: 1 for an ordinary row, the count
     /// for an aggregate (its `details` say what was counted).
     pub occurrences: i64,
+    /// The log the row also belongs to (`audit` for security events), if any.
+    pub channel: Option<String>,
+}
+
+/// Filters for reading the audit log, newest first. Text filters match the
+/// stored value exactly; `since` is inclusive, `until` exclusive.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub outcome: Option<String>,
+    pub channel: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// 1..=[`AuditQuery::MAX_LIMIT`]; the store clamps anything else.
+    pub limit: u32,
+    /// The id of the last row of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl AuditQuery {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 500;
+}
+
+impl Default for AuditQuery {
+    fn default() -> Self {
+        Self {
+            actor: None,
+            action: None,
+            target_type: None,
+            target_id: None,
+            outcome: None,
+            channel: None,
+            since: None,
+            until: None,
+            limit: Self::DEFAULT_LIMIT,
+            cursor: None,
+        }
+    }
 }
 
 /// Some occurrences of one aggregated audit row, e.g. failed verifications
@@ -110,6 +153,13 @@ pub trait AuditLog: Send + Sync {
         target_id: &str,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Entries matching `query`, newest first (by time, then id), a page at
+    /// a time. A cursor no row has gives an empty page.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Page<AuditRecord>, StoreError>;
+
+    /// One entry by id.
+    async fn get_audit(&self, id: &str) -> Result<Option<AuditRecord>, StoreError>;
 }
 
 /// The transactional outbox (events are written by the repositories above).

@@ -9,12 +9,37 @@ use tessera_core::{
     ids::new_id,
 };
 
-use super::{AuditAggregate, AuditLog, AuditRecord, Outbox, StoredEvent};
+use super::{AuditAggregate, AuditLog, AuditQuery, AuditRecord, Outbox, StoredEvent};
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
-    sql::{to_millis, Query, SqlStore},
+    page::Page,
+    sql::{get_by_id, listing::Listing, opt_millis, to_millis, Query, SqlStore, TableRow},
 };
+
+/// An audit row as the generic reads take it: the record is its own domain
+/// type, so this wrapper only gives it a fallible conversion.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    #[sqlx(flatten)]
+    record: AuditRecord,
+}
+
+impl TableRow for AuditRow {
+    type Domain = AuditRecord;
+    const TABLE: &'static str = "audit_log";
+    const COLUMNS: &'static str =
+        "t.id, t.at, t.actor, t.action, t.target_type, t.target_id, t.request_id, t.outcome, \
+         t.details, t.ip_enc, t.user_agent_enc, t.occurrences, t.channel";
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+
+    fn try_from(row: AuditRow) -> Result<Self, StoreError> {
+        Ok(row.record)
+    }
+}
 
 /// Binds a request's sealed context as the logs store it, in the column
 /// order `request_id, ip_enc, user_agent_enc` (audit log, invite usage log).
@@ -33,8 +58,8 @@ impl WriteTx {
         for e in entries {
             let insert = sqlx::query(
                 "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, outcome, \
-                 details, request_id, ip_enc, user_agent_enc) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 details, request_id, ip_enc, user_agent_enc, channel) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(new_id())
             .bind(now)
@@ -45,6 +70,7 @@ impl WriteTx {
             .bind(e.outcome)
             .bind(e.details.to_string());
             bind_context(insert, &e.context)
+                .bind(e.channel)
                 .execute(&mut **self)
                 .await?;
         }
@@ -63,8 +89,8 @@ impl WriteTx {
             let e = &row.entry;
             let upsert = sqlx::query(
                 "INSERT INTO audit_log (id, at, actor, action, target_type, target_id, outcome, \
-                 details, request_id, ip_enc, user_agent_enc, occurrences, dedup_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 details, request_id, ip_enc, user_agent_enc, occurrences, dedup_key, channel) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                  ON CONFLICT (dedup_key) DO UPDATE SET \
                  occurrences = audit_log.occurrences + excluded.occurrences, \
                  details = CASE WHEN length(excluded.details) > length(audit_log.details) \
@@ -81,6 +107,7 @@ impl WriteTx {
             bind_context(upsert, &e.context)
                 .bind(row.occurrences)
                 .bind(&row.key)
+                .bind(e.channel)
                 .execute(&mut **self)
                 .await?;
         }
@@ -158,16 +185,37 @@ impl AuditLog for SqlStore {
         target_id: &str,
         limit: u32,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        sqlx::query_as(
-            "SELECT id, at, actor, action, target_type, target_id, request_id, outcome, details, \
-             ip_enc, user_agent_enc, occurrences FROM audit_log WHERE target_id = $1 \
-             ORDER BY id DESC LIMIT $2",
-        )
+        let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM audit_log t WHERE t.target_id = $1 ORDER BY t.id DESC LIMIT $2",
+            AuditRow::COLUMNS
+        ))
         .bind(target_id)
         .bind(i64::from(limit.clamp(1, 1000)))
         .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.record).collect())
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Page<AuditRecord>, StoreError> {
+        let mut listing = Listing::<AuditRow>::new(0);
+        listing
+            .by_time("at")
+            .text_eq("t.actor", q.actor.as_deref())
+            .text_eq("t.action", q.action.as_deref())
+            .text_eq("t.target_type", q.target_type.as_deref())
+            .text_eq("t.target_id", q.target_id.as_deref())
+            .text_eq("t.outcome", q.outcome.as_deref())
+            .text_eq("t.channel", q.channel.as_deref())
+            .int_cmp("t.at", ">=", opt_millis(q.since))
+            .int_cmp("t.at", "<", opt_millis(q.until));
+        let limit = q.limit.clamp(1, AuditQuery::MAX_LIMIT);
+        listing
+            .fetch(&self.pool, q.cursor.as_deref(), limit, |r| &r.id)
+            .await
+    }
+
+    async fn get_audit(&self, id: &str) -> Result<Option<AuditRecord>, StoreError> {
+        get_by_id::<AuditRow>(&self.pool, id).await
     }
 }
 

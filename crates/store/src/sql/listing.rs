@@ -1,6 +1,7 @@
 //! Keyset pagination shared by every list query: newest first by id (ids are
-//! UUIDv7, so that is creation order), one extra row fetched to know whether
-//! a next page exists. Filters are added as SQL text with each value a bound
+//! UUIDv7, so that is creation order), or by a time column and then id
+//! ([`Listing::by_time`]), one extra row fetched to know whether a next page
+//! exists. The cursor is always the last row's id. Filters are added as SQL text with each value a bound
 //! parameter, numbered as it is added.
 //!
 //! Why not `sqlx::QueryBuilder<Any>`: its placeholders are `?`, which
@@ -23,6 +24,8 @@ pub(crate) struct Listing<R> {
     args: AnyArguments<'static>,
     now_ms: i64,
     has_where: bool,
+    /// The time column rows are ordered by before their id, if any.
+    time_column: Option<&'static str>,
     row: PhantomData<R>,
 }
 
@@ -35,8 +38,18 @@ impl<R: TableRow> Listing<R> {
             args: AnyArguments::default(),
             now_ms,
             has_where: false,
+            time_column: None,
             row: PhantomData,
         }
+    }
+
+    /// Orders by `column` (a timestamp of `R`'s table, unqualified), newest
+    /// first, then by id: for rows whose time is not their id's (a row
+    /// written with the time its transaction started). The cursor stays the
+    /// last row's id; the next page starts after that row's `(time, id)`.
+    pub fn by_time(&mut self, column: &'static str) -> &mut Self {
+        self.time_column = Some(column);
+        self
     }
 
     fn and(&mut self) {
@@ -50,10 +63,30 @@ impl<R: TableRow> Listing<R> {
     where
         T: 'static + Encode<'static, sqlx::Any> + Type<sqlx::Any>,
     {
+        let placeholder = self.placeholder(value);
+        self.sql.push_str(&placeholder);
+    }
+
+    /// Binds `value` and returns its placeholder, for SQL that uses it twice.
+    fn placeholder<T>(&mut self, value: T) -> String
+    where
+        T: 'static + Encode<'static, sqlx::Any> + Type<sqlx::Any>,
+    {
         self.args
             .add(value)
             .expect("text and integers always encode");
-        self.sql.push_str(&format!("${}", self.args.len()));
+        format!("${}", self.args.len())
+    }
+
+    /// Adds `column <op> <value>` (op is ours, e.g. `>=`) with a bound
+    /// integer, when there is a value.
+    pub fn int_cmp(&mut self, column: &str, op: &str, value: Option<i64>) -> &mut Self {
+        if let Some(value) = value {
+            self.and();
+            self.sql.push_str(&format!("{column} {op} "));
+            self.bind(value);
+        }
+        self
     }
 
     /// Adds a fixed condition, which may refer to "now" as `{now}`.
@@ -101,12 +134,25 @@ impl<R: TableRow> Listing<R> {
     ) -> Result<Page<R::Domain>, StoreError> {
         if let Some(c) = cursor {
             self.and();
-            self.sql.push_str("t.id < ");
-            self.bind(c.to_string());
+            let c = self.placeholder(c.to_string());
+            let keyset = match self.time_column {
+                // The cursor row's time, read in the same statement; an id
+                // no row has makes the condition NULL, so an empty page.
+                Some(col) => {
+                    let at = format!("(SELECT c.{col} FROM {} c WHERE c.id = {c})", R::TABLE);
+                    format!("(t.{col} < {at} OR (t.{col} = {at} AND t.id < {c}))")
+                }
+                None => format!("t.id < {c}"),
+            };
+            self.sql.push_str(&keyset);
         }
         let limit = limit.clamp(1, 1000);
+        let order = match self.time_column {
+            Some(col) => format!("t.{col} DESC, t.id DESC"),
+            None => "t.id DESC".into(),
+        };
         self.sql
-            .push_str(&format!(" ORDER BY t.id DESC LIMIT {}", limit + 1));
+            .push_str(&format!(" ORDER BY {order} LIMIT {}", limit + 1));
         let rows: Vec<R> = sqlx::query_as_with(&self.sql, self.args)
             .fetch_all(pool)
             .await?;

@@ -6,6 +6,7 @@
 
 pub mod auth;
 mod auth_dto;
+pub mod audit;
 mod body_parts;
 pub mod invite_dto;
 pub mod invites;
