@@ -149,7 +149,7 @@ fn oauth_error(status: StatusCode, error: &'static str) -> Response {
     responses(
         (status = 200, body = OAuthTokenResponse),
         (status = 400, body = OAuthError, description = "`invalid_request`, `invalid_grant` or `unsupported_grant_type`"),
-        (status = 503, body = Problem, content_type = "application/problem+json", description = "A dependency is unreachable")
+        Unavailable
     ))]
 pub async fn oauth_token(
     State(state): State<AppState>,
