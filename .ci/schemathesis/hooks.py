@@ -10,7 +10,9 @@ left as generated, so the server's rejection of them is still tested:
   lifetime), which depends on the clock: a valid request gets one hour from
   now;
 - an audit log window (`GET /v1/audit`) does not end before it starts: a
-  valid request with `since` after `until` gets them swapped.
+  valid request with `since` after `until` gets them swapped;
+- a password meets the password policy (length, not common, not built from
+  the e-mail or name): a valid request gets a strong one.
 """
 
 import datetime
@@ -23,6 +25,11 @@ RECEIVER = os.environ["SCHEMATHESIS_WEBHOOK_RECEIVER"]
 # not delete, revoke, rotate or change it (the ids of other tokens are fair game).
 OWN_TOKEN_ID = os.environ.get("SCHEMATHESIS_TOKEN_ID", "")
 ABSENT_ID = "00000000-0000-7000-8000-000000000000"
+# A password the policy accepts (long, not common, not built from the
+# e-mail or name): schema-valid requests carry one, since no JSON Schema can
+# state "not a common password".
+STRONG_PASSWORD = "vellum quartz orbit 4417 tangerine"
+PASSWORD_FIELDS = ("password", "new_password", "current_password")
 EMAIL = "alice@example.com"
 PHONE = "+447700900123"
 
@@ -63,6 +70,12 @@ def before_call(ctx, case, **kwargs):
         elif "://" in url:
             # Still invalid, but never a reachable address.
             body["url"] = url.replace("://", ":", 1)
+    if _positive(case):
+        for target in (body, body.get("create_user")):
+            if isinstance(target, dict):
+                for field in PASSWORD_FIELDS:
+                    if isinstance(target.get(field), str):
+                        target[field] = STRONG_PASSWORD
     if _positive(case) and case.path == "/v1/auth-codes":
         # The destination's form follows the channel (a `oneOf` in the
         # schema, which the coverage phase does not always honour).

@@ -16,8 +16,8 @@ use crate::{
     metrics::Metrics,
     service::{
         background::BackgroundWriter, hash_pool::HashPool, keys::KeyService, passwords::Passwords,
-        sessions::SessionService, users::UserService, AuditService, AuthCodeService,
-        InviteService, MfaService, TokenService, WebhookService,
+        sessions::SessionService, users::UserService, AuditService, AuthCodeService, InviteService,
+        MfaService, TokenService, WebhookService,
     },
 };
 

@@ -103,11 +103,15 @@ impl From<DomainError> for ApiError {
             | DomainError::InvalidCharacters { .. }
             | DomainError::WeakPassword { .. }
             | DomainError::WebhookUrlForbidden => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::InvalidCredentials | DomainError::InvalidCode => StatusCode::UNAUTHORIZED,
+            // A refresh token or login challenge that does not work is a
+            // credential that does not authenticate.
+            DomainError::InvalidCredentials
+            | DomainError::InvalidCode
+            | DomainError::InvalidGrant
+            | DomainError::InvalidChallenge => StatusCode::UNAUTHORIZED,
             DomainError::LoginThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             DomainError::EmailUnverified => StatusCode::FORBIDDEN,
             DomainError::EmailTaken | DomainError::SigningKeyState(_) => StatusCode::CONFLICT,
-            DomainError::InvalidGrant | DomainError::InvalidChallenge => StatusCode::BAD_REQUEST,
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
             DomainError::TokenNotActive { .. } | DomainError::TokenDeleted => StatusCode::CONFLICT,
             DomainError::InviteNotAllowed { .. } => StatusCode::FORBIDDEN,

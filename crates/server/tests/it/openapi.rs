@@ -172,7 +172,12 @@ fn errors_are_declared_as_problems() {
         }
         // These answer from memory: the process, its metrics, its document,
         // and the signing keys' public halves (reloaded in the background).
-        let in_memory = ["/healthz", "/metrics", "/openapi.json", "/.well-known/jwks.json"];
+        let in_memory = [
+            "/healthz",
+            "/metrics",
+            "/openapi.json",
+            "/.well-known/jwks.json",
+        ];
         if !in_memory.contains(&path.as_str()) {
             assert!(
                 has("503"),

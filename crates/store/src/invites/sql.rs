@@ -160,46 +160,12 @@ impl InviteRepository for SqlStore {
         &self,
         r: &Redemption,
     ) -> Result<Result<Invite, (InviteFailure, Option<String>)>, StoreError> {
-        let now = to_millis(r.now);
         let mut tx = self.begin_write().await?;
-        let Some(invite) = find_by_code(&mut tx, &r.code_hashes).await? else {
-            return Ok(Err((InviteFailure::NotFound, None)));
-        };
-        if let Err(f) = invite.check_usable(r.email.as_deref(), r.now) {
-            return Ok(Err((f, Some(invite.id))));
+        let result = tx.redeem_invite(r).await?;
+        if result.is_ok() {
+            tx.commit().await?;
         }
-        // The guard repeats the usability rules so that, under PostgreSQL's
-        // READ COMMITTED, a concurrent redemption that took the last use makes
-        // this UPDATE match nothing instead of over-consuming.
-        let updated = sqlx::query(
-            "UPDATE invites SET uses = uses + 1, updated_at = $2 WHERE id = $1 \
-             AND uses < max_uses AND revoked_at IS NULL AND deleted_at IS NULL AND expires_at > $2",
-        )
-        .bind(&invite.id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            // Lost the race: report the state as it is now.
-            let current = find_by_code(&mut tx, &r.code_hashes).await?;
-            let failure = current
-                .as_ref()
-                .and_then(|i| i.check_usable(r.email.as_deref(), r.now).err())
-                .unwrap_or(InviteFailure::UsedUp);
-            return Ok(Err((failure, Some(invite.id))));
-        }
-        let mut usage = r.usage.clone();
-        usage.invite_id = Some(invite.id.clone());
-        insert_usage(&mut tx, &[usage], now).await?;
-        tx.append_events(&[OutboxEvent::invite_used(&invite.id)])
-            .await?;
-        tx.commit().await?;
-        Ok(Ok(Invite {
-            uses: invite.uses + 1,
-            updated_at: r.now,
-            ..invite
-        }))
+        Ok(result)
     }
 
     async fn append_invite_usage(&self, rows: &[InviteUsageRecord]) -> Result<(), StoreError> {
@@ -214,6 +180,54 @@ impl InviteRepository for SqlStore {
 
 /// Invite operations inside a [`WriteTx`].
 impl WriteTx {
+    /// Consumes one use if the invite is usable, inside this transaction
+    /// (so a redemption can create the account it is for in the same one);
+    /// the caller commits. On failure returns why, and the invite id when
+    /// the code matched one.
+    pub async fn redeem_invite(
+        &mut self,
+        r: &Redemption,
+    ) -> Result<Result<Invite, (InviteFailure, Option<String>)>, StoreError> {
+        let now = to_millis(r.now);
+        let Some(invite) = find_by_code(&mut **self, &r.code_hashes).await? else {
+            return Ok(Err((InviteFailure::NotFound, None)));
+        };
+        if let Err(f) = invite.check_usable(r.email.as_deref(), r.now) {
+            return Ok(Err((f, Some(invite.id))));
+        }
+        // The guard repeats the usability rules so that, under PostgreSQL's
+        // READ COMMITTED, a concurrent redemption that took the last use makes
+        // this UPDATE match nothing instead of over-consuming.
+        let updated = sqlx::query(
+            "UPDATE invites SET uses = uses + 1, updated_at = $2 WHERE id = $1 \
+             AND uses < max_uses AND revoked_at IS NULL AND deleted_at IS NULL AND expires_at > $2",
+        )
+        .bind(&invite.id)
+        .bind(now)
+        .execute(&mut **self)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            // Lost the race: report the state as it is now.
+            let current = find_by_code(&mut **self, &r.code_hashes).await?;
+            let failure = current
+                .as_ref()
+                .and_then(|i| i.check_usable(r.email.as_deref(), r.now).err())
+                .unwrap_or(InviteFailure::UsedUp);
+            return Ok(Err((failure, Some(invite.id))));
+        }
+        let mut usage = r.usage.clone();
+        usage.invite_id = Some(invite.id.clone());
+        insert_usage(self, &[usage], now).await?;
+        self.append_events(&[OutboxEvent::invite_used(&invite.id)])
+            .await?;
+        Ok(Ok(Invite {
+            uses: invite.uses + 1,
+            updated_at: r.now,
+            ..invite
+        }))
+    }
+
     /// Locks the invite for the rest of the transaction and reads it; `None`
     /// if no invite has this id.
     pub async fn lock_invite(&mut self, id: &str) -> Result<Option<Invite>, StoreError> {

@@ -68,21 +68,22 @@ pub async fn login(
     responses(
         (status = 200, body = IssuedSession), JsonBody, RateLimited, Unavailable,
         (status = 401, body = Problem, content_type = "application/problem+json",
-            description = "`invalid_code`")
+            description = "`invalid_code`; `invalid_challenge`: unknown, expired or completed (log in again)")
     ))]
 pub async fn login_mfa(
     State(state): State<AppState>,
     audit: RequestAudit,
     ApiJson(body): ApiJson<LoginMfaRequest>,
 ) -> ApiResult<Json<IssuedSession>> {
-    let factor = match (body.code, body.recovery_code) {
-        (Some(code), None) => SecondFactor::Totp(code),
-        (None, Some(code)) => SecondFactor::RecoveryCode(code),
-        _ => return Err(DomainError::invalid("code", "give either code or recovery_code").into()),
+    let (challenge_id, factor) = match body {
+        LoginMfaRequest::Totp(s) => (s.challenge_id, SecondFactor::Totp(s.code)),
+        LoginMfaRequest::Recovery(s) => {
+            (s.challenge_id, SecondFactor::RecoveryCode(s.recovery_code))
+        }
     };
     let issued = state
         .sessions()
-        .login_mfa(&body.challenge_id, factor, audit.context())
+        .login_mfa(&challenge_id, factor, audit.context())
         .await?;
     Ok(Json(issued))
 }
@@ -91,7 +92,11 @@ pub async fn login_mfa(
 /// A used refresh token revokes its whole family and session.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "sessions",
     request_body = RefreshRequest,
-    responses((status = 200, body = IssuedSession), JsonBody, Unavailable))]
+    responses(
+        (status = 200, body = IssuedSession), JsonBody, Unavailable,
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "`invalid_grant`: unknown, expired, revoked or already used")
+    ))]
 pub async fn refresh(
     State(state): State<AppState>,
     audit: RequestAudit,
@@ -111,7 +116,11 @@ pub async fn refresh(
 /// End the session of the bearer access token, or of `refresh_token`.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "sessions",
     request_body(content = Option<LogoutRequest>),
-    responses((status = 204, description = "The session is ended"), JsonBody, Unavailable))]
+    responses(
+        (status = 204, description = "The session is ended"), JsonBody, Unavailable,
+        (status = 401, body = Problem, content_type = "application/problem+json",
+            description = "`invalid_grant`: no token, or one that names no session")
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     audit: RequestAudit,

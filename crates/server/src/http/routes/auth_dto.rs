@@ -39,17 +39,32 @@ impl From<LoginOutcome> for LoginResponse {
     }
 }
 
+/// The challenge and one second factor: a TOTP code or a recovery code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginMfaRequest {
+    Totp(TotpStep),
+    Recovery(RecoveryStep),
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct LoginMfaRequest {
+pub struct TotpStep {
     #[schema(max_length = 64)]
     pub challenge_id: String,
     /// The code the authenticator app shows.
     #[schema(max_length = 64)]
-    pub code: Option<String>,
-    /// One of the user's recovery codes (instead of `code`).
+    pub code: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryStep {
     #[schema(max_length = 64)]
-    pub recovery_code: Option<String>,
+    pub challenge_id: String,
+    /// One of the user's recovery codes.
+    #[schema(max_length = 64)]
+    pub recovery_code: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -126,9 +126,47 @@ impl From<Result<Invite, InviteFailure>> for ValidateInviteResponse {
     }
 }
 
+/// Redeem for an application's own subject, or create the account the
+/// invite is for (Tessera's built-in users).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum RedeemInviteRequest {
+    ForSubject(RedeemForSubject),
+    NewUser(RedeemForNewUser),
+}
+
+/// Create the account in the redemption's transaction; the new user's id
+/// becomes the subject and the invite's role its role.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RedeemInviteRequest {
+pub struct RedeemForNewUser {
+    #[schema(max_length = 64, pattern = r"^[- ]*([0-9A-TV-Za-tv-z][- ]*){16}$")]
+    pub code: String,
+    pub create_user: NewInvitedUser,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvitedUser {
+    /// Must be the invite's address when it is bound to one.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]+@[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*\.[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
+    pub email: String,
+    /// The password policy applies (`422 weak_password`).
+    #[schema(value_type = String, max_length = 1024)]
+    pub password: tessera_core::SecretString,
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemForSubject {
     /// 16 Crockford base32 characters, case-insensitive, hyphens and spaces
     /// optional (`K7QH-2MXD-9TVA-R4PE`).
     #[schema(max_length = 64, pattern = r"^[- ]*([0-9A-TV-Za-tv-z][- ]*){16}$")]
@@ -152,6 +190,9 @@ pub struct RedeemedInvite {
     pub grants: Grants,
     pub uses_left: i64,
     pub redeemed_at: DateTime<Utc>,
+    /// The account created by the redemption (`create_user`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<tessera_core::user::UserView>,
 }
 
 impl TryFrom<CreateInviteRequest> for CreateInvite {

@@ -20,7 +20,7 @@ use crate::{
         },
         state::AppState,
     },
-    service::invites::Attempt,
+    service::{invites::Attempt, users::CreateUser},
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -148,7 +148,9 @@ pub async fn validate_invite(
     Ok(Json(result.into()))
 }
 
-/// Use one of the invite's uses for `subject`, atomically.
+/// Use one of the invite's uses for `subject`, atomically; or, with
+/// `create_user`, create the account the invite is for in the same
+/// transaction (its id becomes the subject, the invite's role its role).
 #[utoipa::path(post, path = "/v1/invites/redeem", tag = "invites",
     request_body = RedeemInviteRequest,
     responses(
@@ -163,21 +165,40 @@ pub async fn redeem_invite(
     ApiJson(body): ApiJson<RedeemInviteRequest>,
 ) -> ApiResult<Json<RedeemedInvite>> {
     let context = || audit.context().clone();
-    let invite = state
-        .invites()
-        .redeem(
-            &body.code,
-            &body.subject,
-            body.email.as_deref(),
-            &attempt(&audit, &context),
-        )
-        .await?;
+    let attempt = attempt(&audit, &context);
+    let (invite, subject, user) = match body {
+        RedeemInviteRequest::ForSubject(body) => {
+            let invite = state
+                .invites()
+                .redeem(&body.code, &body.subject, body.email.as_deref(), &attempt)
+                .await?;
+            (invite, body.subject.trim().to_string(), None)
+        }
+        RedeemInviteRequest::NewUser(body) => {
+            let new = body.create_user;
+            let prepared = state
+                .users()
+                .prepare(CreateUser {
+                    email: new.email,
+                    password: Some(new.password),
+                    display_name: new.display_name,
+                    ..CreateUser::default()
+                })
+                .await?;
+            let (invite, user) = state
+                .invites()
+                .redeem_for_new_user(&body.code, prepared, &attempt)
+                .await?;
+            (invite, user.id.clone(), Some(user.view()))
+        }
+    };
     Ok(Json(RedeemedInvite {
         uses_left: invite.uses_left(),
         invite_id: invite.id,
-        subject: body.subject.trim().to_string(),
+        subject,
         grants: invite.grants,
         redeemed_at: invite.updated_at,
+        user,
     }))
 }
 

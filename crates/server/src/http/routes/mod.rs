@@ -4,9 +4,9 @@
 //! (route and OpenAPI operation together, via `routes!`); `super::router`
 //! merges them.
 
+pub mod audit;
 pub mod auth;
 mod auth_dto;
-pub mod audit;
 mod body_parts;
 pub mod invite_dto;
 pub mod invites;

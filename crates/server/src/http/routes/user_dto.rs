@@ -10,18 +10,27 @@ use crate::service::users::{CreateUser, UpdateUser};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    #[schema(max_length = 254)]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]+@[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*\.[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub email: String,
     /// At least 12 characters (configurable), at most 128; not a common
     /// password, not built from the e-mail or name.
     #[schema(value_type = Option<String>, max_length = 1024)]
     pub password: Option<SecretString>,
-    #[schema(max_length = 200)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub display_name: Option<String>,
-    #[schema(max_length = 35)]
+    #[schema(
+        max_length = 35,
+        pattern = r"^\s*[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*\s*$"
+    )]
     pub locale: Option<String>,
     #[serde(default)]
-    #[schema(max_items = 16)]
+    #[schema(max_items = 16, value_type = Vec<RoleName>)]
     pub roles: Vec<String>,
     /// Mark the address as verified now (an admin vouches for it).
     #[serde(default)]
@@ -44,16 +53,19 @@ impl From<CreateUserRequest> for CreateUser {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    #[schema(max_length = 254)]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]+@[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*\.[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub email: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$")]
     pub display_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
-    #[schema(value_type = Option<String>, max_length = 35)]
+    #[schema(value_type = Option<String>, max_length = 35, pattern = r"^\s*[A-Za-z0-9]{1,8}(-[A-Za-z0-9]{1,8})*\s*$")]
     pub locale: Option<Option<String>>,
-    #[schema(max_items = 16)]
+    #[schema(max_items = 16, value_type = Option<Vec<RoleName>>)]
     pub roles: Option<Vec<String>>,
     pub email_verified: Option<bool>,
 }
@@ -118,6 +130,12 @@ pub(crate) fn limit(l: Option<u32>) -> Result<u32, tessera_core::DomainError> {
     }
 }
 
+/// A role: 1-64 of `a-z 0-9 _ : . -`.
+#[derive(ToSchema)]
+#[schema(pattern = r"^\s*[a-z0-9_:.-]{1,64}\s*$")]
+#[allow(dead_code)]
+pub struct RoleName(String);
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
     pub items: Vec<UserView>,
@@ -180,7 +198,11 @@ pub struct SessionPage {
 #[serde(deny_unknown_fields)]
 pub struct OpenSessionRequest {
     /// The application's id for the person: 1-200 characters.
-    #[schema(max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub subject: String,
     #[schema(max_items = 64)]
     pub scopes: Option<Vec<String>>,

@@ -4,6 +4,7 @@
 //! and log every attempt (asynchronously, except the redemption itself).
 
 mod input;
+mod new_user;
 
 use std::{net::IpAddr, sync::Arc, time::Instant};
 

@@ -60,6 +60,29 @@ pub(crate) fn user_record(
     (audit, OutboxEvent::session(event, details))
 }
 
+/// Inserts a prepared user inside the caller's transaction (an invite
+/// redemption creates its account this way), with its audit row and event.
+/// A live account with the same e-mail is `email_taken`.
+pub(crate) async fn insert_user_in(
+    tx: &mut WriteTx,
+    user: &User,
+    actor: &Actor,
+    ctx: &RequestContext,
+) -> Result<(), ServiceError> {
+    if tx.find_user_by_email(&user.email).await?.is_some() {
+        return Err(DomainError::EmailTaken.into());
+    }
+    match tx.insert_user(user).await {
+        Err(StoreError::Conflict(_)) => return Err(DomainError::EmailTaken.into()),
+        other => other?,
+    }
+    let extra = json!({ "roles": user.roles });
+    let (audit, event) = user_record("user.create", "user.created", user, actor, ctx, extra);
+    tx.append_audit(&[audit]).await?;
+    tx.append_events(&[event]).await?;
+    Ok(())
+}
+
 fn not_found() -> ServiceError {
     DomainError::NotFound(Entity::User).into()
 }
@@ -105,9 +128,8 @@ impl UserService {
         Ok(user)
     }
 
-    /// Inserts a prepared user inside the caller's transaction (an invite
-    /// redemption creates its account this way), with its audit row and
-    /// event. A live account with the same e-mail is `email_taken`.
+    /// Inserts a prepared user inside the caller's transaction; see
+    /// [`insert_user_in`].
     pub async fn insert_in(
         &self,
         tx: &mut WriteTx,
@@ -115,18 +137,7 @@ impl UserService {
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
-        if tx.find_user_by_email(&user.email).await?.is_some() {
-            return Err(DomainError::EmailTaken.into());
-        }
-        match tx.insert_user(user).await {
-            Err(StoreError::Conflict(_)) => return Err(DomainError::EmailTaken.into()),
-            other => other?,
-        }
-        let extra = json!({ "roles": user.roles });
-        let (audit, event) = user_record("user.create", "user.created", user, actor, ctx, extra);
-        tx.append_audit(&[audit]).await?;
-        tx.append_events(&[event]).await?;
-        Ok(())
+        insert_user_in(tx, user, actor, ctx).await
     }
 
     pub async fn create(
