@@ -232,5 +232,53 @@ impl RefreshToken {
     }
 }
 
+/// A client id as a login or an opened session names it: 1-200 printable
+/// characters.
+pub fn validate_client_id(client_id: Option<String>) -> Result<Option<String>, crate::DomainError> {
+    client_id
+        .map(|c| crate::text::printable("client_id", &c, 200))
+        .transpose()
+}
+
+/// Scopes a session is opened with: at most 64, each an RFC 6749 scope
+/// token of at most 128 characters.
+pub fn validate_scopes(scopes: &[String]) -> Result<Vec<String>, crate::DomainError> {
+    let ok = scopes.len() <= 64
+        && scopes.iter().all(|s| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s.bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        });
+    if ok {
+        Ok(scopes.to_vec())
+    } else {
+        Err(crate::DomainError::invalid(
+            "scopes",
+            "at most 64 scopes of 1-128 printable ASCII characters, no spaces or quotes",
+        ))
+    }
+}
+
+/// Authentication methods (RFC 8176 names): at most 8, each 1-32 of
+/// `a-z 0-9 _ -`.
+pub fn validate_amr(amr: &[String]) -> Result<Vec<String>, crate::DomainError> {
+    let ok = amr.len() <= 8
+        && amr.iter().all(|m| {
+            !m.is_empty()
+                && m.len() <= 32
+                && m.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        });
+    if ok {
+        Ok(amr.to_vec())
+    } else {
+        Err(crate::DomainError::invalid(
+            "amr",
+            "at most 8 methods of 1-32 characters a-z, 0-9, _ or -",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -54,7 +54,7 @@ pub async fn login(
     let request = LoginRequest {
         email: body.email,
         password: body.password.expose().to_string(),
-        client_id: body.client_id,
+        client_id: tessera_core::session::validate_client_id(body.client_id)?,
         scope: scopes(body.scope),
         client_ip: audit.client.ip,
     };
@@ -153,8 +153,7 @@ fn oauth_error(status: StatusCode, error: &'static str) -> Response {
 /// The OAuth2 token endpoint (RFC 6749 §6), `grant_type=refresh_token`
 /// only, form-encoded, with OAuth2 error bodies.
 #[utoipa::path(post, path = "/oauth2/token", tag = "sessions",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "`grant_type=refresh_token&refresh_token=…[&client_id=…]`"),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = OAuthTokenResponse),
         (status = 400, body = OAuthError, description = "`invalid_request`, `invalid_grant` or `unsupported_grant_type`"),
@@ -171,14 +170,10 @@ pub async fn oauth_token(
     let Ok(form) = serde_urlencoded::from_bytes::<TokenForm>(&body) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    match form.grant_type.as_deref() {
-        Some("refresh_token") => {}
-        Some(_) => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+    if form.grant_type != "refresh_token" {
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let Some(token) = form.refresh_token else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
-    };
+    let token = form.refresh_token;
     let result = state
         .sessions()
         .refresh(token.expose(), form.client_id.as_deref(), audit.context())

@@ -9,12 +9,18 @@ use crate::service::sessions::{IssuedSession, LoginOutcome, MfaChallenge};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequestBody {
-    #[schema(max_length = 254)]
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]+@[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*\.[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub email: String,
     #[schema(value_type = String, max_length = 1024)]
     pub password: SecretString,
     /// The application signing in (kept on the session).
-    #[schema(max_length = 200)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub client_id: Option<String>,
     /// Space-separated scopes to narrow the session to.
     #[schema(max_length = 2000)]
@@ -87,10 +93,14 @@ pub struct LogoutRequest {
 }
 
 /// `POST /oauth2/token` form fields (RFC 6749 §6).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenForm {
-    pub grant_type: Option<String>,
-    pub refresh_token: Option<SecretString>,
+    /// Only `refresh_token`.
+    #[schema(pattern = "^refresh_token$")]
+    pub grant_type: String,
+    #[schema(value_type = String, max_length = 256)]
+    pub refresh_token: SecretString,
+    #[schema(max_length = 200)]
     pub client_id: Option<String>,
     /// Accepted and ignored: a refresh keeps the session's scopes.
     #[allow(dead_code)]

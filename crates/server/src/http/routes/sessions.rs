@@ -5,7 +5,7 @@ use axum::{extract::State, http::StatusCode, Json};
 use tessera_core::{
     audit::Actor,
     ids::validate_subject,
-    session::{RevokeReason, SessionView},
+    session::{validate_amr, validate_client_id, validate_scopes, RevokeReason, SessionView},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -36,9 +36,9 @@ pub async fn open_session(
     let spec = SessionSpec {
         subject: validate_subject(&body.subject)?,
         user_id: None,
-        client_id: body.client_id,
-        scope: body.scopes.unwrap_or_default(),
-        amr: body.amr.unwrap_or_default(),
+        client_id: validate_client_id(body.client_id)?,
+        scope: validate_scopes(&body.scopes.unwrap_or_default())?,
+        amr: validate_amr(&body.amr.unwrap_or_default())?,
     };
     let issued = state
         .sessions()

@@ -87,7 +87,10 @@ impl From<UpdateUserRequest> for UpdateUser {
 #[into_params(parameter_in = Query)]
 pub struct ListUsersQuery {
     /// Exactly this address (normalised: trimmed, lower-cased).
-    #[param(max_length = 254)]
+    #[param(
+        max_length = 254,
+        pattern = r"^[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]+@[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*\.[^@\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub email: Option<String>,
     /// `active` or `disabled`.
     #[param(pattern = "^(active|disabled)$")]
@@ -129,6 +132,18 @@ pub(crate) fn limit(l: Option<u32>) -> Result<u32, tessera_core::DomainError> {
         Some(_) => Err(tessera_core::DomainError::invalid("limit", "must be 1-200")),
     }
 }
+
+/// An RFC 8176 authentication method: 1-32 of `a-z 0-9 _ -`.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[a-z0-9_-]{1,32}$")]
+#[allow(dead_code)]
+pub struct AmrValue(String);
+
+/// An RFC 6749 scope token: 1-128 printable ASCII, no space, `"` or `\\`.
+#[derive(ToSchema)]
+#[schema(pattern = r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}$")]
+#[allow(dead_code)]
+pub struct ScopeToken(String);
 
 /// A role: 1-64 of `a-z 0-9 _ : . -`.
 #[derive(ToSchema)]
@@ -204,12 +219,15 @@ pub struct OpenSessionRequest {
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     pub subject: String,
-    #[schema(max_items = 64)]
+    #[schema(max_items = 64, value_type = Option<Vec<ScopeToken>>)]
     pub scopes: Option<Vec<String>>,
-    #[schema(max_length = 200)]
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
+    )]
     pub client_id: Option<String>,
     /// How the application authenticated the person (RFC 8176 values).
-    #[schema(max_items = 8)]
+    #[schema(max_items = 8, value_type = Option<Vec<AmrValue>>)]
     pub amr: Option<Vec<String>>,
 }
 

@@ -49,7 +49,11 @@ impl UserService {
         let changed = rule(&mut user)?;
         if !changed.is_empty() {
             user.updated_at = tessera_core::ids::now();
-            tx.update_user(&user).await?;
+            match tx.update_user(&user).await {
+                // Another live user has the new e-mail (the unique index).
+                Err(StoreError::Conflict(_)) => return Err(DomainError::EmailTaken.into()),
+                other => other?,
+            }
         }
         Ok((tx, user, changed))
     }
