@@ -21,7 +21,9 @@ use super::{
     doc_rules,
     error::{ApiError, Problem},
     limits, request_id,
-    routes::{audit, auth, invites, mfa, sessions, system, tokens, upstreams, users, webhooks},
+    routes::{
+        audit, auth, invites, me_mfa, mfa, sessions, system, tokens, upstreams, users, webhooks,
+    },
     state::AppState,
 };
 use crate::{config::ProxySettings, runtime::Services};
@@ -73,6 +75,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(mfa::routes())
         .merge(upstreams::routes())
         .merge(users::routes())
+        .merge(me_mfa::routes())
         .merge(auth::routes())
         .merge(sessions::routes())
         .merge(audit::routes())

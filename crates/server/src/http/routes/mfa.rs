@@ -50,22 +50,23 @@ pub async fn enroll_totp(
         .mfa()
         .enroll(&subject, request, &caller.actor(), caller.context())
         .await?;
+    Ok((StatusCode::CREATED, Json(enrolled(e, body.qr))))
+}
+
+/// The enrolment answer: the device, its secret and URI, and the QR code
+/// in the form asked for. Shared with `/v1/users/me/totp`.
+pub(super) fn enrolled(e: crate::service::mfa::Enrollment, qr: QrFormat) -> EnrolledTotp {
     let uri = e.otpauth_uri.expose();
-    Ok((
-        StatusCode::CREATED,
-        Json(EnrolledTotp {
-            device_id: e.device.id.clone(),
-            device: e.device,
-            secret: e.secret_base32.expose().to_string(),
-            otpauth_uri: uri.to_string(),
-            qr_svg: (body.qr == QrFormat::Svg)
-                .then(|| crate::qr::svg(uri))
-                .flatten(),
-            qr_png: (body.qr == QrFormat::Png)
-                .then(|| crate::qr::png_base64(uri))
-                .flatten(),
-        }),
-    ))
+    EnrolledTotp {
+        device_id: e.device.id.clone(),
+        secret: e.secret_base32.expose().to_string(),
+        otpauth_uri: uri.to_string(),
+        qr_svg: (qr == QrFormat::Svg).then(|| crate::qr::svg(uri)).flatten(),
+        qr_png: (qr == QrFormat::Png)
+            .then(|| crate::qr::png_base64(uri))
+            .flatten(),
+        device: e.device,
+    }
 }
 
 /// The subject's devices, oldest first.

@@ -10,6 +10,7 @@ mod auth_dto;
 mod body_parts;
 pub mod invite_dto;
 pub mod invites;
+pub mod me_mfa;
 pub mod mfa;
 mod mfa_dto;
 pub mod sessions;
