@@ -187,6 +187,67 @@ pub(super) fn auth_settings(l: &Layers) -> Result<AuthSettings, ConfigError> {
 mod tests {
     use super::*;
 
+    /// The settings these variables (and this file) give.
+    fn load(
+        env: &[(&str, &str)],
+        file: Option<&str>,
+    ) -> Result<AuthSettings, super::super::ConfigError> {
+        let env: std::collections::HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = file.map(|text| {
+            let p = dir.path().join("tessera.toml");
+            std::fs::write(&p, text).unwrap();
+            p
+        });
+        let lookup = move |name: &str| env.get(name).cloned();
+        super::super::Config::load(&super::super::Sources {
+            file: path,
+            env: &lookup,
+            overrides: Default::default(),
+        })
+        .map(|c| c.auth)
+    }
+
+    #[test]
+    fn roles_come_from_the_file_or_the_variable() {
+        let file = "[roles.member]\nscopes = [\"orders:read\", \"profile\"]\n[roles.admin]\nscopes = [\"admin\"]\n";
+        let a = load(&[], Some(file)).unwrap();
+        assert_eq!(a.role_scopes["member"], vec!["orders:read", "profile"]);
+        assert_eq!(a.role_scopes["admin"], vec!["admin"]);
+        let a = load(&[("TESSERA_ROLE_SCOPES", "member=profile")], None).unwrap();
+        assert_eq!(a.role_scopes["member"], vec!["profile"]);
+        let bad = load(&[], Some("[roles.member]\nscope = [\"x\"]\n")).unwrap_err();
+        assert!(bad.source_name.starts_with("roles.member"), "{bad}");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("AUTH_REQUIRE_VERIFIED_EMAIL", "maybe"),
+            ("TESSERA_REFRESH_REUSE_GRACE", "61"),
+            ("TESSERA_ACCESS_TOKEN_TTL", "2h"),
+            ("TESSERA_PASSWORD_MIN_LENGTH", "7"),
+            ("TESSERA_SIGNING_ALGORITHM", "RS256"),
+            ("TESSERA_ROLE_SCOPES", "member"),
+        ] {
+            let e = load(&[(var, value)], None).unwrap_err();
+            assert_eq!(e.source_name, var, "{e}");
+        }
+        let a = load(
+            &[
+                ("AUTH_REQUIRE_VERIFIED_EMAIL", "Yes"),
+                ("TESSERA_REFRESH_REUSE_GRACE", "10"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert!(a.require_verified_email);
+        assert_eq!(a.lifetimes.reuse_grace, chrono::Duration::seconds(10));
+    }
+
     #[test]
     fn role_scopes_parse() {
         let m = role_scopes("member=orders:read,profile; admin=admin").unwrap();
