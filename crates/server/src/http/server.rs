@@ -65,6 +65,12 @@ impl Server {
         let services = Arc::new(self.services);
         let background = services.background.clone();
         let mut tasks = vec![background.spawn(self.config.tokens.usage_flush_interval)];
+        // Keys rotated by `tessera` commands or other replicas.
+        tasks.push(
+            services
+                .keys
+                .spawn_reloader(services.keys.reload_interval()),
+        );
         if let Some(url) = &self.config.webhooks.default_url {
             let endpoint = services
                 .webhooks
