@@ -202,8 +202,13 @@ pub fn python_module(module: &str) -> Answer {
     if ok {
         return Ok(module.to_string());
     }
+    // The distribution's name where it differs from the module's.
+    let package = match module {
+        "jwt" => "pyjwt",
+        other => other,
+    };
     Err(Missing {
-        reason: format!("python3 cannot import {module} (pip install {module})"),
+        reason: format!("python3 cannot import {module} (pip install {package})"),
         explicit: false,
     })
 }

@@ -18,8 +18,6 @@ use crate::{
     runtime::{Services, StartupError},
 };
 
-/// How often each replica re-reads the JWT signing keys.
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A bound, not yet running server. Binding first lets tests use port 0.
 pub struct Server {
@@ -68,9 +66,12 @@ impl Server {
         let services = Arc::new(self.services);
         let background = services.background.clone();
         let mut tasks = vec![background.spawn(self.config.tokens.usage_flush_interval)];
-        // Keys rotated on another replica are published and used here within
-        // this interval (the pre-publication delay is longer by default).
-        tasks.push(services.keys.spawn_reloader(KEY_RELOAD_INTERVAL));
+        // Keys rotated by `tessera` commands or other replicas.
+        tasks.push(
+            services
+                .keys
+                .spawn_reloader(services.keys.reload_interval()),
+        );
         if let Some(url) = &self.config.webhooks.default_url {
             let endpoint = services
                 .webhooks

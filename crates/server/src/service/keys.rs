@@ -183,7 +183,9 @@ impl KeyService {
                     tracing::error!(kid = %k.kid, error = %e, "a stored public key does not load")
                 }
             }
-            if k.retired_at.is_none() {
+            // A key retired at a future time (the one a rotation replaces)
+            // still signs until then.
+            if k.retired_at.is_none_or(|r| r > now) {
                 match self.open_private(k) {
                     Some(s) => signers.push(s),
                     None => {
@@ -259,6 +261,14 @@ impl KeyService {
 
     pub fn jwks_max_age(&self) -> StdDuration {
         self.settings.jwks_max_age
+    }
+
+    /// How often a serving process reloads the keys: a quarter of the
+    /// pre-publication delay, between 1 s and 60 s, so a key rotated in by
+    /// another process is published here well before it signs.
+    pub fn reload_interval(&self) -> StdDuration {
+        (self.settings.key_prepublish / 4)
+            .clamp(StdDuration::from_secs(1), StdDuration::from_secs(60))
     }
 
     /// Reloads every `every` until the task is dropped: keys rotated on

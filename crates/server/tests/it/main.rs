@@ -22,8 +22,13 @@ mod http_tokens;
 mod http_upstreams;
 mod http_webhooks;
 mod jobs;
+mod login_throttle;
 mod openapi;
 mod secrets_never_leak;
+mod sessions_keys;
+mod sessions_python;
+mod sessions_races;
+mod sessions_walk;
 mod slow_clients;
 mod verify_cache;
 mod verify_failures;
@@ -45,8 +50,13 @@ fn main() -> std::process::ExitCode {
         http_upstreams::trials(),
         http_webhooks::trials(),
         jobs::trials(),
+        login_throttle::trials(),
         openapi::trials(),
         secrets_never_leak::trials(),
+        sessions_keys::trials(),
+        sessions_python::trials(),
+        sessions_races::trials(),
+        sessions_walk::trials(),
         slow_clients::trials(),
         verify_cache::trials(),
         verify_failures::trials(),

@@ -1,41 +1,10 @@
 //! A raw secret appears exactly once: in the response that created or rotated
 //! it. Not in the database, not in the logs, not in any other response.
-//! (Its own test binary: it installs a global log capture at TRACE.)
+//! (It installs the binary's global log capture at TRACE: `common::logs`.)
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex, OnceLock},
-};
-
-use crate::common::TestServer;
+use crate::common::{logs::logs, TestServer};
 use serde_json::json;
 use tessera_test_support::{backend_tests, TestDb};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Captured {
-    static LOGS: OnceLock<Captured> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let c = Captured::default();
-        let writer = c.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .init();
-        c
-    })
-}
 
 async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
     let logs = logs();
@@ -82,7 +51,7 @@ async fn secrets_appear_only_in_their_issuing_response(db: TestDb) {
 
     let db_text = s.db.all_text().await;
     assert!(db_text.contains("token.create"), "read the audit log");
-    let log_text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let log_text = logs.text();
     assert!(log_text.contains("token created"), "logs were captured");
     for secret in [&first, &second] {
         let body = &secret[4..];
@@ -145,7 +114,7 @@ async fn second_factor_secrets_never_leak(db: TestDb) {
     s.stop().await;
 
     let db_text = s.db.all_text().await;
-    let log_text = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    let log_text = logs.text();
     assert!(log_text.contains("u_…4242"), "the masked subject is logged");
     assert!(
         !log_text.contains(subject),
@@ -169,7 +138,68 @@ async fn second_factor_secrets_never_leak(db: TestDb) {
     }
 }
 
+/// A person's password, refresh tokens and access tokens: never in the
+/// database or the logs, after a login, a refresh, a failed login and a
+/// replayed refresh token.
+async fn session_secrets_never_leak(db: TestDb) {
+    use crate::common::people::{create_user, login, refresh, signed_in, PASSWORD};
+    let logs = logs();
+    let mut s = TestServer::start(db).await;
+    create_user(&s, "leaky@example.com").await;
+    let l = signed_in(&s, "leaky@example.com").await;
+    let (rt1, access1) = (&l["refresh_token"], &l["access_token"]);
+    let r = refresh(&s, rt1.as_str().unwrap()).await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{}", r.text);
+    let (rt2, access2) = (&r.body["refresh_token"], &r.body["access_token"]);
+    let wrong = format!("{PASSWORD}-but-wrong");
+    let r = login(&s, "leaky@example.com", &wrong).await;
+    r.assert_problem(reqwest::StatusCode::UNAUTHORIZED, "invalid_credentials");
+    let r = s.as_admin().get("/v1/users").await;
+    assert!(
+        !r.text.contains(PASSWORD) && !r.text.contains("$argon2"),
+        "{}",
+        r.text
+    );
+    let r = refresh(&s, rt1.as_str().unwrap()).await; // reuse: alarms are logged
+    r.assert_problem(reqwest::StatusCode::BAD_REQUEST, "invalid_grant");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.stop().await;
+
+    let db_text = s.db.all_text().await;
+    assert!(
+        db_text.contains("auth.refresh.reuse_detected"),
+        "read the audit log"
+    );
+    let log_text = logs.text();
+    assert!(
+        log_text.contains("auth.refresh.reuse_detected"),
+        "logs were captured"
+    );
+    let mut secrets = vec![PASSWORD.to_string(), wrong];
+    for token in [rt1, rt2, access1, access2] {
+        let token = token.as_str().unwrap();
+        // The whole token, and its random part alone (a JWT's signature).
+        secrets.push(token.to_string());
+        let random = match token.strip_prefix("tsr_rt_") {
+            Some(body) => body,
+            None => token.rsplit('.').next().unwrap(),
+        };
+        secrets.push(random.to_string());
+    }
+    for secret in &secrets {
+        assert!(
+            !db_text.contains(secret.as_str()),
+            "{secret} found in the database"
+        );
+        assert!(
+            !log_text.contains(secret.as_str()),
+            "{secret} found in the logs"
+        );
+    }
+}
+
 backend_tests!(
     secrets_appear_only_in_their_issuing_response,
     second_factor_secrets_never_leak,
+    session_secrets_never_leak,
 );

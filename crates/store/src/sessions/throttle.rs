@@ -65,6 +65,11 @@ impl WriteTx {
         .bind(&stored)
         .fetch_one(&mut **self)
         .await?;
+        // `now` was read before this row's lock was had: a reservation that
+        // held it meanwhile may have opened the window after `now`. Judge
+        // from no earlier than the window's start, so Retry-After never
+        // exceeds the window.
+        let now_ms = now_ms.max(start);
         let row = Some((failures, start));
         let window_ms = rule.window.num_milliseconds();
         let (failures, start) = match row {

@@ -2,7 +2,9 @@
 //! either backend, plus an admin token created through the service layer.
 #![allow(dead_code)]
 
+pub mod logs;
 pub mod mfa;
+pub mod people;
 pub mod receiver;
 pub mod smtp_sink;
 
