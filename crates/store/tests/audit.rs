@@ -21,6 +21,7 @@ fn aggregate(key: &str, samples: &[&str], occurrences: i64) -> AuditAggregate {
                 ip_sealed: Some("k:sealed-ip".into()),
                 user_agent_sealed: None,
             },
+            channel: None,
         },
         occurrences,
     }

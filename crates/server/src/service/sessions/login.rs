@@ -47,6 +47,8 @@ pub struct MfaChallenge {
     pub expires_in: i64,
 }
 
+// Returned once per login and moved straight into the response.
+#[allow(clippy::large_enum_variant)]
 pub enum LoginOutcome {
     Session(IssuedSession),
     MfaRequired(MfaChallenge),
