@@ -3,6 +3,8 @@
 //! (zero set-up) and on PostgreSQL (explicit `tessera migrate`).
 
 mod common;
+#[path = "cli_walk/people.rs"]
+mod people;
 
 use std::process::{Command, Stdio};
 
@@ -414,5 +416,5 @@ tessera_test_support::tests! {
 }
 
 fn main() -> std::process::ExitCode {
-    tessera_test_support::harness::run(trials())
+    tessera_test_support::harness::run(trials().into_iter().chain(people::trials()))
 }

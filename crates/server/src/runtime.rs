@@ -95,19 +95,15 @@ impl Services {
             .iter()
             .map(|k| k.expose().to_string())
             .collect();
-        let audit_keyring = Keyring::new(key.expose(), &previous, "audit")
-            .map_err(|e| StartupError::Key(e.to_string()))?;
-        let store = open_store(config).await?;
-        let metrics = Arc::new(Metrics::new());
         let key_error = |e: tessera_core::crypto::CryptoError| StartupError::Key(e.to_string());
-        let audit_row_keys = KeyedHasher::new(key.expose(), "audit-row-key").map_err(key_error)?;
-        let background = Arc::new(BackgroundWriter::new(
-            store.clone(),
-            metrics.clone(),
-            audit_row_keys,
-        ));
         let keyring =
             |purpose: &str| Keyring::new(key.expose(), &previous, purpose).map_err(key_error);
+        let audit_keyring = keyring("audit")?;
+        let store = open_store(config).await?;
+        let metrics = Arc::new(Metrics::new());
+        let row_keys = KeyedHasher::new(key.expose(), "audit-row-key").map_err(key_error)?;
+        let writer = BackgroundWriter::new(store.clone(), metrics.clone(), row_keys);
+        let background = Arc::new(writer);
         let tokens = TokenService::new(
             store.clone(),
             config.tokens.clone(),
@@ -222,7 +218,13 @@ async fn people_services(
         keyring("refresh-successor")?,
         metrics.clone(),
     ));
-    let users = UserService::new(store.clone(), passwords, sessions.clone());
+    let users = UserService::new(
+        store.clone(),
+        passwords,
+        sessions.clone(),
+        // The same keys as `Services::audit_keyring`: exports open what it sealed.
+        keyring("audit")?,
+    );
     Ok(People {
         keys,
         sessions,

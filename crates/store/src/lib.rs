@@ -57,7 +57,7 @@ pub use tokens::{
     NewToken, SecretChange, SecretMatch, Succession, TokenChange, TokenQuery, TokenRepository,
     UsageUpdate,
 };
-pub use users::{UserQuery, UserRepository};
+pub use users::{SecondFactorsErased, UserQuery, UserRepository};
 pub use webhooks::{
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
     SecretRotation, WebhookRepository,

@@ -6,10 +6,13 @@
 mod audit;
 mod invite;
 mod jobs;
+mod keys;
 mod mfa;
+mod session;
 mod shared;
 mod token;
 mod upstream;
+mod user;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -20,9 +23,12 @@ use tessera_server::config::{Config, ConfigError, Overrides, Sources};
 pub use audit::{AuditCommand, AuditListArgs};
 pub use invite::{InviteCommand, InviteCreateArgs, RedeemArgs, ValidateArgs};
 pub use jobs::JobsCommand;
+pub use keys::KeysCommand;
 pub use mfa::MfaCommand;
+pub use session::{SessionCommand, SessionListArgs};
 pub use token::{CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs, VerifyArgs};
 pub use upstream::UpstreamCommand;
+pub use user::{EraseArgs, ImportArgs, ImportFormat, SetPasswordArgs, UserCommand, UserCreateArgs};
 pub use webhooks::{EndpointsCommand, WebhooksCommand};
 
 #[derive(Debug, Parser)]
@@ -67,6 +73,15 @@ pub enum Command {
     /// Manage invite codes directly on the database.
     #[command(subcommand)]
     Invite(InviteCommand),
+    /// People in the built-in identity store: create, list, import, export, erase.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// People's sessions: list a user's or a subject's, revoke one.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// JWT signing keys: list, rotate, retire, re-seal after an encryption-key change.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Manage webhook endpoints and deliveries directly on the database.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),

@@ -28,6 +28,8 @@ macro_rules! id_args {
 id_args!(TokenIdArgs, "Token id.");
 id_args!(InviteIdArgs, "Invite id.");
 id_args!(EndpointIdArgs, "Endpoint id.");
+id_args!(UserIdArgs, "User id.");
+id_args!(SessionIdArgs, "Session id.");
 
 // A shared argument group carries no doc comment: clap would take it as the
 // about text of the commands that use it.

@@ -3,10 +3,10 @@
 //! that a bad value is reported the same way (as the API's validation error)
 //! whichever command it was given to.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 
 use serde_json::{Map, Value};
-use tessera_core::DomainError;
+use tessera_core::{DomainError, SecretString};
 
 /// A duration such as `30d` or `12h`, in whole seconds.
 pub fn parse_duration_secs(field: &'static str, v: &str) -> Result<i64, DomainError> {
@@ -45,6 +45,23 @@ pub fn from_stdin_if_dash(field: &'static str, value: String) -> Result<String, 
         .read_to_string(&mut buf)
         .map_err(|_| DomainError::invalid(field, "could not be read from stdin"))?;
     Ok(buf.trim().to_string())
+}
+
+/// A password given on stdin (`--password-stdin`): the first line, without
+/// its line ending, so it never appears in argv or shell history.
+pub fn password_from_stdin(field: &'static str) -> Result<SecretString, DomainError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .take(4096)
+        .read_line(&mut line)
+        .map_err(|_| DomainError::invalid(field, "could not be read from stdin"))?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.is_empty() {
+        return Err(DomainError::invalid(field, "no password on stdin"));
+    }
+    Ok(SecretString::new(line.to_string()))
 }
 
 #[cfg(test)]

@@ -23,12 +23,17 @@ pub mod config;
 mod doctor;
 pub mod invite;
 pub mod jobs;
+pub mod keys;
 pub mod mfa;
 pub mod migrate;
 pub mod serve;
+pub mod session;
 pub mod token;
 pub mod totp_code;
 pub mod upstream;
+pub mod user;
+mod user_import;
+mod user_privacy;
 pub mod webhooks;
 
 use std::process::ExitCode;

@@ -202,6 +202,21 @@ impl WriteTx {
         Ok(revoked)
     }
 
+    /// Every session of a user, oldest first, read inside the transaction
+    /// (a data export; a person has few).
+    pub async fn user_sessions(&mut self, user_id: &str) -> Result<Vec<Session>, StoreError> {
+        sqlx::query_as::<_, SessionRow>(&format!(
+            "SELECT {} FROM sessions t WHERE t.user_id = $1 ORDER BY t.id",
+            SessionRow::COLUMNS
+        ))
+        .bind(user_id)
+        .fetch_all(&mut **self)
+        .await?
+        .into_iter()
+        .map(Session::try_from)
+        .collect()
+    }
+
     /// Removes a user's sessions and refresh tokens outright (erasure).
     pub async fn delete_user_sessions(&mut self, user_id: &str) -> Result<u64, StoreError> {
         sqlx::query(

@@ -2,12 +2,15 @@
 //! changes as [`crate::WriteTx`] methods (so creating a user can join an
 //! invite redemption's transaction), next to the SQL ([`sql`]).
 
+mod erasure;
 mod sql;
 
 use async_trait::async_trait;
 use tessera_core::user::{User, UserStatus};
 
 use crate::{error::StoreError, page::Page};
+
+pub use erasure::SecondFactorsErased;
 
 /// Filters for listing users (newest first).
 #[derive(Debug, Clone, Default)]

@@ -9,12 +9,15 @@ use super::user_dto::{
     ChangePasswordRequest, CreateUserRequest, ListUsersQuery, SetPasswordRequest,
     UpdateUserRequest, UserPage,
 };
-use crate::http::{
-    error::{ApiError, Problem},
-    extract::{ApiJson, ApiPath, ApiQuery},
-    principal::{AdminScope, Require, SignedIn},
-    problems::{Conflict, JsonBody, NotFound, Path, Query, Scoped, Unavailable},
-    state::AppState,
+use crate::{
+    http::{
+        error::{ApiError, Problem},
+        extract::{ApiJson, ApiPath, ApiQuery},
+        principal::{AdminScope, Require, SignedIn},
+        problems::{Conflict, JsonBody, NotFound, Path, Query, Scoped, Unavailable},
+        state::AppState,
+    },
+    service::users::{ErasureReport, UserExport},
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -168,6 +171,40 @@ pub async fn unlock_user(
     Ok(Json(user.view()))
 }
 
+/// Everything stored about a user, for a data-protection request: the
+/// account, its sessions with IP address and user agent, second-factor
+/// devices (not their secrets), recovery codes left, and the audit rows by
+/// or about the user with their client details decrypted.
+#[utoipa::path(get, path = "/v1/users/{id}/export", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserExport), Scoped, Path, NotFound, Unavailable))]
+pub async fn export_user(
+    State(state): State<AppState>,
+    _caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<UserExport>> {
+    Ok(Json(state.users().export(&id).await?))
+}
+
+/// Erase a user (cannot be undone): sessions, refresh tokens and second
+/// factors are deleted, the personal fields replaced by a tombstone, and
+/// the audit rows about the user lose their IP address and user agent.
+/// Erasing an erased user changes nothing.
+#[utoipa::path(post, path = "/v1/users/{id}/erase", tag = "users", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = ErasureReport), Scoped, Path, NotFound, Unavailable))]
+pub async fn erase_user(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ErasureReport>> {
+    let report = state
+        .users()
+        .erase(&id, &caller.actor(), caller.context())
+        .await?;
+    Ok(Json(report))
+}
+
 /// The signed-in person's own account.
 #[utoipa::path(get, path = "/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = UserView), Scoped, NotFound, Unavailable))]
@@ -220,4 +257,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(enable_user))
         .routes(routes!(set_user_password))
         .routes(routes!(unlock_user))
+        .routes(routes!(export_user))
+        .routes(routes!(erase_user))
 }

@@ -47,6 +47,8 @@ pub struct MfaChallenge {
     pub expires_in: i64,
 }
 
+// Returned once per login and moved straight into the response.
+#[allow(clippy::large_enum_variant)]
 pub enum LoginOutcome {
     Session(IssuedSession),
     MfaRequired(MfaChallenge),
@@ -225,9 +227,14 @@ impl SessionService {
                 AttemptKey::Ip(_) => tx.release_login_attempt(key).await?,
             }
         }
+        // The password was checked against the account as read before the
+        // (slow) hash: if it was disabled, deleted, erased or given a new
+        // password since, this login must not open a session (nor write
+        // the old password's re-hash over the new one).
         let mut user = tx
             .lock_user(&user.id)
             .await?
+            .filter(|current| current.can_sign_in() && current.password_hash == user.password_hash)
             .ok_or(DomainError::InvalidCredentials)?;
         if let Some(hash) = rehash {
             user.password_hash = Some(hash);

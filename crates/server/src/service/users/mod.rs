@@ -4,12 +4,15 @@
 //! tokens in the same transaction.
 
 mod changes;
+mod erasure;
+mod import;
 
 use std::sync::Arc;
 
 use serde_json::json;
 use tessera_core::{
     audit::{Actor, AuditEntry, RequestContext},
+    crypto::Keyring,
     error::Entity,
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
@@ -24,6 +27,8 @@ use tessera_store::{AttemptKey, Page, Store, StoreError, UserQuery, WriteTx};
 use super::{passwords::Passwords, sessions::SessionService, ServiceError};
 
 pub use changes::UpdateUser;
+pub use erasure::{ErasureReport, ExportedAuditRow, ExportedSession, UserExport};
+pub use import::{ImportOutcome, ImportRecord};
 
 /// A new account. The password is optional (an account may be created for
 /// a person who sets one later through a reset link).
@@ -41,6 +46,8 @@ pub struct UserService {
     store: Arc<dyn Store>,
     passwords: Arc<Passwords>,
     sessions: Arc<SessionService>,
+    /// Opens the client details sealed in sessions and audit rows (export).
+    audit_keyring: Keyring,
 }
 
 /// One audit row and one event about a user.
@@ -92,11 +99,13 @@ impl UserService {
         store: Arc<dyn Store>,
         passwords: Arc<Passwords>,
         sessions: Arc<SessionService>,
+        audit_keyring: Keyring,
     ) -> Self {
         Self {
             store,
             passwords,
             sessions,
+            audit_keyring,
         }
     }
 
