@@ -34,11 +34,17 @@ pub fn open_json_bodies(data: &[u8]) {
     if let Some(body) = parsed::<ValidateInviteRequest>(&headers, data) {
         invite_code_and_email(&body.code, body.email.as_deref());
     }
-    if let Some(body) = parsed::<RedeemInviteRequest>(&headers, data) {
-        if let Ok(subject) = validate_subject(&body.subject) {
-            assert_eq!(validate_subject(&subject).ok().as_ref(), Some(&subject));
+    match parsed::<RedeemInviteRequest>(&headers, data) {
+        Some(RedeemInviteRequest::ForSubject(body)) => {
+            if let Ok(subject) = validate_subject(&body.subject) {
+                assert_eq!(validate_subject(&subject).ok().as_ref(), Some(&subject));
+            }
+            invite_code_and_email(&body.code, body.email.as_deref());
         }
-        invite_code_and_email(&body.code, body.email.as_deref());
+        Some(RedeemInviteRequest::NewUser(body)) => {
+            invite_code_and_email(&body.code, Some(&body.create_user.email));
+        }
+        None => {}
     }
 }
 

@@ -18,7 +18,6 @@ use crate::{
     runtime::{Services, StartupError},
 };
 
-
 /// A bound, not yet running server. Binding first lets tests use port 0.
 pub struct Server {
     listener: TcpListener,

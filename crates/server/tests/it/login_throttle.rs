@@ -138,7 +138,7 @@ async fn unknown_email_and_wrong_password_look_alike(db: TestDb) {
         unknown.push(tb);
     }
     let (k, u) = (median(known), median(unknown));
-    let gap = if k > u { k - u } else { u - k };
+    let gap = k.abs_diff(u);
     assert!(
         gap <= Duration::from_millis(5),
         "median wrong password {k:?}, unknown e-mail {u:?}"

@@ -189,7 +189,7 @@ impl WriteTx {
         r: &Redemption,
     ) -> Result<Result<Invite, (InviteFailure, Option<String>)>, StoreError> {
         let now = to_millis(r.now);
-        let Some(invite) = find_by_code(&mut **self, &r.code_hashes).await? else {
+        let Some(invite) = find_by_code(self, &r.code_hashes).await? else {
             return Ok(Err((InviteFailure::NotFound, None)));
         };
         if let Err(f) = invite.check_usable(r.email.as_deref(), r.now) {
@@ -209,7 +209,7 @@ impl WriteTx {
         .rows_affected();
         if updated == 0 {
             // Lost the race: report the state as it is now.
-            let current = find_by_code(&mut **self, &r.code_hashes).await?;
+            let current = find_by_code(self, &r.code_hashes).await?;
             let failure = current
                 .as_ref()
                 .and_then(|i| i.check_usable(r.email.as_deref(), r.now).err())
