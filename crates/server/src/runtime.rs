@@ -138,17 +138,8 @@ impl Services {
                 .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?,
         );
         let people = people_services(config, &store, &mfa, &metrics, &keyring).await?;
-        let messenger = crate::messaging::Messenger::new(&config.delivery)
-            .map_err(|e| StartupError::Delivery(e.to_string()))?;
-        let auth_codes = AuthCodeService::new(
-            store.clone(),
-            config.mfa.clone(),
-            &all_keys,
-            keyring("auth-code-destination")?,
-            messenger,
-            metrics.clone(),
-        )
-        .map_err(key_error)?;
+        let destinations = keyring("auth-code-destination")?;
+        let auth_codes = auth_code_service(config, &store, &all_keys, destinations, &metrics)?;
         let audit = AuditService::new(store.clone(), audit_keyring.clone());
         Ok(Self {
             store,
@@ -179,6 +170,27 @@ impl Services {
     pub async fn check_totp_keys(&self) -> Result<(), StartupError> {
         self.mfa.check_keys().await.map_err(StartupError::Totp)
     }
+}
+
+/// One-time auth codes and the messenger that sends them.
+fn auth_code_service(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    all_keys: &[&str],
+    destinations: Keyring,
+    metrics: &Arc<Metrics>,
+) -> Result<AuthCodeService, StartupError> {
+    let messenger = crate::messaging::Messenger::new(&config.delivery)
+        .map_err(|e| StartupError::Delivery(e.to_string()))?;
+    AuthCodeService::new(
+        store.clone(),
+        config.mfa.clone(),
+        all_keys,
+        destinations,
+        messenger,
+        metrics.clone(),
+    )
+    .map_err(|e| StartupError::Key(e.to_string()))
 }
 
 /// Sessions for people: signing keys, the password pool, sessions, users.

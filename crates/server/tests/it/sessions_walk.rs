@@ -52,8 +52,11 @@ async fn reuse_was_raised(s: &TestServer, r: &Receiver, sid: &str, secrets: &[&s
         .unwrap_or_else(|| panic!("no reuse audit row: {audit:?}"));
     assert_eq!(row.outcome, "failure");
     assert_eq!(row.details["session_id"], sid);
-    // TODO(channel): the audit_log `channel` column comes with a concurrent
-    // branch; once it is here, assert that this row's channel is 'audit'.
+    assert_eq!(
+        row.channel.as_deref(),
+        Some("audit"),
+        "the security channel"
+    );
     let got = r
         .wait_for("the reuse webhook", |got| {
             got.iter().any(|g| {
