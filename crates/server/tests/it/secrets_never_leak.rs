@@ -161,7 +161,7 @@ async fn session_secrets_never_leak(db: TestDb) {
         r.text
     );
     let r = refresh(&s, rt1.as_str().unwrap()).await; // reuse: alarms are logged
-    r.assert_problem(reqwest::StatusCode::BAD_REQUEST, "invalid_grant");
+    r.assert_problem(reqwest::StatusCode::UNAUTHORIZED, "invalid_grant");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     s.stop().await;
 

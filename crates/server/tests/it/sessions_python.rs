@@ -53,7 +53,7 @@ async fn authlib_refreshes_once_and_then_gets_invalid_grant(db: TestDb) {
     assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
     refresh(&s, next)
         .await
-        .assert_problem(StatusCode::BAD_REQUEST, "invalid_grant");
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_grant");
 }
 
 async fn the_token_endpoint_speaks_oauth2_errors(db: TestDb) {

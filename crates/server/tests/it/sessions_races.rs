@@ -43,14 +43,14 @@ async fn without_grace_one_refresh_wins_and_the_family_ends(db: TestDb) {
         replies.iter().map(|r| &r.text).collect::<Vec<_>>()
     );
     for r in &refused {
-        r.assert_problem(StatusCode::BAD_REQUEST, "invalid_grant");
+        r.assert_problem(StatusCode::UNAUTHORIZED, "invalid_grant");
     }
     assert_eq!(refused.len(), 19);
     // The winner's successor belongs to the revoked family.
     let successor = ok[0].body["refresh_token"].as_str().unwrap();
     refresh(&s, successor)
         .await
-        .assert_problem(StatusCode::BAD_REQUEST, "invalid_grant");
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_grant");
     let view = session(&s, &sid).await;
     assert_eq!(view["state"], "revoked", "{view}");
     assert_eq!(view["revoke_reason"], "reuse_detected", "{view}");

@@ -110,13 +110,13 @@ async fn a_replayed_refresh_token_ends_the_session_and_raises_the_alarm(db: Test
     // The old refresh token again: the family and the session end.
     refresh(&s, rt1)
         .await
-        .assert_problem(StatusCode::BAD_REQUEST, "invalid_grant");
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_grant");
     let view = session(&s, sid).await;
     assert_eq!(view["state"], "revoked", "{view}");
     assert_eq!(view["revoke_reason"], "reuse_detected", "{view}");
     refresh(&s, rt2)
         .await
-        .assert_problem(StatusCode::BAD_REQUEST, "invalid_grant");
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_grant");
     for access in [access1, access2] {
         let me = s.with_token(access).get("/v1/users/me").await;
         assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
@@ -130,12 +130,13 @@ async fn second_step(s: &TestServer, challenge: &str, code: &str) -> crate::comm
     s.as_anonymous().post_json("/v1/auth/login/mfa", body).await
 }
 
-async fn a_second_factor_completes_the_login_once(db: TestDb) {
-    let s = TestServer::start_with(db, &[("TOTP_ENC_KEY", TOTP_KEY)]).await;
-    let user = create_user(&s, "otp@example.com").await;
+/// A user with an active TOTP device: the user, the enrolment, and the time
+/// of the code that confirmed it.
+async fn user_with_totp(s: &TestServer, email: &str) -> (Value, Value, i64) {
+    let user = create_user(s, email).await;
     let uid = user["id"].as_str().unwrap();
-    let token = mfa_token(&s).await;
-    let e = enroll(&s, &token, uid, json!({})).await;
+    let token = mfa_token(s).await;
+    let e = enroll(s, &token, uid, json!({})).await;
     let t = now();
     let confirm = format!(
         "/v1/subjects/{uid}/totp/{}/confirm",
@@ -146,6 +147,30 @@ async fn a_second_factor_completes_the_login_once(db: TestDb) {
         .post_json(&confirm, json!({"code": code_at(&e, t)}))
         .await;
     assert_eq!(c.body["valid"], true, "{}", c.text);
+    (user, e, t)
+}
+
+/// A login waiting for its second factor cannot finish once an admin has
+/// reset the password: the reset closes the open challenge.
+async fn a_password_reset_closes_an_open_challenge(db: TestDb) {
+    let s = TestServer::start_with(db, &[("TOTP_ENC_KEY", TOTP_KEY)]).await;
+    let (user, e, t) = user_with_totp(&s, "reset@example.com").await;
+    let l = login(&s, "reset@example.com", PASSWORD).await;
+    let challenge = l.body["challenge_id"].as_str().unwrap().to_string();
+    let reset = format!("/v1/users/{}/password", user["id"].as_str().unwrap());
+    let r = s
+        .as_admin()
+        .post_json(&reset, json!({"password": "a brand new passphrase 8812"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    second_step(&s, &challenge, &code_at(&e, t + 30))
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_challenge");
+}
+
+async fn a_second_factor_completes_the_login_once(db: TestDb) {
+    let s = TestServer::start_with(db, &[("TOTP_ENC_KEY", TOTP_KEY)]).await;
+    let (_user, e, t) = user_with_totp(&s, "otp@example.com").await;
 
     let l = login(&s, "otp@example.com", PASSWORD).await;
     assert_eq!(l.status, StatusCode::OK, "{}", l.text);
@@ -169,7 +194,7 @@ async fn a_second_factor_completes_the_login_once(db: TestDb) {
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
     // The challenge is spent, even with a fresh right code.
     let again = second_step(&s, challenge, &code_at(&e, t + 60)).await;
-    again.assert_problem(StatusCode::BAD_REQUEST, "invalid_challenge");
+    again.assert_problem(StatusCode::UNAUTHORIZED, "invalid_challenge");
 }
 
 backend_tests!(
@@ -177,4 +202,5 @@ backend_tests!(
     a_replayed_refresh_token_ends_the_session_and_raises_the_alarm,
     #[needs(PythonModule("pyotp"))]
     a_second_factor_completes_the_login_once,
+    a_password_reset_closes_an_open_challenge,
 );

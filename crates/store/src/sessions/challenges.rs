@@ -62,6 +62,24 @@ impl WriteTx {
         Ok(c)
     }
 
+    /// Closes every open challenge of a user (their password changed, or
+    /// they were disabled or deleted): a login half done cannot finish.
+    pub async fn close_login_challenges(
+        &mut self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let n = sqlx::query(
+            "UPDATE login_challenges SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(to_millis(now))
+        .execute(&mut **self)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
     /// Completes the challenge if it is still open: `true` for this call.
     pub async fn complete_login_challenge(
         &mut self,

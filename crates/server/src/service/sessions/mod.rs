@@ -297,9 +297,9 @@ impl SessionService {
         self.get(id).await
     }
 
-    /// Revokes every live session of a user, inside the caller's
-    /// transaction (password change, disable, delete): the audit rows and
-    /// events of each go with it.
+    /// Revokes every live session of a user, and closes their open login
+    /// challenges, inside the caller's transaction (password change,
+    /// disable, delete): the audit rows and events of each go with it.
     pub(crate) async fn revoke_all_in(
         &self,
         tx: &mut WriteTx,
@@ -311,6 +311,9 @@ impl SessionService {
     ) -> Result<Vec<String>, ServiceError> {
         let now = tessera_core::ids::now();
         let revoked = tx.revoke_user_sessions(user_id, keep, now, reason).await?;
+        // A login waiting for its second factor ends too: it was started
+        // with the old password (or by an account that may no longer sign in).
+        tx.close_login_challenges(user_id, now).await?;
         for sid in &revoked {
             let (audit, event) = events::session_id_revoked(sid, user_id, reason, actor, ctx);
             tx.append_audit(&[audit]).await?;
