@@ -485,46 +485,4 @@ mod tests {
             Err(PolicyError::MaxBelowMin { min: 100, max: 80 })
         );
     }
-
-    /// The worst case the policy sees: `max_length` code points of mixed
-    /// scripts with many dictionary hits. Run in release with
-    /// `cargo test --release -p tessera-core password::policy -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing, meaningful in release only"]
-    fn worst_case_timing() {
-        let inputs: Vec<String> = [
-            "password".repeat(16),
-            "Vq8#zL2!mR5$wT9@kP3^nX6&bH4*cJ7(dF1)gS0-yU8+eA2=".repeat(3),
-            "correct horse battery staple ".repeat(5),
-            "1qaz2wsx3edc4rfv".repeat(8),
-            "éàöüçñ漢字かな".repeat(13),
-            "alicesmithtessera".repeat(8),
-            // Distinct look-alikes: zxcvbn's slowest input.
-            "4@8(3691!|05$7+2".repeat(8),
-            // Weak windows first, the slow strong one last.
-            format!("{}{}", "p@$$w0rd".repeat(14), "4@8(3691!|05$7+2"),
-        ]
-        .iter()
-        .map(|p| p.chars().take(128).collect())
-        .collect();
-        let policy = PasswordPolicy::default();
-        let _ = policy.check("warm up zxcvbn's lists", &ctx());
-        for p in &inputs {
-            let mut times: Vec<_> = (0..15)
-                .map(|_| {
-                    let start = std::time::Instant::now();
-                    let verdict = policy.check(p, &ctx()).map(|_| ());
-                    (start.elapsed(), verdict)
-                })
-                .collect();
-            times.sort_by_key(|(t, _)| *t);
-            let (min, med, max) = (times[0].0, times[7].0, times[14].0);
-            println!(
-                "{:>3} code points {:?}: min {min:?} median {med:?} max {max:?} ({}...)",
-                p.chars().count(),
-                times[0].1,
-                p.chars().take(8).collect::<String>()
-            );
-        }
-    }
 }

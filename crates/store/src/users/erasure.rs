@@ -3,7 +3,11 @@
 //! other tables keep about them (erasure). Methods on [`WriteTx`], so an
 //! erasure is one transaction with its own audit row.
 
-use crate::{audit::AuditRecord, error::StoreError, sql::write_tx::WriteTx};
+use crate::{
+    audit::{sql::AuditRow, AuditRecord},
+    error::StoreError,
+    sql::{write_tx::WriteTx, TableRow},
+};
 
 /// The audit rows about a user: those the user did (`actor = 'user:<id>'`),
 /// those about the account (`target_id = <id>`), and those about the
@@ -28,10 +32,11 @@ impl WriteTx {
         &mut self,
         user_id: &str,
     ) -> Result<Vec<AuditRecord>, StoreError> {
+        // The audit log's own column list, so a column added to it is read
+        // here too.
         sqlx::query_as(&format!(
-            "SELECT id, at, actor, action, target_type, target_id, request_id, outcome, \
-             details, ip_enc, user_agent_enc, occurrences FROM audit_log WHERE {ABOUT_USER} \
-             ORDER BY id"
+            "SELECT {} FROM audit_log t WHERE {ABOUT_USER} ORDER BY t.id",
+            AuditRow::COLUMNS
         ))
         .bind(format!("user:{user_id}"))
         .bind(user_id)

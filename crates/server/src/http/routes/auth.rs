@@ -170,10 +170,14 @@ pub async fn oauth_token(
     let Ok(form) = serde_urlencoded::from_bytes::<TokenForm>(&body) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
     };
-    if form.grant_type != "refresh_token" {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+    match form.grant_type.as_deref() {
+        Some("refresh_token") => {}
+        Some(_) => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
     }
-    let token = form.refresh_token;
+    let Some(token) = form.refresh_token else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
     let result = state
         .sessions()
         .refresh(token.expose(), form.client_id.as_deref(), audit.context())

@@ -94,14 +94,17 @@ pub struct LogoutRequest {
     pub refresh_token: Option<SecretString>,
 }
 
-/// `POST /oauth2/token` form fields (RFC 6749 §6).
+/// `POST /oauth2/token` form fields (RFC 6749 §6). Both fields are
+/// required by the document; they are optional here so that a missing one
+/// is answered in OAuth2's terms (`invalid_request`), and another grant
+/// type with `unsupported_grant_type`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenForm {
     /// Only `refresh_token`.
-    #[schema(pattern = "^refresh_token$")]
-    pub grant_type: String,
-    #[schema(value_type = String, max_length = 256)]
-    pub refresh_token: SecretString,
+    #[schema(required = true, value_type = String, pattern = "^refresh_token$")]
+    pub grant_type: Option<String>,
+    #[schema(required = true, value_type = String, max_length = 256)]
+    pub refresh_token: Option<SecretString>,
     #[schema(max_length = 200)]
     pub client_id: Option<String>,
     /// Accepted and ignored: a refresh keeps the session's scopes.
