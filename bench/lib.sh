@@ -1,24 +1,53 @@
+# shellcheck shell=bash
 # Shared helpers for the load scripts in bench/: build, start a throwaway
 # server on SQLite, run wrk against an endpoint, and report medians of rounds.
 # Sourced, not run. Loads only 127.0.0.1.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BIN="$ROOT/target/release/tessera"
+# Cargo's output directory: CARGO_TARGET_DIR when set (relative to the
+# checkout, as cargo takes it there), else target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+BIN="$TARGET_DIR/release/tessera"
 PORT="${BENCH_PORT:-18181}"
 BASE="http://127.0.0.1:$PORT"
 DURATION="${BENCH_DURATION:-5s}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
 THREADS="${BENCH_THREADS:-2}"
+# wrk leaves a response slower than this out of the percentiles and counts it
+# as a timeout error (2s is wrk's own default).
+WRK_TIMEOUT="2s"
 WORK="$(mktemp -d)"
 SERVER_PID=""
+# Load generators started in the background (bench/login_storm.sh).
+BG_PIDS=()
+# The PostgreSQL database bench_database created, dropped at exit.
+DB_CREATED=""
+DB_ADMIN_URL=""
 
 cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  local rc=$? pid
+  if [ "$rc" -ne 0 ] && [ -s "$WORK/server.log" ]; then
+    echo "--- the server's log (last 20 lines) ---" >&2
+    tail -n 20 "$WORK/server.log" >&2
+  fi
+  for pid in "${BG_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ -n "$DB_CREATED" ] && [ -z "${BENCH_KEEP_DATABASE:-}" ]; then
+    psql "$DB_ADMIN_URL" -qAt -c "DROP DATABASE IF EXISTS \"$DB_CREATED\" WITH (FORCE)" >/dev/null 2>&1 ||
+      echo "could not drop database $DB_CREATED; drop it by hand" >&2
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 need_wrk() {
   if ! command -v wrk >/dev/null; then
@@ -45,6 +74,43 @@ start_server() {
   echo "server did not start:" >&2
   cat "$WORK/server.log" >&2
   exit 1
+}
+
+# bench_database: SQLite in $WORK by default (a DATABASE_URL in the caller's
+# environment is ignored, so a bench never writes to a real database).
+# BENCH_DATABASE_URL=postgres://user@host:port/NAME runs on PostgreSQL
+# instead: the database NAME is created for the run (it must not exist yet),
+# migrated, and dropped at exit (BENCH_KEEP_DATABASE=1 keeps it). Needs psql.
+# Sets DB_LABEL to "SQLite" or "PostgreSQL".
+bench_database() {
+  unset DATABASE_URL TESSERA_DATABASE_URL DB_DRIVER DB_HOST DB_PORT DB_USERNAME DB_PASSWORD DB_DATABASE
+  # shellcheck disable=SC2034 # read by the scripts
+  DB_LABEL="SQLite"
+  [ -n "${BENCH_DATABASE_URL:-}" ] || return 0
+  command -v psql >/dev/null || { echo "BENCH_DATABASE_URL needs psql" >&2; exit 1; }
+  local parsed name
+  parsed=$(python3 - "$BENCH_DATABASE_URL" <<'PY'
+import re, sys
+from urllib.parse import urlsplit, urlunsplit
+u = urlsplit(sys.argv[1])
+name = u.path.lstrip("/")
+if u.scheme not in ("postgres", "postgresql") or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", name):
+    sys.exit("BENCH_DATABASE_URL: expected postgres://user@host:port/NAME (NAME: letters, digits, _)")
+print(name, urlunsplit(u._replace(path="/postgres")))
+PY
+  ) || exit 1
+  read -r name DB_ADMIN_URL <<<"$parsed"
+  if [ -n "$(psql "$DB_ADMIN_URL" -qAt -c "SELECT 1 FROM pg_database WHERE datname = '$name'")" ]; then
+    echo "database $name already exists; name a new one (the bench creates and drops it)" >&2
+    exit 1
+  fi
+  psql "$DB_ADMIN_URL" -qAt -c "CREATE DATABASE \"$name\"" >/dev/null
+  DB_CREATED="$name"
+  export TESSERA_DATABASE_URL="$BENCH_DATABASE_URL"
+  export TESSERA_ENC_KEY="${TESSERA_ENC_KEY:-bench-encryption-key-0123456789abcdef}"
+  tessera migrate >/dev/null
+  # shellcheck disable=SC2034
+  DB_LABEL="PostgreSQL"
 }
 
 # Every script ends by printing exact percentiles (wrk's own table has no p95).
@@ -76,7 +142,8 @@ wrk_get_script() {
 # run_wrk PATH [LUA]: prints "rps p50_ms p95_ms p99_ms errors" for one round.
 run_wrk() {
   local path="$1" script="${2:-$(wrk_get_script)}"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$script" "$BASE$path" | python3 "$ROOT/bench/parse_wrk.py"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout "$WRK_TIMEOUT" -s "$script" "$BASE$path" |
+    python3 "$ROOT/bench/parse_wrk.py"
 }
 
 # compare LABEL PATH SCRIPT: alternates rounds of /healthz and the target,

@@ -6,7 +6,7 @@ label, base_file, target_file = sys.argv[1:4]
 
 
 def load(path):
-    rows = [list(map(float, line.split())) for line in open(path) if line.strip()]
+    rows = [list(map(float, line.split()[:5])) for line in open(path) if line.strip()]
     return {
         "rps": statistics.median(r[0] for r in rows),
         "p50": statistics.median(r[1] for r in rows),

@@ -18,7 +18,7 @@ if [ -n "${DATABASE_URL:-}" ]; then
 fi
 token=$(tessera token create --name bench --scopes mfa --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 start_server
-"$ROOT/target/release/examples/totp_load" "$BASE" "$token" "$SUBJECTS" "$ROUNDS" "$CONNECTIONS" >"$WORK/rounds.txt"
+"$TARGET_DIR/release/examples/totp_load" "$BASE" "$token" "$SUBJECTS" "$ROUNDS" "$CONNECTIONS" >"$WORK/rounds.txt"
 python3 - "$WORK/rounds.txt" <<'PY'
 import statistics, sys
 rows = {}
