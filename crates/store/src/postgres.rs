@@ -19,5 +19,6 @@ pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     Ok(SqlStore {
         pool,
         dialect: &Dialect::POSTGRES,
+        writers: None,
     })
 }

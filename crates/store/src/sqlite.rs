@@ -49,6 +49,7 @@ pub(crate) async fn connect(url: &str) -> Result<SqlStore, StoreError> {
     Ok(SqlStore {
         pool,
         dialect: &Dialect::SQLITE,
+        writers: Some(Default::default()),
     })
 }
 

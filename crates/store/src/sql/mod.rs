@@ -15,12 +15,13 @@ pub(crate) mod columns;
 pub(crate) mod listing;
 pub(crate) mod write_tx;
 
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Serialize};
 use sqlx::{any::AnyRow, AnyPool, FromRow};
 use tessera_core::rate_limit::{Decision, Limit};
+use tokio::sync::Mutex;
 
 use self::write_tx::{BeginWrite, WriteTx};
 use crate::{backend::Backend, error::StoreError};
@@ -70,16 +71,37 @@ pub(crate) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArgu
 pub(crate) struct SqlStore {
     pub pool: AnyPool,
     pub dialect: &'static Dialect,
+    /// SQLite has one writer. Without this, writers of this process that
+    /// find the write lock taken poll for it (SQLite's busy handler sleeps,
+    /// up to 100 ms at a time), so under load the lock sits free while
+    /// they sleep and the slowest wait seconds. With it they queue here
+    /// first, in order, and each starts the moment the last one ends.
+    /// Another process (an admin command) still meets the busy handler.
+    /// `None` on PostgreSQL, whose row locks already queue writers of one
+    /// record and let the others run side by side.
+    pub writers: Option<Arc<Mutex<()>>>,
 }
+
+/// The longest a writer waits for its turn: SQLite's busy timeout, so a
+/// stuck writer is a 503 here as it would be there, never a hang.
+const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl SqlStore {
     /// Opens a write transaction the way this backend needs (see [`Dialect`]).
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let turn = match &self.writers {
+            Some(writers) => Some(
+                tokio::time::timeout(WRITE_TURN_TIMEOUT, writers.clone().lock_owned())
+                    .await
+                    .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?,
+            ),
+            None => None,
+        };
         let tx = match self.dialect.begin_write {
             Some(stmt) => self.pool.begin_with(Cow::Borrowed(stmt)).await?,
             None => self.pool.begin().await?,
         };
-        Ok(WriteTx::new(tx))
+        Ok(WriteTx::new(tx, turn))
     }
 }
 

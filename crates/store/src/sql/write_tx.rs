@@ -16,17 +16,22 @@ use std::ops::{Deref, DerefMut};
 
 use async_trait::async_trait;
 use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
 use crate::error::StoreError;
 
 /// An open write transaction on either backend.
 pub struct WriteTx {
+    // Declared before `_turn`, so a dropped transaction rolls back before
+    // the next writer's turn begins.
     tx: Transaction<'static, Any>,
+    /// This process's turn to write, on SQLite (see `SqlStore::writers`).
+    _turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>) -> Self {
-        Self { tx }
+    pub(crate) fn new(tx: Transaction<'static, Any>, turn: Option<OwnedMutexGuard<()>>) -> Self {
+        Self { tx, _turn: turn }
     }
 
     /// Makes every change of this transaction durable, at once.
@@ -35,6 +40,9 @@ impl WriteTx {
         Ok(())
     }
 
+    /// The bare transaction, for the migration runner. It gives up this
+    /// process's writer turn, which migrations (run at start-up, before any
+    /// request) do not need: the database's own write lock still holds.
     pub(crate) fn into_transaction(self) -> Transaction<'static, Any> {
         self.tx
     }
