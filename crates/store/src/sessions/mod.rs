@@ -38,6 +38,12 @@ pub trait SessionRepository: Send + Sync {
 
     async fn list_sessions(&self, query: &SessionQuery) -> Result<Page<Session>, StoreError>;
 
+    /// The session a refresh token belongs to (logout by refresh token).
+    async fn refresh_token_session(
+        &self,
+        hash: &tessera_core::token_format::TokenHash,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Every signing key, oldest first (few: one per rotation).
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
 }

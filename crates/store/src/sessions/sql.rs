@@ -94,6 +94,18 @@ impl SessionRepository for SqlStore {
             .await
     }
 
+    async fn refresh_token_session(
+        &self,
+        hash: &tessera_core::token_format::TokenHash,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(hash.to_hex())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(sid,)| sid))
+    }
+
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
         super::signing_keys::all(&self.pool).await
     }

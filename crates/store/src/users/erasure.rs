@@ -26,7 +26,7 @@ pub struct SecondFactorsErased {
 
 /// Erasure and export inside a [`WriteTx`].
 impl WriteTx {
-    /// Every audit row about the user (see [`ABOUT_USER`]), oldest first,
+    /// Every audit row about the user (see `ABOUT_USER`), oldest first,
     /// client details still sealed.
     pub async fn audit_about_user(
         &mut self,

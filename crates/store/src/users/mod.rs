@@ -1,6 +1,6 @@
 //! Users of the built-in identity store: the read side as a trait, the
 //! changes as [`crate::WriteTx`] methods (so creating a user can join an
-//! invite redemption's transaction), next to the SQL ([`sql`]).
+//! invite redemption's transaction), next to the SQL (`sql`).
 
 mod erasure;
 mod sql;

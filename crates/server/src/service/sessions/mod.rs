@@ -352,12 +352,7 @@ impl SessionService {
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let sid = match self.refresh_format.parse(token) {
-            Ok(hash) => {
-                let mut tx = self.store.begin_write().await?;
-                let found = tx.find_refresh_token(&hash).await?;
-                drop(tx);
-                found.map(|t| t.session_id)
-            }
+            Ok(hash) => self.store.refresh_token_session(&hash).await?,
             Err(_) => self
                 .authenticate(token)
                 .await?

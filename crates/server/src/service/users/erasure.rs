@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use tessera_core::{
-    audit::{Actor, RequestContext},
+    audit::{Actor, RequestContext, IP_CONTEXT, USER_AGENT_CONTEXT},
     ids::is_valid_id,
     mfa::TotpDevice,
     session::SessionView,
@@ -18,10 +18,6 @@ use utoipa::ToSchema;
 
 use super::{not_found, user_record, UserService};
 use crate::service::ServiceError;
-
-/// Encryption contexts of the sealed client details (see `http::client`).
-const IP_CONTEXT: &str = "audit.ip";
-const USER_AGENT_CONTEXT: &str = "audit.user_agent";
 
 /// Everything Tessera stores about one user.
 #[derive(Debug, Serialize, ToSchema)]

@@ -138,7 +138,7 @@ impl UserService {
     }
 
     /// Inserts a prepared user inside the caller's transaction; see
-    /// [`insert_user_in`].
+    /// `insert_user_in`.
     pub async fn insert_in(
         &self,
         tx: &mut WriteTx,
