@@ -53,7 +53,7 @@ pub async fn login(
 ) -> ApiResult<Json<LoginResponse>> {
     let request = LoginRequest {
         email: body.email,
-        password: body.password.expose().to_string(),
+        password: body.password,
         client_id: tessera_core::session::validate_client_id(body.client_id)?,
         scope: scopes(body.scope),
         client_ip: audit.client.ip,

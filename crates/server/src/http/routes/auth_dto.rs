@@ -61,8 +61,8 @@ pub struct TotpStep {
     #[schema(max_length = 64)]
     pub challenge_id: String,
     /// The code the authenticator app shows.
-    #[schema(max_length = 64)]
-    pub code: String,
+    #[schema(value_type = String, max_length = 64)]
+    pub code: SecretString,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,8 +71,8 @@ pub struct RecoveryStep {
     #[schema(max_length = 64)]
     pub challenge_id: String,
     /// One of the user's recovery codes.
-    #[schema(max_length = 64)]
-    pub recovery_code: String,
+    #[schema(value_type = String, max_length = 64)]
+    pub recovery_code: SecretString,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

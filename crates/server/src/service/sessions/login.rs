@@ -18,7 +18,7 @@ use tessera_core::{
     mfa::{DeviceStatus, MfaFailure},
     session::{grant_scope, CHALLENGE_TTL_SECS},
     user::{normalize_user_email, User},
-    DomainError,
+    DomainError, SecretString,
 };
 use tessera_store::{AttemptKey, LoginChallenge, ThrottleRule};
 use utoipa::ToSchema;
@@ -29,7 +29,8 @@ use crate::service::ServiceError;
 #[derive(Debug)]
 pub struct LoginRequest {
     pub email: String,
-    pub password: String,
+    /// Redacted in `Debug`: a login request may be logged, its password never.
+    pub password: SecretString,
     pub client_id: Option<String>,
     /// Narrows the granted scopes (the user's roles decide the rest).
     pub scope: Option<Vec<String>>,
@@ -57,8 +58,8 @@ pub enum LoginOutcome {
 /// The code that completes a challenge.
 #[derive(Debug)]
 pub enum SecondFactor {
-    Totp(String),
-    RecoveryCode(String),
+    Totp(SecretString),
+    RecoveryCode(SecretString),
 }
 
 impl SessionService {
@@ -88,7 +89,7 @@ impl SessionService {
         let check = self
             .passwords
             .verify(
-                &req.password,
+                req.password.expose(),
                 user.as_ref().and_then(|u| u.password_hash.clone()),
             )
             .await;
@@ -113,7 +114,7 @@ impl SessionService {
             return Err(DomainError::EmailUnverified.into());
         }
         let rehash = if check.needs_rehash {
-            let normalised = tessera_core::password::normalise(&req.password);
+            let normalised = tessera_core::password::normalise(req.password.expose());
             Some(self.passwords.hash(normalised).await?)
         } else {
             None
@@ -331,14 +332,14 @@ impl SessionService {
         let (result, amr) = match &factor {
             SecondFactor::Totp(code) => (
                 self.mfa
-                    .verify(&challenge.user_id, code, &actor, ctx)
+                    .verify(&challenge.user_id, code.expose(), &actor, ctx)
                     .await?
                     .map(|_| ()),
                 "otp",
             ),
             SecondFactor::RecoveryCode(code) => (
                 self.mfa
-                    .use_recovery_code(&challenge.user_id, code, &actor, ctx)
+                    .use_recovery_code(&challenge.user_id, code.expose(), &actor, ctx)
                     .await?
                     .map(|_| ()),
                 "mfa",
