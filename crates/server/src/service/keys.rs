@@ -224,9 +224,14 @@ impl KeyService {
                 feature: "access tokens",
                 variable: "TESSERA_ENC_KEY (no signing key can be opened)",
             })?;
+        // A key that opened but cannot sign is a bug, not the client's
+        // business: a 500 with the cause in the log.
         signer.sign(claims).map_err(|e| {
             tracing::error!(error = %e, "signing an access token failed");
-            ServiceError::Domain(DomainError::NotFound(Entity::SigningKey))
+            ServiceError::Internal(tessera_store::StoreError::Corrupt(format!(
+                "signing key {}: {e}",
+                signer.kid()
+            )))
         })
     }
 

@@ -7,7 +7,7 @@ use tessera_core::audit::Actor;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    mfa::enrolled,
+    mfa::{enrolled, recovery_codes_created},
     mfa_dto::{
         CheckResult, CodeRequest, DeviceList, EnrollTotpRequest, EnrolledTotp, RecoveryCodes,
         RecoveryStatus,
@@ -123,13 +123,7 @@ pub async fn generate_my_recovery_codes(
         .mfa()
         .generate_recovery_codes(&subject, &actor, caller.context())
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RecoveryCodes {
-            remaining: codes.len() as i64,
-            codes,
-        }),
-    ))
+    Ok(recovery_codes_created(codes))
 }
 
 /// How many unused recovery codes one has.

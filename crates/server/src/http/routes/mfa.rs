@@ -178,13 +178,17 @@ pub async fn generate_recovery_codes(
         .mfa()
         .generate_recovery_codes(&subject, &caller.actor(), caller.context())
         .await?;
-    Ok((
+    Ok(recovery_codes_created(codes))
+}
+
+/// The answer to a new set of recovery codes, shown this once. Shared with
+/// `/v1/users/me/recovery-codes`.
+pub(super) fn recovery_codes_created(codes: Vec<String>) -> (StatusCode, Json<RecoveryCodes>) {
+    let remaining = codes.len() as i64;
+    (
         StatusCode::CREATED,
-        Json(RecoveryCodes {
-            remaining: codes.len() as i64,
-            codes,
-        }),
-    ))
+        Json(RecoveryCodes { remaining, codes }),
+    )
 }
 
 /// How many unused recovery codes the subject has.
