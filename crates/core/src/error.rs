@@ -21,6 +21,10 @@ pub enum Entity {
     SigningKey,
     /// A row of the audit log.
     AuditEntry,
+    /// An OAuth2 client of the managed registry.
+    Client,
+    /// A WebSocket connection opened with a ticket.
+    WsConnection,
 }
 
 impl Entity {
@@ -37,6 +41,8 @@ impl Entity {
             Self::Session => "session",
             Self::SigningKey => "signing key",
             Self::AuditEntry => "audit entry",
+            Self::Client => "client",
+            Self::WsConnection => "websocket connection",
         }
     }
 
@@ -53,6 +59,8 @@ impl Entity {
             Self::Session => "session_not_found",
             Self::SigningKey => "signing_key_not_found",
             Self::AuditEntry => "audit_entry_not_found",
+            Self::Client => "client_not_found",
+            Self::WsConnection => "ws_connection_not_found",
         }
     }
 }

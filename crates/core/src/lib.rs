@@ -6,6 +6,7 @@
 
 pub mod api_token;
 pub mod audit;
+pub mod client;
 pub mod crockford;
 pub mod crypto;
 pub mod email;

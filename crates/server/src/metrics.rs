@@ -40,6 +40,7 @@ pub struct Metrics {
     pub background_flush_errors: IntCounter,
     pub mfa: MfaMetrics,
     pub sessions: SessionMetrics,
+    pub clients: ClientMetrics,
     pub password_hash_seconds: Histogram,
 }
 
@@ -59,6 +60,30 @@ impl SessionMetrics {
             logins: b.counters(&TOKENS_LOGINS_TOTAL),
             refreshes: b.counters(&TOKENS_REFRESHES_TOTAL),
             revoked: b.counters(&TOKENS_SESSIONS_REVOKED_TOTAL),
+        }
+    }
+}
+
+/// Resource servers asking about tokens: introspection, revocation,
+/// client authentication, WebSocket tickets.
+pub struct ClientMetrics {
+    /// `token_type`: access_token, refresh_token, api_token, unknown; `active`: true, false.
+    pub introspections: IntCounterVec,
+    /// `token_type`: access_token, refresh_token, unknown.
+    pub revocations: IntCounterVec,
+    /// `method`: client_secret_basic, client_secret_post, tls_client_auth, none.
+    pub auth_failures: IntCounterVec,
+    /// `outcome`: issued, redeemed, rejected.
+    pub ws_tickets: IntCounterVec,
+}
+
+impl ClientMetrics {
+    fn new(b: &Builder<'_>) -> Self {
+        Self {
+            introspections: b.counters(&TOKENS_INTROSPECTIONS_TOTAL),
+            revocations: b.counters(&TOKENS_REVOCATIONS_TOTAL),
+            auth_failures: b.counters(&TOKENS_CLIENT_AUTH_FAILURES_TOTAL),
+            ws_tickets: b.counters(&TOKENS_WS_TICKETS_TOTAL),
         }
     }
 }
@@ -112,6 +137,10 @@ mod specs {
     pub(super) const TOKENS_LOGINS_TOTAL: Spec = Spec { name: "tokens_logins_total", help: "Logins by outcome (succeeded, failed, throttled, mfa_required, unverified).", labels: &["outcome"] };
     pub(super) const TOKENS_REFRESHES_TOTAL: Spec = Spec { name: "tokens_refreshes_total", help: "Refresh-token presentations by outcome (rotated, grace, reuse_detected, failed).", labels: &["outcome"] };
     pub(super) const TOKENS_SESSIONS_REVOKED_TOTAL: Spec = Spec { name: "tokens_sessions_revoked_total", help: "Sessions revoked, by reason.", labels: &["reason"] };
+    pub(super) const TOKENS_INTROSPECTIONS_TOTAL: Spec = Spec { name: "tokens_introspections_total", help: "Token introspections (RFC 7662), by token type and whether the token was active.", labels: &["token_type", "active"] };
+    pub(super) const TOKENS_REVOCATIONS_TOTAL: Spec = Spec { name: "tokens_revocations_total", help: "Token revocations (RFC 7009), by token type.", labels: &["token_type"] };
+    pub(super) const TOKENS_CLIENT_AUTH_FAILURES_TOTAL: Spec = Spec { name: "tokens_client_auth_failures_total", help: "Failed OAuth2 client authentications, by the method attempted.", labels: &["method"] };
+    pub(super) const TOKENS_WS_TICKETS_TOTAL: Spec = Spec { name: "tokens_ws_tickets_total", help: "WebSocket tickets, by outcome (issued, redeemed, rejected).", labels: &["outcome"] };
     pub(super) const TOKENS_PASSWORD_HASH_SECONDS: Spec = Spec { name: "tokens_password_hash_seconds", help: "Time to hash or check one password on the hashing pool.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_CREATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_created_total", help: "API tokens created.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_REVOKED_TOTAL: Spec = Spec { name: "tokens_api_tokens_revoked_total", help: "API tokens revoked.", labels: &[] };
@@ -212,6 +241,7 @@ impl Metrics {
             api_latency: b.latencies(&TOKENS_API_LATENCY_SECONDS),
             mfa: MfaMetrics::new(&b),
             sessions: SessionMetrics::new(&b),
+            clients: ClientMetrics::new(&b),
             password_hash_seconds: b.hash_latency(&TOKENS_PASSWORD_HASH_SECONDS),
             registry,
         };

@@ -15,9 +15,9 @@ use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
     service::{
-        background::BackgroundWriter, hash_pool::HashPool, keys::KeyService, passwords::Passwords,
-        sessions::SessionService, users::UserService, AuditService, AuthCodeService, InviteService,
-        MfaService, TokenService, WebhookService,
+        background::BackgroundWriter, clients::ClientService, hash_pool::HashPool,
+        keys::KeyService, passwords::Passwords, sessions::SessionService, users::UserService,
+        AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
     },
 };
 
@@ -71,6 +71,8 @@ pub struct Services {
     pub keys: Arc<KeyService>,
     pub sessions: Arc<SessionService>,
     pub users: UserService,
+    /// OAuth2 clients: who may introspect, revoke and redeem tickets.
+    pub clients: Arc<ClientService>,
     /// Reading the audit log, client details opened.
     pub audit: AuditService,
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
@@ -141,7 +143,16 @@ impl Services {
         let destinations = keyring("auth-code-destination")?;
         let auth_codes = auth_code_service(config, &store, &all_keys, destinations, &metrics)?;
         let audit = AuditService::new(store.clone(), audit_keyring.clone());
+        let client_secrets =
+            KeyedHasher::new(key.expose(), crate::service::clients::SECRET_HASH_PURPOSE)
+                .map_err(key_error)?;
+        let clients = Arc::new(ClientService::new(
+            config.clients.clone(),
+            Arc::new(client_secrets),
+            metrics.clone(),
+        ));
         Ok(Self {
+            clients,
             store,
             audit,
             tokens,

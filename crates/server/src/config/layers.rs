@@ -121,6 +121,14 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "auth.hash_threads", env: &["TESSERA_PASSWORD_HASH_THREADS"] },
     Setting { key: "auth.hash_queue", env: &["TESSERA_PASSWORD_HASH_QUEUE"] },
     Setting { key: "roles", env: &["TESSERA_ROLE_SCOPES"] },
+    Setting { key: "clients.static", env: &["TESSERA_INTROSPECTION_CLIENTS", "INTROSPECTION_CLIENTS"] },
+    Setting { key: "clients.mtls_allowed_cns", env: &["TESSERA_INTROSPECTION_MTLS_ALLOWED_CNS", "INTROSPECTION_MTLS_ALLOWED_CNS"] },
+    Setting { key: "clients.auth_failure_limit_per_minute", env: &["TESSERA_CLIENT_AUTH_FAILURE_LIMIT"] },
+    Setting { key: "clients.ws_ticket_ttl", env: &["TESSERA_WS_TICKET_TTL"] },
+    Setting { key: "tls.cert", env: &["TESSERA_TLS_CERT"] },
+    Setting { key: "tls.key", env: &["TESSERA_TLS_KEY"] },
+    Setting { key: "tls.client_ca", env: &["TESSERA_TLS_CLIENT_CA"] },
+    Setting { key: "tls.client_crl", env: &["TESSERA_TLS_CLIENT_CRL"] },
 ];
 
 /// Raw values by key, each with the name of where it came from.

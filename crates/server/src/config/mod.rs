@@ -12,6 +12,7 @@ use tessera_core::SecretString;
 use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
     auth::AuthSettings,
+    clients::{ClientSettings, StaticClient, TlsSettings},
     connections::ConnectionSettings,
     layers::{parse_duration, ConfigError},
     mfa::{MfaSettings, TotpKeys},
@@ -90,6 +91,10 @@ pub struct Config {
     pub mfa: MfaSettings,
     /// Sessions for people: JWTs, refresh rotation, login throttling.
     pub auth: AuthSettings,
+    /// OAuth2 clients: `INTROSPECTION_CLIENTS`, mTLS CNs, WebSocket tickets.
+    pub clients: ClientSettings,
+    /// `TESSERA_TLS_*`: serve HTTPS (and accept client certificates).
+    pub tls: Option<TlsSettings>,
     /// Where one-time auth codes are sent (SMTP, SMS webhook, or a log file).
     pub delivery: DeliverySettings,
     /// Settings that are set but have no effect (a `DB_*` part beside
@@ -172,6 +177,8 @@ impl Config {
             upstreams,
             mfa: mfa::mfa_settings(l)?,
             auth: auth::auth_settings(l)?,
+            clients: clients::client_settings(l)?,
+            tls: clients::tls_settings(l)?,
             delivery,
             warnings: database.ignored,
         })
@@ -277,6 +284,7 @@ fn redis_uri(l: &Layers) -> Result<Option<SecretString>, ConfigError> {
 }
 
 mod auth;
+mod clients;
 mod connections;
 mod database;
 mod layers;

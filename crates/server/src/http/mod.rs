@@ -18,6 +18,7 @@ pub mod extract;
 pub mod fd_limit;
 pub mod forwarded;
 pub mod limits;
+pub mod oauth_client;
 pub mod principal;
 pub mod problems;
 pub mod request_id;

@@ -12,8 +12,8 @@ use crate::{
     metrics::Metrics,
     runtime::Services,
     service::{
-        keys::KeyService, sessions::SessionService, users::UserService, AuditService,
-        AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
+        clients::ClientService, keys::KeyService, sessions::SessionService, users::UserService,
+        AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
     },
 };
 
@@ -59,6 +59,10 @@ impl AppState {
 
     pub fn users(&self) -> &UserService {
         &self.0.services.users
+    }
+
+    pub fn clients(&self) -> &ClientService {
+        &self.0.services.clients
     }
 
     pub fn keys(&self) -> &KeyService {

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth_codes;
 pub mod background;
+pub mod clients;
 pub mod error;
 pub mod failure_audit;
 pub mod hash_pool;

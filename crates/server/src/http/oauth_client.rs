@@ -1,0 +1,121 @@
+//! The HTTP side of OAuth2 client authentication: reading what a caller
+//! presented (the TLS listener's verified certificate, `Authorization:
+//! Basic`, the form's `client_id` / `client_secret`) and the one answer
+//! every failure gets, `401 {"error": "invalid_client"}` with
+//! `WWW-Authenticate: Basic realm="tessera"`, whatever the reason.
+
+use axum::{
+    http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use base64::Engine;
+use serde::Serialize;
+use tessera_core::{client::PeerCertificate, SecretString};
+use utoipa::ToSchema;
+
+use crate::service::clients::ClientCredentials;
+
+/// An OAuth2 error body (RFC 6749 §5.2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_client`, `invalid_request`, `unsupported_token_type`, …
+    pub error: &'static str,
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, as OAuth2 answers
+/// about tokens must carry.
+pub fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// An OAuth2 error with `no-store`.
+pub fn oauth_error(status: StatusCode, error: &'static str) -> Response {
+    no_store((status, Json(OAuthErrorBody { error })).into_response())
+}
+
+/// The answer to every failed client authentication: nothing in it tells
+/// an unknown client from a wrong secret or a refused certificate.
+pub fn invalid_client() -> Response {
+    let mut res = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    res.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Basic realm="tessera""#),
+    );
+    res
+}
+
+/// What the caller presented. `form_id` and `form_secret` come from the
+/// already-parsed form body.
+pub fn client_credentials(
+    parts_headers: &HeaderMap,
+    certificate: Option<&PeerCertificate>,
+    form_id: Option<String>,
+    form_secret: Option<SecretString>,
+) -> ClientCredentials {
+    ClientCredentials::new(
+        certificate.cloned(),
+        basic_credentials(parts_headers),
+        form_id.filter(|s| !s.is_empty()),
+        form_secret.filter(|s| !s.expose().is_empty()),
+    )
+}
+
+/// The verified client certificate the TLS listener attached, if any.
+pub fn peer_certificate(parts: &Parts) -> Option<&PeerCertificate> {
+    parts.extensions.get::<PeerCertificate>()
+}
+
+/// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`
+/// (RFC 6749 §2.3.1). `None` without a Basic header; `Err` when it does
+/// not decode.
+fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, SecretString), ()>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let value = value.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    Some(decode_basic(encoded.trim()))
+}
+
+fn decode_basic(encoded: &str) -> Result<(String, SecretString), ()> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|_| ())?;
+    let text = String::from_utf8(bytes).map_err(|_| ())?;
+    let (id, secret) = text.split_once(':').ok_or(())?;
+    let decode = |s: &str| -> String {
+        form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok((decode(id), SecretString::new(decode(secret))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_is_decoded_and_unescaped() {
+        let enc = base64::engine::general_purpose::STANDARD.encode("my%20client:s%3Acret+x");
+        let (id, secret) = basic_credentials(&basic(&format!("Basic {enc}")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(id, "my client");
+        assert_eq!(secret.expose(), "s:cret x");
+        assert!(basic_credentials(&basic("Basic !!!")).unwrap().is_err());
+        assert!(basic_credentials(&basic("Bearer abc")).is_none());
+    }
+}

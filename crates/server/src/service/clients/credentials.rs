@@ -1,0 +1,87 @@
+//! What a caller presented to authenticate as a client, as the HTTP layer
+//! found it: a verified peer certificate and/or one id-and-secret pair.
+
+use tessera_core::{
+    client::{is_valid_client_id, AuthMethod, PeerCertificate},
+    SecretString,
+};
+
+/// An id and secret from `Authorization: Basic` or the form.
+#[derive(Debug, Clone)]
+pub struct ClientSecret {
+    pub method: AuthMethod,
+    pub client_id: String,
+    pub secret: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub enum PresentedSecret {
+    None,
+    /// Unparsable Basic credentials, an id without a secret (or the
+    /// reverse), an invalid id, or both Basic and form credentials.
+    Malformed,
+    Valid(ClientSecret),
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub certificate: Option<PeerCertificate>,
+    pub secret: PresentedSecret,
+}
+
+impl ClientCredentials {
+    /// Builds credentials from a decoded Basic pair and the form's
+    /// `client_id` / `client_secret`. RFC 6749 §2.3: one method per request.
+    pub fn new(
+        certificate: Option<PeerCertificate>,
+        basic: Option<Result<(String, SecretString), ()>>,
+        form_id: Option<String>,
+        form_secret: Option<SecretString>,
+    ) -> Self {
+        let secret = match (basic, form_id, form_secret) {
+            (None, None, None) => PresentedSecret::None,
+            (Some(Ok((id, secret))), None, None) => {
+                valid(AuthMethod::ClientSecretBasic, id, secret)
+            }
+            (None, Some(id), Some(secret)) => valid(AuthMethod::ClientSecretPost, id, secret),
+            // A bare form `client_id` beside a certificate names the
+            // certificate's client (RFC 8705 §2); it proves nothing itself.
+            (None, Some(_), None) if certificate.is_some() => PresentedSecret::None,
+            _ => PresentedSecret::Malformed,
+        };
+        Self {
+            certificate,
+            secret,
+        }
+    }
+
+    /// The method the caller attempted, for metrics and logs.
+    pub fn method(&self) -> AuthMethod {
+        match &self.secret {
+            PresentedSecret::Valid(s) => s.method,
+            _ if self.certificate.is_some() => AuthMethod::TlsClientAuth,
+            PresentedSecret::Malformed => AuthMethod::ClientSecretBasic,
+            PresentedSecret::None => AuthMethod::None,
+        }
+    }
+
+    /// The client id the caller claimed (not secret; logged on failure).
+    pub fn claimed_id(&self) -> Option<&str> {
+        match &self.secret {
+            PresentedSecret::Valid(s) => Some(&s.client_id),
+            _ => None,
+        }
+    }
+}
+
+fn valid(method: AuthMethod, client_id: String, secret: SecretString) -> PresentedSecret {
+    if is_valid_client_id(&client_id) && !secret.expose().is_empty() {
+        PresentedSecret::Valid(ClientSecret {
+            method,
+            client_id,
+            secret,
+        })
+    } else {
+        PresentedSecret::Malformed
+    }
+}
