@@ -55,6 +55,15 @@ pub const SESSION_EVENT_TYPES: &[&str] = &[
     "session.revoked",
 ];
 
+/// The WebSocket connection events (also in the webhook catalogue): a ticket
+/// redeemed, refused, and the gateway's report of the connection's end.
+/// Their payloads carry ids, the masked user id and reasons, never a ticket.
+pub const WS_CONNECTION_EVENT_TYPES: &[&str] = &[
+    "ws.connection.opened",
+    "ws.connection.rejected",
+    "ws.connection.closed",
+];
+
 /// The encryption context of sealed outbox payloads.
 pub const SEALED_PAYLOAD_CONTEXT: &str = "outbox.payload";
 
@@ -106,6 +115,23 @@ impl OutboxEvent {
     /// A user, login, refresh or session event: `{event, ...details}`.
     pub fn session(event_type: &'static str, details: Value) -> Self {
         debug_assert!(SESSION_EVENT_TYPES.contains(&event_type), "{event_type}");
+        let mut payload = json!({ "event": event_type });
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
+            p.extend(extra);
+        }
+        Self {
+            event_type,
+            payload,
+            sealed: false,
+        }
+    }
+
+    /// A WebSocket connection event: `{event, ...details}`.
+    pub fn ws_connection(event_type: &'static str, details: Value) -> Self {
+        debug_assert!(
+            WS_CONNECTION_EVENT_TYPES.contains(&event_type),
+            "{event_type}"
+        );
         let mut payload = json!({ "event": event_type });
         if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
             p.extend(extra);

@@ -28,6 +28,7 @@ pub mod text;
 pub mod token_format;
 pub mod user;
 pub mod webhook;
+pub mod ws_ticket;
 
 pub use error::DomainError;
 pub use secret::SecretString;

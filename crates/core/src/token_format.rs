@@ -18,6 +18,9 @@ pub const DEFAULT_PREFIX: &str = "tsr_";
 /// The prefix of refresh tokens: fixed, so scanners and introspection tell
 /// them from API tokens at a glance.
 pub const REFRESH_PREFIX: &str = "tsr_rt_";
+/// The prefix of WebSocket tickets (short-lived, single-use; see
+/// [`crate::ws_ticket`]).
+pub const WS_TICKET_PREFIX: &str = "tsr_wst_";
 const BODY_LEN: usize = 30;
 /// Refresh tokens carry at least 256 bits: 44 base62 characters are 261.9.
 const REFRESH_BODY_LEN: usize = 44;
@@ -120,6 +123,15 @@ impl TokenFormat {
         Self {
             prefix: REFRESH_PREFIX.to_string(),
             body_len: REFRESH_BODY_LEN,
+        }
+    }
+
+    /// The WebSocket ticket format: [`WS_TICKET_PREFIX`] and the default
+    /// 30-character body (about 178 bits), URL-safe as it stands.
+    pub fn ws_ticket() -> Self {
+        Self {
+            prefix: WS_TICKET_PREFIX.to_string(),
+            body_len: BODY_LEN,
         }
     }
 

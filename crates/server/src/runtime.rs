@@ -17,7 +17,8 @@ use crate::{
     service::{
         background::BackgroundWriter, clients::ClientService, hash_pool::HashPool,
         keys::KeyService, passwords::Passwords, sessions::SessionService, users::UserService,
-        AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
+        ws_tickets::WsTicketService, AuditService, AuthCodeService, InviteService, MfaService,
+        TokenService, WebhookService,
     },
 };
 
@@ -73,6 +74,8 @@ pub struct Services {
     pub users: UserService,
     /// OAuth2 clients: who may introspect, revoke and redeem tickets.
     pub clients: Arc<ClientService>,
+    /// WebSocket tickets and the connections they open.
+    pub ws_tickets: WsTicketService,
     /// Reading the audit log, client details opened.
     pub audit: AuditService,
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
@@ -151,8 +154,10 @@ impl Services {
             Arc::new(client_secrets),
             metrics.clone(),
         ));
+        let ws_tickets = ws_ticket_service(config, &key, &store, &background, &metrics)?;
         Ok(Self {
             clients,
+            ws_tickets,
             store,
             audit,
             tokens,
@@ -181,6 +186,27 @@ impl Services {
     pub async fn check_totp_keys(&self) -> Result<(), StartupError> {
         self.mfa.check_keys().await.map_err(StartupError::Totp)
     }
+}
+
+/// WebSocket tickets: in Redis when `REDIS_URI` is set, else in the database.
+fn ws_ticket_service(
+    config: &Config,
+    key: &SecretString,
+    store: &Arc<dyn Store>,
+    background: &Arc<BackgroundWriter>,
+    metrics: &Arc<Metrics>,
+) -> Result<WsTicketService, StartupError> {
+    let hasher = KeyedHasher::new(key.expose(), crate::service::ws_tickets::HASH_PURPOSE)
+        .map_err(|e| StartupError::Key(e.to_string()))?;
+    WsTicketService::new(
+        store.clone(),
+        config.redis_uri.as_ref().map(|u| u.expose()),
+        config.clients.ws_ticket_ttl,
+        hasher,
+        background.clone(),
+        metrics.clone(),
+    )
+    .map_err(|e| StartupError::Upstreams(format!("REDIS_URI: {e}")))
 }
 
 /// One-time auth codes and the messenger that sends them.

@@ -32,6 +32,7 @@ mod sqlite;
 mod tokens;
 pub mod users;
 mod webhooks;
+mod ws_tickets;
 
 use std::sync::Arc;
 
@@ -62,6 +63,7 @@ pub use webhooks::{
     AttemptRecord, AttemptResult, DeliveryQuery, DueDelivery, EndpointSecrets, NewEndpoint,
     SecretRotation, WebhookRepository,
 };
+pub use ws_tickets::WsTicketRepository;
 
 /// Opens a store. The URL decides the backend; nothing is migrated here.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
@@ -98,4 +100,5 @@ store_of!(
     AuditLog,
     Outbox,
     SchemaAdmin,
+    WsTicketRepository,
 );

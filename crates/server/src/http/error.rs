@@ -172,6 +172,8 @@ impl From<ServiceError> for ApiError {
                 e.retry_after = Some(1);
                 e
             }
+            // Logged where it failed (service::ws_tickets).
+            ServiceError::Unavailable(Dependency::TicketStore) => Self::unavailable(),
             ServiceError::Unavailable(Dependency::Database(e))
             | ServiceError::Conflict(e)
             | ServiceError::Internal(e) => e.into(),

@@ -23,6 +23,7 @@ use super::{
     limits, request_id,
     routes::{
         audit, auth, invites, me_mfa, mfa, sessions, system, tokens, upstreams, users, webhooks,
+        ws_tickets,
     },
     state::AppState,
 };
@@ -48,6 +49,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "upstreams", description = "Cached tokens for upstream APIs"),
         (name = "users", description = "The built-in identity store: users, passwords"),
         (name = "sessions", description = "Sessions for people: login, JWT access tokens, rotating refresh tokens, JWKS"),
+        (name = "websocket", description = "WebSocket tickets: a signed-in person's single-use ticket for a WebSocket URL, redeemed by the gateway"),
         (name = "audit", description = "Reading the audit log (admin; each read is audited)"),
         (name = "system", description = "Health, readiness, metrics")
     )
@@ -62,6 +64,12 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // OAuth2 clients (resource servers, gateways): `client_secret_basic`,
+        // or a client certificate where Tessera terminates TLS.
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
     }
 }
@@ -79,6 +87,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(sessions::routes())
         .merge(audit::routes())
+        .merge(ws_tickets::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

@@ -13,7 +13,8 @@ use crate::{
     runtime::Services,
     service::{
         clients::ClientService, keys::KeyService, sessions::SessionService, users::UserService,
-        AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
+        ws_tickets::WsTicketService, AuditService, AuthCodeService, InviteService, MfaService,
+        TokenService, WebhookService,
     },
 };
 
@@ -63,6 +64,10 @@ impl AppState {
 
     pub fn clients(&self) -> &ClientService {
         &self.0.services.clients
+    }
+
+    pub fn ws_tickets(&self) -> &WsTicketService {
+        &self.0.services.ws_tickets
     }
 
     pub fn keys(&self) -> &KeyService {

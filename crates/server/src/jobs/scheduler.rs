@@ -72,7 +72,13 @@ impl Job {
                     .store
                     .purge_mfa_state(now, now - chrono::Duration::days(1))
                     .await?;
-                Ok((logs + webhooks + mfa) as i64)
+                // Expired WebSocket tickets (a redemption deletes the ones
+                // it finds) and connections closed before the audit horizon.
+                let ws = services
+                    .store
+                    .purge_ws_state(now, now - s.audit_retention)
+                    .await?;
+                Ok((logs + webhooks + mfa + ws) as i64)
             }
             Self::RotateExpiringTokens => {
                 services

@@ -15,7 +15,7 @@ use tessera_core::{
     audit::{AuditEntry, RequestContext},
     crypto::KeyedHasher,
 };
-use tessera_store::{InviteUsageRecord, Store, StoreError, UsageUpdate};
+use tessera_store::{AuditAggregate, InviteUsageRecord, Store, StoreError, UsageUpdate};
 
 use super::failure_audit::{AggregateKey, FailureAggregates, VerifyFailureEvent};
 use crate::metrics::Metrics;
@@ -29,6 +29,8 @@ struct Pending {
     usage: HashMap<String, (DateTime<Utc>, i64)>,
     audit: Vec<AuditEntry>,
     failures: FailureAggregates,
+    /// Other aggregated audit rows (by row key): occurrences to add.
+    counted: HashMap<String, AuditAggregate>,
     invite_usage: Vec<InviteUsageRecord>,
 }
 
@@ -117,6 +119,25 @@ impl BackgroundWriter {
         self.metrics.audit_dropped.inc_by(dropped);
     }
 
+    /// Adds one occurrence to the aggregated audit row `key` with the next
+    /// flush (`entry` is what the row holds if the flush inserts it). O(1),
+    /// no I/O; `entry` is built only for a key not yet pending.
+    pub fn count_aggregate(&self, key: String, entry: impl FnOnce() -> AuditEntry) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(row) = p.counted.get_mut(&key) {
+            row.occurrences += 1;
+        } else if p.counted.len() >= MAX_BUFFERED_ROWS {
+            self.metrics.audit_dropped.inc();
+        } else {
+            let row = AuditAggregate {
+                key: key.clone(),
+                entry: entry(),
+                occurrences: 1,
+            };
+            p.counted.insert(key, row);
+        }
+    }
+
     /// Queues an invite usage-log row to be written with the next flush.
     pub fn queue_invite_usage(&self, row: InviteUsageRecord) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,6 +182,7 @@ impl BackgroundWriter {
             self.requeue(written, audit, "audit", |p| &mut p.audit);
         }
         self.flush_failures().await;
+        self.flush_counted().await;
         if !invite_usage.is_empty() {
             let written = self.store.append_invite_usage(&invite_usage).await;
             self.requeue(written, invite_usage, "invite usage", |p| {
@@ -185,6 +207,30 @@ impl BackgroundWriter {
             self.metrics.background_flush_errors.inc();
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             p.failures.restore(batch);
+        }
+    }
+
+    /// Upserts the other aggregated rows; on failure adds their counts back.
+    async fn flush_counted(&self) {
+        let rows: Vec<AuditAggregate> = {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::take(&mut p.counted).into_values().collect()
+        };
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.upsert_audit_aggregates(&rows).await {
+            tracing::warn!(error = %e, rows = rows.len(), "could not write aggregated audit rows; will retry");
+            self.metrics.background_flush_errors.inc();
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            for row in rows {
+                match p.counted.get_mut(&row.key) {
+                    Some(pending) => pending.occurrences += row.occurrences,
+                    None => {
+                        p.counted.insert(row.key.clone(), row);
+                    }
+                }
+            }
         }
     }
 

@@ -37,6 +37,9 @@ pub enum Dependency {
     /// The password-hashing pool's queue is full; retry in a moment.
     #[error("too many password checks are waiting; retry shortly")]
     PasswordHashing,
+    /// Redis, where WebSocket tickets are kept when `REDIS_URI` is set.
+    #[error("the ticket store is unavailable; retry shortly")]
+    TicketStore,
 }
 
 impl From<StoreError> for ServiceError {

@@ -19,6 +19,7 @@ pub mod tokens;
 pub mod users;
 pub mod verify_cache;
 pub mod webhooks;
+pub mod ws_tickets;
 
 pub use audit::AuditService;
 pub use auth_codes::AuthCodeService;

@@ -32,6 +32,7 @@ mod sessions_walk;
 mod slow_clients;
 mod verify_cache;
 mod verify_failures;
+mod ws_tickets;
 
 fn main() -> std::process::ExitCode {
     let modules = [
@@ -60,6 +61,7 @@ fn main() -> std::process::ExitCode {
         slow_clients::trials(),
         verify_cache::trials(),
         verify_failures::trials(),
+        ws_tickets::trials(),
     ];
     tessera_test_support::harness::run(modules.into_iter().flatten())
 }

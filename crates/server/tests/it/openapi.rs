@@ -120,8 +120,13 @@ fn errors_are_declared_as_problems() {
         let responses = op["responses"].as_object().unwrap();
         let has = |status: &str| responses.contains_key(status);
         let oauth = path == "/oauth2/token";
+        // Routes for OAuth2 clients answer a failed client authentication
+        // as RFC 6749 does, `401 {"error": "invalid_client"}`.
+        let client_auth = op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s.get("client_basic").is_some()));
         for (status, response) in responses {
-            if oauth && status == "400" {
+            if (oauth && status == "400") || (client_auth && status == "401") {
                 assert!(
                     response["content"]["application/json"].is_object(),
                     "{at}: an OAuth2 error body"
@@ -149,7 +154,12 @@ fn errors_are_declared_as_problems() {
             }
         }
         if op.get("security").is_some() {
-            assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{at}");
+            let scheme = if client_auth {
+                "client_basic"
+            } else {
+                "bearer"
+            };
+            assert_eq!(op["security"], serde_json::json!([{ scheme: [] }]), "{at}");
             assert!(has("401"), "{at} needs a token but does not declare 401");
         }
         if op.get("requestBody").is_some() && !oauth {

@@ -198,8 +198,66 @@ async fn session_secrets_never_leak(db: TestDb) {
     }
 }
 
+/// WebSocket tickets: never in the database or the logs (at TRACE), after
+/// an issue, a redemption, a replay and a refused redemption; the gateway's
+/// client secret neither.
+async fn ws_tickets_never_leak(db: TestDb) {
+    use crate::{
+        common::people::{create_user, signed_in},
+        ws_tickets::gateway,
+    };
+    let logs = logs();
+    let mut s = TestServer::start(db).await;
+    let gw = gateway(&s, "leak-gateway", &["ws_tickets"]).await;
+    create_user(&s, "wsleak@example.com").await;
+    let l = signed_in(&s, "wsleak@example.com").await;
+    let access = l["access_token"].as_str().unwrap();
+    let mut tickets = Vec::new();
+    for audience in ["chat", "news"] {
+        let r = s
+            .with_token(access)
+            .post_json("/v1/ws-tickets", json!({ "audience": audience }))
+            .await;
+        assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.text);
+        tickets.push(r.body["ticket"].as_str().unwrap().to_string());
+    }
+    let mut answers = String::new();
+    for (t, audience) in [
+        (&tickets[0], "chat"),
+        (&tickets[0], "chat"),
+        (&tickets[1], "chat"),
+    ] {
+        let r = s
+            .http
+            .post(format!("{}/v1/ws-tickets/redeem", s.base))
+            .basic_auth(&gw.id, Some(&gw.secret))
+            .json(&json!({ "ticket": t, "audience": audience }))
+            .send()
+            .await
+            .unwrap();
+        answers.push_str(&r.text().await.unwrap());
+    }
+    assert!(
+        answers.contains("true") && answers.contains("false"),
+        "{answers}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.stop().await;
+
+    let db_text = s.db.all_text().await;
+    assert!(db_text.contains("ws.connection.open"), "read the audit log");
+    let log_text = logs.text();
+    for secret in tickets.iter().chain([&gw.secret]) {
+        let body = &secret[secret.len() - 30..];
+        assert!(!db_text.contains(body), "a secret in the database");
+        assert!(!log_text.contains(body), "a secret in the logs");
+        assert!(!answers.contains(body), "a secret in a response");
+    }
+}
+
 backend_tests!(
     secrets_appear_only_in_their_issuing_response,
     second_factor_secrets_never_leak,
     session_secrets_never_leak,
+    ws_tickets_never_leak,
 );

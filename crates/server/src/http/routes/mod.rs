@@ -21,3 +21,4 @@ pub mod upstreams;
 mod user_dto;
 pub mod users;
 pub mod webhooks;
+pub mod ws_tickets;
