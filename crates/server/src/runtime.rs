@@ -15,8 +15,13 @@ use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
     service::{
-        background::BackgroundWriter, clients::ClientService, hash_pool::HashPool,
-        keys::KeyService, passwords::Passwords, sessions::SessionService, users::UserService,
+        background::BackgroundWriter,
+        clients::{ClientDeps, ClientService},
+        hash_pool::HashPool,
+        keys::KeyService,
+        passwords::Passwords,
+        sessions::SessionService,
+        users::UserService,
         AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
     },
 };
@@ -148,8 +153,13 @@ impl Services {
                 .map_err(key_error)?;
         let clients = Arc::new(ClientService::new(
             config.clients.clone(),
-            Arc::new(client_secrets),
-            metrics.clone(),
+            ClientDeps {
+                hasher: Arc::new(client_secrets),
+                store: store.clone(),
+                background: background.clone(),
+                metrics: metrics.clone(),
+                cache_ttl: config.tokens.verify_cache_ttl,
+            },
         ));
         Ok(Self {
             clients,

@@ -10,6 +10,7 @@ mod common;
 mod audit_read;
 mod background_writer;
 mod client_address;
+mod clients_api;
 mod db_outage;
 mod delivery;
 mod hostile_input;
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
         audit_read::trials(),
         background_writer::trials(),
         client_address::trials(),
+        clients_api::trials(),
         db_outage::trials(),
         delivery::trials(),
         hostile_input::trials(),
