@@ -11,6 +11,7 @@ mod audit_read;
 mod background_writer;
 mod client_address;
 mod clients_api;
+mod clients_auth;
 mod db_outage;
 mod delivery;
 mod hostile_input;
@@ -40,6 +41,7 @@ fn main() -> std::process::ExitCode {
         background_writer::trials(),
         client_address::trials(),
         clients_api::trials(),
+        clients_auth::trials(),
         db_outage::trials(),
         delivery::trials(),
         hostile_input::trials(),
