@@ -15,10 +15,15 @@ use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
     service::{
-        background::BackgroundWriter, clients::ClientService, hash_pool::HashPool,
-        keys::KeyService, passwords::Passwords, sessions::SessionService, users::UserService,
-        ws_tickets::WsTicketService, AuditService, AuthCodeService, InviteService, MfaService,
-        TokenService, WebhookService,
+        background::BackgroundWriter,
+        clients::{ClientDeps, ClientService},
+        hash_pool::HashPool,
+        keys::KeyService,
+        passwords::Passwords,
+        sessions::SessionService,
+        users::UserService,
+        ws_tickets::WsTicketService,
+        AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
     },
 };
 
@@ -151,8 +156,13 @@ impl Services {
                 .map_err(key_error)?;
         let clients = Arc::new(ClientService::new(
             config.clients.clone(),
-            Arc::new(client_secrets),
-            metrics.clone(),
+            ClientDeps {
+                hasher: Arc::new(client_secrets),
+                store: store.clone(),
+                background: background.clone(),
+                metrics: metrics.clone(),
+                cache_ttl: config.tokens.verify_cache_ttl,
+            },
         ));
         let ws_tickets = ws_ticket_service(config, &key, &store, &background, &metrics)?;
         Ok(Self {
