@@ -135,6 +135,33 @@ impl WriteTx {
         Ok(n == 1)
     }
 
+    /// Uses the token with this hash, naming its successor, if it is still
+    /// unused, unrevoked and unexpired, and returns it as it now is: the
+    /// conditional update of [`WriteTx::use_refresh_token`], by hash, for
+    /// the fast path (run after the session is locked).
+    pub async fn use_refresh_token_by_hash(
+        &mut self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        next: &Succession<'_>,
+    ) -> Result<Option<RefreshToken>, StoreError> {
+        sqlx::query_as::<_, RefreshRow>(&format!(
+            "UPDATE refresh_tokens SET used_at = $2, successor_id = $3, successor_sealed = $4, \
+             successor_until = $5 \
+             WHERE token_hash = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(hash.to_hex())
+        .bind(to_millis(now))
+        .bind(next.successor_id)
+        .bind(next.sealed)
+        .bind(opt_millis(next.until))
+        .fetch_optional(&mut **self)
+        .await?
+        .map(RefreshToken::try_from)
+        .transpose()
+    }
+
     /// Revokes every token of the family (the session's) and drops any
     /// sealed successor still kept for a grace window.
     pub async fn revoke_refresh_family(

@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tessera_core::session::{RevokeReason, Session};
+use tessera_core::{
+    session::{RevokeReason, Session},
+    token_format::TokenHash,
+};
 
 use super::{signing_keys::StoredSigningKey, SessionQuery, SessionRepository};
 use crate::{
@@ -94,10 +97,7 @@ impl SessionRepository for SqlStore {
             .await
     }
 
-    async fn refresh_token_session(
-        &self,
-        hash: &tessera_core::token_format::TokenHash,
-    ) -> Result<Option<String>, StoreError> {
+    async fn refresh_token_session(&self, hash: &TokenHash) -> Result<Option<String>, StoreError> {
         let row: Option<(String,)> =
             sqlx::query_as("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
                 .bind(hash.to_hex())
@@ -144,6 +144,38 @@ impl WriteTx {
     /// refresh of one family starts here, so they run one after another.
     pub async fn lock_session(&mut self, id: &str) -> Result<Option<Session>, StoreError> {
         lock_row::<SessionRow>(self, id).await
+    }
+
+    /// The first step of a refresh's fast path: if the token with this hash
+    /// belongs to a live session (not revoked, before both deadlines),
+    /// records the refresh on it (activity now, the idle deadline renewed
+    /// to `idle_candidate` but never past the absolute one) and returns it
+    /// as it now is. Being an update, it also locks the session for the
+    /// rest of the transaction, like [`WriteTx::lock_session`]: the lock
+    /// every writer of a session takes first. One statement, where the slow
+    /// path needs a lookup, a lock, a read and a touch.
+    pub async fn touch_live_session_of_refresh(
+        &mut self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+        idle_candidate: DateTime<Utc>,
+    ) -> Result<Option<Session>, StoreError> {
+        // RETURNING names the updated table's columns bare.
+        let columns = SessionRow::COLUMNS.replace("t.", "");
+        sqlx::query_as::<_, SessionRow>(&format!(
+            "UPDATE sessions SET last_refreshed_at = $2, updated_at = $2, \
+             idle_expires_at = CASE WHEN expires_at < $3 THEN expires_at ELSE $3 END \
+             WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) \
+             AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2 \
+             RETURNING {columns}"
+        ))
+        .bind(hash.to_hex())
+        .bind(to_millis(now))
+        .bind(to_millis(idle_candidate))
+        .fetch_optional(&mut **self)
+        .await?
+        .map(Session::try_from)
+        .transpose()
     }
 
     /// Records a refresh: activity now, the idle deadline renewed.

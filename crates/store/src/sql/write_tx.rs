@@ -40,6 +40,13 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Undoes every change of this transaction now (dropping it does the
+    /// same, but only when the connection is next used).
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+
     /// The bare transaction, for the migration runner. It gives up this
     /// process's writer turn, which migrations (run at start-up, before any
     /// request) do not need: the database's own write lock still holds.

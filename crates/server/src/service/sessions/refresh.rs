@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use tessera_core::{
     audit::RequestContext,
     session::{RefreshToken, RefreshVerdict, RevokeReason, Session},
+    token_format::{GeneratedToken, TokenHash},
     user::mask_user_id,
     DomainError, SecretString,
 };
@@ -22,6 +23,22 @@ use crate::service::ServiceError;
 enum Step {
     Issued(IssuedSession),
     Refused(&'static str),
+}
+
+/// A successor kept sealed for the reuse grace window (none without one).
+struct SealedSuccessor {
+    sealed: Option<String>,
+    until: Option<DateTime<Utc>>,
+}
+
+impl SealedSuccessor {
+    fn succession<'a>(&'a self, successor_id: &'a str) -> RefreshSuccession<'a> {
+        RefreshSuccession {
+            successor_id,
+            sealed: self.sealed.as_deref(),
+            until: self.until,
+        }
+    }
 }
 
 impl SessionService {
@@ -51,11 +68,65 @@ impl SessionService {
 
     async fn refresh_hashed(
         &self,
-        hash: &tessera_core::token_format::TokenHash,
+        hash: &TokenHash,
         client_id: Option<&str>,
         ctx: &RequestContext,
     ) -> Result<Step, ServiceError> {
         let now = tessera_core::ids::now();
+        if let Some(step) = self.rotate_fast(hash, client_id, ctx, now).await? {
+            return Ok(step);
+        }
+        self.refresh_judged(hash, client_id, ctx, now).await
+    }
+
+    /// The common case, a live token of a live session, in one short
+    /// transaction: touch (and so lock) the session, use the token by its
+    /// conditional update, insert the successor. Each step's condition is
+    /// the rule the slow path checks; when one does not hold, nothing is
+    /// kept and `None` sends the presentation to [`Self::refresh_judged`],
+    /// which tells a grace replay, a reuse and a refusal apart. On SQLite,
+    /// whose writers take turns, the statements inside a turn are the
+    /// refresh rate: five here against nine on the slow path.
+    async fn rotate_fast(
+        &self,
+        hash: &TokenHash,
+        client_id: Option<&str>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Step>, ServiceError> {
+        let mut tx = self.store.begin_write().await?;
+        let idle = now + self.settings.lifetimes.idle;
+        let session = tx.touch_live_session_of_refresh(hash, now, idle).await?;
+        let Some(session) =
+            session.filter(|s| client_id.is_none() || s.client_id.as_deref() == client_id)
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let (next_raw, mut next) = self.new_refresh_token(&session, None, now);
+        let sealed = self.seal_successor(&next_raw, now);
+        let Some(token) = tx
+            .use_refresh_token_by_hash(hash, now, &sealed.succession(&next.id))
+            .await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        next.parent_id = Some(token.id);
+        self.finish_rotation(tx, &session, next_raw, next, ctx, now)
+            .await
+            .map(Some)
+    }
+
+    /// Judges the token under the session's lock: rotation, a grace replay,
+    /// reuse (the family revoked) or a refusal.
+    async fn refresh_judged(
+        &self,
+        hash: &TokenHash,
+        client_id: Option<&str>,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Step, ServiceError> {
         let mut tx = self.store.begin_write().await?;
         let Some(found) = tx.find_refresh_token(hash).await? else {
             return Ok(Step::Refused("unknown"));
@@ -90,6 +161,19 @@ impl SessionService {
         }
     }
 
+    /// The successor sealed for the grace window, when there is one.
+    fn seal_successor(&self, next_raw: &GeneratedToken, now: DateTime<Utc>) -> SealedSuccessor {
+        let grace = self.settings.lifetimes.reuse_grace;
+        let sealed = (!grace.is_zero()).then(|| {
+            self.successor_keyring
+                .seal(next_raw.raw.expose().as_bytes(), SUCCESSOR_CONTEXT)
+        });
+        SealedSuccessor {
+            until: sealed.as_ref().map(|_| now + grace),
+            sealed,
+        }
+    }
+
     async fn rotate(
         &self,
         mut tx: WriteTx,
@@ -99,27 +183,36 @@ impl SessionService {
         now: DateTime<Utc>,
     ) -> Result<Step, ServiceError> {
         let (next_raw, next) = self.new_refresh_token(session, Some(&token.id), now);
-        let grace = self.settings.lifetimes.reuse_grace;
-        let sealed = (!grace.is_zero()).then(|| {
-            self.successor_keyring
-                .seal(next_raw.raw.expose().as_bytes(), SUCCESSOR_CONTEXT)
-        });
-        let succession = RefreshSuccession {
-            successor_id: &next.id,
-            sealed: sealed.as_deref(),
-            until: sealed.as_ref().map(|_| now + grace),
-        };
+        let sealed = self.seal_successor(&next_raw, now);
         // The conditional update is the guard: under the session lock it
         // cannot fail, and if it ever did, nothing is minted.
-        if !tx.use_refresh_token(&token.id, now, &succession).await? {
+        if !tx
+            .use_refresh_token(&token.id, now, &sealed.succession(&next.id))
+            .await?
+        {
             return Ok(Step::Refused("raced"));
         }
-        tx.insert_refresh_token(&next, &next_raw.hash).await?;
         let idle = self
             .settings
             .lifetimes
             .idle_deadline(now, session.expires_at);
         tx.touch_session(&session.id, now, idle).await?;
+        self.finish_rotation(tx, session, next_raw, next, ctx, now)
+            .await
+    }
+
+    /// Inserts the successor, writes the audit row and the event, commits,
+    /// and hands out the new pair.
+    async fn finish_rotation(
+        &self,
+        mut tx: WriteTx,
+        session: &Session,
+        next_raw: GeneratedToken,
+        next: RefreshToken,
+        ctx: &RequestContext,
+        now: DateTime<Utc>,
+    ) -> Result<Step, ServiceError> {
+        tx.insert_refresh_token(&next, &next_raw.hash).await?;
         let (audit, event) = events::refresh_rotated(session, false, ctx);
         tx.append_audit(&[audit]).await?;
         tx.append_events(&[event]).await?;
