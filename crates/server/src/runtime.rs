@@ -151,20 +151,8 @@ impl Services {
         let destinations = keyring("auth-code-destination")?;
         let auth_codes = auth_code_service(config, &store, &all_keys, destinations, &metrics)?;
         let audit = AuditService::new(store.clone(), audit_keyring.clone());
-        let client_secrets =
-            KeyedHasher::new(key.expose(), crate::service::clients::SECRET_HASH_PURPOSE)
-                .map_err(key_error)?;
-        let clients = Arc::new(ClientService::new(
-            config.clients.clone(),
-            ClientDeps {
-                hasher: Arc::new(client_secrets),
-                store: store.clone(),
-                background: background.clone(),
-                metrics: metrics.clone(),
-                cache_ttl: config.tokens.verify_cache_ttl,
-            },
-        ));
-        let ws_tickets = ws_ticket_service(config, &key, &store, &background, &metrics)?;
+        let (clients, ws_tickets) =
+            resource_server_services(config, &key, &store, &background, &metrics)?;
         Ok(Self {
             clients,
             ws_tickets,
@@ -198,25 +186,38 @@ impl Services {
     }
 }
 
-/// WebSocket tickets: in Redis when `REDIS_URI` is set, else in the database.
-fn ws_ticket_service(
+/// What resource servers and gateways talk to: OAuth2 clients, and
+/// WebSocket tickets (in Redis when `REDIS_URI` is set, else in the database).
+fn resource_server_services(
     config: &Config,
     key: &SecretString,
     store: &Arc<dyn Store>,
     background: &Arc<BackgroundWriter>,
     metrics: &Arc<Metrics>,
-) -> Result<WsTicketService, StartupError> {
-    let hasher = KeyedHasher::new(key.expose(), crate::service::ws_tickets::HASH_PURPOSE)
-        .map_err(|e| StartupError::Key(e.to_string()))?;
-    WsTicketService::new(
+) -> Result<(Arc<ClientService>, WsTicketService), StartupError> {
+    let hasher = |purpose: &str| {
+        KeyedHasher::new(key.expose(), purpose).map_err(|e| StartupError::Key(e.to_string()))
+    };
+    let clients = Arc::new(ClientService::new(
+        config.clients.clone(),
+        ClientDeps {
+            hasher: Arc::new(hasher(crate::service::clients::SECRET_HASH_PURPOSE)?),
+            store: store.clone(),
+            background: background.clone(),
+            metrics: metrics.clone(),
+            cache_ttl: config.tokens.verify_cache_ttl,
+        },
+    ));
+    let ws_tickets = WsTicketService::new(
         store.clone(),
         config.redis_uri.as_ref().map(|u| u.expose()),
         config.clients.ws_ticket_ttl,
-        hasher,
+        hasher(crate::service::ws_tickets::HASH_PURPOSE)?,
         background.clone(),
         metrics.clone(),
     )
-    .map_err(|e| StartupError::Upstreams(format!("REDIS_URI: {e}")))
+    .map_err(|e| StartupError::Upstreams(format!("REDIS_URI: {e}")))?;
+    Ok((clients, ws_tickets))
 }
 
 /// One-time auth codes and the messenger that sends them.
