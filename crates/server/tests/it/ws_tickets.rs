@@ -160,6 +160,11 @@ async fn one_ticket_opens_one_connection_and_every_event_is_delivered(db: TestDb
     as_gateway(&s, Some(&gw), &path, json!({"code": 99}))
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    // Another gateway's connection is not found to this one.
+    let other = gateway(&s, "news-gateway", &["ws_tickets"]).await;
+    as_gateway(&s, Some(&other), &path, json!({}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "ws_connection_not_found");
 
     // Another audience, another IP: refused, and the ticket is spent.
     let t = ticket(&s, &access, json!({"audience": "chat"})).await;
@@ -348,9 +353,18 @@ async fn revoked_expired_and_unknown_tickets_are_refused(db: TestDb) {
 /// with GETDEL: one active answer of twenty, revoked sessions refused.
 async fn tickets_in_redis_are_taken_once(db: TestDb) {
     let redis = tessera_test_support::redis_url().await;
-    let s = TestServer::start_with(db, &[("REDIS_URI", redis.as_str())]).await;
+    let env = [
+        ("REDIS_URI", redis.as_str()),
+        ("TESSERA_WS_TICKET_TTL", "5"),
+    ];
+    let s = TestServer::start_with(db, &env).await;
     let gw = gateway(&s, "chat-gateway", &["ws_tickets"]).await;
     let (access, sid) = person(&s, "redis@example.com").await;
+    // Redis drops a ticket at its TTL: refused (as unknown) after it.
+    let t = ticket(&s, &access, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    let a = redeem(&s, &gw, json!({"ticket": t})).await;
+    assert_eq!(a.body, json!({"active": false}));
     let t = ticket(&s, &access, json!({"audience": "chat"})).await;
     let answers = race(&s, &gw, &t, 20).await;
     exactly_one_active(&answers, &sid);
