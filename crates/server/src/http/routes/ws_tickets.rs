@@ -66,7 +66,7 @@ pub struct ConnectionClosedRequest {
     /// The WebSocket close code (RFC 6455 §7.4).
     #[schema(minimum = 1000, maximum = 4999)]
     pub code: Option<i64>,
-    /// The close reason, at most 123 bytes, one line.
+    /// The close reason, at most 123 characters, one line.
     #[schema(max_length = 123, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
     pub reason: Option<String>,
 }
