@@ -206,7 +206,10 @@ async fn client_secrets_never_leak(db: TestDb) {
     use tessera_core::{audit::RequestContext, client::Capability, SecretString};
     use tessera_server::service::clients::ClientCredentials;
     const STATIC_SECRET: &str = "static-leak-check-0123456789";
-    let env = [("INTROSPECTION_CLIENTS", "gateway:static-leak-check-0123456789")];
+    let env = [(
+        "INTROSPECTION_CLIENTS",
+        "gateway:static-leak-check-0123456789",
+    )];
     let logs = logs();
     let mut s = TestServer::start_with(db, &env).await;
     let created = s
@@ -221,11 +224,19 @@ async fn client_secrets_never_leak(db: TestDb) {
     let path = format!("/v1/clients/{id}");
     let rotated = s
         .as_admin()
-        .post_json(&format!("{path}/rotate-secret"), json!({"grace_seconds": 60}))
+        .post_json(
+            &format!("{path}/rotate-secret"),
+            json!({"grace_seconds": 60}),
+        )
         .await;
     let second = rotated.body["client_secret"].as_str().unwrap().to_string();
     let mut other = String::new();
-    other.push_str(&s.as_admin().patch_json(&path, json!({"name": "n"})).await.text);
+    other.push_str(
+        &s.as_admin()
+            .patch_json(&path, json!({"name": "n"}))
+            .await
+            .text,
+    );
     other.push_str(&s.as_admin().get(&path).await.text);
     other.push_str(&s.as_admin().get("/v1/clients").await.text);
     other.push_str(&s.as_admin().get("/v1/clients/gateway").await.text);
@@ -253,10 +264,16 @@ async fn client_secrets_never_leak(db: TestDb) {
     s.stop().await;
 
     let db_text = s.db.all_text().await;
-    assert!(db_text.contains("client.rotate_secret"), "read the audit log");
+    assert!(
+        db_text.contains("client.rotate_secret"),
+        "read the audit log"
+    );
     assert!(db_text.contains("client.authenticate"), "failures audited");
     let log_text = logs.text();
-    assert!(log_text.contains("client authentication failed"), "logs were captured");
+    assert!(
+        log_text.contains("client authentication failed"),
+        "logs were captured"
+    );
     assert!(!created.text.contains(&second) && !rotated.text.contains(&first));
     for secret in [&first[4..], &second[4..], STATIC_SECRET] {
         assert!(!db_text.contains(secret), "{secret} found in the database");
