@@ -74,14 +74,6 @@ impl RegisteredClient {
             previous_secret_expires_at: self.previous_secret_expires_at,
         }
     }
-
-    /// The digest of the previous secret, if its grace has not ended at `now`.
-    pub fn previous_hash_at(&self, now: DateTime<Utc>) -> Option<&str> {
-        match (&self.previous_secret_hash, self.previous_secret_expires_at) {
-            (Some(h), Some(until)) if now < until => Some(h),
-            _ => None,
-        }
-    }
 }
 
 /// A new registry client id: `cl_` and a UUIDv7 in 32 hex digits, so ids

@@ -151,8 +151,9 @@ impl Services {
         let destinations = keyring("auth-code-destination")?;
         let auth_codes = auth_code_service(config, &store, &all_keys, destinations, &metrics)?;
         let audit = AuditService::new(store.clone(), audit_keyring.clone());
-        let (clients, ws_tickets) =
-            resource_server_services(config, &key, &store, &background, &metrics)?;
+        let clients = client_service(config, key.expose(), &store, &background, &metrics)
+            .map_err(key_error)?;
+        let ws_tickets = ws_ticket_service(config, &key, &store, &background, &metrics)?;
         Ok(Self {
             clients,
             ws_tickets,
@@ -186,38 +187,47 @@ impl Services {
     }
 }
 
-/// What resource servers and gateways talk to: OAuth2 clients, and
-/// WebSocket tickets (in Redis when `REDIS_URI` is set, else in the database).
-fn resource_server_services(
+/// OAuth2 client authentication and the client registry; secrets are
+/// hashed under a key derived from the server key.
+fn client_service(
     config: &Config,
-    key: &SecretString,
+    key: &str,
     store: &Arc<dyn Store>,
     background: &Arc<BackgroundWriter>,
     metrics: &Arc<Metrics>,
-) -> Result<(Arc<ClientService>, WsTicketService), StartupError> {
-    let hasher = |purpose: &str| {
-        KeyedHasher::new(key.expose(), purpose).map_err(|e| StartupError::Key(e.to_string()))
-    };
-    let clients = Arc::new(ClientService::new(
+) -> Result<Arc<ClientService>, tessera_core::crypto::CryptoError> {
+    let hasher = KeyedHasher::new(key, crate::service::clients::SECRET_HASH_PURPOSE)?;
+    Ok(Arc::new(ClientService::new(
         config.clients.clone(),
         ClientDeps {
-            hasher: Arc::new(hasher(crate::service::clients::SECRET_HASH_PURPOSE)?),
+            hasher: Arc::new(hasher),
             store: store.clone(),
             background: background.clone(),
             metrics: metrics.clone(),
             cache_ttl: config.tokens.verify_cache_ttl,
         },
-    ));
-    let ws_tickets = WsTicketService::new(
+    )))
+}
+
+/// WebSocket tickets: in Redis when `REDIS_URI` is set, else in the database.
+fn ws_ticket_service(
+    config: &Config,
+    key: &SecretString,
+    store: &Arc<dyn Store>,
+    background: &Arc<BackgroundWriter>,
+    metrics: &Arc<Metrics>,
+) -> Result<WsTicketService, StartupError> {
+    let hasher = KeyedHasher::new(key.expose(), crate::service::ws_tickets::HASH_PURPOSE)
+        .map_err(|e| StartupError::Key(e.to_string()))?;
+    WsTicketService::new(
         store.clone(),
         config.redis_uri.as_ref().map(|u| u.expose()),
         config.clients.ws_ticket_ttl,
-        hasher(crate::service::ws_tickets::HASH_PURPOSE)?,
+        hasher,
         background.clone(),
         metrics.clone(),
     )
-    .map_err(|e| StartupError::Upstreams(format!("REDIS_URI: {e}")))?;
-    Ok((clients, ws_tickets))
+    .map_err(|e| StartupError::Upstreams(format!("REDIS_URI: {e}")))
 }
 
 /// One-time auth codes and the messenger that sends them.

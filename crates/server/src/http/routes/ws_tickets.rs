@@ -84,7 +84,13 @@ impl FromRequestParts<AppState> for Gateway {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let Ok(audit) = RequestAudit::from_request_parts(parts, state).await;
-        let credentials = client_credentials(&parts.headers, peer_certificate(parts), None, None);
+        let credentials = client_credentials(
+            &parts.headers,
+            peer_certificate(parts),
+            None,
+            None,
+            audit.client.ip,
+        );
         let client = state
             .clients()
             .authenticate(&credentials, Capability::WsTickets, audit.context())

@@ -4,6 +4,12 @@
 //! aggregated into the audit log by the background writer (anyone can send
 //! failures, so one synchronous audit row each would let a caller grow the
 //! table and slow every request).
+//!
+//! A throttled caller gets the answer of every other failure (`401
+//! invalid_client`, no `Retry-After`): a distinct status or header would
+//! tell a guesser that it was throttled, and so that its earlier guesses
+//! were counted as failures. A legitimate client stuck behind a throttled
+//! address finds the reason (`throttled`) in the log and the audit log.
 
 use chrono::Duration;
 use tessera_core::{
