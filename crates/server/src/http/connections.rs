@@ -165,7 +165,12 @@ pub async fn serve<H: Handshake>(
     }
     drop(listener);
     let _ = stop_tx.send(());
-    // Every connection holds a permit: all of them back means all closed.
+    drain(&permits, max).await;
+}
+
+/// Waits for the connections in progress, at most [`DRAIN_TIMEOUT`]. Every
+/// connection holds a permit: all of them back means all closed.
+async fn drain(permits: &Semaphore, max: usize) {
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     if tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(all))
         .await

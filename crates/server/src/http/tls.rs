@@ -259,7 +259,7 @@ fn directory_string(tag: Tag, value: &[u8]) -> Option<String> {
         Tag::Utf8String | Tag::PrintableString | Tag::Ia5String => {
             String::from_utf8(value.to_vec()).ok()
         }
-        Tag::BmpString if value.len() % 2 == 0 => {
+        Tag::BmpString if value.len().is_multiple_of(2) => {
             let units = value.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]]));
             char::decode_utf16(units)
                 .collect::<Result<String, _>>()
