@@ -1,7 +1,9 @@
 //! Issue #14, mutual TLS: Tessera serves HTTPS itself with certificates made
 //! in the test. Every kind of client certificate reaches the handlers as
 //! what it is (its CNs) or as nothing (another CA, no `clientAuth`, only
-//! `serverAuth`, revoked, expired); the TLS listener keeps the connection
+//! `serverAuth`, revoked, expired), and client authentication makes of it
+//! `mtls:<CN>`, a refused certificate, or no certificate (Basic still
+//! works beside any of them); the TLS listener keeps the connection
 //! cap, load shedding and the header deadline, and drops a client that never
 //! finishes its handshake; and unusable files stop start-up naming the
 //! variable, never quoting a key.
@@ -16,14 +18,17 @@ use axum::{http::request::Parts, routing::get, Json, Router};
 use rcgen::ExtendedKeyUsagePurpose;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use tessera_core::{audit::RequestContext, client::Capability};
 use tessera_server::{
     config::TlsSettings,
     http::{
         connections::{self, ConnectionLimits},
-        oauth_client::peer_certificate,
+        oauth_client::{client_credentials, peer_certificate},
         tls::Tls,
         watchdog::Deadlines,
     },
+    service::clients::ClientService,
+    Services,
 };
 use tessera_test_support::{tests, TestDb};
 use tokio::{io::AsyncReadExt, net::TcpStream};
@@ -100,14 +105,28 @@ impl Pki {
     }
 }
 
-/// The test route: what `peer_certificate` finds on the request.
-async fn peer(parts: Parts) -> Json<Value> {
-    Json(json!({ "common_names": peer_certificate(&parts).map(|p| p.common_names.clone()) }))
+/// The test route: the certificate `peer_certificate` finds on the
+/// request, and what `ClientService::authenticate` makes of the caller for
+/// introspection (the client id, or the reason kept in the log).
+async fn peer(clients: Arc<ClientService>, parts: Parts) -> Json<Value> {
+    let certificate = peer_certificate(&parts);
+    let credentials = client_credentials(&parts.headers, certificate, None, None);
+    let ctx = RequestContext::default();
+    let outcome = clients
+        .authenticate(&credentials, Capability::Introspect, &ctx)
+        .await;
+    Json(json!({
+        "common_names": certificate.map(|p| p.common_names.clone()),
+        "client": match outcome {
+            Ok(client) => client.id,
+            Err(reason) => reason.as_str().to_string(),
+        },
+    }))
 }
 
 /// Serves a router with only `/peer` over `tls` through the real accept
 /// loop; returns its address.
-async fn serve_peer_route(tls: Tls) -> std::net::SocketAddr {
+async fn serve_peer_route(tls: Tls, clients: Arc<ClientService>) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let limits = ConnectionLimits {
@@ -118,15 +137,23 @@ async fn serve_peer_route(tls: Tls) -> std::net::SocketAddr {
         body_timeout: Duration::from_secs(10),
         max_connections: 64,
     };
-    let app = Router::new().route("/peer", get(peer));
+    let app = Router::new().route("/peer", get(move |parts| peer(clients, parts)));
     let never = std::future::pending::<()>();
     tokio::spawn(connections::serve(listener, app, limits, tls, never));
     addr
 }
 
-async fn each_client_certificate_is_seen_or_ignored() {
+async fn each_client_certificate_is_seen_or_ignored(db: TestDb) {
     let pki = Pki::new();
-    let addr = serve_peer_route(Tls::load(&pki.settings()).unwrap()).await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("INTROSPECTION_MTLS_ALLOWED_CNS", "gateway.internal"),
+        ("INTROSPECTION_CLIENTS", "api:0123456789abcdef"),
+    ];
+    let config = common::config(&db.url, data_dir.path(), &env);
+    let services = Services::open(&config).await.unwrap();
+    let tls = Tls::load(&pki.settings()).unwrap();
+    let addr = serve_peer_route(tls, services.clients.clone()).await;
     let ca = &pki.client_ca;
     let no_eku = Leaf {
         usages: Vec::new(),
@@ -144,28 +171,36 @@ async fn each_client_certificate_is_seen_or_ignored() {
         cn: None,
         ..Leaf::client("", 8)
     };
+    let missing = "missing";
+    let refused = "certificate_refused";
+    let other_ca = || pki.other_ca.issue(Leaf::client("gateway.internal", 2));
+    // (case, certificate, Basic credentials, CNs seen, client or failure)
     #[rustfmt::skip]
-    let cases: Vec<(&str, Option<Issued>, Value)> = vec![
-        ("no certificate", None, Value::Null),
-        ("allowed CN", Some(ca.issue(Leaf::client("gateway.internal", 2))), json!(["gateway.internal"])),
-        ("another CN", Some(ca.issue(Leaf::client("intruder", 3))), json!(["intruder"])),
-        ("no CN", Some(ca.issue(no_cn)), json!([])),
-        ("another CA", Some(pki.other_ca.issue(Leaf::client("gateway.internal", 2))), Value::Null),
-        ("no extended key usage", Some(ca.issue(no_eku)), Value::Null),
-        ("serverAuth only", Some(ca.issue(server_only)), Value::Null),
-        ("expired", Some(ca.issue(expired)), Value::Null),
-        ("revoked", Some(ca.issue(Leaf::client("gateway.internal", REVOKED))), Value::Null),
+    let cases: Vec<(&str, Option<Issued>, bool, Value, &str)> = vec![
+        ("no certificate", None, false, Value::Null, missing),
+        ("allowed CN", Some(ca.issue(Leaf::client("gateway.internal", 2))), false, json!(["gateway.internal"]), "mtls:gateway.internal"),
+        ("another CN", Some(ca.issue(Leaf::client("intruder", 3))), false, json!(["intruder"]), refused),
+        ("another CN, with Basic", Some(ca.issue(Leaf::client("intruder", 4))), true, json!(["intruder"]), "api"),
+        ("no CN", Some(ca.issue(no_cn)), false, json!([]), refused),
+        ("another CA", Some(other_ca()), false, Value::Null, missing),
+        ("another CA, with Basic", Some(other_ca()), true, Value::Null, "api"),
+        ("no extended key usage", Some(ca.issue(no_eku)), false, Value::Null, missing),
+        ("serverAuth only", Some(ca.issue(server_only)), false, Value::Null, missing),
+        ("expired", Some(ca.issue(expired)), false, Value::Null, missing),
+        ("revoked", Some(ca.issue(Leaf::client("gateway.internal", REVOKED))), false, Value::Null, missing),
     ];
-    for (name, identity, expected) in cases {
-        let res = pki
+    for (name, identity, basic, cns, client) in cases {
+        let mut req = pki
             .client(identity.as_ref())
-            .get(format!("https://{addr}/peer"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            .get(format!("https://{addr}/peer"));
+        if basic {
+            req = req.basic_auth("api", Some("0123456789abcdef"));
+        }
+        let res = req.send().await.unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(res.status(), StatusCode::OK, "{name}");
         let body: Value = res.json().await.unwrap();
-        assert_eq!(body["common_names"], expected, "{name}");
+        assert_eq!(body["common_names"], cns, "{name}");
+        assert_eq!(body["client"], client, "{name}");
     }
 }
 
@@ -333,7 +368,6 @@ fn unusable_tls_files_stop_start_up_naming_the_variable() {
 }
 
 tests! {
-    backends: https_keeps_the_connection_limits_and_timeouts;
-    multi_thread: each_client_certificate_is_seen_or_ignored;
+    backends: https_keeps_the_connection_limits_and_timeouts, each_client_certificate_is_seen_or_ignored;
     sync: unusable_tls_files_stop_start_up_naming_the_variable;
 }
