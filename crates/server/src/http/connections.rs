@@ -211,8 +211,12 @@ impl Conn {
     async fn serve<H: Handshake>(mut self, stream: TcpStream, remote: SocketAddr, h: Arc<H>) {
         let _ = stream.set_nodelay(true);
         // Within the slot: a client slow to shake hands holds one, for
-        // no longer than the handshake's own timeout.
-        let Some(Accepted { stream, peer }) = h.handshake(stream, remote).await else {
+        // no longer than the handshake's own timeout (or shutdown).
+        let accepted = tokio::select! {
+            accepted = h.handshake(stream, remote) => accepted,
+            _ = self.stop.changed() => None,
+        };
+        let Some(Accepted { stream, peer }) = accepted else {
             return;
         };
         let activity = Activity::new();
