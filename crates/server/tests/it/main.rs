@@ -30,6 +30,7 @@ mod sessions_python;
 mod sessions_races;
 mod sessions_walk;
 mod slow_clients;
+mod tls;
 mod verify_cache;
 mod verify_failures;
 
@@ -58,6 +59,7 @@ fn main() -> std::process::ExitCode {
         sessions_races::trials(),
         sessions_walk::trials(),
         slow_clients::trials(),
+        tls::trials(),
         verify_cache::trials(),
         verify_failures::trials(),
     ];
