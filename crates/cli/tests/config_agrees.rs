@@ -103,6 +103,9 @@ fn config_check_refuses_exactly_what_serve_refuses() {
         (&[("REDIS_URI", "http://cache")], false, "REDIS_URI"),
         (&[("TESSERA_TOKEN_DEFAULT_TTL", "400d")], false, "TESSERA_TOKEN"),
         (&[("TESSERA_CONFIG", bad_upstream.as_str())], false, "upstreams: unknown variant"),
+        (&[("TESSERA_TLS_KEY", "/nonexistent/tls.key")], false, "TESSERA_TLS_KEY"),
+        (&[("TESSERA_TLS_CERT", "/nonexistent/tls.pem"), ("TESSERA_TLS_KEY", "/nonexistent/tls.key")], false, "TESSERA_TLS_CERT"),
+        (&[("TESSERA_TLS_CERT", bad_upstream.as_str()), ("TESSERA_TLS_KEY", "/nonexistent/tls.key")], false, "TESSERA_TLS_CERT"),
     ];
     for (vars, starts, naming) in table {
         // A fresh data directory per row: an earlier row cannot leave state.

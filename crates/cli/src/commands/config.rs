@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use serde_json::json;
 use tessera_server::{
     config::{KeySource, LogFormat},
-    describe, Config, Services,
+    describe,
+    http::tls::Tls,
+    Config, Services,
 };
 
 use super::doctor;
@@ -16,6 +18,11 @@ use crate::{cli::ConfigCheckArgs, output};
 pub async fn check(config: Config, args: ConfigCheckArgs) -> ExitCode {
     // Exactly what `Server::bind` does before it listens, and the same
     // message when it refuses (`serve` prints `error: cannot start: …`).
+    if let Some(tls) = &config.tls {
+        if let Err(e) = Tls::load(tls) {
+            return refuse(&describe(&e), args.json);
+        }
+    }
     let services = match Services::open(&config).await {
         Ok(s) => s,
         Err(e) => return refuse(&describe(&e), args.json),
@@ -101,6 +108,7 @@ fn settings(config: &Config) -> Vec<(&'static str, String)> {
     let log_file = || format!("development log file {}", d.log_file.display());
     vec![
         ("listen", config.listen.to_string()),
+        ("tls", tls(config)),
         ("database", config.database_url_for_logs()),
         ("data_dir", config.data_dir.display().to_string()),
         ("encryption key", key_source(&config.encryption_key)),
@@ -133,6 +141,25 @@ fn settings(config: &Config) -> Vec<(&'static str, String)> {
             ),
         ),
     ]
+}
+
+fn tls(config: &Config) -> String {
+    match &config.tls {
+        None => "off: plain HTTP (set TESSERA_TLS_CERT and TESSERA_TLS_KEY for HTTPS)".to_string(),
+        Some(t) => match &t.client_ca {
+            None => format!("HTTPS with {}", t.cert.display()),
+            Some(ca) => format!(
+                "HTTPS with {}; client certificates of {}{}",
+                t.cert.display(),
+                ca.display(),
+                if t.client_crl.is_some() {
+                    ", CRL checked"
+                } else {
+                    ""
+                }
+            ),
+        },
+    }
 }
 
 fn key_source(key: &KeySource) -> String {

@@ -42,6 +42,9 @@ pub struct TlsSettings {
     pub client_ca: Option<PathBuf>,
     /// A CRL (PEM or DER) checked for client certificates.
     pub client_crl: Option<PathBuf>,
+    /// `TESSERA_TLS_HANDSHAKE_TIMEOUT` (default 10 s, 1-60 s): a client that
+    /// opens a connection and never finishes the handshake is dropped then.
+    pub handshake_timeout: Duration,
 }
 
 /// `id:secret,id:secret`. The message never repeats a secret, only the
@@ -122,6 +125,14 @@ pub(super) fn client_settings(l: &Layers) -> Result<ClientSettings, ConfigError>
     })
 }
 
+fn handshake_timeout(v: &str) -> Result<Duration, String> {
+    let d = parse_duration(v)?;
+    if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&d) {
+        return Err("must be 1-60 seconds".into());
+    }
+    Ok(d)
+}
+
 fn path(l: &Layers, key: &str) -> Option<(PathBuf, String)> {
     l.get(key)
         .filter(|(v, _)| !v.trim().is_empty())
@@ -145,6 +156,11 @@ pub(super) fn tls_settings(l: &Layers) -> Result<Option<TlsSettings>, ConfigErro
                 key,
                 client_ca: client_ca.map(|(p, _)| p),
                 client_crl: client_crl.map(|(p, _)| p),
+                handshake_timeout: l.parse(
+                    "tls.handshake_timeout",
+                    Duration::from_secs(10),
+                    handshake_timeout,
+                )?,
             }))
         }
         (Some((_, src)), None) => Err(err(src, "needs TESSERA_TLS_KEY as well")),

@@ -129,6 +129,7 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "tls.key", env: &["TESSERA_TLS_KEY"] },
     Setting { key: "tls.client_ca", env: &["TESSERA_TLS_CLIENT_CA"] },
     Setting { key: "tls.client_crl", env: &["TESSERA_TLS_CLIENT_CRL"] },
+    Setting { key: "tls.handshake_timeout", env: &["TESSERA_TLS_HANDSHAKE_TIMEOUT"] },
 ];
 
 /// Raw values by key, each with the name of where it came from.

@@ -401,3 +401,35 @@ fn connection_settings_have_safe_defaults_and_name_the_variable() {
         assert_eq!(rejected_by(&[(name, value)]), name, "{name}={value}");
     }
 }
+
+#[test]
+fn tls_settings_come_in_pairs_and_name_the_variable() {
+    assert!(load(&[], None).unwrap().tls.is_none());
+    let pair = [
+        ("TESSERA_TLS_CERT", "/c.pem"),
+        ("TESSERA_TLS_KEY", "/k.pem"),
+    ];
+    let t = load(&pair, None).unwrap().tls.unwrap();
+    assert_eq!(t.cert.to_str(), Some("/c.pem"));
+    assert_eq!(t.handshake_timeout, Duration::from_secs(10));
+    assert!(t.client_ca.is_none() && t.client_crl.is_none());
+    let file = "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\nclient_ca = \"/ca.pem\"\n\
+                client_crl = \"/ca.crl\"\nhandshake_timeout = \"3s\"\n";
+    let t = load(&[], Some(file)).unwrap().tls.unwrap();
+    assert_eq!(t.client_crl.unwrap().to_str(), Some("/ca.crl"));
+    assert_eq!(t.handshake_timeout, Duration::from_secs(3));
+
+    let with = |extra: (&'static str, &'static str)| [pair[0], pair[1], extra];
+    #[rustfmt::skip]
+    let refused: [(&[(&str, &str)], &str); 6] = [
+        (&[pair[0]], "TESSERA_TLS_CERT"),
+        (&[pair[1]], "TESSERA_TLS_KEY"),
+        (&[("TESSERA_TLS_CLIENT_CA", "/ca.pem")], "TESSERA_TLS_CLIENT_CA"),
+        (&[("TESSERA_TLS_CLIENT_CRL", "/ca.crl")], "TESSERA_TLS_CLIENT_CRL"),
+        (&with(("TESSERA_TLS_CLIENT_CRL", "/ca.crl")), "TESSERA_TLS_CLIENT_CRL"),
+        (&with(("TESSERA_TLS_HANDSHAKE_TIMEOUT", "2m")), "TESSERA_TLS_HANDSHAKE_TIMEOUT"),
+    ];
+    for (env, name) in refused {
+        assert_eq!(rejected_by(env), name, "{env:?}");
+    }
+}

@@ -4,6 +4,10 @@
 //! when accepting fails for want of file descriptors, logged once in a while
 //! rather than in a loop; the watchdog's header and idle deadlines; the body
 //! deadline handed to the `limits` middleware; and graceful shutdown.
+//! What runs on the accepted socket before HTTP is a [`Handshake`]: nothing
+//! for plain HTTP ([`Plain`]), TLS for `tls::Tls`; it runs in the
+//! connection's own task, holding its slot, so every limit above applies to
+//! HTTPS as it does to HTTP.
 
 use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -16,7 +20,9 @@ use axum::{
 };
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tessera_core::client::PeerCertificate;
 use tokio::{
+    io::{AsyncRead, AsyncWrite},
     net::{TcpListener, TcpStream},
     sync::{watch, OwnedSemaphorePermit, Semaphore},
     time::Instant,
@@ -49,14 +55,51 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// At most one warning per this interval for a repeated condition.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// A connection ready for HTTP: the stream, and the verified client
+/// certificate that goes into every request's extensions, if any.
+pub struct Accepted<S> {
+    pub stream: S,
+    pub peer: Option<PeerCertificate>,
+}
+
+/// What happens on an accepted socket before HTTP is served on it.
+pub trait Handshake: Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// `None` drops the connection (a failed or timed-out handshake); the
+    /// implementation bounds its own time.
+    fn handshake(
+        &self,
+        tcp: TcpStream,
+        remote: SocketAddr,
+    ) -> impl Future<Output = Option<Accepted<Self::Stream>>> + Send;
+}
+
+/// Plain HTTP: the socket as it is.
+pub struct Plain;
+
+impl Handshake for Plain {
+    type Stream = TcpStream;
+
+    async fn handshake(&self, tcp: TcpStream, _: SocketAddr) -> Option<Accepted<TcpStream>> {
+        Some(Accepted {
+            stream: tcp,
+            peer: None,
+        })
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then lets requests
-/// in progress finish (for at most `DRAIN_TIMEOUT`).
-pub async fn serve(
+/// in progress finish (for at most `DRAIN_TIMEOUT`). Each connection first
+/// goes through `handshake`.
+pub async fn serve<H: Handshake>(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    handshake: H,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let handshake = Arc::new(handshake);
     let max = limits.max_connections;
     let permits = Arc::new(Semaphore::new(max));
     // Shedding holds a descriptor too, briefly; bounded so a flood cannot
@@ -96,7 +139,7 @@ pub async fn serve(
                     stop: stop_rx.clone(),
                     _permit: permit,
                 };
-                tokio::spawn(conn.serve(stream, remote));
+                tokio::spawn(conn.serve(stream, remote, handshake.clone()));
             }
             Err(_) => {
                 if let Some(suppressed) = shed_log.ready() {
@@ -108,14 +151,26 @@ pub async fn serve(
                 }
                 // Past the shedding bound too: close at once.
                 if let Ok(permit) = shed_permits.clone().try_acquire_owned() {
-                    tokio::spawn(shed(stream, shed_builder.clone(), permit));
+                    let shed = shed(
+                        stream,
+                        remote,
+                        handshake.clone(),
+                        shed_builder.clone(),
+                        permit,
+                    );
+                    tokio::spawn(shed);
                 }
             }
         }
     }
     drop(listener);
     let _ = stop_tx.send(());
-    // Every connection holds a permit: all of them back means all closed.
+    drain(&permits, max).await;
+}
+
+/// Waits for the connections in progress, at most [`DRAIN_TIMEOUT`]. Every
+/// connection holds a permit: all of them back means all closed.
+async fn drain(permits: &Semaphore, max: usize) {
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     if tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(all))
         .await
@@ -153,8 +208,17 @@ struct Conn {
 }
 
 impl Conn {
-    async fn serve(mut self, stream: TcpStream, remote: SocketAddr) {
+    async fn serve<H: Handshake>(mut self, stream: TcpStream, remote: SocketAddr, h: Arc<H>) {
         let _ = stream.set_nodelay(true);
+        // Within the slot: a client slow to shake hands holds one, for
+        // no longer than the handshake's own timeout (or shutdown).
+        let accepted = tokio::select! {
+            accepted = h.handshake(stream, remote) => accepted,
+            _ = self.stop.changed() => None,
+        };
+        let Some(Accepted { stream, peer }) = accepted else {
+            return;
+        };
         let activity = Activity::new();
         let io = TokioIo::new(Tracked::new(stream, activity.clone()));
         let (app, body_timeout, per_conn) = (self.app, self.limits.body_timeout, activity.clone());
@@ -164,6 +228,9 @@ impl Conn {
             req.extensions_mut()
                 .insert(BodyDeadline(Instant::now() + body_timeout));
             req.extensions_mut().insert(ConnectInfo(remote));
+            if let Some(peer) = &peer {
+                req.extensions_mut().insert(peer.clone());
+            }
             let response = app.clone().oneshot(req.map(Body::new));
             async move {
                 let response = response.await;
@@ -198,13 +265,27 @@ fn log_end(res: Result<(), hyper::Error>) {
     }
 }
 
-/// Answers the connection's request with `503 overloaded` and closes it.
-async fn shed(stream: TcpStream, builder: Arc<http1::Builder>, _permit: OwnedSemaphorePermit) {
-    let service = hyper::service::service_fn(|_: Request<Incoming>| async {
-        Ok::<_, Infallible>(overloaded())
-    });
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    let _ = tokio::time::timeout(SHED_TIMEOUT, conn).await;
+/// Answers the connection's request with `503 overloaded` and closes it
+/// (after the handshake: a TLS client needs one to read the answer).
+async fn shed<H: Handshake>(
+    stream: TcpStream,
+    remote: SocketAddr,
+    h: Arc<H>,
+    builder: Arc<http1::Builder>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let answer = async {
+        let Some(accepted) = h.handshake(stream, remote).await else {
+            return;
+        };
+        let service = hyper::service::service_fn(|_: Request<Incoming>| async {
+            Ok::<_, Infallible>(overloaded())
+        });
+        let _ = builder
+            .serve_connection(TokioIo::new(accepted.stream), service)
+            .await;
+    };
+    let _ = tokio::time::timeout(SHED_TIMEOUT, answer).await;
 }
 
 /// The shed answer. Built outside the router, so it does what the router's

@@ -7,8 +7,9 @@
 //! that assembles routes, the OpenAPI document and the middleware; `server`
 //! binds, runs and shuts down, with `connections` (the accept loop, the
 //! connection cap, load shedding) over `watchdog` (slow and idle clients)
-//! and `fd_limit`; `limits` is the middleware for request size and body
-//! deadlines.
+//! and `fd_limit`, and `tls` (HTTPS and client certificates) as the
+//! handshake of that loop; `limits` is the middleware for request size and
+//! body deadlines.
 
 pub mod client;
 pub mod connections;
@@ -26,4 +27,5 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod watchdog;

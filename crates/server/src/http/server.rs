@@ -8,8 +8,9 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 use super::{
-    connections::{self, ConnectionLimits},
+    connections::{self, ConnectionLimits, Plain},
     fd_limit, router,
+    tls::Tls,
     watchdog::Deadlines,
 };
 use crate::{
@@ -24,6 +25,8 @@ pub struct Server {
     services: Services,
     config: Config,
     limits: ConnectionLimits,
+    /// HTTPS when `TESSERA_TLS_CERT` and `TESSERA_TLS_KEY` are set.
+    tls: Option<Tls>,
 }
 
 impl Server {
@@ -32,6 +35,7 @@ impl Server {
             tracing::warn!("{warning}");
         }
         let limits = connection_limits(&config);
+        let tls = config.tls.as_ref().map(Tls::load).transpose()?;
         let services = Services::open(&config).await.map_err(startup_hint)?;
         services.check_totp_keys().await.map_err(startup_hint)?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
@@ -45,6 +49,7 @@ impl Server {
             services,
             config,
             limits,
+            tls,
         })
     }
 
@@ -100,10 +105,15 @@ impl Server {
         tracing::info!(
             listen = %local_addr,
             database = %self.config.database_url_for_logs(),
+            https = self.tls.is_some(),
+            client_certificates = self.tls.as_ref().is_some_and(Tls::requests_client_certificates),
             "tessera is serving"
         );
         let app = router::app(services, self.config.proxies.clone());
-        connections::serve(self.listener, app, self.limits, shutdown).await;
+        match self.tls {
+            Some(tls) => connections::serve(self.listener, app, self.limits, tls, shutdown).await,
+            None => connections::serve(self.listener, app, self.limits, Plain, shutdown).await,
+        }
         for t in tasks {
             t.abort();
         }

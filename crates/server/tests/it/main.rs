@@ -32,6 +32,7 @@ mod sessions_python;
 mod sessions_races;
 mod sessions_walk;
 mod slow_clients;
+mod tls;
 mod verify_cache;
 mod verify_failures;
 mod ws_tickets;
@@ -63,6 +64,7 @@ fn main() -> std::process::ExitCode {
         sessions_races::trials(),
         sessions_walk::trials(),
         slow_clients::trials(),
+        tls::trials(),
         verify_cache::trials(),
         verify_failures::trials(),
         ws_tickets::trials(),

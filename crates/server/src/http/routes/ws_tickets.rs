@@ -1,6 +1,7 @@
 //! `/v1/ws-tickets…` and `/v1/ws-connections…`: a signed-in person gets a
 //! single-use WebSocket ticket; the gateway (an OAuth2 client with the
-//! `ws_tickets` capability, by HTTP Basic or mutual TLS) redeems it and
+//! `ws_tickets` capability, by HTTP Basic; a certificate is read too, for
+//! the day certificate clients hold more than `introspect`) redeems it and
 //! reports the connection's close. Every answer is `no-store`.
 
 use axum::{

@@ -5,6 +5,7 @@
 pub mod logs;
 pub mod mfa;
 pub mod people;
+pub mod pki;
 pub mod receiver;
 pub mod smtp_sink;
 
