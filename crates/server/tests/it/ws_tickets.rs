@@ -389,10 +389,37 @@ async fn tickets_in_redis_are_taken_once(db: TestDb) {
     assert_eq!(purged, 0);
 }
 
+/// With `REDIS_URI` set, Redis is where tickets live: when it cannot be
+/// reached, issuing and redeeming answer 503 (not a silent fallback to a
+/// store the other replicas do not read), and nothing hangs.
+async fn an_unreachable_redis_is_a_503() {
+    let env = [("REDIS_URI", "redis://127.0.0.1:1")];
+    let s = TestServer::start_with(TestDb::sqlite().await, &env).await;
+    let gw = gateway(&s, "chat-gateway", &["ws_tickets"]).await;
+    let (access, _) = person(&s, "down@example.com").await;
+    let r = s
+        .with_token(&access)
+        .post_json("/v1/ws-tickets", json!({}))
+        .await;
+    r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
+    let t = "tsr_wst_000000000000000000000000000000000000";
+    let r = as_gateway(&s, Some(&gw), "/v1/ws-tickets/redeem", json!({"ticket": t})).await;
+    assert_eq!(
+        r.body,
+        json!({"active": false}),
+        "a malformed ticket needs no Redis"
+    );
+    let made = tessera_core::token_format::TokenFormat::ws_ticket().generate();
+    let body = json!({"ticket": made.raw.expose()});
+    let r = as_gateway(&s, Some(&gw), "/v1/ws-tickets/redeem", body).await;
+    r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
+}
+
 tests! {
     backends:
         one_ticket_opens_one_connection_and_every_event_is_delivered,
         only_gateways_redeem_and_only_people_get_tickets,
         revoked_expired_and_unknown_tickets_are_refused,
         #[needs(Redis)] tickets_in_redis_are_taken_once;
+    multi_thread: an_unreachable_redis_is_a_503;
 }
