@@ -90,12 +90,28 @@ async fn connections_close_once_and_old_state_is_purged(db: TestDb) {
         Some(now.timestamp_millis())
     );
 
-    // Closed after the horizon: kept; the expired ticket goes.
+    // An issue clears its own session's expired tickets only.
+    let mut other = ticket(Duration::seconds(-5));
+    let mut mine = ticket(Duration::seconds(-5));
+    mine.session_id = "s-mine".into();
+    other.session_id = "s-other".into();
+    let mut tx = store.begin_write().await.unwrap();
+    tx.insert_ws_ticket("mine", &mine).await.unwrap();
+    tx.insert_ws_ticket("other", &other).await.unwrap();
+    assert_eq!(
+        tx.delete_expired_ws_tickets("s-mine", now).await.unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert!(!store.ws_ticket_exists("mine").await.unwrap());
+    assert!(store.ws_ticket_exists("other").await.unwrap());
+
+    // Closed after the horizon: kept; the expired tickets go.
     let n = store
         .purge_ws_state(Utc::now(), now - Duration::hours(1))
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
     assert!(store.ws_ticket_exists("new").await.unwrap());
     let n = store
         .purge_ws_state(Utc::now(), now + Duration::seconds(1))

@@ -111,6 +111,23 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Deletes the expired tickets of one session (done at each issue, so a
+    /// session's leftovers never outgrow what it issued within a TTL; the
+    /// maintenance job takes those of sessions that stopped asking).
+    pub async fn delete_expired_ws_tickets(
+        &mut self,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let n = sqlx::query("DELETE FROM ws_tickets WHERE session_id = $1 AND expires_at <= $2")
+            .bind(session_id)
+            .bind(to_millis(now))
+            .execute(&mut **self)
+            .await?
+            .rows_affected();
+        Ok(n)
+    }
+
     /// Takes the ticket stored under `hash`: deletes it and returns what it
     /// was bound to, in one statement, so only one caller ever gets it. An
     /// expired ticket is taken too (the caller refuses it as `expired`, and

@@ -192,6 +192,8 @@ impl WsTicketService {
             Some(redis) => redis.put(&hash, &ticket, self.ttl).await?,
             None => {
                 let mut tx = self.store.begin_write().await?;
+                tx.delete_expired_ws_tickets(&ticket.session_id, now)
+                    .await?;
                 tx.insert_ws_ticket(&hash, &ticket).await?;
                 tx.commit().await?;
             }
