@@ -205,6 +205,24 @@ async fn failures_are_limited_per_client_ip(db: TestDb) {
                 .await
         }
     };
+    // A right secret without the capability, or no credentials at all,
+    // guesses nothing and does not count.
+    for _ in 0..5 {
+        let creds = basic(&id, &secret, "2001:db8:1:2::1");
+        let r = svc
+            .clients
+            .authenticate(&creds, Capability::Revoke, &ctx)
+            .await;
+        assert_eq!(r, Err(ClientAuthFailure::NotPermitted));
+        let none = ClientCredentials::new(None, None, None, None)
+            .with_client_ip(Some("2001:db8:1:2::1".parse().unwrap()));
+        let r = svc
+            .clients
+            .authenticate(&none, Capability::Introspect, &ctx)
+            .await;
+        assert_eq!(r, Err(ClientAuthFailure::Missing));
+    }
+    assert!(try_from("2001:db8:1:2::1", &secret).await.is_ok());
     for _ in 0..3 {
         let r = try_from("2001:db8:1:2::1", "tsc_wrong").await;
         assert_eq!(r, Err(ClientAuthFailure::WrongSecret));
