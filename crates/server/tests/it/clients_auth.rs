@@ -263,11 +263,13 @@ async fn failures_are_limited_per_client_ip(db: TestDb) {
 }
 
 async fn another_replica_sees_a_deletion_within_the_ttl(db: TestDb) {
-    let ttl = ("TESSERA_VERIFY_CACHE_TTL", "1s");
+    let ttl = ("TESSERA_VERIFY_CACHE_TTL", "2s");
     let s = TestServer::start_with(db, &[ttl]).await;
     let (a, b) = (services(&s, &[ttl]).await, services(&s, &[ttl]).await);
     let (id, secret) = create(&a, &["introspect"], None).await;
-    // B loads the client once and then answers from memory.
+    // B loads the client once and then answers from memory: right after A
+    // deletes it, B (which has not read the row again) still accepts it,
+    // while A, which made the change, refuses at once.
     assert!(auth(&b, &id, &secret, Capability::Introspect).await.is_ok());
     a.clients
         .delete(&id, &Actor::Cli, &RequestContext::default())
@@ -277,7 +279,8 @@ async fn another_replica_sees_a_deletion_within_the_ttl(db: TestDb) {
         auth(&a, &id, &secret, Capability::Introspect).await,
         Err(ClientAuthFailure::UnknownClient)
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(auth(&b, &id, &secret, Capability::Introspect).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         auth(&b, &id, &secret, Capability::Introspect).await,
         Err(ClientAuthFailure::UnknownClient)
