@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Invite(cmd) => commands::invite::run(config, cmd).await,
         Command::User(cmd) => commands::user::run(config, cmd).await,
         Command::Session(cmd) => commands::session::run(config, cmd).await,
+        Command::Client(cmd) => commands::client::run(config, cmd).await,
         Command::Keys(cmd) => commands::keys::run(config, cmd).await,
         Command::Webhooks(cmd) => commands::webhooks::run(config, cmd).await,
         Command::Audit(cmd) => commands::audit::run(config, cmd).await,

@@ -2,6 +2,8 @@
 //! `tessera serve` answering over HTTP for what the CLI created. On SQLite
 //! (zero set-up) and on PostgreSQL (explicit `tessera migrate`).
 
+#[path = "cli_walk/clients.rs"]
+mod clients;
 mod common;
 #[path = "cli_walk/people.rs"]
 mod people;
@@ -416,5 +418,10 @@ tessera_test_support::tests! {
 }
 
 fn main() -> std::process::ExitCode {
-    tessera_test_support::harness::run(trials().into_iter().chain(people::trials()))
+    tessera_test_support::harness::run(
+        trials()
+            .into_iter()
+            .chain(people::trials())
+            .chain(clients::trials()),
+    )
 }

@@ -170,6 +170,13 @@ pub enum DomainError {
     /// The second factor's code was wrong (or replayed) at login.
     #[error("the code is not valid")]
     InvalidCode,
+    /// A client from `INTROSPECTION_CLIENTS` cannot be changed through the
+    /// API (edit the variable instead).
+    #[error("the client is defined by INTROSPECTION_CLIENTS; change it there")]
+    ClientFromEnvironment,
+    /// A new client's id is already taken (by a client from the environment).
+    #[error("a client with this id already exists")]
+    ClientIdTaken,
     /// A signing key change that the key's state forbids.
     #[error("{0}")]
     SigningKeyState(&'static str),
@@ -217,6 +224,8 @@ impl DomainError {
             Self::InvalidChallenge => "invalid_challenge",
             Self::InvalidCode => "invalid_code",
             Self::SigningKeyState(_) => "signing_key_state",
+            Self::ClientFromEnvironment => "client_from_environment",
+            Self::ClientIdTaken => "client_id_taken",
             Self::InviteUnusable(f) => match f {
                 crate::invite::InviteFailure::NotFound => "invite_not_found",
                 crate::invite::InviteFailure::Expired => "invite_expired",

@@ -55,6 +55,16 @@ pub const SESSION_EVENT_TYPES: &[&str] = &[
     "session.revoked",
 ];
 
+/// The events of the managed OAuth2 client registry (also in the webhook
+/// catalogue). Their payloads carry the client id, name, capabilities and
+/// what changed, never a secret or its digest.
+pub const CLIENT_EVENT_TYPES: &[&str] = &[
+    "client.created",
+    "client.updated",
+    "client.deleted",
+    "client.secret_rotated",
+];
+
 /// The encryption context of sealed outbox payloads.
 pub const SEALED_PAYLOAD_CONTEXT: &str = "outbox.payload";
 
@@ -106,6 +116,20 @@ impl OutboxEvent {
     /// A user, login, refresh or session event: `{event, ...details}`.
     pub fn session(event_type: &'static str, details: Value) -> Self {
         debug_assert!(SESSION_EVENT_TYPES.contains(&event_type), "{event_type}");
+        let mut payload = json!({ "event": event_type });
+        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
+            p.extend(extra);
+        }
+        Self {
+            event_type,
+            payload,
+            sealed: false,
+        }
+    }
+
+    /// A client registry event: `{event, ...details}`.
+    pub fn client(event_type: &'static str, details: Value) -> Self {
+        debug_assert!(CLIENT_EVENT_TYPES.contains(&event_type), "{event_type}");
         let mut payload = json!({ "event": event_type });
         if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
             p.extend(extra);

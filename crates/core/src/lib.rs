@@ -7,6 +7,7 @@
 pub mod api_token;
 pub mod audit;
 pub mod client;
+pub mod client_registry;
 pub mod crockford;
 pub mod crypto;
 pub mod email;

@@ -21,6 +21,9 @@ pub const REFRESH_PREFIX: &str = "tsr_rt_";
 const BODY_LEN: usize = 30;
 /// Refresh tokens carry at least 256 bits: 44 base62 characters are 261.9.
 const REFRESH_BODY_LEN: usize = 44;
+/// The prefix of the OAuth2 client secrets Tessera generates (same body
+/// length as refresh tokens: over 256 bits).
+pub const CLIENT_SECRET_PREFIX: &str = "tsc_";
 const CHECKSUM_LEN: usize = 6;
 /// Longest input we even look at; anything longer is malformed by definition.
 pub const MAX_TOKEN_LEN: usize = 128;
@@ -119,6 +122,15 @@ impl TokenFormat {
     pub fn refresh() -> Self {
         Self {
             prefix: REFRESH_PREFIX.to_string(),
+            body_len: REFRESH_BODY_LEN,
+        }
+    }
+
+    /// The client-secret format: [`CLIENT_SECRET_PREFIX`], 44 characters of
+    /// body (over 256 bits), so a fast keyed hash is enough to store it.
+    pub fn client_secret() -> Self {
+        Self {
+            prefix: CLIENT_SECRET_PREFIX.to_string(),
             body_len: REFRESH_BODY_LEN,
         }
     }

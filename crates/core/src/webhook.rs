@@ -44,6 +44,7 @@ pub fn event_types() -> impl Iterator<Item = &'static str> {
         .iter()
         .chain(crate::event::MFA_EVENT_TYPES)
         .chain(crate::event::SESSION_EVENT_TYPES)
+        .chain(crate::event::CLIENT_EVENT_TYPES)
         .copied()
 }
 

@@ -15,8 +15,13 @@ use crate::{
     config::{Config, KeySource},
     metrics::Metrics,
     service::{
-        background::BackgroundWriter, clients::ClientService, hash_pool::HashPool,
-        keys::KeyService, passwords::Passwords, sessions::SessionService, users::UserService,
+        background::BackgroundWriter,
+        clients::{ClientDeps, ClientService},
+        hash_pool::HashPool,
+        keys::KeyService,
+        passwords::Passwords,
+        sessions::SessionService,
+        users::UserService,
         AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
     },
 };
@@ -143,14 +148,8 @@ impl Services {
         let destinations = keyring("auth-code-destination")?;
         let auth_codes = auth_code_service(config, &store, &all_keys, destinations, &metrics)?;
         let audit = AuditService::new(store.clone(), audit_keyring.clone());
-        let client_secrets =
-            KeyedHasher::new(key.expose(), crate::service::clients::SECRET_HASH_PURPOSE)
-                .map_err(key_error)?;
-        let clients = Arc::new(ClientService::new(
-            config.clients.clone(),
-            Arc::new(client_secrets),
-            metrics.clone(),
-        ));
+        let clients = client_service(config, key.expose(), &store, &background, &metrics)
+            .map_err(key_error)?;
         Ok(Self {
             clients,
             store,
@@ -181,6 +180,28 @@ impl Services {
     pub async fn check_totp_keys(&self) -> Result<(), StartupError> {
         self.mfa.check_keys().await.map_err(StartupError::Totp)
     }
+}
+
+/// OAuth2 client authentication and the client registry; secrets are
+/// hashed under a key derived from the server key.
+fn client_service(
+    config: &Config,
+    key: &str,
+    store: &Arc<dyn Store>,
+    background: &Arc<BackgroundWriter>,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<ClientService>, tessera_core::crypto::CryptoError> {
+    let hasher = KeyedHasher::new(key, crate::service::clients::SECRET_HASH_PURPOSE)?;
+    Ok(Arc::new(ClientService::new(
+        config.clients.clone(),
+        ClientDeps {
+            hasher: Arc::new(hasher),
+            store: store.clone(),
+            background: background.clone(),
+            metrics: metrics.clone(),
+            cache_ttl: config.tokens.verify_cache_ttl,
+        },
+    )))
 }
 
 /// One-time auth codes and the messenger that sends them.

@@ -18,6 +18,7 @@
 
 mod audit;
 mod backend;
+mod clients;
 pub mod error;
 mod invites;
 mod jobs;
@@ -39,6 +40,7 @@ pub use audit::{
     AuditAggregate, AuditLog, AuditQuery, AuditRecord, EventPayload, Outbox, StoredEvent,
 };
 pub use backend::Backend;
+pub use clients::{ClientQuery, ClientRepository};
 pub use error::StoreError;
 pub use invites::{
     InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
@@ -95,6 +97,7 @@ store_of!(
     JobRepository,
     UserRepository,
     SessionRepository,
+    ClientRepository,
     AuditLog,
     Outbox,
     SchemaAdmin,

@@ -47,6 +47,7 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(5, "audit_aggregates", "0005_audit_aggregates.sql"),
     migration!(6, "sessions", "0006_sessions.sql"),
     migration!(7, "audit_channel", "0007_audit_channel.sql"),
+    migration!(8, "clients", "0008_clients.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

@@ -4,6 +4,7 @@
 //! `commands/`.
 
 mod audit;
+mod client;
 mod invite;
 mod jobs;
 mod keys;
@@ -21,6 +22,7 @@ use clap::{Args, Parser, Subcommand};
 use tessera_server::config::{Config, ConfigError, Overrides, Sources};
 
 pub use audit::{AuditCommand, AuditListArgs};
+pub use client::{ClientCommand, ClientUpdateArgs};
 pub use invite::{InviteCommand, InviteCreateArgs, RedeemArgs, ValidateArgs};
 pub use jobs::JobsCommand;
 pub use keys::KeysCommand;
@@ -79,6 +81,9 @@ pub enum Command {
     /// People's sessions: list a user's or a subject's, revoke one.
     #[command(subcommand)]
     Session(SessionCommand),
+    /// OAuth2 clients (resource servers, gateways): create, list, show, update, rotate-secret, delete.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// JWT signing keys: list, rotate, retire, re-seal after an encryption-key change.
     #[command(subcommand)]
     Keys(KeysCommand),

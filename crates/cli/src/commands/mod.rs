@@ -19,6 +19,7 @@ macro_rules! wants_json_from_out {
 
 mod args;
 pub mod audit;
+pub mod client;
 pub mod config;
 mod doctor;
 pub mod invite;

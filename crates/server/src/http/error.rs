@@ -111,7 +111,10 @@ impl From<DomainError> for ApiError {
             | DomainError::InvalidChallenge => StatusCode::UNAUTHORIZED,
             DomainError::LoginThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             DomainError::EmailUnverified => StatusCode::FORBIDDEN,
-            DomainError::EmailTaken | DomainError::SigningKeyState(_) => StatusCode::CONFLICT,
+            DomainError::EmailTaken
+            | DomainError::SigningKeyState(_)
+            | DomainError::ClientFromEnvironment
+            | DomainError::ClientIdTaken => StatusCode::CONFLICT,
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
             DomainError::TokenNotActive { .. } | DomainError::TokenDeleted => StatusCode::CONFLICT,
             DomainError::InviteNotAllowed { .. } => StatusCode::FORBIDDEN,

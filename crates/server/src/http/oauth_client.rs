@@ -4,6 +4,8 @@
 //! every failure gets, `401 {"error": "invalid_client"}` with
 //! `WWW-Authenticate: Basic realm="tessera"`, whatever the reason.
 
+use std::net::IpAddr;
+
 use axum::{
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -49,12 +51,15 @@ pub fn invalid_client() -> Response {
 }
 
 /// What the caller presented. `form_id` and `form_secret` come from the
-/// already-parsed form body.
+/// already-parsed form body; `client_ip` is the caller's address as
+/// `RequestAudit` resolved it (`audit.client.ip`), the key of the per-IP
+/// limit on failed client authentications.
 pub fn client_credentials(
     parts_headers: &HeaderMap,
     certificate: Option<&PeerCertificate>,
     form_id: Option<String>,
     form_secret: Option<SecretString>,
+    client_ip: Option<IpAddr>,
 ) -> ClientCredentials {
     ClientCredentials::new(
         certificate.cloned(),
@@ -62,6 +67,7 @@ pub fn client_credentials(
         form_id.filter(|s| !s.is_empty()),
         form_secret.filter(|s| !s.expose().is_empty()),
     )
+    .with_client_ip(client_ip)
 }
 
 /// The verified client certificate the TLS listener attached, if any.

@@ -17,7 +17,7 @@ use tessera_core::{
 };
 use tessera_store::{InviteUsageRecord, Store, StoreError, UsageUpdate};
 
-use super::failure_audit::{AggregateKey, FailureAggregates, VerifyFailureEvent};
+use super::failure_audit::{AggregateKey, FailureAggregates, FailureKind, VerifyFailureEvent};
 use crate::metrics::Metrics;
 
 /// Bound on buffered rows of each kind between flushes: a flood of bad
@@ -73,7 +73,19 @@ impl BackgroundWriter {
         event: VerifyFailureEvent<'_>,
         context: &(dyn Fn() -> RequestContext + Send + Sync),
     ) {
-        let key = AggregateKey::of(&event);
+        self.record_failure(FailureKind::TokenVerify, event, context);
+    }
+
+    /// Counts a failure of `kind` into its (client, code, minute)
+    /// aggregate, like [`Self::record_verify_failure`]; `event.token_id`
+    /// is the aggregate's sample (for a client, the claimed client id).
+    pub fn record_failure(
+        &self,
+        kind: FailureKind,
+        event: VerifyFailureEvent<'_>,
+        context: &(dyn Fn() -> RequestContext + Send + Sync),
+    ) {
+        let key = AggregateKey::new(kind, &event);
         let wants_context = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             if p.failures.add_existing(&key, event.token_id) {

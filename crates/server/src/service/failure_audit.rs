@@ -1,4 +1,6 @@
-//! Failed token verifications, aggregated for the audit log. Anyone can
+//! Failed token verifications and failed client authentications (the
+//! same mechanism, told apart by [`FailureKind`]), aggregated for the audit
+//! log. Anyone can
 //! send failures, so one audit row per failure would let a caller grow the
 //! table at will; instead the background writer keeps one aggregate per
 //! (client, failure code, minute) in memory, with a count and at most
@@ -42,9 +44,43 @@ pub struct VerifyFailureEvent<'a> {
     pub at: DateTime<Utc>,
 }
 
+/// What failed: the aggregate's audit action, target type and samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// `token.verify`; samples are the token ids a presented secret matched.
+    TokenVerify,
+    /// `client.authenticate`; samples are the client ids claimed (never a
+    /// secret).
+    ClientAuth,
+}
+
+impl FailureKind {
+    fn action(self) -> &'static str {
+        match self {
+            Self::TokenVerify => "token.verify",
+            Self::ClientAuth => "client.authenticate",
+        }
+    }
+
+    fn target_type(self) -> &'static str {
+        match self {
+            Self::TokenVerify => "api_token",
+            Self::ClientAuth => "client",
+        }
+    }
+
+    fn samples_field(self) -> &'static str {
+        match self {
+            Self::TokenVerify => "sample_token_ids",
+            Self::ClientAuth => "sample_client_ids",
+        }
+    }
+}
+
 /// What an aggregate is counted per.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AggregateKey {
+    kind: FailureKind,
     client: Option<ClientKey>,
     code: &'static str,
     /// Unix minute.
@@ -53,7 +89,13 @@ pub struct AggregateKey {
 
 impl AggregateKey {
     pub fn of(event: &VerifyFailureEvent<'_>) -> Self {
+        Self::new(FailureKind::TokenVerify, event)
+    }
+
+    /// The key of a failure of `kind`, from the same event shape.
+    pub fn new(kind: FailureKind, event: &VerifyFailureEvent<'_>) -> Self {
         Self {
+            kind,
             client: event.client_ip.map(ClientKey::of),
             code: event.code,
             minute: event.at.timestamp().div_euclid(60),
@@ -67,7 +109,8 @@ impl AggregateKey {
         let hash = hasher.hash_hex(client.as_bytes());
         // 64 bits of the hash: two clients would have to collide within one
         // minute for their counts to merge.
-        format!("token.verify:{}:{}:{}", &hash[..16], self.code, self.minute)
+        let action = self.kind.action();
+        format!("{action}:{}:{}:{}", &hash[..16], self.code, self.minute)
     }
 
     fn client_minute(&self) -> ClientMinute {
@@ -104,12 +147,12 @@ impl Aggregate {
             "window_start": window_start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         });
         if !self.samples.is_empty() {
-            details["sample_token_ids"] = json!(self.samples);
+            details[key.kind.samples_field()] = json!(self.samples);
         }
         AuditEntry {
             actor: Actor::Anonymous.as_audit_string(),
-            action: "token.verify",
-            target_type: "api_token",
+            action: key.kind.action(),
+            target_type: key.kind.target_type(),
             // The first token seen, so the row shows up in its history.
             target_id: self.samples.first().cloned(),
             outcome: "failure",

@@ -10,6 +10,8 @@ mod common;
 mod audit_read;
 mod background_writer;
 mod client_address;
+mod clients_api;
+mod clients_auth;
 mod db_outage;
 mod delivery;
 mod hostile_input;
@@ -39,6 +41,8 @@ fn main() -> std::process::ExitCode {
         audit_read::trials(),
         background_writer::trials(),
         client_address::trials(),
+        clients_api::trials(),
+        clients_auth::trials(),
         db_outage::trials(),
         delivery::trials(),
         hostile_input::trials(),

@@ -198,8 +198,93 @@ async fn session_secrets_never_leak(db: TestDb) {
     }
 }
 
+/// OAuth2 client secrets (generated ones and those of
+/// `INTROSPECTION_CLIENTS`): in the response that issued them and nowhere
+/// else, through create, rotation, changes, listing, right and wrong
+/// authentications and deletion, at TRACE.
+async fn client_secrets_never_leak(db: TestDb) {
+    use tessera_core::{audit::RequestContext, client::Capability, SecretString};
+    use tessera_server::service::clients::ClientCredentials;
+    const STATIC_SECRET: &str = "static-leak-check-0123456789";
+    let env = [(
+        "INTROSPECTION_CLIENTS",
+        "gateway:static-leak-check-0123456789",
+    )];
+    let logs = logs();
+    let mut s = TestServer::start_with(db, &env).await;
+    let created = s
+        .as_admin()
+        .post_json(
+            "/v1/clients",
+            json!({"name": "leak-check", "capabilities": ["introspect"]}),
+        )
+        .await;
+    let id = created.body["client"]["id"].as_str().unwrap().to_string();
+    let first = created.body["client_secret"].as_str().unwrap().to_string();
+    let path = format!("/v1/clients/{id}");
+    let rotated = s
+        .as_admin()
+        .post_json(
+            &format!("{path}/rotate-secret"),
+            json!({"grace_seconds": 60}),
+        )
+        .await;
+    let second = rotated.body["client_secret"].as_str().unwrap().to_string();
+    let mut other = String::new();
+    other.push_str(
+        &s.as_admin()
+            .patch_json(&path, json!({"name": "n"}))
+            .await
+            .text,
+    );
+    other.push_str(&s.as_admin().get(&path).await.text);
+    other.push_str(&s.as_admin().get("/v1/clients").await.text);
+    other.push_str(&s.as_admin().get("/v1/clients/gateway").await.text);
+    // Authentications, right and wrong, through a service on the same
+    // database (the endpoints that authenticate clients log the same way).
+    let config = crate::common::config(&s.db.url, s.data_dir.path(), &env);
+    let svc = tessera_server::Services::open(&config).await.unwrap();
+    for (who, secret) in [
+        (id.as_str(), first.as_str()),
+        (&id, &second),
+        (&id, &format!("{}x", &second[..second.len() - 1])),
+        ("gateway", STATIC_SECRET),
+        ("gateway", &first),
+    ] {
+        let pair = (who.to_string(), SecretString::new(secret.to_string()));
+        let creds = ClientCredentials::new(None, Some(Ok(pair)), None, None)
+            .with_client_ip(Some("192.0.2.1".parse().unwrap()));
+        let _ = svc
+            .clients
+            .authenticate(&creds, Capability::Introspect, &RequestContext::default())
+            .await;
+    }
+    svc.background.flush().await;
+    other.push_str(&s.as_admin().delete(&path).await.text);
+    s.stop().await;
+
+    let db_text = s.db.all_text().await;
+    assert!(
+        db_text.contains("client.rotate_secret"),
+        "read the audit log"
+    );
+    assert!(db_text.contains("client.authenticate"), "failures audited");
+    let log_text = logs.text();
+    assert!(
+        log_text.contains("client authentication failed"),
+        "logs were captured"
+    );
+    assert!(!created.text.contains(&second) && !rotated.text.contains(&first));
+    for secret in [&first[4..], &second[4..], STATIC_SECRET] {
+        assert!(!db_text.contains(secret), "{secret} found in the database");
+        assert!(!log_text.contains(secret), "{secret} found in the logs");
+        assert!(!other.contains(secret), "{secret} found in a response");
+    }
+}
+
 backend_tests!(
     secrets_appear_only_in_their_issuing_response,
     second_factor_secrets_never_leak,
     session_secrets_never_leak,
+    client_secrets_never_leak,
 );

@@ -110,7 +110,7 @@ impl Pki {
 /// introspection (the client id, or the reason kept in the log).
 async fn peer(clients: Arc<ClientService>, parts: Parts) -> Json<Value> {
     let certificate = peer_certificate(&parts);
-    let credentials = client_credentials(&parts.headers, certificate, None, None);
+    let credentials = client_credentials(&parts.headers, certificate, None, None, None);
     let ctx = RequestContext::default();
     let outcome = clients
         .authenticate(&credentials, Capability::Introspect, &ctx)

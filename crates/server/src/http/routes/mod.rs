@@ -8,6 +8,8 @@ pub mod audit;
 pub mod auth;
 mod auth_dto;
 mod body_parts;
+mod client_dto;
+pub mod clients;
 pub mod invite_dto;
 pub mod invites;
 pub mod me_mfa;

@@ -1,5 +1,8 @@
 //! What a caller presented to authenticate as a client, as the HTTP layer
-//! found it: a verified peer certificate and/or one id-and-secret pair.
+//! found it: a verified peer certificate and/or one id-and-secret pair, and
+//! the caller's address (failures are rate limited per client IP).
+
+use std::net::IpAddr;
 
 use tessera_core::{
     client::{is_valid_client_id, AuthMethod, PeerCertificate},
@@ -27,6 +30,9 @@ pub enum PresentedSecret {
 pub struct ClientCredentials {
     pub certificate: Option<PeerCertificate>,
     pub secret: PresentedSecret,
+    /// The caller's address as the HTTP layer resolved it (trusted proxies
+    /// applied); `None` only where there is no connection (tests).
+    pub client_ip: Option<IpAddr>,
 }
 
 impl ClientCredentials {
@@ -52,7 +58,14 @@ impl ClientCredentials {
         Self {
             certificate,
             secret,
+            client_ip: None,
         }
+    }
+
+    /// The same credentials, from `ip` (the key of the failure limit).
+    pub fn with_client_ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.client_ip = ip;
+        self
     }
 
     /// The method the caller attempted, for metrics and logs.

@@ -8,18 +8,26 @@
 //! same `401 invalid_client` to the caller; the reason goes to the log, the
 //! audit record and the `tokens_client_auth_failures_total` metric.
 
+mod cache;
 mod credentials;
+mod failures;
+mod registry;
 
 use std::{collections::HashMap, sync::Arc};
 
 use tessera_core::{
     audit::RequestContext,
     client::{AuthMethod, Capability, ClientAuthFailure, ClientIdentity, ClientSource},
+    client_registry::is_registry_client_id,
     crypto::{constant_time_eq, KeyedHasher},
 };
+use tessera_store::Store;
 
-pub use credentials::{ClientCredentials, PresentedSecret};
+pub use credentials::{ClientCredentials, ClientSecret, PresentedSecret};
+pub use registry::{ClientPage, CreateClient, IssuedSecret, UpdateClient};
 
+use self::cache::{Lookup, RegistryCache};
+use super::{background::BackgroundWriter, rate_limit::RateLimiter};
 use crate::{config::ClientSettings, metrics::Metrics};
 
 /// The keyed-hash purpose of client secrets (stored and static alike).
@@ -32,20 +40,45 @@ pub struct ClientService {
     static_clients: HashMap<String, String>,
     hasher: Arc<KeyedHasher>,
     metrics: Arc<Metrics>,
+    store: Arc<dyn Store>,
+    /// Registry clients as authentication needs them (see `cache`).
+    cache: RegistryCache,
+    /// Failed authentications per client IP.
+    limiter: Arc<dyn RateLimiter>,
+    /// Writes the aggregated audit rows of failed authentications.
+    background: Arc<BackgroundWriter>,
+}
+
+/// What a [`ClientService`] is built from besides its settings.
+pub struct ClientDeps {
+    pub hasher: Arc<KeyedHasher>,
+    pub store: Arc<dyn Store>,
+    pub background: Arc<BackgroundWriter>,
+    pub metrics: Arc<Metrics>,
+    /// How long a registry client is trusted from memory (the verify
+    /// cache's TTL): the bound on how late another replica's change is seen.
+    pub cache_ttl: std::time::Duration,
 }
 
 impl ClientService {
-    pub fn new(settings: ClientSettings, hasher: Arc<KeyedHasher>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(settings: ClientSettings, deps: ClientDeps) -> Self {
         let static_clients = settings
             .static_clients
             .iter()
-            .map(|c| (c.id.clone(), hasher.hash_hex(c.secret.expose().as_bytes())))
+            .map(|c| {
+                let digest = deps.hasher.hash_hex(c.secret.expose().as_bytes());
+                (c.id.clone(), digest)
+            })
             .collect();
         Self {
             settings,
             static_clients,
-            hasher,
-            metrics,
+            hasher: deps.hasher,
+            metrics: deps.metrics,
+            store: deps.store,
+            cache: RegistryCache::new(deps.cache_ttl),
+            limiter: Arc::new(super::rate_limit::MemoryLimiter::new()),
+            background: deps.background,
         }
     }
 
@@ -53,31 +86,36 @@ impl ClientService {
         &self.settings
     }
 
-    /// Authenticates the caller as a client that holds `needed`. Any
-    /// failure is logged with its reason and counted; the caller answers
-    /// every one the same way.
+    /// Authenticates the caller as a client that holds `needed`. A caller
+    /// over the per-IP failure limit fails (`Throttled`) without its secret
+    /// being looked at. Any failure is logged with its reason, counted, and
+    /// aggregated into the audit log; the caller answers every one alike.
     pub async fn authenticate(
         &self,
         credentials: &ClientCredentials,
         needed: Capability,
         ctx: &RequestContext,
     ) -> Result<ClientIdentity, ClientAuthFailure> {
-        let result = self.identify(credentials).and_then(|client| {
-            if client.can(needed) {
-                Ok(client)
-            } else {
-                Err(ClientAuthFailure::NotPermitted)
-            }
-        });
+        let result = if self.throttled(credentials).await {
+            Err(ClientAuthFailure::Throttled)
+        } else {
+            self.identify(credentials).await.and_then(|client| {
+                if client.can(needed) {
+                    Ok(client)
+                } else {
+                    Err(ClientAuthFailure::NotPermitted)
+                }
+            })
+        };
         if let Err(reason) = result {
-            self.record_failure(credentials, reason, ctx);
+            self.record_failure(credentials, reason, ctx).await;
         }
         result
     }
 
     /// Who the credentials name, if they prove it. A certificate with an
     /// allowed CN wins; any other certificate falls back to the secret.
-    fn identify(
+    async fn identify(
         &self,
         credentials: &ClientCredentials,
     ) -> Result<ClientIdentity, ClientAuthFailure> {
@@ -104,37 +142,63 @@ impl ClientService {
             PresentedSecret::None => return Err(ClientAuthFailure::Missing),
         };
         let digest = self.hasher.hash_hex(secret.secret.expose().as_bytes());
-        match self.static_clients.get(&secret.client_id) {
-            Some(expected) if constant_time_eq(expected, &digest) => Ok(ClientIdentity {
-                id: secret.client_id.clone(),
-                source: ClientSource::Environment,
-                method: secret.method,
-                capabilities: vec![Capability::Introspect, Capability::Revoke],
-                audiences: None,
-            }),
-            Some(_) => Err(ClientAuthFailure::WrongSecret),
-            None => Err(ClientAuthFailure::UnknownClient),
+        if let Some(expected) = self.static_clients.get(&secret.client_id) {
+            return if constant_time_eq(expected, &digest) {
+                Ok(ClientIdentity {
+                    id: secret.client_id.clone(),
+                    source: ClientSource::Environment,
+                    method: secret.method,
+                    capabilities: vec![Capability::Introspect, Capability::Revoke],
+                    audiences: None,
+                })
+            } else {
+                Err(ClientAuthFailure::WrongSecret)
+            };
         }
+        self.identify_registered(secret, &digest).await
     }
 
-    fn record_failure(
+    /// A registry client, from memory when it is known and fresh; one read
+    /// of its row otherwise. The current digest and (while its grace lasts)
+    /// the previous one are both compared in constant time.
+    async fn identify_registered(
         &self,
-        credentials: &ClientCredentials,
-        reason: ClientAuthFailure,
-        ctx: &RequestContext,
-    ) {
-        let method = credentials.method();
-        self.metrics
-            .clients
-            .auth_failures
-            .with_label_values(&[method.as_str()])
-            .inc();
-        tracing::warn!(
-            reason = reason.as_str(),
-            method = method.as_str(),
-            client_id = credentials.claimed_id(),
-            request_id = ctx.request_id.as_deref(),
-            "client authentication failed"
-        );
+        secret: &ClientSecret,
+        digest: &str,
+    ) -> Result<ClientIdentity, ClientAuthFailure> {
+        if !is_registry_client_id(&secret.client_id) {
+            return Err(ClientAuthFailure::UnknownClient);
+        }
+        let client = match self.cache.lookup(&secret.client_id) {
+            Lookup::Known(client) => client,
+            Lookup::Miss(generation) => {
+                let found = match self.store.get_client(&secret.client_id).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        // The client cannot be checked: a failure like any
+                        // other to the caller, an error in the log.
+                        tracing::error!(error = %e, "client registry unavailable");
+                        return Err(ClientAuthFailure::UnknownClient);
+                    }
+                };
+                self.cache
+                    .fill(&secret.client_id, found.as_ref(), generation)
+            }
+        };
+        let client = client.ok_or(ClientAuthFailure::UnknownClient)?;
+        let current = constant_time_eq(&client.secret_hash, digest);
+        let previous = client
+            .previous_hash_at(chrono::Utc::now())
+            .is_some_and(|h| constant_time_eq(h, digest));
+        if !(current | previous) {
+            return Err(ClientAuthFailure::WrongSecret);
+        }
+        Ok(ClientIdentity {
+            id: secret.client_id.clone(),
+            source: ClientSource::Registry,
+            method: secret.method,
+            capabilities: client.capabilities.clone(),
+            audiences: client.audiences.clone(),
+        })
     }
 }

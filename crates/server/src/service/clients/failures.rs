@@ -1,0 +1,103 @@
+//! Failed client authentications: counted per client IP (IPv6 by /64) so
+//! that a caller guessing secrets is stopped after
+//! `auth_failure_limit_per_minute` failures, logged with the reason, and
+//! aggregated into the audit log by the background writer (anyone can send
+//! failures, so one synchronous audit row each would let a caller grow the
+//! table and slow every request).
+//!
+//! A throttled caller gets the answer of every other failure (`401
+//! invalid_client`, no `Retry-After`): a distinct status or header would
+//! tell a guesser that it was throttled, and so that its earlier guesses
+//! were counted as failures. A legitimate client stuck behind a throttled
+//! address finds the reason (`throttled`) in the log and the audit log.
+
+use chrono::Duration;
+use tessera_core::{
+    audit::RequestContext,
+    client::ClientAuthFailure,
+    rate_limit::{Limit, LimitKey},
+};
+
+use super::{ClientCredentials, ClientService};
+use crate::service::failure_audit::{FailureKind, VerifyFailureEvent};
+
+impl ClientService {
+    fn failure_limit(&self) -> Limit {
+        Limit::new(
+            i64::from(self.settings.auth_failure_limit_per_minute),
+            Duration::seconds(60),
+        )
+    }
+
+    /// Whether the caller's address is over the failure limit. A limiter
+    /// that cannot be asked lets the request through (the memory limiter
+    /// never fails; a shared one failing must not stop every client).
+    pub(super) async fn throttled(&self, credentials: &ClientCredentials) -> bool {
+        let Some(ip) = credentials.client_ip else {
+            return false;
+        };
+        match self
+            .limiter
+            .check(&LimitKey::client(ip), self.failure_limit())
+            .await
+        {
+            Ok(decision) => !decision.is_allowed(),
+            Err(_) => false,
+        }
+    }
+
+    /// Logs, counts and aggregates one failure; only a guess (see
+    /// [`is_a_guess`]) counts against the caller's limit.
+    pub(super) async fn record_failure(
+        &self,
+        credentials: &ClientCredentials,
+        reason: ClientAuthFailure,
+        ctx: &RequestContext,
+    ) {
+        let method = credentials.method();
+        self.metrics
+            .clients
+            .auth_failures
+            .with_label_values(&[method.as_str()])
+            .inc();
+        tracing::warn!(
+            reason = reason.as_str(),
+            method = method.as_str(),
+            client_id = credentials.claimed_id(),
+            request_id = ctx.request_id.as_deref(),
+            "client authentication failed"
+        );
+        if let (Some(ip), true) = (credentials.client_ip, is_a_guess(reason)) {
+            // Never fails for the memory limiter; a shared one that is
+            // down only loses this count.
+            let _ = self
+                .limiter
+                .record(&LimitKey::client(ip), self.failure_limit())
+                .await;
+        }
+        let event = VerifyFailureEvent {
+            client_ip: credentials.client_ip,
+            code: reason.as_str(),
+            token_id: credentials.claimed_id(),
+            at: chrono::Utc::now(),
+        };
+        self.background
+            .record_failure(FailureKind::ClientAuth, event, &|| ctx.clone());
+    }
+}
+
+/// Whether a failure could be someone guessing a secret, and so counts
+/// against the per-IP limit. Not a throttled attempt (the caller keeps
+/// exactly `limit` guesses a minute, however fast it sends), not a right
+/// secret without the capability (a gateway calling an endpoint it may not
+/// use must not lock its own introspection out), not a request without
+/// credentials or with a verified certificate whose CN is not allowed
+/// (nothing was guessed).
+fn is_a_guess(reason: ClientAuthFailure) -> bool {
+    matches!(
+        reason,
+        ClientAuthFailure::WrongSecret
+            | ClientAuthFailure::UnknownClient
+            | ClientAuthFailure::Malformed
+    )
+}
