@@ -56,9 +56,18 @@ impl Capability {
     }
 }
 
+/// The longest list of capability names accepted (duplicates included).
+pub const MAX_CAPABILITY_NAMES: usize = 16;
+
 /// Parses, de-duplicates and sorts a list of capability names: 422 for an
-/// unknown name or an empty list.
+/// unknown name, an empty list or one over [`MAX_CAPABILITY_NAMES`].
 pub fn parse_capabilities<S: AsRef<str>>(names: &[S]) -> Result<Vec<Capability>, DomainError> {
+    if names.len() > MAX_CAPABILITY_NAMES {
+        return Err(DomainError::invalid(
+            "capabilities",
+            "must list at most 16 capability names",
+        ));
+    }
     let mut out = Vec::with_capacity(names.len());
     for name in names {
         let c = Capability::parse(name.as_ref()).ok_or_else(|| {

@@ -228,7 +228,8 @@ fn configured(schemas: &mut Value, d: &Deployment) {
 }
 
 /// A subject in the path is checked like any subject; a cursor is an id
-/// this API returned; an optional body is left out, never `null`.
+/// this API returned (a UUID unless it declares another pattern); an
+/// optional body is left out, never `null`.
 fn parameters_and_bodies(doc: &mut Value) {
     let items = doc["paths"]
         .as_object_mut()
@@ -246,7 +247,8 @@ fn parameters_and_bodies(doc: &mut Value) {
                 p["schema"] =
                     json!({"type": "string", "minLength": 1, "maxLength": 200, "pattern": SUBJECT});
             }
-            if p["name"] == "cursor" && p["in"] == "query" {
+            // A cursor that declares its own shape (a client id) keeps it.
+            if p["name"] == "cursor" && p["in"] == "query" && p["schema"]["pattern"].is_null() {
                 p["schema"] = json!({"type": ["string", "null"], "pattern": UUID});
             }
             if let Some(schema) = p.get_mut("schema") {

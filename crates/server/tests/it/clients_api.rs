@@ -55,6 +55,13 @@ async fn create_read_change_rotate_delete(db: TestDb) {
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
     assert_eq!(patched.body["capabilities"], json!(["revoke"]));
     assert!(patched.body["audiences"].is_null(), "{}", patched.text);
+    // The same values again change nothing (and write no audit row).
+    let same = s
+        .as_admin()
+        .patch_json(&format!("/v1/clients/{id}"), json!({"name": "Gateway"}))
+        .await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    assert_eq!(same.body["updated_at"], patched.body["updated_at"]);
 
     let rotated = s
         .as_admin()
@@ -95,6 +102,8 @@ async fn create_read_change_rotate_delete(db: TestDb) {
     ] {
         assert!(actions.contains(&action), "{actions:?}");
     }
+    let updates = actions.iter().filter(|a| **a == "client.update").count();
+    assert_eq!(updates, 1, "{actions:?}");
     let dump = format!("{audit:?}");
     assert!(!dump.contains(secret) && !dump.contains(new_secret));
 }

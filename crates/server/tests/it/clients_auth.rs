@@ -205,6 +205,24 @@ async fn failures_are_limited_per_client_ip(db: TestDb) {
                 .await
         }
     };
+    // A right secret without the capability, or no credentials at all,
+    // guesses nothing and does not count.
+    for _ in 0..5 {
+        let creds = basic(&id, &secret, "2001:db8:1:2::1");
+        let r = svc
+            .clients
+            .authenticate(&creds, Capability::Revoke, &ctx)
+            .await;
+        assert_eq!(r, Err(ClientAuthFailure::NotPermitted));
+        let none = ClientCredentials::new(None, None, None, None)
+            .with_client_ip(Some("2001:db8:1:2::1".parse().unwrap()));
+        let r = svc
+            .clients
+            .authenticate(&none, Capability::Introspect, &ctx)
+            .await;
+        assert_eq!(r, Err(ClientAuthFailure::Missing));
+    }
+    assert!(try_from("2001:db8:1:2::1", &secret).await.is_ok());
     for _ in 0..3 {
         let r = try_from("2001:db8:1:2::1", "tsc_wrong").await;
         assert_eq!(r, Err(ClientAuthFailure::WrongSecret));
@@ -245,11 +263,13 @@ async fn failures_are_limited_per_client_ip(db: TestDb) {
 }
 
 async fn another_replica_sees_a_deletion_within_the_ttl(db: TestDb) {
-    let ttl = ("TESSERA_VERIFY_CACHE_TTL", "1s");
+    let ttl = ("TESSERA_VERIFY_CACHE_TTL", "2s");
     let s = TestServer::start_with(db, &[ttl]).await;
     let (a, b) = (services(&s, &[ttl]).await, services(&s, &[ttl]).await);
     let (id, secret) = create(&a, &["introspect"], None).await;
-    // B loads the client once and then answers from memory.
+    // B loads the client once and then answers from memory: right after A
+    // deletes it, B (which has not read the row again) still accepts it,
+    // while A, which made the change, refuses at once.
     assert!(auth(&b, &id, &secret, Capability::Introspect).await.is_ok());
     a.clients
         .delete(&id, &Actor::Cli, &RequestContext::default())
@@ -259,7 +279,8 @@ async fn another_replica_sees_a_deletion_within_the_ttl(db: TestDb) {
         auth(&a, &id, &secret, Capability::Introspect).await,
         Err(ClientAuthFailure::UnknownClient)
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(auth(&b, &id, &secret, Capability::Introspect).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         auth(&b, &id, &secret, Capability::Introspect).await,
         Err(ClientAuthFailure::UnknownClient)

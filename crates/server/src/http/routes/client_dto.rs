@@ -16,8 +16,8 @@ pub struct CreateClientRequest {
         pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
     )]
     pub name: String,
-    /// What the client may do (at least one).
-    #[schema(min_items = 1, max_items = 4, value_type = Vec<Capability>)]
+    /// What the client may do (at least one; duplicates are merged).
+    #[schema(min_items = 1, max_items = 16, value_type = Vec<Capability>)]
     pub capabilities: Vec<String>,
     /// The audiences whose tokens it may introspect; omit for any.
     #[schema(min_items = 1, max_items = 32, value_type = Option<Vec<AudienceName>>)]
@@ -42,7 +42,7 @@ pub struct UpdateClientRequest {
         pattern = r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*[^\s\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069][^\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff\u202a-\u202e\u2066-\u2069]*$"
     )]
     pub name: Option<String>,
-    #[schema(min_items = 1, max_items = 4, value_type = Option<Vec<Capability>>)]
+    #[schema(min_items = 1, max_items = 16, value_type = Option<Vec<Capability>>)]
     pub capabilities: Option<Vec<String>>,
     /// `null` lets the client see every audience.
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
@@ -66,6 +66,7 @@ pub struct RotateClientSecretRequest {
     /// How long the current secret keeps working: 0 (default) to 604800
     /// seconds (7 days).
     #[schema(minimum = 0, maximum = 604800)]
+    #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub grace_seconds: Option<i64>,
 }
 

@@ -171,6 +171,34 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_ids_is_bounded() {
+        let cache = RegistryCache::new(Duration::from_secs(5));
+        for n in 0..=CAPACITY {
+            cache.fill(&format!("id-{n}"), None, 0);
+        }
+        let entries = cache.lock().entries.len();
+        assert!(entries <= CAPACITY, "{entries}");
+        assert!(matches!(
+            cache.lookup(&format!("id-{CAPACITY}")),
+            Lookup::Known(None)
+        ));
+    }
+
+    #[test]
+    fn the_previous_secret_counts_only_during_its_grace() {
+        let now = tessera_core::ids::now();
+        let mut c = client("a", false);
+        c.previous_secret_hash = Some("old".into());
+        c.previous_secret_expires_at = Some(now + chrono::Duration::seconds(1));
+        let cached = CachedClient::of(&c).unwrap();
+        assert_eq!(cached.previous_hash_at(now), Some("old"));
+        assert_eq!(
+            cached.previous_hash_at(now + chrono::Duration::seconds(1)),
+            None
+        );
+    }
+
+    #[test]
     fn entries_expire_with_the_ttl() {
         let cache = RegistryCache::new(Duration::ZERO);
         cache.changed(&client("a", false));

@@ -46,9 +46,8 @@ impl ClientService {
         }
     }
 
-    /// Logs, counts and aggregates one failure. A throttled attempt is not
-    /// counted against the limit again: the caller keeps exactly
-    /// `limit` guesses a minute, however fast it sends.
+    /// Logs, counts and aggregates one failure; only a guess (see
+    /// [`is_a_guess`]) counts against the caller's limit.
     pub(super) async fn record_failure(
         &self,
         credentials: &ClientCredentials,
@@ -68,10 +67,7 @@ impl ClientService {
             request_id = ctx.request_id.as_deref(),
             "client authentication failed"
         );
-        if let (Some(ip), false) = (
-            credentials.client_ip,
-            reason == ClientAuthFailure::Throttled,
-        ) {
+        if let (Some(ip), true) = (credentials.client_ip, is_a_guess(reason)) {
             // Never fails for the memory limiter; a shared one that is
             // down only loses this count.
             let _ = self
@@ -88,4 +84,20 @@ impl ClientService {
         self.background
             .record_failure(FailureKind::ClientAuth, event, &|| ctx.clone());
     }
+}
+
+/// Whether a failure could be someone guessing a secret, and so counts
+/// against the per-IP limit. Not a throttled attempt (the caller keeps
+/// exactly `limit` guesses a minute, however fast it sends), not a right
+/// secret without the capability (a gateway calling an endpoint it may not
+/// use must not lock its own introspection out), not a request without
+/// credentials or with a verified certificate whose CN is not allowed
+/// (nothing was guessed).
+fn is_a_guess(reason: ClientAuthFailure) -> bool {
+    matches!(
+        reason,
+        ClientAuthFailure::WrongSecret
+            | ClientAuthFailure::UnknownClient
+            | ClientAuthFailure::Malformed
+    )
 }
