@@ -22,7 +22,8 @@ use super::{
     error::{ApiError, Problem},
     limits, request_id,
     routes::{
-        audit, auth, invites, me_mfa, mfa, sessions, system, tokens, upstreams, users, webhooks,
+        audit, auth, invites, me_mfa, mfa, oauth2, sessions, system, tokens, upstreams, users,
+        webhooks,
     },
     state::AppState,
 };
@@ -48,6 +49,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "upstreams", description = "Cached tokens for upstream APIs"),
         (name = "users", description = "The built-in identity store: users, passwords"),
         (name = "sessions", description = "Sessions for people: login, JWT access tokens, rotating refresh tokens, JWKS"),
+        (name = "oauth2", description = "For resource servers: token introspection (RFC 7662), revocation (RFC 7009), server metadata (RFC 8414)"),
         (name = "audit", description = "Reading the audit log (admin; each read is audited)"),
         (name = "system", description = "Health, readiness, metrics")
     )
@@ -79,6 +81,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(sessions::routes())
         .merge(audit::routes())
+        .merge(oauth2::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))
