@@ -57,15 +57,12 @@ impl<K: Hash + Eq, V: Clone> HotCache<K, V> {
         shard.insert(key, value);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.shards
             .iter()
             .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
             .sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -277,11 +277,6 @@ impl KeyService {
         Some(claims)
     }
 
-    /// Verified signatures held in memory (tests, diagnostics).
-    pub fn cached_signatures(&self) -> usize {
-        self.signatures.len()
-    }
-
     fn may_reload(&self) -> bool {
         let mut last = self.last_reload.lock().expect("never poisoned");
         if last.elapsed() >= RELOAD_AT_MOST_EVERY {

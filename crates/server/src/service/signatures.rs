@@ -55,12 +55,4 @@ impl SignatureCache {
             v.claims.exp > now && v.key_epoch == key_epoch
         });
     }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }

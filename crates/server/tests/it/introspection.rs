@@ -346,7 +346,42 @@ backend_tests!(
     failed_client_authentication_is_one_answer,
     the_metadata_names_the_endpoints,
     a_client_limited_to_audiences_sees_only_theirs,
+    another_replica_sees_a_revocation_within_the_cache_ttl,
 );
+
+/// Another replica keeps what it read about a session for at most
+/// `TESSERA_VERIFY_CACHE_TTL`: it sees a revocation made elsewhere within
+/// that bound, while the replica that revoked sees it at once.
+async fn another_replica_sees_a_revocation_within_the_cache_ttl(db: TestDb) {
+    let mut e = env();
+    e.push(("TESSERA_VERIFY_CACHE_TTL", "1s"));
+    let a = TestServer::start_with(db, &e).await;
+    let b = a.replica(&e).await;
+    create_user(&a, "replica@example.com").await;
+    let l = signed_in(&a, "replica@example.com").await;
+    let (at, sid) = (
+        l["access_token"].as_str().unwrap(),
+        l["session_id"].as_str().unwrap(),
+    );
+    assert_eq!(introspect(&b, at).await["active"], true);
+    let r = a.as_admin().delete(&format!("/v1/sessions/{sid}")).await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let revoked = std::time::Instant::now();
+    assert_inactive(&a, at).await;
+    crate::common::eventually(
+        "the other replica to see the revocation",
+        40,
+        std::time::Duration::from_millis(100),
+        || introspect(&b, at),
+        |i| i["active"] == false,
+    )
+    .await;
+    let waited = revoked.elapsed();
+    assert!(
+        waited < std::time::Duration::from_millis(2500),
+        "{waited:?}"
+    );
+}
 
 /// A client of the registry may be limited to some audiences: tokens for
 /// others (and tokens that name none) are `{"active": false}` to it, and it
