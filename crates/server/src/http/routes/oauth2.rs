@@ -91,16 +91,16 @@ async fn authenticated(
     }
 }
 
-const CLIENT_AUTH: &str = "The client authenticates with HTTP Basic (`client_secret_basic`), \
-    with `client_id` and `client_secret` in the form (`client_secret_post`), or with a client \
-    certificate (`tls_client_auth`, when Tessera terminates TLS); never with a bearer token.";
-
-/// Token introspection (RFC 7662) for an authenticated client with the
-/// `introspect` capability. An active token is described; anything else,
-/// malformed tokens included, is exactly `{"active": false}`. Never cached
-/// (`Cache-Control: no-store`).
+/// Token introspection (RFC 7662).
+///
+/// For an authenticated client with the `introspect` capability. An active
+/// token is described; anything else, malformed tokens included, is exactly
+/// `{"active": false}`. Never cached (`Cache-Control: no-store`). The client
+/// authenticates with HTTP Basic (`client_secret_basic`), with `client_id`
+/// and `client_secret` in the form (`client_secret_post`), or with a client
+/// certificate (`tls_client_auth`, when Tessera terminates TLS); never with
+/// a bearer token.
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth2",
-    description = CLIENT_AUTH,
     request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = Introspection,
@@ -139,13 +139,16 @@ pub async fn introspect(
     }
 }
 
-/// Token revocation (RFC 7009) for an authenticated client with the
-/// `revoke` capability: a refresh token ends its family and its session,
-/// an access token its session. An unknown, malformed, expired or already
-/// revoked token is answered `200` all the same; a machine API token is
-/// `400 unsupported_token_type` (those are revoked through `/v1/tokens`).
+/// Token revocation (RFC 7009).
+///
+/// For an authenticated client with the `revoke` capability: a refresh
+/// token ends its family and its session, an access token its session. An
+/// unknown, malformed, expired or already revoked token is answered `200`
+/// all the same; a machine API token is `400 unsupported_token_type` (those
+/// are revoked through `/v1/tokens`). The client authenticates with HTTP
+/// Basic (`client_secret_basic`) or with `client_id` and `client_secret` in
+/// the form (`client_secret_post`); never with a bearer token.
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
-    description = CLIENT_AUTH,
     request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke (empty body)"),
@@ -195,8 +198,10 @@ pub struct ServerMetadata {
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
 }
 
+/// Authorization server metadata (RFC 8414).
+///
 /// Where OAuth2 libraries find the token, introspection and revocation
-/// endpoints and the JWKS (RFC 8414). The URLs are built on `TESSERA_ISSUER`,
+/// endpoints and the JWKS. The URLs are built on `TESSERA_ISSUER`,
 /// which must then be this server's public `https://` (or `http://`) URL;
 /// with any other issuer there is no such document (404
 /// `metadata_not_configured`).
