@@ -9,7 +9,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # checkout, as cargo takes it there), else target/.
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-BIN="$TARGET_DIR/release/tessera"
+# BENCH_PROFILE=debug runs a script end to end on a debug build (a smoke
+# test of the script; its figures mean nothing).
+PROFILE="${BENCH_PROFILE:-release}"
+BIN="$TARGET_DIR/$PROFILE/tessera"
 PORT="${BENCH_PORT:-18181}"
 BASE="http://127.0.0.1:$PORT"
 DURATION="${BENCH_DURATION:-5s}"
@@ -57,7 +60,11 @@ need_wrk() {
 }
 
 build() {
-  (cd "$ROOT" && cargo build --release -q -p tessera)
+  if [ "$PROFILE" = release ]; then
+    (cd "$ROOT" && cargo build --release -q -p tessera)
+  else
+    (cd "$ROOT" && cargo build -q -p tessera)
+  fi
 }
 
 tessera() {

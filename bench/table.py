@@ -6,7 +6,8 @@ HEADER names the first column (e.g. "Database"). Each ROW is
 GROUP|ENDPOINT|FILE[|CHECKS]: FILE holds one `parse_wrk.py` line per round;
 GROUP is printed once for consecutive rows; the group's `GET /healthz` row is
 the base of the ratio column. CHECKS, separated by `;`: `rps>=N`, `p99<MS`,
-`ok=200,503` (status codes that are not errors; default 200), `noratio`.
+`ok=200,503` (status codes that are not errors; default 200), `noratio`,
+`ratio>=X` (req/s against the group's `GET /healthz`).
 
 When a round counted its status codes (the `codes=` field), req/s counts only
 the 200s (refreshes or logins that succeeded), and every other code is listed
@@ -93,6 +94,11 @@ def main():
                 met = r["rps"] >= want
                 verdicts.append(f"{group} {endpoint}: {r['rps']:,.0f}/s, target >= {want:,.0f}/s: "
                                 f"{'met' if met else 'MISSED'}")
+            elif c.startswith("ratio>=") and base:
+                want = float(c[7:])
+                got = r["rps"] / base
+                verdicts.append(f"{group} {endpoint}: ratio {got:.2f}, target >= {want:g}: "
+                                f"{'met' if got >= want else 'MISSED'}")
             elif c.startswith("p99<"):
                 want = float(c[4:])
                 met = r["p99"] < want

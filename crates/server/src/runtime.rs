@@ -287,6 +287,7 @@ async fn people_services(
         mfa.clone(),
         keyring("refresh-successor")?,
         metrics.clone(),
+        config.tokens.verify_cache_ttl,
     ));
     let users = UserService::new(
         store.clone(),

@@ -93,6 +93,11 @@ impl Verifier {
         self.leeway
     }
 
+    /// The key ids this verifier knows, in order.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|e| e.key.kid())
+    }
+
     /// The claims of `token` if it is valid at `now_unix` (Unix seconds).
     /// Expired when `now_unix >= exp + leeway`; not valid yet when
     /// `now_unix + leeway < nbf`.
@@ -125,7 +130,9 @@ impl Verifier {
         Ok(claims)
     }
 
-    fn check_claims(&self, claims: &AccessClaims, now: i64) -> Result<(), JwtError> {
+    /// The checks on claims alone (times, issuer, audience): what a cache of
+    /// already verified signatures still has to judge on every use.
+    pub fn check_claims(&self, claims: &AccessClaims, now: i64) -> Result<(), JwtError> {
         if now >= claims.exp.saturating_add(self.leeway) {
             return Err(JwtError::Expired);
         }

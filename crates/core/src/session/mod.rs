@@ -30,6 +30,8 @@ pub enum RevokeReason {
     UserDisabled,
     UserDeleted,
     UserErased,
+    /// An OAuth2 client revoked one of its tokens (`POST /oauth2/revoke`).
+    ClientRevocation,
 }
 
 impl RevokeReason {
@@ -42,6 +44,7 @@ impl RevokeReason {
             Self::UserDisabled => "user_disabled",
             Self::UserDeleted => "user_deleted",
             Self::UserErased => "user_erased",
+            Self::ClientRevocation => "client_revocation",
         }
     }
 
@@ -54,6 +57,7 @@ impl RevokeReason {
             Self::UserDisabled,
             Self::UserDeleted,
             Self::UserErased,
+            Self::ClientRevocation,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

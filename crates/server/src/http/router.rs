@@ -22,8 +22,8 @@ use super::{
     error::{ApiError, Problem},
     limits, request_id,
     routes::{
-        audit, auth, clients, invites, me_mfa, mfa, sessions, system, tokens, upstreams, users,
-        webhooks, ws_tickets,
+        audit, auth, clients, invites, me_mfa, mfa, oauth2, sessions, system, tokens, upstreams,
+        users, webhooks, ws_tickets,
     },
     state::AppState,
 };
@@ -51,6 +51,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "sessions", description = "Sessions for people: login, JWT access tokens, rotating refresh tokens, JWKS"),
         (name = "clients", description = "OAuth2 clients that ask about tokens: the managed registry (admin)"),
         (name = "websocket", description = "WebSocket tickets: a signed-in person's single-use ticket for a WebSocket URL, redeemed by the gateway"),
+        (name = "oauth2", description = "For resource servers: token introspection (RFC 7662), revocation (RFC 7009), server metadata (RFC 8414)"),
         (name = "audit", description = "Reading the audit log (admin; each read is audited)"),
         (name = "system", description = "Health, readiness, metrics")
     )
@@ -90,6 +91,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
         .merge(clients::routes())
         .merge(ws_tickets::routes())
+        .merge(oauth2::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

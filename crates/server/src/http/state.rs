@@ -70,6 +70,16 @@ impl AppState {
         &self.0.services.ws_tickets
     }
 
+    /// Introspection and revocation for OAuth2 clients.
+    pub fn oauth(&self) -> crate::service::oauth::OAuthTokens<'_> {
+        let s = &self.0.services;
+        crate::service::oauth::OAuthTokens {
+            sessions: &s.sessions,
+            tokens: &s.tokens,
+            metrics: &s.metrics,
+        }
+    }
+
     pub fn keys(&self) -> &KeyService {
         &self.0.services.keys
     }

@@ -25,12 +25,13 @@ use tessera_core::{
         keyset::{self, KeyRecord},
         AccessClaims, Algorithm, JwtError, PublicKey, SigningKey, Verifier,
     },
+    token_format::TokenHash,
     DomainError,
 };
 use tessera_store::{Store, StoredSigningKey};
 use utoipa::ToSchema;
 
-use super::ServiceError;
+use super::{signatures::SignatureCache, ServiceError};
 use crate::config::AuthSettings;
 
 /// The encryption context of sealed private keys.
@@ -69,6 +70,9 @@ struct Snapshot {
     signers: Vec<SigningKey>,
     verifier: Verifier,
     jwks: String,
+    /// Changes whenever the published key ids change: a cached signature
+    /// counts only under the epoch that verified it.
+    epoch: u64,
 }
 
 pub struct KeyService {
@@ -77,6 +81,7 @@ pub struct KeyService {
     settings: AuthSettings,
     snapshot: RwLock<Arc<Snapshot>>,
     last_reload: Mutex<Instant>,
+    signatures: SignatureCache,
 }
 
 fn record(k: &StoredSigningKey) -> Option<KeyRecord> {
@@ -102,6 +107,7 @@ impl KeyService {
             signers: vec![],
             verifier: Verifier::new(vec![], settings.issuer.clone(), settings.audience.clone()),
             jwks: jwks(&[]).to_string(),
+            epoch: 0,
         };
         let service = Self {
             store,
@@ -109,6 +115,7 @@ impl KeyService {
             settings,
             snapshot: RwLock::new(Arc::new(empty)),
             last_reload: Mutex::new(Instant::now()),
+            signatures: SignatureCache::default(),
         };
         service.ensure_a_key().await?;
         service.reload().await?;
@@ -194,17 +201,21 @@ impl KeyService {
                 }
             }
         }
-        let snapshot = Snapshot {
+        let verifier = Verifier::new(
+            publics.clone(),
+            self.settings.issuer.clone(),
+            self.settings.audience.clone(),
+        );
+        let mut current = self.snapshot.write().expect("never poisoned");
+        let same_keys = current.verifier.kids().eq(verifier.kids());
+        let epoch = current.epoch + u64::from(!same_keys);
+        *current = Arc::new(Snapshot {
             records,
             signers,
-            verifier: Verifier::new(
-                publics.clone(),
-                self.settings.issuer.clone(),
-                self.settings.audience.clone(),
-            ),
+            verifier,
             jwks: jwks(&publics).to_string(),
-        };
-        *self.snapshot.write().expect("never poisoned") = Arc::new(snapshot);
+            epoch,
+        });
         Ok(())
     }
 
@@ -237,16 +248,33 @@ impl KeyService {
 
     /// The claims of a valid access token (signature, times, issuer,
     /// audience); `None` otherwise. The session is checked by the caller.
+    /// A signature verified before under the same published keys is not
+    /// checked again; the claims are, every time.
     pub async fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<AccessClaims> {
-        match self.current().verifier.verify(token, now.timestamp()) {
-            Ok(claims) => Some(claims),
+        if token.len() > tessera_core::jwt::verify::MAX_TOKEN_LEN {
+            return None;
+        }
+        let hash = TokenHash::of(token);
+        let snap = self.current();
+        if let Some(claims) = self.signatures.get(&hash, snap.epoch) {
+            snap.verifier.check_claims(&claims, now.timestamp()).ok()?;
+            return Some((*claims).clone());
+        }
+        let (claims, epoch) = match snap.verifier.verify(token, now.timestamp()) {
+            Ok(claims) => (claims, snap.epoch),
             Err(JwtError::UnknownKey) if self.may_reload() => {
                 // Another replica may have rotated a key in.
                 self.reload().await.ok()?;
-                self.current().verifier.verify(token, now.timestamp()).ok()
+                let snap = self.current();
+                (
+                    snap.verifier.verify(token, now.timestamp()).ok()?,
+                    snap.epoch,
+                )
             }
-            Err(_) => None,
-        }
+            Err(_) => return None,
+        };
+        self.signatures.insert(&hash, claims.clone(), epoch);
+        Some(claims)
     }
 
     fn may_reload(&self) -> bool {

@@ -23,6 +23,8 @@ mod http_mfa_events;
 mod http_tokens;
 mod http_upstreams;
 mod http_webhooks;
+mod introspection;
+mod introspection_python;
 mod jobs;
 mod login_throttle;
 mod openapi;
@@ -47,6 +49,8 @@ fn main() -> std::process::ExitCode {
         db_outage::trials(),
         delivery::trials(),
         hostile_input::trials(),
+        introspection::trials(),
+        introspection_python::trials(),
         http_auth_codes::trials(),
         http_bad_input::trials(),
         http_invites::trials(),

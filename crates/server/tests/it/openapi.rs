@@ -49,6 +49,9 @@ async fn every_documented_operation_is_routed() {
         "/readyz",
         "/metrics",
         "/openapi.json",
+        "/oauth2/introspect",
+        "/oauth2/revoke",
+        "/.well-known/oauth-authorization-server",
     ] {
         assert!(
             paths.contains_key(expected),
@@ -119,14 +122,22 @@ fn errors_are_declared_as_problems() {
         let at = format!("{method} {path}");
         let responses = op["responses"].as_object().unwrap();
         let has = |status: &str| responses.contains_key(status);
-        let oauth = path == "/oauth2/token";
+        let oauth = path.starts_with("/oauth2/");
         // Routes for OAuth2 clients answer a failed client authentication
         // as RFC 6749 does, `401 {"error": "invalid_client"}`.
         let client_auth = op["security"]
             .as_array()
             .is_some_and(|s| s.iter().any(|s| s.get("client_basic").is_some()));
         for (status, response) in responses {
-            if (oauth && status == "400") || (client_auth && status == "401") {
+            // RFC 6749 §5.2 (and RFC 7662 / 7009, which follow it): OAuth2
+            // error bodies, `invalid_client` with `WWW-Authenticate`.
+            if (oauth || client_auth) && status == "401" {
+                assert!(
+                    response["headers"]["WWW-Authenticate"].is_object(),
+                    "{at}: 401 without WWW-Authenticate"
+                );
+            }
+            if (oauth && (status == "400" || status == "401")) || (client_auth && status == "401") {
                 assert!(
                     response["content"]["application/json"].is_object(),
                     "{at}: an OAuth2 error body"
@@ -187,6 +198,7 @@ fn errors_are_declared_as_problems() {
             "/metrics",
             "/openapi.json",
             "/.well-known/jwks.json",
+            "/.well-known/oauth-authorization-server",
         ];
         if !in_memory.contains(&path.as_str()) {
             assert!(

@@ -339,10 +339,79 @@ async fn client_secrets_never_leak(db: TestDb) {
     }
 }
 
+/// Tokens a resource server introspects and revokes, and the client's
+/// secret (right and wrong, by Basic and in the form): never in the
+/// database or the logs captured at TRACE.
+async fn introspected_secrets_never_leak(db: TestDb) {
+    use crate::common::people::{create_user, signed_in};
+    use crate::introspection::{env, introspect, post_form, Auth, CLIENT, SECRET};
+    let logs = logs();
+    let mut s = TestServer::start_with(db, &env()).await;
+    create_user(&s, "peek@example.com").await;
+    let l = signed_in(&s, "peek@example.com").await;
+    let (access, rt) = (
+        l["access_token"].as_str().unwrap().to_string(),
+        l["refresh_token"].as_str().unwrap().to_string(),
+    );
+    let wrong = "rs-gateway-secret-but-wrong-42";
+    for token in [&access, &rt] {
+        assert_eq!(introspect(&s, token).await["active"], true);
+        let fields = [("token", token.as_str())];
+        post_form(
+            &s,
+            "/oauth2/introspect",
+            &fields,
+            Auth::Post(CLIENT, SECRET),
+        )
+        .await;
+        let r = post_form(
+            &s,
+            "/oauth2/introspect",
+            &fields,
+            Auth::Basic(CLIENT, wrong),
+        )
+        .await;
+        assert_eq!(r.status, reqwest::StatusCode::UNAUTHORIZED);
+        post_form(&s, "/oauth2/introspect", &fields, Auth::Post(CLIENT, wrong)).await;
+    }
+    let r = post_form(
+        &s,
+        "/oauth2/revoke",
+        &[("token", &rt)],
+        Auth::Basic(CLIENT, SECRET),
+    )
+    .await;
+    assert_eq!(r.status, reqwest::StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.stop().await;
+
+    let db_text = s.db.all_text().await;
+    assert!(db_text.contains("client_revocation"), "read the sessions");
+    let log_text = logs.text();
+    assert!(
+        log_text.contains("client authentication failed"),
+        "logs were captured"
+    );
+    let signature = access.rsplit('.').next().unwrap();
+    let random = rt.strip_prefix("tsr_rt_").unwrap();
+    for secret in [
+        access.as_str(),
+        signature,
+        rt.as_str(),
+        random,
+        SECRET,
+        wrong,
+    ] {
+        assert!(!db_text.contains(secret), "{secret} found in the database");
+        assert!(!log_text.contains(secret), "{secret} found in the logs");
+    }
+}
+
 backend_tests!(
     secrets_appear_only_in_their_issuing_response,
     second_factor_secrets_never_leak,
     session_secrets_never_leak,
     ws_tickets_never_leak,
     client_secrets_never_leak,
+    introspected_secrets_never_leak,
 );

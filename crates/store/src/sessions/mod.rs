@@ -12,7 +12,7 @@ mod throttle;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use tessera_core::session::Session;
+use tessera_core::session::{RefreshToken, Session};
 
 use crate::{error::StoreError, page::Page};
 
@@ -43,6 +43,13 @@ pub trait SessionRepository: Send + Sync {
         &self,
         hash: &tessera_core::token_format::TokenHash,
     ) -> Result<Option<String>, StoreError>;
+
+    /// A refresh token by the hash of its raw value, with its immediate
+    /// successor when it has one (introspection).
+    async fn refresh_token_with_successor(
+        &self,
+        hash: &tessera_core::token_format::TokenHash,
+    ) -> Result<Option<(RefreshToken, Option<RefreshToken>)>, StoreError>;
 
     /// Every signing key, oldest first (few: one per rotation).
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;

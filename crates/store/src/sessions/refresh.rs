@@ -55,6 +55,34 @@ pub struct Succession<'a> {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// A refresh token and, once used, its immediate successor, read outside
+/// any transaction (introspection judges them; nothing is written).
+pub(super) async fn with_successor(
+    pool: &sqlx::AnyPool,
+    hash: &TokenHash,
+) -> Result<Option<(RefreshToken, Option<RefreshToken>)>, StoreError> {
+    let read = |sql: String, key: String| async move {
+        sqlx::query_as::<_, RefreshRow>(&sql)
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+            .map(RefreshToken::try_from)
+            .transpose()
+    };
+    let by_hash = format!("SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+    let Some(token) = read(by_hash, hash.to_hex()).await? else {
+        return Ok(None);
+    };
+    let successor = match &token.successor_id {
+        Some(id) => {
+            let by_id = format!("SELECT {COLUMNS} FROM refresh_tokens WHERE id = $1");
+            read(by_id, id.clone()).await?
+        }
+        None => None,
+    };
+    Ok(Some((token, successor)))
+}
+
 /// Refresh-token changes inside a [`WriteTx`].
 impl WriteTx {
     pub async fn insert_refresh_token(

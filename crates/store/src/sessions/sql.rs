@@ -106,6 +106,19 @@ impl SessionRepository for SqlStore {
         Ok(row.map(|(sid,)| sid))
     }
 
+    async fn refresh_token_with_successor(
+        &self,
+        hash: &tessera_core::token_format::TokenHash,
+    ) -> Result<
+        Option<(
+            tessera_core::session::RefreshToken,
+            Option<tessera_core::session::RefreshToken>,
+        )>,
+        StoreError,
+    > {
+        super::refresh::with_successor(&self.pool, hash).await
+    }
+
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
         super::signing_keys::all(&self.pool).await
     }

@@ -15,6 +15,7 @@ pub mod invites;
 pub mod me_mfa;
 pub mod mfa;
 mod mfa_dto;
+pub mod oauth2;
 pub mod sessions;
 pub mod system;
 pub mod token_dto;

@@ -4,9 +4,11 @@
 //! detection, logout and revocation. Every state change is one write
 //! transaction with its audit rows and outbox events.
 
+mod describe;
 mod events;
 mod login;
 mod refresh;
+mod states;
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use utoipa::ToSchema;
 use super::{keys::KeyService, mfa::MfaService, passwords::Passwords, ServiceError};
 use crate::{config::AuthSettings, metrics::Metrics};
 
+pub use describe::TokenFacts;
 pub use login::{LoginOutcome, LoginRequest, MfaChallenge, SecondFactor};
 
 /// What a login, a refresh or an opened session hands out. The raw tokens
@@ -85,12 +88,17 @@ pub struct SessionService {
     successor_keyring: Keyring,
     refresh_format: TokenFormat,
     metrics: Arc<Metrics>,
+    /// Session states for access-token checks without a query.
+    states: states::SessionStates,
 }
 
 /// The encryption context of a successor kept for the grace window.
 const SUCCESSOR_CONTEXT: &str = "refresh_tokens.successor";
 
 impl SessionService {
+    /// `state_ttl`: how long a session's state may be served from memory
+    /// (the verify cache's TTL: the staleness bound across replicas).
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         settings: AuthSettings,
@@ -99,8 +107,10 @@ impl SessionService {
         mfa: Arc<MfaService>,
         successor_keyring: Keyring,
         metrics: Arc<Metrics>,
+        state_ttl: std::time::Duration,
     ) -> Self {
         Self {
+            states: states::SessionStates::new(state_ttl),
             store,
             settings,
             keys,
@@ -233,16 +243,38 @@ impl SessionService {
     /// Verifies an access token and checks that its session is still live:
     /// `None` for anything else (the caller answers 401).
     pub async fn authenticate(&self, token: &str) -> Result<Option<AccessGrant>, ServiceError> {
-        let now = Utc::now();
+        self.authenticate_at(token, Utc::now()).await
+    }
+
+    async fn authenticate_at(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccessGrant>, ServiceError> {
         let Some(claims) = self.keys.verify(token, now).await else {
             return Ok(None);
         };
-        let live = self
-            .store
-            .get_session(&claims.sid)
-            .await?
-            .is_some_and(|s| s.is_active_at(now));
+        let live = self.session_live(&claims.sid, now).await?;
         Ok(live.then_some(AccessGrant { claims }))
+    }
+
+    /// Whether session `sid` is live at `now`: from memory when a fresh
+    /// entry knows, else one read (whose answer is kept).
+    pub async fn session_live(&self, sid: &str, now: DateTime<Utc>) -> Result<bool, ServiceError> {
+        if let Some(live) = self.states.live(sid, now) {
+            return Ok(live);
+        }
+        let generation = self.states.generation();
+        let session = self.store.get_session(sid).await?;
+        self.states.store(sid, session.as_ref(), generation);
+        Ok(session.is_some_and(|s| s.is_active_at(now)))
+    }
+
+    /// To be called after a transaction that revoked or deleted sessions
+    /// has committed: the next access-token check on this replica reads
+    /// the database again.
+    pub fn sessions_changed(&self) {
+        self.states.invalidate();
     }
 
     pub async fn get(&self, id: &str) -> Result<Session, ServiceError> {
@@ -294,12 +326,14 @@ impl SessionService {
                 .inc();
         }
         tx.commit().await?;
+        self.sessions_changed();
         self.get(id).await
     }
 
     /// Revokes every live session of a user, and closes their open login
     /// challenges, inside the caller's transaction (password change,
-    /// disable, delete): the audit rows and events of each go with it.
+    /// disable, delete): the audit rows and events of each go with it. The
+    /// caller calls [`Self::sessions_changed`] once it has committed.
     pub(crate) async fn revoke_all_in(
         &self,
         tx: &mut WriteTx,
@@ -341,6 +375,7 @@ impl SessionService {
             .revoke_all_in(&mut tx, user_id, keep, reason, actor, ctx)
             .await?;
         tx.commit().await?;
+        self.sessions_changed();
         Ok(revoked.len())
     }
 

@@ -280,6 +280,7 @@ impl SessionService {
             tx.append_events(&[event]).await?;
         }
         tx.commit().await?;
+        self.sessions_changed();
         let user = session
             .user_id
             .as_deref()

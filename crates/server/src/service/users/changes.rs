@@ -160,6 +160,9 @@ impl UserService {
             tx.append_events(&[event]).await?;
         }
         tx.commit().await?;
+        if status == UserStatus::Disabled && !changed.is_empty() {
+            self.sessions.sessions_changed();
+        }
         Ok(user)
     }
 
@@ -193,6 +196,7 @@ impl UserService {
         tx.append_audit(&[audit]).await?;
         tx.append_events(&[event]).await?;
         tx.commit().await?;
+        self.sessions.sessions_changed();
         Ok(())
     }
 
@@ -247,6 +251,7 @@ impl UserService {
         tx.append_audit(&[audit]).await?;
         tx.append_events(&[event]).await?;
         tx.commit().await?;
+        self.sessions.sessions_changed();
         Ok(user)
     }
 

@@ -235,6 +235,7 @@ impl UserService {
         tx.append_audit(&[audit]).await?;
         tx.append_events(&[event]).await?;
         tx.commit().await?;
+        self.sessions.sessions_changed();
         tracing::info!(user = %mask_user_id(&user.id), "user erased");
         Ok(report)
     }
