@@ -35,6 +35,7 @@ mod sessions_races;
 mod sessions_walk;
 mod slow_clients;
 mod tls;
+mod tls_introspect;
 mod verify_cache;
 mod verify_failures;
 mod ws_tickets;
@@ -69,6 +70,7 @@ fn main() -> std::process::ExitCode {
         sessions_walk::trials(),
         slow_clients::trials(),
         tls::trials(),
+        tls_introspect::trials(),
         verify_cache::trials(),
         verify_failures::trials(),
         ws_tickets::trials(),

@@ -80,7 +80,8 @@ async fn authenticated(
         Some(f) => (f.client_id, f.client_secret, f.token),
         None => (None, None, None),
     };
-    let credentials = client_credentials(&headers, certificate.as_ref(), id, secret);
+    let credentials =
+        client_credentials(&headers, certificate.as_ref(), id, secret, audit.client.ip);
     match state
         .clients()
         .authenticate(&credentials, needed, audit.context())

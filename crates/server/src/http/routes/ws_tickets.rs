@@ -130,7 +130,8 @@ pub async fn issue_ticket(
     request_body = RedeemTicketRequest,
     responses((status = 200, body = Redemption),
         (status = 401, description = "Client authentication failed: `{\"error\": \"invalid_client\"}`",
-            body = crate::http::oauth_client::OAuthErrorBody),
+            body = crate::http::oauth_client::OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"tessera\"`"))),
         JsonBody, Unavailable))]
 pub async fn redeem_ticket(
     State(state): State<AppState>,
@@ -157,7 +158,8 @@ pub async fn redeem_ticket(
     request_body(content = Option<ConnectionClosedRequest>),
     responses((status = 200, body = WsConnectionView),
         (status = 401, description = "Client authentication failed: `{\"error\": \"invalid_client\"}`",
-            body = crate::http::oauth_client::OAuthErrorBody),
+            body = crate::http::oauth_client::OAuthErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"tessera\"`"))),
         Path, NotFound, JsonBody, Unavailable))]
 pub async fn connection_closed(
     State(state): State<AppState>,
