@@ -21,7 +21,11 @@ const ALLOWED: &str = "gateway.internal";
 
 /// The answer to one introspection: status, headers that do not vary per
 /// request, and the body.
-async fn ask(client: &reqwest::Client, url: &str, token: &str) -> (StatusCode, Vec<String>, String) {
+async fn ask(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> (StatusCode, Vec<String>, String) {
     let res = client
         .post(url)
         .form(&[("token", token)])
@@ -58,7 +62,10 @@ async fn a_certificate_with_an_allowed_cn_introspects_and_others_are_refused_ali
     let env = [
         ("TESSERA_TLS_CERT", path("server.pem", &server.cert_pem)),
         ("TESSERA_TLS_KEY", path("server.key", &server.key_pem)),
-        ("TESSERA_TLS_CLIENT_CA", path("client-ca.pem", &client_ca.pem())),
+        (
+            "TESSERA_TLS_CLIENT_CA",
+            path("client-ca.pem", &client_ca.pem()),
+        ),
         ("INTROSPECTION_MTLS_ALLOWED_CNS", ALLOWED.to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -84,15 +91,24 @@ async fn a_certificate_with_an_allowed_cn_introspects_and_others_are_refused_ali
     let refused_cn = client_ca.issue(Leaf::client("intruder.internal", 3));
     let foreign = other_ca.issue(Leaf::client(ALLOWED, 4));
     let answers = [
-        ("a refused CN", ask(&with(refused_cn.identity()), &url, access).await),
-        ("another CA", ask(&with(foreign.identity()), &url, access).await),
+        (
+            "a refused CN",
+            ask(&with(refused_cn.identity()), &url, access).await,
+        ),
+        (
+            "another CA",
+            ask(&with(foreign.identity()), &url, access).await,
+        ),
         ("no certificate", ask(&https, &url, access).await),
     ];
     let (_, first) = &answers[0];
     assert_eq!(first.0, StatusCode::UNAUTHORIZED, "{}", first.2);
     assert_eq!(first.2, r#"{"error":"invalid_client"}"#);
     assert!(
-        first.1.iter().any(|h| h == r#"www-authenticate: Basic realm="tessera""#),
+        first
+            .1
+            .iter()
+            .any(|h| h == r#"www-authenticate: Basic realm="tessera""#),
         "{:?}",
         first.1
     );
