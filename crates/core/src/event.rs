@@ -111,29 +111,17 @@ impl OutboxEvent {
     /// name devices, purposes and channels, never a code, secret or address.
     pub fn mfa(event_type: &'static str, subject: &str, details: Value) -> Self {
         debug_assert!(MFA_EVENT_TYPES.contains(&event_type), "{event_type}");
-        let mut payload = json!({ "event": event_type, "subject": subject });
-        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
-            p.extend(extra);
-        }
-        Self {
+        Self::with_details(
             event_type,
-            payload,
-            sealed: false,
-        }
+            json!({ "event": event_type, "subject": subject }),
+            details,
+        )
     }
 
     /// A user, login, refresh or session event: `{event, ...details}`.
     pub fn session(event_type: &'static str, details: Value) -> Self {
         debug_assert!(SESSION_EVENT_TYPES.contains(&event_type), "{event_type}");
-        let mut payload = json!({ "event": event_type });
-        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
-            p.extend(extra);
-        }
-        Self {
-            event_type,
-            payload,
-            sealed: false,
-        }
+        Self::with_details(event_type, json!({ "event": event_type }), details)
     }
 
     /// A WebSocket connection event: `{event, ...details}`.
@@ -142,21 +130,18 @@ impl OutboxEvent {
             WS_CONNECTION_EVENT_TYPES.contains(&event_type),
             "{event_type}"
         );
-        let mut payload = json!({ "event": event_type });
-        if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
-            p.extend(extra);
-        }
-        Self {
-            event_type,
-            payload,
-            sealed: false,
-        }
+        Self::with_details(event_type, json!({ "event": event_type }), details)
     }
 
     /// A client registry event: `{event, ...details}`.
     pub fn client(event_type: &'static str, details: Value) -> Self {
         debug_assert!(CLIENT_EVENT_TYPES.contains(&event_type), "{event_type}");
-        let mut payload = json!({ "event": event_type });
+        Self::with_details(event_type, json!({ "event": event_type }), details)
+    }
+
+    /// `base` (an object) with the fields of `details` (an object) added:
+    /// the shape of every event that carries details.
+    fn with_details(event_type: &'static str, mut payload: Value, details: Value) -> Self {
         if let (Some(p), Value::Object(extra)) = (payload.as_object_mut(), details) {
             p.extend(extra);
         }
