@@ -18,8 +18,7 @@ pub const DEFAULT_PREFIX: &str = "tsr_";
 /// The prefix of refresh tokens: fixed, so scanners and introspection tell
 /// them from API tokens at a glance.
 pub const REFRESH_PREFIX: &str = "tsr_rt_";
-/// The prefix of WebSocket tickets (short-lived, single-use; see
-/// [`crate::ws_ticket`]).
+/// The prefix of WebSocket tickets (short-lived and single-use).
 pub const WS_TICKET_PREFIX: &str = "tsr_wst_";
 const BODY_LEN: usize = 30;
 /// Refresh tokens carry at least 256 bits: 44 base62 characters are 261.9.
