@@ -167,6 +167,9 @@ pub enum ClientAuthFailure {
     NotPermitted,
     /// Too many failures from this IP.
     Throttled,
+    /// The registry could not be read (the database is down): the client
+    /// may be fine, so the caller hears `503`, not `invalid_client`.
+    Unavailable,
 }
 
 impl ClientAuthFailure {
@@ -179,6 +182,7 @@ impl ClientAuthFailure {
             Self::CertificateRefused => "certificate_refused",
             Self::NotPermitted => "not_permitted",
             Self::Throttled => "throttled",
+            Self::Unavailable => "unavailable",
         }
     }
 }

@@ -13,9 +13,13 @@ use axum::{
 };
 use base64::Engine;
 use serde::Serialize;
-use tessera_core::{client::PeerCertificate, SecretString};
+use tessera_core::{
+    client::{ClientAuthFailure, PeerCertificate},
+    SecretString,
+};
 use utoipa::ToSchema;
 
+use super::error::ApiError;
 use crate::service::clients::ClientCredentials;
 
 /// An OAuth2 error body (RFC 6749 §5.2).
@@ -48,6 +52,16 @@ pub fn invalid_client() -> Response {
         HeaderValue::from_static(r#"Basic realm="tessera""#),
     );
     res
+}
+
+/// The answer to a failed client authentication: `invalid_client` for
+/// every reason but a registry that cannot be read, which is a `503`
+/// problem like any other dependency that is down.
+pub fn client_auth_refused(reason: ClientAuthFailure) -> Response {
+    match reason {
+        ClientAuthFailure::Unavailable => no_store(ApiError::unavailable().into_response()),
+        _ => invalid_client(),
+    }
 }
 
 /// What the caller presented. `form_id` and `form_secret` come from the

@@ -95,6 +95,18 @@ async fn postgres_outage_gives_503_and_recovers() {
         .await;
     r.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable");
     assert!(r.headers.get("retry-after").is_some());
+    // A registry client cannot be checked: 503, not `invalid_client`
+    // (which would tell a healthy resource server its secret is wrong).
+    let r = s
+        .http
+        .post(format!("{}/oauth2/introspect", s.base))
+        .basic_auth("cl_0193a7e5c2f07c3a8b1d2e3f4a5b6c7d", Some("tsc_anything"))
+        .form(&[("token", "whatever")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["cache-control"], "no-store");
     s.as_anonymous()
         .get("/readyz")
         .await

@@ -28,7 +28,9 @@ use crate::{
     http::{
         client::RequestAudit,
         error::{ApiError, Problem},
-        oauth_client::{client_credentials, invalid_client, no_store, oauth_error, OAuthErrorBody},
+        oauth_client::{
+            client_auth_refused, client_credentials, no_store, oauth_error, OAuthErrorBody,
+        },
         problems::Unavailable,
         state::AppState,
     },
@@ -88,7 +90,7 @@ async fn authenticated(
         .await
     {
         Ok(client) => Ok((client, token.filter(|t| !t.expose().is_empty()))),
-        Err(_) => Err(invalid_client()),
+        Err(reason) => Err(client_auth_refused(reason)),
     }
 }
 

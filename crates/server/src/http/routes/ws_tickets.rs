@@ -23,7 +23,7 @@ use crate::{
         client::RequestAudit,
         error::ApiError,
         extract::{ApiJson, ApiPath, OptionalJson},
-        oauth_client::{client_credentials, invalid_client, no_store, peer_certificate},
+        oauth_client::{client_auth_refused, client_credentials, no_store, peer_certificate},
         principal::{Require, SignedIn},
         problems::{JsonBody, NotFound, Path, Scoped, Unavailable},
         state::AppState,
@@ -96,7 +96,7 @@ impl FromRequestParts<AppState> for Gateway {
             .clients()
             .authenticate(&credentials, Capability::WsTickets, audit.context())
             .await
-            .map_err(|_| invalid_client())?;
+            .map_err(client_auth_refused)?;
         Ok(Self { client, audit })
     }
 }

@@ -107,8 +107,11 @@ impl ClientService {
                 }
             })
         };
-        if let Err(reason) = result {
-            self.record_failure(credentials, reason, ctx).await;
+        match result {
+            // Not the client's failure; logged where it happened.
+            Err(ClientAuthFailure::Unavailable) => {}
+            Err(reason) => self.record_failure(credentials, reason, ctx).await,
+            Ok(_) => {}
         }
         result
     }
@@ -175,10 +178,10 @@ impl ClientService {
                 let found = match self.store.get_client(&secret.client_id).await {
                     Ok(found) => found,
                     Err(e) => {
-                        // The client cannot be checked: a failure like any
-                        // other to the caller, an error in the log.
+                        // The client cannot be checked: the caller hears
+                        // 503 (a dependency is down), as on every route.
                         tracing::error!(error = %e, "client registry unavailable");
-                        return Err(ClientAuthFailure::UnknownClient);
+                        return Err(ClientAuthFailure::Unavailable);
                     }
                 };
                 self.cache
