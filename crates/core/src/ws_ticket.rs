@@ -70,17 +70,24 @@ pub struct Presented<'a> {
 impl WsTicket {
     /// The ticket's own rules (the session is checked apart, in the store):
     /// not expired, the same audience when the ticket names one (and one
-    /// the client may serve), the same IP when the gateway gives one.
+    /// the client may serve; a client limited to audiences serves only
+    /// tickets that name one of them), the same IP when the gateway gives one.
     pub fn check(&self, p: &Presented<'_>, now: DateTime<Utc>) -> Result<(), RejectReason> {
         if now >= self.expires_at {
             return Err(RejectReason::Expired);
         }
-        if let Some(aud) = &self.audience {
-            let stated = p.audience == Some(aud.as_str());
-            let allowed = p.client_audiences.is_none_or(|list| list.contains(aud));
-            if !stated || !allowed {
-                return Err(RejectReason::WrongAudience);
+        match &self.audience {
+            Some(aud) => {
+                let stated = p.audience == Some(aud.as_str());
+                let allowed = p.client_audiences.is_none_or(|list| list.contains(aud));
+                if !stated || !allowed {
+                    return Err(RejectReason::WrongAudience);
+                }
             }
+            // A gateway limited to some audiences serves no ticket that
+            // names none (as introspection shows it no such token).
+            None if p.client_audiences.is_some() => return Err(RejectReason::WrongAudience),
+            None => {}
         }
         if let Some(ip) = p.ip_hash {
             // A ticket issued without a known address cannot be matched:
@@ -209,6 +216,17 @@ mod tests {
             client_audiences: Some(&allowed),
         };
         assert_eq!(t.check(&p, Utc::now()), Err(RejectReason::WrongAudience));
+        // Nor a ticket that names no audience.
+        let p = Presented {
+            audience: None,
+            ip_hash: None,
+            client_audiences: Some(&allowed),
+        };
+        let unbound = ticket(None, None);
+        assert_eq!(
+            unbound.check(&p, Utc::now()),
+            Err(RejectReason::WrongAudience)
+        );
     }
 
     #[test]

@@ -75,12 +75,18 @@ pub fn client_credentials(
     form_secret: Option<SecretString>,
     client_ip: Option<IpAddr>,
 ) -> ClientCredentials {
+    let basic = basic_credentials(parts_headers);
+    let as_sent = match &basic {
+        Some(Ok(pair)) => Some(pair.secret_as_sent.clone()),
+        _ => None,
+    };
     ClientCredentials::new(
         certificate.cloned(),
-        basic_credentials(parts_headers),
+        basic.map(|b| b.map(|pair| (pair.id, pair.secret))),
         form_id.filter(|s| !s.is_empty()),
         form_secret.filter(|s| !s.expose().is_empty()),
     )
+    .with_basic_secret_as_sent(as_sent)
     .with_client_ip(client_ip)
 }
 
@@ -89,10 +95,17 @@ pub fn peer_certificate(parts: &Parts) -> Option<&PeerCertificate> {
     parts.extensions.get::<PeerCertificate>()
 }
 
+/// Basic credentials, decoded, with the secret also as sent.
+struct BasicPair {
+    id: String,
+    secret: SecretString,
+    secret_as_sent: SecretString,
+}
+
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))`
 /// (RFC 6749 §2.3.1). `None` without a Basic header; `Err` when it does
 /// not decode.
-fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, SecretString), ()>> {
+fn basic_credentials(headers: &HeaderMap) -> Option<Result<BasicPair, ()>> {
     let value = headers.get(header::AUTHORIZATION)?;
     let value = value.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
@@ -102,19 +115,27 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, SecretString
     Some(decode_basic(encoded.trim()))
 }
 
-fn decode_basic(encoded: &str) -> Result<(String, SecretString), ()> {
+fn decode_basic(encoded: &str) -> Result<BasicPair, ()> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|_| ())?;
     let text = String::from_utf8(bytes).map_err(|_| ())?;
     let (id, secret) = text.split_once(':').ok_or(())?;
-    let decode = |s: &str| -> String {
-        form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Ok((decode(id), SecretString::new(decode(secret))))
+    Ok(BasicPair {
+        id: form_decode(id),
+        secret: SecretString::new(form_decode(secret)),
+        secret_as_sent: SecretString::new(secret.to_string()),
+    })
+}
+
+/// One form-encoded value (`+` is a space, `%XX` a byte); `&` and `=` are
+/// kept as they are, since the value is not part of a larger form.
+fn form_decode(s: &str) -> String {
+    let quoted = s.replace('&', "%26").replace('=', "%3D");
+    form_urlencoded::parse(format!("x={quoted}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -129,13 +150,29 @@ mod tests {
 
     #[test]
     fn basic_is_decoded_and_unescaped() {
-        let enc = base64::engine::general_purpose::STANDARD.encode("my%20client:s%3Acret+x");
-        let (id, secret) = basic_credentials(&basic(&format!("Basic {enc}")))
+        let enc = base64::engine::general_purpose::STANDARD.encode("my%20client:s%3Acret+x&y=z");
+        let pair = basic_credentials(&basic(&format!("Basic {enc}")))
             .unwrap()
             .unwrap();
-        assert_eq!(id, "my client");
-        assert_eq!(secret.expose(), "s:cret x");
+        assert_eq!(pair.id, "my client");
+        assert_eq!(pair.secret.expose(), "s:cret x&y=z");
+        assert_eq!(pair.secret_as_sent.expose(), "s%3Acret+x&y=z");
         assert!(basic_credentials(&basic("Basic !!!")).unwrap().is_err());
         assert!(basic_credentials(&basic("Bearer abc")).is_none());
+    }
+
+    #[test]
+    fn a_secret_sent_without_form_encoding_is_checked_as_sent_too() {
+        let enc = base64::engine::general_purpose::STANDARD.encode("api:a+b%zz");
+        let mut headers = basic(&format!("Basic {enc}"));
+        headers.insert("x-other", HeaderValue::from_static("1"));
+        let creds = client_credentials(&headers, None, Some("api".into()), None, None);
+        match creds.secret {
+            crate::service::clients::PresentedSecret::Valid(s) => {
+                assert_eq!(s.secret.expose(), "a b%zz");
+                assert_eq!(s.as_sent.unwrap().expose(), "a+b%zz");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

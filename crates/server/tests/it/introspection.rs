@@ -347,7 +347,35 @@ backend_tests!(
     the_metadata_names_the_endpoints,
     a_client_limited_to_audiences_sees_only_theirs,
     another_replica_sees_a_revocation_within_the_cache_ttl,
+    a_secret_with_form_characters_works_encoded_or_not,
 );
+
+/// RFC 6749 asks clients to form-encode the id and secret inside Basic;
+/// curl `-u` and most HTTP libraries (reqwest here) send them as they are.
+/// A secret with `+`, `%` and `&` authenticates both ways, and the form's
+/// repeated `client_id` beside Basic names the same client.
+async fn a_secret_with_form_characters_works_encoded_or_not(db: TestDb) {
+    const SECRET: &str = "plus+percent%41amp&eq=0123456789";
+    let clients = format!("raw-rs:{SECRET}");
+    let s = TestServer::start_with(db, &[("INTROSPECTION_CLIENTS", clients.as_str())]).await;
+    let asked = |auth| post_form(&s, "/oauth2/introspect", &[("token", "x")], auth);
+    let raw = asked(Auth::Basic("raw-rs", SECRET)).await;
+    assert_eq!(raw.status, StatusCode::OK, "{}", raw.text);
+    let encoded: String = form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
+    let encoded = asked(Auth::Basic("raw-rs", &encoded)).await;
+    assert_eq!(encoded.status, StatusCode::OK, "{}", encoded.text);
+    let r = s
+        .http
+        .post(format!("{}/oauth2/introspect", s.base))
+        .basic_auth("raw-rs", Some(SECRET))
+        .form(&[("token", "x"), ("client_id", "raw-rs")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let wrong = asked(Auth::Basic("raw-rs", "plus percent%41amp")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+}
 
 /// Another replica keeps what it read about a session for at most
 /// `TESSERA_VERIFY_CACHE_TTL`: it sees a revocation made elsewhere within

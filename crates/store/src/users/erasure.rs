@@ -63,7 +63,8 @@ impl WriteTx {
 
     /// Deletes the user's TOTP devices, recovery codes, attempt counters,
     /// replay record and one-time codes (their subject is the user id),
-    /// and pending login challenges.
+    /// pending login challenges, and WebSocket tickets and connection
+    /// records (their subject is the user id too).
     pub async fn erase_user_second_factors(
         &mut self,
         user_id: &str,
@@ -77,6 +78,8 @@ impl WriteTx {
             ("auth_codes", "subject"),
             ("mfa_subjects", "subject"),
             ("login_challenges", "user_id"),
+            ("ws_tickets", "subject"),
+            ("ws_connections", "subject"),
         ] {
             let n = sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
                 .bind(user_id)
@@ -86,7 +89,7 @@ impl WriteTx {
             match table {
                 "totp_devices" => erased.totp_devices = n,
                 "recovery_codes" => erased.recovery_codes = n,
-                "login_challenges" => {}
+                "login_challenges" | "ws_tickets" | "ws_connections" => {}
                 _ => erased.mfa_state += n,
             }
         }

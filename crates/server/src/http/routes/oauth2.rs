@@ -48,7 +48,7 @@ use crate::{
 pub struct TokenRequestForm {
     /// The token asked about: an access token, a refresh token or a machine
     /// API token.
-    #[schema(required = true, value_type = String, min_length = 1, max_length = 8192)]
+    #[schema(required = true, value_type = String, min_length = 1)]
     pub token: Option<SecretString>,
     /// `access_token` or `refresh_token` (accepted and not needed: the
     /// token's form tells its kind).
@@ -104,6 +104,7 @@ async fn authenticated(
 /// certificate (`tls_client_auth`, when Tessera terminates TLS); never with
 /// a bearer token.
 #[utoipa::path(post, path = "/oauth2/introspect", tag = "oauth2",
+    security(("client_basic" = []), ()),
     request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = Introspection,
@@ -152,6 +153,7 @@ pub async fn introspect(
 /// Basic (`client_secret_basic`) or with `client_id` and `client_secret` in
 /// the form (`client_secret_post`); never with a bearer token.
 #[utoipa::path(post, path = "/oauth2/revoke", tag = "oauth2",
+    security(("client_basic" = []), ()),
     request_body(content = TokenRequestForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke (empty body)"),

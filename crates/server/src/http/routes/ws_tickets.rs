@@ -47,7 +47,7 @@ pub struct IssueTicketRequest {
 #[serde(deny_unknown_fields)]
 pub struct RedeemTicketRequest {
     /// The ticket from the WebSocket URL.
-    #[schema(value_type = String, max_length = 128)]
+    #[schema(value_type = String)]
     pub ticket: SecretString,
     /// This gateway's audience.
     #[schema(

@@ -15,6 +15,11 @@ pub struct ClientSecret {
     pub method: AuthMethod,
     pub client_id: String,
     pub secret: SecretString,
+    /// Basic credentials exactly as sent, when form-decoding changed them:
+    /// RFC 6749 asks clients to form-encode id and secret, and many (curl
+    /// `-u`, most HTTP libraries) do not, so a secret with `+` or `%` is
+    /// checked both ways.
+    pub as_sent: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,6 +54,12 @@ impl ClientCredentials {
             (Some(Ok((id, secret))), None, None) => {
                 valid(AuthMethod::ClientSecretBasic, id, secret)
             }
+            // Some libraries repeat the Basic client id in the form; the
+            // same id names the same client (a form secret would be a
+            // second method, and is refused below).
+            (Some(Ok((id, secret))), Some(form_id), None) if form_id == id => {
+                valid(AuthMethod::ClientSecretBasic, id, secret)
+            }
             (None, Some(id), Some(secret)) => valid(AuthMethod::ClientSecretPost, id, secret),
             // A bare form `client_id` beside a certificate names the
             // certificate's client (RFC 8705 §2); it proves nothing itself.
@@ -60,6 +71,16 @@ impl ClientCredentials {
             secret,
             client_ip: None,
         }
+    }
+
+    /// The Basic secret as sent, when it differs from its decoded form.
+    pub fn with_basic_secret_as_sent(mut self, raw: Option<SecretString>) -> Self {
+        if let PresentedSecret::Valid(s) = &mut self.secret {
+            if s.method == AuthMethod::ClientSecretBasic {
+                s.as_sent = raw.filter(|r| r.expose() != s.secret.expose());
+            }
+        }
+        self
     }
 
     /// The same credentials, from `ip` (the key of the failure limit).
@@ -93,6 +114,7 @@ fn valid(method: AuthMethod, client_id: String, secret: SecretString) -> Present
             method,
             client_id,
             secret,
+            as_sent: None,
         })
     } else {
         PresentedSecret::Malformed

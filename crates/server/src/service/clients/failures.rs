@@ -55,18 +55,33 @@ impl ClientService {
         ctx: &RequestContext,
     ) {
         let method = credentials.method();
+        // The claimed id only when it names a client: an unknown "id" may
+        // be a secret pasted into the wrong field, which must not reach the
+        // log or the audit table.
+        let known_id = credentials.claimed_id().filter(|_| {
+            matches!(
+                reason,
+                ClientAuthFailure::WrongSecret | ClientAuthFailure::NotPermitted
+            )
+        });
         self.metrics
             .clients
             .auth_failures
             .with_label_values(&[method.as_str()])
             .inc();
-        tracing::warn!(
-            reason = reason.as_str(),
-            method = method.as_str(),
-            client_id = credentials.claimed_id(),
-            request_id = ctx.request_id.as_deref(),
-            "client authentication failed"
-        );
+        if reason == ClientAuthFailure::Throttled {
+            // One line per refused attempt would let a flood fill the log;
+            // the aggregated audit row counts them.
+            tracing::debug!(method = method.as_str(), "client authentication throttled");
+        } else {
+            tracing::warn!(
+                reason = reason.as_str(),
+                method = method.as_str(),
+                client_id = known_id,
+                request_id = ctx.request_id.as_deref(),
+                "client authentication failed"
+            );
+        }
         if let (Some(ip), true) = (credentials.client_ip, is_a_guess(reason)) {
             // Never fails for the memory limiter; a shared one that is
             // down only loses this count.
@@ -78,7 +93,7 @@ impl ClientService {
         let event = VerifyFailureEvent {
             client_ip: credentials.client_ip,
             code: reason.as_str(),
-            token_id: credentials.claimed_id(),
+            token_id: known_id,
             at: chrono::Utc::now(),
         };
         self.background

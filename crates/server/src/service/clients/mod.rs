@@ -144,9 +144,9 @@ impl ClientService {
             }
             PresentedSecret::None => return Err(ClientAuthFailure::Missing),
         };
-        let digest = self.hasher.hash_hex(secret.secret.expose().as_bytes());
+        let digests = self.digests(secret);
         if let Some(expected) = self.static_clients.get(&secret.client_id) {
-            return if constant_time_eq(expected, &digest) {
+            return if matches_any(expected, &digests) {
                 Ok(ClientIdentity {
                     id: secret.client_id.clone(),
                     source: ClientSource::Environment,
@@ -158,7 +158,16 @@ impl ClientService {
                 Err(ClientAuthFailure::WrongSecret)
             };
         }
-        self.identify_registered(secret, &digest).await
+        self.identify_registered(secret, &digests).await
+    }
+
+    /// The keyed digests of the presented secret: as decoded, and (for
+    /// Basic credentials a client did not form-encode) as sent.
+    fn digests(&self, secret: &ClientSecret) -> Vec<String> {
+        std::iter::once(&secret.secret)
+            .chain(secret.as_sent.as_ref())
+            .map(|s| self.hasher.hash_hex(s.expose().as_bytes()))
+            .collect()
     }
 
     /// A registry client, from memory when it is known and fresh; one read
@@ -167,7 +176,7 @@ impl ClientService {
     async fn identify_registered(
         &self,
         secret: &ClientSecret,
-        digest: &str,
+        digests: &[String],
     ) -> Result<ClientIdentity, ClientAuthFailure> {
         if !is_registry_client_id(&secret.client_id) {
             return Err(ClientAuthFailure::UnknownClient);
@@ -189,10 +198,10 @@ impl ClientService {
             }
         };
         let client = client.ok_or(ClientAuthFailure::UnknownClient)?;
-        let current = constant_time_eq(&client.secret_hash, digest);
+        let current = matches_any(&client.secret_hash, digests);
         let previous = client
             .previous_hash_at(chrono::Utc::now())
-            .is_some_and(|h| constant_time_eq(h, digest));
+            .is_some_and(|h| matches_any(h, digests));
         if !(current | previous) {
             return Err(ClientAuthFailure::WrongSecret);
         }
@@ -204,4 +213,12 @@ impl ClientService {
             audiences: client.audiences.clone(),
         })
     }
+}
+
+/// Whether `expected` equals any of `digests`, each compared in constant
+/// time (all of them, whatever the first one found).
+fn matches_any(expected: &str, digests: &[String]) -> bool {
+    digests
+        .iter()
+        .fold(false, |found, d| found | constant_time_eq(expected, d))
 }

@@ -315,7 +315,8 @@ impl SessionService {
             .lock_session(id)
             .await?
             .ok_or(DomainError::NotFound(Entity::Session))?;
-        if tx.revoke_session(id, now, reason).await? {
+        let changed = tx.revoke_session(id, now, reason).await?;
+        if changed {
             let (audit, event) = events::session_revoked(&session, reason, actor, ctx);
             tx.append_audit(&[audit]).await?;
             tx.append_events(&[event]).await?;
@@ -326,7 +327,11 @@ impl SessionService {
                 .inc();
         }
         tx.commit().await?;
-        self.sessions_changed();
+        // Revoking a revoked session changed nothing: the cached states
+        // stay (so repeated revocations cannot keep the cache empty).
+        if changed {
+            self.sessions_changed();
+        }
         self.get(id).await
     }
 
@@ -375,7 +380,9 @@ impl SessionService {
             .revoke_all_in(&mut tx, user_id, keep, reason, actor, ctx)
             .await?;
         tx.commit().await?;
-        self.sessions_changed();
+        if !revoked.is_empty() {
+            self.sessions_changed();
+        }
         Ok(revoked.len())
     }
 

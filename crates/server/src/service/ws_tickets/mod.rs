@@ -217,7 +217,7 @@ impl WsTicketService {
         let ip_hash = req
             .client_ip
             .map(|s| {
-                s.trim().parse::<IpAddr>().map_err(|_| {
+                s.parse::<IpAddr>().map_err(|_| {
                     DomainError::invalid("client_ip", "must be an IPv4 or IPv6 address")
                 })
             })
