@@ -31,6 +31,27 @@ pub struct ClientSettings {
     pub auth_failure_limit_per_minute: u32,
     /// `TESSERA_WS_TICKET_TTL` (5-300 s, default 30 s).
     pub ws_ticket_ttl: Duration,
+    /// Whether client certificates can reach Tessera at all (it terminates
+    /// TLS with `TESSERA_TLS_CLIENT_CA`): only then is `tls_client_auth`
+    /// advertised.
+    pub client_certificates: bool,
+}
+
+impl ClientSettings {
+    /// What is set but cannot work: allowed CNs without a client CA (behind
+    /// a TLS-terminating proxy, say) authenticate nobody.
+    pub fn warnings(&self) -> Vec<String> {
+        if !self.mtls_allowed_cns.is_empty() && !self.client_certificates {
+            vec![
+                "INTROSPECTION_MTLS_ALLOWED_CNS is set but TESSERA_TLS_CLIENT_CA is not: no \
+                  client certificate reaches Tessera, so those clients cannot authenticate by \
+                  mutual TLS (it needs Tessera to terminate TLS itself)"
+                    .to_string(),
+            ]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// `TESSERA_TLS_*`: Tessera terminates TLS itself when cert and key are set.
@@ -122,6 +143,7 @@ pub(super) fn client_settings(l: &Layers) -> Result<ClientSettings, ConfigError>
             Duration::from_secs(30),
             ws_ticket_ttl,
         )?,
+        client_certificates: path(l, "tls.client_ca").is_some(),
     })
 }
 

@@ -158,6 +158,8 @@ impl Config {
         let (log_format, log_level) = log_settings(l)?;
         let proxies = proxies::proxy_settings(l)?;
         let delivery = mfa::delivery_settings(l, &data_dir)?;
+        let clients = clients::client_settings(l)?;
+        let warnings = [database.ignored, clients.warnings()].concat();
         Ok(Self {
             listen,
             data_dir,
@@ -177,10 +179,10 @@ impl Config {
             upstreams,
             mfa: mfa::mfa_settings(l)?,
             auth: auth::auth_settings(l)?,
-            clients: clients::client_settings(l)?,
+            clients,
             tls: clients::tls_settings(l)?,
             delivery,
-            warnings: database.ignored,
+            warnings,
         })
     }
 

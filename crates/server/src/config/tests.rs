@@ -433,3 +433,27 @@ fn tls_settings_come_in_pairs_and_name_the_variable() {
         assert_eq!(rejected_by(env), name, "{env:?}");
     }
 }
+
+#[test]
+fn allowed_cns_without_a_client_ca_warn_and_advertise_nothing() {
+    let cns = ("INTROSPECTION_MTLS_ALLOWED_CNS", "gateway.internal");
+    let c = load(&[cns], None).unwrap();
+    assert!(!c.clients.client_certificates);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("INTROSPECTION_MTLS_ALLOWED_CNS")
+                && w.contains("TESSERA_TLS_CLIENT_CA")),
+        "{:?}",
+        c.warnings
+    );
+    let with_ca = [
+        ("TESSERA_TLS_CERT", "/c.pem"),
+        ("TESSERA_TLS_KEY", "/k.pem"),
+        ("TESSERA_TLS_CLIENT_CA", "/ca.pem"),
+        cns,
+    ];
+    let c = load(&with_ca, None).unwrap();
+    assert!(c.clients.client_certificates);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}

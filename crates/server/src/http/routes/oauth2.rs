@@ -226,7 +226,8 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, ApiErro
         ));
     };
     let mut introspection = vec!["client_secret_basic", "client_secret_post"];
-    if !state.clients().settings().mtls_allowed_cns.is_empty() {
+    let settings = state.clients().settings();
+    if settings.client_certificates && !settings.mtls_allowed_cns.is_empty() {
         introspection.push("tls_client_auth");
     }
     let doc = ServerMetadata {
