@@ -80,12 +80,6 @@ fn record(
     (audit, OutboxEvent::client(event, details))
 }
 
-async fn append(tx: &mut WriteTx, pair: (AuditEntry, OutboxEvent)) -> Result<(), ServiceError> {
-    tx.append_audit(&[pair.0]).await?;
-    tx.append_events(&[pair.1]).await?;
-    Ok(())
-}
-
 /// The view of a client of `INTROSPECTION_CLIENTS`.
 fn environment_view(id: &str) -> ClientView {
     ClientView {
@@ -101,6 +95,26 @@ fn environment_view(id: &str) -> ClientView {
 }
 
 impl ClientService {
+    /// The end of every registry change: its audit row and event in the
+    /// same transaction, the commit, and this replica's cache updated at
+    /// once (other replicas follow within the cache's TTL).
+    async fn commit_change(
+        &self,
+        mut tx: WriteTx,
+        client: &RegisteredClient,
+        (action, event): (&'static str, &'static str),
+        actor: &Actor,
+        ctx: &RequestContext,
+        extra: Value,
+    ) -> Result<(), ServiceError> {
+        let (audit, event) = record(action, event, client, actor, ctx, extra);
+        tx.append_audit(&[audit]).await?;
+        tx.append_events(&[event]).await?;
+        tx.commit().await?;
+        self.cache.changed(client);
+        Ok(())
+    }
+
     fn new_secret(&self) -> (SecretString, String) {
         let secret = TokenFormat::client_secret().generate().raw;
         let digest = self.hasher.hash_hex(secret.expose().as_bytes());
@@ -149,20 +163,15 @@ impl ClientService {
         let mut tx = self.store.begin_write().await?;
         tx.insert_client(&client).await?;
         let extra = json!({ "audiences": client.audiences });
-        append(
-            &mut tx,
-            record(
-                "client.create",
-                "client.created",
-                &client,
-                actor,
-                ctx,
-                extra,
-            ),
+        self.commit_change(
+            tx,
+            &client,
+            ("client.create", "client.created"),
+            actor,
+            ctx,
+            extra,
         )
         .await?;
-        tx.commit().await?;
-        self.cache.changed(&client);
         tracing::info!(client_id = %client.id, "client created");
         Ok(IssuedSecret { client, secret })
     }
@@ -260,7 +269,7 @@ impl ClientService {
             .transpose()?;
         let audiences = input.audiences.map(validate_audiences).transpose()?;
         let mut changed: Vec<&'static str> = Vec::new();
-        let (mut tx, client) = self
+        let (tx, client) = self
             .change(id, |c| {
                 if let Some(n) = name.filter(|n| *n != c.name) {
                     c.name = n;
@@ -282,20 +291,15 @@ impl ClientService {
             return Ok(self.get_registered(id).await?.view());
         }
         let extra = json!({ "changed": changed, "audiences": client.audiences });
-        append(
-            &mut tx,
-            record(
-                "client.update",
-                "client.updated",
-                &client,
-                actor,
-                ctx,
-                extra,
-            ),
+        self.commit_change(
+            tx,
+            &client,
+            ("client.update", "client.updated"),
+            actor,
+            ctx,
+            extra,
         )
         .await?;
-        tx.commit().await?;
-        self.cache.changed(&client);
         Ok(client.view())
     }
 
@@ -308,27 +312,22 @@ impl ClientService {
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let now = tessera_core::ids::now();
-        let (mut tx, client) = self
+        let (tx, client) = self
             .change(id, |c| {
                 c.deleted_at = Some(now);
                 c.previous_secret_hash = None;
                 c.previous_secret_expires_at = None;
             })
             .await?;
-        append(
-            &mut tx,
-            record(
-                "client.delete",
-                "client.deleted",
-                &client,
-                actor,
-                ctx,
-                json!({}),
-            ),
+        self.commit_change(
+            tx,
+            &client,
+            ("client.delete", "client.deleted"),
+            actor,
+            ctx,
+            json!({}),
         )
         .await?;
-        tx.commit().await?;
-        self.cache.changed(&client);
         tracing::info!(client_id = %client.id, "client deleted");
         Ok(())
     }
@@ -346,7 +345,7 @@ impl ClientService {
         let grace = validate_grace(grace_seconds)?;
         let (secret, digest) = self.new_secret();
         let now = tessera_core::ids::now();
-        let (mut tx, client) = self
+        let (tx, client) = self
             .change(id, |c| {
                 let old = std::mem::replace(&mut c.secret_hash, digest);
                 (c.previous_secret_hash, c.previous_secret_expires_at) = if grace > 0 {
@@ -360,20 +359,15 @@ impl ClientService {
             "grace_seconds": grace,
             "previous_secret_expires_at": client.previous_secret_expires_at,
         });
-        append(
-            &mut tx,
-            record(
-                "client.rotate_secret",
-                "client.secret_rotated",
-                &client,
-                actor,
-                ctx,
-                extra,
-            ),
+        self.commit_change(
+            tx,
+            &client,
+            ("client.rotate_secret", "client.secret_rotated"),
+            actor,
+            ctx,
+            extra,
         )
         .await?;
-        tx.commit().await?;
-        self.cache.changed(&client);
         tracing::info!(client_id = %client.id, grace_seconds = grace, "client secret rotated");
         Ok(IssuedSecret { client, secret })
     }
