@@ -41,6 +41,16 @@ impl<'de> serde::Deserialize<'de> for SecretString {
     }
 }
 
+/// Serializes the secret itself, for the one response that shows it
+/// (`#[serde(serialize_with = "tessera_core::secret::serialize_exposed")]`):
+/// the type stays redacted everywhere else, `Debug` included.
+pub fn serialize_exposed<S: serde::Serializer>(
+    s: &SecretString,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose())
+}
+
 impl Drop for SecretString {
     fn drop(&mut self) {
         self.0.zeroize();

@@ -116,18 +116,14 @@ pub struct TokenForm {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthTokenResponse {
     #[schema(value_type = String)]
-    #[serde(serialize_with = "expose")]
+    #[serde(serialize_with = "tessera_core::secret::serialize_exposed")]
     pub access_token: SecretString,
     pub token_type: &'static str,
     pub expires_in: i64,
     #[schema(value_type = String)]
-    #[serde(serialize_with = "expose")]
+    #[serde(serialize_with = "tessera_core::secret::serialize_exposed")]
     pub refresh_token: SecretString,
     pub scope: String,
-}
-
-fn expose<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(s.expose())
 }
 
 impl From<IssuedSession> for OAuthTokenResponse {

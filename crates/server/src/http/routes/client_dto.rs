@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tessera_core::SecretString;
 use tessera_core::{client::Capability, client_registry::ClientView};
 use utoipa::{IntoParams, ToSchema};
 
@@ -86,7 +87,9 @@ pub struct ListClientsQuery {
 pub struct IssuedClient {
     pub client: ClientView,
     /// The client secret (`tsc_…`): store it now, it is never shown again.
-    pub client_secret: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "tessera_core::secret::serialize_exposed")]
+    pub client_secret: SecretString,
 }
 
 /// A rotated secret, shown this once.
@@ -94,7 +97,9 @@ pub struct IssuedClient {
 pub struct RotatedClientSecret {
     pub client: ClientView,
     /// The new secret (`tsc_…`): store it now, it is never shown again.
-    pub client_secret: String,
+    #[schema(value_type = String)]
+    #[serde(serialize_with = "tessera_core::secret::serialize_exposed")]
+    pub client_secret: SecretString,
     /// Until when the previous secret keeps working; `null` when it
     /// stopped at once.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,

@@ -43,7 +43,7 @@ pub async fn create_client(
         .await?;
     let body = IssuedClient {
         client: client.view(),
-        client_secret: secret.expose().to_string(),
+        client_secret: secret,
     };
     Ok((StatusCode::CREATED, Json(body)))
 }
@@ -134,7 +134,7 @@ pub async fn rotate_client_secret(
     Ok(Json(RotatedClientSecret {
         previous_secret_expires_at: client.previous_secret_expires_at,
         client: client.view(),
-        client_secret: secret.expose().to_string(),
+        client_secret: secret,
     }))
 }
 

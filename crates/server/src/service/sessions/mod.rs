@@ -39,14 +39,14 @@ pub use login::{LoginOutcome, LoginRequest, MfaChallenge, SecondFactor};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IssuedSession {
     #[schema(value_type = String)]
-    #[serde(serialize_with = "expose")]
+    #[serde(serialize_with = "tessera_core::secret::serialize_exposed")]
     pub access_token: SecretString,
     /// Always `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
     #[schema(value_type = String, example = "tsr_rt_…")]
-    #[serde(serialize_with = "expose")]
+    #[serde(serialize_with = "tessera_core::secret::serialize_exposed")]
     pub refresh_token: SecretString,
     /// Seconds until the refresh token expires (at most the session's end).
     pub refresh_expires_in: i64,
@@ -56,10 +56,6 @@ pub struct IssuedSession {
     /// The signed-in user (absent for sessions opened for a subject).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<UserView>,
-}
-
-fn expose<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(s.expose())
 }
 
 /// What a new session is for.

@@ -45,14 +45,10 @@ pub const HASH_PURPOSE: &str = "ws-tickets";
 pub struct IssuedTicket {
     /// Put it in the WebSocket URL; it works once.
     #[schema(value_type = String, example = "tsr_wst_…")]
-    #[serde(serialize_with = "expose")]
+    #[serde(serialize_with = "tessera_core::secret::serialize_exposed")]
     pub ticket: SecretString,
     /// Seconds until it expires.
     pub expires_in: u64,
-}
-
-fn expose<S: serde::Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
-    ser.serialize_str(s.expose())
 }
 
 /// A redemption's answer: the session behind the ticket, or exactly
