@@ -180,6 +180,18 @@ pub enum DomainError {
     /// A signing key change that the key's state forbids.
     #[error("{0}")]
     SigningKeyState(&'static str),
+    /// A password-reset or e-mail verification link that does not work.
+    #[error("{}", link_failure_message(*.0))]
+    LinkUnusable(crate::user_link::LinkFailure),
+}
+
+fn link_failure_message(f: crate::user_link::LinkFailure) -> &'static str {
+    match f {
+        crate::user_link::LinkFailure::Invalid => {
+            "the link is not valid (unknown, already used, replaced by a newer one, or mistyped)"
+        }
+        crate::user_link::LinkFailure::Expired => "the link has expired; ask for a new one",
+    }
 }
 
 impl DomainError {
@@ -226,6 +238,8 @@ impl DomainError {
             Self::SigningKeyState(_) => "signing_key_state",
             Self::ClientFromEnvironment => "client_from_environment",
             Self::ClientIdTaken => "client_id_taken",
+            Self::LinkUnusable(crate::user_link::LinkFailure::Invalid) => "invalid_token",
+            Self::LinkUnusable(crate::user_link::LinkFailure::Expired) => "token_expired",
             Self::InviteUnusable(f) => match f {
                 crate::invite::InviteFailure::NotFound => "invite_not_found",
                 crate::invite::InviteFailure::Expired => "invite_expired",

@@ -53,6 +53,14 @@ pub const SESSION_EVENT_TYPES: &[&str] = &[
     "auth.refresh.failed",
     "session.created",
     "session.revoked",
+    "auth.recovery.requested",
+    "auth.recovery.completed",
+    "auth.recovery.failed",
+    "auth.email_verification.requested",
+    "auth.email_verification.completed",
+    "auth.email_verification.failed",
+    "user.password_reset",
+    "user.email_verified",
 ];
 
 /// The WebSocket connection events (also in the webhook catalogue): a ticket

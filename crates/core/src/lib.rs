@@ -28,6 +28,7 @@ pub mod session;
 pub mod text;
 pub mod token_format;
 pub mod user;
+pub mod user_link;
 pub mod webhook;
 pub mod ws_ticket;
 

@@ -42,7 +42,27 @@ pub struct Metrics {
     pub sessions: SessionMetrics,
     pub clients: ClientMetrics,
     pub password_hash_seconds: Histogram,
+    /// Password-reset links, by outcome (see [`LINK_OUTCOMES`]).
+    pub recovery_requests: IntCounterVec,
+    /// E-mail verification links, by outcome (see [`LINK_OUTCOMES`]).
+    pub email_verifications: IntCounterVec,
 }
+
+/// The outcomes of a mailed link, from its request to its confirmation:
+/// `sent`, `unknown_address` (no mail: no such account, or not eligible),
+/// `throttled` (the per-address limit skipped the mail), `dropped` (too many
+/// requests in flight), `failed` (hashing or delivery failed), then
+/// `completed`, `invalid`, `expired`.
+pub const LINK_OUTCOMES: &[&str] = &[
+    "sent",
+    "unknown_address",
+    "throttled",
+    "dropped",
+    "failed",
+    "completed",
+    "invalid",
+    "expired",
+];
 
 /// Sessions for people: logins, refreshes and revocations by outcome.
 pub struct SessionMetrics {
@@ -141,6 +161,8 @@ mod specs {
     pub(super) const TOKENS_REVOCATIONS_TOTAL: Spec = Spec { name: "tokens_revocations_total", help: "Token revocations (RFC 7009), by token type.", labels: &["token_type"] };
     pub(super) const TOKENS_CLIENT_AUTH_FAILURES_TOTAL: Spec = Spec { name: "tokens_client_auth_failures_total", help: "Failed OAuth2 client authentications, by the method attempted.", labels: &["method"] };
     pub(super) const TOKENS_WS_TICKETS_TOTAL: Spec = Spec { name: "tokens_ws_tickets_total", help: "WebSocket tickets, by outcome (issued, redeemed, rejected).", labels: &["outcome"] };
+    pub(super) const TOKENS_RECOVERY_REQUESTS_TOTAL: Spec = Spec { name: "tokens_recovery_requests_total", help: "Password-reset links by outcome (sent, unknown_address, throttled, dropped, failed, completed, invalid, expired).", labels: &["outcome"] };
+    pub(super) const TOKENS_EMAIL_VERIFICATIONS_TOTAL: Spec = Spec { name: "tokens_email_verifications_total", help: "E-mail verification links by outcome (sent, unknown_address, throttled, dropped, failed, completed, invalid, expired).", labels: &["outcome"] };
     pub(super) const TOKENS_PASSWORD_HASH_SECONDS: Spec = Spec { name: "tokens_password_hash_seconds", help: "Time to hash or check one password on the hashing pool.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_CREATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_created_total", help: "API tokens created.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_REVOKED_TOTAL: Spec = Spec { name: "tokens_api_tokens_revoked_total", help: "API tokens revoked.", labels: &[] };
@@ -243,6 +265,8 @@ impl Metrics {
             sessions: SessionMetrics::new(&b),
             clients: ClientMetrics::new(&b),
             password_hash_seconds: b.hash_latency(&TOKENS_PASSWORD_HASH_SECONDS),
+            recovery_requests: b.counters(&TOKENS_RECOVERY_REQUESTS_TOTAL),
+            email_verifications: b.counters(&TOKENS_EMAIL_VERIFICATIONS_TOTAL),
             registry,
         };
         metrics.export_zeros();
@@ -252,6 +276,10 @@ impl Metrics {
     /// Exports every known series from the start so rates and alerts see
     /// zeros rather than missing data.
     fn export_zeros(&self) {
+        for outcome in LINK_OUTCOMES {
+            self.recovery_requests.with_label_values(&[outcome]);
+            self.email_verifications.with_label_values(&[outcome]);
+        }
         for reason in tessera_core::api_token::VerifyFailure::ALL {
             self.validation_fail
                 .with_label_values(&["api_token", reason.as_str()]);

@@ -19,6 +19,7 @@ use crate::{
         clients::{ClientDeps, ClientService},
         hash_pool::HashPool,
         keys::KeyService,
+        links::{LinkDeps, LinkService, ADDRESS_HASH_PURPOSE},
         passwords::Passwords,
         sessions::SessionService,
         users::UserService,
@@ -81,6 +82,8 @@ pub struct Services {
     pub clients: Arc<ClientService>,
     /// WebSocket tickets and the connections they open.
     pub ws_tickets: WsTicketService,
+    /// Password reset and e-mail verification by mailed links.
+    pub links: LinkService,
     /// Reading the audit log, client details opened.
     pub audit: AuditService,
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
@@ -147,9 +150,26 @@ impl Services {
             MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
                 .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?,
         );
-        let people = people_services(config, &store, &mfa, &metrics, &keyring).await?;
+        let messenger = crate::messaging::Messenger::new(&config.delivery)
+            .map_err(|e| StartupError::Delivery(e.to_string()))?;
+        let address_hasher =
+            KeyedHasher::new(key.expose(), ADDRESS_HASH_PURPOSE).map_err(key_error)?;
+        let people = people_services(
+            config,
+            PeopleDeps {
+                store: &store,
+                mfa: &mfa,
+                metrics: &metrics,
+                messenger: &messenger,
+                address_hasher,
+            },
+            &keyring,
+        )
+        .await?;
+        let invites = invites.with_signup_links(people.links.clone());
         let destinations = keyring("auth-code-destination")?;
-        let auth_codes = auth_code_service(config, &store, &all_keys, destinations, &metrics)?;
+        let auth_codes =
+            auth_code_service(config, &store, &all_keys, destinations, messenger, &metrics)?;
         let audit = AuditService::new(store.clone(), audit_keyring.clone());
         let clients = client_service(config, key.expose(), &store, &background, &metrics)
             .map_err(key_error)?;
@@ -167,6 +187,7 @@ impl Services {
             keys: people.keys,
             sessions: people.sessions,
             users: people.users,
+            links: people.links,
             webhook_keyring,
             outbox_keyring,
             upstream,
@@ -236,10 +257,9 @@ fn auth_code_service(
     store: &Arc<dyn Store>,
     all_keys: &[&str],
     destinations: Keyring,
+    messenger: crate::messaging::Messenger,
     metrics: &Arc<Metrics>,
 ) -> Result<AuthCodeService, StartupError> {
-    let messenger = crate::messaging::Messenger::new(&config.delivery)
-        .map_err(|e| StartupError::Delivery(e.to_string()))?;
     AuthCodeService::new(
         store.clone(),
         config.mfa.clone(),
@@ -251,20 +271,37 @@ fn auth_code_service(
     .map_err(|e| StartupError::Key(e.to_string()))
 }
 
-/// Sessions for people: signing keys, the password pool, sessions, users.
+/// Sessions for people: signing keys, the password pool, sessions, users,
+/// and the mailed links that reset passwords and verify addresses.
 struct People {
     keys: Arc<KeyService>,
     sessions: Arc<SessionService>,
     users: UserService,
+    links: LinkService,
+}
+
+/// What the people services are built from, besides the configuration.
+struct PeopleDeps<'a> {
+    store: &'a Arc<dyn Store>,
+    mfa: &'a Arc<MfaService>,
+    metrics: &'a Arc<Metrics>,
+    messenger: &'a crate::messaging::Messenger,
+    /// Keys the per-address limit of link requests.
+    address_hasher: KeyedHasher,
 }
 
 async fn people_services(
     config: &Config,
-    store: &Arc<dyn Store>,
-    mfa: &Arc<MfaService>,
-    metrics: &Arc<Metrics>,
+    deps: PeopleDeps<'_>,
     keyring: &dyn Fn(&str) -> Result<Keyring, StartupError>,
 ) -> Result<People, StartupError> {
+    let PeopleDeps {
+        store,
+        mfa,
+        metrics,
+        messenger,
+        address_hasher,
+    } = deps;
     let auth = &config.auth;
     let keys = KeyService::open(store.clone(), keyring("signing-key")?, auth.clone())
         .await
@@ -289,17 +326,31 @@ async fn people_services(
         metrics.clone(),
         config.tokens.verify_cache_ttl,
     ));
+    let links = LinkService::new(
+        config.links.clone(),
+        LinkDeps {
+            store: store.clone(),
+            passwords: passwords.clone(),
+            sessions: sessions.clone(),
+            messenger: messenger.clone(),
+            address_hasher,
+            metrics: metrics.clone(),
+            issuer: config.mfa.issuer.clone(),
+        },
+    );
     let users = UserService::new(
         store.clone(),
         passwords,
         sessions.clone(),
         // The same keys as `Services::audit_keyring`: exports open what it sealed.
         keyring("audit")?,
+        links.clone(),
     );
     Ok(People {
         keys,
         sessions,
         users,
+        links,
     })
 }
 

@@ -22,6 +22,7 @@ mod clients;
 pub mod error;
 mod invites;
 mod jobs;
+mod links;
 pub mod mfa;
 mod migrate;
 mod page;
@@ -47,6 +48,7 @@ pub use invites::{
     InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
 pub use jobs::{JobLease, JobRepository, JobRun, JobSummary};
+pub use links::UserLinkRepository;
 pub use mfa::{AuthCodeRepository, MfaMaintenance, RecoveryCodeRepository, TotpRepository};
 pub use migrate::SchemaStatus;
 pub use page::Page;
@@ -104,4 +106,5 @@ store_of!(
     Outbox,
     SchemaAdmin,
     WsTicketRepository,
+    UserLinkRepository,
 );

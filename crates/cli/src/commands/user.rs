@@ -77,7 +77,12 @@ async fn execute(services: &Services, cmd: UserCommand) -> Result<ExitCode, Serv
     let users = &services.users;
     let (actor, ctx) = (Actor::Cli, RequestContext::default());
     match cmd {
-        UserCommand::Create(a) => create(users, a).await?,
+        UserCommand::Create(a) => {
+            create(users, a).await?;
+            // The verification mail (TESSERA_SEND_VERIFICATION_ON_SIGNUP)
+            // goes out in the background: finish it before the process ends.
+            services.links.wait_idle().await;
+        }
         UserCommand::List {
             email,
             status,

@@ -13,6 +13,7 @@ use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
     auth::AuthSettings,
     clients::{ClientSettings, StaticClient, TlsSettings},
+    links::{LinkBase, LinkSettings},
     connections::ConnectionSettings,
     layers::{parse_duration, ConfigError},
     mfa::{MfaSettings, TotpKeys},
@@ -97,6 +98,8 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// Where one-time auth codes are sent (SMTP, SMS webhook, or a log file).
     pub delivery: DeliverySettings,
+    /// Password-reset and e-mail verification links.
+    pub links: LinkSettings,
     /// Settings that are set but have no effect (a `DB_*` part beside
     /// `DATABASE_URL`, say): `serve` logs them and `config check` prints them.
     pub warnings: Vec<String>,
@@ -159,6 +162,8 @@ impl Config {
         let proxies = proxies::proxy_settings(l)?;
         let delivery = mfa::delivery_settings(l, &data_dir)?;
         let clients = clients::client_settings(l)?;
+        let auth = auth::auth_settings(l)?;
+        let links = links::link_settings(l, auth.require_verified_email)?;
         let warnings = [database.ignored, clients.warnings()].concat();
         Ok(Self {
             listen,
@@ -178,10 +183,11 @@ impl Config {
             upstream_tokens_in_clear: l.parse("cache.store_tokens_in_clear", false, parse_bool)?,
             upstreams,
             mfa: mfa::mfa_settings(l)?,
-            auth: auth::auth_settings(l)?,
+            auth,
             clients,
             tls: clients::tls_settings(l)?,
             delivery,
+            links,
             warnings,
         })
     }
@@ -290,6 +296,7 @@ mod clients;
 mod connections;
 mod database;
 mod layers;
+mod links;
 mod mfa;
 pub mod parsers;
 mod proxies;

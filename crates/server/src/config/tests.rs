@@ -457,3 +457,42 @@ fn allowed_cns_without_a_client_ca_warn_and_advertise_nothing() {
     assert!(c.clients.client_certificates);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
 }
+
+#[test]
+fn link_settings_refuse_bad_values_naming_the_variable() {
+    for value in ["3601", "abc", "-1", "0"] {
+        assert_eq!(rejected_by(&[("RESET_TOKEN_TTL", value)]), "RESET_TOKEN_TTL");
+        assert_eq!(
+            rejected_by(&[("EMAIL_VERIFICATION_TOKEN_TTL", value)]),
+            "EMAIL_VERIFICATION_TOKEN_TTL"
+        );
+    }
+    for (name, value) in [
+        ("PASSWORD_RESET_URL", "http://app.example.com/reset"),
+        ("EMAIL_VERIFICATION_URL", "/verify"),
+        ("TESSERA_SEND_VERIFICATION_ON_SIGNUP", "maybe"),
+        ("TESSERA_LINK_REQUESTS_PER_IP", "-5"),
+    ] {
+        assert_eq!(rejected_by(&[(name, value)]), name);
+    }
+}
+
+#[test]
+fn link_settings_default_from_the_verified_email_rule() {
+    let c = load(&[("RESET_TOKEN_TTL", "3600")], None).unwrap();
+    assert_eq!(c.links.reset_ttl, chrono::Duration::seconds(3600));
+    assert_eq!(c.links.verification_ttl, chrono::Duration::seconds(900));
+    assert!(!c.links.send_verification_on_signup);
+    assert!(c.links.defaults_in_use()[0].starts_with("PASSWORD_RESET_URL"));
+    let c = load(
+        &[
+            ("AUTH_REQUIRE_VERIFIED_EMAIL", "true"),
+            ("PASSWORD_RESET_URL", "https://app.example/reset"),
+            ("EMAIL_VERIFICATION_URL", "https://app.example/verify"),
+        ],
+        None,
+    )
+    .unwrap();
+    assert!(c.links.send_verification_on_signup);
+    assert!(c.links.defaults_in_use().is_empty());
+}

@@ -96,7 +96,7 @@ impl ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        use tessera_core::invite::InviteFailure;
+        use tessera_core::{invite::InviteFailure, user_link::LinkFailure};
         let status = match &e {
             DomainError::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             DomainError::Invalid { .. }
@@ -130,6 +130,10 @@ impl From<DomainError> for ApiError {
                 InviteFailure::EmailMismatch | InviteFailure::EmailRequired => {
                     StatusCode::FORBIDDEN
                 }
+            },
+            DomainError::LinkUnusable(f) => match f {
+                LinkFailure::Invalid => StatusCode::BAD_REQUEST,
+                LinkFailure::Expired => StatusCode::GONE,
             },
             DomainError::NotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             DomainError::DeviceAlreadyActive | DomainError::DeviceLimitReached { .. } => {

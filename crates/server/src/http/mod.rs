@@ -17,6 +17,7 @@ pub mod doc_rules;
 pub mod error;
 pub mod extract;
 pub mod fd_limit;
+pub mod form;
 pub mod forwarded;
 pub mod limits;
 pub mod oauth_client;

@@ -107,6 +107,23 @@ families! {
         (415, "`unsupported_media_type`: the body is not `application/json`", None),
         (422, UNPROCESSABLE, None),
     ]
+    /// The operation reads a JSON or a form-encoded body (plain HTML forms).
+    JsonOrFormBody => [
+        (400, BAD_REQUEST, None),
+        (413, "`payload_too_large`: the body is over 64 KiB", None),
+        (415, "`unsupported_media_type`: the body is neither `application/json` nor \
+            `application/x-www-form-urlencoded`", None),
+        (422, UNPROCESSABLE, None),
+    ]
+    /// `JsonOrFormBody` for the operations that take a mailed link's token.
+    LinkTokenBody => [
+        (400, "`invalid_token`: the link is unknown, used, replaced by a newer one, mistyped, \
+            or its secret is wrong; or the body is malformed (`malformed_json`)", None),
+        (413, "`payload_too_large`: the body is over 64 KiB", None),
+        (415, "`unsupported_media_type`: the body is neither `application/json` nor \
+            `application/x-www-form-urlencoded`", None),
+        (422, UNPROCESSABLE, None),
+    ]
     /// The operation reads query parameters.
     Query => [
         (400, BAD_REQUEST, None),

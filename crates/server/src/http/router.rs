@@ -22,8 +22,8 @@ use super::{
     error::{ApiError, Problem},
     limits, request_id,
     routes::{
-        audit, auth, clients, invites, me_mfa, mfa, oauth2, sessions, system, tokens, upstreams,
-        users, webhooks, ws_tickets,
+        audit, auth, clients, invites, me_mfa, mfa, oauth2, recovery, sessions, system, tokens,
+        upstreams, users, webhooks, ws_tickets,
     },
     state::AppState,
 };
@@ -49,6 +49,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "upstreams", description = "Cached tokens for upstream APIs"),
         (name = "users", description = "The built-in identity store: users, passwords"),
         (name = "sessions", description = "Sessions for people: login, JWT access tokens, rotating refresh tokens, JWKS"),
+        (name = "recovery", description = "Password reset and e-mail verification by single-use mailed links"),
         (name = "clients", description = "OAuth2 clients that ask about tokens: the managed registry (admin)"),
         (name = "websocket", description = "WebSocket tickets: a signed-in person's single-use ticket for a WebSocket URL, redeemed by the gateway"),
         (name = "oauth2", description = "For resource servers: token introspection (RFC 7662), revocation (RFC 7009), server metadata (RFC 8414)"),
@@ -92,6 +93,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(clients::routes())
         .merge(ws_tickets::routes())
         .merge(oauth2::routes())
+        .merge(recovery::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))

@@ -70,6 +70,11 @@ impl AppState {
         &self.0.services.ws_tickets
     }
 
+    /// Password reset and e-mail verification links.
+    pub fn links(&self) -> &crate::service::links::LinkService {
+        &self.0.services.links
+    }
+
     /// Introspection and revocation for OAuth2 clients.
     pub fn oauth(&self) -> crate::service::oauth::OAuthTokens<'_> {
         let s = &self.0.services;

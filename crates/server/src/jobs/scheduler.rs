@@ -78,7 +78,13 @@ impl Job {
                     .store
                     .purge_ws_state(now, now - s.audit_retention)
                     .await?;
-                Ok((logs + webhooks + mfa + ws) as i64)
+                // Reset and verification links a day after they were used,
+                // superseded or expired.
+                let links = services
+                    .store
+                    .purge_user_links(now - chrono::Duration::days(1))
+                    .await?;
+                Ok((logs + webhooks + mfa + ws + links) as i64)
             }
             Self::RotateExpiringTokens => {
                 services

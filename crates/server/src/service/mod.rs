@@ -12,6 +12,7 @@ pub mod hash_pool;
 pub mod hot_cache;
 pub mod invites;
 pub mod keys;
+pub mod links;
 pub mod mfa;
 pub mod oauth;
 pub mod passwords;

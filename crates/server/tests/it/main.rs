@@ -26,8 +26,10 @@ mod http_webhooks;
 mod introspection;
 mod introspection_python;
 mod jobs;
+mod link_secrets;
 mod login_throttle;
 mod openapi;
+mod recovery;
 mod secrets_never_leak;
 mod sessions_keys;
 mod sessions_python;
@@ -61,8 +63,10 @@ fn main() -> std::process::ExitCode {
         http_upstreams::trials(),
         http_webhooks::trials(),
         jobs::trials(),
+        link_secrets::trials(),
         login_throttle::trials(),
         openapi::trials(),
+        recovery::trials(),
         secrets_never_leak::trials(),
         sessions_keys::trials(),
         sessions_python::trials(),

@@ -16,6 +16,7 @@ pub mod me_mfa;
 pub mod mfa;
 mod mfa_dto;
 pub mod oauth2;
+pub mod recovery;
 pub mod sessions;
 pub mod system;
 pub mod token_dto;

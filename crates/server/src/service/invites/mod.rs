@@ -70,6 +70,8 @@ pub struct InviteService {
     failure_limit: Limit,
     background: Arc<BackgroundWriter>,
     metrics: Arc<Metrics>,
+    /// Mails the verification link to an account an invite created.
+    signup_links: Option<super::links::LinkService>,
 }
 
 const HASH_PURPOSE: &str = "invite-code";
@@ -98,6 +100,7 @@ impl InviteService {
             outbox_keyring,
             background,
             metrics,
+            signup_links: None,
         })
     }
 
@@ -371,6 +374,13 @@ impl InviteService {
         tx.append_events(&events).await?;
         tx.commit().await?;
         Ok((invite, true))
+    }
+
+    /// Mails the verification link to the accounts invites create (when
+    /// sign-up verification is on).
+    pub fn with_signup_links(mut self, links: super::links::LinkService) -> Self {
+        self.signup_links = Some(links);
+        self
     }
 
     /// Replaces the per-replica failure limiter, e.g. with one that replicas share.

@@ -45,6 +45,9 @@ impl InviteService {
                 tx.commit().await?;
                 self.metrics.invites_used.inc();
                 tracing::info!(invite_id = %invite.id, "invite redeemed by a new account");
+                if let Some(links) = &self.signup_links {
+                    links.after_signup(&user, &Actor::Anonymous, &ctx);
+                }
                 Ok((invite, user))
             }
             Err((failure, id)) => {

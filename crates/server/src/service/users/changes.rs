@@ -10,6 +10,7 @@ use tessera_core::{
         normalize_user_email, validate_display_name, validate_locale, validate_roles, User,
         UserStatus,
     },
+    user_link::LinkKind,
     DomainError, SecretString,
 };
 use tessera_store::{StoreError, WriteTx};
@@ -106,6 +107,13 @@ impl UserService {
                 Ok(changed)
             })
             .await?;
+        if changed.contains(&"email") {
+            // Links mailed to the old address must not work for the new one.
+            let now = tessera_core::ids::now();
+            for kind in [LinkKind::PasswordReset, LinkKind::EmailVerification] {
+                tx.supersede_user_links(kind, &user.id, now).await?;
+            }
+        }
         if !changed.is_empty() {
             let extra = json!({ "changed": changed });
             let (audit, event) =

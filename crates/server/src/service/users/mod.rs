@@ -24,7 +24,7 @@ use tessera_core::{
 };
 use tessera_store::{AttemptKey, Page, Store, StoreError, UserQuery, WriteTx};
 
-use super::{passwords::Passwords, sessions::SessionService, ServiceError};
+use super::{links::LinkService, passwords::Passwords, sessions::SessionService, ServiceError};
 
 pub use changes::UpdateUser;
 pub use erasure::{ErasureReport, ExportedAuditRow, ExportedSession, UserExport};
@@ -48,6 +48,8 @@ pub struct UserService {
     sessions: Arc<SessionService>,
     /// Opens the client details sealed in sessions and audit rows (export).
     audit_keyring: Keyring,
+    /// Mails the verification link after sign-up, when configured.
+    links: LinkService,
 }
 
 /// One audit row and one event about a user.
@@ -100,12 +102,14 @@ impl UserService {
         passwords: Arc<Passwords>,
         sessions: Arc<SessionService>,
         audit_keyring: Keyring,
+        links: LinkService,
     ) -> Self {
         Self {
             store,
             passwords,
             sessions,
             audit_keyring,
+            links,
         }
     }
 
@@ -163,6 +167,7 @@ impl UserService {
             other => Ok(other?),
         }?;
         tracing::info!(user = %mask_user_id(&user.id), "user created");
+        self.links.after_signup(&user, actor, ctx);
         Ok(user)
     }
 
