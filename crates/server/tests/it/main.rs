@@ -27,6 +27,7 @@ mod introspection;
 mod introspection_python;
 mod jobs;
 mod login_throttle;
+mod mail_templates;
 mod openapi;
 mod secrets_never_leak;
 mod sessions_keys;
@@ -61,6 +62,7 @@ fn main() -> std::process::ExitCode {
         http_upstreams::trials(),
         http_webhooks::trials(),
         jobs::trials(),
+        mail_templates::trials(),
         login_throttle::trials(),
         openapi::trials(),
         secrets_never_leak::trials(),
