@@ -85,6 +85,10 @@ fn config_check_refuses_exactly_what_serve_refuses() {
     )
     .unwrap();
     let bad_upstream = bad_upstream.display().to_string();
+    let templates = dir.path().join("mail");
+    std::fs::create_dir_all(templates.join("en")).unwrap();
+    std::fs::write(templates.join("en/password_reset.txt"), "{link} {code}").unwrap();
+    let templates = templates.display().to_string();
     // (configuration, whether both start, what the refusal names)
     #[rustfmt::skip]
     let table: &[(Vars, bool, &str)] = &[
@@ -101,6 +105,8 @@ fn config_check_refuses_exactly_what_serve_refuses() {
         (&[("TESSERA_TRUST_PROXY_HEADERS", "true"), ("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8")], false, "TESSERA_TRUST"),
         (&[("SMTP_URL", "ftp://mail.example")], false, "SMTP_URL"),
         (&[("REDIS_URI", "http://cache")], false, "REDIS_URI"),
+        (&[("TESSERA_TEMPLATES_DIR", templates.as_str())], false, "TESSERA_TEMPLATES_DIR"),
+        (&[("TESSERA_DEFAULT_LOCALE", "de")], false, "TESSERA_DEFAULT_LOCALE"),
         (&[("TESSERA_TOKEN_DEFAULT_TTL", "400d")], false, "TESSERA_TOKEN"),
         (&[("TESSERA_CONFIG", bad_upstream.as_str())], false, "upstreams: unknown variant"),
         (&[("TESSERA_TLS_KEY", "/nonexistent/tls.key")], false, "TESSERA_TLS_KEY"),

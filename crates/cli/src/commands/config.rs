@@ -134,6 +134,17 @@ fn settings(config: &Config) -> Vec<(&'static str, String)> {
             }),
         ),
         (
+            "mail templates",
+            format!(
+                "{}; default locale {}",
+                d.templates_dir.as_ref().map_or_else(
+                    || "built-in (en, pt-BR)".to_string(),
+                    |dir| format!("built-in with overrides from {}", dir.display())
+                ),
+                d.default_locale
+            ),
+        ),
+        (
             "redis",
             config.redis_uri.as_ref().map_or_else(
                 || "not configured (REDIS_URI)".to_string(),

@@ -104,6 +104,8 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "delivery.sms_webhook_token", env: &["TESSERA_SMS_WEBHOOK_TOKEN"] },
     Setting { key: "delivery.log_file", env: &["TESSERA_MESSAGE_LOG"] },
     Setting { key: "delivery.timeout", env: &["TESSERA_DELIVERY_TIMEOUT"] },
+    Setting { key: "delivery.templates_dir", env: &["TESSERA_TEMPLATES_DIR"] },
+    Setting { key: "delivery.default_locale", env: &["TESSERA_DEFAULT_LOCALE"] },
     Setting { key: "auth.issuer", env: &["TESSERA_ISSUER"] },
     Setting { key: "auth.audience", env: &["TESSERA_AUDIENCE"] },
     Setting { key: "auth.access_token_ttl", env: &["TESSERA_ACCESS_TOKEN_TTL"] },

@@ -14,9 +14,10 @@ use tessera_core::{
 };
 
 use super::layers::{
-    at_most, chrono, err, list, number, parse_duration, positive_duration, ConfigError, Layers,
+    at_most, chrono, err, list, number, parse_duration, positive_duration, source_of, ConfigError,
+    Layers,
 };
-use crate::messaging::{DeliverySettings, SmtpTarget};
+use crate::messaging::{templates, DeliverySettings, SmtpTarget, Templates};
 
 /// The TOTP encryption key as configured (`TOTP_ENC_KEY`).
 #[derive(Debug, Clone)]
@@ -199,5 +200,29 @@ pub(super) fn delivery_settings(
         }
     })?;
     s.timeout = l.interval("delivery.timeout", s.timeout)?;
+    message_templates(l, &mut s)?;
     Ok(s)
+}
+
+/// `TESSERA_TEMPLATES_DIR` and `TESSERA_DEFAULT_LOCALE`. The directory is
+/// read and checked here, so every command that loads the configuration
+/// (`serve`, `config check`) refuses a bad template the same way; the
+/// messenger loads it again when it starts.
+fn message_templates(l: &Layers, s: &mut DeliverySettings) -> Result<(), ConfigError> {
+    s.templates_dir = l
+        .get("delivery.templates_dir")
+        .map(|(v, _)| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    s.default_locale = l.parse("delivery.default_locale", s.default_locale.clone(), |v| {
+        Ok(v.to_string())
+    })?;
+    Templates::load(s.templates_dir.as_deref(), &s.default_locale).map_err(|e| {
+        let key = match e.setting {
+            templates::TEMPLATES_DIR_VAR => "delivery.templates_dir",
+            _ => "delivery.default_locale",
+        };
+        err(source_of(l, key), e.message)
+    })?;
+    Ok(())
 }

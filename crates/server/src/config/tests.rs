@@ -496,3 +496,50 @@ fn link_settings_default_from_the_verified_email_rule() {
     assert!(c.links.send_verification_on_signup);
     assert!(c.links.defaults_in_use().is_empty());
 }
+
+#[test]
+fn message_templates_are_checked_at_load_naming_the_setting() {
+    let c = load(&[], None).unwrap();
+    assert_eq!(c.delivery.templates_dir, None);
+    assert_eq!(c.delivery.default_locale, "en");
+    assert_eq!(
+        rejected_by(&[("TESSERA_DEFAULT_LOCALE", "de")]),
+        "TESSERA_DEFAULT_LOCALE"
+    );
+    assert_eq!(
+        rejected_by(&[("TESSERA_TEMPLATES_DIR", "/nonexistent/tessera-mail")]),
+        "TESSERA_TEMPLATES_DIR"
+    );
+
+    // A new language, and the default set to it, from the variables or the file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("es")).unwrap();
+    for ext in ["subject", "txt", "html"] {
+        let file = dir.path().join(format!("es/password_reset.{ext}"));
+        std::fs::write(file, "Restablecer: {link}\n").unwrap();
+    }
+    let d = dir.path().to_str().unwrap();
+    let env = [
+        ("TESSERA_TEMPLATES_DIR", d),
+        ("TESSERA_DEFAULT_LOCALE", "es"),
+    ];
+    let c = load(&env, None).unwrap();
+    assert_eq!(c.delivery.templates_dir.as_deref(), Some(dir.path()));
+    assert_eq!(c.delivery.default_locale, "es");
+    let file = format!("[delivery]\ntemplates_dir = {d:?}\ndefault_locale = \"es\"\n");
+    assert_eq!(
+        load(&[], Some(&file)).unwrap().delivery.default_locale,
+        "es"
+    );
+
+    // A placeholder the kind lacks: the setting and the file are named.
+    std::fs::write(dir.path().join("es/password_reset.txt"), "{code}").unwrap();
+    let e = load(&env, None).unwrap_err();
+    assert_eq!(e.source_name, "TESSERA_TEMPLATES_DIR");
+    assert!(e.message.contains("es/password_reset.txt"), "{e}");
+    let e = load(&[], Some(&file)).unwrap_err();
+    assert!(
+        e.source_name.starts_with("delivery.templates_dir in "),
+        "{e}"
+    );
+}

@@ -8,7 +8,8 @@ use tessera_core::SecretString;
 /// How a code reaches its owner (the domain's channel: one type end to end).
 pub use tessera_core::mfa::auth_code::Channel;
 
-/// One message to send. `body` holds the one-time code: never log it, never put it in an error.
+/// One message to send. `body` and `html` hold the one-time code or link:
+/// never log them, never put them in an error.
 #[derive(Debug, Clone)]
 pub struct OutboundMessage {
     pub channel: Channel,
@@ -16,8 +17,11 @@ pub struct OutboundMessage {
     pub to: String,
     /// E-mail subject (ignored for SMS).
     pub subject: String,
-    /// Plain-text body; contains the code.
+    /// Plain-text body; contains the code or link.
     pub body: SecretString,
+    /// HTML alternative of `body`, e-mail only: SMTP sends both parts as
+    /// `multipart/alternative`; SMS and the log file use `body` alone.
+    pub html: Option<SecretString>,
 }
 
 /// Why a message was not delivered. No variant holds the body, the code or a
@@ -30,6 +34,9 @@ pub enum DeliveryError {
     /// The delivery settings are unusable; the text is ours and names no secret.
     #[error("invalid delivery configuration: {0}")]
     Config(String),
+    /// `TESSERA_TEMPLATES_DIR` or `TESSERA_DEFAULT_LOCALE` is unusable.
+    #[error(transparent)]
+    Templates(#[from] super::templates::TemplateError),
     /// The `to` field is not an e-mail address / E.164 number.
     #[error("the recipient is not a valid {channel} address")]
     InvalidRecipient { channel: &'static str },

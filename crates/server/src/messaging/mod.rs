@@ -3,9 +3,10 @@
 //! once from configuration by [`Messenger`], so the services that issue codes
 //! never care how a message leaves the building.
 //!
-//! Bodies come from the templates in [`templates`].
+//! Subjects and bodies come from the [`templates`], loaded (and checked)
+//! with the senders, so a bad template directory stops start-up.
 //!
-//! A message body holds a live code. It travels as a [`SecretString`](tessera_core::SecretString) and no
+//! A message body holds a live code or link. It travels as a [`SecretString`](tessera_core::SecretString) and no
 //! `Debug`, `Display` or log line in this module prints it; errors carry only
 //! host names, status codes and I/O error descriptions.
 
@@ -23,18 +24,29 @@ pub use message::{Channel, DeliveryError, MessageSender, OutboundMessage};
 pub use settings::{DeliverySettings, DEFAULT_FROM, DEFAULT_TIMEOUT, LOG_FILE_NAME};
 pub use sms::HttpSmsSender;
 pub use smtp::{SmtpSender, SmtpTarget, SmtpTls};
+pub use templates::{MessageKind, Rendered, TemplateError, Templates};
 
 /// Picks a sender per channel: SMTP for e-mail when configured, the SMS webhook for SMS when configured, otherwise the log file (development default) for that channel.
 #[derive(Clone)]
 pub struct Messenger {
     email: Arc<dyn MessageSender>,
     sms: Arc<dyn MessageSender>,
+    templates: Arc<Templates>,
 }
 
 impl Messenger {
-    /// Validates the settings and builds the senders. Nothing connects yet:
-    /// the SMTP pool opens its first connection on the first e-mail.
+    /// Validates the settings, loads the templates and builds the senders.
+    /// Nothing connects yet: the SMTP pool opens its first connection on
+    /// the first e-mail.
     pub fn new(settings: &DeliverySettings) -> Result<Self, DeliveryError> {
+        let templates =
+            Templates::load(settings.templates_dir.as_deref(), &settings.default_locale)?;
+        tracing::info!(
+            locales = ?templates.locales().collect::<Vec<_>>(),
+            default_locale = templates.default_locale(),
+            overrides = ?settings.templates_dir,
+            "message templates"
+        );
         // One log-file sender for both channels, so their appends serialise.
         let log: Arc<dyn MessageSender> = Arc::new(LogFileSender::new(settings.log_file.clone()));
         let email: Arc<dyn MessageSender> = match &settings.smtp {
@@ -49,7 +61,11 @@ impl Messenger {
             )?),
             None => log,
         };
-        let messenger = Self { email, sms };
+        let messenger = Self {
+            email,
+            sms,
+            templates: Arc::new(templates),
+        };
         for channel in [Channel::Email, Channel::Sms] {
             // The log-file sender warns on its first write instead: a
             // development set-up that never sends a code stays quiet.
@@ -59,9 +75,24 @@ impl Messenger {
         Ok(messenger)
     }
 
-    /// For tests/embedding: explicit senders.
+    /// For tests/embedding: explicit senders, the built-in templates.
     pub fn with_senders(email: Arc<dyn MessageSender>, sms: Arc<dyn MessageSender>) -> Self {
-        Self { email, sms }
+        Self {
+            email,
+            sms,
+            templates: Arc::new(Templates::builtin()),
+        }
+    }
+
+    /// For tests/embedding: these templates instead.
+    pub fn with_templates(mut self, templates: Templates) -> Self {
+        self.templates = Arc::new(templates);
+        self
+    }
+
+    /// The templates every message is rendered from.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
     }
 
     fn sender(&self, channel: Channel) -> &dyn MessageSender {
@@ -102,6 +133,7 @@ impl std::fmt::Debug for Messenger {
         f.debug_struct("Messenger")
             .field("email", &self.email.kind())
             .field("sms", &self.sms.kind())
+            .field("templates", &self.templates)
             .finish()
     }
 }

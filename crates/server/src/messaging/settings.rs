@@ -5,7 +5,7 @@ use std::{path::PathBuf, time::Duration};
 
 use tessera_core::SecretString;
 
-use super::smtp::SmtpTarget;
+use super::{smtp::SmtpTarget, templates::DEFAULT_LOCALE};
 
 /// The From address used when none is configured.
 pub const DEFAULT_FROM: &str = "Tessera <no-reply@localhost>";
@@ -30,6 +30,12 @@ pub struct DeliverySettings {
     pub log_file: PathBuf,
     /// Per send, default [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
+    /// `TESSERA_TEMPLATES_DIR`: operator overrides of the message templates;
+    /// `None` uses the built-in set alone.
+    pub templates_dir: Option<PathBuf>,
+    /// `TESSERA_DEFAULT_LOCALE`: the language of a message when neither the
+    /// user nor the request names one the templates have; default `en`.
+    pub default_locale: String,
 }
 
 impl std::fmt::Debug for DeliverySettings {
@@ -47,12 +53,15 @@ impl std::fmt::Debug for DeliverySettings {
             .field("sms_webhook_token", &self.sms_webhook_token)
             .field("log_file", &self.log_file)
             .field("timeout", &self.timeout)
+            .field("templates_dir", &self.templates_dir)
+            .field("default_locale", &self.default_locale)
             .finish()
     }
 }
 
 impl DeliverySettings {
-    /// The development defaults: every channel goes to `<data_dir>/messages.log`.
+    /// The development defaults: every channel goes to `<data_dir>/messages.log`,
+    /// with the built-in templates in English.
     pub fn development(data_dir: &std::path::Path) -> Self {
         Self {
             smtp: None,
@@ -61,6 +70,8 @@ impl DeliverySettings {
             sms_webhook_token: None,
             log_file: data_dir.join(LOG_FILE_NAME),
             timeout: DEFAULT_TIMEOUT,
+            templates_dir: None,
+            default_locale: DEFAULT_LOCALE.to_string(),
         }
     }
 }

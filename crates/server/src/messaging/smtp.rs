@@ -1,5 +1,6 @@
 //! E-mail over SMTP with lettre: `SMTP_URL` parsing ([`SmtpTarget`]) and a
-//! pooled, TLS-by-default [`SmtpSender`].
+//! pooled, TLS-by-default [`SmtpSender`], sending text alone or text and HTML
+//! as `multipart/alternative`.
 //!
 //! URL forms (user and password are percent-decoded and sent with SMTP AUTH):
 //!
@@ -17,7 +18,7 @@
 use std::{sync::OnceLock, time::Duration};
 
 use lettre::{
-    message::{header::ContentType, Mailbox},
+    message::{header::ContentType, Mailbox, MultiPart},
     transport::smtp::{
         authentication::Credentials,
         client::{Tls, TlsParameters},
@@ -262,13 +263,20 @@ impl MessageSender for SmtpSender {
             .to
             .parse()
             .map_err(|_| DeliveryError::InvalidRecipient { channel: "email" })?;
-        let email = Message::builder()
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(msg.subject.clone())
-            .header(ContentType::TEXT_PLAIN)
-            .body(msg.body.expose().to_owned())
-            .map_err(|_| DeliveryError::Build)?;
+            .subject(msg.subject.clone());
+        let text = msg.body.expose().to_owned();
+        let email = match &msg.html {
+            // Clients that show HTML show that part; the rest the text.
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                text,
+                html.expose().to_owned(),
+            )),
+            None => builder.header(ContentType::TEXT_PLAIN).body(text),
+        }
+        .map_err(|_| DeliveryError::Build)?;
         match tokio::time::timeout(self.timeout, self.transport().send(email)).await {
             Ok(Ok(_response)) => Ok(()),
             Ok(Err(e)) => Err(DeliveryError::Smtp {

@@ -29,10 +29,7 @@ use tessera_store::{
 
 use crate::{
     config::MfaSettings,
-    messaging::{
-        templates::{self, MessageKind},
-        Messenger, OutboundMessage,
-    },
+    messaging::{MessageKind, Messenger, OutboundMessage},
     metrics::Metrics,
 };
 
@@ -115,9 +112,11 @@ impl AuthCodeService {
             .num_minutes()
             .max(1)
             .to_string();
-        let rendered = templates::render(
+        // The default locale until a code request carries the user's.
+        let templates = self.messenger.templates();
+        let rendered = templates.render(
             MessageKind::AuthCode,
-            None,
+            templates.default_locale(),
             &[
                 ("issuer", &self.settings.issuer),
                 ("code", raw.expose()),
@@ -129,6 +128,8 @@ impl AuthCodeService {
             to,
             subject: rendered.subject,
             body: rendered.text,
+            // An SMS is text only.
+            html: (channel == Channel::Email).then_some(rendered.html),
         }
     }
 

@@ -26,6 +26,7 @@ fn email(to: &str, code: &str) -> OutboundMessage {
         body: SecretString::new(format!(
             "Votre code : {code} — valable 10 minutes. Ne le partagez avec personne.\n"
         )),
+        html: None,
     }
 }
 
@@ -35,6 +36,7 @@ fn sms(to: &str, code: &str) -> OutboundMessage {
         to: to.into(),
         subject: String::new(),
         body: SecretString::new(format!("Tessera code: {code}")),
+        html: None,
     }
 }
 

@@ -28,6 +28,7 @@ mod introspection_python;
 mod jobs;
 mod link_secrets;
 mod login_throttle;
+mod mail_templates;
 mod openapi;
 mod recovery;
 mod secrets_never_leak;
@@ -64,6 +65,7 @@ fn main() -> std::process::ExitCode {
         http_webhooks::trials(),
         jobs::trials(),
         link_secrets::trials(),
+        mail_templates::trials(),
         login_throttle::trials(),
         openapi::trials(),
         recovery::trials(),

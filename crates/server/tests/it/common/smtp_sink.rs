@@ -32,43 +32,119 @@ pub struct ReceivedMail {
     pub auth_user: Option<String>,
 }
 
+/// One leaf of a MIME message: its media type and its decoded body.
+#[derive(Debug, Clone)]
+pub struct MailPart {
+    /// Lower case, without parameters: `text/plain`, `text/html`.
+    pub content_type: String,
+    /// The body with its content transfer encoding (quoted-printable or
+    /// base64) undone; line ends as sent (CRLF).
+    pub body: String,
+}
+
 impl ReceivedMail {
     /// An unfolded header's value, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<String> {
-        let (head, _) = split_head(&self.data);
-        let mut unfolded: Vec<String> = Vec::new();
-        for line in head.lines() {
-            match unfolded.last_mut() {
-                Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
-                _ => unfolded.push(line.to_string()),
-            }
-        }
-        unfolded.into_iter().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_string())
-        })
+        header_in(split_head(&self.data).0, name)
     }
 
-    /// The body of a single-part text message with its content transfer
-    /// encoding (quoted-printable or base64) undone.
-    pub fn text(&self) -> String {
-        let (_, body) = split_head(&self.data);
-        let encoding = self
-            .header("Content-Transfer-Encoding")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        let bytes = match encoding.as_str() {
-            "base64" => {
-                let compact: String = body.split_whitespace().collect();
-                STANDARD.decode(compact).expect("base64 body")
-            }
-            "quoted-printable" => decode_qp(body),
-            _ => body.as_bytes().to_vec(),
-        };
-        String::from_utf8_lossy(&bytes).into_owned()
+    /// The leaf parts, in order: one for a single-part message, each
+    /// alternative of a `multipart/alternative` one.
+    pub fn parts(&self) -> Vec<MailPart> {
+        let mut out = Vec::new();
+        leaves(&self.data, &mut out);
+        out
     }
+
+    fn part(&self, content_type: &str) -> String {
+        let parts = self.parts();
+        let found = parts.iter().find(|p| p.content_type == content_type);
+        match found {
+            Some(part) => part.body.clone(),
+            None => panic!("no {content_type} part in the mail: {:?}", parts),
+        }
+    }
+
+    /// The decoded `text/plain` part (of a single-part or multipart message).
+    pub fn text_part(&self) -> String {
+        self.part("text/plain")
+    }
+
+    /// The decoded `text/html` part.
+    pub fn html_part(&self) -> String {
+        self.part("text/html")
+    }
+
+    /// The plain-text body: [`Self::text_part`].
+    pub fn text(&self) -> String {
+        self.text_part()
+    }
+}
+
+/// An unfolded header's value in `head`, by case-insensitive name.
+fn header_in(head: &str, name: &str) -> Option<String> {
+    let mut unfolded: Vec<String> = Vec::new();
+    for line in head.lines() {
+        match unfolded.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => last.push_str(line),
+            _ => unfolded.push(line.to_string()),
+        }
+    }
+    unfolded.into_iter().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_string())
+    })
+}
+
+/// A parameter of a header value: `boundary` of `multipart/x; boundary="b"`.
+fn param(value: &str, name: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|p| {
+        let (key, v) = p.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// Collects the leaf parts of the entity `data` (headers and body).
+fn leaves(data: &str, out: &mut Vec<MailPart>) {
+    let (head, body) = split_head(data);
+    let content_type = header_in(head, "Content-Type").unwrap_or_else(|| "text/plain".into());
+    if content_type.to_ascii_lowercase().starts_with("multipart/") {
+        let boundary = param(&content_type, "boundary").expect("multipart boundary");
+        let delimiter = format!("--{boundary}");
+        for chunk in body.split(delimiter.as_str()).skip(1) {
+            if chunk.starts_with("--") {
+                break; // the close delimiter
+            }
+            // The line break before a delimiter belongs to the delimiter.
+            let chunk = chunk.strip_prefix("\r\n").unwrap_or(chunk);
+            leaves(chunk.strip_suffix("\r\n").unwrap_or(chunk), out);
+        }
+        return;
+    }
+    let encoding = header_in(head, "Content-Transfer-Encoding")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let bytes = match encoding.as_str() {
+        "base64" => {
+            let compact: String = body.split_whitespace().collect();
+            STANDARD.decode(compact).expect("base64 body")
+        }
+        "quoted-printable" => decode_qp(body),
+        _ => body.as_bytes().to_vec(),
+    };
+    out.push(MailPart {
+        content_type: content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    });
 }
 
 fn split_head(data: &str) -> (&str, &str) {
