@@ -13,9 +13,9 @@ use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
     auth::AuthSettings,
     clients::{ClientSettings, StaticClient, TlsSettings},
-    links::{LinkBase, LinkSettings},
     connections::ConnectionSettings,
     layers::{parse_duration, ConfigError},
+    links::{LinkBase, LinkSettings},
     mfa::{MfaSettings, TotpKeys},
     proxies::ProxySettings,
     sections::{InviteSettings, JobSettings, TokenSettings, WebhookSettings},

@@ -461,7 +461,10 @@ fn allowed_cns_without_a_client_ca_warn_and_advertise_nothing() {
 #[test]
 fn link_settings_refuse_bad_values_naming_the_variable() {
     for value in ["3601", "abc", "-1", "0"] {
-        assert_eq!(rejected_by(&[("RESET_TOKEN_TTL", value)]), "RESET_TOKEN_TTL");
+        assert_eq!(
+            rejected_by(&[("RESET_TOKEN_TTL", value)]),
+            "RESET_TOKEN_TTL"
+        );
         assert_eq!(
             rejected_by(&[("EMAIL_VERIFICATION_TOKEN_TTL", value)]),
             "EMAIL_VERIFICATION_TOKEN_TTL"

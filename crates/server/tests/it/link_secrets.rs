@@ -31,7 +31,10 @@ async fn link_secrets_never_leak(db: TestDb) {
     let reset = link_token(&sink.wait_for(2, std::time::Duration::from_secs(15)).await[1]);
     for (path, body) in [
         ("/verify-email/confirm", json!({"token": verification})),
-        ("/recover/confirm", json!({"token": reset, "password": "copper-Meadow-quartz-2211"})),
+        (
+            "/recover/confirm",
+            json!({"token": reset, "password": "copper-Meadow-quartz-2211"}),
+        ),
     ] {
         let r = s.as_anonymous().post_json(path, body.clone()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -41,7 +44,10 @@ async fn link_secrets_never_leak(db: TestDb) {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     s.stop().await;
     let db_text = s.db.all_text().await;
-    assert!(db_text.contains("auth.recovery.completed"), "read the audit log");
+    assert!(
+        db_text.contains("auth.recovery.completed"),
+        "read the audit log"
+    );
     let log_text = logs.text();
     for token in [&verification, &reset] {
         let secret = token.split_once('.').unwrap().1;

@@ -29,7 +29,10 @@ async fn start(db: TestDb, extra: &[(&str, &str)]) -> (TestServer, SmtpSink) {
     let mut env = vec![
         ("SMTP_URL", url.as_str()),
         ("PASSWORD_RESET_URL", "https://app.example/reset"),
-        ("EMAIL_VERIFICATION_URL", "https://app.example/verify?from=mail"),
+        (
+            "EMAIL_VERIFICATION_URL",
+            "https://app.example/verify?from=mail",
+        ),
     ];
     env.extend_from_slice(extra);
     (TestServer::start_with(db, &env).await, sink)
@@ -71,18 +74,35 @@ async fn a_reset_link_works_once_and_ends_every_session(db: TestDb) {
     let mail = nth_mail(&sink, 1).await;
     assert_eq!(mail.to, vec!["ana@example.com".to_string()]);
     let subject = mail.header("Subject").unwrap_or_default();
-    assert!(mail.text_part().contains("https://app.example/reset?token="));
+    assert!(mail
+        .text_part()
+        .contains("https://app.example/reset?token="));
     let token = link_token(&mail);
     assert!(
         !subject.contains("Reset") && !mail.text_part().contains("ignore this"),
         "the user's locale is pt-BR: {subject}"
     );
 
-    let weak = post(&s, "/recover/confirm", json!({"token": token, "password": "short"})).await;
+    let weak = post(
+        &s,
+        "/recover/confirm",
+        json!({"token": token, "password": "short"}),
+    )
+    .await;
     weak.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "weak_password");
-    let ok = post(&s, "/recover/confirm", json!({"token": token, "password": NEW_PASSWORD})).await;
+    let ok = post(
+        &s,
+        "/recover/confirm",
+        json!({"token": token, "password": NEW_PASSWORD}),
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
-    let again = post(&s, "/recover/confirm", json!({"token": token, "password": NEW_PASSWORD})).await;
+    let again = post(
+        &s,
+        "/recover/confirm",
+        json!({"token": token, "password": NEW_PASSWORD}),
+    )
+    .await;
     again.assert_problem(StatusCode::BAD_REQUEST, "invalid_token");
 
     // Every earlier session and refresh token is refused.
@@ -96,19 +116,35 @@ async fn a_reset_link_works_once_and_ends_every_session(db: TestDb) {
     login(&s, "ana@example.com", PASSWORD)
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
-    assert_eq!(login(&s, "ana@example.com", NEW_PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        login(&s, "ana@example.com", NEW_PASSWORD).await.status,
+        StatusCode::OK
+    );
 
     // The password-changed notice arrives, and holds no link.
     let notice = nth_mail(&sink, 2).await;
     assert_eq!(notice.to, vec!["ana@example.com".to_string()]);
     assert!(!notice.text_part().contains("token="));
     let m = metrics(&s).await;
-    assert_eq!(metric(&m, r#"tokens_recovery_requests_total{outcome="sent"}"#), 1.0);
-    assert_eq!(metric(&m, r#"tokens_recovery_requests_total{outcome="completed"}"#), 1.0);
+    assert_eq!(
+        metric(&m, r#"tokens_recovery_requests_total{outcome="sent"}"#),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, r#"tokens_recovery_requests_total{outcome="completed"}"#),
+        1.0
+    );
 }
 
 async fn superseded_and_expired_links_fail_with_their_codes(db: TestDb) {
-    let (s, sink) = start(db, &[("RESET_TOKEN_TTL", "2"), ("EMAIL_VERIFICATION_TOKEN_TTL", "2")]).await;
+    let (s, sink) = start(
+        db,
+        &[
+            ("RESET_TOKEN_TTL", "2"),
+            ("EMAIL_VERIFICATION_TOKEN_TTL", "2"),
+        ],
+    )
+    .await;
     create_user(&s, "bo@example.com").await;
     for _ in 0..2 {
         let r = post(&s, "/recover", json!({"email": "bo@example.com"})).await;
@@ -150,7 +186,10 @@ async fn fifty_concurrent_confirms_change_the_password_once(db: TestDb) {
             Some(json!({"token": token, "password": format!("{NEW_PASSWORD}-{i}")}))
         })
         .await;
-    let won: Vec<&Reply> = replies.iter().filter(|r| r.status == StatusCode::OK).collect();
+    let won: Vec<&Reply> = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .collect();
     assert_eq!(won.len(), 1, "exactly one confirmation wins");
     for r in replies.iter().filter(|r| r.status != StatusCode::OK) {
         r.assert_problem(StatusCode::BAD_REQUEST, "invalid_token");
@@ -177,7 +216,11 @@ async fn request_answers_do_not_tell_accounts_apart(db: TestDb) {
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text);
         assert_eq!(r.text, r#"{"status":"accepted"}"#);
-        if i % 2 == 0 { known.push(ms) } else { unknown.push(ms) }
+        if i % 2 == 0 {
+            known.push(ms)
+        } else {
+            unknown.push(ms)
+        }
     }
     let (k, u) = (distribution(&mut known), distribution(&mut unknown));
     println!("recover response ms, existing: {k}");
@@ -196,7 +239,14 @@ fn distribution(v: &mut [f64]) -> String {
     let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
     format!(
         "min {:.2} p25 {:.2} median {:.2} p75 {:.2} p90 {:.2} p99 {:.2} max {:.2} (n={})",
-        at(0.0), at(0.25), at(0.5), at(0.75), at(0.9), at(0.99), at(1.0), v.len()
+        at(0.0),
+        at(0.25),
+        at(0.5),
+        at(0.75),
+        at(0.9),
+        at(0.99),
+        at(1.0),
+        v.len()
     )
 }
 
@@ -205,7 +255,9 @@ async fn login_waits_for_the_verification_link_when_required(db: TestDb) {
     create_user(&s, "di@example.com").await;
     // Sign-up sends the verification mail by itself.
     let mail = nth_mail(&sink, 1).await;
-    assert!(mail.text_part().contains("https://app.example/verify?from=mail&token="));
+    assert!(mail
+        .text_part()
+        .contains("https://app.example/verify?from=mail&token="));
     let token = link_token(&mail);
     login(&s, "di@example.com", PASSWORD)
         .await
@@ -215,7 +267,10 @@ async fn login_waits_for_the_verification_link_when_required(db: TestDb) {
     post(&s, "/verify-email/confirm", json!({"token": token}))
         .await
         .assert_problem(StatusCode::BAD_REQUEST, "invalid_token");
-    assert_eq!(login(&s, "di@example.com", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(
+        login(&s, "di@example.com", PASSWORD).await.status,
+        StatusCode::OK
+    );
     // A verified address gets no more links; nor does an unknown one.
     for email in ["di@example.com", "nobody@example.com"] {
         let r = post(&s, "/verify-email", json!({"email": email})).await;
@@ -243,7 +298,10 @@ async fn request_limits_answer_429_per_ip_and_skip_mail_per_address(db: TestDb) 
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.messages().len(), 3);
     let m = metrics(&s).await;
-    assert_eq!(metric(&m, r#"tokens_recovery_requests_total{outcome="throttled"}"#), 2.0);
+    assert_eq!(
+        metric(&m, r#"tokens_recovery_requests_total{outcome="throttled"}"#),
+        2.0
+    );
     // Verification requests count apart; a malformed address is a 422.
     let r = post(&s, "/verify-email", json!({"email": "not an address"})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
@@ -257,8 +315,14 @@ async fn a_reset_by_form_keeps_the_second_factor(db: TestDb) {
     let uid = user["id"].as_str().unwrap();
     let token = mfa_token(&s).await;
     let e = enroll(&s, &token, uid, json!({})).await;
-    let confirm = format!("/v1/subjects/{uid}/totp/{}/confirm", e["device_id"].as_str().unwrap());
-    let c = s.with_token(&token).post_json(&confirm, json!({"code": code_at(&e, now())})).await;
+    let confirm = format!(
+        "/v1/subjects/{uid}/totp/{}/confirm",
+        e["device_id"].as_str().unwrap()
+    );
+    let c = s
+        .with_token(&token)
+        .post_json(&confirm, json!({"code": code_at(&e, now())}))
+        .await;
     assert_eq!(c.body["valid"], true, "{}", c.text);
 
     let form = |body: &str| {

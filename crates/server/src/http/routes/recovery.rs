@@ -92,8 +92,14 @@ async fn request_link(
         client_ip: audit.client.ip,
         accept_language: accept_language(headers),
     };
-    state.links().request(kind, request, audit.context()).await?;
-    Ok((StatusCode::ACCEPTED, Json(LinkStatus { status: "accepted" })))
+    state
+        .links()
+        .request(kind, request, audit.context())
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(LinkStatus { status: "accepted" }),
+    ))
 }
 
 /// Ask for a password-reset link. Always `202` for a well-formed address,

@@ -86,8 +86,16 @@ impl LinkService {
             .await?;
         let extra = json!({ "link_id": link.id, "sessions_revoked": revoked.len() });
         let completed = event_type(kind, Stage::Completed);
-        let (audit, event) = link_record(completed, completed, &user.id, extra.clone(), &actor, ctx);
-        let (_, reset) = link_record(completed, "user.password_reset", &user.id, extra, &actor, ctx);
+        let (audit, event) =
+            link_record(completed, completed, &user.id, extra.clone(), &actor, ctx);
+        let (_, reset) = link_record(
+            completed,
+            "user.password_reset",
+            &user.id,
+            extra,
+            &actor,
+            ctx,
+        );
         tx.append_audit(&[audit]).await?;
         tx.append_events(&[event, reset]).await?;
         tx.commit().await?;
@@ -129,8 +137,16 @@ impl LinkService {
         let actor = Actor::User(user.id.clone());
         let extra = json!({ "link_id": link.id });
         let completed = event_type(kind, Stage::Completed);
-        let (audit, event) = link_record(completed, completed, &user.id, extra.clone(), &actor, ctx);
-        let (_, verified) = link_record(completed, "user.email_verified", &user.id, extra, &actor, ctx);
+        let (audit, event) =
+            link_record(completed, completed, &user.id, extra.clone(), &actor, ctx);
+        let (_, verified) = link_record(
+            completed,
+            "user.email_verified",
+            &user.id,
+            extra,
+            &actor,
+            ctx,
+        );
         tx.append_audit(&[audit]).await?;
         tx.append_events(&[event, verified]).await?;
         tx.commit().await?;
@@ -165,7 +181,10 @@ impl LinkService {
         let deps = &self.0.deps;
         let link = deps.store.get_user_link(kind, &presented.id).await?;
         let stored = link.as_ref().map(|l| l.secret_hash.clone());
-        let check = deps.passwords.verify(presented.secret.expose(), stored).await?;
+        let check = deps
+            .passwords
+            .verify(presented.secret.expose(), stored)
+            .await?;
         let now = tessera_core::ids::now();
         let verdict = match &link {
             Some(l) => l.judge(check.matches, now),
@@ -190,8 +209,14 @@ impl LinkService {
         let (store, ctx) = (self.0.deps.store.clone(), ctx.clone());
         let failed = event_type(link.kind, Stage::Failed);
         let extra = json!({ "link_id": link.id, "reason": failure.as_str() });
-        let (mut audit, event) =
-            link_record(failed, failed, &link.user_id, extra, &Actor::Anonymous, &ctx);
+        let (mut audit, event) = link_record(
+            failed,
+            failed,
+            &link.user_id,
+            extra,
+            &Actor::Anonymous,
+            &ctx,
+        );
         audit.outcome = "failure";
         tokio::spawn(async move {
             let written = async {

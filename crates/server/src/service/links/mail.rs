@@ -39,7 +39,8 @@ impl LinkService {
             ("link", link.expose()),
             ("minutes", minutes.as_str()),
         ];
-        self.send(message_kind, user, accept_language, &values).await
+        self.send(message_kind, user, accept_language, &values)
+            .await
     }
 
     /// Tells the user their password was just changed (OWASP ASVS 6.3.7),

@@ -89,7 +89,10 @@ impl LinkService {
             .await?;
         let Ok(permit) = self.0.in_flight.clone().try_acquire_owned() else {
             self.count(kind, "dropped");
-            tracing::warn!(kind = kind.as_str(), "too many link requests in flight; one dropped");
+            tracing::warn!(
+                kind = kind.as_str(),
+                "too many link requests in flight; one dropped"
+            );
             return Ok(());
         };
         let (this, ctx) = (self.clone(), ctx.clone());
@@ -128,7 +131,13 @@ impl LinkService {
             return;
         };
         let sent = self
-            .issue(kind, &user, accept_language.as_deref(), &Actor::Anonymous, ctx)
+            .issue(
+                kind,
+                &user,
+                accept_language.as_deref(),
+                &Actor::Anonymous,
+                ctx,
+            )
             .await;
         self.finish_send(kind, &user, sent);
     }
@@ -162,7 +171,10 @@ impl LinkService {
     ) -> Result<(), ServiceError> {
         let token = NewLinkToken::generate();
         let deps = &self.0.deps;
-        let secret_hash = deps.passwords.hash(token.secret.expose().to_string()).await?;
+        let secret_hash = deps
+            .passwords
+            .hash(token.secret.expose().to_string())
+            .await?;
         let now = tessera_core::ids::now();
         let ttl = match kind {
             LinkKind::PasswordReset => self.settings().reset_ttl,
@@ -183,12 +195,14 @@ impl LinkService {
         let superseded = tx.supersede_user_links(kind, &user.id, now).await?;
         tx.insert_user_link(&link).await?;
         let stage = event_type(kind, Stage::Requested);
-        let extra = json!({ "link_id": link.id, "expires_at": link.expires_at, "superseded": superseded });
+        let extra =
+            json!({ "link_id": link.id, "expires_at": link.expires_at, "superseded": superseded });
         let (audit, event) = link_record(stage, stage, &user.id, extra, actor, ctx);
         tx.append_audit(&[audit]).await?;
         tx.append_events(&[event]).await?;
         tx.commit().await?;
-        self.send_link(kind, user, &token, ttl, accept_language).await
+        self.send_link(kind, user, &token, ttl, accept_language)
+            .await
     }
 
     /// After an account is created (admin API, CLI, invite): mails the
