@@ -48,14 +48,14 @@ pub struct NewLinkToken {
 }
 
 impl NewLinkToken {
-    /// A new id (UUIDv7) and 256 random bits.
+    /// A new id (UUIDv7, as `ids::new_id` makes them) and 256 random bits.
     pub fn generate() -> Self {
         let mut bytes = [0u8; SECRET_BYTES];
         OsRng.fill_bytes(&mut bytes);
         let secret = SecretString::new(URL_SAFE_NO_PAD.encode(bytes));
         bytes.zeroize();
         Self {
-            id: crate::ids::new_id(),
+            id: uuid::Uuid::now_v7().hyphenated().to_string(),
             secret,
         }
     }
@@ -148,9 +148,9 @@ mod tests {
 
     fn link(now: DateTime<Utc>) -> UserLink {
         UserLink {
-            id: crate::ids::new_id(),
+            id: uuid::Uuid::now_v7().to_string(),
             kind: LinkKind::PasswordReset,
-            user_id: crate::ids::new_id(),
+            user_id: uuid::Uuid::now_v7().to_string(),
             secret_hash: "$argon2id$…".into(),
             created_at: now,
             expires_at: now + Duration::seconds(900),

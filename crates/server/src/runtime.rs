@@ -6,7 +6,7 @@ use std::{io::Write, path::Path, sync::Arc};
 
 use rand::{distributions::Alphanumeric, rngs::OsRng, Rng};
 use tessera_core::{
-    crypto::{KeyedHasher, Keyring},
+    crypto::{CryptoError, KeyedHasher, Keyring},
     SecretString,
 };
 use tessera_store::{Backend, Store, StoreError};
@@ -103,12 +103,8 @@ impl Services {
     /// only `tessera migrate` changes the schema.
     pub async fn open(config: &Config) -> Result<Self, StartupError> {
         let key = load_key(config)?;
-        let previous: Vec<String> = config
-            .previous_keys
-            .iter()
-            .map(|k| k.expose().to_string())
-            .collect();
-        let key_error = |e: tessera_core::crypto::CryptoError| StartupError::Key(e.to_string());
+        let previous = previous_keys(config);
+        let key_error = |e: CryptoError| StartupError::Key(e.to_string());
         let keyring =
             |purpose: &str| Keyring::new(key.expose(), &previous, purpose).map_err(key_error);
         let audit_keyring = keyring("audit")?;
@@ -137,6 +133,16 @@ impl Services {
         let all_keys: Vec<&str> = std::iter::once(key.expose())
             .chain(previous.iter().map(String::as_str))
             .collect();
+        let messenger = crate::messaging::Messenger::new(&config.delivery)
+            .map_err(|e| StartupError::Delivery(e.to_string()))?;
+        let deps = PeopleDeps {
+            store: &store,
+            metrics: &metrics,
+            messenger: &messenger,
+            address_hasher: KeyedHasher::new(key.expose(), ADDRESS_HASH_PURPOSE)
+                .map_err(key_error)?,
+        };
+        let people = people_services(config, deps, &keyring).await?;
         let invites = InviteService::new(
             store.clone(),
             config.invites.clone(),
@@ -145,44 +151,23 @@ impl Services {
             background.clone(),
             metrics.clone(),
         )
-        .map_err(key_error)?;
-        let mfa = Arc::new(
-            MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
-                .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?,
-        );
-        let messenger = crate::messaging::Messenger::new(&config.delivery)
-            .map_err(|e| StartupError::Delivery(e.to_string()))?;
-        let address_hasher =
-            KeyedHasher::new(key.expose(), ADDRESS_HASH_PURPOSE).map_err(key_error)?;
-        let people = people_services(
-            config,
-            PeopleDeps {
-                store: &store,
-                mfa: &mfa,
-                metrics: &metrics,
-                messenger: &messenger,
-                address_hasher,
-            },
-            &keyring,
-        )
-        .await?;
-        let invites = invites.with_signup_links(people.links.clone());
+        .map_err(key_error)?
+        .with_signup_links(people.links.clone());
         let destinations = keyring("auth-code-destination")?;
         let auth_codes =
             auth_code_service(config, &store, &all_keys, destinations, messenger, &metrics)?;
-        let audit = AuditService::new(store.clone(), audit_keyring.clone());
         let clients = client_service(config, key.expose(), &store, &background, &metrics)
             .map_err(key_error)?;
         let ws_tickets = ws_ticket_service(config, &key, &store, &background, &metrics)?;
         Ok(Self {
             clients,
             ws_tickets,
+            audit: AuditService::new(store.clone(), audit_keyring.clone()),
             store,
-            audit,
             tokens,
             invites,
             webhooks,
-            mfa,
+            mfa: people.mfa,
             auth_codes,
             keys: people.keys,
             sessions: people.sessions,
@@ -274,6 +259,7 @@ fn auth_code_service(
 /// Sessions for people: signing keys, the password pool, sessions, users,
 /// and the mailed links that reset passwords and verify addresses.
 struct People {
+    mfa: Arc<MfaService>,
     keys: Arc<KeyService>,
     sessions: Arc<SessionService>,
     users: UserService,
@@ -283,7 +269,6 @@ struct People {
 /// What the people services are built from, besides the configuration.
 struct PeopleDeps<'a> {
     store: &'a Arc<dyn Store>,
-    mfa: &'a Arc<MfaService>,
     metrics: &'a Arc<Metrics>,
     messenger: &'a crate::messaging::Messenger,
     /// Keys the per-address limit of link requests.
@@ -297,11 +282,14 @@ async fn people_services(
 ) -> Result<People, StartupError> {
     let PeopleDeps {
         store,
-        mfa,
         metrics,
         messenger,
         address_hasher,
     } = deps;
+    let mfa = &Arc::new(
+        MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
+            .map_err(|e| StartupError::Totp(format!("TOTP_ENC_KEY: {e}")))?,
+    );
     let auth = &config.auth;
     let keys = KeyService::open(store.clone(), keyring("signing-key")?, auth.clone())
         .await
@@ -347,11 +335,21 @@ async fn people_services(
         links.clone(),
     );
     Ok(People {
+        mfa: mfa.clone(),
         keys,
         sessions,
         users,
         links,
     })
+}
+
+/// The previous encryption keys, which still open older data.
+fn previous_keys(config: &Config) -> Vec<String> {
+    config
+        .previous_keys
+        .iter()
+        .map(|k| k.expose().to_string())
+        .collect()
 }
 
 /// Connects to the database and makes sure its schema is current: SQLite

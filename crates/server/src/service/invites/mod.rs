@@ -70,7 +70,6 @@ pub struct InviteService {
     failure_limit: Limit,
     background: Arc<BackgroundWriter>,
     metrics: Arc<Metrics>,
-    /// Mails the verification link to an account an invite created.
     signup_links: Option<super::links::LinkService>,
 }
 
@@ -374,13 +373,6 @@ impl InviteService {
         tx.append_events(&events).await?;
         tx.commit().await?;
         Ok((invite, true))
-    }
-
-    /// Mails the verification link to the accounts invites create (when
-    /// sign-up verification is on).
-    pub fn with_signup_links(mut self, links: super::links::LinkService) -> Self {
-        self.signup_links = Some(links);
-        self
     }
 
     /// Replaces the per-replica failure limiter, e.g. with one that replicas share.

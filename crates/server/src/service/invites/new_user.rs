@@ -10,6 +10,13 @@ use super::{Attempt, InviteService};
 use crate::service::{users::insert_user_in, ServiceError};
 
 impl InviteService {
+    /// Mails the verification link to the accounts invites create (when
+    /// sign-up verification is on).
+    pub fn with_signup_links(mut self, links: crate::service::links::LinkService) -> Self {
+        self.signup_links = Some(links);
+        self
+    }
+
     /// Consumes one use and creates `user` (already validated and hashed by
     /// `UserService::prepare`); the user's id is the redemption's subject and
     /// its role is the invite's. An invite bound to an e-mail needs the same
