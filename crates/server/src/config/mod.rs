@@ -12,6 +12,7 @@ use tessera_core::SecretString;
 use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
     auth::AuthSettings,
+    browser::{normalize_origin, BrowserSettings},
     clients::{ClientSettings, StaticClient, TlsSettings},
     connections::ConnectionSettings,
     layers::{parse_duration, ConfigError},
@@ -97,6 +98,8 @@ pub struct Config {
     pub tls: Option<TlsSettings>,
     /// Where one-time auth codes are sent (SMTP, SMS webhook, or a log file).
     pub delivery: DeliverySettings,
+    /// Browser front ends: `TESSERA_ALLOWED_ORIGINS`, CSRF tokens.
+    pub browser: BrowserSettings,
     /// Settings that are set but have no effect (a `DB_*` part beside
     /// `DATABASE_URL`, say): `serve` logs them and `config check` prints them.
     pub warnings: Vec<String>,
@@ -182,6 +185,7 @@ impl Config {
             clients,
             tls: clients::tls_settings(l)?,
             delivery,
+            browser: browser::browser_settings(l)?,
             warnings,
         })
     }
@@ -286,6 +290,7 @@ fn redis_uri(l: &Layers) -> Result<Option<SecretString>, ConfigError> {
 }
 
 mod auth;
+mod browser;
 mod clients;
 mod connections;
 mod database;
