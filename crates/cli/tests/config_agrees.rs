@@ -108,6 +108,7 @@ fn config_check_refuses_exactly_what_serve_refuses() {
         (&[("TESSERA_TEMPLATES_DIR", templates.as_str())], false, "TESSERA_TEMPLATES_DIR"),
         (&[("TESSERA_DEFAULT_LOCALE", "de")], false, "TESSERA_DEFAULT_LOCALE"),
         (&[("TESSERA_TOKEN_DEFAULT_TTL", "400d")], false, "TESSERA_TOKEN"),
+        (&[("TESSERA_ALLOWED_ORIGINS", "https://app.example.com, *")], false, "TESSERA_ALLOWED_ORIGINS: entry 2"),
         (&[("TESSERA_CONFIG", bad_upstream.as_str())], false, "upstreams: unknown variant"),
         (&[("TESSERA_TLS_KEY", "/nonexistent/tls.key")], false, "TESSERA_TLS_KEY"),
         (&[("TESSERA_TLS_CERT", "/nonexistent/tls.pem"), ("TESSERA_TLS_KEY", "/nonexistent/tls.key")], false, "TESSERA_TLS_CERT"),

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub recovery_requests: IntCounterVec,
     /// E-mail verification links, by outcome (see [`LINK_OUTCOMES`]).
     pub email_verifications: IntCounterVec,
+    /// Browser requests refused for CSRF (guard, `GET /csrf`); `reason`: origin, missing, invalid.
+    pub csrf_failures: IntCounterVec,
 }
 
 /// The outcomes of a mailed link, from its request to its confirmation:
@@ -184,6 +186,7 @@ mod specs {
     pub(super) const TOKENS_JOB_INTERVAL_SECONDS: Spec = Spec { name: "tokens_job_interval_seconds", help: "The job's configured interval.", labels: &["job"] };
     pub(super) const TOKENS_VALIDATION_FAIL_TOTAL: Spec = Spec { name: "tokens_validation_fail_total", help: "Failed validations, by kind of credential and reason.", labels: &["kind", "reason"] };
     pub(super) const TOKENS_VALIDATION_LATENCY_SECONDS: Spec = Spec { name: "tokens_validation_latency_seconds", help: "Time to validate a presented credential, in process.", labels: &[] };
+    pub(super) const TOKENS_CSRF_FAILURES_TOTAL: Spec = Spec { name: "tokens_csrf_failures_total", help: "Browser requests refused for CSRF (by the guard or GET /csrf), by reason (origin, missing, invalid).", labels: &["reason"] };
     pub(super) const TOKENS_API_LATENCY_SECONDS: Spec = Spec { name: "tokens_api_latency_seconds", help: "HTTP request latency by method, route and status.", labels: &["method", "route", "status"] };
 }
 
@@ -267,6 +270,7 @@ impl Metrics {
             password_hash_seconds: b.hash_latency(&TOKENS_PASSWORD_HASH_SECONDS),
             recovery_requests: b.counters(&TOKENS_RECOVERY_REQUESTS_TOTAL),
             email_verifications: b.counters(&TOKENS_EMAIL_VERIFICATIONS_TOTAL),
+            csrf_failures: b.counters(&TOKENS_CSRF_FAILURES_TOTAL),
             registry,
         };
         metrics.export_zeros();
@@ -301,6 +305,9 @@ impl Metrics {
             "unverified",
         ] {
             self.sessions.logins.with_label_values(&[outcome]);
+        }
+        for reason in ["origin", "missing", "invalid"] {
+            self.csrf_failures.with_label_values(&[reason]);
         }
         for outcome in ["rotated", "grace", "reuse_detected", "failed"] {
             self.sessions.refreshes.with_label_values(&[outcome]);

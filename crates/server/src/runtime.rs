@@ -12,7 +12,7 @@ use tessera_core::{
 use tessera_store::{Backend, Store, StoreError};
 
 use crate::{
-    config::{Config, KeySource},
+    config::{BrowserSettings, Config, KeySource},
     metrics::Metrics,
     service::{
         background::BackgroundWriter,
@@ -95,6 +95,26 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Seals client IPs and user agents in the audit log.
     pub audit_keyring: Keyring,
+    /// Browser front ends: the allowed origins and the CSRF token key.
+    pub browser: Browser,
+}
+
+/// What the CSRF guard, `GET /csrf` and CORS need: the allowed origins, and
+/// the key (derived from the server key) that signs CSRF tokens, so any
+/// replica checks a token another one made, with nothing stored.
+pub struct Browser {
+    pub settings: BrowserSettings,
+    pub csrf_key: KeyedHasher,
+}
+
+impl Browser {
+    fn new(config: &Config, key: &SecretString) -> Result<Self, StartupError> {
+        Ok(Self {
+            settings: config.browser.clone(),
+            csrf_key: KeyedHasher::new(key.expose(), "csrf-token")
+                .map_err(|e| StartupError::Key(e.to_string()))?,
+        })
+    }
 }
 
 impl Services {
@@ -179,6 +199,7 @@ impl Services {
             background,
             metrics,
             audit_keyring,
+            browser: Browser::new(config, &key)?,
         })
     }
 }

@@ -114,6 +114,7 @@ fn settings(config: &Config) -> Vec<(&'static str, String)> {
         ("encryption key", key_source(&config.encryption_key)),
         ("log", log(config)),
         ("trusted proxies", trusted),
+        ("browser origins", browser_origins(config)),
         ("token prefix", config.tokens.format.prefix().to_string()),
         (
             "scopes",
@@ -171,6 +172,19 @@ fn tls(config: &Config) -> String {
             ),
         },
     }
+}
+
+/// `TESSERA_ALLOWED_ORIGINS`: who gets CORS and may pass the CSRF guard.
+fn browser_origins(config: &Config) -> String {
+    let b = &config.browser;
+    if b.allowed_origins.is_empty() {
+        return "none: browsers cannot log in (set TESSERA_ALLOWED_ORIGINS)".to_string();
+    }
+    format!(
+        "{}; CSRF tokens live {} s",
+        b.allowed_origins.join(", "),
+        b.csrf_token_ttl.as_secs()
+    )
 }
 
 fn key_source(key: &KeySource) -> String {

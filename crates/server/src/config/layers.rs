@@ -140,6 +140,8 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "tls.client_ca", env: &["TESSERA_TLS_CLIENT_CA"] },
     Setting { key: "tls.client_crl", env: &["TESSERA_TLS_CLIENT_CRL"] },
     Setting { key: "tls.handshake_timeout", env: &["TESSERA_TLS_HANDSHAKE_TIMEOUT"] },
+    Setting { key: "browser.allowed_origins", env: &["TESSERA_ALLOWED_ORIGINS"] },
+    Setting { key: "browser.csrf_token_ttl", env: &["TESSERA_CSRF_TOKEN_TTL"] },
 ];
 
 /// Raw values by key, each with the name of where it came from.

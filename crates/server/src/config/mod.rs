@@ -12,6 +12,7 @@ use tessera_core::SecretString;
 use self::layers::{err, flatten, list, parse_bool, Layers, SETTINGS};
 pub use self::{
     auth::AuthSettings,
+    browser::{normalize_origin, BrowserSettings},
     clients::{ClientSettings, StaticClient, TlsSettings},
     connections::ConnectionSettings,
     layers::{parse_duration, ConfigError},
@@ -100,6 +101,8 @@ pub struct Config {
     pub delivery: DeliverySettings,
     /// Password-reset and e-mail verification links.
     pub links: LinkSettings,
+    /// Browser front ends: `TESSERA_ALLOWED_ORIGINS`, CSRF tokens.
+    pub browser: BrowserSettings,
     /// Settings that are set but have no effect (a `DB_*` part beside
     /// `DATABASE_URL`, say): `serve` logs them and `config check` prints them.
     pub warnings: Vec<String>,
@@ -188,6 +191,7 @@ impl Config {
             tls: clients::tls_settings(l)?,
             delivery,
             links,
+            browser: browser::browser_settings(l)?,
             warnings,
         })
     }
@@ -292,6 +296,7 @@ fn redis_uri(l: &Layers) -> Result<Option<SecretString>, ConfigError> {
 }
 
 mod auth;
+mod browser;
 mod clients;
 mod connections;
 mod database;

@@ -52,14 +52,19 @@ pub(crate) async fn read_body<S: Send + Sync>(
     state: &S,
 ) -> Result<(HeaderMap, Bytes), ApiError> {
     let headers = req.headers().clone();
-    let body = Bytes::from_request(req, state).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the body is larger than the 64 KiB limit",
-        )
-    })?;
+    let body = Bytes::from_request(req, state)
+        .await
+        .map_err(|_| payload_too_large())?;
     Ok((headers, body))
+}
+
+/// The answer to a body over the limit (`MAX_BODY_BYTES`).
+pub(crate) fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the body is larger than the 64 KiB limit",
+    )
 }
 
 /// The body as `T`, or the problem the extractors answer with. Public so the

@@ -27,6 +27,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::error::ApiError;
 
+/// Largest request body we read: bigger bodies get 413 before parsing.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest URI we serve (path and query; a full URI when one is sent).
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Largest total of header names and values (counting `: ` and CRLF).

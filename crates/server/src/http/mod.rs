@@ -9,10 +9,12 @@
 //! connection cap, load shedding) over `watchdog` (slow and idle clients)
 //! and `fd_limit`, and `tls` (HTTPS and client certificates) as the
 //! handshake of that loop; `limits` is the middleware for request size and
-//! body deadlines.
+//! body deadlines; `csrf` guards the routes browser front ends call and
+//! answers their CORS.
 
 pub mod client;
 pub mod connections;
+pub mod csrf;
 pub mod doc_rules;
 pub mod error;
 pub mod extract;

@@ -43,6 +43,12 @@ const BAD_REQUEST: &str = "`malformed_json`, `invalid_query` or `invalid_path`: 
 const UNPROCESSABLE: &str = "`validation_failed` (with `field`): a value breaks a rule; \
     `invalid_request_body`: the body has a wrong type or an unknown field";
 
+/// The CSRF guard's refusal (`http::csrf`), also appended to a 403 an
+/// operation already documents.
+pub const CSRF_FAILED: &str = "`csrf_failed`: a browser request (one with an `Origin`, a \
+    cross-site `Sec-Fetch-Site` or a cookie) from an origin not in `TESSERA_ALLOWED_ORIGINS`, \
+    or without a valid `X-CSRF-Token` header (or `csrf_token` form field) from `GET /csrf`";
+
 fn problem(status: u16, description: &str, extra: Extra) -> (String, RefOr<Response>) {
     let content = ContentBuilder::new()
         .schema(Some(Ref::from_schema_name("Problem")))
@@ -155,6 +161,10 @@ families! {
     /// The operation is rate limited or under a quota.
     RateLimited => [
         (429, "`rate_limited` or `invite_quota_exceeded`; wait `Retry-After` seconds", RetryAfter),
+    ]
+    /// Browser requests need an allowed origin and a CSRF token.
+    CsrfFailed => [
+        (403, CSRF_FAILED, None),
     ]
     /// The operation needs the database (or another dependency) and answers
     /// 503 while it is unreachable.

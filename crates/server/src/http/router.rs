@@ -8,8 +8,9 @@ use axum::{
     extract::DefaultBodyLimit,
     http::{header, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    Router,
+    Extension, Router,
 };
+use tower::util::option_layer;
 use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer};
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -29,8 +30,7 @@ use super::{
 };
 use crate::{config::ProxySettings, runtime::Services};
 
-/// Largest request body we read: bigger bodies get 413 before parsing.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use super::limits::MAX_BODY_BYTES;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -54,6 +54,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
         (name = "websocket", description = "WebSocket tickets: a signed-in person's single-use ticket for a WebSocket URL, redeemed by the gateway"),
         (name = "oauth2", description = "For resource servers: token introspection (RFC 7662), revocation (RFC 7009), server metadata (RFC 8414)"),
         (name = "audit", description = "Reading the audit log (admin; each read is audited)"),
+        (name = "browser", description = "Browser front ends on another site: CSRF tokens (see TESSERA_ALLOWED_ORIGINS)"),
         (name = "system", description = "Health, readiness, metrics")
     )
 )]
@@ -93,7 +94,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(clients::routes())
         .merge(ws_tickets::routes())
         .merge(oauth2::routes())
-        .merge(recovery::routes())
+        .merge(super::csrf::protect(recovery::routes()))
+        .merge(super::routes::csrf::routes())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::metrics))
@@ -139,8 +141,13 @@ fn with_middleware(api: Router<AppState>, state: AppState) -> Router {
             "this endpoint does not accept that method; see /openapi.json",
         )
     })
+    // For middleware on a resource's routes, built before the state exists.
+    .layer(Extension(state.clone()))
     // Inside the request-id layer, so its 414, 431 and 408 carry the id.
     .layer(axum::middleware::from_fn(limits::layer))
+    // CORS for TESSERA_ALLOWED_ORIGINS (none without), before anything
+    // could refuse a preflight; its answers carry the request id.
+    .layer(option_layer(super::csrf::cors_layer(state.browser())))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         request_id::layer,

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use tessera_core::crypto::Keyring;
+use tessera_core::crypto::{KeyedHasher, Keyring};
 use tessera_store::Store;
 
 use super::forwarded::TrustedProxies;
 use crate::{
+    config::BrowserSettings,
     metrics::Metrics,
     runtime::Services,
     service::{
@@ -121,6 +122,16 @@ impl AppState {
     /// The reverse proxies whose `X-Forwarded-For` entries are believed.
     pub fn trusted_proxies(&self) -> &TrustedProxies {
         &self.0.trusted_proxies
+    }
+
+    /// `TESSERA_ALLOWED_ORIGINS` and the CSRF token lifetime.
+    pub fn browser(&self) -> &BrowserSettings {
+        &self.0.services.browser.settings
+    }
+
+    /// Signs and checks CSRF tokens (`http::csrf`).
+    pub fn csrf_key(&self) -> &KeyedHasher {
+        &self.0.services.browser.csrf_key
     }
 
     pub fn openapi_json(&self) -> &str {

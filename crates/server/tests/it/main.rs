@@ -12,6 +12,7 @@ mod background_writer;
 mod client_address;
 mod clients_api;
 mod clients_auth;
+mod csrf;
 mod db_outage;
 mod delivery;
 mod hostile_input;
@@ -50,6 +51,7 @@ fn main() -> std::process::ExitCode {
         client_address::trials(),
         clients_api::trials(),
         clients_auth::trials(),
+        csrf::trials(),
         db_outage::trials(),
         delivery::trials(),
         hostile_input::trials(),

@@ -199,8 +199,10 @@ fn errors_are_declared_as_problems() {
             );
         }
         // These answer from memory: the process, its metrics, its document,
-        // and the signing keys' public halves (reloaded in the background).
+        // the signing keys' public halves (reloaded in the background), and
+        // CSRF tokens (an HMAC, nothing stored).
         let in_memory = [
+            "/csrf",
             "/healthz",
             "/metrics",
             "/openapi.json",

@@ -17,6 +17,7 @@ use super::auth_dto::{
 use crate::{
     http::{
         client::RequestAudit,
+        csrf,
         error::{ApiError, Problem},
         extract::{read_body, ApiJson, OptionalJson},
         principal::bearer,
@@ -213,9 +214,15 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 }
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    // Browser front ends sign in from their own site: both steps of a
+    // login need an allowed origin and a CSRF token from a browser. The
+    // second step too, so a page cannot use visitors' browsers to try
+    // codes against a challenge, and a front end follows one rule.
+    let sign_in = OpenApiRouter::new()
         .routes(routes!(login))
-        .routes(routes!(login_mfa))
+        .routes(routes!(login_mfa));
+    OpenApiRouter::new()
+        .merge(csrf::protect(sign_in))
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(oauth_token))

@@ -10,6 +10,7 @@ mod auth_dto;
 mod body_parts;
 mod client_dto;
 pub mod clients;
+pub mod csrf;
 pub mod invite_dto;
 pub mod invites;
 pub mod me_mfa;

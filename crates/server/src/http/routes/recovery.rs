@@ -111,9 +111,7 @@ async fn request_link(
         (LinkRequestBody = "application/x-www-form-urlencoded"))),
     responses(
         (status = 202, body = LinkStatus, description = "`{\"status\": \"accepted\"}`, for every address"),
-        JsonOrFormBody, RateLimited, Unavailable,
-        (status = 403, body = Problem, content_type = "application/problem+json",
-            description = "`csrf_failed`: a browser request without a valid CSRF token from an allowed origin")
+        JsonOrFormBody, RateLimited, Unavailable
     ))]
 pub async fn recover(
     State(state): State<AppState>,
@@ -134,8 +132,6 @@ pub async fn recover(
     responses(
         (status = 200, body = LinkStatus, description = "`{\"status\": \"ok\"}`: the password is changed"),
         LinkTokenBody, RateLimited, Unavailable,
-        (status = 403, body = Problem, content_type = "application/problem+json",
-            description = "`csrf_failed`: a browser request without a valid CSRF token from an allowed origin"),
         (status = 410, body = Problem, content_type = "application/problem+json",
             description = "`token_expired`: the link is right but expired; ask for a new one")
     ))]
@@ -167,9 +163,7 @@ pub async fn recover_confirm(
         (LinkRequestBody = "application/x-www-form-urlencoded"))),
     responses(
         (status = 202, body = LinkStatus, description = "`{\"status\": \"accepted\"}`, for every address"),
-        JsonOrFormBody, RateLimited, Unavailable,
-        (status = 403, body = Problem, content_type = "application/problem+json",
-            description = "`csrf_failed`: a browser request without a valid CSRF token from an allowed origin")
+        JsonOrFormBody, RateLimited, Unavailable
     ))]
 pub async fn verify_email(
     State(state): State<AppState>,
@@ -188,8 +182,6 @@ pub async fn verify_email(
     responses(
         (status = 200, body = LinkStatus, description = "`{\"status\": \"ok\"}`: the address is verified"),
         LinkTokenBody, RateLimited, Unavailable,
-        (status = 403, body = Problem, content_type = "application/problem+json",
-            description = "`csrf_failed`: a browser request without a valid CSRF token from an allowed origin"),
         (status = 410, body = Problem, content_type = "application/problem+json",
             description = "`token_expired`: the link is right but expired; ask for a new one")
     ))]

@@ -2,6 +2,7 @@
 //! either backend, plus an admin token created through the service layer.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod logs;
 pub mod mfa;
 pub mod people;
