@@ -32,6 +32,8 @@ STRONG_PASSWORD = "vellum quartz orbit 4417 tangerine"
 PASSWORD_FIELDS = ("password", "new_password", "current_password")
 EMAIL = "alice@example.com"
 PHONE = "+447700900123"
+# Routes that take the token of a mailed link (see `filter_failure`).
+LINK_CONFIRMATIONS = ("/recover/confirm", "/verify-email/confirm")
 
 
 def _positive(case):
@@ -104,5 +106,13 @@ def filter_failure(ctx, failure, case, response):
         try:
             return response.json() != {"error": "invalid_grant"}
         except ValueError:
+            return True
+    # The same for a mailed link's token: a schema-valid token schemathesis
+    # made up names no link, and the issue fixes the answer to that as
+    # `400 invalid_token` (a real token exists only in the mail).
+    if case.path in LINK_CONFIRMATIONS and response.status_code == 400:
+        try:
+            return response.json().get("code") != "invalid_token"
+        except (ValueError, AttributeError):
             return True
     return True

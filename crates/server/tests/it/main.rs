@@ -32,6 +32,7 @@ mod login_throttle;
 mod mail_templates;
 mod openapi;
 mod recovery;
+mod recovery_browser;
 mod secrets_never_leak;
 mod sessions_keys;
 mod sessions_python;
@@ -71,6 +72,7 @@ fn main() -> std::process::ExitCode {
         login_throttle::trials(),
         openapi::trials(),
         recovery::trials(),
+        recovery_browser::trials(),
         secrets_never_leak::trials(),
         sessions_keys::trials(),
         sessions_python::trials(),

@@ -37,7 +37,7 @@ pub struct LinkRequestBody {
     pub email: String,
     /// For HTML forms posted by a browser: the token from `GET /csrf` (the
     /// `X-CSRF-Token` header works too). Read by the CSRF check only.
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>)]
     pub csrf_token: Option<SecretString>,
 }
 
@@ -51,7 +51,7 @@ pub struct ConfirmResetBody {
     /// The new password; it must meet the password policy.
     #[schema(value_type = String, max_length = 1024)]
     pub password: SecretString,
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>)]
     pub csrf_token: Option<SecretString>,
 }
 
@@ -61,7 +61,7 @@ pub struct ConfirmResetBody {
 pub struct ConfirmVerificationBody {
     #[schema(value_type = String, max_length = 200)]
     pub token: SecretString,
-    #[schema(value_type = Option<String>, max_length = 200)]
+    #[schema(value_type = Option<String>)]
     pub csrf_token: Option<SecretString>,
 }
 
