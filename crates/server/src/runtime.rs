@@ -130,9 +130,7 @@ impl Services {
         let audit_keyring = keyring("audit")?;
         let store = open_store(config).await?;
         let metrics = Arc::new(Metrics::new());
-        let row_keys = KeyedHasher::new(key.expose(), "audit-row-key").map_err(key_error)?;
-        let writer = BackgroundWriter::new(store.clone(), metrics.clone(), row_keys);
-        let background = Arc::new(writer);
+        let background = background_writer(&key, &store, &metrics)?;
         let tokens = TokenService::new(
             store.clone(),
             config.tokens.clone(),
@@ -362,6 +360,22 @@ async fn people_services(
         users,
         links,
     })
+}
+
+/// The writer of usage counters and buffered audit rows; its row keys come
+/// from the server key.
+fn background_writer(
+    key: &SecretString,
+    store: &Arc<dyn Store>,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<BackgroundWriter>, StartupError> {
+    let row_keys = KeyedHasher::new(key.expose(), "audit-row-key")
+        .map_err(|e| StartupError::Key(e.to_string()))?;
+    Ok(Arc::new(BackgroundWriter::new(
+        store.clone(),
+        metrics.clone(),
+        row_keys,
+    )))
 }
 
 /// The previous encryption keys, which still open older data.

@@ -128,7 +128,9 @@ families! {
         (413, "`payload_too_large`: the body is over 64 KiB", None),
         (415, "`unsupported_media_type`: the body is neither `application/json` nor \
             `application/x-www-form-urlencoded`", None),
-        (422, UNPROCESSABLE, None),
+        (422, "`weak_password` (with `field`): the new password breaks the password policy; \
+            `validation_failed` (with `field`): a value breaks a rule; `invalid_request_body`: \
+            the body has a wrong type or an unknown field", None),
     ]
     /// The operation reads query parameters.
     Query => [

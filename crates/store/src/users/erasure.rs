@@ -63,8 +63,8 @@ impl WriteTx {
 
     /// Deletes the user's TOTP devices, recovery codes, attempt counters,
     /// replay record and one-time codes (their subject is the user id),
-    /// pending login challenges, and WebSocket tickets and connection
-    /// records (their subject is the user id too).
+    /// pending login challenges, WebSocket tickets and connection records
+    /// (their subject is the user id too), and reset and verification links.
     pub async fn erase_user_second_factors(
         &mut self,
         user_id: &str,
@@ -80,6 +80,8 @@ impl WriteTx {
             ("login_challenges", "user_id"),
             ("ws_tickets", "subject"),
             ("ws_connections", "subject"),
+            ("password_resets", "user_id"),
+            ("email_verifications", "user_id"),
         ] {
             let n = sqlx::query(&format!("DELETE FROM {table} WHERE {column} = $1"))
                 .bind(user_id)
@@ -89,7 +91,11 @@ impl WriteTx {
             match table {
                 "totp_devices" => erased.totp_devices = n,
                 "recovery_codes" => erased.recovery_codes = n,
-                "login_challenges" | "ws_tickets" | "ws_connections" => {}
+                "login_challenges"
+                | "ws_tickets"
+                | "ws_connections"
+                | "password_resets"
+                | "email_verifications" => {}
                 _ => erased.mfa_state += n,
             }
         }

@@ -47,6 +47,22 @@ pub async fn csrf_token(
     Ok((no_store, Json(body)).into_response())
 }
 
+/// The same token by `POST`, for a page served from an allowed origin that
+/// is Tessera's own (or shares its origin through a proxy): browsers send
+/// `Origin` on every `POST`, but not on a same-origin `GET`.
+#[utoipa::path(post, path = "/csrf", tag = "browser",
+    responses(
+        (status = 200, body = CsrfToken, description = "A token for the requesting origin",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        CsrfFailed
+    ))]
+pub async fn csrf_token_by_post(
+    state: State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    csrf_token(state, headers).await
+}
+
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(csrf_token))
+    OpenApiRouter::new().routes(routes!(csrf_token, csrf_token_by_post))
 }

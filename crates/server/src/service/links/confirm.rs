@@ -49,7 +49,7 @@ impl LinkService {
     ) -> Result<(), ServiceError> {
         let kind = LinkKind::PasswordReset;
         let limit = self.settings().confirms_per_ip;
-        self.admit_client(&self.limits(kind).confirms_per_ip, req.client_ip, limit)
+        self.admit_client(&self.0.confirms_per_ip, req.client_ip, limit)
             .await?;
         let link = self.usable_link(kind, req.token.expose(), ctx).await?;
         let deps = &self.0.deps;
@@ -64,16 +64,18 @@ impl LinkService {
         let hash = deps.passwords.hash(normalised).await?;
         let now = tessera_core::ids::now();
         let mut tx = deps.store.begin_write().await?;
-        if !tx.use_user_link(kind, &link.id, now).await? {
-            // Another confirmation of the same link won the update.
-            self.count(kind, "invalid");
-            return Err(unusable(LinkFailure::Invalid));
-        }
+        // The user first, then the link: the order every writer of both
+        // takes (an address change locks the user, then supersedes links).
         let mut user = tx
             .lock_user(&user.id)
             .await?
             .filter(User::can_sign_in)
             .ok_or_else(|| unusable(LinkFailure::Invalid))?;
+        if !tx.use_user_link(kind, &link.id, now).await? {
+            // Another confirmation of the same link won the update.
+            self.count(kind, "invalid");
+            return Err(unusable(LinkFailure::Invalid));
+        }
         user.password_hash = Some(hash);
         user.email_verified_at = user.email_verified_at.or(Some(now));
         user.updated_at = now;
@@ -115,20 +117,20 @@ impl LinkService {
     ) -> Result<(), ServiceError> {
         let kind = LinkKind::EmailVerification;
         let limit = self.settings().confirms_per_ip;
-        self.admit_client(&self.limits(kind).confirms_per_ip, client_ip, limit)
+        self.admit_client(&self.0.confirms_per_ip, client_ip, limit)
             .await?;
         let link = self.usable_link(kind, token.expose(), ctx).await?;
         let now = tessera_core::ids::now();
         let mut tx = self.0.deps.store.begin_write().await?;
+        let mut user = tx
+            .lock_user(&link.user_id)
+            .await?
+            .filter(User::can_sign_in)
+            .ok_or_else(|| unusable(LinkFailure::Invalid))?;
         if !tx.use_user_link(kind, &link.id, now).await? {
             self.count(kind, "invalid");
             return Err(unusable(LinkFailure::Invalid));
         }
-        let mut user = tx
-            .lock_user(&link.user_id)
-            .await?
-            .filter(|u| u.deleted_at.is_none())
-            .ok_or_else(|| unusable(LinkFailure::Invalid))?;
         if user.email_verified_at.is_none() {
             user.email_verified_at = Some(now);
             user.updated_at = now;

@@ -47,7 +47,7 @@ impl LinkService {
     /// in the background: the reset has committed, and a slow mail server
     /// must not hold its answer.
     pub(super) fn notify_password_changed(&self, user: User, accept_language: Option<String>) {
-        let Ok(permit) = self.0.in_flight.clone().try_acquire_owned() else {
+        let Ok(permit) = self.0.notices.clone().try_acquire_owned() else {
             tracing::warn!(user = %mask_user_id(&user.id), "password-changed notice dropped: too much in flight");
             return;
         };

@@ -56,12 +56,11 @@ pub struct LinkDeps {
     pub issuer: String,
 }
 
-/// The limiters of one kind of link. Each kind counts apart, so asking for
-/// a reset does not use up the verification requests.
+/// The request limiters of one kind of link. Each kind counts apart, so
+/// asking for a reset does not use up the verification requests.
 struct KindLimiters {
     requests_per_ip: MemoryLimiter,
     requests_per_address: MemoryLimiter,
-    confirms_per_ip: MemoryLimiter,
 }
 
 impl KindLimiters {
@@ -69,7 +68,6 @@ impl KindLimiters {
         Self {
             requests_per_ip: MemoryLimiter::new(),
             requests_per_address: MemoryLimiter::new(),
-            confirms_per_ip: MemoryLimiter::new(),
         }
     }
 }
@@ -79,7 +77,15 @@ struct Inner {
     settings: LinkSettings,
     reset_limits: KindLimiters,
     verification_limits: KindLimiters,
+    /// Confirmations of both kinds count together: each costs a slow hash.
+    confirms_per_ip: MemoryLimiter,
+    /// Background work of requests (a flood may fill it; then requests are
+    /// dropped, and counted).
     in_flight: Arc<Semaphore>,
+    /// Mails that must go out whatever the requests do: the
+    /// password-changed notice and the sign-up verification. Apart from
+    /// `in_flight`, so a request flood cannot crowd them out.
+    notices: Arc<Semaphore>,
 }
 
 /// Cheap to clone (one `Arc`): a request's background task holds a clone.
@@ -89,14 +95,16 @@ pub struct LinkService(Arc<Inner>);
 impl LinkService {
     pub fn new(settings: LinkSettings, deps: LinkDeps) -> Self {
         for line in settings.defaults_in_use() {
-            tracing::info!("{line}");
+            tracing::warn!("{line}");
         }
         Self(Arc::new(Inner {
             deps,
             settings,
             reset_limits: KindLimiters::new(),
             verification_limits: KindLimiters::new(),
+            confirms_per_ip: MemoryLimiter::new(),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            notices: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }))
     }
 
@@ -104,11 +112,13 @@ impl LinkService {
         &self.0.settings
     }
 
-    /// Waits until no request's background work is running (the CLI waits
-    /// for a sign-up mail before it exits; tests wait for mails).
+    /// Waits until no background work (requests, notices) is running: the
+    /// CLI waits for a sign-up mail before it exits.
     pub async fn wait_idle(&self) {
-        if let Ok(all) = self.0.in_flight.acquire_many(MAX_IN_FLIGHT as u32).await {
-            drop(all);
+        for pool in [&self.0.in_flight, &self.0.notices] {
+            if let Ok(all) = pool.acquire_many(MAX_IN_FLIGHT as u32).await {
+                drop(all);
+            }
         }
     }
 

@@ -127,6 +127,16 @@ impl LinkService {
             }
         };
         let Some(user) = user else {
+            // The same slow hash a link costs, on the same pool: a busy pool
+            // (a confirm or a login just after) must not tell an account
+            // from none.
+            let dummy = NewLinkToken::generate();
+            let _ = self
+                .0
+                .deps
+                .passwords
+                .hash(dummy.secret.expose().to_string())
+                .await;
             self.count(kind, "unknown_address");
             return;
         };
@@ -192,6 +202,15 @@ impl LinkService {
             requester_ip_sealed: ctx.ip_sealed.clone(),
         };
         let mut tx = deps.store.begin_write().await?;
+        // The user's row lock orders concurrent requests for one user (so
+        // each supersedes the one before) and any change of address.
+        let current = tx.lock_user(&user.id).await?;
+        let still = current.filter(|u| eligible(kind, u) && u.email == user.email);
+        if still.is_none() {
+            return Err(ServiceError::Domain(tessera_core::DomainError::NotFound(
+                tessera_core::error::Entity::User,
+            )));
+        }
         let superseded = tx.supersede_user_links(kind, &user.id, now).await?;
         tx.insert_user_link(&link).await?;
         let stage = event_type(kind, Stage::Requested);
@@ -214,7 +233,7 @@ impl LinkService {
         if !self.settings().send_verification_on_signup || !eligible(kind, user) {
             return;
         }
-        let Ok(permit) = self.0.in_flight.clone().try_acquire_owned() else {
+        let Ok(permit) = self.0.notices.clone().try_acquire_owned() else {
             self.count(kind, "dropped");
             tracing::warn!("too many link requests in flight; a sign-up mail was dropped");
             return;

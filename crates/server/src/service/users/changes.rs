@@ -247,6 +247,10 @@ impl UserService {
                 ctx,
             )
             .await?;
+        // A reset link sent before the change must not undo it.
+        let now = tessera_core::ids::now();
+        tx.supersede_user_links(LinkKind::PasswordReset, &user.id, now)
+            .await?;
         let extra = json!({ "sessions_revoked": revoked.len() });
         let (audit, event) = user_record(
             "user.password_change",
