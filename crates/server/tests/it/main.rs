@@ -33,6 +33,7 @@ mod mail_templates;
 mod openapi;
 mod recovery;
 mod recovery_browser;
+mod revocation_everywhere;
 mod secrets_never_leak;
 mod sessions_keys;
 mod sessions_python;
@@ -73,6 +74,7 @@ fn main() -> std::process::ExitCode {
         openapi::trials(),
         recovery::trials(),
         recovery_browser::trials(),
+        revocation_everywhere::trials(),
         secrets_never_leak::trials(),
         sessions_keys::trials(),
         sessions_python::trials(),
