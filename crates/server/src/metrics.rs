@@ -29,6 +29,11 @@ pub struct Metrics {
     pub invites_revoked: IntCounter,
     pub verify_cache_hits: IntCounter,
     pub verify_cache_misses: IntCounter,
+    /// Rows of the invalidation log applied to this process's caches, by
+    /// `kind`: token, session, user, client.
+    pub cache_invalidations: IntCounterVec,
+    /// Polls of the invalidation log that failed (database unreachable).
+    pub invalidation_poll_failures: IntCounter,
     pub audit_dropped: IntCounter,
     pub webhooks_sent: IntCounter,
     pub webhooks_failed: IntCounter,
@@ -175,6 +180,8 @@ mod specs {
     pub(super) const TOKENS_INVITES_REVOKED_TOTAL: Spec = Spec { name: "tokens_invites_revoked_total", help: "Invites revoked.", labels: &[] };
     pub(super) const TOKENS_VERIFY_CACHE_HITS_TOTAL: Spec = Spec { name: "tokens_verify_cache_hits_total", help: "Token verifications answered from the in-process cache.", labels: &[] };
     pub(super) const TOKENS_VERIFY_CACHE_MISSES_TOTAL: Spec = Spec { name: "tokens_verify_cache_misses_total", help: "Token verifications that needed a database lookup.", labels: &[] };
+    pub(super) const TOKENS_CACHE_INVALIDATIONS_TOTAL: Spec = Spec { name: "tokens_cache_invalidations_total", help: "Committed credential changes (from any process) applied to this process's caches, by kind (token, session, user, client).", labels: &["kind"] };
+    pub(super) const TOKENS_INVALIDATION_POLL_FAILURES_TOTAL: Spec = Spec { name: "tokens_invalidation_poll_failures_total", help: "Failed reads of the invalidation log; while they fail, cached entries last at most the verify cache's TTL.", labels: &[] };
     pub(super) const TOKENS_AUDIT_DROPPED_TOTAL: Spec = Spec { name: "tokens_audit_dropped_total", help: "Failed-verification audit rows dropped because the buffer was full.", labels: &[] };
     pub(super) const TOKENS_BACKGROUND_FLUSH_ERRORS_TOTAL: Spec = Spec { name: "tokens_background_flush_errors_total", help: "Failed flushes of usage counters or buffered audit rows.", labels: &[] };
     pub(super) const TOKENS_WEBHOOKS_SENT_TOTAL: Spec = Spec { name: "tokens_webhooks_sent_total", help: "Webhook deliveries that succeeded (2xx).", labels: &[] };
@@ -252,6 +259,8 @@ impl Metrics {
             invites_revoked: b.counter(&TOKENS_INVITES_REVOKED_TOTAL),
             verify_cache_hits: b.counter(&TOKENS_VERIFY_CACHE_HITS_TOTAL),
             verify_cache_misses: b.counter(&TOKENS_VERIFY_CACHE_MISSES_TOTAL),
+            cache_invalidations: b.counters(&TOKENS_CACHE_INVALIDATIONS_TOTAL),
+            invalidation_poll_failures: b.counter(&TOKENS_INVALIDATION_POLL_FAILURES_TOTAL),
             audit_dropped: b.counter(&TOKENS_AUDIT_DROPPED_TOTAL),
             background_flush_errors: b.counter(&TOKENS_BACKGROUND_FLUSH_ERRORS_TOTAL),
             webhooks_sent: b.counter(&TOKENS_WEBHOOKS_SENT_TOTAL),
@@ -308,6 +317,9 @@ impl Metrics {
         }
         for reason in ["origin", "missing", "invalid"] {
             self.csrf_failures.with_label_values(&[reason]);
+        }
+        for kind in tessera_store::InvalidationKind::ALL {
+            self.cache_invalidations.with_label_values(&[kind.as_str()]);
         }
         for outcome in ["rotated", "grace", "reuse_detected", "failed"] {
             self.sessions.refreshes.with_label_values(&[outcome]);

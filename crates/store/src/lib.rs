@@ -13,13 +13,15 @@
 //!   carries an `if postgres` branch.
 //! - One migration tree (`migrations/`), one list (`migrate.rs`).
 //! - Audit and outbox rows are written inside the transaction of the change
-//!   they describe, so they commit (or roll back) with it.
+//!   they describe, so they commit (or roll back) with it; so is the
+//!   invalidation row of every change that ends or alters a credential.
 //! - Every storage test runs on both backends (`backend_tests!`).
 
 mod audit;
 mod backend;
 mod clients;
 pub mod error;
+mod invalidations;
 mod invites;
 mod jobs;
 mod links;
@@ -44,6 +46,9 @@ pub use audit::{
 pub use backend::Backend;
 pub use clients::{ClientQuery, ClientRepository};
 pub use error::StoreError;
+pub use invalidations::{
+    Invalidation, InvalidationFeed, InvalidationKind, InvalidationListener, InvalidationLog,
+};
 pub use invites::{
     InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
@@ -107,4 +112,5 @@ store_of!(
     SchemaAdmin,
     WsTicketRepository,
     UserLinkRepository,
+    InvalidationLog,
 );

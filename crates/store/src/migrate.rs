@@ -2,10 +2,12 @@
 //! recorded in `schema_migrations`.
 //!
 //! One tree of migrations (`crates/store/migrations/`) serves both backends:
-//! the schema is portable, so a backend gets its own file only where its SQL
-//! truly differs (none does today). The runner takes what it runs as data (a
-//! [`MigrationPlan`]: the list and the backend's lock statement), so it does
-//! not depend on the store that calls it.
+//! the schema is portable. The one column type that is not (an
+//! auto-incrementing key: SQLite's `INTEGER PRIMARY KEY AUTOINCREMENT`,
+//! PostgreSQL's identity column) is written `{serial_key}` in the file and
+//! filled in from the backend's dialect. The runner takes what it runs as
+//! data (a [`MigrationPlan`]: the list, the backend's lock statement and its
+//! serial key), so it does not depend on the store that calls it.
 //!
 //! We keep our own runner (instead of sqlx's) because `serve` on PostgreSQL
 //! must *refuse* to start on an old schema rather than change it, and the
@@ -50,6 +52,7 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(8, "clients", "0008_clients.sql"),
     migration!(9, "ws_tickets", "0009_ws_tickets.sql"),
     migration!(10, "user_links", "0010_user_links.sql"),
+    migration!(11, "invalidations", "0011_invalidations.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.
@@ -59,6 +62,9 @@ pub(crate) struct MigrationPlan {
     /// Run first inside the migration transaction (e.g. an advisory lock), so
     /// that concurrent runs apply each migration once.
     pub lock: Option<&'static str>,
+    /// What `{serial_key}` stands for in a migration: this backend's
+    /// auto-incrementing primary key column type.
+    pub serial_key: &'static str,
 }
 
 /// Which migrations the database has, against the ones this binary knows.
@@ -80,13 +86,15 @@ const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
 const APPLIED: &str = "SELECT version FROM schema_migrations ORDER BY version";
 
 /// The statements of a migration file: comment lines dropped, split on `;`
-/// at line ends. (Our migrations never put `;` inside a literal.)
-fn statements(sql: &str) -> Vec<String> {
+/// at line ends, `{serial_key}` filled in. (Our migrations never put `;`
+/// inside a literal.)
+fn statements(sql: &str, serial_key: &str) -> Vec<String> {
     let without_comments: String = sql
         .lines()
         .filter(|l| !l.trim_start().starts_with("--"))
         .collect::<Vec<_>>()
-        .join("\n");
+        .join("\n")
+        .replace("{serial_key}", serial_key);
     without_comments
         .split(";\n")
         .map(|s| s.trim().trim_end_matches(';').trim().to_string())
@@ -128,7 +136,7 @@ pub(crate) async fn apply(
             continue;
         }
         tracing::info!(version = m.version, name = m.name, "applying migration");
-        for stmt in statements(m.sql) {
+        for stmt in statements(m.sql, plan.serial_key) {
             sqlx::query(&stmt).execute(&mut *tx).await?;
         }
         sqlx::query(

@@ -47,10 +47,11 @@ impl SchemaAdmin for SqlStore {
     }
 }
 
-/// The one list of migrations, with this backend's lock statement.
+/// The one list of migrations, with this backend's lock statement and serial key.
 fn migration_plan(store: &SqlStore) -> migrate::MigrationPlan {
     migrate::MigrationPlan {
         migrations: migrate::MIGRATIONS,
         lock: store.dialect.migration_lock,
+        serial_key: store.dialect.serial_key,
     }
 }

@@ -1,5 +1,5 @@
 //! The server loop: bind, serve the router beside the background tasks
-//! (background writer, webhook dispatcher, scheduler), and shut down
+//! (background writer, invalidation reader, webhook dispatcher, scheduler), and shut down
 //! gracefully, flushing buffered writes. How connections are accepted,
 //! capped and timed out is `connections`' business.
 
@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     config::Config,
-    jobs::{dispatcher::Dispatcher, scheduler},
+    jobs::{dispatcher::Dispatcher, invalidations, scheduler},
     runtime::{Services, StartupError},
 };
 
@@ -70,6 +70,8 @@ impl Server {
         let services = Arc::new(self.services);
         let background = services.background.clone();
         let mut tasks = vec![background.spawn(self.config.tokens.usage_flush_interval)];
+        // Credential changes committed by other processes reach the caches.
+        tasks.extend(invalidations::spawn(services.clone()));
         // Keys rotated by `tessera` commands or other replicas.
         tasks.push(
             services

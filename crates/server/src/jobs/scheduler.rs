@@ -84,7 +84,12 @@ impl Job {
                     .store
                     .purge_user_links(now - chrono::Duration::days(1))
                     .await?;
-                Ok((logs + webhooks + mfa + ws + links) as i64)
+                // Invalidations every process has long read.
+                let invalidations = services
+                    .store
+                    .purge_invalidations(now - super::invalidations::RETENTION)
+                    .await?;
+                Ok((logs + webhooks + mfa + ws + links + invalidations) as i64)
             }
             Self::RotateExpiringTokens => {
                 services

@@ -44,6 +44,16 @@ impl<K: Hash + Eq, V: Clone> HotCache<K, V> {
         shard.get(key).cloned()
     }
 
+    /// Drops the entry for `key`, if any.
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
+        shard.remove(key);
+    }
+
     /// Stores `value`; in a full shard, entries for which `alive` is false
     /// go first, then all of them if that was not enough.
     pub fn insert(&self, key: K, value: V, alive: impl Fn(&V) -> bool) {
@@ -79,6 +89,8 @@ mod tests {
         assert!(c.len() <= 16 + SHARDS);
         c.insert(5000, 1, |_| true);
         assert_eq!(c.get(&5000), Some(1));
+        c.remove(&5000);
+        assert_eq!(c.get(&5000), None);
         assert_eq!(c.get(&123_456), None);
     }
 }

@@ -511,6 +511,17 @@ impl TokenService {
     pub fn cached_entries(&self) -> usize {
         self.cache.len()
     }
+
+    /// Changes committed elsewhere (another replica, the CLI): drops this
+    /// process's cached lookups of these tokens.
+    pub fn forget_cached(&self, token_ids: &std::collections::HashSet<&str>) {
+        self.cache.invalidate_tokens(token_ids);
+    }
+
+    /// Drops every cached lookup (the invalidation log cannot be read).
+    pub fn forget_all_cached(&self) {
+        self.cache.clear();
+    }
 }
 
 mod verify;

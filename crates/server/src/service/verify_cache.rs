@@ -2,15 +2,17 @@
 //!
 //! It caches what the database said about a secret hash (the token record, or
 //! "no such secret"), never a verdict: state, expiry and scopes are evaluated
-//! against the cached record on every hit, so expiry is exact. Entries live
-//! for a short TTL, which bounds how long *another* replica may still accept
-//! a token revoked elsewhere; changes made by this process invalidate at once.
+//! against the cached record on every hit, so expiry is exact. Changes made
+//! by this process invalidate at once; changes made anywhere else (another
+//! replica, the CLI) within a second, when this process reads them from the
+//! invalidation log (`jobs::invalidations`). Entries also live for a short
+//! TTL, the bound while that log cannot be read.
 //!
 //! The lock is a `std::sync::RwLock` held only for a map operation, never
 //! across an `.await`.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     hash::{BuildHasherDefault, Hasher},
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -123,12 +125,24 @@ impl VerifyCache {
 
     /// Drops every entry for one token (all of its secrets).
     pub fn invalidate_token(&self, token_id: &str) {
+        self.invalidate_tokens(&HashSet::from([token_id]));
+    }
+
+    /// Drops every entry for these tokens, in one pass over the map.
+    pub fn invalidate_tokens(&self, token_ids: &HashSet<&str>) {
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         map.retain(|_, e| match &e.value {
-            CachedLookup::Found { token, .. } => token.id != token_id,
+            CachedLookup::Found { token, .. } => !token_ids.contains(token.id.as_str()),
             CachedLookup::Missing => true,
         });
+    }
+
+    /// Drops every entry: nothing cached can be trusted past now.
+    pub fn clear(&self) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        map.clear();
     }
 
     pub fn len(&self) -> usize {

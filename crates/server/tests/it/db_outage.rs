@@ -1,5 +1,6 @@
-//! A database that goes away gives 503s, not 500s or a dead process, and the
-//! server recovers by itself when it returns. PostgreSQL is reached through a
+//! A database that goes away gives 503s, not 500s or a dead process (the
+//! reader of the invalidation log counts its failures and carries on), and
+//! the server recovers by itself when it returns. PostgreSQL is reached through a
 //! proxy the test can cut, so the shared server is never stopped.
 
 use std::{
@@ -115,6 +116,19 @@ async fn postgres_outage_gives_503_and_recovers() {
         s.as_anonymous().get("/healthz").await.status,
         StatusCode::OK
     );
+    // The reader of the invalidation log notices (and drops the caches,
+    // once); it neither stops nor brings the process down.
+    crate::common::eventually(
+        "a failed read of the invalidation log",
+        100,
+        Duration::from_millis(100),
+        || async {
+            let text = crate::common::people::metrics(&s).await;
+            crate::common::people::metric(&text, "tokens_invalidation_poll_failures_total")
+        },
+        |failures| *failures >= 1.0,
+    )
+    .await;
 
     proxy.restore();
     let mut recovered = false;

@@ -34,6 +34,7 @@ mod openapi;
 mod recovery;
 mod recovery_browser;
 mod recovery_rules;
+mod revocation_everywhere;
 mod secrets_never_leak;
 mod sessions_keys;
 mod sessions_python;
@@ -75,6 +76,7 @@ fn main() -> std::process::ExitCode {
         recovery::trials(),
         recovery_browser::trials(),
         recovery_rules::trials(),
+        revocation_everywhere::trials(),
         secrets_never_leak::trials(),
         sessions_keys::trials(),
         sessions_python::trials(),

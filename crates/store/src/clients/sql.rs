@@ -7,6 +7,7 @@ use tessera_core::{client::Capability, client_registry::RegisteredClient};
 use super::{ClientQuery, ClientRepository};
 use crate::{
     error::StoreError,
+    invalidations::InvalidationKind,
     page::Page,
     sql::{
         from_json, from_millis, from_opt_millis, get_by_id, json_text, listing::Listing, lock_row,
@@ -107,7 +108,8 @@ impl WriteTx {
         .bind(opt_millis(c.deleted_at))
         .execute(&mut **self)
         .await?;
-        Ok(())
+        // A replica may have cached "no such client" for this id.
+        self.invalidate(InvalidationKind::Client, &c.id).await
     }
 
     /// Locks the client for the rest of the transaction and reads it.
@@ -115,7 +117,8 @@ impl WriteTx {
         lock_row::<ClientRow>(self, id).await
     }
 
-    /// Writes every mutable field of a (locked) client.
+    /// Writes every mutable field of a (locked) client, with its
+    /// invalidation.
     pub async fn update_client(&mut self, c: &RegisteredClient) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, previous_secret_hash = $4, \
@@ -133,6 +136,6 @@ impl WriteTx {
         .bind(opt_millis(c.deleted_at))
         .execute(&mut **self)
         .await?;
-        Ok(())
+        self.invalidate(InvalidationKind::Client, &c.id).await
     }
 }

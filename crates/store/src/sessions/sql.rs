@@ -10,6 +10,7 @@ use tessera_core::{
 use super::{signing_keys::StoredSigningKey, SessionQuery, SessionRepository};
 use crate::{
     error::StoreError,
+    invalidations::InvalidationKind,
     page::Page,
     sql::{
         from_json, from_millis, from_opt_millis, get_by_id, json_text, listing::Listing, lock_row,
@@ -210,8 +211,8 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Revokes one session and its refresh tokens; `false` when it was
-    /// already revoked (or does not exist).
+    /// Revokes one session and its refresh tokens, with its invalidation;
+    /// `false` when it was already revoked (or does not exist).
     pub async fn revoke_session(
         &mut self,
         id: &str,
@@ -229,6 +230,9 @@ impl WriteTx {
         .await?
         .rows_affected();
         self.revoke_refresh_family(id, now).await?;
+        if n > 0 {
+            self.invalidate(InvalidationKind::Session, id).await?;
+        }
         Ok(n > 0)
     }
 
@@ -274,7 +278,8 @@ impl WriteTx {
         .collect()
     }
 
-    /// Removes a user's sessions and refresh tokens outright (erasure).
+    /// Removes a user's sessions and refresh tokens outright (erasure),
+    /// invalidating everything cached about the user's sessions.
     pub async fn delete_user_sessions(&mut self, user_id: &str) -> Result<u64, StoreError> {
         sqlx::query(
             "DELETE FROM refresh_tokens WHERE session_id IN \
@@ -288,6 +293,9 @@ impl WriteTx {
             .execute(&mut **self)
             .await?
             .rows_affected();
+        if n > 0 {
+            self.invalidate(InvalidationKind::User, user_id).await?;
+        }
         Ok(n)
     }
 }

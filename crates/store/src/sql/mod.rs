@@ -41,6 +41,22 @@ pub(crate) struct Dialect {
     /// Run first inside the migration transaction so that concurrent
     /// `tessera migrate` runs (several replicas) apply each migration once.
     pub migration_lock: Option<&'static str>,
+    /// The column type of an auto-incrementing primary key (`{serial_key}`
+    /// in a migration): the one piece of DDL the backends spell differently.
+    pub serial_key: &'static str,
+    /// How a committed invalidation wakes the other processes at once, where
+    /// the database can (PostgreSQL's NOTIFY, delivered at commit); without
+    /// it they find the row at their next poll.
+    pub invalidation_notify: Option<Notify>,
+}
+
+/// A notification sent inside a transaction and the channel it goes to.
+#[derive(Debug)]
+pub(crate) struct Notify {
+    /// Run in the transaction; the database delivers it when that commits.
+    pub statement: &'static str,
+    /// What a listener subscribes to.
+    pub channel: &'static str,
 }
 
 /// The two backends' differences, side by side.
@@ -53,6 +69,13 @@ impl Dialect {
         // transaction-level advisory lock makes the second wait and then find
         // nothing to do.
         migration_lock: Some("SELECT pg_advisory_xact_lock(7362836110)"),
+        serial_key: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        invalidation_notify: Some(Notify {
+            // The payload is the schema, so deployments that share a
+            // database in different schemas do not wake each other.
+            statement: "SELECT pg_notify('tessera_invalidations', current_schema())",
+            channel: "tessera_invalidations",
+        }),
     };
 
     pub const SQLITE: Dialect = Dialect {
@@ -61,6 +84,11 @@ impl Dialect {
         begin_write: Some("BEGIN IMMEDIATE"),
         // BEGIN IMMEDIATE already excludes every other writer.
         migration_lock: None,
+        // AUTOINCREMENT: never reuse a number, even after the newest rows
+        // are deleted, so a reader's "after N" stays meaningful.
+        serial_key: "INTEGER PRIMARY KEY AUTOINCREMENT",
+        // No channel: other processes find new rows by polling.
+        invalidation_notify: None,
     };
 }
 
@@ -101,7 +129,7 @@ impl SqlStore {
             Some(stmt) => self.pool.begin_with(Cow::Borrowed(stmt)).await?,
             None => self.pool.begin().await?,
         };
-        Ok(WriteTx::new(tx, turn))
+        Ok(WriteTx::new(tx, turn, self.dialect))
     }
 }
 

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use sqlx::{Any, AnyConnection, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
+use super::Dialect;
 use crate::error::StoreError;
 
 /// An open write transaction on either backend.
@@ -27,11 +28,46 @@ pub struct WriteTx {
     tx: Transaction<'static, Any>,
     /// This process's turn to write, on SQLite (see `SqlStore::writers`).
     _turn: Option<OwnedMutexGuard<()>>,
+    dialect: &'static Dialect,
+    /// The invalidations this transaction has written (kind, id), so each
+    /// record is named once however many steps change it.
+    invalidated: Vec<(&'static str, String)>,
 }
 
 impl WriteTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, turn: Option<OwnedMutexGuard<()>>) -> Self {
-        Self { tx, _turn: turn }
+    pub(crate) fn new(
+        tx: Transaction<'static, Any>,
+        turn: Option<OwnedMutexGuard<()>>,
+        dialect: &'static Dialect,
+    ) -> Self {
+        Self {
+            tx,
+            _turn: turn,
+            dialect,
+            invalidated: Vec::new(),
+        }
+    }
+
+    /// The backend this transaction runs on, for statements that differ.
+    pub(crate) fn dialect(&self) -> &'static Dialect {
+        self.dialect
+    }
+
+    /// Notes that `(kind, id)` is invalidated by this transaction: `false`
+    /// when it already was. The first one of a transaction is
+    /// [`Self::first_invalidated`].
+    pub(crate) fn note_invalidated(&mut self, kind: &'static str, id: &str) -> bool {
+        if self.invalidated.iter().any(|(k, i)| *k == kind && i == id) {
+            return false;
+        }
+        self.invalidated.push((kind, id.to_string()));
+        true
+    }
+
+    /// Whether exactly one invalidation has been noted (the one just noted
+    /// is the transaction's first).
+    pub(crate) fn first_invalidated(&self) -> bool {
+        self.invalidated.len() == 1
     }
 
     /// Makes every change of this transaction durable, at once.

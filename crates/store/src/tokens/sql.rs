@@ -18,6 +18,7 @@ use super::{
 use crate::sql::write_tx::WriteTx;
 use crate::{
     error::StoreError,
+    invalidations::InvalidationKind,
     page::Page,
     sql::{
         from_opt_millis, get_by_id, json_text, listing::Listing, lock_row, opt_millis, to_millis,
@@ -263,7 +264,8 @@ impl WriteTx {
         lock_row::<TokenRow>(self, id).await
     }
 
-    /// Writes the mutable fields of a (locked) token.
+    /// Writes the mutable fields of a (locked) token, and its invalidation:
+    /// every process drops what it cached about the token once this commits.
     pub async fn update_token(&mut self, t: &ApiToken) -> Result<(), StoreError> {
         let update = sqlx::query(
             "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
@@ -279,12 +281,12 @@ impl WriteTx {
             .bind(opt_millis(t.deleted_at))
             .execute(&mut **self)
             .await?;
-        Ok(())
+        self.invalidate(InvalidationKind::Token, &t.id).await
     }
 
     /// A rotation: `new_hash` becomes the token's current secret; every older
     /// secret stops working at `old_valid_until` (at once when `None`), but
-    /// never later than a grace it already had.
+    /// never later than a grace it already had. Invalidates the token.
     pub async fn rotate_token_secret(
         &mut self,
         token_id: &str,
@@ -292,6 +294,7 @@ impl WriteTx {
         old_valid_until: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.invalidate(InvalidationKind::Token, token_id).await?;
         let now = to_millis(now);
         match old_valid_until {
             Some(until) => {

@@ -6,6 +6,7 @@ use tessera_core::user::{User, UserStatus};
 use super::{UserQuery, UserRepository};
 use crate::{
     error::StoreError,
+    invalidations::InvalidationKind,
     page::Page,
     sql::{
         from_json, from_millis, from_opt_millis, get_by_id, json_text, listing::Listing, lock_row,
@@ -140,7 +141,8 @@ impl WriteTx {
             .transpose()
     }
 
-    /// Writes every mutable field of a (locked) user.
+    /// Writes every mutable field of a (locked) user. A user who may no
+    /// longer sign in (disabled, deleted, erased) is invalidated too.
     pub async fn update_user(&mut self, u: &User) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE users SET email = $2, email_verified_at = $3, password_hash = $4, \
@@ -161,6 +163,9 @@ impl WriteTx {
         .bind(opt_millis(u.erased_at))
         .execute(&mut **self)
         .await?;
+        if u.status != UserStatus::Active || u.deleted_at.is_some() || u.erased_at.is_some() {
+            self.invalidate(InvalidationKind::User, &u.id).await?;
+        }
         Ok(())
     }
 }

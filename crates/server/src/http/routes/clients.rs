@@ -81,7 +81,7 @@ pub async fn get_client(
 }
 
 /// Change a client's name, capabilities or audiences (at once on this
-/// replica, on others within the verify cache's TTL).
+/// replica, on others within a second).
 #[utoipa::path(patch, path = "/v1/clients/{id}", tag = "clients", security(("bearer" = [])),
     params(("id" = String, Path, description = "Client id")),
     request_body = UpdateClientRequest,

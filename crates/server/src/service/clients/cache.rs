@@ -2,9 +2,11 @@
 //! database: introspection runs it on every call, and a query per call would
 //! halve its rate. An entry (the client's secret digests, capabilities,
 //! audiences, or "no such live client") is trusted for the verify cache's
-//! TTL, so a change made on another replica is seen within that bound; a
-//! change made on this replica replaces the entry at once. A std mutex
-//! guards the map, held only for a map operation, never across `.await`.
+//! TTL at most. A change made on this replica replaces the entry at once;
+//! one made elsewhere (another replica, the CLI) removes it within a
+//! second, when this process reads the invalidation log
+//! (`jobs::invalidations`). A std mutex guards the map, held only for a map
+//! operation, never across `.await`.
 
 use std::{
     collections::HashMap,
@@ -121,6 +123,21 @@ impl RegistryCache {
         inner.generation += 1;
         insert(&mut inner, self.ttl, &client.id, cached);
     }
+
+    /// A change committed elsewhere: the entry goes (the next lookup loads
+    /// it) and any load in flight is discarded.
+    pub fn forget(&self, id: &str) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.remove(id);
+    }
+
+    /// Every entry goes (the invalidation log cannot be read).
+    pub fn clear(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.entries.clear();
+    }
 }
 
 fn insert(inner: &mut Inner, ttl: Duration, id: &str, client: Option<Arc<CachedClient>>) {
@@ -168,6 +185,23 @@ mod tests {
         cache.changed(&client("a", true));
         cache.fill("a", Some(&client("a", false)), generation);
         assert!(matches!(cache.lookup("a"), Lookup::Known(None)));
+    }
+
+    #[test]
+    fn a_change_elsewhere_drops_the_entry_and_a_racing_load() {
+        let cache = RegistryCache::new(Duration::from_secs(5));
+        cache.fill("a", Some(&client("a", false)), 0);
+        cache.fill("b", Some(&client("b", false)), 0);
+        let Lookup::Miss(generation) = cache.lookup("c") else {
+            panic!("not cached")
+        };
+        cache.forget("a");
+        assert!(matches!(cache.lookup("a"), Lookup::Miss(_)));
+        assert!(matches!(cache.lookup("b"), Lookup::Known(Some(_))));
+        cache.fill("c", None, generation);
+        assert!(matches!(cache.lookup("c"), Lookup::Miss(_)), "raced");
+        cache.clear();
+        assert!(matches!(cache.lookup("b"), Lookup::Miss(_)));
     }
 
     #[test]

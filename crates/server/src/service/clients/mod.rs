@@ -56,7 +56,8 @@ pub struct ClientDeps {
     pub background: Arc<BackgroundWriter>,
     pub metrics: Arc<Metrics>,
     /// How long a registry client is trusted from memory (the verify
-    /// cache's TTL): the bound on how late another replica's change is seen.
+    /// cache's TTL): the bound on how late another replica's change is
+    /// seen while the invalidation log cannot be read.
     pub cache_ttl: std::time::Duration,
 }
 
@@ -84,6 +85,17 @@ impl ClientService {
 
     pub fn settings(&self) -> &ClientSettings {
         &self.settings
+    }
+
+    /// Registry client `id` changed in a transaction committed elsewhere
+    /// (another replica, the CLI): the next authentication reads it again.
+    pub fn forget_cached(&self, id: &str) {
+        self.cache.forget(id);
+    }
+
+    /// Drops every cached registry client (the invalidation log cannot be read).
+    pub fn forget_all_cached(&self) {
+        self.cache.clear();
     }
 
     /// Authenticates the caller as a client that holds `needed`. A caller

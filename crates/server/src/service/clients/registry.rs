@@ -96,8 +96,9 @@ fn environment_view(id: &str) -> ClientView {
 
 impl ClientService {
     /// The end of every registry change: its audit row and event in the
-    /// same transaction, the commit, and this replica's cache updated at
-    /// once (other replicas follow within the cache's TTL).
+    /// same transaction (the store writes its invalidation too), the
+    /// commit, and this replica's cache updated at once (other processes
+    /// follow within a second, from the invalidation log).
     async fn commit_change(
         &self,
         mut tx: WriteTx,
@@ -304,7 +305,7 @@ impl ClientService {
     }
 
     /// Soft-deletes the client: it stops authenticating on this replica at
-    /// once, on the others within the cache's TTL.
+    /// once, on the others within a second.
     pub async fn delete(
         &self,
         id: &str,

@@ -93,7 +93,8 @@ const SUCCESSOR_CONTEXT: &str = "refresh_tokens.successor";
 
 impl SessionService {
     /// `state_ttl`: how long a session's state may be served from memory
-    /// (the verify cache's TTL: the staleness bound across replicas).
+    /// (the verify cache's TTL: the staleness bound across replicas while
+    /// the invalidation log cannot be read).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
@@ -260,9 +261,9 @@ impl SessionService {
         if let Some(live) = self.states.live(sid, now) {
             return Ok(live);
         }
-        let generation = self.states.generation();
+        let stamp = self.states.stamp();
         let session = self.store.get_session(sid).await?;
-        self.states.store(sid, session.as_ref(), generation);
+        self.states.store(sid, session.as_ref(), stamp);
         Ok(session.is_some_and(|s| s.is_active_at(now)))
     }
 
@@ -271,6 +272,12 @@ impl SessionService {
     /// the database again.
     pub fn sessions_changed(&self) {
         self.states.invalidate();
+    }
+
+    /// Session `sid` changed in a transaction committed elsewhere (another
+    /// replica, the CLI): the next check of it reads the database.
+    pub fn session_changed_elsewhere(&self, sid: &str) {
+        self.states.forget(sid);
     }
 
     pub async fn get(&self, id: &str) -> Result<Session, ServiceError> {
