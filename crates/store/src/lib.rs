@@ -2,8 +2,9 @@
 //!
 //! This file is the index: each repository trait lives next to its SQL
 //! implementation (`tokens/`, `invites/`, `webhooks/`, `mfa/`, `audit/`,
-//! `jobs.rs`, `schema.rs`) and is re-exported here, so callers keep using
-//! `tessera_store::X`. Callers see the traits and domain types only.
+//! `events.rs`, `jobs.rs`, `schema.rs`) and is re-exported here, so callers
+//! keep using `tessera_store::X`. Callers see the traits and domain types
+//! only.
 //!
 //! What is deliberately kept:
 //! - One body of portable SQL, run through sqlx's `Any` driver on both
@@ -20,6 +21,7 @@ mod audit;
 mod backend;
 mod clients;
 pub mod error;
+mod events;
 mod invites;
 mod jobs;
 mod links;
@@ -44,6 +46,7 @@ pub use audit::{
 pub use backend::Backend;
 pub use clients::{ClientQuery, ClientRepository};
 pub use error::StoreError;
+pub use events::{EventFeed, FeedEvent};
 pub use invites::{
     InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
@@ -104,6 +107,7 @@ store_of!(
     ClientRepository,
     AuditLog,
     Outbox,
+    EventFeed,
     SchemaAdmin,
     WsTicketRepository,
     UserLinkRepository,
