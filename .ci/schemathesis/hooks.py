@@ -13,10 +13,17 @@ left as generated, so the server's rejection of them is still tested:
   valid request with `since` after `until` gets them swapped;
 - a password meets the password policy (length, not common, not built from
   the e-mail or name): a valid request gets a strong one.
+
+One rule applies to every request to the event stream (`GET
+/v1/events/stream`): it stays open until the client leaves, and schemathesis
+reads whole responses, so each request asks it to end at once (`timeout=0`:
+send the events already there, then end). A `timeout` that is not valid is
+left as generated, so its refusal is still tested.
 """
 
 import datetime
 import os
+import re
 
 import schemathesis
 
@@ -34,6 +41,8 @@ EMAIL = "alice@example.com"
 PHONE = "+447700900123"
 # Routes that take the token of a mailed link (see `filter_failure`).
 LINK_CONFIRMATIONS = ("/recover/confirm", "/verify-email/confirm")
+# Stays open unless told to end (see `_finite_stream`).
+EVENT_STREAM = "/v1/events/stream"
 
 
 def _positive(case):
@@ -55,8 +64,24 @@ def _audit_window(case):
         query["since"], query["until"] = query["until"], query["since"]
 
 
+def _finite_stream(case):
+    query = case.query if isinstance(case.query, dict) else {}
+    timeout = query.get("timeout")
+    valid = timeout is None or (
+        isinstance(timeout, (int, str))
+        and not isinstance(timeout, bool)
+        and re.fullmatch(r"[0-9]+", str(timeout)) is not None
+        and int(timeout) <= 86400
+    )
+    if valid:
+        query["timeout"] = 0
+    case.query = query
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
+    if case.path == EVENT_STREAM:
+        _finite_stream(case)
     params = case.path_parameters or {}
     if case.path.startswith("/v1/tokens/{id}") and OWN_TOKEN_ID and params.get("id") == OWN_TOKEN_ID:
         params["id"] = ABSENT_ID

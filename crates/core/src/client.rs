@@ -32,14 +32,18 @@ pub enum Capability {
     WsTickets,
     /// Passing the caller's facts to `POST /v1/tokens/verify` (usage controls).
     Verify,
+    /// `GET /v1/events/stream`: the lifecycle events (revocations and the
+    /// rest of the webhook catalogue) as Server-Sent Events.
+    Events,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Introspect,
         Capability::Revoke,
         Capability::WsTickets,
         Capability::Verify,
+        Capability::Events,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +52,7 @@ impl Capability {
             Self::Revoke => "revoke",
             Self::WsTickets => "ws_tickets",
             Self::Verify => "verify",
+            Self::Events => "events",
         }
     }
 
@@ -73,7 +78,7 @@ pub fn parse_capabilities<S: AsRef<str>>(names: &[S]) -> Result<Vec<Capability>,
         let c = Capability::parse(name.as_ref()).ok_or_else(|| {
             DomainError::invalid(
                 "capabilities",
-                "must be among introspect, revoke, ws_tickets, verify",
+                "must be among introspect, revoke, ws_tickets, verify, events",
             )
         })?;
         out.push(c);
@@ -228,6 +233,10 @@ mod tests {
         let caps = parse_capabilities(&["revoke", "introspect", "revoke"]).unwrap();
         assert_eq!(caps, vec![Capability::Introspect, Capability::Revoke]);
         assert!(parse_capabilities(&["root"]).is_err());
+        assert_eq!(
+            parse_capabilities(&["events"]).unwrap(),
+            vec![Capability::Events]
+        );
         assert!(parse_capabilities::<&str>(&[]).is_err());
     }
 

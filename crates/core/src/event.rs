@@ -85,6 +85,22 @@ pub const CLIENT_EVENT_TYPES: &[&str] = &[
 /// The encryption context of sealed outbox payloads.
 pub const SEALED_PAYLOAD_CONTEXT: &str = "outbox.payload";
 
+/// The fields that make a payload sealed: secrets a webhook receiver needs
+/// (the invite code, to send the invitation) but that no other reader of
+/// the events gets. [`without_secrets`] drops them.
+pub const SECRET_FIELDS: &[&str] = &["code"];
+
+/// An opened payload without its [`SECRET_FIELDS`]: what readers other than
+/// webhook receivers (the event stream) get of a sealed event.
+pub fn without_secrets(mut payload: Value) -> Value {
+    if let Some(fields) = payload.as_object_mut() {
+        for secret in SECRET_FIELDS {
+            fields.remove(*secret);
+        }
+    }
+    payload
+}
+
 impl OutboxEvent {
     fn simple(event_type: &'static str, id: &str) -> Self {
         Self {
@@ -186,6 +202,16 @@ impl OutboxEvent {
         }
     }
 
+    /// `updated`: a token's name, scopes, metadata or other settings
+    /// changed; `fields` names them (never their values).
+    pub fn token_updated(id: &str, fields: &[&str]) -> Self {
+        Self {
+            event_type: "updated",
+            payload: json!({ "event": "updated", "id": id, "fields": fields }),
+            sealed: false,
+        }
+    }
+
     pub fn token_revoked(id: &str) -> Self {
         Self::simple("revoked", id)
     }
@@ -225,6 +251,11 @@ mod tests {
             OutboxEvent::token_revoked("t1").payload,
             json!({"event":"revoked","id":"t1"})
         );
+        assert_eq!(
+            OutboxEvent::token_updated("t1", &["name", "scopes"]).payload,
+            json!({"event":"updated","id":"t1","fields":["name","scopes"]})
+        );
+        assert!(crate::webhook::event_types().any(|t| t == "updated"));
     }
 
     #[test]
@@ -240,6 +271,10 @@ mod tests {
         assert_eq!(
             v,
             json!({"event":"invite.created","id":"i1","code":"K7QH-2MXD-9TVA-R4PE"})
+        );
+        assert_eq!(
+            without_secrets(v),
+            json!({"event":"invite.created","id":"i1"})
         );
     }
 }

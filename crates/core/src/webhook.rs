@@ -27,6 +27,7 @@ pub const SECRET_PREFIX: &str = "whsec_";
 /// [`crate::event::MFA_EVENT_TYPES`]).
 const LIFECYCLE_EVENT_TYPES: &[&str] = &[
     "created",
+    "updated",
     "rotated",
     "revoked",
     "purged",

@@ -2,8 +2,8 @@
 //! rules in `prometheus/` use them); counters start at zero in each process.
 
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 use specs::*;
@@ -53,6 +53,10 @@ pub struct Metrics {
     pub email_verifications: IntCounterVec,
     /// Browser requests refused for CSRF (guard, `GET /csrf`); `reason`: origin, missing, invalid.
     pub csrf_failures: IntCounterVec,
+    /// Event streams (`GET /v1/events/stream`) open in this process.
+    pub event_streams_open: IntGauge,
+    /// Events sent on event streams.
+    pub events_streamed: IntCounter,
 }
 
 /// The outcomes of a mailed link, from its request to its confirmation:
@@ -194,6 +198,8 @@ mod specs {
     pub(super) const TOKENS_VALIDATION_FAIL_TOTAL: Spec = Spec { name: "tokens_validation_fail_total", help: "Failed validations, by kind of credential and reason.", labels: &["kind", "reason"] };
     pub(super) const TOKENS_VALIDATION_LATENCY_SECONDS: Spec = Spec { name: "tokens_validation_latency_seconds", help: "Time to validate a presented credential, in process.", labels: &[] };
     pub(super) const TOKENS_CSRF_FAILURES_TOTAL: Spec = Spec { name: "tokens_csrf_failures_total", help: "Browser requests refused for CSRF (by the guard or GET /csrf), by reason (origin, missing, invalid).", labels: &["reason"] };
+    pub(super) const TOKENS_EVENT_STREAMS_OPEN: Spec = Spec { name: "tokens_event_streams_open", help: "Event streams (GET /v1/events/stream) open in this process.", labels: &[] };
+    pub(super) const TOKENS_EVENTS_STREAMED_TOTAL: Spec = Spec { name: "tokens_events_streamed_total", help: "Events sent on event streams by this process.", labels: &[] };
     pub(super) const TOKENS_API_LATENCY_SECONDS: Spec = Spec { name: "tokens_api_latency_seconds", help: "HTTP request latency by method, route and status.", labels: &["method", "route", "status"] };
 }
 
@@ -217,6 +223,10 @@ impl Builder<'_> {
     fn counters(&self, s: &Spec) -> IntCounterVec {
         let opts = Opts::new(s.name, s.help);
         self.register(IntCounterVec::new(opts, s.labels).expect("valid metric"))
+    }
+
+    fn gauge(&self, s: &Spec) -> IntGauge {
+        self.register(IntGauge::new(s.name, s.help).expect("valid metric"))
     }
 
     fn gauges(&self, s: &Spec) -> GaugeVec {
@@ -280,6 +290,8 @@ impl Metrics {
             recovery_requests: b.counters(&TOKENS_RECOVERY_REQUESTS_TOTAL),
             email_verifications: b.counters(&TOKENS_EMAIL_VERIFICATIONS_TOTAL),
             csrf_failures: b.counters(&TOKENS_CSRF_FAILURES_TOTAL),
+            event_streams_open: b.gauge(&TOKENS_EVENT_STREAMS_OPEN),
+            events_streamed: b.counter(&TOKENS_EVENTS_STREAMED_TOTAL),
             registry,
         };
         metrics.export_zeros();

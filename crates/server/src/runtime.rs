@@ -17,6 +17,7 @@ use crate::{
     service::{
         background::BackgroundWriter,
         clients::{ClientDeps, ClientService},
+        events::EventStreamService,
         hash_pool::HashPool,
         keys::KeyService,
         links::{LinkDeps, LinkService, ADDRESS_HASH_PURPOSE},
@@ -86,6 +87,8 @@ pub struct Services {
     pub links: LinkService,
     /// Reading the audit log, client details opened.
     pub audit: AuditService,
+    /// The event stream for gateways (`GET /v1/events/stream`).
+    pub events: EventStreamService,
     /// Keys for the dispatcher: endpoint secrets and sealed payloads.
     pub webhook_keyring: Keyring,
     pub outbox_keyring: Keyring,
@@ -142,12 +145,8 @@ impl Services {
         let webhook_keyring = keyring("webhook-secret")?;
         let webhooks = WebhookService::new(store.clone(), webhook_keyring.clone())
             .allowing_private_networks(config.webhooks.allow_private_networks);
-        let upstream = upstream_cache(
-            config,
-            keyring(tessera_upstream::KEYRING_PURPOSE)?,
-            &metrics,
-        )
-        .await?;
+        let upstream_keys = keyring(tessera_upstream::KEYRING_PURPOSE)?;
+        let upstream = upstream_cache(config, upstream_keys, &metrics).await?;
         let all_keys: Vec<&str> = std::iter::once(key.expose())
             .chain(previous.iter().map(String::as_str))
             .collect();
@@ -180,6 +179,7 @@ impl Services {
         Ok(Self {
             clients,
             ws_tickets,
+            events: event_stream_service(config, &store, &outbox_keyring, &metrics),
             audit: AuditService::new(store.clone(), audit_keyring.clone()),
             store,
             tokens,
@@ -232,6 +232,21 @@ fn client_service(
             cache_ttl: config.tokens.verify_cache_ttl,
         },
     )))
+}
+
+/// The event stream reads the outbox, and opens its sealed payloads.
+fn event_stream_service(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    outbox_keyring: &Keyring,
+    metrics: &Arc<Metrics>,
+) -> EventStreamService {
+    EventStreamService::new(
+        store.clone(),
+        outbox_keyring.clone(),
+        config.events.clone(),
+        metrics.clone(),
+    )
 }
 
 /// WebSocket tickets: in Redis when `REDIS_URI` is set, else in the database.

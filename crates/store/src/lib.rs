@@ -2,8 +2,9 @@
 //!
 //! This file is the index: each repository trait lives next to its SQL
 //! implementation (`tokens/`, `invites/`, `webhooks/`, `mfa/`, `audit/`,
-//! `jobs.rs`, `schema.rs`) and is re-exported here, so callers keep using
-//! `tessera_store::X`. Callers see the traits and domain types only.
+//! `events.rs`, `jobs.rs`, `schema.rs`) and is re-exported here, so callers
+//! keep using `tessera_store::X`. Callers see the traits and domain types
+//! only.
 //!
 //! What is deliberately kept:
 //! - One body of portable SQL, run through sqlx's `Any` driver on both
@@ -22,6 +23,7 @@ mod backend;
 mod clients;
 pub mod error;
 mod invalidations;
+mod events;
 mod invites;
 mod jobs;
 mod links;
@@ -49,6 +51,7 @@ pub use error::StoreError;
 pub use invalidations::{
     Invalidation, InvalidationFeed, InvalidationKind, InvalidationListener, InvalidationLog,
 };
+pub use events::{EventFeed, FeedEvent};
 pub use invites::{
     InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };
@@ -109,6 +112,7 @@ store_of!(
     ClientRepository,
     AuditLog,
     Outbox,
+    EventFeed,
     SchemaAdmin,
     WsTicketRepository,
     UserLinkRepository,

@@ -10,8 +10,9 @@ const CREATE_HELP: &str = "Create an OAuth2 client in the managed registry, with
 rules as POST /v1/clients. The client id (cl_…) and its secret (tsc_…, over 256 bits) are \
 printed once: the secret is stored only as an HMAC-SHA-256 under the server key, so it cannot \
 be shown again (rotate it if it is lost).\n\nCapabilities: introspect (POST /oauth2/introspect), \
-revoke (POST /oauth2/revoke), ws_tickets (redeem WebSocket tickets), verify (usage controls). \
-With --audience the client may introspect only tokens for those audiences; without, any.\n\n\
+revoke (POST /oauth2/revoke), ws_tickets (redeem WebSocket tickets), verify (usage controls), \
+events (GET /v1/events/stream). With --audience the client may introspect only tokens for \
+those audiences; without, any.\n\n\
 Example:\n  tessera client create --name 'orders API' --capability introspect --audience orders";
 
 const ROTATE_HELP: &str = "Give a client a new secret, printed once. With --grace-seconds N \
@@ -56,7 +57,7 @@ pub struct ClientCreateArgs {
     /// A name for people.
     #[arg(long)]
     pub name: String,
-    /// A capability: introspect, revoke, ws_tickets or verify (repeat for several).
+    /// A capability: introspect, revoke, ws_tickets, verify or events (repeat for several).
     #[arg(long = "capability", value_name = "CAPABILITY", required = true)]
     pub capabilities: Vec<String>,
     /// An audience whose tokens it may introspect (repeat for several; none: any).

@@ -142,6 +142,8 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "tls.handshake_timeout", env: &["TESSERA_TLS_HANDSHAKE_TIMEOUT"] },
     Setting { key: "browser.allowed_origins", env: &["TESSERA_ALLOWED_ORIGINS"] },
     Setting { key: "browser.csrf_token_ttl", env: &["TESSERA_CSRF_TOKEN_TTL"] },
+    Setting { key: "events.max_streams", env: &["TESSERA_EVENTS_MAX_STREAMS"] },
+    Setting { key: "events.poll_interval", env: &["TESSERA_EVENTS_POLL_INTERVAL"] },
 ];
 
 /// Raw values by key, each with the name of where it came from.

@@ -15,6 +15,7 @@ pub use self::{
     browser::{normalize_origin, BrowserSettings},
     clients::{ClientSettings, StaticClient, TlsSettings},
     connections::ConnectionSettings,
+    events::EventStreamSettings,
     layers::{parse_duration, ConfigError},
     links::{LinkBase, LinkSettings},
     mfa::{MfaSettings, TotpKeys},
@@ -103,6 +104,8 @@ pub struct Config {
     pub links: LinkSettings,
     /// Browser front ends: `TESSERA_ALLOWED_ORIGINS`, CSRF tokens.
     pub browser: BrowserSettings,
+    /// The event stream for gateways (`events.*`).
+    pub events: EventStreamSettings,
     /// Settings that are set but have no effect (a `DB_*` part beside
     /// `DATABASE_URL`, say): `serve` logs them and `config check` prints them.
     pub warnings: Vec<String>,
@@ -167,6 +170,8 @@ impl Config {
         let clients = clients::client_settings(l)?;
         let auth = auth::auth_settings(l)?;
         let links = links::link_settings(l, auth.require_verified_email)?;
+        let connections = connections::connection_settings(l)?;
+        let events = events::event_stream_settings(l, connections.idle_timeout)?;
         let warnings = [database.ignored, clients.warnings()].concat();
         Ok(Self {
             listen,
@@ -177,7 +182,7 @@ impl Config {
             log_format,
             log_level,
             proxies,
-            connections: connections::connection_settings(l)?,
+            connections,
             tokens: sections::token_settings(l)?,
             invites: sections::invite_settings(l)?,
             webhooks: sections::webhook_settings(l)?,
@@ -192,6 +197,7 @@ impl Config {
             delivery,
             links,
             browser: browser::browser_settings(l)?,
+            events,
             warnings,
         })
     }
@@ -300,6 +306,7 @@ mod browser;
 mod clients;
 mod connections;
 mod database;
+mod events;
 mod layers;
 mod links;
 mod mfa;

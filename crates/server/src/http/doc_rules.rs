@@ -61,6 +61,7 @@ pub struct Deployment {
 /// lists), and a round trip through them would drop it silently.
 pub fn apply(doc: utoipa::openapi::OpenApi, deployment: Option<Deployment>) -> Value {
     let mut v = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
+    event_stream_rules(&mut v);
     parameters_and_bodies(&mut v);
     character_rules(&mut v["components"]["schemas"]);
     metadata_rules(&mut v["components"]["schemas"]);
@@ -104,6 +105,29 @@ pub fn apply(doc: utoipa::openapi::OpenApi, deployment: Option<Deployment>) -> V
         configured(schemas, &d);
     }
     v
+}
+
+/// `GET /v1/events/stream`: `types` is a comma-separated list of catalogue
+/// names, and `Last-Event-ID` a position (decimal) the stream sent.
+fn event_stream_rules(doc: &mut Value) {
+    let names: Vec<String> = tessera_core::webhook::event_types()
+        .map(|t| t.replace('.', r"\."))
+        .collect();
+    let one = format!("({})", names.join("|"));
+    let params = doc
+        .get_mut("paths")
+        .and_then(|p| p.get_mut("/v1/events/stream"))
+        .and_then(|p| p.get_mut("get"))
+        .and_then(|op| op.get_mut("parameters"))
+        .and_then(Value::as_array_mut);
+    for p in params.into_iter().flatten() {
+        if p["name"] == "types" {
+            p["schema"] = json!({"type": "string", "pattern": format!("^{one}(,{one})*$")});
+        }
+        if p["name"] == "Last-Event-ID" {
+            p["schema"] = json!({"type": "string", "pattern": "^[0-9]{1,18}$"});
+        }
+    }
 }
 
 /// An auth code's destination: its form follows the channel.

@@ -23,8 +23,8 @@ use super::{
     error::{ApiError, Problem},
     limits, request_id,
     routes::{
-        audit, auth, clients, invites, me_mfa, mfa, oauth2, recovery, sessions, system, tokens,
-        upstreams, users, webhooks, ws_tickets,
+        audit, auth, clients, events, invites, me_mfa, mfa, oauth2, recovery, sessions, system,
+        tokens, upstreams, users, webhooks, ws_tickets,
     },
     state::AppState,
 };
@@ -45,6 +45,7 @@ pub use super::limits::MAX_BODY_BYTES;
         (name = "tokens", description = "Machine API tokens"),
         (name = "invites", description = "Invite codes"),
         (name = "webhooks", description = "Signed webhooks for lifecycle events"),
+        (name = "events", description = "Lifecycle events as a Server-Sent Events stream, for gateways (admin token, or a client with the events capability)"),
         (name = "mfa", description = "Second factors: TOTP devices, recovery codes, one-time auth codes"),
         (name = "upstreams", description = "Cached tokens for upstream APIs"),
         (name = "users", description = "The built-in identity store: users, passwords"),
@@ -84,6 +85,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(tokens::routes())
         .merge(invites::routes())
         .merge(webhooks::routes())
+        .merge(events::routes())
         .merge(mfa::routes())
         .merge(upstreams::routes())
         .merge(users::routes())

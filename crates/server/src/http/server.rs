@@ -111,6 +111,13 @@ impl Server {
             client_certificates = self.tls.as_ref().is_some_and(Tls::requests_client_certificates),
             "tessera is serving"
         );
+        // Event streams never end by themselves: end them when shutdown
+        // begins, before the connections are drained.
+        let events = services.clone();
+        let shutdown = async move {
+            shutdown.await;
+            events.events.close();
+        };
         let app = router::app(services, self.config.proxies.clone());
         match self.tls {
             Some(tls) => connections::serve(self.listener, app, self.limits, tls, shutdown).await,

@@ -13,9 +13,9 @@ use crate::{
     metrics::Metrics,
     runtime::Services,
     service::{
-        clients::ClientService, keys::KeyService, sessions::SessionService, users::UserService,
-        ws_tickets::WsTicketService, AuditService, AuthCodeService, InviteService, MfaService,
-        TokenService, WebhookService,
+        clients::ClientService, events::EventStreamService, keys::KeyService,
+        sessions::SessionService, users::UserService, ws_tickets::WsTicketService, AuditService,
+        AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
     },
 };
 
@@ -65,6 +65,11 @@ impl AppState {
 
     pub fn clients(&self) -> &ClientService {
         &self.0.services.clients
+    }
+
+    /// The event stream for gateways.
+    pub fn events(&self) -> &EventStreamService {
+        &self.0.services.events
     }
 
     pub fn ws_tickets(&self) -> &WsTicketService {

@@ -7,6 +7,7 @@ pub mod auth_codes;
 pub mod background;
 pub mod clients;
 pub mod error;
+pub mod events;
 pub mod failure_audit;
 pub mod hash_pool;
 pub mod hot_cache;

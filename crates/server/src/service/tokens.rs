@@ -347,10 +347,11 @@ impl TokenService {
                 return Ok(None);
             }
             t.updated_at = now;
+            let event = OutboxEvent::token_updated(&t.id, &changed);
             let details = json!({ "fields": changed });
             Ok(Some(TokenChange {
                 audit: AuditEntry::success(actor, "token.update", "api_token", &t.id, details, ctx),
-                events: Vec::new(),
+                events: vec![event],
                 token: t,
                 secrets: SecretChange::Keep,
             }))

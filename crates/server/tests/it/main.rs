@@ -15,6 +15,8 @@ mod clients_auth;
 mod csrf;
 mod db_outage;
 mod delivery;
+mod event_stream;
+mod event_stream_access;
 mod hostile_input;
 mod http_auth_codes;
 mod http_bad_input;
@@ -57,6 +59,8 @@ fn main() -> std::process::ExitCode {
         csrf::trials(),
         db_outage::trials(),
         delivery::trials(),
+        event_stream::trials(),
+        event_stream_access::trials(),
         hostile_input::trials(),
         introspection::trials(),
         introspection_python::trials(),

@@ -23,6 +23,12 @@ async fn every_documented_operation_is_routed() {
             .replace("{id}", "01a20c4b-0000-7000-8000-000000000000")
             .replace("{device_id}", "01a20c4b-0000-7000-8000-000000000000")
             .replace("{subject}", "u_openapi");
+        // The event stream stays open unless told to end.
+        let concrete = if path == "/v1/events/stream" {
+            format!("{concrete}?timeout=0")
+        } else {
+            concrete
+        };
         for method in item.as_object().unwrap().keys() {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = s.admin(m, &concrete, None).await;
@@ -171,9 +177,15 @@ fn errors_are_declared_as_problems() {
                 "bearer"
             };
             // `/oauth2/*` also take the client's credentials in the form
-            // (`client_secret_post`): Basic is one of two ways there.
+            // (`client_secret_post`): Basic is one of two ways there. The
+            // event stream takes an admin token or a client.
+            let bearer_too = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s.get("bearer").is_some()));
             let expected = if oauth && client_auth {
                 serde_json::json!([{ scheme: [] }, {}])
+            } else if client_auth && bearer_too {
+                serde_json::json!([{ "bearer": [] }, { "client_basic": [] }])
             } else {
                 serde_json::json!([{ scheme: [] }])
             };

@@ -11,6 +11,7 @@ mod body_parts;
 mod client_dto;
 pub mod clients;
 pub mod csrf;
+pub mod events;
 pub mod invite_dto;
 pub mod invites;
 pub mod me_mfa;

@@ -9,6 +9,7 @@ pub mod people;
 pub mod pki;
 pub mod receiver;
 pub mod smtp_sink;
+pub mod sse;
 
 use std::{collections::HashMap, future::Future, net::SocketAddr, time::Duration};
 
