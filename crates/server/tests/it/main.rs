@@ -31,6 +31,8 @@ mod link_secrets;
 mod login_throttle;
 mod mail_templates;
 mod openapi;
+mod rate_limit_store;
+mod rate_limits;
 mod recovery;
 mod recovery_browser;
 mod secrets_never_leak;
@@ -71,6 +73,8 @@ fn main() -> std::process::ExitCode {
         mail_templates::trials(),
         login_throttle::trials(),
         openapi::trials(),
+        rate_limit_store::trials(),
+        rate_limits::trials(),
         recovery::trials(),
         recovery_browser::trials(),
         secrets_never_leak::trials(),
