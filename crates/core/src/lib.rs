@@ -14,6 +14,7 @@ pub mod email;
 pub mod error;
 pub mod event;
 pub mod forwarded;
+pub mod gcra;
 pub mod ids;
 pub mod invite;
 pub mod jwt;

@@ -1,12 +1,11 @@
-//! One vocabulary for every rate limit: what is limited (a [`LimitKey`]), how
-//! much ([`Limit`], a sliding window), and the answer ([`Decision`]).
-//!
-//! The mechanisms differ only in where the count comes from: the per-replica
-//! failure limiter counts in memory, the invite quota and the auth-code limits
-//! count rows inside the write transaction that adds one, and a limiter shared
-//! by replicas (Redis) will count in Redis. All of them decide with
-//! [`Limit::decide`], so a `429` and its `Retry-After` mean the same thing
-//! wherever they come from.
+//! One vocabulary for the limits counted in the database: what is limited
+//! (a [`LimitKey`]), how much ([`Limit`], a sliding window), and the answer
+//! ([`Decision`]). The invite quota and the auth-code limits count rows
+//! inside the write transaction that adds one, and decide with
+//! [`Limit::decide`]. Request rates and failure limits (login, refresh,
+//! links, invite guesses, verify, client authentication, per-token limits)
+//! use GCRA instead ([`crate::gcra`]), in process or in Redis; their keys
+//! are [`LimitKey`]s too.
 //!
 //! A client address becomes a key only through [`client_key`]: an IPv4
 //! client is its address, an IPv6 client its /64 (one subscriber usually

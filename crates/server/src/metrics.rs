@@ -23,7 +23,13 @@ pub struct Metrics {
     pub validation_fail: IntCounterVec,
     pub validation_latency: Histogram,
     pub api_latency: HistogramVec,
-    pub rate_limited: IntCounter,
+    /// Refusals by a rate limit or quota, by `limiter` (see [`RATE_LIMITERS`]).
+    pub rate_limited: IntCounterVec,
+    /// 1 while `REDIS_URI` is set but Redis cannot be used, so each replica
+    /// limits on its own; 0 otherwise.
+    pub rate_limiter_fallback: IntGauge,
+    /// Rate-limit checks answered in process because Redis could not be used.
+    pub rate_limiter_fallback_total: IntCounter,
     pub invites_created: IntCounter,
     pub invites_used: IntCounter,
     pub invites_revoked: IntCounter,
@@ -73,6 +79,33 @@ pub const LINK_OUTCOMES: &[&str] = &[
     "completed",
     "invalid",
     "expired",
+];
+
+/// The `limiter` label of `tokens_rate_limited_total`: what refused. Request
+/// rates (GCRA) and failure limits per client IP (`_ip`), account (`_user`),
+/// subject or address; the quotas counted in the database (`login_failures_*`,
+/// `mfa_failures_user`, `invite_quota`, `auth_code_quota`); `token` for the
+/// per-token limits. Each is exported from the start as 0.
+pub const RATE_LIMITERS: &[&str] = &[
+    "login_ip",
+    "login_user",
+    "login_failures_ip",
+    "login_failures_user",
+    "mfa_failures_user",
+    "refresh_ip",
+    "recovery_ip",
+    "recovery_address",
+    "link_confirm_ip",
+    "verification_ip",
+    "verification_address",
+    "invite_ip",
+    "invite_failures_ip",
+    "invite_quota",
+    "auth_code_subject",
+    "auth_code_quota",
+    "verify_failures_ip",
+    "client_auth_failures_ip",
+    "token",
 ];
 
 /// Sessions for people: logins, refreshes and revocations by outcome.
@@ -178,7 +211,9 @@ mod specs {
     pub(super) const TOKENS_API_TOKENS_CREATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_created_total", help: "API tokens created.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_REVOKED_TOTAL: Spec = Spec { name: "tokens_api_tokens_revoked_total", help: "API tokens revoked.", labels: &[] };
     pub(super) const TOKENS_API_TOKENS_ROTATED_TOTAL: Spec = Spec { name: "tokens_api_tokens_rotated_total", help: "API tokens rotated.", labels: &[] };
-    pub(super) const TOKENS_RATE_LIMITED_TOTAL: Spec = Spec { name: "tokens_rate_limited_total", help: "Requests refused by a rate limit.", labels: &[] };
+    pub(super) const TOKENS_RATE_LIMITED_TOTAL: Spec = Spec { name: "tokens_rate_limited_total", help: "Requests refused by a rate limit or quota, by limiter (login_ip, recovery_ip, token, ...).", labels: &["limiter"] };
+    pub(super) const TOKENS_RATE_LIMITER_FALLBACK: Spec = Spec { name: "tokens_rate_limiter_fallback", help: "1 while REDIS_URI is set but Redis cannot be used: each replica enforces rate limits on its own.", labels: &[] };
+    pub(super) const TOKENS_RATE_LIMITER_FALLBACK_TOTAL: Spec = Spec { name: "tokens_rate_limiter_fallback_total", help: "Rate-limit checks answered in process because Redis could not be used.", labels: &[] };
     pub(super) const TOKENS_INVITES_CREATED_TOTAL: Spec = Spec { name: "tokens_invites_created_total", help: "Invites created.", labels: &[] };
     pub(super) const TOKENS_INVITES_USED_TOTAL: Spec = Spec { name: "tokens_invites_used_total", help: "Invite uses (successful redemptions).", labels: &[] };
     pub(super) const TOKENS_INVITES_REVOKED_TOTAL: Spec = Spec { name: "tokens_invites_revoked_total", help: "Invites revoked.", labels: &[] };
@@ -263,7 +298,9 @@ impl Metrics {
             api_tokens_created: b.counter(&TOKENS_API_TOKENS_CREATED_TOTAL),
             api_tokens_revoked: b.counter(&TOKENS_API_TOKENS_REVOKED_TOTAL),
             api_tokens_rotated: b.counter(&TOKENS_API_TOKENS_ROTATED_TOTAL),
-            rate_limited: b.counter(&TOKENS_RATE_LIMITED_TOTAL),
+            rate_limited: b.counters(&TOKENS_RATE_LIMITED_TOTAL),
+            rate_limiter_fallback: b.gauge(&TOKENS_RATE_LIMITER_FALLBACK),
+            rate_limiter_fallback_total: b.counter(&TOKENS_RATE_LIMITER_FALLBACK_TOTAL),
             invites_created: b.counter(&TOKENS_INVITES_CREATED_TOTAL),
             invites_used: b.counter(&TOKENS_INVITES_USED_TOTAL),
             invites_revoked: b.counter(&TOKENS_INVITES_REVOKED_TOTAL),
@@ -301,6 +338,9 @@ impl Metrics {
     /// Exports every known series from the start so rates and alerts see
     /// zeros rather than missing data.
     fn export_zeros(&self) {
+        for limiter in RATE_LIMITERS {
+            self.rate_limited.with_label_values(&[limiter]);
+        }
         for outcome in LINK_OUTCOMES {
             self.recovery_requests.with_label_values(&[outcome]);
             self.email_verifications.with_label_values(&[outcome]);

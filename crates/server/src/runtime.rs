@@ -22,6 +22,7 @@ use crate::{
         keys::KeyService,
         links::{LinkDeps, LinkService, ADDRESS_HASH_PURPOSE},
         passwords::Passwords,
+        rate_limit::{redis::RedisStore, RateLimits},
         sessions::SessionService,
         users::UserService,
         ws_tickets::WsTicketService,
@@ -100,6 +101,9 @@ pub struct Services {
     pub audit_keyring: Keyring,
     /// Browser front ends: the allowed origins and the CSRF token key.
     pub browser: Browser,
+    /// The rate-limit engine every limit shares (in Redis when `REDIS_URI`
+    /// is set): route classes, failure limits, per-token limits.
+    pub rate_limits: Arc<RateLimits>,
 }
 
 /// What the CSRF guard, `GET /csrf` and CORS need: the allowed origins, and
@@ -134,13 +138,14 @@ impl Services {
         let store = open_store(config).await?;
         let metrics = Arc::new(Metrics::new());
         let background = background_writer(&key, &store, &metrics)?;
-        let tokens = TokenService::new(
-            store.clone(),
-            config.tokens.clone(),
-            keyring("successor")?,
-            background.clone(),
-            metrics.clone(),
-        );
+        let rate_limits = rate_limits(config, &key, &metrics)?;
+        let common = Common {
+            store: &store,
+            background: &background,
+            metrics: &metrics,
+            rate_limits: &rate_limits,
+        };
+        let tokens = token_service(config, keyring("successor")?, &common);
         let outbox_keyring = keyring("outbox")?;
         let webhook_keyring = keyring("webhook-secret")?;
         let webhooks = WebhookService::new(store.clone(), webhook_keyring.clone())
@@ -158,24 +163,15 @@ impl Services {
             messenger: &messenger,
             address_hasher: KeyedHasher::new(key.expose(), ADDRESS_HASH_PURPOSE)
                 .map_err(key_error)?,
+            rate_limits: &rate_limits,
         };
         let people = people_services(config, deps, &keyring).await?;
-        let invites = InviteService::new(
-            store.clone(),
-            config.invites.clone(),
-            &all_keys,
-            outbox_keyring.clone(),
-            background.clone(),
-            metrics.clone(),
-        )
-        .map_err(key_error)?
-        .with_signup_links(people.links.clone());
-        let destinations = keyring("auth-code-destination")?;
-        let auth_codes =
-            auth_code_service(config, &store, &all_keys, destinations, messenger, &metrics)?;
-        let clients = client_service(config, key.expose(), &store, &background, &metrics)
+        let invites = invite_service(config, &all_keys, &outbox_keyring, &people.links, &common)
             .map_err(key_error)?;
-        let ws_tickets = ws_ticket_service(config, &key, &store, &background, &metrics)?;
+        let destinations = keyring("auth-code-destination")?;
+        let auth_codes = auth_code_service(config, &all_keys, destinations, messenger, &common)?;
+        let clients = client_service(config, key.expose(), &common).map_err(key_error)?;
+        let ws_tickets = ws_ticket_service(config, &key, &common)?;
         Ok(Self {
             clients,
             ws_tickets,
@@ -198,8 +194,35 @@ impl Services {
             metrics,
             audit_keyring,
             browser: Browser::new(config, &key)?,
+            rate_limits,
         })
     }
+}
+
+/// The rate-limit engine: in Redis when `REDIS_URI` is set (keys hashed
+/// under a key derived from the server key), else in this process.
+fn rate_limits(
+    config: &Config,
+    key: &SecretString,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<RateLimits>, StartupError> {
+    let settings = config.rate_limits.clone();
+    let shared = match &config.redis_uri {
+        None => None,
+        Some(url) => {
+            let hasher = KeyedHasher::new(key.expose(), "rate-limit-key")
+                .map_err(|e| StartupError::Key(e.to_string()))?;
+            let store = RedisStore::new(
+                url.expose(),
+                &settings.redis_prefix,
+                hasher,
+                metrics.clone(),
+            )
+            .map_err(|e| StartupError::Upstreams(format!("REDIS_URI: {e}")))?;
+            Some(store)
+        }
+    };
+    Ok(Arc::new(RateLimits::new(settings, shared, metrics.clone())))
 }
 
 impl Services {
@@ -212,23 +235,62 @@ impl Services {
     }
 }
 
+/// What most services are built on.
+struct Common<'a> {
+    store: &'a Arc<dyn Store>,
+    background: &'a Arc<BackgroundWriter>,
+    metrics: &'a Arc<Metrics>,
+    rate_limits: &'a Arc<RateLimits>,
+}
+
+/// API tokens, their failure limit on the shared rate-limit engine.
+fn token_service(config: &Config, successor_keyring: Keyring, c: &Common<'_>) -> TokenService {
+    TokenService::new(
+        c.store.clone(),
+        config.tokens.clone(),
+        successor_keyring,
+        c.background.clone(),
+        c.metrics.clone(),
+    )
+    .with_rate_limits(c.rate_limits.clone())
+}
+
+/// Invites: codes hashed under every key, sign-up mails, the shared limits.
+fn invite_service(
+    config: &Config,
+    all_keys: &[&str],
+    outbox_keyring: &Keyring,
+    links: &LinkService,
+    c: &Common<'_>,
+) -> Result<InviteService, CryptoError> {
+    Ok(InviteService::new(
+        c.store.clone(),
+        config.invites.clone(),
+        all_keys,
+        outbox_keyring.clone(),
+        c.background.clone(),
+        c.metrics.clone(),
+    )?
+    .with_signup_links(links.clone())
+    .with_rate_limits(c.rate_limits.clone()))
+}
+
 /// OAuth2 client authentication and the client registry; secrets are
 /// hashed under a key derived from the server key.
 fn client_service(
     config: &Config,
     key: &str,
-    store: &Arc<dyn Store>,
-    background: &Arc<BackgroundWriter>,
-    metrics: &Arc<Metrics>,
+    c: &Common<'_>,
 ) -> Result<Arc<ClientService>, tessera_core::crypto::CryptoError> {
     let hasher = KeyedHasher::new(key, crate::service::clients::SECRET_HASH_PURPOSE)?;
     Ok(Arc::new(ClientService::new(
         config.clients.clone(),
         ClientDeps {
             hasher: Arc::new(hasher),
-            store: store.clone(),
-            background: background.clone(),
-            metrics: metrics.clone(),
+            store: c.store.clone(),
+            background: c.background.clone(),
+            metrics: c.metrics.clone(),
+            rate_limits: c.rate_limits.clone(),
             cache_ttl: config.tokens.verify_cache_ttl,
         },
     )))
@@ -253,19 +315,17 @@ fn event_stream_service(
 fn ws_ticket_service(
     config: &Config,
     key: &SecretString,
-    store: &Arc<dyn Store>,
-    background: &Arc<BackgroundWriter>,
-    metrics: &Arc<Metrics>,
+    c: &Common<'_>,
 ) -> Result<WsTicketService, StartupError> {
     let hasher = KeyedHasher::new(key.expose(), crate::service::ws_tickets::HASH_PURPOSE)
         .map_err(|e| StartupError::Key(e.to_string()))?;
     WsTicketService::new(
-        store.clone(),
+        c.store.clone(),
         config.redis_uri.as_ref().map(|u| u.expose()),
         config.clients.ws_ticket_ttl,
         hasher,
-        background.clone(),
-        metrics.clone(),
+        c.background.clone(),
+        c.metrics.clone(),
     )
     .map_err(|e| StartupError::Upstreams(format!("REDIS_URI: {e}")))
 }
@@ -273,19 +333,19 @@ fn ws_ticket_service(
 /// One-time auth codes and the messenger that sends them.
 fn auth_code_service(
     config: &Config,
-    store: &Arc<dyn Store>,
     all_keys: &[&str],
     destinations: Keyring,
     messenger: crate::messaging::Messenger,
-    metrics: &Arc<Metrics>,
+    c: &Common<'_>,
 ) -> Result<AuthCodeService, StartupError> {
     AuthCodeService::new(
-        store.clone(),
+        c.store.clone(),
         config.mfa.clone(),
         all_keys,
         destinations,
         messenger,
-        metrics.clone(),
+        c.metrics.clone(),
+        c.rate_limits.clone(),
     )
     .map_err(|e| StartupError::Key(e.to_string()))
 }
@@ -307,6 +367,7 @@ struct PeopleDeps<'a> {
     messenger: &'a crate::messaging::Messenger,
     /// Keys the per-address limit of link requests.
     address_hasher: KeyedHasher,
+    rate_limits: &'a Arc<RateLimits>,
 }
 
 async fn people_services(
@@ -319,6 +380,7 @@ async fn people_services(
         metrics,
         messenger,
         address_hasher,
+        rate_limits,
     } = deps;
     let mfa = &Arc::new(
         MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
@@ -347,6 +409,7 @@ async fn people_services(
         keyring("refresh-successor")?,
         metrics.clone(),
         config.tokens.verify_cache_ttl,
+        rate_limits.clone(),
     ));
     let links = LinkService::new(
         config.links.clone(),
@@ -357,6 +420,7 @@ async fn people_services(
             messenger: messenger.clone(),
             address_hasher,
             metrics: metrics.clone(),
+            rate_limits: rate_limits.clone(),
             issuer: config.mfa.issuer.clone(),
         },
     );

@@ -22,8 +22,8 @@ mod audit;
 mod backend;
 mod clients;
 pub mod error;
-mod invalidations;
 mod events;
+mod invalidations;
 mod invites;
 mod jobs;
 mod links;
@@ -48,10 +48,10 @@ pub use audit::{
 pub use backend::Backend;
 pub use clients::{ClientQuery, ClientRepository};
 pub use error::StoreError;
+pub use events::{EventFeed, FeedEvent};
 pub use invalidations::{
     Invalidation, InvalidationFeed, InvalidationKind, InvalidationListener, InvalidationLog,
 };
-pub use events::{EventFeed, FeedEvent};
 pub use invites::{
     InviteQuery, InviteQuota, InviteRepository, InviteUsageRecord, NewInvite, Redemption,
 };

@@ -152,7 +152,29 @@ fn settings(config: &Config) -> Vec<(&'static str, String)> {
                 |_| "configured (REDIS_URI)".to_string(),
             ),
         ),
+        ("rate limits", rate_limits(config)),
     ]
+}
+
+/// The route classes' request rates, and where they are counted.
+fn rate_limits(config: &Config) -> String {
+    let r = &config.rate_limits;
+    let show = |rule: &Option<tessera_core::gcra::RateRule>| {
+        rule.map_or_else(|| "off".to_string(), |r| r.to_string())
+    };
+    let shared = if config.redis_uri.is_some() {
+        format!("shared in Redis under {}", r.redis_prefix)
+    } else {
+        "per replica (set REDIS_URI to share them)".to_string()
+    };
+    format!(
+        "login {} per IP, {} per account; refresh {}; invites {}; auth codes {} per subject; {shared}",
+        show(&r.login_ip),
+        show(&r.login_user),
+        show(&r.refresh_ip),
+        show(&r.invite_ip),
+        show(&r.auth_code_subject),
+    )
 }
 
 fn tls(config: &Config) -> String {

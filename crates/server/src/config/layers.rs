@@ -144,6 +144,12 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "browser.csrf_token_ttl", env: &["TESSERA_CSRF_TOKEN_TTL"] },
     Setting { key: "events.max_streams", env: &["TESSERA_EVENTS_MAX_STREAMS"] },
     Setting { key: "events.poll_interval", env: &["TESSERA_EVENTS_POLL_INTERVAL"] },
+    Setting { key: "rate_limits.login", env: &["TESSERA_RATE_LIMIT_LOGIN"] },
+    Setting { key: "rate_limits.login_user", env: &["TESSERA_RATE_LIMIT_LOGIN_USER"] },
+    Setting { key: "rate_limits.refresh", env: &["TESSERA_RATE_LIMIT_REFRESH"] },
+    Setting { key: "rate_limits.invites", env: &["TESSERA_RATE_LIMIT_INVITES"] },
+    Setting { key: "rate_limits.auth_codes", env: &["TESSERA_RATE_LIMIT_AUTH_CODES"] },
+    Setting { key: "rate_limits.redis_prefix", env: &["TESSERA_RATE_LIMIT_REDIS_PREFIX"] },
 ];
 
 /// Raw values by key, each with the name of where it came from.

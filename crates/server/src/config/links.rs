@@ -3,12 +3,16 @@
 //! `EMAIL_VERIFICATION_TOKEN_TTL`, the names the service being replaced
 //! used), the front-end pages they point at (`PASSWORD_RESET_URL`,
 //! `EMAIL_VERIFICATION_URL`), whether sign-up sends a verification mail,
-//! and the request and confirmation rate limits.
+//! and the request and confirmation rate limits (a count per the setting's
+//! window, or `N/PERIOD`).
 
 use chrono::Duration;
-use tessera_core::{rate_limit::Limit, user_link::MAX_TTL_SECS};
+use tessera_core::user_link::MAX_TTL_SECS;
 
-use super::layers::{number, parse_bool, ConfigError, Layers};
+use super::{
+    layers::{number, parse_bool, ConfigError, Layers},
+    rate_limits::{rule_or_count, Rule},
+};
 
 /// Where a link points when its URL is not set: a front end's development
 /// server. `serve` warns when this default is in use.
@@ -29,11 +33,11 @@ pub struct LinkSettings {
     /// `AUTH_REQUIRE_VERIFIED_EMAIL` is on.
     pub send_verification_on_signup: bool,
     /// Requests (`/recover`, `/verify-email`) per client IP: 10 per 15 min.
-    pub requests_per_ip: Limit,
+    pub requests_per_ip: Rule,
     /// Requests per e-mail address, known or not: 3 per hour.
-    pub requests_per_address: Limit,
+    pub requests_per_address: Rule,
     /// Confirmations per client IP: 10 per minute.
-    pub confirms_per_ip: Limit,
+    pub confirms_per_ip: Rule,
 }
 
 /// An absolute URL a token is appended to as the `token` query parameter.
@@ -120,9 +124,11 @@ fn default_base(url: &str) -> LinkBase {
     }
 }
 
-fn per_window(l: &Layers, key: &str, default: i64, window: Duration) -> Result<Limit, ConfigError> {
-    let max = l.parse(key, default, |v| number(v, 0, 1_000_000))?;
-    Ok(Limit::new(max, window))
+/// A count per `window` (`0` is off), or any `N/PERIOD` rule.
+fn per_window(l: &Layers, key: &str, default: u32, secs: u64) -> Result<Rule, ConfigError> {
+    let window = std::time::Duration::from_secs(secs);
+    let default = tessera_core::gcra::RateRule::new(default, window).ok();
+    l.parse(key, default, |v| rule_or_count(v, window))
 }
 
 pub(super) fn link_settings(
@@ -144,9 +150,9 @@ pub(super) fn link_settings(
             require_verified_email,
             parse_bool,
         )?,
-        requests_per_ip: per_window(l, "links.requests_per_ip", 10, Duration::minutes(15))?,
-        requests_per_address: per_window(l, "links.requests_per_address", 3, Duration::hours(1))?,
-        confirms_per_ip: per_window(l, "links.confirms_per_ip", 10, Duration::minutes(1))?,
+        requests_per_ip: per_window(l, "links.requests_per_ip", 10, 900)?,
+        requests_per_address: per_window(l, "links.requests_per_address", 3, 3600)?,
+        confirms_per_ip: per_window(l, "links.confirms_per_ip", 10, 60)?,
     })
 }
 

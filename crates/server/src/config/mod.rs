@@ -20,6 +20,7 @@ pub use self::{
     links::{LinkBase, LinkSettings},
     mfa::{MfaSettings, TotpKeys},
     proxies::ProxySettings,
+    rate_limits::RateLimitSettings,
     sections::{InviteSettings, JobSettings, TokenSettings, WebhookSettings},
 };
 use crate::messaging::DeliverySettings;
@@ -85,7 +86,8 @@ pub struct Config {
     pub invites: InviteSettings,
     pub webhooks: WebhookSettings,
     pub jobs: JobSettings,
-    /// `REDIS_URI`: the shared tier of the upstream token cache.
+    /// `REDIS_URI`: the shared tier of the upstream token cache, the
+    /// shared rate-limit store, the WebSocket ticket store.
     pub redis_uri: Option<SecretString>,
     /// Store cached upstream tokens in clear in Redis (for old readers).
     pub upstream_tokens_in_clear: bool,
@@ -106,6 +108,8 @@ pub struct Config {
     pub browser: BrowserSettings,
     /// The event stream for gateways (`events.*`).
     pub events: EventStreamSettings,
+    /// The request-rate limits of the sensitive routes (`[rate_limits]`).
+    pub rate_limits: RateLimitSettings,
     /// Settings that are set but have no effect (a `DB_*` part beside
     /// `DATABASE_URL`, say): `serve` logs them and `config check` prints them.
     pub warnings: Vec<String>,
@@ -198,6 +202,7 @@ impl Config {
             links,
             browser: browser::browser_settings(l)?,
             events,
+            rate_limits: rate_limits::rate_limit_settings(l)?,
             warnings,
         })
     }
@@ -283,7 +288,8 @@ pub fn log_filter(v: &str) -> Option<tracing_subscriber::EnvFilter> {
     tracing_subscriber::EnvFilter::try_new(v).ok()
 }
 
-/// `REDIS_URI`, the shared tier of the upstream token cache; blank is unset.
+/// `REDIS_URI`: the shared tier of the upstream token cache, where the
+/// rate limits are shared and WebSocket tickets kept; blank is unset.
 fn redis_uri(l: &Layers) -> Result<Option<SecretString>, ConfigError> {
     l.get("cache.redis_uri")
         .filter(|(v, _)| !v.trim().is_empty())
@@ -312,6 +318,7 @@ mod links;
 mod mfa;
 pub mod parsers;
 mod proxies;
+pub mod rate_limits;
 mod sections;
 #[cfg(test)]
 mod tests;

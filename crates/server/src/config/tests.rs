@@ -546,3 +546,46 @@ fn message_templates_are_checked_at_load_naming_the_setting() {
         "{e}"
     );
 }
+
+#[test]
+fn rate_limit_classes_are_read_and_checked() {
+    let d = load(&[], None).unwrap();
+    let show = |r: &Option<tessera_core::gcra::RateRule>| r.map(|r| r.to_string());
+    assert_eq!(show(&d.rate_limits.login_ip).as_deref(), Some("60/1m"));
+    assert_eq!(show(&d.links.requests_per_ip).as_deref(), Some("10/15m"));
+    assert_eq!(d.rate_limits.redis_prefix, "tessera:rl:");
+    let env = [
+        ("TESSERA_RATE_LIMIT_LOGIN", "20/1m"),
+        ("TESSERA_RATE_LIMIT_REFRESH", "off"),
+        ("TESSERA_LINK_REQUESTS_PER_IP", "5"),
+        ("TESSERA_LINK_CONFIRMS_PER_IP", "3/1h,burst=6"),
+    ];
+    let toml = "[rate_limits]\nlogin_user = \"100/1h\"\nredis_prefix = \"eu:rl:\"\n";
+    let c = load(&env, Some(toml)).unwrap();
+    assert_eq!(show(&c.rate_limits.login_ip).as_deref(), Some("20/1m"));
+    assert_eq!(show(&c.rate_limits.login_user).as_deref(), Some("100/1h"));
+    assert_eq!(c.rate_limits.refresh_ip, None, "off");
+    assert_eq!(c.rate_limits.redis_prefix, "eu:rl:");
+    assert_eq!(show(&c.links.requests_per_ip).as_deref(), Some("5/15m"));
+    assert_eq!(
+        show(&c.links.confirms_per_ip).as_deref(),
+        Some("3/1h,burst=6")
+    );
+    for (name, bad) in [
+        ("TESSERA_RATE_LIMIT_LOGIN", "20"),
+        ("TESSERA_RATE_LIMIT_LOGIN_USER", "20/1 minute"),
+        ("TESSERA_RATE_LIMIT_INVITES", "0/1m"),
+        ("TESSERA_RATE_LIMIT_AUTH_CODES", "5/1m,burst=0"),
+        ("TESSERA_RATE_LIMIT_REDIS_PREFIX", "has space"),
+        ("TESSERA_LINK_REQUESTS_PER_IP", "-1"),
+    ] {
+        assert_eq!(rejected_by(&[(name, bad)]), name, "{bad}");
+    }
+    let e = load(&[], Some("[rate_limits]\nlogin = \"lots\"\n")).unwrap_err();
+    assert!(
+        e.source_name.starts_with("rate_limits.login in "),
+        "{}",
+        e.source_name
+    );
+    assert!(e.message.contains("N/PERIOD"), "{}", e.message);
+}

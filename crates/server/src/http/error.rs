@@ -5,7 +5,10 @@
 //! client's business (driver errors, bugs) are logged here with the request
 //! and replaced by a generic body, so no internal detail leaks.
 
-use crate::service::{error::Dependency, ServiceError};
+use crate::service::{
+    error::{Dependency, Refusal},
+    ServiceError,
+};
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -25,6 +28,9 @@ pub struct ApiError {
     pub detail: String,
     pub field: Option<&'static str>,
     pub retry_after: Option<u64>,
+    /// A limit's refusal: answered with the `RateLimit-Policy` and
+    /// `RateLimit` fields beside `Retry-After`.
+    pub rate_limit: Option<Box<Refusal>>,
 }
 
 /// The problem document. `request_id` is filled in by the request-id layer.
@@ -52,7 +58,20 @@ impl ApiError {
             detail: detail.into(),
             field: None,
             retry_after: None,
+            rate_limit: None,
         }
+    }
+
+    /// `429` for a limit's refusal, with its fields.
+    pub fn rate_limited(refusal: Box<Refusal>) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            refusal.code,
+            refusal.detail.clone(),
+        );
+        e.retry_after = Some(refusal.retry_after.max(1));
+        e.rate_limit = Some(refusal);
+        e
     }
 
     pub fn unauthorized(detail: &str) -> Self {
@@ -165,6 +184,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Domain(d) => d.into(),
+            ServiceError::RateLimited(refusal) => Self::rate_limited(refusal),
             ServiceError::Unavailable(Dependency::MessageProvider { channel }) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "delivery_failed",
@@ -233,6 +253,17 @@ impl IntoResponse for ApiError {
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(r) = &self.rate_limit {
+            // Both are built from digits, ASCII names and quotes: valid values.
+            for (name, value) in [
+                ("ratelimit-policy", r.policy_field()),
+                ("ratelimit", r.limit_field()),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    res.headers_mut().insert(name, v);
+                }
+            }
         }
         // Kept so the request-id layer can re-render the body with the id.
         res.extensions_mut().insert(problem);

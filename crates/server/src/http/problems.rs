@@ -32,6 +32,8 @@ enum Extra {
     WwwAuthenticate,
     /// `Retry-After: <seconds>`.
     RetryAfter,
+    /// A limit's refusal: `Retry-After`, `RateLimit-Policy` and `RateLimit`.
+    RateLimit,
 }
 
 // One description per status, whichever family declares it, so that an
@@ -42,6 +44,12 @@ const BAD_REQUEST: &str = "`malformed_json`, `invalid_query` or `invalid_path`: 
     `since` after `until`)";
 const UNPROCESSABLE: &str = "`validation_failed` (with `field`): a value breaks a rule; \
     `invalid_request_body`: the body has a wrong type or an unknown field";
+
+/// The IETF fields (draft-ietf-httpapi-ratelimit-headers) every 429 carries.
+const RATELIMIT_POLICY: &str = "The limit that refused: `\"<limiter>\";q=<quota>;w=<window \
+    seconds>`, e.g. `\"login_ip\";q=60;w=60`";
+const RATELIMIT: &str = "Its state: `\"<limiter>\";r=<remaining>;t=<seconds until the quota \
+    is whole again>`, e.g. `\"login_ip\";r=0;t=17`";
 
 /// The CSRF guard's refusal (`http::csrf`), also appended to a 403 an
 /// operation already documents.
@@ -61,6 +69,18 @@ fn problem(status: u16, description: &str, extra: Extra) -> (String, RefOr<Respo
             .schema_type(Type::Integer)
             .minimum(Some(min))
     };
+    let retry_after = || {
+        HeaderBuilder::new()
+            .schema(integer(1.0))
+            .description(Some("Seconds to wait before trying again"))
+            .build()
+    };
+    let text = |description: &str| {
+        HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(description))
+            .build()
+    };
     response = match extra {
         Extra::None => response,
         Extra::WwwAuthenticate => response.header(
@@ -70,13 +90,11 @@ fn problem(status: u16, description: &str, extra: Extra) -> (String, RefOr<Respo
                 .description(Some("`Bearer`"))
                 .build(),
         ),
-        Extra::RetryAfter => response.header(
-            "Retry-After",
-            HeaderBuilder::new()
-                .schema(integer(1.0))
-                .description(Some("Seconds to wait before trying again"))
-                .build(),
-        ),
+        Extra::RetryAfter => response.header("Retry-After", retry_after()),
+        Extra::RateLimit => response
+            .header("Retry-After", retry_after())
+            .header("RateLimit-Policy", text(RATELIMIT_POLICY))
+            .header("RateLimit", text(RATELIMIT)),
     };
     (status.to_string(), RefOr::T(response.build()))
 }
@@ -162,7 +180,9 @@ families! {
     ]
     /// The operation is rate limited or under a quota.
     RateLimited => [
-        (429, "`rate_limited` or `invite_quota_exceeded`; wait `Retry-After` seconds", RetryAfter),
+        (429, "`rate_limited`, `login_throttled` or `invite_quota_exceeded`; wait \
+            `Retry-After` seconds. `RateLimit-Policy` and `RateLimit` name the limit \
+            (`login_ip`, `recovery_ip`, `invite_quota`, …) and its state", RateLimit),
     ]
     /// Browser requests need an allowed origin and a CSRF token.
     CsrfFailed => [

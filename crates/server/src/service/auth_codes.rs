@@ -1,12 +1,15 @@
 //! One-time auth codes (e-mail or SMS second factor, passwordless steps):
 //! create under rate limits, deliver, verify with a per-code attempt limit.
+//! The codes sent per subject and per destination are quotas counted in the
+//! database; sends and checks together also have a request rate per
+//! subject (`TESSERA_RATE_LIMIT_AUTH_CODES`) on the shared engine.
 //!
 //! Order of a send: the code is stored first (unusable: not yet sent), then
 //! handed to the provider, then marked sent together with its
 //! `auth_code.sent` event. A crash between the steps leaves an unusable code
 //! and no event; a delivery failure retires the code and answers 503.
 
-use super::ServiceError;
+use super::{error::Refusal, rate_limit::RateLimits, ServiceError};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -58,7 +61,12 @@ pub struct AuthCodeService {
     keyring: Keyring,
     messenger: Messenger,
     metrics: Arc<Metrics>,
+    rate_limits: Arc<RateLimits>,
 }
+
+/// The request rate's name (metric label, key namespace), and the quota's.
+const REQUESTS: &str = "auth_code_subject";
+const QUOTA: &str = "auth_code_quota";
 
 impl AuthCodeService {
     pub fn new(
@@ -68,6 +76,7 @@ impl AuthCodeService {
         keyring: Keyring,
         messenger: Messenger,
         metrics: Arc<Metrics>,
+        rate_limits: Arc<RateLimits>,
     ) -> Result<Self, CryptoError> {
         Ok(Self {
             hashers: server_keys
@@ -80,7 +89,27 @@ impl AuthCodeService {
             keyring,
             messenger,
             metrics,
+            rate_limits,
         })
+    }
+
+    /// The request rate of `subject`: sends and checks together.
+    async fn admit(&self, subject: &str) -> Result<(), ServiceError> {
+        let rule = self.rate_limits.classes().auth_code_subject;
+        self.rate_limits
+            .admit(REQUESTS, subject, rule.as_ref())
+            .await
+    }
+
+    /// A quota counted in the database refused a code: a 429 with the
+    /// smaller of the two quotas as its policy (which of them was reached
+    /// is not told apart).
+    fn quota_refused(&self, error: &DomainError) -> ServiceError {
+        self.rate_limits.count_refusal(QUOTA);
+        let l = self.limits();
+        let quota = l.per_subject.min(l.per_destination).max(0) as u64;
+        let window = l.window.num_seconds().max(0) as u64;
+        Refusal::quota(error, QUOTA, quota, window).into()
     }
 
     /// The hash binds the code to its id, subject and purpose.
@@ -178,6 +207,7 @@ impl AuthCodeService {
         let subject = validate_subject(&req.subject)?;
         let purpose = validate_purpose(&req.purpose)?;
         let destination = validate_destination(req.channel, &req.destination)?;
+        self.admit(&subject).await?;
         let policy = self.settings.auth_codes;
         let now = tessera_core::ids::now();
         let code = AuthCode {
@@ -213,9 +243,9 @@ impl AuthCodeService {
             .create_auth_code(&new, &self.limits(), &audit("auth_code.create", "success"))
             .await
         {
-            if matches!(e, StoreError::Domain(DomainError::RateLimited { .. })) {
-                self.metrics.rate_limited.inc();
+            if let StoreError::Domain(d @ DomainError::RateLimited { .. }) = &e {
                 tracing::warn!(subject = %mask_subject(&subject), "auth code refused: rate limited");
+                return Err(self.quota_refused(d));
             }
             return Err(e.into());
         }
@@ -285,6 +315,7 @@ impl AuthCodeService {
             return Err(DomainError::invalid("code", "must be 1-16 characters").into());
         }
         tessera_core::text::check("code", presented, tessera_core::text::TextRule::Line)?;
+        self.admit(&subject).await?;
         let lookup = AuthCodeLookup {
             subject: subject.clone(),
             purpose: purpose.clone(),

@@ -3,9 +3,13 @@
 //! 503), two changes raced (a 409), or a bug (a 500). Storage errors are
 //! translated here once, so that a message provider refusing an SMS is no
 //! longer dressed up as a database error. A storage error keeps its own
-//! message (job runs and logs record it as before).
+//! message (job runs and logs record it as before). A limit's refusal
+//! carries what the client is told about the limit ([`Refusal`]).
 
-use tessera_core::DomainError;
+use tessera_core::{
+    gcra::{RateDecision, RateRule},
+    DomainError,
+};
 use tessera_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +27,120 @@ pub enum ServiceError {
     /// A bug or corrupt data; logged, never shown to a client.
     #[error(transparent)]
     Internal(StoreError),
+    /// A rate limit or quota refused the request (a 429 with the
+    /// `RateLimit-Policy`, `RateLimit` and `Retry-After` fields).
+    #[error("{}", .0.detail)]
+    RateLimited(Box<Refusal>),
+}
+
+/// A limit's refusal as the client learns it: the problem's `code` and
+/// detail, and the IETF `RateLimit-Policy` / `RateLimit` fields
+/// (draft-ietf-httpapi-ratelimit-headers): the policy's name (the limiter,
+/// as the `limiter` label of `tokens_rate_limited_total` names it), its
+/// quota and window, what remains and when it is whole again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `rate_limited`, or the code of a database-counted limit
+    /// (`login_throttled`, `invite_quota_exceeded`).
+    pub code: &'static str,
+    pub detail: String,
+    pub policy: String,
+    /// Units per window.
+    pub quota: u64,
+    /// The window, in seconds.
+    pub window: u64,
+    pub remaining: u64,
+    /// Seconds until the quota is whole again.
+    pub reset: u64,
+    /// Seconds until the refused request would be admitted (at least 1).
+    pub retry_after: u64,
+}
+
+impl Refusal {
+    /// A GCRA limit's refusal.
+    pub fn rate(limiter: &str, rule: &RateRule, d: &RateDecision) -> Self {
+        let retry_after = d.retry_after.max(1);
+        Self {
+            code: "rate_limited",
+            detail: format!("too many requests; retry in {retry_after} s"),
+            policy: limiter.to_string(),
+            quota: u64::from(rule.limit()),
+            window: rule.window_secs(),
+            remaining: u64::from(d.remaining),
+            reset: d.reset.max(retry_after),
+            retry_after,
+        }
+    }
+
+    /// The refusal of a limit counted in the database, from its domain
+    /// error (which keeps its code and message) and its policy.
+    pub fn quota(error: &DomainError, policy: &str, quota: u64, window: u64) -> Self {
+        let retry = match error {
+            DomainError::RateLimited { retry_after_secs }
+            | DomainError::LoginThrottled { retry_after_secs }
+            | DomainError::InviteQuotaExceeded {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => 1,
+        };
+        let retry_after = retry.max(1) as u64;
+        Self {
+            code: error.code(),
+            detail: error.to_string(),
+            policy: policy.to_string(),
+            quota,
+            window,
+            remaining: 0,
+            reset: retry_after,
+            retry_after,
+        }
+    }
+
+    /// `RateLimit-Policy`: `"login_ip";q=60;w=60`.
+    pub fn policy_field(&self) -> String {
+        format!(
+            "{};q={};w={}",
+            sf_string(&self.policy),
+            self.quota,
+            self.window
+        )
+    }
+
+    /// `RateLimit`: `"login_ip";r=0;t=17`.
+    pub fn limit_field(&self) -> String {
+        format!(
+            "{};r={};t={}",
+            sf_string(&self.policy),
+            self.remaining,
+            self.reset
+        )
+    }
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(r: Refusal) -> Self {
+        Self::RateLimited(Box::new(r))
+    }
+}
+
+/// A structured-field string (RFC 8941): quoted, `\` and `"` escaped, and
+/// anything outside printable ASCII replaced, so a policy named by a
+/// client (a token's limit) can never break the header.
+fn sf_string(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// What was unavailable.
@@ -89,6 +207,35 @@ mod tests {
             ServiceError::from(StoreError::BadUrl),
             ServiceError::Internal(StoreError::BadUrl)
         ));
+    }
+
+    #[test]
+    fn refusals_render_the_ratelimit_fields() {
+        let rule: RateRule = "60/1m".parse().unwrap();
+        let d = RateDecision {
+            allowed: false,
+            limit: 60,
+            remaining: 0,
+            reset: 17,
+            retry_after: 2,
+        };
+        let r = Refusal::rate("login_ip", &rule, &d);
+        assert_eq!(r.policy_field(), "\"login_ip\";q=60;w=60");
+        assert_eq!(r.limit_field(), "\"login_ip\";r=0;t=17");
+        assert_eq!((r.code, r.retry_after), ("rate_limited", 2));
+        let e = ServiceError::from(r);
+        assert_eq!(e.to_string(), "too many requests; retry in 2 s");
+        let q = Refusal::quota(
+            &DomainError::LoginThrottled {
+                retry_after_secs: 30,
+            },
+            "login_failures_user",
+            10,
+            900,
+        );
+        assert_eq!(q.code, "login_throttled");
+        assert_eq!(q.limit_field(), "\"login_failures_user\";r=0;t=30");
+        assert_eq!(sf_string("a\"b\\c\u{e9}\n"), "\"a\\\"b\\\\c??\"");
     }
 
     #[test]

@@ -22,18 +22,14 @@ use tessera_core::{
     audit::{Actor, AuditEntry, RequestContext},
     crypto::Keyring,
     event::OutboxEvent,
+    gcra::RateRule,
     ids::{is_valid_id, new_id},
-    rate_limit::Limit,
     DomainError, SecretString,
 };
 use tessera_store::{NewToken, Page, SecretChange, Store, TokenChange, TokenQuery};
 use utoipa::ToSchema;
 
-use super::{
-    background::BackgroundWriter,
-    rate_limit::{MemoryLimiter, RateLimiter},
-    verify_cache::VerifyCache,
-};
+use super::{background::BackgroundWriter, rate_limit::RateLimits, verify_cache::VerifyCache};
 use crate::{config::TokenSettings, metrics::Metrics};
 
 /// A token together with its raw secret: returned only by create and rotate.
@@ -142,9 +138,10 @@ pub struct TokenService {
     cache: VerifyCache,
     background: Arc<BackgroundWriter>,
     pub(crate) metrics: Arc<Metrics>,
-    /// Failed verifications per client IP from unauthenticated callers.
-    limiter: Arc<dyn RateLimiter>,
-    failure_limit: Limit,
+    /// Failed verifications per client IP from unauthenticated callers
+    /// (a failure limit on the shared engine), and the per-token limits.
+    pub(crate) limits: Arc<RateLimits>,
+    failure_rule: Option<RateRule>,
 }
 
 const VERIFY_CACHE_CAPACITY: usize = 100_000;
@@ -159,11 +156,12 @@ impl TokenService {
     ) -> Self {
         Self {
             cache: VerifyCache::new(settings.verify_cache_ttl, VERIFY_CACHE_CAPACITY),
-            failure_limit: Limit::new(
-                i64::from(settings.verify_failure_limit_per_minute),
-                chrono::Duration::seconds(60),
-            ),
-            limiter: Arc::new(MemoryLimiter::new()),
+            failure_rule: RateRule::new(
+                settings.verify_failure_limit_per_minute,
+                std::time::Duration::from_secs(60),
+            )
+            .ok(),
+            limits: Arc::new(RateLimits::in_process(metrics.clone())),
             store,
             settings,
             successor_keyring,
@@ -172,9 +170,10 @@ impl TokenService {
         }
     }
 
-    /// Replaces the per-replica failure limiter, e.g. with one that replicas share.
-    pub fn with_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
-        self.limiter = limiter;
+    /// Uses the shared rate-limit engine (`Services::rate_limits`) instead
+    /// of a process-local one of its own.
+    pub fn with_rate_limits(mut self, limits: Arc<RateLimits>) -> Self {
+        self.limits = limits;
         self
     }
 

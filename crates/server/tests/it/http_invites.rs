@@ -182,7 +182,7 @@ async fn the_whole_flow(db: TestDb) {
         "tokens_invites_created_total",
         "tokens_invites_used_total 1",
         "tokens_invites_revoked_total 1",
-        "tokens_rate_limited_total 1",
+        "tokens_rate_limited_total{limiter=\"invite_quota\"} 1",
     ] {
         assert!(m.contains(name), "{name} missing");
     }

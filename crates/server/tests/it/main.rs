@@ -33,6 +33,8 @@ mod link_secrets;
 mod login_throttle;
 mod mail_templates;
 mod openapi;
+mod rate_limit_store;
+mod rate_limits;
 mod recovery;
 mod recovery_browser;
 mod recovery_rules;
@@ -77,6 +79,8 @@ fn main() -> std::process::ExitCode {
         mail_templates::trials(),
         login_throttle::trials(),
         openapi::trials(),
+        rate_limit_store::trials(),
+        rate_limits::trials(),
         recovery::trials(),
         recovery_browser::trials(),
         recovery_rules::trials(),

@@ -94,7 +94,7 @@ pub async fn login_mfa(
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "sessions",
     request_body = RefreshRequest,
     responses(
-        (status = 200, body = IssuedSession), JsonBody, Unavailable,
+        (status = 200, body = IssuedSession), JsonBody, RateLimited, Unavailable,
         (status = 401, body = Problem, content_type = "application/problem+json",
             description = "`invalid_grant`: unknown, expired, revoked or already used")
     ))]
@@ -108,6 +108,7 @@ pub async fn refresh(
         .refresh(
             body.refresh_token.expose(),
             body.client_id.as_deref(),
+            audit.client.ip,
             audit.context(),
         )
         .await?;
@@ -158,7 +159,7 @@ fn oauth_error(status: StatusCode, error: &'static str) -> Response {
     responses(
         (status = 200, body = OAuthTokenResponse),
         (status = 400, body = OAuthError, description = "`invalid_request`, `invalid_grant` or `unsupported_grant_type`"),
-        Unavailable
+        RateLimited, Unavailable
     ))]
 pub async fn oauth_token(
     State(state): State<AppState>,
@@ -181,7 +182,12 @@ pub async fn oauth_token(
     };
     let result = state
         .sessions()
-        .refresh(token.expose(), form.client_id.as_deref(), audit.context())
+        .refresh(
+            token.expose(),
+            form.client_id.as_deref(),
+            audit.client.ip,
+            audit.context(),
+        )
         .await;
     match result {
         Ok(issued) => Json(OAuthTokenResponse::from(issued)).into_response(),

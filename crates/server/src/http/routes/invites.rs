@@ -44,7 +44,9 @@ fn attempt<'a>(
             description = "`forbidden`: the token lacks the admin scope; `invite_not_allowed`: the issuer's role may not grant this role"),
         (status = 429, body = Problem, content_type = "application/problem+json",
             description = "`invite_quota_exceeded`: the issuer's daily quota is spent; wait `Retry-After` seconds",
-            headers(("Retry-After" = u64, description = "Seconds until the oldest invite in the window ages out")))
+            headers(("Retry-After" = u64, description = "Seconds until the oldest invite in the window ages out"),
+                ("RateLimit-Policy" = String, description = "`\"invite_quota\";q=<daily quota>;w=86400`"),
+                ("RateLimit" = String, description = "`\"invite_quota\";r=0;t=<seconds>`")))
     ))]
 pub async fn create_invite(
     State(state): State<AppState>,

@@ -253,7 +253,7 @@ pub async fn send_auth_code(
 /// Check a one-time code: single use, a few attempts, ten minutes.
 #[utoipa::path(post, path = "/v1/auth-codes/verify", tag = "mfa", security(("bearer" = [])),
     request_body = VerifyAuthCodeRequest,
-    responses((status = 200, body = CheckResult), Scoped, JsonBody, Unavailable))]
+    responses((status = 200, body = CheckResult), Scoped, JsonBody, RateLimited, Unavailable))]
 pub async fn verify_auth_code(
     State(state): State<AppState>,
     caller: Require<AnyOf<(MfaScope, AdminScope)>>,

@@ -11,43 +11,65 @@
 //! were counted as failures. A legitimate client stuck behind a throttled
 //! address finds the reason (`throttled`) in the log and the audit log.
 
-use chrono::Duration;
+use std::time::Duration;
+
 use tessera_core::{
-    audit::RequestContext,
-    client::ClientAuthFailure,
-    rate_limit::{Limit, LimitKey},
+    audit::RequestContext, client::ClientAuthFailure, gcra::RateRule, rate_limit::LimitKey,
 };
 
 use super::{ClientCredentials, ClientService};
-use crate::service::failure_audit::{FailureKind, VerifyFailureEvent};
+use crate::service::{
+    failure_audit::{FailureKind, VerifyFailureEvent},
+    rate_limit::Admission,
+};
+
+/// The failure limit's name (metric label, key namespace).
+const LIMITER: &str = "client_auth_failures_ip";
 
 impl ClientService {
-    fn failure_limit(&self) -> Limit {
-        Limit::new(
-            i64::from(self.settings.auth_failure_limit_per_minute),
-            Duration::seconds(60),
-        )
+    /// `None` when the limit is off (0).
+    fn failure_rule(&self) -> Option<RateRule> {
+        let per_minute = self.settings.auth_failure_limit_per_minute;
+        RateRule::new(per_minute, Duration::from_secs(60)).ok()
     }
 
-    /// Whether the caller's address is over the failure limit. A limiter
-    /// that cannot be asked lets the request through (the memory limiter
-    /// never fails; a shared one failing must not stop every client).
-    pub(super) async fn throttled(&self, credentials: &ClientCredentials) -> bool {
+    /// `None` when the caller's address is over the failure limit (counted
+    /// as a refusal); else the admission to settle. The engine never fails:
+    /// with Redis down it decides in process.
+    pub(super) async fn admit(&self, credentials: &ClientCredentials) -> Option<Admission> {
         let Some(ip) = credentials.client_ip else {
-            return false;
+            return Some(Admission::default());
         };
-        match self
-            .limiter
-            .check(&LimitKey::client(ip), self.failure_limit())
-            .await
-        {
-            Ok(decision) => !decision.is_allowed(),
-            Err(_) => false,
-        }
+        let key = LimitKey::client(ip).to_string();
+        let rule = self.failure_rule();
+        (self
+            .limits
+            .failures_allowed(LIMITER, &key, rule.as_ref())
+            .await)
+            .ok()
     }
 
-    /// Logs, counts and aggregates one failure; only a guess (see
-    /// [`is_a_guess`]) counts against the caller's limit.
+    /// Counts the attempt against the caller's address when it was a guess
+    /// (see [`is_a_guess`]); gives its reservation back otherwise.
+    pub(super) async fn settle<T>(
+        &self,
+        credentials: &ClientCredentials,
+        admission: Admission,
+        result: &Result<T, ClientAuthFailure>,
+    ) {
+        let Some(ip) = credentials.client_ip else {
+            return;
+        };
+        let failed = matches!(result, Err(reason) if is_a_guess(*reason));
+        let key = LimitKey::client(ip).to_string();
+        let rule = self.failure_rule();
+        (self.limits)
+            .settle(LIMITER, &key, rule.as_ref(), admission, failed)
+            .await;
+    }
+
+    /// Logs, counts and aggregates one failure (its count against the
+    /// caller's limit is [`ClientService::settle`]'s).
     pub(super) async fn record_failure(
         &self,
         credentials: &ClientCredentials,
@@ -81,14 +103,6 @@ impl ClientService {
                 request_id = ctx.request_id.as_deref(),
                 "client authentication failed"
             );
-        }
-        if let (Some(ip), true) = (credentials.client_ip, is_a_guess(reason)) {
-            // Never fails for the memory limiter; a shared one that is
-            // down only loses this count.
-            let _ = self
-                .limiter
-                .record(&LimitKey::client(ip), self.failure_limit())
-                .await;
         }
         let event = VerifyFailureEvent {
             client_ip: credentials.client_ip,

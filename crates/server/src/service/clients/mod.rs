@@ -27,7 +27,7 @@ pub use credentials::{ClientCredentials, ClientSecret, PresentedSecret};
 pub use registry::{ClientPage, CreateClient, IssuedSecret, UpdateClient};
 
 use self::cache::{Lookup, RegistryCache};
-use super::{background::BackgroundWriter, rate_limit::RateLimiter};
+use super::{background::BackgroundWriter, rate_limit::RateLimits};
 use crate::{config::ClientSettings, metrics::Metrics};
 
 /// The keyed-hash purpose of client secrets (stored and static alike).
@@ -43,8 +43,8 @@ pub struct ClientService {
     store: Arc<dyn Store>,
     /// Registry clients as authentication needs them (see `cache`).
     cache: RegistryCache,
-    /// Failed authentications per client IP.
-    limiter: Arc<dyn RateLimiter>,
+    /// Failed authentications per client IP (a failure limit).
+    limits: Arc<RateLimits>,
     /// Writes the aggregated audit rows of failed authentications.
     background: Arc<BackgroundWriter>,
 }
@@ -55,6 +55,8 @@ pub struct ClientDeps {
     pub store: Arc<dyn Store>,
     pub background: Arc<BackgroundWriter>,
     pub metrics: Arc<Metrics>,
+    /// The shared rate-limit engine (the failure limit per client IP).
+    pub rate_limits: Arc<RateLimits>,
     /// How long a registry client is trusted from memory (the verify
     /// cache's TTL): the bound on how late another replica's change is
     /// seen while the invalidation log cannot be read.
@@ -78,7 +80,7 @@ impl ClientService {
             metrics: deps.metrics,
             store: deps.store,
             cache: RegistryCache::new(deps.cache_ttl),
-            limiter: Arc::new(super::rate_limit::MemoryLimiter::new()),
+            limits: deps.rate_limits,
             background: deps.background,
         }
     }
@@ -108,16 +110,19 @@ impl ClientService {
         needed: Capability,
         ctx: &RequestContext,
     ) -> Result<ClientIdentity, ClientAuthFailure> {
-        let result = if self.throttled(credentials).await {
-            Err(ClientAuthFailure::Throttled)
-        } else {
-            self.identify(credentials).await.and_then(|client| {
-                if client.can(needed) {
-                    Ok(client)
-                } else {
-                    Err(ClientAuthFailure::NotPermitted)
-                }
-            })
+        let result = match self.admit(credentials).await {
+            None => Err(ClientAuthFailure::Throttled),
+            Some(admission) => {
+                let result = self.identify(credentials).await.and_then(|client| {
+                    if client.can(needed) {
+                        Ok(client)
+                    } else {
+                        Err(ClientAuthFailure::NotPermitted)
+                    }
+                });
+                self.settle(credentials, admission, &result).await;
+                result
+            }
         };
         match result {
             // Not the client's failure; logged where it happened.

@@ -4,6 +4,7 @@
 //! and log every attempt (asynchronously, except the redemption itself).
 
 mod input;
+mod limits;
 mod new_user;
 
 use std::{net::IpAddr, sync::Arc, time::Instant};
@@ -18,9 +19,9 @@ use tessera_core::{
     email::normalize_email,
     error::Entity,
     event::OutboxEvent,
+    gcra::RateRule,
     ids::{is_valid_id, new_id, validate_subject},
     invite::{generate_code, normalize_code, Grants, Invite, InviteFailure, Issuer},
-    rate_limit::{Limit, LimitKey},
     DomainError,
 };
 use tessera_store::{
@@ -28,11 +29,7 @@ use tessera_store::{
 };
 
 use self::input::{check_given_email, validate_grant_scopes, validate_issuer, validate_role};
-use super::{
-    background::BackgroundWriter,
-    rate_limit::{MemoryLimiter, RateLimiter},
-    ServiceError,
-};
+use super::{background::BackgroundWriter, rate_limit::RateLimits, ServiceError};
 use crate::{config::InviteSettings, metrics::Metrics};
 
 /// When an invite should expire, as requested.
@@ -65,9 +62,9 @@ pub struct InviteService {
     /// Current key first; older keys keep codes issued before a rotation valid.
     hashers: Vec<KeyedHasher>,
     outbox_keyring: Keyring,
-    /// Guess-like failures per client address (brute-force defence).
-    limiter: Arc<dyn RateLimiter>,
-    failure_limit: Limit,
+    /// Requests and guess-like failures per client address (see `limits`).
+    limits: Arc<RateLimits>,
+    failure_rule: Option<RateRule>,
     background: Arc<BackgroundWriter>,
     metrics: Arc<Metrics>,
     signup_links: Option<super::links::LinkService>,
@@ -89,11 +86,12 @@ impl InviteService {
                 .iter()
                 .map(|k| KeyedHasher::new(k, HASH_PURPOSE))
                 .collect::<Result<_, _>>()?,
-            limiter: Arc::new(MemoryLimiter::new()),
-            failure_limit: Limit::new(
-                i64::from(settings.failure_limit_per_minute),
-                Duration::seconds(60),
-            ),
+            limits: Arc::new(RateLimits::in_process(metrics.clone())),
+            failure_rule: RateRule::new(
+                settings.failure_limit_per_minute,
+                std::time::Duration::from_secs(60),
+            )
+            .ok(),
             store,
             settings,
             outbox_keyring,
@@ -176,8 +174,7 @@ impl InviteService {
             .await
         {
             Err(StoreError::Domain(e @ DomainError::InviteQuotaExceeded { .. })) => {
-                self.metrics.rate_limited.inc();
-                Err(e.into())
+                Err(self.quota_refused(&e))
             }
             Err(e) => Err(e.into()),
             Ok(()) => {
@@ -375,53 +372,6 @@ impl InviteService {
         Ok((invite, true))
     }
 
-    /// Replaces the per-replica failure limiter, e.g. with one that replicas share.
-    pub fn with_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
-        self.limiter = limiter;
-        self
-    }
-
-    /// Counts a failed attempt: metrics always; toward the client's limit
-    /// only for failures that suggest guessing (an unknown code or e-mail),
-    /// not for a correct code that is merely used up, expired or revoked.
-    async fn record_failure(&self, reason: &'static str, attempt: &Attempt<'_>) {
-        self.metrics
-            .validation_fail
-            .with_label_values(&["invite", reason])
-            .inc();
-        let Some(key) = failure_key(attempt) else {
-            return;
-        };
-        if matches!(reason, "NOT_FOUND" | "MALFORMED" | "EMAIL_MISMATCH")
-            && self.limiter.record(&key, self.failure_limit).await.is_err()
-        {
-            tracing::warn!("the invite failure limiter is unavailable; a failure was not counted");
-        }
-    }
-
-    /// 429 while the client is over its failure limit. A limiter that cannot
-    /// answer lets the attempt through: the limit is defence in depth, the
-    /// 80-bit code space is the protection, and an outage must not lock out
-    /// every honest user.
-    async fn check_limit(&self, attempt: &Attempt<'_>) -> Result<(), ServiceError> {
-        let Some(key) = failure_key(attempt) else {
-            return Ok(());
-        };
-        let decision = match self.limiter.check(&key, self.failure_limit).await {
-            Ok(decision) => decision,
-            Err(e) => {
-                tracing::warn!(error = %e, "invite failure limiter unavailable; allowing the attempt");
-                return Ok(());
-            }
-        };
-        decision.into_result().map_err(|retry| {
-            self.metrics.rate_limited.inc();
-            ServiceError::from(DomainError::RateLimited {
-                retry_after_secs: retry,
-            })
-        })
-    }
-
     /// The canonical code, or a 422 (counted as a failed attempt).
     async fn canonical(
         &self,
@@ -433,7 +383,7 @@ impl InviteService {
         if let Some(canonical) = normalize_code(code) {
             return Ok(canonical);
         }
-        self.record_failure("MALFORMED", attempt).await;
+        self.record_failure("MALFORMED");
         self.log_usage(None, action, "MALFORMED", subject, attempt);
         Err(DomainError::invalid(
             "code",
@@ -466,9 +416,25 @@ impl InviteService {
         email: Option<&str>,
         attempt: &Attempt<'_>,
     ) -> Result<Result<Invite, InviteFailure>, ServiceError> {
-        let started = Instant::now();
         check_given_email(email)?;
-        self.check_limit(attempt).await?;
+        let admission = self.check_limit(attempt).await?;
+        let outcome = self.validate_admitted(code, email, attempt).await;
+        let guessed = match &outcome {
+            Ok(Ok(_)) => false,
+            Ok(Err(f)) => limits::is_guess(*f),
+            Err(e) => limits::guessed_error(e),
+        };
+        self.settle(attempt, admission, guessed).await;
+        outcome
+    }
+
+    async fn validate_admitted(
+        &self,
+        code: &str,
+        email: Option<&str>,
+        attempt: &Attempt<'_>,
+    ) -> Result<Result<Invite, InviteFailure>, ServiceError> {
+        let started = Instant::now();
         let canonical = self.canonical(code, "validate", None, attempt).await?;
         let found = self
             .store
@@ -488,7 +454,7 @@ impl InviteService {
                 Ok(i)
             }
             Err((f, id)) => {
-                self.record_failure(f.as_str(), attempt).await;
+                self.record_failure(f.as_str());
                 self.log_usage(id, "validate", f.as_str(), None, attempt);
                 Err(f)
             }
@@ -508,8 +474,21 @@ impl InviteService {
         attempt: &Attempt<'_>,
     ) -> Result<Invite, ServiceError> {
         check_given_email(email)?;
-        self.check_limit(attempt).await?;
         let subject = validate_subject(subject)?;
+        let admission = self.check_limit(attempt).await?;
+        let outcome = self.redeem_admitted(code, subject, email, attempt).await;
+        let guessed = outcome.as_ref().is_err_and(limits::guessed_error);
+        self.settle(attempt, admission, guessed).await;
+        outcome
+    }
+
+    async fn redeem_admitted(
+        &self,
+        code: &str,
+        subject: String,
+        email: Option<&str>,
+        attempt: &Attempt<'_>,
+    ) -> Result<Invite, ServiceError> {
         let canonical = self
             .canonical(code, "redeem", Some(&subject), attempt)
             .await?;
@@ -532,18 +511,12 @@ impl InviteService {
                 Ok(invite)
             }
             Err((failure, id)) => {
-                self.record_failure(failure.as_str(), attempt).await;
+                self.record_failure(failure.as_str());
                 self.log_usage(id, "redeem", failure.as_str(), Some(&subject), attempt);
                 Err(DomainError::InviteUnusable(failure).into())
             }
         }
     }
-}
-
-/// What guess-like failures are counted per: the client address (IPv6 by
-/// its /64), when known (a console attempt has none and is not limited).
-fn failure_key(attempt: &Attempt<'_>) -> Option<LimitKey> {
-    attempt.client_ip.map(LimitKey::client)
 }
 
 /// A change that sets one timestamp once: its audit action, what it does to
@@ -576,25 +549,4 @@ enum IfDeleted {
     NotFound,
     /// Return it as it is (a repeated delete).
     Unchanged,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn failures_count_per_client_address_and_not_without_one() {
-        let context = RequestContext::default;
-        let ip: IpAddr = "203.0.113.1".parse().unwrap();
-        let from = |client_ip| Attempt {
-            client_ip,
-            context: &context,
-        };
-        assert_eq!(failure_key(&from(Some(ip))), Some(LimitKey::client(ip)));
-        assert_eq!(
-            failure_key(&from(None)),
-            None,
-            "no client address, no limit"
-        );
-    }
 }

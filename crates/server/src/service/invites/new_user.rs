@@ -24,10 +24,22 @@ impl InviteService {
     pub async fn redeem_for_new_user(
         &self,
         code: &str,
+        user: User,
+        attempt: &Attempt<'_>,
+    ) -> Result<(Invite, User), ServiceError> {
+        let admission = self.check_limit(attempt).await?;
+        let outcome = self.create_redeeming(code, user, attempt).await;
+        let guessed = outcome.as_ref().is_err_and(super::limits::guessed_error);
+        self.settle(attempt, admission, guessed).await;
+        outcome
+    }
+
+    async fn create_redeeming(
+        &self,
+        code: &str,
         mut user: User,
         attempt: &Attempt<'_>,
     ) -> Result<(Invite, User), ServiceError> {
-        self.check_limit(attempt).await?;
         let canonical = self
             .canonical(code, "redeem", Some(&user.id), attempt)
             .await?;
@@ -59,7 +71,7 @@ impl InviteService {
             }
             Err((failure, id)) => {
                 drop(tx);
-                self.record_failure(failure.as_str(), attempt).await;
+                self.record_failure(failure.as_str());
                 self.log_usage(id, "redeem", failure.as_str(), Some(&user.id), attempt);
                 Err(DomainError::InviteUnusable(failure).into())
             }

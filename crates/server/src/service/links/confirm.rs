@@ -16,7 +16,7 @@ use tessera_core::{
 
 use super::{
     request::{event_type, link_record, Stage},
-    LinkService,
+    LimitOf, LinkService,
 };
 use crate::service::ServiceError;
 
@@ -48,8 +48,7 @@ impl LinkService {
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let kind = LinkKind::PasswordReset;
-        let limit = self.settings().confirms_per_ip;
-        self.admit_client(&self.0.confirms_per_ip, req.client_ip, limit)
+        self.admit_client(kind, LimitOf::Confirms, req.client_ip)
             .await?;
         let link = self.usable_link(kind, req.token.expose(), ctx).await?;
         let deps = &self.0.deps;
@@ -116,8 +115,7 @@ impl LinkService {
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let kind = LinkKind::EmailVerification;
-        let limit = self.settings().confirms_per_ip;
-        self.admit_client(&self.0.confirms_per_ip, client_ip, limit)
+        self.admit_client(kind, LimitOf::Confirms, client_ip)
             .await?;
         let link = self.usable_link(kind, token.expose(), ctx).await?;
         let now = tessera_core::ids::now();

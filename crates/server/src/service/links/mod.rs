@@ -7,7 +7,9 @@
 //! tells whether an account exists. A confirmation hashes the presented
 //! secret (or, for an unknown id, a dummy) on the bounded password pool, and
 //! uses the link with one conditional update inside the transaction that
-//! makes the change, so a link works exactly once.
+//! makes the change, so a link works exactly once. The request and
+//! confirmation limits are request rates on the shared engine, counted
+//! apart per kind of link (`recovery_*`, `verification_*`).
 
 mod confirm;
 mod mail;
@@ -16,10 +18,7 @@ mod request;
 use std::{net::IpAddr, sync::Arc};
 
 use tessera_core::{
-    crypto::KeyedHasher,
-    rate_limit::{Decision, Limit, LimitKey},
-    user_link::LinkKind,
-    DomainError,
+    crypto::KeyedHasher, gcra::RateRule, rate_limit::LimitKey, user_link::LinkKind,
 };
 use tessera_store::Store;
 use tokio::sync::Semaphore;
@@ -27,12 +26,7 @@ use tokio::sync::Semaphore;
 pub use confirm::ConfirmReset;
 pub use request::LinkRequest;
 
-use super::{
-    passwords::Passwords,
-    rate_limit::{MemoryLimiter, RateLimiter},
-    sessions::SessionService,
-    ServiceError,
-};
+use super::{passwords::Passwords, rate_limit::RateLimits, sessions::SessionService, ServiceError};
 use crate::{config::LinkSettings, messaging::Messenger, metrics::Metrics};
 
 /// The purpose of the keyed hash that turns an e-mail address into its
@@ -52,33 +46,39 @@ pub struct LinkDeps {
     pub messenger: Messenger,
     pub address_hasher: KeyedHasher,
     pub metrics: Arc<Metrics>,
+    /// The shared rate-limit engine.
+    pub rate_limits: Arc<RateLimits>,
     /// Named in the mails (`TESSERA_TOTP_ISSUER`'s display name).
     pub issuer: String,
 }
 
-/// The request limiters of one kind of link. Each kind counts apart, so
-/// asking for a reset does not use up the verification requests.
-struct KindLimiters {
-    requests_per_ip: MemoryLimiter,
-    requests_per_address: MemoryLimiter,
+/// Which of a kind's limits.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum LimitOf {
+    /// Requests per client IP.
+    Requests,
+    /// Requests per e-mail address.
+    Address,
+    /// Confirmations per client IP.
+    Confirms,
 }
 
-impl KindLimiters {
-    fn new() -> Self {
-        Self {
-            requests_per_ip: MemoryLimiter::new(),
-            requests_per_address: MemoryLimiter::new(),
-        }
+/// The limiter's name (metric label, key namespace). Each kind counts
+/// apart, so asking for a reset does not use up the verification requests.
+fn limiter(kind: LinkKind, which: LimitOf) -> &'static str {
+    match (kind, which) {
+        (LinkKind::PasswordReset, LimitOf::Requests) => "recovery_ip",
+        (LinkKind::PasswordReset, LimitOf::Address) => "recovery_address",
+        // Confirmations of both kinds count together: each costs a slow hash.
+        (_, LimitOf::Confirms) => "link_confirm_ip",
+        (LinkKind::EmailVerification, LimitOf::Requests) => "verification_ip",
+        (LinkKind::EmailVerification, LimitOf::Address) => "verification_address",
     }
 }
 
 struct Inner {
     deps: LinkDeps,
     settings: LinkSettings,
-    reset_limits: KindLimiters,
-    verification_limits: KindLimiters,
-    /// Confirmations of both kinds count together: each costs a slow hash.
-    confirms_per_ip: MemoryLimiter,
     /// Background work of requests (a flood may fill it; then requests are
     /// dropped, and counted).
     in_flight: Arc<Semaphore>,
@@ -100,9 +100,6 @@ impl LinkService {
         Self(Arc::new(Inner {
             deps,
             settings,
-            reset_limits: KindLimiters::new(),
-            verification_limits: KindLimiters::new(),
-            confirms_per_ip: MemoryLimiter::new(),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             notices: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }))
@@ -122,13 +119,6 @@ impl LinkService {
         }
     }
 
-    fn limits(&self, kind: LinkKind) -> &KindLimiters {
-        match kind {
-            LinkKind::PasswordReset => &self.0.reset_limits,
-            LinkKind::EmailVerification => &self.0.verification_limits,
-        }
-    }
-
     /// Counts one outcome of a link of `kind` (see `metrics::LINK_OUTCOMES`).
     fn count(&self, kind: LinkKind, outcome: &str) {
         let metrics = &self.0.deps.metrics;
@@ -139,37 +129,34 @@ impl LinkService {
         counter.with_label_values(&[outcome]).inc();
     }
 
-    /// Counts one event under `key` and says whether it was within `limit`;
-    /// `Err(retry after)` when not. A limiter that cannot be asked lets the
-    /// event through: these limits slow guessing, they are not the lock.
-    async fn admit(
-        &self,
-        limiter: &dyn RateLimiter,
-        key: &LimitKey,
-        limit: Limit,
-    ) -> Result<(), i64> {
-        match limiter.check(key, limit).await {
-            Ok(Decision::Deny { retry_after_secs }) => {
-                self.0.deps.metrics.rate_limited.inc();
-                Err(retry_after_secs)
-            }
-            Ok(Decision::Allow) | Err(_) => {
-                let _ = limiter.record(key, limit).await;
-                Ok(())
-            }
+    fn rule(&self, which: LimitOf) -> Option<&RateRule> {
+        let s = self.settings();
+        match which {
+            LimitOf::Requests => s.requests_per_ip.as_ref(),
+            LimitOf::Address => s.requests_per_address.as_ref(),
+            LimitOf::Confirms => s.confirms_per_ip.as_ref(),
         }
     }
 
-    /// The per-IP limit of a route: `429 rate_limited` past it.
+    /// Counts one event of `kind` under `key`, or refuses it (`429
+    /// rate_limited` with the `RateLimit` fields). The engine never fails:
+    /// with Redis down it decides in process.
+    async fn admit(&self, kind: LinkKind, which: LimitOf, key: &str) -> Result<(), ServiceError> {
+        let limits = &self.0.deps.rate_limits;
+        limits
+            .admit(limiter(kind, which), key, self.rule(which))
+            .await
+    }
+
+    /// The per-IP limit of a route (none without a client address).
     async fn admit_client(
         &self,
-        limiter: &dyn RateLimiter,
+        kind: LinkKind,
+        which: LimitOf,
         ip: Option<IpAddr>,
-        limit: Limit,
     ) -> Result<(), ServiceError> {
         let Some(ip) = ip else { return Ok(()) };
-        self.admit(limiter, &LimitKey::client(ip), limit)
+        self.admit(kind, which, &LimitKey::client(ip).to_string())
             .await
-            .map_err(|retry_after_secs| DomainError::RateLimited { retry_after_secs }.into())
     }
 }

@@ -8,12 +8,11 @@ use serde_json::json;
 use tessera_core::{
     audit::{Actor, AuditEntry, RequestContext},
     event::OutboxEvent,
-    rate_limit::LimitKey,
     user::{mask_user_id, normalize_user_email, User},
     user_link::{LinkKind, NewLinkToken, UserLink},
 };
 
-use super::LinkService;
+use super::{LimitOf, LinkService};
 use crate::service::ServiceError;
 
 /// `POST /recover` or `POST /verify-email`.
@@ -84,8 +83,7 @@ impl LinkService {
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let email = normalize_user_email(&req.email)?;
-        let limit = self.settings().requests_per_ip;
-        self.admit_client(&self.limits(kind).requests_per_ip, req.client_ip, limit)
+        self.admit_client(kind, LimitOf::Requests, req.client_ip)
             .await?;
         let Ok(permit) = self.0.in_flight.clone().try_acquire_owned() else {
             self.count(kind, "dropped");
@@ -111,10 +109,8 @@ impl LinkService {
         accept_language: Option<String>,
         ctx: &RequestContext,
     ) {
-        let key = LimitKey::Destination(self.0.deps.address_hasher.hash_hex(email.as_bytes()));
-        let limit = self.settings().requests_per_address;
-        let limiter = &self.limits(kind).requests_per_address;
-        if self.admit(limiter, &key, limit).await.is_err() {
+        let key = self.0.deps.address_hasher.hash_hex(email.as_bytes());
+        if self.admit(kind, LimitOf::Address, &key).await.is_err() {
             self.count(kind, "throttled");
             return;
         }

@@ -111,6 +111,11 @@ impl MfaService {
         self.settings.lockout.lockout.num_seconds()
     }
 
+    /// Wrong codes before a subject is locked.
+    pub fn lockout_max_failures(&self) -> i64 {
+        self.settings.lockout.max_failures
+    }
+
     fn keyring(&self) -> Result<&Keyring, DomainError> {
         self.keyring.as_ref().ok_or(DomainError::NotConfigured {
             feature: "totp",

@@ -5,7 +5,9 @@
 //! account, and per client IP), so parallel guesses cannot get past the
 //! limit on any replica. An unknown e-mail, a wrong password and a disabled
 //! account take the same path and the same time (a dummy hash is checked),
-//! and get the same answer.
+//! and get the same answer. Before any of it, the request rates per client
+//! IP and per account (`[rate_limits]`, GCRA) are counted: they bound the
+//! password hashing a flood can cause, on every replica.
 
 use std::net::IpAddr;
 
@@ -16,6 +18,7 @@ use tessera_core::{
     audit::{Actor, RequestContext},
     ids::{is_valid_id, new_id},
     mfa::{DeviceStatus, MfaFailure},
+    rate_limit::LimitKey,
     session::{grant_scope, CHALLENGE_TTL_SECS},
     user::{normalize_user_email, User},
     DomainError, SecretString,
@@ -24,7 +27,7 @@ use tessera_store::{AttemptKey, LoginChallenge, ThrottleRule};
 use utoipa::ToSchema;
 
 use super::{events, IssuedSession, SessionService, SessionSpec};
-use crate::service::ServiceError;
+use crate::service::{error::Refusal, ServiceError};
 
 #[derive(Debug)]
 pub struct LoginRequest {
@@ -83,6 +86,7 @@ impl SessionService {
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, ServiceError> {
         let email = normalize_user_email(&req.email)?;
+        self.admit_login(&email, req.client_ip).await?;
         let keys = attempt_keys(&email, req.client_ip);
         let now = tessera_core::ids::now();
         let user = self.reserve(&keys, now, ctx).await?;
@@ -123,6 +127,22 @@ impl SessionService {
             .await
     }
 
+    /// The login request rates: per client IP, then per account (known or
+    /// not, so the answer tells nothing about accounts).
+    async fn admit_login(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ServiceError> {
+        let limits = &self.rate_limits;
+        let classes = limits.classes();
+        if let Some(ip) = ip {
+            let key = LimitKey::client(ip).to_string();
+            limits
+                .admit("login_ip", &key, classes.login_ip.as_ref())
+                .await?;
+        }
+        limits
+            .admit("login_user", email, classes.login_user.as_ref())
+            .await
+    }
+
     /// Reserves one attempt under each key (account first, then IP: one
     /// order everywhere), and reads the account in the same transaction.
     async fn reserve(
@@ -134,14 +154,17 @@ impl SessionService {
         let (account_rule, ip_rule) = self.rules();
         let mut tx = self.store.begin_write().await?;
         for key in keys {
-            let rule = match key {
-                AttemptKey::Account(_) => account_rule,
-                AttemptKey::Ip(_) => ip_rule,
+            let (rule, policy) = match key {
+                AttemptKey::Account(_) => (account_rule, "login_failures_user"),
+                AttemptKey::Ip(_) => (ip_rule, "login_failures_ip"),
             };
             if let Some(retry_after_secs) = tx.reserve_login_attempt(key, rule, now).await? {
                 drop(tx);
                 self.throttled(key, ctx).await?;
-                return Err(DomainError::LoginThrottled { retry_after_secs }.into());
+                self.rate_limits.count_refusal(policy);
+                let error = DomainError::LoginThrottled { retry_after_secs };
+                let (quota, window) = (rule.max_failures, rule.window.num_seconds());
+                return Err(Refusal::quota(&error, policy, quota as u64, window as u64).into());
             }
         }
         let AttemptKey::Account(email) = &keys[0] else {
@@ -349,7 +372,12 @@ impl SessionService {
             Ok(()) => {}
             Err(MfaFailure::Locked) => {
                 let retry_after_secs = self.mfa.lockout_secs();
-                return Err(DomainError::RateLimited { retry_after_secs }.into());
+                let policy = "mfa_failures_user";
+                self.rate_limits.count_refusal(policy);
+                let error = DomainError::RateLimited { retry_after_secs };
+                let quota = self.mfa.lockout_max_failures() as u64;
+                let refusal = Refusal::quota(&error, policy, quota, retry_after_secs as u64);
+                return Err(refusal.into());
             }
             Err(_) => return Err(DomainError::InvalidCode.into()),
         }

@@ -28,7 +28,9 @@ use tessera_core::{
 use tessera_store::{Page, SessionQuery, Store, WriteTx};
 use utoipa::ToSchema;
 
-use super::{keys::KeyService, mfa::MfaService, passwords::Passwords, ServiceError};
+use super::{
+    keys::KeyService, mfa::MfaService, passwords::Passwords, rate_limit::RateLimits, ServiceError,
+};
 use crate::{config::AuthSettings, metrics::Metrics};
 
 pub use describe::TokenFacts;
@@ -86,6 +88,8 @@ pub struct SessionService {
     metrics: Arc<Metrics>,
     /// Session states for access-token checks without a query.
     states: states::SessionStates,
+    /// The login and refresh request rates (`[rate_limits]`).
+    rate_limits: Arc<RateLimits>,
 }
 
 /// The encryption context of a successor kept for the grace window.
@@ -105,9 +109,11 @@ impl SessionService {
         successor_keyring: Keyring,
         metrics: Arc<Metrics>,
         state_ttl: std::time::Duration,
+        rate_limits: Arc<RateLimits>,
     ) -> Self {
         Self {
             states: states::SessionStates::new(state_ttl),
+            rate_limits,
             store,
             settings,
             keys,

@@ -2,11 +2,15 @@
 //! session (so refreshes of one family run one after another, on every
 //! replica), judge the token, and either rotate it by one conditional
 //! update, hand out the same successor again inside the grace window, or,
-//! for a used token, revoke the whole family and its session.
+//! for a used token, revoke the whole family and its session. First the
+//! request rate per client IP (`TESSERA_RATE_LIMIT_REFRESH`) is counted.
+
+use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use tessera_core::{
     audit::RequestContext,
+    rate_limit::LimitKey,
     session::{RefreshToken, RefreshVerdict, RevokeReason, Session},
     token_format::{GeneratedToken, TokenHash},
     user::mask_user_id,
@@ -44,12 +48,19 @@ impl SealedSuccessor {
 impl SessionService {
     /// `POST /v1/auth/refresh` and `grant_type=refresh_token`. Anything but
     /// a successful rotation is `invalid_grant`; why is logged and audited.
+    /// Past the request rate of `client_ip`: `429 rate_limited`.
     pub async fn refresh(
         &self,
         raw: &str,
         client_id: Option<&str>,
+        client_ip: Option<IpAddr>,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, ServiceError> {
+        if let Some(ip) = client_ip {
+            let rule = self.rate_limits.classes().refresh_ip.as_ref();
+            let key = LimitKey::client(ip).to_string();
+            self.rate_limits.admit("refresh_ip", &key, rule).await?;
+        }
         let outcome = match self.refresh_format.parse(raw) {
             Ok(hash) => self.refresh_hashed(&hash, client_id, ctx).await?,
             Err(_) => Step::Refused("malformed"),

@@ -16,6 +16,9 @@ use tessera_core::{
 use super::{TokenService, Verification};
 use crate::service::{failure_audit::VerifyFailureEvent, verify_cache::CachedLookup, ServiceError};
 
+/// The failure limit's name (metric label, key namespace).
+const LIMITER: &str = "verify_failures_ip";
+
 /// Who asks for a verification: the key of its failure limit and of its
 /// aggregated audit row, and whether the failure limit applies.
 pub struct VerifyCaller<'a> {
@@ -55,12 +58,23 @@ impl TokenService {
     ) -> Result<Verification, ServiceError> {
         let started = Instant::now();
         let limit_key = self.failure_limit_key(caller);
-        let result = match &limit_key {
-            Some(key) if self.over_failure_limit(key).await => {
-                Err((VerifyFailure::RateLimited, None))
-            }
-            _ => self.lookup_and_evaluate(presented, required_scopes).await?,
+        let rule = self.failure_rule.as_ref();
+        // A refusal is counted by the engine itself.
+        let admission = match &limit_key {
+            Some(key) => Some(self.limits.failures_allowed(LIMITER, key, rule).await),
+            None => None,
         };
+        let result = match &admission {
+            Some(Err(_)) => Ok(Err((VerifyFailure::RateLimited, None))),
+            _ => self.lookup_and_evaluate(presented, required_scopes).await,
+        };
+        if let (Some(key), Some(Ok(admitted))) = (&limit_key, admission) {
+            let failed = matches!(result, Ok(Err(_)));
+            (self.limits)
+                .settle(LIMITER, key, rule, admitted, failed)
+                .await;
+        }
+        let result = result?;
         let now = tessera_core::ids::now();
         match &result {
             Ok(token) => self.background.record_use(&token.id, now),
@@ -69,11 +83,6 @@ impl TokenService {
                     .validation_fail
                     .with_label_values(&["api_token", failure.as_str()])
                     .inc();
-                match (failure, &limit_key) {
-                    (VerifyFailure::RateLimited, _) => self.metrics.rate_limited.inc(),
-                    (_, Some(key)) => self.count_failure(key).await,
-                    (_, None) => {}
-                }
                 let event = VerifyFailureEvent {
                     client_ip: caller.client_ip,
                     code: failure.as_str(),
@@ -91,30 +100,11 @@ impl TokenService {
 
     /// The failure-limit key of a limited caller with a known address, when
     /// the limit is on.
-    fn failure_limit_key(&self, caller: &VerifyCaller<'_>) -> Option<LimitKey> {
-        if !caller.limited || self.failure_limit.is_off() {
+    fn failure_limit_key(&self, caller: &VerifyCaller<'_>) -> Option<String> {
+        if !caller.limited || self.failure_rule.is_none() {
             return None;
         }
-        caller.client_ip.map(LimitKey::client)
-    }
-
-    /// Whether the client is over its failure limit. A limiter that cannot
-    /// answer lets the verification through: the limit is defence in depth
-    /// (tokens carry ~178 bits), and an outage must not fail every caller.
-    async fn over_failure_limit(&self, key: &LimitKey) -> bool {
-        match self.limiter.check(key, self.failure_limit).await {
-            Ok(decision) => !decision.is_allowed(),
-            Err(e) => {
-                tracing::warn!(error = %e, "verify failure limiter unavailable; allowing the verification");
-                false
-            }
-        }
-    }
-
-    async fn count_failure(&self, key: &LimitKey) {
-        if self.limiter.record(key, self.failure_limit).await.is_err() {
-            tracing::warn!("the verify failure limiter is unavailable; a failure was not counted");
-        }
+        caller.client_ip.map(|ip| LimitKey::client(ip).to_string())
     }
 
     async fn lookup_and_evaluate(

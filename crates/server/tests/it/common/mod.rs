@@ -26,6 +26,15 @@ use tokio::sync::oneshot;
 
 pub const TEST_KEY: &str = "test-encryption-key-0123456789abcdef";
 
+/// The request-rate settings of the route classes, off in tests by default.
+pub const RATE_LIMIT_CLASSES: &[&str] = &[
+    "TESSERA_RATE_LIMIT_LOGIN",
+    "TESSERA_RATE_LIMIT_LOGIN_USER",
+    "TESSERA_RATE_LIMIT_REFRESH",
+    "TESSERA_RATE_LIMIT_INVITES",
+    "TESSERA_RATE_LIMIT_AUTH_CODES",
+];
+
 pub struct TestServer {
     pub base: String,
     pub http: reqwest::Client,
@@ -58,6 +67,12 @@ pub fn config_with_file(
             "true".into(),
         ),
     ]);
+    // Every test request comes from 127.0.0.1: the request rates of the
+    // route classes are off unless a test sets one (it/rate_limits.rs). The
+    // failure limits and the link limits keep their defaults.
+    for class in RATE_LIMIT_CLASSES {
+        env.insert(class.to_string(), "off".into());
+    }
     for (k, v) in extra {
         env.insert(k.to_string(), v.to_string());
     }
