@@ -34,6 +34,10 @@ impl Server {
         for warning in &config.warnings {
             tracing::warn!("{warning}");
         }
+        // Only `serve` sends links, so only it says where they point.
+        for line in config.links.defaults_in_use() {
+            tracing::warn!("{line}");
+        }
         let limits = connection_limits(&config);
         let tls = config.tls.as_ref().map(Tls::load).transpose()?;
         let services = Services::open(&config).await.map_err(startup_hint)?;

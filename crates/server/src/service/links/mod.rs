@@ -94,9 +94,6 @@ pub struct LinkService(Arc<Inner>);
 
 impl LinkService {
     pub fn new(settings: LinkSettings, deps: LinkDeps) -> Self {
-        for line in settings.defaults_in_use() {
-            tracing::warn!("{line}");
-        }
         Self(Arc::new(Inner {
             deps,
             settings,
