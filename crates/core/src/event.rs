@@ -186,6 +186,16 @@ impl OutboxEvent {
         }
     }
 
+    /// `updated`: the token's fields changed (scopes, expiry, usage
+    /// controls, an unbound device); `fields` names which, never a value.
+    pub fn token_updated(id: &str, fields: &[&str]) -> Self {
+        Self {
+            event_type: "updated",
+            payload: json!({ "event": "updated", "id": id, "fields": fields }),
+            sealed: false,
+        }
+    }
+
     pub fn token_revoked(id: &str) -> Self {
         Self::simple("revoked", id)
     }

@@ -28,6 +28,7 @@ pub const SECRET_PREFIX: &str = "whsec_";
 const LIFECYCLE_EVENT_TYPES: &[&str] = &[
     "created",
     "rotated",
+    "updated",
     "revoked",
     "purged",
     "deleted",

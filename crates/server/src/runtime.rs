@@ -137,6 +137,7 @@ impl Services {
             store.clone(),
             config.tokens.clone(),
             keyring("successor")?,
+            KeyedHasher::new(key.expose(), "token-device").map_err(key_error)?,
             background.clone(),
             metrics.clone(),
         );

@@ -50,6 +50,7 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(8, "clients", "0008_clients.sql"),
     migration!(9, "ws_tickets", "0009_ws_tickets.sql"),
     migration!(10, "user_links", "0010_user_links.sql"),
+    migration!(12, "token_controls", "0012_token_controls.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

@@ -1,8 +1,9 @@
 //! Verification, the hot path of [`TokenService`]: the failure limit for
 //! unauthenticated callers, the lookup (checksum, SHA-256, cache, one
-//! indexed read on a miss), and the hand-off of usage and failures to the
-//! background writer. Never writes synchronously, never holds a lock across
-//! an `.await`.
+//! indexed read on a miss), the usage controls of tokens that have some
+//! (`controls`), and the hand-off of usage and failures to the background
+//! writer. A token without controls is never written synchronously; no lock
+//! is held across an `.await`.
 
 use std::{net::IpAddr, sync::Arc, time::Instant};
 
@@ -13,7 +14,7 @@ use tessera_core::{
     rate_limit::LimitKey,
 };
 
-use super::{TokenService, Verification};
+use super::{controls::Controls, Refusal, TokenService, Verification};
 use crate::service::{failure_audit::VerifyFailureEvent, verify_cache::CachedLookup, ServiceError};
 
 /// Who asks for a verification: the key of its failure limit and of its
@@ -29,18 +30,25 @@ pub struct VerifyCaller<'a> {
     /// Builds the sealed audit context; called only for the first failure
     /// of an aggregated audit row.
     pub context: &'a (dyn Fn() -> RequestContext + Send + Sync),
+    /// How the token's usage controls apply, with the caller's facts.
+    pub controls: Controls,
 }
 
 impl VerifyCaller<'static> {
-    /// A verification from the console (CLI, benchmarks): no address, no limit.
+    /// A verification from the console (CLI, benchmarks): no address, no
+    /// limit, usage controls observed but not consumed.
     pub fn console() -> Self {
         Self {
             client_ip: None,
             limited: false,
             context: &RequestContext::default,
+            controls: Controls::Observe,
         }
     }
 }
+
+/// A refusal and the token it concerns, if the secret matched one.
+type Refused = (Refusal, Option<String>);
 
 impl TokenService {
     /// The hot path. Never writes synchronously: usage and failures go to
@@ -55,16 +63,20 @@ impl TokenService {
     ) -> Result<Verification, ServiceError> {
         let started = Instant::now();
         let limit_key = self.failure_limit_key(caller);
-        let result = match &limit_key {
+        let result: Result<_, Refused> = match &limit_key {
             Some(key) if self.over_failure_limit(key).await => {
-                Err((VerifyFailure::RateLimited, None))
+                Err((VerifyFailure::RateLimited.into(), None))
             }
-            _ => self.lookup_and_evaluate(presented, required_scopes).await?,
+            _ => match self.lookup_and_evaluate(presented, required_scopes).await? {
+                Ok(token) => self.apply_controls(token, caller).await?,
+                Err((failure, token_id)) => Err((failure.into(), token_id)),
+            },
         };
         let now = tessera_core::ids::now();
         match &result {
-            Ok(token) => self.background.record_use(&token.id, now),
-            Err((failure, token_id)) => {
+            Ok(verified) => self.background.record_use(&verified.token.id, now),
+            Err((refusal, token_id)) => {
+                let failure = &refusal.code;
                 self.metrics
                     .validation_fail
                     .with_label_values(&["api_token", failure.as_str()])

@@ -1,0 +1,264 @@
+//! The usage controls step of verification, after the token is known to be
+//! valid: who may pass the caller's facts, then the IP lists, the device
+//! binding, the rate limits and the credits, in that order. A refusal at
+//! one step consumes nothing at the later ones. A token without controls
+//! never reaches a write or a hash here: it is answered as before.
+//!
+//! Static controls come from the (cached) token; the first-use binding and
+//! the credits are decided by a conditional database write (see
+//! `tessera_store::TokenUsage`), so no replica's cache can make them stale.
+
+use std::{net::IpAddr, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tessera_core::{
+    api_token::{ApiToken, ApiTokenView, VerifyFailure},
+    token_controls::DeviceBinding,
+};
+use tessera_store::{CreditSpend, DeviceBind};
+use utoipa::ToSchema;
+
+use super::{TokenService, VerifyCaller};
+use crate::service::ServiceError;
+
+/// What an authorised verifier asserts about its own caller. Honoured only
+/// from an admin token or a client with the `verify` capability.
+#[derive(Debug, Clone, Default)]
+pub struct CallerFacts {
+    /// The address the resource server's caller came from; without it, the
+    /// verifier's own (connection) address is checked.
+    pub client_ip: Option<IpAddr>,
+    /// An opaque device identifier (1-200 characters). A device id that a
+    /// client asserts is not proof of possession.
+    pub device_id: Option<String>,
+    /// Credits this use costs (1-1000, default 1).
+    pub cost: Option<i64>,
+    /// Which rate limit to count against, and how much.
+    pub ratelimit: Option<RateLimitRequest>,
+}
+
+/// The `ratelimit` of a verify request, for the rate-limit engine.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitRequest {
+    /// The token's limit to apply (by default, all of them / the engine's choice).
+    pub name: Option<String>,
+    /// How many requests this one counts as (1-1000, default 1).
+    pub cost: Option<i64>,
+}
+
+/// A rate limit's state after a check, as answers carry it (the fields of
+/// the IETF `RateLimit` header: limit, remaining, seconds until reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RateLimitState {
+    pub limit: i64,
+    pub remaining: i64,
+    /// Seconds until the limit is fully available again.
+    pub reset: i64,
+}
+
+/// How a verification treats the token's usage controls.
+#[derive(Debug, Clone)]
+pub enum Controls {
+    /// An unauthenticated caller of `POST /v1/tokens/verify`: a token with
+    /// any control is refused (`CALLER_NOT_AUTHORIZED`).
+    Anonymous,
+    /// An authorised verifier, or a token authenticating Tessera's own API:
+    /// every control applies, with these facts, and uses are consumed.
+    Enforce(CallerFacts),
+    /// Introspection and the console: the token's lifecycle only; nothing
+    /// is checked against the controls and nothing is consumed.
+    Observe,
+}
+
+/// A valid token, with what its controls said.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub token: Arc<ApiToken>,
+    /// Credits left after this use (tokens with credits, when enforced).
+    pub remaining: Option<i64>,
+    /// The rate limit's state after this use, when one applied.
+    pub ratelimit: Option<RateLimitState>,
+    /// The device step admitted the caller's device: the token is bound to it.
+    pub device_bound: bool,
+}
+
+impl Verified {
+    fn plain(token: Arc<ApiToken>) -> Self {
+        Self {
+            token,
+            remaining: None,
+            ratelimit: None,
+            device_bound: false,
+        }
+    }
+
+    /// The token's view, with what this verification learnt from the
+    /// database (credits left, the binding) rather than the cached record.
+    pub fn view(&self, now: DateTime<Utc>) -> ApiTokenView {
+        let mut view = self.token.view(now);
+        if let (Some(credits), Some(left)) = (view.credits.as_mut(), self.remaining) {
+            credits.remaining = left;
+        }
+        view.device_bound |= self.device_bound;
+        view
+    }
+}
+
+impl std::ops::Deref for Verified {
+    type Target = ApiToken;
+
+    fn deref(&self) -> &ApiToken {
+        &self.token
+    }
+}
+
+/// A refused verification: the code, and what the answer shows with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: VerifyFailure,
+    /// With `USAGE_EXCEEDED`: the credits left.
+    pub remaining: Option<i64>,
+    /// With `RATE_LIMITED` from a token's limit: the limit's state.
+    pub ratelimit: Option<RateLimitState>,
+}
+
+impl From<VerifyFailure> for Refusal {
+    fn from(code: VerifyFailure) -> Self {
+        Self {
+            code,
+            remaining: None,
+            ratelimit: None,
+        }
+    }
+}
+
+/// A step's answer: go on, or refuse (nothing after it runs).
+type Step<T> = Result<Result<T, Refusal>, ServiceError>;
+
+impl TokenService {
+    /// Applies the usage controls of a valid token for `caller`; a refusal
+    /// names the token.
+    pub(super) async fn apply_controls(
+        &self,
+        token: Arc<ApiToken>,
+        caller: &VerifyCaller<'_>,
+    ) -> Result<Result<Verified, (Refusal, Option<String>)>, ServiceError> {
+        if !token.has_controls() {
+            return Ok(Ok(Verified::plain(token)));
+        }
+        let id = token.id.clone();
+        Ok(self
+            .enforce(token, caller)
+            .await?
+            .map_err(|refusal| (refusal, Some(id))))
+    }
+
+    async fn enforce(&self, token: Arc<ApiToken>, caller: &VerifyCaller<'_>) -> Step<Verified> {
+        let facts = match &caller.controls {
+            Controls::Observe => return Ok(Ok(Verified::plain(token))),
+            Controls::Anonymous => return Ok(Err(VerifyFailure::CallerNotAuthorized.into())),
+            Controls::Enforce(facts) => facts,
+        };
+        // 1. The IP lists: the caller's asserted address, else the connection's.
+        if !token
+            .controls
+            .ip_allowed(facts.client_ip.or(caller.client_ip))
+        {
+            return Ok(Err(VerifyFailure::IpNotAllowed.into()));
+        }
+        // 2. The device.
+        if let Err(refusal) = self
+            .check_device(&token, facts.device_id.as_deref())
+            .await?
+        {
+            return Ok(Err(refusal));
+        }
+        // 3. The rate limits.
+        let ratelimit = match self.check_rate_limits(&token, facts).await {
+            Ok(state) => state,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        // 4. The credits.
+        let remaining = match self.spend(&token, facts.cost.unwrap_or(1)).await? {
+            Ok(remaining) => remaining,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        Ok(Ok(Verified {
+            device_bound: token.controls.device_binding != DeviceBinding::None,
+            token,
+            remaining,
+            ratelimit,
+        }))
+    }
+
+    /// The device step. `required` compares with the device set by an
+    /// admin (a static control, cached with the token); `first_use` asks
+    /// the database, which binds the first device atomically.
+    async fn check_device(&self, token: &ApiToken, device_id: Option<&str>) -> Step<()> {
+        let binding = token.controls.device_binding;
+        if binding == DeviceBinding::None {
+            return Ok(Ok(()));
+        }
+        let Some(device_id) = device_id else {
+            return Ok(Err(VerifyFailure::DeviceRequired.into()));
+        };
+        let presented = self.device_hasher.hash_hex(device_id.as_bytes());
+        let same = match binding {
+            DeviceBinding::Required => token
+                .bound_device
+                .as_deref()
+                .is_some_and(|bound| tessera_core::crypto::constant_time_eq(bound, &presented)),
+            _ => match self.store.bind_device(&token.id, &presented).await? {
+                DeviceBind::Bound => {
+                    tracing::info!(token_id = %token.id, "token bound to its first device");
+                    true
+                }
+                DeviceBind::Same => true,
+                DeviceBind::Other => false,
+            },
+        };
+        Ok(if same {
+            Ok(())
+        } else {
+            Err(VerifyFailure::DeviceMismatch.into())
+        })
+    }
+
+    /// THE RATE-LIMIT STEP, between the device and the credits: where the
+    /// GCRA engine is wired in. It gets the valid token (its `ratelimits`)
+    /// and the caller's facts (`facts.ratelimit`: name and cost); it answers
+    /// `Ok(Some(state))` when a limit applied and admitted the request,
+    /// `Ok(None)` when none applied, and `Err(Refusal { code: RateLimited,
+    /// ratelimit: Some(state), .. })` to refuse (then no credits are spent).
+    /// Until the engine is wired, no limit applies.
+    pub(super) async fn check_rate_limits(
+        &self,
+        token: &ApiToken,
+        facts: &CallerFacts,
+    ) -> Result<Option<RateLimitState>, Refusal> {
+        let _ = (token, facts);
+        Ok(None)
+    }
+
+    /// The credits step: one conditional update in the database. A token
+    /// without credits spends nothing and writes nothing.
+    async fn spend(&self, token: &ApiToken, cost: i64) -> Step<Option<i64>> {
+        if token.credits.is_none() {
+            return Ok(Ok(None));
+        }
+        let now = tessera_core::ids::now();
+        Ok(
+            match self.store.spend_credits(&token.id, cost, now).await? {
+                CreditSpend::Spent { remaining } => Ok(Some(remaining)),
+                CreditSpend::Insufficient { remaining } => Err(Refusal {
+                    code: VerifyFailure::UsageExceeded,
+                    remaining: Some(remaining),
+                    ratelimit: None,
+                }),
+                // Credits removed since the token was cached: unlimited now.
+                CreditSpend::Unlimited => Ok(None),
+            },
+        )
+    }
+}
