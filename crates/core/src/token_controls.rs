@@ -26,8 +26,11 @@ pub const MAX_COST: i64 = 1000;
 pub const MAX_DEVICE_ID_CHARS: usize = 200;
 /// Largest credit balance, refill amount, rate limit or burst.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
-/// Longest period of a rate limit or a refill: one year.
-pub const MAX_PERIOD_SECONDS: i64 = 365 * 86_400;
+/// The pattern of a period: at most 8 digits of seconds, 6 of minutes, 4
+/// of hours or 3 of days (so every period it admits is at most
+/// 99,999,999 s, about three years, and parses).
+pub const PERIOD_PATTERN: &str =
+    "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d)$";
 
 /// One network of an IP list, in canonical CIDR form (`10.0.0.0/8`,
 /// `2001:db8::/32`; an IPv4-mapped IPv6 network is its IPv4 network).
@@ -184,26 +187,25 @@ pub struct Period(i64);
 
 impl Period {
     /// `30s`, `1m`, `12h`, `1d`: a number from 1 without a leading zero and
-    /// one unit; at most a year.
+    /// one unit, as [`PERIOD_PATTERN`] says.
     pub fn parse(text: &str) -> Option<Self> {
         let unit = text.chars().last()?;
-        let factor = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
+        let (factor, max_digits) = match unit {
+            's' => (1, 8),
+            'm' => (60, 6),
+            'h' => (3600, 4),
+            'd' => (86_400, 3),
             _ => return None,
         };
         let digits = &text[..text.len() - 1];
         if digits.is_empty()
-            || digits.len() > 8
+            || digits.len() > max_digits
             || digits.starts_with('0')
             || !digits.bytes().all(|b| b.is_ascii_digit())
         {
             return None;
         }
-        let seconds = digits.parse::<i64>().ok()? * factor;
-        (seconds <= MAX_PERIOD_SECONDS).then_some(Self(seconds))
+        Some(Self(digits.parse::<i64>().ok()? * factor))
     }
 
     /// From stored seconds (trusted: written by [`Period::parse`]).
@@ -250,7 +252,8 @@ pub fn parse_period(field: &'static str, text: &str) -> Result<Period, DomainErr
     Period::parse(text).ok_or_else(|| {
         DomainError::invalid(
             field,
-            "must be a number and a unit s, m, h or d (e.g. 30s, 1m, 1h, 1d), at most 365d",
+            "must be a number and a unit s, m, h or d (e.g. 30s, 1m, 1h, 1d): \
+             at most 8 digits of seconds, 6 of minutes, 4 of hours or 3 of days",
         )
     })
 }
@@ -266,7 +269,7 @@ pub struct RateLimitSpec {
     #[schema(minimum = 1)]
     pub limit: i64,
     /// `30s`, `1m`, `1h`, `1d` …
-    #[schema(value_type = String, pattern = "^[1-9][0-9]{0,7}[smhd]$")]
+    #[schema(value_type = String, pattern = "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d)$")]
     pub period: Period,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
@@ -319,7 +322,7 @@ pub struct Refill {
     #[schema(minimum = 1)]
     pub amount: i64,
     /// `1h`, `1d`, `30d` …
-    #[schema(value_type = String, pattern = "^[1-9][0-9]{0,7}[smhd]$")]
+    #[schema(value_type = String, pattern = "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d)$")]
     pub interval: Period,
 }
 

@@ -133,14 +133,9 @@ impl Services {
         let row_keys = KeyedHasher::new(key.expose(), "audit-row-key").map_err(key_error)?;
         let writer = BackgroundWriter::new(store.clone(), metrics.clone(), row_keys);
         let background = Arc::new(writer);
-        let tokens = TokenService::new(
-            store.clone(),
-            config.tokens.clone(),
-            keyring("successor")?,
-            KeyedHasher::new(key.expose(), "token-device").map_err(key_error)?,
-            background.clone(),
-            metrics.clone(),
-        );
+        let successor = keyring("successor")?;
+        let tokens = token_service(config, &key, &store, successor, (&background, &metrics))
+            .map_err(key_error)?;
         let outbox_keyring = keyring("outbox")?;
         let webhook_keyring = keyring("webhook-secret")?;
         let webhooks = WebhookService::new(store.clone(), webhook_keyring.clone())
@@ -213,6 +208,24 @@ impl Services {
     pub async fn check_totp_keys(&self) -> Result<(), StartupError> {
         self.mfa.check_keys().await.map_err(StartupError::Totp)
     }
+}
+
+/// API tokens; device ids are hashed under a key derived from the server key.
+fn token_service(
+    config: &Config,
+    key: &SecretString,
+    store: &Arc<dyn Store>,
+    successor_keyring: Keyring,
+    (background, metrics): (&Arc<BackgroundWriter>, &Arc<Metrics>),
+) -> Result<TokenService, CryptoError> {
+    Ok(TokenService::new(
+        store.clone(),
+        config.tokens.clone(),
+        successor_keyring,
+        KeyedHasher::new(key.expose(), "token-device")?,
+        background.clone(),
+        metrics.clone(),
+    ))
 }
 
 /// OAuth2 client authentication and the client registry; secrets are

@@ -128,8 +128,9 @@ enum Deletion {
 }
 
 pub use control_input::{ControlsInput, CreditsInput, RateLimitInput};
-pub use controls::{CallerFacts, Controls, RateLimitRequest, RateLimitState, Refusal, Verified};
-pub use verify::VerifyCaller;
+pub use controls::{
+    CallerFacts, Controls, RateLimitRequest, RateLimitState, Refusal, Verified, VerifyCaller,
+};
 
 /// The answer to "does this token authenticate?".
 pub type Verification = Result<Verified, Refusal>;

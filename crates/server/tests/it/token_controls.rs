@@ -151,6 +151,32 @@ async fn only_authorised_callers_pass_facts(db: TestDb) {
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
         assert_eq!(r.body["field"], field, "{}", r.text);
     }
+    // Nested bodies are objects (serde would read a struct from an array).
+    let r = verify_as(
+        &s,
+        As::Admin,
+        json!({"token": secret, "ratelimit": [null, null]}),
+        None,
+    )
+    .await;
+    r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    let arrays = json!({"name": "x", "ratelimits": [["a", 5, "1m"]]});
+    let r = s.as_admin().post_json("/v1/tokens", arrays).await;
+    r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_body");
+    let (_, _, view) = token_with(
+        &s,
+        json!({"ratelimits": [{"name": "a", "limit": 5.0, "period": "60s"}],
+               "credits": {"remaining": 9.0, "refill": {"amount": 9.0, "interval": "24h"}}}),
+    )
+    .await;
+    assert_eq!(
+        view["ratelimits"],
+        json!([{"name": "a", "limit": 5, "period": "1m"}])
+    );
+    assert_eq!(
+        view["credits"]["refill"],
+        json!({"amount": 9, "interval": "1d"})
+    );
     let ok = json!({"token": secret, "client_ip": "10.0.0.1", "cost": 1000});
     assert_eq!(outcome(&verify_as(&s, As::Admin, ok, None).await), "VALID");
 }

@@ -3,9 +3,12 @@
 //! Parsing only; the rules are in `tessera_core::token_controls` and the
 //! token service.
 
-use std::net::IpAddr;
+use std::{fmt, marker::PhantomData, net::IpAddr};
 
-use serde::Deserialize;
+use serde::{
+    de::{value::MapAccessDeserializer, MapAccess, Visitor},
+    Deserialize, Deserializer,
+};
 use tessera_core::{
     token_controls::{is_valid_limit_name, validate_cost, validate_device_id},
     DomainError,
@@ -16,24 +19,59 @@ use crate::service::tokens::{
     CallerFacts, ControlsInput, CreditsInput, RateLimitInput, RateLimitRequest,
 };
 
+/// A nested JSON object read as `T`. serde reads a struct from an array as
+/// well (`[1, "1m"]` as `{"limit": 1, "period": "1m"}`); the body's top
+/// level is checked by the extractor, a nested object by this.
+#[derive(Debug, Clone)]
+pub struct Obj<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Only<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Only<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+        de.deserialize_map(Only(PhantomData)).map(Obj)
+    }
+}
+
+/// A required whole number that may be written as a JSON float with no
+/// fractional part (see [`crate::http::extract::integral`]).
+fn whole<'de, D: Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    crate::http::extract::integral(de)?
+        .ok_or_else(|| serde::de::Error::invalid_type(serde::de::Unexpected::Unit, &"an integer"))
+}
+
 /// Credits: uses left, and optionally a refill.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreditsBody {
-    /// Uses left now (0 or more).
-    #[schema(minimum = 0)]
+    /// Uses left now.
+    #[schema(minimum = 0, maximum = 1e12)]
+    #[serde(deserialize_with = "whole")]
     pub remaining: i64,
-    pub refill: Option<RefillBody>,
+    #[schema(value_type = Option<RefillBody>)]
+    pub refill: Option<Obj<RefillBody>>,
 }
 
 /// Every `interval`, the balance is set back to `amount`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefillBody {
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1e12)]
+    #[serde(deserialize_with = "whole")]
     pub amount: i64,
-    /// `30s`, `1m`, `1h`, `1d` … (at most `365d`).
-    #[schema(pattern = "^[1-9][0-9]{0,7}[smhd]$")]
+    /// `30s`, `1m`, `1h`, `1d` …: at most 8 digits of seconds, 6 of
+    /// minutes, 4 of hours or 3 of days.
+    #[schema(pattern = "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d)$")]
     pub interval: String,
 }
 
@@ -44,13 +82,15 @@ pub struct RateLimitBody {
     /// `[a-z0-9_-]{1,32}`, unique per token.
     #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub name: String,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1e12)]
+    #[serde(deserialize_with = "whole")]
     pub limit: i64,
-    /// `30s`, `1m`, `1h`, `1d` … (at most `365d`).
-    #[schema(pattern = "^[1-9][0-9]{0,7}[smhd]$")]
+    /// `30s`, `1m`, `1h`, `1d` …: at most 8 digits of seconds, 6 of
+    /// minutes, 4 of hours or 3 of days.
+    #[schema(pattern = "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d)$")]
     pub period: String,
     /// Requests admitted at once (default: `limit`).
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1e12)]
     #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub burst: Option<i64>,
 }
@@ -72,7 +112,7 @@ impl From<CreditsBody> for CreditsInput {
     fn from(c: CreditsBody) -> Self {
         Self {
             remaining: c.remaining,
-            refill: c.refill.map(|r| (r.amount, r.interval)),
+            refill: c.refill.map(|Obj(r)| (r.amount, r.interval)),
         }
     }
 }
@@ -94,8 +134,8 @@ pub struct ControlFields {
     pub ip_deny: Option<Vec<String>>,
     pub device_binding: Option<String>,
     pub device_id: Option<String>,
-    pub credits: Option<Option<CreditsBody>>,
-    pub ratelimits: Option<Vec<RateLimitBody>>,
+    pub credits: Option<Option<Obj<CreditsBody>>>,
+    pub ratelimits: Option<Vec<Obj<RateLimitBody>>>,
 }
 
 impl From<ControlFields> for ControlsInput {
@@ -105,10 +145,10 @@ impl From<ControlFields> for ControlsInput {
             ip_deny: f.ip_deny,
             device_binding: f.device_binding,
             device_id: f.device_id,
-            credits: f.credits.map(|c| c.map(CreditsInput::from)),
+            credits: f.credits.map(|c| c.map(|Obj(c)| c.into())),
             ratelimits: f
                 .ratelimits
-                .map(|l| l.into_iter().map(RateLimitInput::from).collect()),
+                .map(|l| l.into_iter().map(|Obj(r)| r.into()).collect()),
         }
     }
 }
@@ -119,7 +159,7 @@ pub fn caller_facts(
     client_ip: Option<String>,
     device_id: Option<String>,
     cost: Option<i64>,
-    ratelimit: Option<VerifyRateLimitBody>,
+    ratelimit: Option<Obj<VerifyRateLimitBody>>,
 ) -> Result<CallerFacts, DomainError> {
     let client_ip = client_ip
         .map(|ip| {
@@ -133,7 +173,7 @@ pub fn caller_facts(
     }
     let cost = cost.map(|c| validate_cost("cost", c)).transpose()?;
     let ratelimit = ratelimit
-        .map(|r| {
+        .map(|Obj(r)| {
             if r.name.as_deref().is_some_and(|n| !is_valid_limit_name(n)) {
                 return Err(DomainError::invalid(
                     "ratelimit",

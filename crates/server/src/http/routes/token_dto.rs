@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     body_parts::{self, state_filter, Expiry},
     token_controls_dto::{
-        caller_facts, ControlFields, CreditsBody, RateLimitBody, VerifyRateLimitBody,
+        caller_facts, ControlFields, CreditsBody, Obj, RateLimitBody, VerifyRateLimitBody,
     },
 };
 use crate::{
@@ -58,8 +58,10 @@ pub struct CreateTokenRequest {
     /// Networks (CIDR, IPv4 or IPv6) the token may be used from; empty or
     /// absent: any. Checked against `client_ip` of an authorised verifier,
     /// else the caller's address.
+    #[schema(max_items = 100)]
     pub ip_allow: Option<Vec<String>>,
     /// Networks the token may never be used from (wins over `ip_allow`).
+    #[schema(max_items = 100)]
     pub ip_deny: Option<Vec<String>>,
     /// `none` (default), `first_use` (the first device that presents the
     /// token binds it) or `required` (only the `device_id` given here).
@@ -67,12 +69,18 @@ pub struct CreateTokenRequest {
     pub device_binding: Option<String>,
     /// Binds this device now (required with `device_binding: required`);
     /// stored only as a keyed hash.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub device_id: Option<String>,
     /// Uses the token has (each verification spends its `cost`); absent: unlimited.
-    pub credits: Option<CreditsBody>,
+    #[schema(value_type = Option<CreditsBody>)]
+    pub credits: Option<Obj<CreditsBody>>,
     /// Named rate limits, enforced at verification.
-    pub ratelimits: Option<Vec<RateLimitBody>>,
+    #[schema(max_items = 16, value_type = Option<Vec<RateLimitBody>>)]
+    pub ratelimits: Option<Vec<Obj<RateLimitBody>>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -101,8 +109,10 @@ pub struct UpdateTokenRequest {
     /// Networks (CIDR, IPv4 or IPv6) the token may be used from; empty or
     /// absent: unchanged. Checked against `client_ip` of an authorised verifier,
     /// else the caller's address.
+    #[schema(max_items = 100)]
     pub ip_allow: Option<Vec<String>>,
     /// Networks the token may never be used from (wins over `ip_allow`).
+    #[schema(max_items = 100)]
     pub ip_deny: Option<Vec<String>>,
     /// `none` (default), `first_use` (the first device that presents the
     /// token binds it) or `required` (only the `device_id` given here).
@@ -110,14 +120,19 @@ pub struct UpdateTokenRequest {
     pub device_binding: Option<String>,
     /// Binds this device now (required with `device_binding: required`);
     /// stored only as a keyed hash.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub device_id: Option<String>,
     /// Sets the credits (counted from now); `null` makes the token unlimited.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<CreditsBody>)]
-    pub credits: Option<Option<CreditsBody>>,
+    pub credits: Option<Option<Obj<CreditsBody>>>,
     /// Replaces the named rate limits (`[]` removes them).
-    pub ratelimits: Option<Vec<RateLimitBody>>,
+    #[schema(max_items = 16, value_type = Option<Vec<RateLimitBody>>)]
+    pub ratelimits: Option<Vec<Obj<RateLimitBody>>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -152,14 +167,19 @@ pub struct VerifyRequest {
     /// The caller's device (opaque, 1-200 characters), for device-bound
     /// tokens; authorised verifiers only. Not proof of possession: it is
     /// what the client says.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub device_id: Option<String>,
     /// Credits this use costs (1-1000, default 1); authorised verifiers only.
     #[schema(minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub cost: Option<i64>,
     /// The rate limit to count against; authorised verifiers only.
-    pub ratelimit: Option<VerifyRateLimitBody>,
+    #[schema(value_type = Option<VerifyRateLimitBody>)]
+    pub ratelimit: Option<Obj<VerifyRateLimitBody>>,
 }
 
 impl VerifyRequest {

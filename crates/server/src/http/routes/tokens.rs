@@ -200,7 +200,6 @@ pub async fn revoke_token(
 /// order (IP lists, device, rate limit, credits), and a refusal at one
 /// consumes nothing at the later ones.
 #[utoipa::path(post, path = "/v1/tokens/verify", tag = "tokens",
-    security((), ("bearer" = []), ("client_basic" = [])),
     request_body = VerifyRequest,
     responses(
         (status = 200, body = VerifyResponse),

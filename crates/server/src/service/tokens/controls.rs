@@ -14,13 +14,44 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tessera_core::{
     api_token::{ApiToken, ApiTokenView, VerifyFailure},
+    audit::RequestContext,
     token_controls::DeviceBinding,
 };
 use tessera_store::{CreditSpend, DeviceBind};
 use utoipa::ToSchema;
 
-use super::{TokenService, VerifyCaller};
+use super::TokenService;
 use crate::service::ServiceError;
+
+/// Who asks for a verification: the key of its failure limit and of its
+/// aggregated audit row, and whether the failure limit applies.
+pub struct VerifyCaller<'a> {
+    pub client_ip: Option<IpAddr>,
+    /// The failed-verification limit applies: an unauthenticated caller of
+    /// `POST /v1/tokens/verify`. Not an admin-authenticated verifier (a
+    /// resource server verifying for many users is one IP), not bearer
+    /// authentication of other endpoints (a failure there is a 401), not the
+    /// console.
+    pub limited: bool,
+    /// Builds the sealed audit context; called only for the first failure
+    /// of an aggregated audit row.
+    pub context: &'a (dyn Fn() -> RequestContext + Send + Sync),
+    /// How the token's usage controls apply, with the caller's facts.
+    pub controls: Controls,
+}
+
+impl VerifyCaller<'static> {
+    /// A verification from the console (CLI, benchmarks): no address, no
+    /// limit, usage controls observed but not consumed.
+    pub fn console() -> Self {
+        Self {
+            client_ip: None,
+            limited: false,
+            context: &RequestContext::default,
+            controls: Controls::Observe,
+        }
+    }
+}
 
 /// What an authorised verifier asserts about its own caller. Honoured only
 /// from an admin token or a client with the `verify` capability.

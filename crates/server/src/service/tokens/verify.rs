@@ -5,47 +5,16 @@
 //! writer. A token without controls is never written synchronously; no lock
 //! is held across an `.await`.
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
 use chrono::Utc;
 use tessera_core::{
     api_token::{evaluate, ApiToken, VerifyFailure},
-    audit::RequestContext,
     rate_limit::LimitKey,
 };
 
-use super::{controls::Controls, Refusal, TokenService, Verification};
+use super::{controls::VerifyCaller, Refusal, TokenService, Verification};
 use crate::service::{failure_audit::VerifyFailureEvent, verify_cache::CachedLookup, ServiceError};
-
-/// Who asks for a verification: the key of its failure limit and of its
-/// aggregated audit row, and whether the failure limit applies.
-pub struct VerifyCaller<'a> {
-    pub client_ip: Option<IpAddr>,
-    /// The failed-verification limit applies: an unauthenticated caller of
-    /// `POST /v1/tokens/verify`. Not an admin-authenticated verifier (a
-    /// resource server verifying for many users is one IP), not bearer
-    /// authentication of other endpoints (a failure there is a 401), not the
-    /// console.
-    pub limited: bool,
-    /// Builds the sealed audit context; called only for the first failure
-    /// of an aggregated audit row.
-    pub context: &'a (dyn Fn() -> RequestContext + Send + Sync),
-    /// How the token's usage controls apply, with the caller's facts.
-    pub controls: Controls,
-}
-
-impl VerifyCaller<'static> {
-    /// A verification from the console (CLI, benchmarks): no address, no
-    /// limit, usage controls observed but not consumed.
-    pub fn console() -> Self {
-        Self {
-            client_ip: None,
-            limited: false,
-            context: &RequestContext::default,
-            controls: Controls::Observe,
-        }
-    }
-}
 
 /// A refusal and the token it concerns, if the secret matched one.
 type Refused = (Refusal, Option<String>);
