@@ -181,7 +181,7 @@ pub fn validate_cost(field: &'static str, cost: i64) -> Result<i64, DomainError>
 }
 
 /// A period of whole seconds, written `<n>s`, `<n>m`, `<n>h` or `<n>d` and
-/// shown in the largest unit that divides it.
+/// shown in the largest unit that divides it (within the unit's digits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Period(i64);
 
@@ -224,9 +224,15 @@ impl Period {
 
 impl fmt::Display for Period {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The largest unit that divides it and whose digit limit holds it,
+        // so that the text always parses back (seconds always do).
         let s = self.0;
-        for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-            if s % size == 0 {
+        for (unit, size, limit) in [
+            ("d", 86_400, 1_000),
+            ("h", 3600, 10_000),
+            ("m", 60, 1_000_000),
+        ] {
+            if s % size == 0 && s / size < limit {
                 return write!(f, "{}{unit}", s / size);
             }
         }

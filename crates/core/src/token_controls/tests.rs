@@ -88,6 +88,26 @@ fn periods() {
 }
 
 #[test]
+fn every_period_shows_as_text_that_parses_back() {
+    for text in [
+        "708240m",
+        "99999999s",
+        "999999m",
+        "9999h",
+        "999d",
+        "86400s",
+        "1440m",
+    ] {
+        let p = Period::parse(text).unwrap();
+        let shown = p.to_string();
+        assert_eq!(Period::parse(&shown), Some(p), "{text} -> {shown}");
+    }
+    // 11804h would not parse (4 digits of hours at most): minutes it is.
+    assert_eq!(Period::parse("708240m").unwrap().to_string(), "708240m");
+    assert_eq!(Period::parse("2880m").unwrap().to_string(), "2d");
+}
+
+#[test]
 fn ratelimits_are_checked() {
     let l = |name: &str, limit: i64, burst: Option<i64>| RateLimitSpec {
         name: name.into(),

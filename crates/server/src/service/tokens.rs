@@ -5,7 +5,9 @@
 //! Verification is the hot path: checksum, SHA-256, cache, and on a miss one
 //! indexed read; its side effects are handed to the [`BackgroundWriter`]
 //! (failures aggregated per client, code and minute). Unauthenticated
-//! callers are limited in failed verifications per client IP.
+//! callers are limited in failed verifications per client IP. A token with
+//! usage controls (IP lists, device binding, rate limits, credits) goes on
+//! to the `controls` step, which alone may write (a first device, credits).
 
 use super::ServiceError;
 use std::sync::Arc;

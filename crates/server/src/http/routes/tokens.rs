@@ -205,7 +205,7 @@ pub async fn revoke_token(
         (status = 200, body = VerifyResponse),
         JsonBody, Unavailable,
         (status = 401, body = Problem, content_type = "application/problem+json",
-            description = "`unauthorized`: only with `TESSERA_VERIFY_REQUIRES_ADMIN`, without a valid bearer token"),
+            description = "`unauthorized`: only with `TESSERA_VERIFY_REQUIRES_ADMIN`, without a valid bearer token (or a client with the `verify` capability by HTTP Basic)"),
         (status = 403, body = Problem, content_type = "application/problem+json",
             description = "`forbidden`: only with `TESSERA_VERIFY_REQUIRES_ADMIN`, for a token without the admin scope")
     ))]

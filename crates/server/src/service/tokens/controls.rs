@@ -28,8 +28,8 @@ use crate::service::ServiceError;
 pub struct VerifyCaller<'a> {
     pub client_ip: Option<IpAddr>,
     /// The failed-verification limit applies: an unauthenticated caller of
-    /// `POST /v1/tokens/verify`. Not an admin-authenticated verifier (a
-    /// resource server verifying for many users is one IP), not bearer
+    /// `POST /v1/tokens/verify`. Not an authorised verifier (a resource
+    /// server verifying for many users is one IP), not bearer
     /// authentication of other endpoints (a failure there is a 401), not the
     /// console.
     pub limited: bool,
