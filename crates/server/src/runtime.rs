@@ -22,6 +22,7 @@ use crate::{
         links::{LinkDeps, LinkService, ADDRESS_HASH_PURPOSE},
         passwords::Passwords,
         sessions::SessionService,
+        tokens::{DeviceKeys, DEVICE_HASH_PURPOSE},
         users::UserService,
         ws_tickets::WsTicketService,
         AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
@@ -210,7 +211,8 @@ impl Services {
     }
 }
 
-/// API tokens; device ids are hashed under a key derived from the server key.
+/// API tokens; device ids are hashed under keys derived from the server key
+/// (and the previous ones, so bindings survive a key rotation).
 fn token_service(
     config: &Config,
     key: &SecretString,
@@ -218,11 +220,18 @@ fn token_service(
     successor_keyring: Keyring,
     (background, metrics): (&Arc<BackgroundWriter>, &Arc<Metrics>),
 ) -> Result<TokenService, CryptoError> {
+    let device_key = |k: &str| KeyedHasher::new(k, DEVICE_HASH_PURPOSE);
+    let previous = previous_keys(config);
+    let previous = previous.iter().map(|k| device_key(k));
+    let device_keys = DeviceKeys::new(
+        device_key(key.expose())?,
+        previous.collect::<Result<_, _>>()?,
+    );
     Ok(TokenService::new(
         store.clone(),
         config.tokens.clone(),
         successor_keyring,
-        KeyedHasher::new(key.expose(), "token-device")?,
+        device_keys,
         background.clone(),
         metrics.clone(),
     ))

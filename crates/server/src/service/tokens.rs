@@ -22,7 +22,7 @@ use tessera_core::{
         ApiTokenView, ExpiryRequest,
     },
     audit::{Actor, AuditEntry, RequestContext},
-    crypto::{KeyedHasher, Keyring},
+    crypto::Keyring,
     event::OutboxEvent,
     ids::{is_valid_id, new_id},
     rate_limit::Limit,
@@ -131,7 +131,8 @@ enum Deletion {
 
 pub use control_input::{ControlsInput, CreditsInput, RateLimitInput};
 pub use controls::{
-    CallerFacts, Controls, RateLimitRequest, RateLimitState, Refusal, Verified, VerifyCaller,
+    CallerFacts, Controls, DeviceKeys, RateLimitRequest, RateLimitState, Refusal, Verified,
+    VerifyCaller, DEVICE_HASH_PURPOSE,
 };
 
 /// The answer to "does this token authenticate?".
@@ -149,7 +150,7 @@ pub struct TokenService {
     limiter: Arc<dyn RateLimiter>,
     failure_limit: Limit,
     /// Turns device ids into what is stored and compared (never the id).
-    device_hasher: KeyedHasher,
+    device_keys: DeviceKeys,
 }
 
 const VERIFY_CACHE_CAPACITY: usize = 100_000;
@@ -159,12 +160,12 @@ impl TokenService {
         store: Arc<dyn Store>,
         settings: TokenSettings,
         successor_keyring: Keyring,
-        device_hasher: KeyedHasher,
+        device_keys: DeviceKeys,
         background: Arc<BackgroundWriter>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            device_hasher,
+            device_keys,
             cache: VerifyCache::new(settings.verify_cache_ttl, VERIFY_CACHE_CAPACITY),
             failure_limit: Limit::new(
                 i64::from(settings.verify_failure_limit_per_minute),
@@ -209,7 +210,7 @@ impl TokenService {
             .settings
             .expiry
             .resolve(input.expiry.unwrap_or(ExpiryRequest::Default), now)?;
-        let controls = input.controls.validate(&self.device_hasher, now)?;
+        let controls = input.controls.validate(self.device_keys.current(), now)?;
         let generated = self.settings.format.generate();
         let mut token = ApiToken::new(new_id(), name, scopes, now)
             .with_description(description)
@@ -341,7 +342,7 @@ impl TokenService {
             metadata,
             expires_at,
             auto_rotate: input.auto_rotate,
-            controls: input.controls.validate(&self.device_hasher, now)?,
+            controls: input.controls.validate(self.device_keys.current(), now)?,
         };
         self.change(id, move |current: &ApiToken| {
             if current.deleted_at.is_some() {

@@ -283,7 +283,44 @@ async fn introspection_never_consumes(db: TestDb) {
     );
 }
 
+/// Device ids are kept as keyed hashes under the server key: a binding
+/// made before a key rotation still matches while the old key is listed in
+/// `TESSERA_ENC_KEY_PREVIOUS`.
+async fn a_binding_survives_a_key_rotation(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (_, required, _) = token_with(
+        &s,
+        json!({"device_binding": "required", "device_id": "phone-1"}),
+    )
+    .await;
+    let (_, first_use, _) = token_with(&s, json!({"device_binding": "first_use"})).await;
+    assert_eq!(
+        verify(&s, &first_use, json!({"device_id": "tablet"}))
+            .await
+            .0,
+        "VALID"
+    );
+    let rotated = s
+        .replica(&[
+            ("TESSERA_ENC_KEY", "a-new-encryption-key-0123456789abcdef"),
+            ("TESSERA_ENC_KEY_PREVIOUS", crate::common::TEST_KEY),
+        ])
+        .await;
+    for (secret, device, want) in [
+        (&required, "phone-1", "VALID"),
+        (&required, "phone-2", "DEVICE_MISMATCH"),
+        (&first_use, "tablet", "VALID"),
+        (&first_use, "phone-1", "DEVICE_MISMATCH"),
+    ] {
+        let got = verify(&rotated, secret, json!({"device_id": device}))
+            .await
+            .0;
+        assert_eq!(got, want, "{device}");
+    }
+}
+
 backend_tests!(
+    a_binding_survives_a_key_rotation,
     twenty_devices_race_for_a_first_use_token,
     a_required_binding_names_its_device,
     credits_are_exact_under_concurrency,

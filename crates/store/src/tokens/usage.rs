@@ -60,10 +60,16 @@ pub trait TokenUsage: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<CreditSpend, StoreError>;
 
-    /// Binds token `id` to `device_hash` if it is unbound; otherwise says
-    /// whether it is bound to that device. Of concurrent first uses by
-    /// different devices exactly one binds.
-    async fn bind_device(&self, id: &str, device_hash: &str) -> Result<DeviceBind, StoreError>;
+    /// Binds token `id` to `device_hashes[0]` if it is unbound; otherwise
+    /// says whether it is bound to that device, under any of the hashes
+    /// (the device id's keyed hash under the current key, then under
+    /// previous ones). Of concurrent first uses by different devices
+    /// exactly one binds.
+    async fn bind_device(
+        &self,
+        id: &str,
+        device_hashes: &[String],
+    ) -> Result<DeviceBind, StoreError>;
 }
 
 #[async_trait]
@@ -106,11 +112,18 @@ impl TokenUsage for SqlStore {
         })
     }
 
-    async fn bind_device(&self, id: &str, device_hash: &str) -> Result<DeviceBind, StoreError> {
+    async fn bind_device(
+        &self,
+        id: &str,
+        device_hashes: &[String],
+    ) -> Result<DeviceBind, StoreError> {
+        let Some(device_hash) = device_hashes.first() else {
+            return Ok(DeviceBind::Other);
+        };
         // A read first: once bound (the usual case), deciding needs no write.
         let bound = self.bound_device(id).await?;
         if let Some(bound) = bound {
-            return Ok(compare(&bound, device_hash));
+            return Ok(compare(&bound, device_hashes));
         }
         let mut tx = self.begin_write().await?;
         let won = sqlx::query(
@@ -128,7 +141,7 @@ impl TokenUsage for SqlStore {
         tx.rollback().await?;
         // Another device bound it first (or the token is gone).
         Ok(match self.bound_device(id).await? {
-            Some(bound) => compare(&bound, device_hash),
+            Some(bound) => compare(&bound, device_hashes),
             None => DeviceBind::Other,
         })
     }
@@ -145,8 +158,11 @@ impl SqlStore {
     }
 }
 
-fn compare(bound: &str, presented: &str) -> DeviceBind {
-    if tessera_core::crypto::constant_time_eq(bound, presented) {
+fn compare(bound: &str, presented: &[String]) -> DeviceBind {
+    let same = presented.iter().fold(false, |found, h| {
+        found | tessera_core::crypto::constant_time_eq(bound, h)
+    });
+    if same {
         DeviceBind::Same
     } else {
         DeviceBind::Other

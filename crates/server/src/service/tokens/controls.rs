@@ -15,6 +15,7 @@ use serde::Serialize;
 use tessera_core::{
     api_token::{ApiToken, ApiTokenView, VerifyFailure},
     audit::RequestContext,
+    crypto::{constant_time_eq, KeyedHasher},
     token_controls::DeviceBinding,
 };
 use tessera_store::{CreditSpend, DeviceBind};
@@ -164,6 +165,36 @@ impl From<VerifyFailure> for Refusal {
     }
 }
 
+/// The keys device ids are hashed under (never stored in clear): the
+/// current key's, then the previous keys' (`TESSERA_ENC_KEY_PREVIOUS`), so
+/// a binding made before a key rotation still matches after it.
+pub struct DeviceKeys {
+    current: KeyedHasher,
+    previous: Vec<KeyedHasher>,
+}
+
+/// The keyed-hash purpose of device ids.
+pub const DEVICE_HASH_PURPOSE: &str = "token-device";
+
+impl DeviceKeys {
+    pub fn new(current: KeyedHasher, previous: Vec<KeyedHasher>) -> Self {
+        Self { current, previous }
+    }
+
+    /// What is stored for `device_id`: its hash under the current key.
+    pub(crate) fn current(&self) -> &KeyedHasher {
+        &self.current
+    }
+
+    /// The hashes `device_id` may be stored as, the current key's first.
+    fn hashes(&self, device_id: &str) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|k| k.hash_hex(device_id.as_bytes()))
+            .collect()
+    }
+}
+
 /// A step's answer: go on, or refuse (nothing after it runs).
 type Step<T> = Result<Result<T, Refusal>, ServiceError>;
 
@@ -234,12 +265,13 @@ impl TokenService {
         let Some(device_id) = device_id else {
             return Ok(Err(VerifyFailure::DeviceRequired.into()));
         };
-        let presented = self.device_hasher.hash_hex(device_id.as_bytes());
+        let presented = self.device_keys.hashes(device_id);
         let same = match binding {
-            DeviceBinding::Required => token
-                .bound_device
-                .as_deref()
-                .is_some_and(|bound| tessera_core::crypto::constant_time_eq(bound, &presented)),
+            DeviceBinding::Required => token.bound_device.as_deref().is_some_and(|bound| {
+                presented
+                    .iter()
+                    .fold(false, |found, h| found | constant_time_eq(bound, h))
+            }),
             _ => match self.store.bind_device(&token.id, &presented).await? {
                 DeviceBind::Bound => {
                     tracing::info!(token_id = %token.id, "token bound to its first device");
