@@ -12,7 +12,11 @@ left as generated, so the server's rejection of them is still tested:
 - an audit log window (`GET /v1/audit`) does not end before it starts: a
   valid request with `since` after `until` gets them swapped;
 - a password meets the password policy (length, not common, not built from
-  the e-mail or name): a valid request gets a strong one.
+  the e-mail or name): a valid request gets a strong one;
+- usage controls: an IP list holds networks (no pattern can say "a CIDR
+  without host bits"), a `required` device binding names a device and a
+  device names a binding, rate limit names are unique per token, and a
+  verify request's `client_ip` is an address.
 
 One rule applies to every request to the event stream (`GET
 /v1/events/stream`): it stays open until the client leaves, and schemathesis
@@ -78,6 +82,29 @@ def _finite_stream(case):
     case.query = query
 
 
+def _controls(case, body):
+    for field in ("ip_allow", "ip_deny"):
+        if isinstance(body.get(field), list):
+            body[field] = ["10.0.0.0/8"] if body[field] else []
+    if case.path.startswith("/v1/tokens"):
+        binding = body.get("device_binding")
+        if binding == "required":
+            body["device_id"] = "device-1"
+        elif isinstance(body.get("device_id"), str) and binding != "first_use":
+            body["device_binding"] = "first_use"
+    limits = body.get("ratelimits")
+    if isinstance(limits, list):
+        seen, unique = set(), []
+        for limit in limits:
+            name = limit.get("name") if isinstance(limit, dict) else None
+            if name not in seen:
+                seen.add(name)
+                unique.append(limit)
+        body["ratelimits"] = unique
+    if case.path == "/v1/tokens/verify" and isinstance(body.get("client_ip"), str):
+        body["client_ip"] = "192.0.2.1"
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     if case.path == EVENT_STREAM:
@@ -98,6 +125,7 @@ def before_call(ctx, case, **kwargs):
             # Still invalid, but never a reachable address.
             body["url"] = url.replace("://", ":", 1)
     if _positive(case):
+        _controls(case, body)
         for target in (body, body.get("create_user")):
             if isinstance(target, dict):
                 for field in PASSWORD_FIELDS:

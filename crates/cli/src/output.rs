@@ -78,6 +78,49 @@ pub fn token_details(t: &ApiTokenView) {
     for (k, v) in rows {
         println!("{k:<13} {v}");
     }
+    control_details(t);
+}
+
+/// The usage controls a token has, one line each (none: no lines).
+fn control_details(t: &ApiTokenView) {
+    let nets = |l: &[tessera_core::token_controls::IpNet]| {
+        l.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    if !t.ip_allow.is_empty() {
+        rows.push(("ip_allow", nets(&t.ip_allow)));
+    }
+    if !t.ip_deny.is_empty() {
+        rows.push(("ip_deny", nets(&t.ip_deny)));
+    }
+    if t.device_binding != tessera_core::token_controls::DeviceBinding::None {
+        let bound = if t.device_bound { "bound" } else { "not bound" };
+        let mode = serde_json::to_value(t.device_binding).unwrap_or_default();
+        rows.push((
+            "device",
+            format!("{} ({bound})", mode.as_str().unwrap_or("")),
+        ));
+    }
+    if let Some(c) = &t.credits {
+        let refill = c
+            .refill
+            .map(|r| format!(", refill {}/{}", r.amount, r.interval))
+            .unwrap_or_default();
+        rows.push(("credits", format!("{}{refill}", c.remaining)));
+    }
+    for l in &t.ratelimits {
+        let burst = l.burst.map(|b| format!(" (burst {b})")).unwrap_or_default();
+        rows.push((
+            "ratelimit",
+            format!("{}: {}/{}{burst}", l.name, l.limit, l.period),
+        ));
+    }
+    for (k, v) in rows {
+        println!("{k:<13} {v}");
+    }
 }
 
 /// Tokens as an aligned table that fits 100 columns: long names, owners

@@ -5,6 +5,8 @@
 #[path = "cli_walk/clients.rs"]
 mod clients;
 mod common;
+#[path = "cli_walk/controls.rs"]
+mod controls;
 #[path = "cli_walk/people.rs"]
 mod people;
 
@@ -422,6 +424,7 @@ fn main() -> std::process::ExitCode {
         trials()
             .into_iter()
             .chain(people::trials())
-            .chain(clients::trials()),
+            .chain(clients::trials())
+            .chain(controls::trials()),
     )
 }

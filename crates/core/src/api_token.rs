@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::{
     text::{self, TextRule},
+    token_controls::{Credits, DeviceBinding, IpNet, RateLimitSpec, TokenControls},
     DomainError,
 };
 
@@ -41,6 +42,12 @@ pub struct ApiToken {
     pub auto_rotate: bool,
     /// The token that replaced this one by automatic rotation.
     pub successor_id: Option<String>,
+    /// IP lists, device binding mode and rate limits (static: cacheable).
+    pub controls: TokenControls,
+    /// The keyed hash of the device the token is bound to (never the id).
+    pub bound_device: Option<String>,
+    /// Uses left; `None` for unlimited.
+    pub credits: Option<Credits>,
 }
 
 /// The lifecycle state, derived from timestamps rather than stored, so it can
@@ -106,6 +113,9 @@ impl ApiToken {
             deleted_at: None,
             auto_rotate: false,
             successor_id: None,
+            controls: TokenControls::default(),
+            bound_device: None,
+            credits: None,
         }
     }
 
@@ -140,14 +150,40 @@ impl ApiToken {
         self
     }
 
+    /// Usage controls: the static ones, the bound device's keyed hash and
+    /// the credits.
+    pub fn with_controls(
+        mut self,
+        controls: TokenControls,
+        bound_device: Option<String>,
+        credits: Option<Credits>,
+    ) -> Self {
+        self.controls = controls;
+        self.bound_device = bound_device;
+        self.credits = credits;
+        self
+    }
+
+    /// Whether any usage control applies: then only an authorised caller
+    /// may verify it, and verification may write.
+    pub fn has_controls(&self) -> bool {
+        !self.controls.is_empty() || self.credits.is_some()
+    }
+
     /// A fresh token that takes over this one's name, description, owner,
-    /// scopes, metadata and rotation setting (automatic rotation).
+    /// scopes, metadata, rotation setting and usage controls (automatic
+    /// rotation): the same device binding and the credits left now.
     pub fn successor(&self, id: impl Into<String>, created_at: DateTime<Utc>) -> Self {
         Self::new(id, self.name.clone(), self.scopes.clone(), created_at)
             .with_description(self.description.clone())
             .with_owner(self.owner.clone())
             .with_metadata(self.metadata.clone())
             .with_auto_rotate(self.auto_rotate)
+            .with_controls(
+                self.controls.clone(),
+                self.bound_device.clone(),
+                self.credits,
+            )
     }
 
     pub fn state_at(&self, now: DateTime<Utc>) -> TokenState {
@@ -216,6 +252,12 @@ impl ApiToken {
             deleted_at: self.deleted_at,
             auto_rotate: self.auto_rotate,
             successor_id: self.successor_id.clone(),
+            ip_allow: self.controls.ip_allow.clone(),
+            ip_deny: self.controls.ip_deny.clone(),
+            device_binding: self.controls.device_binding,
+            device_bound: self.bound_device.is_some(),
+            credits: self.credits,
+            ratelimits: self.controls.ratelimits.clone(),
         }
     }
 
@@ -248,6 +290,19 @@ pub struct ApiTokenView {
     pub auto_rotate: bool,
     /// Set once automatic rotation has issued a successor.
     pub successor_id: Option<String>,
+    /// Networks the token may be used from (empty: any).
+    #[schema(value_type = Vec<String>)]
+    pub ip_allow: Vec<IpNet>,
+    /// Networks the token may never be used from (wins over `ip_allow`).
+    #[schema(value_type = Vec<String>)]
+    pub ip_deny: Vec<IpNet>,
+    pub device_binding: DeviceBinding,
+    /// Whether a device is bound (its id is never shown, only kept hashed).
+    pub device_bound: bool,
+    /// Uses left and their refill; `null` for unlimited.
+    pub credits: Option<Credits>,
+    /// Named rate limits (enforced at verification).
+    pub ratelimits: Vec<RateLimitSpec>,
 }
 
 /// Why a presented token does not authenticate. The codes are public API.
@@ -264,10 +319,21 @@ pub enum VerifyFailure {
     /// The client sent too many failed verifications; answered without
     /// looking the token up.
     RateLimited,
+    /// The token has usage controls and the caller did not authenticate as
+    /// a verifier (an admin token or a client with the `verify` capability).
+    CallerNotAuthorized,
+    /// The caller's address is outside the token's IP lists.
+    IpNotAllowed,
+    /// The token is bound to another device.
+    DeviceMismatch,
+    /// The token is device-bound and no `device_id` was given.
+    DeviceRequired,
+    /// The token's credits do not cover the cost.
+    UsageExceeded,
 }
 
 impl VerifyFailure {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 13] = [
         Self::Malformed,
         Self::NotFound,
         Self::Expired,
@@ -276,6 +342,11 @@ impl VerifyFailure {
         Self::Deleted,
         Self::InsufficientScope,
         Self::RateLimited,
+        Self::CallerNotAuthorized,
+        Self::IpNotAllowed,
+        Self::DeviceMismatch,
+        Self::DeviceRequired,
+        Self::UsageExceeded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -288,6 +359,11 @@ impl VerifyFailure {
             Self::Deleted => "DELETED",
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::CallerNotAuthorized => "CALLER_NOT_AUTHORIZED",
+            Self::IpNotAllowed => "IP_NOT_ALLOWED",
+            Self::DeviceMismatch => "DEVICE_MISMATCH",
+            Self::DeviceRequired => "DEVICE_REQUIRED",
+            Self::UsageExceeded => "USAGE_EXCEEDED",
         }
     }
 }
@@ -459,82 +535,4 @@ pub fn validate_reason(reason: Option<String>) -> Result<Option<String>, DomainE
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn token(now: DateTime<Utc>) -> ApiToken {
-        ApiToken::new("t", "n", vec!["read".into()], now)
-            .with_hint("tsr_…abcd")
-            .with_expiry(Some(now + Duration::days(1)))
-    }
-
-    #[test]
-    fn state_precedence() {
-        let now = Utc::now();
-        let mut t = token(now);
-        assert_eq!(t.state_at(now), TokenState::Active);
-        assert_eq!(t.state_at(now + Duration::days(2)), TokenState::Expired);
-        t.revoked_at = Some(now);
-        assert_eq!(t.state_at(now + Duration::days(2)), TokenState::Revoked);
-        t.purged_at = Some(now);
-        assert_eq!(t.state_at(now), TokenState::Purged);
-    }
-
-    #[test]
-    fn grace_never_outlives_expiry() {
-        let now = Utc::now();
-        let mut t = token(now);
-        t.expires_at = Some(now + Duration::minutes(10));
-        assert_eq!(
-            t.grace_end(3600, now).unwrap(),
-            Some(now + Duration::minutes(10))
-        );
-        assert_eq!(t.grace_end(0, now).unwrap(), None);
-        assert!(t.grace_end(86_401, now).is_err());
-        assert!(t.grace_end(-1, now).is_err());
-    }
-
-    #[test]
-    fn evaluation_codes() {
-        let now = Utc::now();
-        let mut t = token(now);
-        assert_eq!(evaluate(&t, None, &["read".into()], now), Ok(()));
-        assert_eq!(
-            evaluate(&t, None, &["admin".into()], now),
-            Err(VerifyFailure::InsufficientScope)
-        );
-        assert_eq!(
-            evaluate(&t, Some(now), &[], now),
-            Err(VerifyFailure::NotFound)
-        );
-        assert_eq!(
-            evaluate(&t, Some(now + Duration::seconds(5)), &[], now),
-            Ok(())
-        );
-        t.deleted_at = Some(now);
-        assert_eq!(evaluate(&t, None, &[], now), Err(VerifyFailure::Deleted));
-    }
-
-    #[test]
-    fn expiry_policy() {
-        let now = Utc::now();
-        let p = ExpiryPolicy::default();
-        assert_eq!(
-            p.resolve(ExpiryRequest::Default, now).unwrap(),
-            Some(now + Duration::days(90))
-        );
-        assert!(p.resolve(ExpiryRequest::Never, now).is_err());
-        assert!(p.resolve(ExpiryRequest::InSeconds(0), now).is_err());
-        assert!(p
-            .resolve(ExpiryRequest::At(now + Duration::days(400)), now)
-            .is_err());
-        assert!(p
-            .resolve(ExpiryRequest::At(now - Duration::days(1)), now)
-            .is_err());
-        let open = ExpiryPolicy {
-            allow_never: true,
-            ..p
-        };
-        assert_eq!(open.resolve(ExpiryRequest::Never, now).unwrap(), None);
-    }
-}
+mod tests;

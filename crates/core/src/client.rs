@@ -170,6 +170,8 @@ pub enum ClientAuthFailure {
     CertificateRefused,
     /// The client exists but lacks the capability the endpoint needs.
     NotPermitted,
+    /// The right credentials, from an address outside the client's IP lists.
+    IpNotAllowed,
     /// Too many failures from this IP.
     Throttled,
     /// The registry could not be read (the database is down): the client
@@ -186,6 +188,7 @@ impl ClientAuthFailure {
             Self::WrongSecret => "wrong_secret",
             Self::CertificateRefused => "certificate_refused",
             Self::NotPermitted => "not_permitted",
+            Self::IpNotAllowed => "ip_not_allowed",
             Self::Throttled => "throttled",
             Self::Unavailable => "unavailable",
         }

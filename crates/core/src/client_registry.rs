@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 
 use crate::{
     client::{Capability, ClientSource},
-    text, DomainError,
+    text,
+    token_controls::IpNet,
+    DomainError,
 };
 
 /// The prefix of the ids the registry generates.
@@ -39,6 +41,10 @@ pub struct RegisteredClient {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Networks the client may authenticate from (empty: any).
+    pub ip_allow: Vec<IpNet>,
+    /// Networks it may never authenticate from (wins over `ip_allow`).
+    pub ip_deny: Vec<IpNet>,
 }
 
 /// A client as the API and CLI show it (never a secret or a digest).
@@ -59,6 +65,14 @@ pub struct ClientView {
     /// Until when the secret before the last rotation still works.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Networks the client may authenticate from (empty: any).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub ip_allow: Vec<IpNet>,
+    /// Networks it may never authenticate from (wins over `ip_allow`).
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub ip_deny: Vec<IpNet>,
 }
 
 impl RegisteredClient {
@@ -72,7 +86,15 @@ impl RegisteredClient {
             created_at: Some(self.created_at),
             updated_at: Some(self.updated_at),
             previous_secret_expires_at: self.previous_secret_expires_at,
+            ip_allow: self.ip_allow.clone(),
+            ip_deny: self.ip_deny.clone(),
         }
+    }
+
+    /// Whether the client may authenticate from `ip` (see
+    /// [`crate::token_controls::ip_allowed`]).
+    pub fn ip_allowed(&self, ip: Option<std::net::IpAddr>) -> bool {
+        crate::token_controls::ip_allowed(&self.ip_allow, &self.ip_deny, ip)
     }
 }
 

@@ -202,8 +202,8 @@ impl OutboxEvent {
         }
     }
 
-    /// `updated`: a token's name, scopes, metadata or other settings
-    /// changed; `fields` names them (never their values).
+    /// `updated`: the token's fields changed (scopes, expiry, usage
+    /// controls, an unbound device); `fields` names which, never a value.
     pub fn token_updated(id: &str, fields: &[&str]) -> Self {
         Self {
             event_type: "updated",

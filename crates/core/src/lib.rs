@@ -27,6 +27,7 @@ pub mod scopes;
 pub mod secret;
 pub mod session;
 pub mod text;
+pub mod token_controls;
 pub mod token_format;
 pub mod user;
 pub mod user_link;

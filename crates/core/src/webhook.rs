@@ -29,6 +29,7 @@ const LIFECYCLE_EVENT_TYPES: &[&str] = &[
     "created",
     "updated",
     "rotated",
+    "updated",
     "revoked",
     "purged",
     "deleted",

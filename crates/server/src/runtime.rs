@@ -24,6 +24,7 @@ use crate::{
         passwords::Passwords,
         rate_limit::{redis::RedisStore, RateLimits},
         sessions::SessionService,
+        tokens::{DeviceKeys, DEVICE_HASH_PURPOSE},
         users::UserService,
         ws_tickets::WsTicketService,
         AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
@@ -145,7 +146,8 @@ impl Services {
             metrics: &metrics,
             rate_limits: &rate_limits,
         };
-        let tokens = token_service(config, keyring("successor")?, &common);
+        let tokens =
+            token_service(config, &key, keyring("successor")?, &common).map_err(key_error)?;
         let outbox_keyring = keyring("outbox")?;
         let webhook_keyring = keyring("webhook-secret")?;
         let webhooks = WebhookService::new(store.clone(), webhook_keyring.clone())
@@ -243,16 +245,31 @@ struct Common<'a> {
     rate_limits: &'a Arc<RateLimits>,
 }
 
-/// API tokens, their failure limit on the shared rate-limit engine.
-fn token_service(config: &Config, successor_keyring: Keyring, c: &Common<'_>) -> TokenService {
-    TokenService::new(
+/// API tokens, their failure limit on the shared rate-limit engine; device
+/// ids are hashed under keys derived from the server key (and the previous
+/// ones, so bindings survive a key rotation).
+fn token_service(
+    config: &Config,
+    key: &SecretString,
+    successor_keyring: Keyring,
+    c: &Common<'_>,
+) -> Result<TokenService, CryptoError> {
+    let device_key = |k: &str| KeyedHasher::new(k, DEVICE_HASH_PURPOSE);
+    let previous = previous_keys(config);
+    let previous = previous.iter().map(|k| device_key(k));
+    let device_keys = DeviceKeys::new(
+        device_key(key.expose())?,
+        previous.collect::<Result<_, _>>()?,
+    );
+    Ok(TokenService::new(
         c.store.clone(),
         config.tokens.clone(),
         successor_keyring,
+        device_keys,
         c.background.clone(),
         c.metrics.clone(),
     )
-    .with_rate_limits(c.rate_limits.clone())
+    .with_rate_limits(c.rate_limits.clone()))
 }
 
 /// Invites: codes hashed under every key, sign-up mails, the shared limits.

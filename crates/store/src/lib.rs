@@ -67,8 +67,8 @@ pub use sessions::{
 };
 pub use sql::write_tx::{BeginWrite, WriteTx};
 pub use tokens::{
-    NewToken, SecretChange, SecretMatch, Succession, TokenChange, TokenQuery, TokenRepository,
-    UsageUpdate,
+    CreditSpend, DeviceBind, NewToken, SecretChange, SecretMatch, Succession, TokenChange,
+    TokenQuery, TokenRepository, TokenUsage, UsageUpdate,
 };
 pub use users::{SecondFactorsErased, UserQuery, UserRepository};
 pub use webhooks::{
@@ -100,6 +100,7 @@ macro_rules! store_of {
 store_of!(
     BeginWrite,
     TokenRepository,
+    TokenUsage,
     InviteRepository,
     TotpRepository,
     RecoveryCodeRepository,

@@ -54,6 +54,7 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(10, "user_links", "0010_user_links.sql"),
     migration!(11, "invalidations", "0011_invalidations.sql"),
     migration!(12, "outbox_sequence", "0012_outbox_sequence.sql"),
+    migration!(13, "token_controls", "0013_token_controls.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

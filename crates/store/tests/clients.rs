@@ -25,6 +25,8 @@ fn client(name: &str) -> RegisteredClient {
         created_at: at,
         updated_at: at,
         deleted_at: None,
+        ip_allow: tessera_core::token_controls::parse_ip_list("ip_allow", &["10.0.0.0/8"]).unwrap(),
+        ip_deny: vec![],
     }
 }
 

@@ -63,6 +63,12 @@ pub struct ClientCreateArgs {
     /// An audience whose tokens it may introspect (repeat for several; none: any).
     #[arg(long = "audience", value_name = "AUDIENCE")]
     pub audiences: Vec<String>,
+    /// Networks (CIDR) the client may authenticate from (comma-separated or repeated; none: any).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    pub ip_allow: Vec<String>,
+    /// Networks it may never authenticate from (wins over --ip-allow).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    pub ip_deny: Vec<String>,
     #[command(flatten)]
     pub out: JsonFlag,
 }
@@ -87,6 +93,12 @@ pub struct ClientUpdateArgs {
     /// Let the client introspect tokens for any audience.
     #[arg(long)]
     pub any_audience: bool,
+    /// Replace the networks it may authenticate from (`none`: any).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    pub ip_allow: Option<Vec<String>>,
+    /// Replace the networks it may never authenticate from (`none`: clear).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    pub ip_deny: Option<Vec<String>>,
     #[command(flatten)]
     pub out: JsonFlag,
 }

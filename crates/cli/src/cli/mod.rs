@@ -28,7 +28,9 @@ pub use jobs::JobsCommand;
 pub use keys::KeysCommand;
 pub use mfa::MfaCommand;
 pub use session::{SessionCommand, SessionListArgs};
-pub use token::{CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs, VerifyArgs};
+pub use token::{
+    ControlArgs, CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs, VerifyArgs,
+};
 pub use upstream::UpstreamCommand;
 pub use user::{EraseArgs, ImportArgs, ImportFormat, SetPasswordArgs, UserCommand, UserCreateArgs};
 pub use webhooks::{EndpointsCommand, WebhooksCommand};

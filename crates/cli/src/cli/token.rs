@@ -12,7 +12,7 @@ pub enum TokenCommand {
     List(ListArgs),
     /// Show one token.
     Show(TokenIdArgs),
-    /// Change a token's name, description, scopes, metadata or expiry.
+    /// Change a token's name, description, scopes, metadata, expiry or usage controls.
     Update(UpdateArgs),
     /// Issue a new secret; the old one stops working (after --grace, if given).
     Rotate(RotateArgs),
@@ -23,8 +23,38 @@ pub enum TokenCommand {
     /// Undo a soft delete.
     Restore(TokenIdArgs),
     /// Check a token. Exit 0 if valid, 1 if not. Pass - to read it from stdin
-    /// (keeps it out of shell history).
+    /// (keeps it out of shell history). Usage controls are not applied and
+    /// nothing is consumed.
     Verify(VerifyArgs),
+    /// Forget the device a token is bound to (first_use: the next device binds it).
+    UnbindDevice(TokenIdArgs),
+}
+
+/// Usage controls, on create and update. On update, each flag replaces
+/// what it names; `none` clears a list, the credits or the rate limits.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// Networks the token may be used from (CIDR, IPv4 or IPv6; comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    pub ip_allow: Option<Vec<String>>,
+    /// Networks the token may never be used from (wins over --ip-allow).
+    #[arg(long, value_delimiter = ',', value_name = "CIDR")]
+    pub ip_deny: Option<Vec<String>>,
+    /// none, first_use (the first device binds it) or required (only --device-id).
+    #[arg(long, value_name = "MODE")]
+    pub device_binding: Option<String>,
+    /// Bind this device now (needed with --device-binding required); stored hashed.
+    #[arg(long, value_name = "ID")]
+    pub device_id: Option<String>,
+    /// Uses the token has, e.g. 1000 (`none`: unlimited).
+    #[arg(long, value_name = "N")]
+    pub credits: Option<String>,
+    /// With --credits: set the balance back to AMOUNT every INTERVAL, e.g. 1000/1d.
+    #[arg(long, value_name = "AMOUNT/INTERVAL", requires = "credits")]
+    pub refill: Option<String>,
+    /// A named rate limit NAME:LIMIT/PERIOD[:BURST], e.g. default:100/1m (repeat for several; `none` removes all).
+    #[arg(long = "ratelimit", value_name = "NAME:LIMIT/PERIOD")]
+    pub ratelimits: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +116,8 @@ pub struct CreateArgs {
     /// with POST /v1/tokens/self/successor.
     #[arg(long)]
     pub auto_rotate: bool,
+    #[command(flatten)]
+    pub controls: ControlArgs,
     /// Print only the secret on stdout, for `ADMIN=$(tessera token create … --secret-only)`.
     #[arg(long, conflicts_with = "json")]
     pub secret_only: bool,
@@ -122,6 +154,8 @@ pub struct UpdateArgs {
     pub metadata: Option<String>,
     #[command(flatten)]
     pub expiry: ExpiryArgs,
+    #[command(flatten)]
+    pub controls: ControlArgs,
     #[command(flatten)]
     pub out: JsonFlag,
 }

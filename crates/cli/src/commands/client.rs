@@ -76,6 +76,8 @@ async fn execute(services: &Services, cmd: ClientCommand) -> Result<ExitCode, Se
                 name: a.name,
                 capabilities: a.capabilities,
                 audiences: (!a.audiences.is_empty()).then_some(a.audiences),
+                ip_allow: Some(a.ip_allow),
+                ip_deny: Some(a.ip_deny),
             };
             let issued = clients.create(input, &actor, &ctx).await?;
             print_issued(&issued, a.out.json, false);
@@ -121,10 +123,18 @@ fn update_of(a: ClientUpdateArgs) -> UpdateClient {
     } else {
         (!a.audiences.is_empty()).then_some(Some(a.audiences))
     };
+    let list = |l: Option<Vec<String>>| {
+        l.map(|l| match l.as_slice() {
+            [one] if one == "none" => Vec::new(),
+            _ => l,
+        })
+    };
     UpdateClient {
         name: a.name,
         capabilities: (!a.capabilities.is_empty()).then_some(a.capabilities),
         audiences,
+        ip_allow: list(a.ip_allow),
+        ip_deny: list(a.ip_deny),
     }
 }
 

@@ -13,18 +13,21 @@ use tessera_core::{
 };
 use tessera_server::service::ServiceError;
 use tessera_server::{
-    service::tokens::{CreateToken, IssuedToken, TokenService, UpdateToken, VerifyCaller},
+    service::tokens::{
+        ControlsInput, CreateToken, CreditsInput, IssuedToken, RateLimitInput, TokenService,
+        UpdateToken, VerifyCaller,
+    },
     Config, Services,
 };
 use tessera_store::TokenQuery;
 
 use super::args::{from_stdin_if_dash, metadata, parse_duration_secs};
 use crate::{
-    cli::{CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs, VerifyArgs},
+    cli::{ControlArgs, CreateArgs, ExpiryArgs, ListArgs, TokenCommand, UpdateArgs, VerifyArgs},
     output,
 };
 
-wants_json_from_out!(TokenCommand: Create, List, Show, Update, Rotate, Revoke, Delete, Restore, Verify);
+wants_json_from_out!(TokenCommand: Create, List, Show, Update, Rotate, Revoke, Delete, Restore, Verify, UnbindDevice);
 
 pub async fn run(config: Config, cmd: TokenCommand) -> ExitCode {
     super::run_admin(&config, cmd, execute).await
@@ -82,6 +85,10 @@ async fn execute(services: &Services, cmd: TokenCommand) -> Result<ExitCode, Ser
             print_token(&t.view(now), a.out.json);
         }
         TokenCommand::Verify(a) => return verify(tokens, a, now).await,
+        TokenCommand::UnbindDevice(a) => {
+            let t = tokens.unbind_device(&a.id, &actor, &ctx).await?;
+            print_token(&t.view(now), a.out.json);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -95,6 +102,7 @@ async fn create(tokens: &TokenService, a: CreateArgs) -> Result<(), ServiceError
         expiry: expiry(&a.expiry)?,
         metadata: metadata(a.metadata.as_deref())?,
         auto_rotate: a.auto_rotate,
+        controls: controls(a.controls)?,
     };
     let defaulted = input.expiry.is_none();
     let issued = tokens
@@ -163,6 +171,7 @@ async fn update(
         metadata: metadata(a.metadata.as_deref())?,
         expiry: expiry(&a.expiry)?,
         auto_rotate: None,
+        controls: controls(a.controls)?,
     };
     let t = tokens
         .update(&a.id, input, &Actor::Cli, &RequestContext::default())
@@ -183,7 +192,7 @@ async fn verify(
         .await?;
     let (valid, body) = match result {
         Ok(t) => (true, json!({ "valid": true, "token": t.view(now) })),
-        Err(code) => (false, json!({ "valid": false, "code": code })),
+        Err(refusal) => (false, json!({ "valid": false, "code": refusal.code })),
     };
     if a.out.json {
         output::json(&body);
@@ -193,6 +202,68 @@ async fn verify(
         println!("invalid: {}", body["code"].as_str().unwrap_or_default());
     }
     Ok(output::valid_exit(valid))
+}
+
+/// The usage-control flags as the service takes them. `none` clears a
+/// list, the credits or the rate limits.
+fn controls(a: ControlArgs) -> Result<ControlsInput, DomainError> {
+    let list = |l: Option<Vec<String>>| l.map(|l| if is_none(&l) { Vec::new() } else { l });
+    let credits = match a.credits.as_deref() {
+        None => None,
+        Some("none") if a.refill.is_none() => Some(None),
+        Some(n) => Some(Some(CreditsInput {
+            remaining: n
+                .parse()
+                .map_err(|_| DomainError::invalid("credits", "must be a whole number or none"))?,
+            refill: a.refill.as_deref().map(refill).transpose()?,
+        })),
+    };
+    let ratelimits = match a.ratelimits {
+        None => None,
+        Some(l) if is_none(&l) => Some(Vec::new()),
+        Some(l) => Some(l.iter().map(|r| ratelimit(r)).collect::<Result<_, _>>()?),
+    };
+    Ok(ControlsInput {
+        ip_allow: list(a.ip_allow),
+        ip_deny: list(a.ip_deny),
+        device_binding: a.device_binding,
+        device_id: a.device_id,
+        credits,
+        ratelimits,
+    })
+}
+
+fn is_none(list: &[String]) -> bool {
+    matches!(list, [one] if one == "none")
+}
+
+/// `AMOUNT/INTERVAL`, e.g. `1000/1d`.
+fn refill(v: &str) -> Result<(i64, String), DomainError> {
+    let bad = || DomainError::invalid("refill", "expected AMOUNT/INTERVAL, e.g. 1000/1d");
+    let (amount, interval) = v.split_once('/').ok_or_else(bad)?;
+    Ok((amount.parse().map_err(|_| bad())?, interval.to_string()))
+}
+
+/// `NAME:LIMIT/PERIOD[:BURST]`, e.g. `default:100/1m` or `api:100/1m:150`.
+fn ratelimit(v: &str) -> Result<RateLimitInput, DomainError> {
+    let bad = || {
+        DomainError::invalid(
+            "ratelimit",
+            "expected NAME:LIMIT/PERIOD[:BURST], e.g. default:100/1m",
+        )
+    };
+    let (name, rest) = v.split_once(':').ok_or_else(bad)?;
+    let (limit, rest) = rest.split_once('/').ok_or_else(bad)?;
+    let (period, burst) = match rest.split_once(':') {
+        Some((p, b)) => (p, Some(b.parse().map_err(|_| bad())?)),
+        None => (rest, None),
+    };
+    Ok(RateLimitInput {
+        name: name.to_string(),
+        limit: limit.parse().map_err(|_| bad())?,
+        period: period.to_string(),
+        burst,
+    })
 }
 
 fn print_token(t: &ApiTokenView, as_json: bool) {

@@ -20,7 +20,10 @@ use tessera_core::{
 };
 
 use super::{client::RequestAudit, error::ApiError, state::AppState};
-use crate::service::{sessions::AccessGrant, tokens::VerifyCaller};
+use crate::service::{
+    sessions::AccessGrant,
+    tokens::{CallerFacts, Controls, VerifyCaller},
+};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -58,9 +61,15 @@ impl Principal {
             // A failed bearer token is a 401, not a verification answer.
             limited: false,
             context: &context,
+            // A token's usage controls hold for Tessera's own API too: the
+            // connection's address, the device the request names, one use.
+            controls: Controls::Enforce(CallerFacts {
+                device_id: device_header(headers),
+                ..CallerFacts::default()
+            }),
         };
         match state.tokens().verify(raw, &[], &caller).await? {
-            Ok(token) => Ok(Self::Token(token)),
+            Ok(verified) => Ok(Self::Token(verified.token)),
             Err(_) => Err(invalid_credential()),
         }
     }
@@ -101,6 +110,14 @@ impl Principal {
 /// 401 for a credential that does not authenticate.
 pub fn invalid_credential() -> ApiError {
     ApiError::unauthorized("the bearer token is not valid (unknown, expired, revoked or malformed)")
+}
+
+/// The `X-Device-Id` of a request a device-bound token authenticates, if
+/// it is a well-formed device id (anything else is as if absent).
+fn device_header(headers: &HeaderMap) -> Option<String> {
+    let id = headers.get("x-device-id")?.to_str().ok()?;
+    tessera_core::token_controls::validate_device_id(id).ok()?;
+    Some(id.to_string())
 }
 
 /// The bearer token from `Authorization`, if any.

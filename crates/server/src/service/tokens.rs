@@ -5,7 +5,9 @@
 //! Verification is the hot path: checksum, SHA-256, cache, and on a miss one
 //! indexed read; its side effects are handed to the [`BackgroundWriter`]
 //! (failures aggregated per client, code and minute). Unauthenticated
-//! callers are limited in failed verifications per client IP.
+//! callers are limited in failed verifications per client IP. A token with
+//! usage controls (IP lists, device binding, rate limits, credits) goes on
+//! to the `controls` step, which alone may write (a first device, credits).
 
 use super::ServiceError;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use serde_json::{json, Map, Value};
 use tessera_core::{
     api_token::{
         validate_metadata, validate_name, validate_optional_text, validate_reason, ApiToken,
-        ApiTokenView, ExpiryRequest, VerifyFailure,
+        ApiTokenView, ExpiryRequest,
     },
     audit::{Actor, AuditEntry, RequestContext},
     crypto::Keyring,
@@ -56,6 +58,8 @@ pub struct CreateToken {
     pub metadata: Option<Map<String, Value>>,
     /// Opt into automatic rotation before expiry.
     pub auto_rotate: bool,
+    /// Usage controls (IP lists, device binding, credits, rate limits).
+    pub controls: ControlsInput,
 }
 
 /// A partial update; `None` leaves a field as it is. For nullable fields the
@@ -68,6 +72,8 @@ pub struct UpdateToken {
     pub metadata: Option<Map<String, Value>>,
     pub expiry: Option<ExpiryRequest>,
     pub auto_rotate: Option<bool>,
+    /// Usage controls to change.
+    pub controls: ControlsInput,
 }
 
 /// An [`UpdateToken`] after validation: what to set.
@@ -78,12 +84,13 @@ struct ValidUpdate {
     metadata: Option<Map<String, Value>>,
     expires_at: Option<Option<chrono::DateTime<Utc>>>,
     auto_rotate: Option<bool>,
+    controls: ControlChange,
 }
 
 impl ValidUpdate {
     /// Sets the given fields on `t`; returns the names of those set, in a
-    /// fixed order (they go into the audit row).
-    fn apply(self, t: &mut ApiToken) -> Vec<&'static str> {
+    /// fixed order (they go into the audit row and the `updated` event).
+    fn apply(self, t: &mut ApiToken) -> Result<Vec<&'static str>, DomainError> {
         let mut changed = Vec::new();
         set(&mut t.name, self.name, "name", &mut changed);
         set(
@@ -106,15 +113,8 @@ impl ValidUpdate {
             "auto_rotate",
             &mut changed,
         );
-        changed
-    }
-}
-
-/// Sets `field` when an update gives a value, and names it in `changed`.
-fn set<T>(field: &mut T, value: Option<T>, name: &'static str, changed: &mut Vec<&'static str>) {
-    if let Some(v) = value {
-        *field = v;
-        changed.push(name);
+        self.controls.apply(t, &mut changed)?;
+        Ok(changed)
     }
 }
 
@@ -125,10 +125,14 @@ enum Deletion {
     Restore,
 }
 
-/// The answer to "does this token authenticate?".
-pub type Verification = Result<Arc<ApiToken>, VerifyFailure>;
+pub use control_input::{ControlsInput, CreditsInput, RateLimitInput};
+pub use controls::{
+    CallerFacts, Controls, DeviceKeys, RateLimitRequest, RateLimitState, Refusal, Verified,
+    VerifyCaller, DEVICE_HASH_PURPOSE,
+};
 
-pub use verify::VerifyCaller;
+/// The answer to "does this token authenticate?".
+pub type Verification = Result<Verified, Refusal>;
 
 pub struct TokenService {
     pub(crate) store: Arc<dyn Store>,
@@ -142,6 +146,8 @@ pub struct TokenService {
     /// (a failure limit on the shared engine), and the per-token limits.
     pub(crate) limits: Arc<RateLimits>,
     failure_rule: Option<RateRule>,
+    /// Turns device ids into what is stored and compared (never the id).
+    device_keys: DeviceKeys,
 }
 
 const VERIFY_CACHE_CAPACITY: usize = 100_000;
@@ -151,10 +157,12 @@ impl TokenService {
         store: Arc<dyn Store>,
         settings: TokenSettings,
         successor_keyring: Keyring,
+        device_keys: DeviceKeys,
         background: Arc<BackgroundWriter>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
+            device_keys,
             cache: VerifyCache::new(settings.verify_cache_ttl, VERIFY_CACHE_CAPACITY),
             failure_rule: RateRule::new(
                 settings.verify_failure_limit_per_minute,
@@ -201,20 +209,24 @@ impl TokenService {
             .settings
             .expiry
             .resolve(input.expiry.unwrap_or(ExpiryRequest::Default), now)?;
+        let controls = input.controls.validate(self.device_keys.current(), now)?;
         let generated = self.settings.format.generate();
-        let token = ApiToken::new(new_id(), name, scopes, now)
+        let mut token = ApiToken::new(new_id(), name, scopes, now)
             .with_description(description)
             .with_owner(owner)
             .with_hint(generated.hint.clone())
             .with_metadata(metadata)
             .with_expiry(expires_at)
             .with_auto_rotate(input.auto_rotate);
+        let mut set_controls = Vec::new();
+        controls.apply(&mut token, &mut set_controls)?;
         let audit = AuditEntry::success(
             actor,
             "token.create",
             "api_token",
             &token.id,
-            json!({"name": token.name, "owner": token.owner, "scopes": token.scopes}),
+            json!({"name": token.name, "owner": token.owner, "scopes": token.scopes,
+                "controls": set_controls}),
             ctx,
         );
         let event = OutboxEvent::token_created(&token.id, &generated.hash.to_hex());
@@ -329,6 +341,7 @@ impl TokenService {
             metadata,
             expires_at,
             auto_rotate: input.auto_rotate,
+            controls: input.controls.validate(self.device_keys.current(), now)?,
         };
         self.change(id, move |current: &ApiToken| {
             if current.deleted_at.is_some() {
@@ -341,7 +354,7 @@ impl TokenService {
                 });
             }
             let mut t = current.clone();
-            let changed = fields.apply(&mut t);
+            let changed = fields.apply(&mut t)?;
             if changed.is_empty() {
                 return Ok(None);
             }
@@ -351,6 +364,44 @@ impl TokenService {
             Ok(Some(TokenChange {
                 audit: AuditEntry::success(actor, "token.update", "api_token", &t.id, details, ctx),
                 events: vec![event],
+                token: t,
+                secrets: SecretChange::Keep,
+            }))
+        })
+        .await
+    }
+
+    /// Forgets the device a token is bound to (`first_use`: the next device
+    /// binds it; `required`: no device is accepted until one is set by an
+    /// update). Audited, emits `updated`; idempotent.
+    pub async fn unbind_device(
+        &self,
+        id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<ApiToken, ServiceError> {
+        let now = tessera_core::ids::now();
+        self.change(id, move |current: &ApiToken| {
+            if current.deleted_at.is_some() {
+                return Err(DomainError::NotFound(Entity::Token));
+            }
+            if current.bound_device.is_none() {
+                return Ok(None);
+            }
+            let mut t = current.clone();
+            t.bound_device = None;
+            t.updated_at = now;
+            let fields = ["device_id"];
+            Ok(Some(TokenChange {
+                audit: AuditEntry::success(
+                    actor,
+                    "token.unbind_device",
+                    "api_token",
+                    &t.id,
+                    json!({ "fields": fields }),
+                    ctx,
+                ),
+                events: vec![OutboxEvent::token_updated(&t.id, &fields)],
                 token: t,
                 secrets: SecretChange::Keep,
             }))
@@ -524,4 +575,8 @@ impl TokenService {
     }
 }
 
+mod control_input;
+mod controls;
 mod verify;
+
+use control_input::{set, ControlChange};

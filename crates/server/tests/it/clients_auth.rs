@@ -58,6 +58,7 @@ async fn create(svc: &Services, caps: &[&str], audiences: Option<Vec<&str>>) -> 
                 name: "resource server".into(),
                 capabilities: caps.iter().map(|c| c.to_string()).collect(),
                 audiences: audiences.map(|a| a.iter().map(|s| s.to_string()).collect()),
+                ..Default::default()
             },
             &Actor::Cli,
             &RequestContext::default(),

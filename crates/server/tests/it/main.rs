@@ -47,6 +47,8 @@ mod sessions_walk;
 mod slow_clients;
 mod tls;
 mod tls_introspect;
+mod token_controls;
+mod token_usage;
 mod verify_cache;
 mod verify_failures;
 mod ws_tickets;
@@ -95,6 +97,8 @@ fn main() -> std::process::ExitCode {
         tls_introspect::trials(),
         verify_cache::trials(),
         verify_failures::trials(),
+        token_controls::trials(),
+        token_usage::trials(),
         ws_tickets::trials(),
     ];
     tessera_test_support::harness::run(modules.into_iter().flatten())

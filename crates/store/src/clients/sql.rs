@@ -27,6 +27,8 @@ pub(crate) struct ClientRow {
     created_at: i64,
     updated_at: i64,
     deleted_at: Option<i64>,
+    ip_allow: String,
+    ip_deny: String,
 }
 
 impl TableRow for ClientRow {
@@ -34,7 +36,7 @@ impl TableRow for ClientRow {
     const TABLE: &'static str = "clients";
     const COLUMNS: &'static str = "t.id, t.name, t.secret_hash, t.previous_secret_hash, \
         t.previous_secret_expires_at, t.capabilities, t.audiences, t.created_at, t.updated_at, \
-        t.deleted_at";
+        t.deleted_at, t.ip_allow, t.ip_deny";
 }
 
 impl TryFrom<ClientRow> for RegisteredClient {
@@ -62,6 +64,8 @@ impl TryFrom<ClientRow> for RegisteredClient {
             created_at: from_millis(r.created_at)?,
             updated_at: from_millis(r.updated_at)?,
             deleted_at: from_opt_millis(r.deleted_at)?,
+            ip_allow: from_json(&r.ip_allow, "clients.ip_allow")?,
+            ip_deny: from_json(&r.ip_deny, "clients.ip_deny")?,
         })
     }
 }
@@ -94,7 +98,8 @@ impl WriteTx {
         sqlx::query(
             "INSERT INTO clients (id, name, secret_hash, previous_secret_hash, \
              previous_secret_expires_at, capabilities, audiences, created_at, updated_at, \
-             deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             deleted_at, ip_allow, ip_deny) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -106,6 +111,8 @@ impl WriteTx {
         .bind(to_millis(c.created_at))
         .bind(to_millis(c.updated_at))
         .bind(opt_millis(c.deleted_at))
+        .bind(json_text(&c.ip_allow))
+        .bind(json_text(&c.ip_deny))
         .execute(&mut **self)
         .await?;
         // A replica may have cached "no such client" for this id.
@@ -123,7 +130,7 @@ impl WriteTx {
         sqlx::query(
             "UPDATE clients SET name = $2, secret_hash = $3, previous_secret_hash = $4, \
              previous_secret_expires_at = $5, capabilities = $6, audiences = $7, \
-             updated_at = $8, deleted_at = $9 WHERE id = $1",
+             updated_at = $8, deleted_at = $9, ip_allow = $10, ip_deny = $11 WHERE id = $1",
         )
         .bind(&c.id)
         .bind(&c.name)
@@ -134,6 +141,8 @@ impl WriteTx {
         .bind(c.audiences.as_ref().map(json_text))
         .bind(to_millis(c.updated_at))
         .bind(opt_millis(c.deleted_at))
+        .bind(json_text(&c.ip_allow))
+        .bind(json_text(&c.ip_deny))
         .execute(&mut **self)
         .await?;
         self.invalidate(InvalidationKind::Client, &c.id).await

@@ -3,6 +3,9 @@
 
 mod rows;
 mod sql;
+mod usage;
+
+pub use usage::{CreditSpend, DeviceBind, TokenUsage};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

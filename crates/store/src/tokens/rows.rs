@@ -1,7 +1,10 @@
 //! The stored form of a token (`api_tokens`) and its one conversion into the
 //! domain type.
 
-use tessera_core::api_token::ApiToken;
+use tessera_core::{
+    api_token::ApiToken,
+    token_controls::{Credits, Period, Refill},
+};
 
 use crate::{
     error::StoreError,
@@ -15,7 +18,8 @@ impl TableRow for TokenRow {
     const COLUMNS: &'static str = "t.id, t.name, t.description, t.owner, t.scopes, t.hint, \
         t.metadata, t.created_at, t.updated_at, t.expires_at, t.last_used_at, t.use_count, \
         t.revoked_at, t.revoked_by, t.revoke_reason, t.purged_at, t.deleted_at, t.auto_rotate, \
-        t.successor_id";
+        t.successor_id, t.controls, t.bound_device, t.credits_remaining, t.credits_refill_amount, \
+        t.credits_refill_interval_ms, t.credits_refilled_at";
 }
 
 #[derive(sqlx::FromRow)]
@@ -39,6 +43,40 @@ pub(super) struct TokenRow {
     deleted_at: Option<i64>,
     auto_rotate: i64,
     successor_id: Option<String>,
+    controls: String,
+    bound_device: Option<String>,
+    #[sqlx(flatten)]
+    credits: CreditColumns,
+}
+
+/// The credit columns of a token, as one conditional update returns them too.
+#[derive(sqlx::FromRow)]
+pub(super) struct CreditColumns {
+    pub credits_remaining: Option<i64>,
+    pub credits_refill_amount: Option<i64>,
+    pub credits_refill_interval_ms: Option<i64>,
+    pub credits_refilled_at: Option<i64>,
+}
+
+impl CreditColumns {
+    /// `None` for a token without credits.
+    pub fn credits(&self) -> Result<Option<Credits>, StoreError> {
+        let Some(remaining) = self.credits_remaining else {
+            return Ok(None);
+        };
+        let refill = match (self.credits_refill_amount, self.credits_refill_interval_ms) {
+            (Some(amount), Some(ms)) => Some(Refill {
+                amount,
+                interval: Period::from_seconds(ms / 1000),
+            }),
+            _ => None,
+        };
+        Ok(Some(Credits {
+            remaining,
+            refill,
+            refilled_at: from_millis(self.credits_refilled_at.unwrap_or(0))?,
+        }))
+    }
 }
 
 /// A token found by one of its secrets: the token and the secret's grace end.
@@ -73,6 +111,9 @@ impl TryFrom<TokenRow> for ApiToken {
             deleted_at: from_opt_millis(r.deleted_at)?,
             auto_rotate: r.auto_rotate != 0,
             successor_id: r.successor_id,
+            controls: from_json(&r.controls, "controls")?,
+            bound_device: r.bound_device,
+            credits: r.credits.credits()?,
         })
     }
 }

@@ -21,8 +21,8 @@ use crate::{
     invalidations::InvalidationKind,
     page::Page,
     sql::{
-        from_opt_millis, get_by_id, json_text, listing::Listing, lock_row, opt_millis, to_millis,
-        Query, SqlStore, TableRow,
+        from_opt_millis, get_by_id, json_text, listing::Listing, lock_row, opt_millis,
+        placeholders, to_millis, Query, SqlStore, TableRow,
     },
 };
 
@@ -59,10 +59,33 @@ async fn insert_secret(
     Ok(())
 }
 
-/// Binds `$1`…`$10`, the columns both the insert and the update write: id,
-/// name, description, owner, scopes, hint, metadata, updated_at, expires_at,
-/// auto_rotate. One bind list, so the two statements cannot drift apart.
+/// The columns `bind_token` binds as `$1`…`$16`, in its order.
+const BOUND_COLUMNS: [&str; 16] = [
+    "id",
+    "name",
+    "description",
+    "owner",
+    "scopes",
+    "hint",
+    "metadata",
+    "updated_at",
+    "expires_at",
+    "auto_rotate",
+    "controls",
+    "bound_device",
+    "credits_remaining",
+    "credits_refill_amount",
+    "credits_refill_interval_ms",
+    "credits_refilled_at",
+];
+
+/// Binds `$1`…`$16`, the columns both the insert and the update write
+/// ([`BOUND_COLUMNS`]). One bind list, so the two statements cannot drift
+/// apart. The update writes the credits and bound device too: it runs on a
+/// locked row, so it writes back what it read unless the change set them.
 fn bind_token<'q>(query: Query<'q>, t: &'q ApiToken) -> Query<'q> {
+    let credits = t.credits.as_ref();
+    let refill = credits.and_then(|c| c.refill);
     query
         .bind(&t.id)
         .bind(&t.name)
@@ -74,15 +97,22 @@ fn bind_token<'q>(query: Query<'q>, t: &'q ApiToken) -> Query<'q> {
         .bind(to_millis(t.updated_at))
         .bind(opt_millis(t.expires_at))
         .bind(i64::from(t.auto_rotate))
+        .bind(json_text(&t.controls))
+        .bind(&t.bound_device)
+        .bind(credits.map(|c| c.remaining))
+        .bind(refill.map(|r| r.amount))
+        .bind(refill.map(|r| r.interval.seconds() * 1000))
+        .bind(credits.map(|c| to_millis(c.refilled_at)))
 }
 
 async fn insert_token(tx: &mut WriteTx, new: &NewToken) -> Result<(), StoreError> {
     let t = &new.token;
-    let insert = sqlx::query(
-        "INSERT INTO api_tokens (id, name, description, owner, scopes, hint, metadata, \
-         updated_at, expires_at, auto_rotate, created_at, use_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0)",
+    let sql = format!(
+        "INSERT INTO api_tokens ({}, created_at, use_count) VALUES ({}, $17, 0)",
+        BOUND_COLUMNS.join(", "),
+        placeholders(1, BOUND_COLUMNS.len())
     );
+    let insert = sqlx::query(&sql);
     bind_token(insert, t)
         .bind(to_millis(t.created_at))
         .execute(&mut **tx)
@@ -267,12 +297,18 @@ impl WriteTx {
     /// Writes the mutable fields of a (locked) token, and its invalidation:
     /// every process drops what it cached about the token once this commits.
     pub async fn update_token(&mut self, t: &ApiToken) -> Result<(), StoreError> {
-        let update = sqlx::query(
-            "UPDATE api_tokens SET name = $2, description = $3, owner = $4, scopes = $5, \
-             hint = $6, metadata = $7, updated_at = $8, expires_at = $9, auto_rotate = $10, \
-             revoked_at = $11, revoked_by = $12, revoke_reason = $13, purged_at = $14, \
-             deleted_at = $15 WHERE id = $1",
+        let set: Vec<String> = BOUND_COLUMNS
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, c)| format!("{c} = ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE api_tokens SET {}, revoked_at = $17, revoked_by = $18, \
+             revoke_reason = $19, purged_at = $20, deleted_at = $21 WHERE id = $1",
+            set.join(", ")
         );
+        let update = sqlx::query(&sql);
         bind_token(update, t)
             .bind(opt_millis(t.revoked_at))
             .bind(&t.revoked_by)

@@ -23,6 +23,12 @@ pub struct CreateClientRequest {
     /// The audiences whose tokens it may introspect; omit for any.
     #[schema(min_items = 1, max_items = 32, value_type = Option<Vec<AudienceName>>)]
     pub audiences: Option<Vec<String>>,
+    /// Networks (CIDR) the client may authenticate from; omit for any.
+    #[schema(max_items = 100)]
+    pub ip_allow: Option<Vec<String>>,
+    /// Networks it may never authenticate from (wins over `ip_allow`).
+    #[schema(max_items = 100)]
+    pub ip_deny: Option<Vec<String>>,
 }
 
 impl From<CreateClientRequest> for CreateClient {
@@ -31,6 +37,8 @@ impl From<CreateClientRequest> for CreateClient {
             name: r.name,
             capabilities: r.capabilities,
             audiences: r.audiences,
+            ip_allow: r.ip_allow,
+            ip_deny: r.ip_deny,
         }
     }
 }
@@ -49,6 +57,12 @@ pub struct UpdateClientRequest {
     #[serde(default, deserialize_with = "crate::http::extract::double_option")]
     #[schema(min_items = 1, max_items = 32, value_type = Option<Vec<AudienceName>>)]
     pub audiences: Option<Option<Vec<String>>>,
+    /// Replaces the allow list (`[]`: any address).
+    #[schema(max_items = 100)]
+    pub ip_allow: Option<Vec<String>>,
+    /// Replaces the deny list.
+    #[schema(max_items = 100)]
+    pub ip_deny: Option<Vec<String>>,
 }
 
 impl From<UpdateClientRequest> for UpdateClient {
@@ -57,6 +71,8 @@ impl From<UpdateClientRequest> for UpdateClient {
             name: r.name,
             capabilities: r.capabilities,
             audiences: r.audiences,
+            ip_allow: r.ip_allow,
+            ip_deny: r.ip_deny,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod oauth2;
 pub mod recovery;
 pub mod sessions;
 pub mod system;
+mod token_controls_dto;
 pub mod token_dto;
 pub mod tokens;
 pub mod upstreams;

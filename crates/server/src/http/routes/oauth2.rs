@@ -36,7 +36,7 @@ use crate::{
     },
     service::{
         oauth::{Introspection, Revocation},
-        tokens::VerifyCaller,
+        tokens::{Controls, VerifyCaller},
     },
 };
 
@@ -132,6 +132,8 @@ pub async fn introspect(
         client_ip: audit.client.ip,
         limited: false,
         context: &context,
+        // Introspection describes a token; it never consumes its uses.
+        controls: Controls::Observe,
     };
     match state
         .oauth()

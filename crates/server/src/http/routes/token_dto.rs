@@ -12,10 +12,15 @@ use tessera_core::{
 use tessera_store::TokenQuery;
 use utoipa::{IntoParams, ToSchema};
 
-use super::body_parts::{self, state_filter, Expiry};
+use super::{
+    body_parts::{self, state_filter, Expiry},
+    token_controls_dto::{
+        caller_facts, ControlFields, CreditsBody, Obj, RateLimitBody, VerifyRateLimitBody,
+    },
+};
 use crate::{
     http::extract::double_option,
-    service::tokens::{CreateToken, UpdateToken},
+    service::tokens::{CallerFacts, CreateToken, RateLimitState, UpdateToken},
 };
 
 /// Longest string accepted as a token in a verify request; anything longer
@@ -50,6 +55,32 @@ pub struct CreateTokenRequest {
     pub metadata: Option<Map<String, Value>>,
     /// Issue a successor automatically before expiry (see `POST /v1/tokens/self/successor`).
     pub auto_rotate: Option<bool>,
+    /// Networks (CIDR, IPv4 or IPv6) the token may be used from; empty or
+    /// absent: any. Checked against `client_ip` of an authorised verifier,
+    /// else the caller's address.
+    #[schema(max_items = 100)]
+    pub ip_allow: Option<Vec<String>>,
+    /// Networks the token may never be used from (wins over `ip_allow`).
+    #[schema(max_items = 100)]
+    pub ip_deny: Option<Vec<String>>,
+    /// `none` (default), `first_use` (the first device that presents the
+    /// token binds it) or `required` (only the `device_id` given here).
+    #[schema(pattern = "^(none|first_use|required)$")]
+    pub device_binding: Option<String>,
+    /// Binds this device now (required with `device_binding: required`);
+    /// stored only as a keyed hash.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
+    pub device_id: Option<String>,
+    /// Uses the token has (each verification spends its `cost`); absent: unlimited.
+    #[schema(value_type = Option<CreditsBody>)]
+    pub credits: Option<Obj<CreditsBody>>,
+    /// Named rate limits, enforced at verification.
+    #[schema(max_items = 16, value_type = Option<Vec<RateLimitBody>>)]
+    pub ratelimits: Option<Vec<Obj<RateLimitBody>>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -75,6 +106,33 @@ pub struct UpdateTokenRequest {
     #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub expires_in: Option<i64>,
     pub auto_rotate: Option<bool>,
+    /// Networks (CIDR, IPv4 or IPv6) the token may be used from; empty or
+    /// absent: unchanged. Checked against `client_ip` of an authorised verifier,
+    /// else the caller's address.
+    #[schema(max_items = 100)]
+    pub ip_allow: Option<Vec<String>>,
+    /// Networks the token may never be used from (wins over `ip_allow`).
+    #[schema(max_items = 100)]
+    pub ip_deny: Option<Vec<String>>,
+    /// `none` (default), `first_use` (the first device that presents the
+    /// token binds it) or `required` (only the `device_id` given here).
+    #[schema(pattern = "^(none|first_use|required)$")]
+    pub device_binding: Option<String>,
+    /// Binds this device now (required with `device_binding: required`);
+    /// stored only as a keyed hash.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
+    pub device_id: Option<String>,
+    /// Sets the credits (counted from now); `null` makes the token unlimited.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<CreditsBody>)]
+    pub credits: Option<Option<Obj<CreditsBody>>>,
+    /// Replaces the named rate limits (`[]` removes them).
+    #[schema(max_items = 16, value_type = Option<Vec<RateLimitBody>>)]
+    pub ratelimits: Option<Vec<Obj<RateLimitBody>>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -102,6 +160,38 @@ pub struct VerifyRequest {
     pub token: String,
     /// Scopes the token must all have.
     pub scopes: Option<Vec<String>>,
+    /// The address of the resource server's caller, checked against the
+    /// token's IP lists. Honoured only from an authorised verifier (an
+    /// admin token, or a client with the `verify` capability by HTTP Basic).
+    pub client_ip: Option<String>,
+    /// The caller's device (opaque, 1-200 characters), for device-bound
+    /// tokens; authorised verifiers only. Not proof of possession: it is
+    /// what the client says.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
+    pub device_id: Option<String>,
+    /// Credits this use costs (1-1000, default 1); authorised verifiers only.
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::http::extract::integral")]
+    pub cost: Option<i64>,
+    /// The rate limit to count against; authorised verifiers only.
+    #[schema(value_type = Option<VerifyRateLimitBody>)]
+    pub ratelimit: Option<Obj<VerifyRateLimitBody>>,
+}
+
+impl VerifyRequest {
+    /// The caller's facts, checked (422 on a bad value).
+    pub fn facts(&mut self) -> Result<CallerFacts, DomainError> {
+        caller_facts(
+            self.client_ip.take(),
+            self.device_id.take(),
+            self.cost.take(),
+            self.ratelimit.take(),
+        )
+    }
 }
 
 /// `{"valid": true, "token": …}` or `{"valid": false, "code": …}`.
@@ -112,6 +202,13 @@ pub struct VerifyResponse {
     pub token: Option<ApiTokenView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<VerifyFailure>,
+    /// Credits left (tokens with credits): after this use, or with
+    /// `USAGE_EXCEEDED` the balance that did not cover the cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i64>,
+    /// The state of the rate limit that applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratelimit: Option<RateLimitState>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -168,6 +265,15 @@ impl TryFrom<CreateTokenRequest> for CreateToken {
             scopes: r.scopes,
             metadata: r.metadata,
             auto_rotate: r.auto_rotate.unwrap_or(false),
+            controls: ControlFields {
+                ip_allow: r.ip_allow,
+                ip_deny: r.ip_deny,
+                device_binding: r.device_binding,
+                device_id: r.device_id,
+                credits: r.credits.map(Some),
+                ratelimits: r.ratelimits,
+            }
+            .into(),
         })
     }
 }
@@ -183,6 +289,15 @@ impl TryFrom<UpdateTokenRequest> for UpdateToken {
             scopes: r.scopes,
             metadata: r.metadata,
             auto_rotate: r.auto_rotate,
+            controls: ControlFields {
+                ip_allow: r.ip_allow,
+                ip_deny: r.ip_deny,
+                device_binding: r.device_binding,
+                device_id: r.device_id,
+                credits: r.credits,
+                ratelimits: r.ratelimits,
+            }
+            .into(),
         })
     }
 }

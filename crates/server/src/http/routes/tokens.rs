@@ -7,7 +7,11 @@ use axum::{
     Json,
 };
 use chrono::Utc;
-use tessera_core::{api_token::ApiTokenView, DomainError};
+use tessera_core::{
+    api_token::ApiTokenView,
+    client::{Capability, ClientAuthFailure},
+    DomainError,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::token_dto::{
@@ -19,6 +23,7 @@ use crate::{
         client::RequestAudit,
         error::{ApiError, Problem},
         extract::{ApiJson, ApiPath, ApiQuery, OptionalJson},
+        oauth_client::client_credentials,
         principal::{
             bearer, invalid_credential, AdminScope, AdminVerifier, Authenticated, Principal,
             Require,
@@ -26,7 +31,7 @@ use crate::{
         problems::{AnyToken, Conflict, JsonBody, NotFound, Path, Query, Scoped, Unavailable},
         state::AppState,
     },
-    service::tokens::{IssuedToken, VerifyCaller},
+    service::tokens::{Controls, IssuedToken, VerifyCaller},
 };
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -185,13 +190,22 @@ pub async fn revoke_token(
 
 /// Does this token authenticate (with these scopes)? Always 200 for a
 /// well-formed request; the answer is in `valid` and `code`.
+///
+/// Open to anyone for tokens without usage controls. A token with controls
+/// (IP lists, device binding, credits, rate limits) verifies only for an
+/// authorised verifier: an admin token (bearer), or an OAuth2 client with
+/// the `verify` capability (HTTP Basic); anyone else is answered
+/// `CALLER_NOT_AUTHORIZED`. Only an authorised verifier's `client_ip`,
+/// `device_id`, `cost` and `ratelimit` are honoured. The controls apply in
+/// order (IP lists, device, rate limit, credits), and a refusal at one
+/// consumes nothing at the later ones.
 #[utoipa::path(post, path = "/v1/tokens/verify", tag = "tokens",
     request_body = VerifyRequest,
     responses(
         (status = 200, body = VerifyResponse),
         JsonBody, Unavailable,
         (status = 401, body = Problem, content_type = "application/problem+json",
-            description = "`unauthorized`: only with `TESSERA_VERIFY_REQUIRES_ADMIN`, without a valid bearer token"),
+            description = "`unauthorized`: only with `TESSERA_VERIFY_REQUIRES_ADMIN`, without a valid bearer token (or a client with the `verify` capability by HTTP Basic)"),
         (status = 403, body = Problem, content_type = "application/problem+json",
             description = "`forbidden`: only with `TESSERA_VERIFY_REQUIRES_ADMIN`, for a token without the admin scope")
     ))]
@@ -199,47 +213,64 @@ pub async fn verify_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     audit: RequestAudit,
-    ApiJson(body): ApiJson<VerifyRequest>,
+    ApiJson(mut body): ApiJson<VerifyRequest>,
 ) -> ApiResult<Json<VerifyResponse>> {
-    let admin_verifier = verifier_is_admin(&state, &headers, &audit).await?;
+    let authorized = verifier_is_authorized(&state, &headers, &audit).await?;
     if body.token.len() > MAX_PRESENTED_TOKEN {
         return Err(
             DomainError::invalid("token", "is longer than any token this server issues").into(),
         );
     }
-    let scopes = body.scopes.unwrap_or_default();
+    let facts = body.facts()?;
+    let scopes = body.scopes.take().unwrap_or_default();
     let context = || audit.context().clone();
     let caller = VerifyCaller {
         client_ip: audit.client.ip,
-        // An admin-authenticated verifier (a resource server checking its
-        // users' tokens) is one IP for many users: not limited.
-        limited: !admin_verifier,
+        // An authorised verifier (a resource server checking its users'
+        // tokens) is one IP for many users: not limited.
+        limited: !authorized,
         context: &context,
+        // Only an authorised verifier may pass its caller's facts; for an
+        // unauthenticated one a token with usage controls does not verify.
+        controls: if authorized {
+            Controls::Enforce(facts)
+        } else {
+            Controls::Anonymous
+        },
     };
     let result = state.tokens().verify(&body.token, &scopes, &caller).await?;
     Ok(Json(match result {
-        Ok(token) => VerifyResponse {
+        Ok(verified) => VerifyResponse {
             valid: true,
-            token: Some(token.view(Utc::now())),
+            token: Some(verified.view(Utc::now())),
             code: None,
+            remaining: verified.remaining,
+            ratelimit: verified.ratelimit,
         },
-        Err(code) => VerifyResponse {
+        Err(refusal) => VerifyResponse {
             valid: false,
             token: None,
-            code: Some(code),
+            code: Some(refusal.code),
+            remaining: refusal.remaining,
+            ratelimit: refusal.ratelimit,
         },
     }))
 }
 
-/// Whether the caller of verify is an admin verifier, which the failure
-/// limit does not apply to. With `verify_requires_admin` it must be one
-/// (401/403 otherwise); without, a missing, invalid or non-admin bearer
-/// token just makes an unauthenticated caller, as before.
-async fn verifier_is_admin(
+/// Whether the caller of verify is an authorised verifier: an admin token,
+/// or an OAuth2 client with the `verify` capability (HTTP Basic). Only
+/// such a caller may pass its caller's facts, and the failure limit does
+/// not apply to it. With `verify_requires_admin` it must be one (401/403
+/// otherwise); without, missing or failing credentials just make an
+/// unauthenticated caller, as before.
+async fn verifier_is_authorized(
     state: &AppState,
     headers: &HeaderMap,
     audit: &RequestAudit,
 ) -> Result<bool, ApiError> {
+    if verify_client(state, headers, audit).await? {
+        return Ok(true);
+    }
     if state.tokens().settings().verify_requires_admin {
         Principal::authenticate(state, headers, audit)
             .await?
@@ -251,6 +282,52 @@ async fn verifier_is_admin(
     }
     let principal = Principal::authenticate(state, headers, audit).await;
     Ok(principal.is_ok_and(|p| p.require::<AdminVerifier>().is_ok()))
+}
+
+/// Whether the request authenticates, by HTTP Basic, a client with the
+/// `verify` capability. A failed attempt is counted and audited like any
+/// client authentication (and makes an unauthenticated caller); a registry
+/// that cannot be read is a 503.
+async fn verify_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    audit: &RequestAudit,
+) -> Result<bool, ApiError> {
+    let is_basic = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
+    if !is_basic {
+        return Ok(false);
+    }
+    let credentials = client_credentials(headers, None, None, None, audit.client.ip);
+    match state
+        .clients()
+        .authenticate(&credentials, Capability::Verify, audit.context())
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(ClientAuthFailure::Unavailable) => Err(ApiError::unavailable()),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Forget the device a token is bound to: with `first_use` the next device
+/// binds it; with `required` none is accepted until an update sets one.
+#[utoipa::path(post, path = "/v1/tokens/{id}/unbind-device", tag = "tokens", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Token id")),
+    responses((status = 200, body = ApiTokenView), Scoped, Path, NotFound, Unavailable))]
+pub async fn unbind_device(
+    State(state): State<AppState>,
+    caller: Require<AdminScope>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<ApiTokenView>> {
+    let token = state
+        .tokens()
+        .unbind_device(&id, &caller.actor(), caller.context())
+        .await?;
+    Ok(view(&token))
 }
 
 /// The caller's own token record.
@@ -281,6 +358,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_token, update_token, delete_token))
         .routes(routes!(rotate_token))
         .routes(routes!(revoke_token))
+        .routes(routes!(unbind_device))
         .routes(routes!(restore_token))
         .routes(routes!(claim_successor))
 }

@@ -15,7 +15,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use tessera_core::{client::Capability, client_registry::RegisteredClient};
+use tessera_core::{client::Capability, client_registry::RegisteredClient, token_controls::IpNet};
 
 /// Bound on cached ids (live and absent ones): past it, stale entries go
 /// first, then everything, so a flood of made-up ids cannot grow memory.
@@ -29,6 +29,8 @@ pub(super) struct CachedClient {
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub capabilities: Vec<Capability>,
     pub audiences: Option<Vec<String>>,
+    pub ip_allow: Vec<IpNet>,
+    pub ip_deny: Vec<IpNet>,
 }
 
 impl CachedClient {
@@ -40,6 +42,8 @@ impl CachedClient {
             previous_secret_expires_at: c.previous_secret_expires_at,
             capabilities: c.capabilities.clone(),
             audiences: c.audiences.clone(),
+            ip_allow: c.ip_allow.clone(),
+            ip_deny: c.ip_deny.clone(),
         })
     }
 
@@ -173,6 +177,8 @@ mod tests {
             created_at: now,
             updated_at: now,
             deleted_at: deleted.then_some(now),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
         }
     }
 

@@ -83,7 +83,9 @@ impl ClientService {
         let known_id = credentials.claimed_id().filter(|_| {
             matches!(
                 reason,
-                ClientAuthFailure::WrongSecret | ClientAuthFailure::NotPermitted
+                ClientAuthFailure::WrongSecret
+                    | ClientAuthFailure::NotPermitted
+                    | ClientAuthFailure::IpNotAllowed
             )
         });
         self.metrics

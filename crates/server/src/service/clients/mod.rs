@@ -175,7 +175,8 @@ impl ClientService {
                 Err(ClientAuthFailure::WrongSecret)
             };
         }
-        self.identify_registered(secret, &digests).await
+        self.identify_registered(secret, &digests, credentials.client_ip)
+            .await
     }
 
     /// The keyed digests of the presented secret: as decoded, and (for
@@ -194,6 +195,7 @@ impl ClientService {
         &self,
         secret: &ClientSecret,
         digests: &[String],
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<ClientIdentity, ClientAuthFailure> {
         if !is_registry_client_id(&secret.client_id) {
             return Err(ClientAuthFailure::UnknownClient);
@@ -221,6 +223,12 @@ impl ClientService {
             .is_some_and(|h| matches_any(h, digests));
         if !(current | previous) {
             return Err(ClientAuthFailure::WrongSecret);
+        }
+        // The registry's IP lists, against the caller's address as the
+        // trusted-proxy rules resolved it.
+        let ips = (&client.ip_allow, &client.ip_deny);
+        if !tessera_core::token_controls::ip_allowed(ips.0, ips.1, client_ip) {
+            return Err(ClientAuthFailure::IpNotAllowed);
         }
         Ok(ClientIdentity {
             id: secret.client_id.clone(),

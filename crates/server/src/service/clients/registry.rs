@@ -14,6 +14,7 @@ use tessera_core::{
     },
     error::Entity,
     event::OutboxEvent,
+    token_controls::parse_ip_list,
     token_format::TokenFormat,
     DomainError, SecretString,
 };
@@ -23,11 +24,15 @@ use super::ClientService;
 use crate::service::ServiceError;
 
 /// A new client.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CreateClient {
     pub name: String,
     pub capabilities: Vec<String>,
     pub audiences: Option<Vec<String>>,
+    /// Networks it may authenticate from (empty or `None`: any).
+    pub ip_allow: Option<Vec<String>>,
+    /// Networks it may never authenticate from.
+    pub ip_deny: Option<Vec<String>>,
 }
 
 /// A partial change; `None` leaves a field as it is. `audiences:
@@ -37,6 +42,10 @@ pub struct UpdateClient {
     pub name: Option<String>,
     pub capabilities: Option<Vec<String>>,
     pub audiences: Option<Option<Vec<String>>>,
+    /// Replaces the allow list (`[]`: any address).
+    pub ip_allow: Option<Vec<String>>,
+    /// Replaces the deny list.
+    pub ip_deny: Option<Vec<String>>,
 }
 
 /// A client with a secret that was just generated: shown once.
@@ -91,6 +100,8 @@ fn environment_view(id: &str) -> ClientView {
         created_at: None,
         updated_at: None,
         previous_secret_expires_at: None,
+        ip_allow: Vec::new(),
+        ip_deny: Vec::new(),
     }
 }
 
@@ -143,6 +154,8 @@ impl ClientService {
         let name = validate_client_name(&input.name)?;
         let capabilities = parse_capabilities(&input.capabilities)?;
         let audiences = validate_audiences(input.audiences)?;
+        let ip_allow = parse_ip_list("ip_allow", &input.ip_allow.unwrap_or_default())?;
+        let ip_deny = parse_ip_list("ip_deny", &input.ip_deny.unwrap_or_default())?;
         let id = new_client_id();
         if self.static_clients.contains_key(&id) {
             return Err(DomainError::ClientIdTaken.into());
@@ -160,6 +173,8 @@ impl ClientService {
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            ip_allow,
+            ip_deny,
         };
         let mut tx = self.store.begin_write().await?;
         tx.insert_client(&client).await?;
@@ -269,6 +284,14 @@ impl ClientService {
             .map(parse_capabilities)
             .transpose()?;
         let audiences = input.audiences.map(validate_audiences).transpose()?;
+        let ip_allow = input
+            .ip_allow
+            .map(|l| parse_ip_list("ip_allow", &l))
+            .transpose()?;
+        let ip_deny = input
+            .ip_deny
+            .map(|l| parse_ip_list("ip_deny", &l))
+            .transpose()?;
         let mut changed: Vec<&'static str> = Vec::new();
         let (tx, client) = self
             .change(id, |c| {
@@ -283,6 +306,14 @@ impl ClientService {
                 if let Some(a) = audiences.filter(|a| *a != c.audiences) {
                     c.audiences = a;
                     changed.push("audiences");
+                }
+                if let Some(l) = ip_allow.filter(|l| *l != c.ip_allow) {
+                    c.ip_allow = l;
+                    changed.push("ip_allow");
+                }
+                if let Some(l) = ip_deny.filter(|l| *l != c.ip_deny) {
+                    c.ip_deny = l;
+                    changed.push("ip_deny");
                 }
             })
             .await?;

@@ -1,49 +1,26 @@
 //! Verification, the hot path of [`TokenService`]: the failure limit for
 //! unauthenticated callers, the lookup (checksum, SHA-256, cache, one
-//! indexed read on a miss), and the hand-off of usage and failures to the
-//! background writer. Never writes synchronously, never holds a lock across
-//! an `.await`.
+//! indexed read on a miss), the usage controls of tokens that have some
+//! (`controls`), and the hand-off of usage and failures to the background
+//! writer. A token without controls is never written synchronously; no lock
+//! is held across an `.await`.
 
-use std::{net::IpAddr, sync::Arc, time::Instant};
+use std::{sync::Arc, time::Instant};
 
 use chrono::Utc;
 use tessera_core::{
     api_token::{evaluate, ApiToken, VerifyFailure},
-    audit::RequestContext,
     rate_limit::LimitKey,
 };
 
-use super::{TokenService, Verification};
+use super::{controls::VerifyCaller, Refusal, TokenService, Verification};
 use crate::service::{failure_audit::VerifyFailureEvent, verify_cache::CachedLookup, ServiceError};
 
 /// The failure limit's name (metric label, key namespace).
 const LIMITER: &str = "verify_failures_ip";
 
-/// Who asks for a verification: the key of its failure limit and of its
-/// aggregated audit row, and whether the failure limit applies.
-pub struct VerifyCaller<'a> {
-    pub client_ip: Option<IpAddr>,
-    /// The failed-verification limit applies: an unauthenticated caller of
-    /// `POST /v1/tokens/verify`. Not an admin-authenticated verifier (a
-    /// resource server verifying for many users is one IP), not bearer
-    /// authentication of other endpoints (a failure there is a 401), not the
-    /// console.
-    pub limited: bool,
-    /// Builds the sealed audit context; called only for the first failure
-    /// of an aggregated audit row.
-    pub context: &'a (dyn Fn() -> RequestContext + Send + Sync),
-}
-
-impl VerifyCaller<'static> {
-    /// A verification from the console (CLI, benchmarks): no address, no limit.
-    pub fn console() -> Self {
-        Self {
-            client_ip: None,
-            limited: false,
-            context: &RequestContext::default,
-        }
-    }
-}
+/// A refusal and the token it concerns, if the secret matched one.
+type Refused = (Refusal, Option<String>);
 
 impl TokenService {
     /// The hot path. Never writes synchronously: usage and failures go to
@@ -64,9 +41,13 @@ impl TokenService {
             Some(key) => Some(self.limits.failures_allowed(LIMITER, key, rule).await),
             None => None,
         };
-        let result = match &admission {
-            Some(Err(_)) => Ok(Err((VerifyFailure::RateLimited, None))),
-            _ => self.lookup_and_evaluate(presented, required_scopes).await,
+        let result: Result<Result<_, Refused>, ServiceError> = match &admission {
+            Some(Err(_)) => Ok(Err((VerifyFailure::RateLimited.into(), None))),
+            _ => match self.lookup_and_evaluate(presented, required_scopes).await {
+                Ok(Ok(token)) => self.apply_controls(token, caller).await,
+                Ok(Err((failure, token_id))) => Ok(Err((failure.into(), token_id))),
+                Err(e) => Err(e),
+            },
         };
         if let (Some(key), Some(Ok(admitted))) = (&limit_key, admission) {
             let failed = matches!(result, Ok(Err(_)));
@@ -77,8 +58,9 @@ impl TokenService {
         let result = result?;
         let now = tessera_core::ids::now();
         match &result {
-            Ok(token) => self.background.record_use(&token.id, now),
-            Err((failure, token_id)) => {
+            Ok(verified) => self.background.record_use(&verified.token.id, now),
+            Err((refusal, token_id)) => {
+                let failure = &refusal.code;
                 self.metrics
                     .validation_fail
                     .with_label_values(&["api_token", failure.as_str()])
