@@ -86,6 +86,8 @@ fn client() -> RegisteredClient {
         created_at: at,
         updated_at: at,
         deleted_at: None,
+        ip_allow: vec![],
+        ip_deny: vec![],
     }
 }
 

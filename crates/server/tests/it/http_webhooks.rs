@@ -153,17 +153,29 @@ async fn failures_are_retried_with_a_stable_id(db: TestDb) {
         vec![500, 500, 204],
         "three attempts under one stable webhook-id"
     );
-    let list = s
-        .as_admin()
-        .get("/v1/webhooks/deliveries?status=succeeded&event=created&limit=100")
-        .await;
-    let item = list.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["event_id"] == ours.webhook_id.as_str())
-        .unwrap_or_else(|| panic!("delivery not listed: {}", list.text))
-        .clone();
+    // The receiver answers before the dispatcher records the success: wait
+    // for the record, not for the request.
+    let event_id = ours.webhook_id.clone();
+    let listed = |list: &Value| {
+        list["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|d| d["event_id"] == event_id.as_str()))
+            .cloned()
+    };
+    let list = crate::common::eventually(
+        "the delivery listed as succeeded",
+        100,
+        std::time::Duration::from_millis(50),
+        || async {
+            s.as_admin()
+                .get("/v1/webhooks/deliveries?status=succeeded&event=created&limit=100")
+                .await
+                .body
+        },
+        |list| listed(list).is_some(),
+    )
+    .await;
+    let item = listed(&list).unwrap();
     let delivery_id = item["id"].as_str().unwrap();
     let detail = s
         .as_admin()

@@ -48,6 +48,7 @@ mod slow_clients;
 mod tls;
 mod tls_introspect;
 mod token_controls;
+mod token_rate_limits;
 mod token_usage;
 mod verify_cache;
 mod verify_failures;
@@ -98,6 +99,7 @@ fn main() -> std::process::ExitCode {
         verify_cache::trials(),
         verify_failures::trials(),
         token_controls::trials(),
+        token_rate_limits::trials(),
         token_usage::trials(),
         ws_tickets::trials(),
     ];
