@@ -106,6 +106,7 @@ pub const RATE_LIMITERS: &[&str] = &[
     "verify_failures_ip",
     "client_auth_failures_ip",
     "token",
+    "token_credits",
 ];
 
 /// Sessions for people: logins, refreshes and revocations by outcome.

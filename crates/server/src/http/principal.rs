@@ -14,7 +14,7 @@ use axum::{
     http::{header, request::Parts, HeaderMap},
 };
 use tessera_core::{
-    api_token::ApiToken,
+    api_token::{ApiToken, VerifyFailure},
     audit::{Actor, RequestContext},
     scopes::{ADMIN_SCOPE, MFA_SCOPE, SESSIONS_SCOPE, UPSTREAM_ADMIN_SCOPE, UPSTREAM_READ_SCOPE},
 };
@@ -22,7 +22,7 @@ use tessera_core::{
 use super::{client::RequestAudit, error::ApiError, state::AppState};
 use crate::service::{
     sessions::AccessGrant,
-    tokens::{CallerFacts, Controls, VerifyCaller},
+    tokens::{CallerFacts, Controls, Refusal, VerifyCaller},
 };
 
 /// An authenticated caller.
@@ -34,6 +34,42 @@ pub enum Principal {
     User(Arc<AccessGrant>),
 }
 
+/// The answer to a bearer token its own usage controls refuse: the token
+/// is good, so not a 401 (clients read that as a dead token), but a 429
+/// past its rate limit or credits and a 403 from the wrong address or
+/// device. Any other refusal is an invalid credential.
+fn refused(refusal: &Refusal) -> ApiError {
+    use axum::http::StatusCode;
+    let (status, code, detail) = match refusal.code {
+        VerifyFailure::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "the token is over one of its rate limits",
+        ),
+        VerifyFailure::UsageExceeded => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "usage_exceeded",
+            "the token has no credits left",
+        ),
+        VerifyFailure::IpNotAllowed => (
+            StatusCode::FORBIDDEN,
+            "ip_not_allowed",
+            "the token may not be used from this address",
+        ),
+        VerifyFailure::DeviceMismatch | VerifyFailure::DeviceRequired => (
+            StatusCode::FORBIDDEN,
+            "device_mismatch",
+            "the token is bound to another device; send its X-Device-Id",
+        ),
+        _ => return invalid_credential(),
+    };
+    let mut e = ApiError::new(status, code, detail);
+    if let Some(state) = refusal.ratelimit {
+        e.retry_after = Some(state.reset.max(1) as u64);
+    }
+    e
+}
+
 /// Whether a bearer credential is a JWT (three base64url parts) rather than
 /// an API token, whose alphabet has no dot.
 fn is_jwt(raw: &str) -> bool {
@@ -41,11 +77,27 @@ fn is_jwt(raw: &str) -> bool {
 }
 
 impl Principal {
-    /// Verifies the request's bearer token: 401 when absent or invalid.
+    /// Verifies the request's bearer token: 401 when absent or invalid. A
+    /// token's usage controls apply (and are used up) as on verify.
     pub async fn authenticate(
         state: &AppState,
         headers: &HeaderMap,
         audit: &RequestAudit,
+    ) -> Result<Self, ApiError> {
+        let controls = Controls::Enforce(CallerFacts {
+            device_id: device_header(headers),
+            ..CallerFacts::default()
+        });
+        Self::authenticate_with(state, headers, audit, controls).await
+    }
+
+    /// [`Self::authenticate`] with the usage controls applied as `controls`
+    /// says: `Observe` checks who the caller is without using anything up.
+    pub async fn authenticate_with(
+        state: &AppState,
+        headers: &HeaderMap,
+        audit: &RequestAudit,
+        controls: Controls,
     ) -> Result<Self, ApiError> {
         let raw = bearer(headers)
             .ok_or_else(|| ApiError::unauthorized("send Authorization: Bearer <token>"))?;
@@ -63,14 +115,11 @@ impl Principal {
             context: &context,
             // A token's usage controls hold for Tessera's own API too: the
             // connection's address, the device the request names, one use.
-            controls: Controls::Enforce(CallerFacts {
-                device_id: device_header(headers),
-                ..CallerFacts::default()
-            }),
+            controls,
         };
         match state.tokens().verify(raw, &[], &caller).await? {
             Ok(verified) => Ok(Self::Token(verified.token)),
-            Err(_) => Err(invalid_credential()),
+            Err(refusal) => Err(refused(&refusal)),
         }
     }
 

@@ -309,7 +309,9 @@ async fn trusted_proxies_decide_the_address(db: TestDb) {
     let r = verify_as(&s, As::Admin, asserted, Some("198.51.100.1")).await;
     assert_eq!(outcome(&r), "VALID");
 
-    // An admin token held to a network: its bearer calls too.
+    // An admin token held to a network: its bearer calls too. Outside it
+    // the token is good but refused here: 403 `ip_not_allowed`, not a 401
+    // (which clients read as a dead token).
     let (_, admin2, _) = token_with(
         &s,
         json!({"scopes": ["admin"], "ip_allow": ["203.0.113.0/24"]}),
@@ -317,7 +319,7 @@ async fn trusted_proxies_decide_the_address(db: TestDb) {
     .await;
     for (xff, want) in [
         ("203.0.113.7", StatusCode::OK),
-        ("198.51.100.7", StatusCode::UNAUTHORIZED),
+        ("198.51.100.7", StatusCode::FORBIDDEN),
     ] {
         let r = s
             .http

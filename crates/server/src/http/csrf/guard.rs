@@ -145,7 +145,10 @@ async fn bearer_authenticates(state: &AppState, parts: &mut Parts) -> Result<boo
         return Ok(false);
     }
     let Ok(audit) = RequestAudit::from_request_parts(parts, state).await;
-    match Principal::authenticate(state, &parts.headers, &audit).await {
+    // Observe: being exempt from CSRF must not use up a token's credits,
+    // rate or first device.
+    let observe = crate::service::tokens::Controls::Observe;
+    match Principal::authenticate_with(state, &parts.headers, &audit, observe).await {
         Ok(_) => Ok(true),
         Err(e) if e.status == StatusCode::UNAUTHORIZED => Ok(false),
         Err(e) => Err(e),

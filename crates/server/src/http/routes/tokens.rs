@@ -280,8 +280,13 @@ async fn verifier_is_authorized(
     if bearer(headers).is_none() {
         return Ok(false);
     }
-    let principal = Principal::authenticate(state, headers, audit).await;
-    Ok(principal.is_ok_and(|p| p.require::<AdminVerifier>().is_ok()))
+    // A bearer that does not authenticate makes an anonymous verifier; one
+    // its own controls refuse (429, 403) is answered as such, not demoted.
+    match Principal::authenticate(state, headers, audit).await {
+        Ok(p) => Ok(p.require::<AdminVerifier>().is_ok()),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether the request authenticates, by HTTP Basic, a client with the

@@ -13,6 +13,7 @@ use tessera_core::{
     user_link::{self, LinkFailure, LinkKind, UserLink},
     DomainError, SecretString,
 };
+use tessera_store::WriteTx;
 
 use super::{
     request::{event_type, link_record, Stage},
@@ -29,6 +30,14 @@ pub struct ConfirmReset {
     pub client_ip: Option<IpAddr>,
     /// For the password-changed notice, when the user has no `locale`.
     pub accept_language: Option<String>,
+}
+
+/// What a completed confirmation records besides its audit row.
+struct Completion {
+    kind: LinkKind,
+    /// `user.password_reset` or `user.email_verified`.
+    user_event: &'static str,
+    extra: serde_json::Value,
 }
 
 fn unusable(f: LinkFailure) -> ServiceError {
@@ -86,22 +95,13 @@ impl LinkService {
             .revoke_all_in(&mut tx, &user.id, None, reason, &actor, ctx)
             .await?;
         let extra = json!({ "link_id": link.id, "sessions_revoked": revoked.len() });
-        let completed = event_type(kind, Stage::Completed);
-        let (audit, event) =
-            link_record(completed, completed, &user.id, extra.clone(), &actor, ctx);
-        let (_, reset) = link_record(
-            completed,
-            "user.password_reset",
-            &user.id,
+        let completion = Completion {
+            kind,
+            user_event: "user.password_reset",
             extra,
-            &actor,
-            ctx,
-        );
-        tx.append_audit(&[audit]).await?;
-        tx.append_events(&[event, reset]).await?;
-        tx.commit().await?;
+        };
+        self.complete(tx, completion, &user.id, &actor, ctx).await?;
         deps.sessions.sessions_changed();
-        self.count(kind, "completed");
         self.notify_password_changed(user, req.accept_language);
         Ok(())
     }
@@ -136,19 +136,34 @@ impl LinkService {
         }
         let actor = Actor::User(user.id.clone());
         let extra = json!({ "link_id": link.id });
-        let completed = event_type(kind, Stage::Completed);
-        let (audit, event) =
-            link_record(completed, completed, &user.id, extra.clone(), &actor, ctx);
-        let (_, verified) = link_record(
-            completed,
-            "user.email_verified",
-            &user.id,
+        let completion = Completion {
+            kind,
+            user_event: "user.email_verified",
             extra,
-            &actor,
-            ctx,
-        );
+        };
+        self.complete(tx, completion, &user.id, &actor, ctx).await
+    }
+
+    /// Ends a confirmation's transaction: its audit row, the flow's
+    /// `completed` event and the user's event, then the commit.
+    async fn complete(
+        &self,
+        mut tx: WriteTx,
+        completion: Completion,
+        user_id: &str,
+        actor: &Actor,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        let Completion {
+            kind,
+            user_event,
+            extra,
+        } = completion;
+        let completed = event_type(kind, Stage::Completed);
+        let (audit, event) = link_record(completed, completed, user_id, extra.clone(), actor, ctx);
+        let (_, about_user) = link_record(completed, user_event, user_id, extra, actor, ctx);
         tx.append_audit(&[audit]).await?;
-        tx.append_events(&[event, verified]).await?;
+        tx.append_events(&[event, about_user]).await?;
         tx.commit().await?;
         self.count(kind, "completed");
         Ok(())

@@ -92,6 +92,8 @@ pub struct RateLimitState {
 
 /// The per-token limits' name on the engine (metric label, key namespace).
 const TOKEN_LIMITER: &str = "token";
+/// The metric label of a refusal for want of credits (a quota, not a rate).
+const CREDITS_LIMITER: &str = "token_credits";
 
 /// A stored limit as the engine's rule; `None` for one the engine cannot
 /// hold (validated at create, so only a corrupt row).
@@ -309,15 +311,17 @@ impl TokenService {
     /// request's `ratelimit.name` picks one of the token's limits; without
     /// a name every limit of the token applies, and a refusal by one gives
     /// back what the others took. The answer carries the tightest state.
-    /// An unknown name applies nothing (the caller learns it from the
-    /// missing `ratelimit` in the answer).
+    /// A name the token does not have applies them all (a misspelt name
+    /// must not switch the limits off).
     pub(super) async fn check_rate_limits(
         &self,
         token: &ApiToken,
         facts: &CallerFacts,
     ) -> Result<Option<RateLimitState>, Refusal> {
         let wanted = facts.ratelimit.as_ref();
-        let name = wanted.and_then(|r| r.name.as_deref());
+        let name = wanted
+            .and_then(|r| r.name.as_deref())
+            .filter(|n| token.controls.ratelimits.iter().any(|l| l.name == *n));
         // 1-1000, checked where the request is parsed.
         let cost = wanted.and_then(|r| r.cost).unwrap_or(1).clamp(1, 1000) as u32;
         let mut taken: Vec<(String, RateRule)> = Vec::new();
@@ -362,11 +366,14 @@ impl TokenService {
         Ok(
             match self.store.spend_credits(&token.id, cost, now).await? {
                 CreditSpend::Spent { remaining } => Ok(Some(remaining)),
-                CreditSpend::Insufficient { remaining } => Err(Refusal {
-                    code: VerifyFailure::UsageExceeded,
-                    remaining: Some(remaining),
-                    ratelimit: None,
-                }),
+                CreditSpend::Insufficient { remaining } => {
+                    self.limits.count_refusal(CREDITS_LIMITER);
+                    Err(Refusal {
+                        code: VerifyFailure::UsageExceeded,
+                        remaining: Some(remaining),
+                        ratelimit: None,
+                    })
+                }
                 // Credits removed since the token was cached: unlimited now.
                 CreditSpend::Unlimited => Ok(None),
             },
