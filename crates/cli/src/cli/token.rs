@@ -52,7 +52,7 @@ pub struct ControlArgs {
     /// With --credits: set the balance back to AMOUNT every INTERVAL, e.g. 1000/1d.
     #[arg(long, value_name = "AMOUNT/INTERVAL", requires = "credits")]
     pub refill: Option<String>,
-    /// A named rate limit NAME:LIMIT/PERIOD[:BURST], e.g. default:100/1m (repeat for several; `none` removes all).
+    /// A named rate limit NAME:LIMIT/PERIOD or NAME:LIMIT/PERIOD:BURST, e.g. default:100/1m (repeat for several; `none` removes all).
     #[arg(long = "ratelimit", value_name = "NAME:LIMIT/PERIOD")]
     pub ratelimits: Option<Vec<String>>,
 }
