@@ -165,22 +165,10 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::config::{Config, Overrides, Sources};
 
-    fn load(env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let lookup = move |name: &str| env.get(name).cloned();
-        Config::load(&Sources {
-            file: None,
-            env: &lookup,
-            overrides: Overrides::default(),
-        })
+    fn load(env: &[(&str, &str)]) -> Result<crate::config::Config, ConfigError> {
+        crate::config::tests::load(env, None)
     }
 
     #[test]

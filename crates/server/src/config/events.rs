@@ -66,29 +66,9 @@ pub(super) fn event_stream_settings(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
-    use crate::config::{Config, Overrides, Sources};
 
-    fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let dir = tempfile::tempdir().unwrap();
-        let path = file.map(|text| {
-            let p = dir.path().join("tessera.toml");
-            std::fs::write(&p, text).unwrap();
-            p
-        });
-        let lookup = move |name: &str| env.get(name).cloned();
-        Config::load(&Sources {
-            file: path,
-            env: &lookup,
-            overrides: Overrides::default(),
-        })
-    }
+    use crate::config::tests::load;
 
     #[test]
     fn defaults_file_and_environment() {

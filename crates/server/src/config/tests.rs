@@ -4,7 +4,9 @@ use std::{collections::HashMap, time::Duration};
 
 use super::*;
 
-fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError> {
+/// The configuration these variables (and TOML `file`, if any) give; the
+/// one loader every config test module uses.
+pub(super) fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
