@@ -162,6 +162,14 @@ pub enum DomainError {
     /// `invalid_grant`); the reason stays in the logs.
     #[error("the refresh token is not valid (unknown, expired, revoked or already used)")]
     InvalidGrant,
+    /// A live refresh token of a device-bound session, presented without
+    /// the device id the session was opened from (another one, or none).
+    /// Nothing is used or revoked: the right device can still refresh.
+    #[error("the session is bound to another device; send the X-Device-Id it was opened with")]
+    DeviceMismatch,
+    /// Sessions must be device-bound here and the request named no device.
+    #[error("sessions are device-bound on this server: send an X-Device-Id")]
+    DeviceRequired,
     /// A login challenge that is unknown, expired or already completed.
     #[error(
         "the login challenge is not valid (unknown, expired or already completed); log in again"
@@ -233,6 +241,8 @@ impl DomainError {
             Self::EmailUnverified => "email_unverified",
             Self::EmailTaken => "email_taken",
             Self::InvalidGrant => "invalid_grant",
+            Self::DeviceMismatch => "device_mismatch",
+            Self::DeviceRequired => "device_required",
             Self::InvalidChallenge => "invalid_challenge",
             Self::InvalidCode => "invalid_code",
             Self::SigningKeyState(_) => "signing_key_state",

@@ -48,6 +48,7 @@ fn introspect(c: &mut Criterion) {
         client_id: None,
         scope: vec!["read".into()],
         amr: vec![],
+        device_id: None,
     };
     let ctx = RequestContext::default();
     let issued = rt

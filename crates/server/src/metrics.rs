@@ -200,7 +200,7 @@ mod specs {
     pub(super) const TOKENS_AUTH_CODES_SENT_TOTAL: Spec = Spec { name: "tokens_auth_codes_sent_total", help: "One-time auth codes handed to a provider, by channel and outcome.", labels: &["channel", "outcome"] };
     pub(super) const TOKENS_MFA_RECOVERY_CODE_SETS_TOTAL: Spec = Spec { name: "tokens_mfa_recovery_code_sets_total", help: "Recovery code sets generated.", labels: &[] };
     pub(super) const TOKENS_LOGINS_TOTAL: Spec = Spec { name: "tokens_logins_total", help: "Logins by outcome (succeeded, failed, throttled, mfa_required, unverified).", labels: &["outcome"] };
-    pub(super) const TOKENS_REFRESHES_TOTAL: Spec = Spec { name: "tokens_refreshes_total", help: "Refresh-token presentations by outcome (rotated, grace, reuse_detected, failed).", labels: &["outcome"] };
+    pub(super) const TOKENS_REFRESHES_TOTAL: Spec = Spec { name: "tokens_refreshes_total", help: "Refresh-token presentations by outcome (rotated, grace, reuse_detected, device_mismatch, failed).", labels: &["outcome"] };
     pub(super) const TOKENS_SESSIONS_REVOKED_TOTAL: Spec = Spec { name: "tokens_sessions_revoked_total", help: "Sessions revoked, by reason.", labels: &["reason"] };
     pub(super) const TOKENS_INTROSPECTIONS_TOTAL: Spec = Spec { name: "tokens_introspections_total", help: "Token introspections (RFC 7662), by token type and whether the token was active.", labels: &["token_type", "active"] };
     pub(super) const TOKENS_REVOCATIONS_TOTAL: Spec = Spec { name: "tokens_revocations_total", help: "Token revocations (RFC 7009), by token type.", labels: &["token_type"] };

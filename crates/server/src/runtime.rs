@@ -24,7 +24,7 @@ use crate::{
         passwords::Passwords,
         rate_limit::{redis::RedisStore, RateLimits},
         sessions::SessionService,
-        tokens::{DeviceKeys, DEVICE_HASH_PURPOSE},
+        tokens::{DeviceKeys, DEVICE_HASH_PURPOSE, SESSION_DEVICE_PURPOSE},
         users::UserService,
         ws_tickets::WsTicketService,
         AuditService, AuthCodeService, InviteService, MfaService, TokenService, WebhookService,
@@ -166,6 +166,8 @@ impl Services {
             address_hasher: KeyedHasher::new(key.expose(), ADDRESS_HASH_PURPOSE)
                 .map_err(key_error)?,
             rate_limits: &rate_limits,
+            session_devices: DeviceKeys::derive(key.expose(), &previous, SESSION_DEVICE_PURPOSE)
+                .map_err(key_error)?,
         };
         let people = people_services(config, deps, &keyring).await?;
         let invites = invite_service(config, &all_keys, &outbox_keyring, &people.links, &common)
@@ -254,18 +256,11 @@ fn token_service(
     successor_keyring: Keyring,
     c: &Common<'_>,
 ) -> Result<TokenService, CryptoError> {
-    let device_key = |k: &str| KeyedHasher::new(k, DEVICE_HASH_PURPOSE);
-    let previous = previous_keys(config);
-    let previous = previous.iter().map(|k| device_key(k));
-    let device_keys = DeviceKeys::new(
-        device_key(key.expose())?,
-        previous.collect::<Result<_, _>>()?,
-    );
     Ok(TokenService::new(
         c.store.clone(),
         config.tokens.clone(),
         successor_keyring,
-        device_keys,
+        DeviceKeys::derive(key.expose(), &previous_keys(config), DEVICE_HASH_PURPOSE)?,
         c.background.clone(),
         c.metrics.clone(),
     )
@@ -385,6 +380,8 @@ struct PeopleDeps<'a> {
     /// Keys the per-address limit of link requests.
     address_hasher: KeyedHasher,
     rate_limits: &'a Arc<RateLimits>,
+    /// Hash the device ids sessions are bound to.
+    session_devices: DeviceKeys,
 }
 
 async fn people_services(
@@ -398,6 +395,7 @@ async fn people_services(
         messenger,
         address_hasher,
         rate_limits,
+        session_devices,
     } = deps;
     let mfa = &Arc::new(
         MfaService::new(store.clone(), config.mfa.clone(), metrics.clone())
@@ -427,6 +425,7 @@ async fn people_services(
         metrics.clone(),
         config.tokens.verify_cache_ttl,
         rate_limits.clone(),
+        session_devices,
     ));
     let links = LinkService::new(
         config.links.clone(),

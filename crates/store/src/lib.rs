@@ -62,8 +62,8 @@ pub use migrate::SchemaStatus;
 pub use page::Page;
 pub use schema::SchemaAdmin;
 pub use sessions::{
-    AttemptKey, LoginChallenge, RefreshSuccession, SessionQuery, SessionRepository,
-    StoredSigningKey, ThrottleRule,
+    AttemptKey, LoginChallenge, PresentedDevice, RefreshSuccession, SessionQuery,
+    SessionRepository, StoredSigningKey, ThrottleRule,
 };
 pub use sql::write_tx::{BeginWrite, WriteTx};
 pub use tokens::{

@@ -55,6 +55,7 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
     migration!(11, "invalidations", "0011_invalidations.sql"),
     migration!(12, "outbox_sequence", "0012_outbox_sequence.sql"),
     migration!(13, "token_controls", "0013_token_controls.sql"),
+    migration!(14, "session_devices", "0014_session_devices.sql"),
 ];
 
 /// What to migrate and how to serialise concurrent runs, as data.

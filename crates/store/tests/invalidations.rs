@@ -70,6 +70,7 @@ fn session(user_id: &str) -> Session {
         revoke_reason: None,
         ip_sealed: None,
         user_agent_sealed: None,
+        device_hash: None,
     }
 }
 

@@ -89,6 +89,9 @@ pub struct Session {
     pub revoke_reason: Option<RevokeReason>,
     pub ip_sealed: Option<String>,
     pub user_agent_sealed: Option<String>,
+    /// The keyed hash of the device id the session was opened from, when it
+    /// is device-bound (never the id itself); a refresh must present it.
+    pub device_hash: Option<String>,
 }
 
 /// A session as the API shows it.
@@ -113,6 +116,9 @@ pub struct SessionView {
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revoke_reason: Option<RevokeReason>,
+    /// Whether a refresh must come from the device the session was opened
+    /// from (its id is kept only as a keyed hash, never shown).
+    pub device_bound: bool,
 }
 
 impl Session {
@@ -146,6 +152,53 @@ impl Session {
             expires_at: self.expires_at,
             revoked_at: self.revoked_at,
             revoke_reason: self.revoke_reason,
+            device_bound: self.device_hash.is_some(),
+        }
+    }
+}
+
+/// Whether sessions bind to the device they are opened from
+/// (`TESSERA_SESSION_DEVICE_BINDING`). The device is the `X-Device-Id` the
+/// client sends; a bound session refreshes only with that same id. The
+/// setting decides at opening: a bound session stays bound until it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionDeviceBinding {
+    /// No session binds; a device id sent at login is ignored.
+    Off,
+    /// A session binds when its opening request names a device (the
+    /// default: clients that send none work as before).
+    #[default]
+    WhenSent,
+    /// Every session binds: opening one without a device id is refused.
+    Required,
+}
+
+impl SessionDeviceBinding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::WhenSent => "when_sent",
+            Self::Required => "required",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Off, Self::WhenSent, Self::Required]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+
+    /// The device id a new session binds to, given the one its opening
+    /// request named: `None` for an unbound session, and an error when the
+    /// mode requires a device and none was named.
+    pub fn device_to_bind(
+        self,
+        device_id: Option<&str>,
+    ) -> Result<Option<&str>, crate::DomainError> {
+        match (self, device_id) {
+            (Self::Off, _) => Ok(None),
+            (Self::Required, None) => Err(crate::DomainError::DeviceRequired),
+            (_, id) => Ok(id),
         }
     }
 }

@@ -82,3 +82,22 @@ fn revoke_reasons_round_trip() {
         assert_eq!(RevokeReason::parse(r.as_str()), Some(r));
     }
 }
+
+#[test]
+fn device_binding_modes() {
+    use SessionDeviceBinding::*;
+    for mode in [Off, WhenSent, Required] {
+        assert_eq!(SessionDeviceBinding::parse(mode.as_str()), Some(mode));
+    }
+    assert_eq!(SessionDeviceBinding::parse("On"), None);
+    assert_eq!(SessionDeviceBinding::default(), WhenSent);
+    // Off ignores a device; when_sent binds one if named; required needs one.
+    assert_eq!(Off.device_to_bind(Some("d")), Ok(None));
+    assert_eq!(WhenSent.device_to_bind(None), Ok(None));
+    assert_eq!(WhenSent.device_to_bind(Some("d")), Ok(Some("d")));
+    assert_eq!(Required.device_to_bind(Some("d")), Ok(Some("d")));
+    assert_eq!(
+        Required.device_to_bind(None),
+        Err(crate::DomainError::DeviceRequired)
+    );
+}

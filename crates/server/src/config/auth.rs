@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tessera_core::jwt::Algorithm;
 use tessera_core::session::{
-    RoleScopes, SessionLifetimes, MAX_ACCESS_TTL_SECS, MAX_REFRESH_GRACE_SECS,
+    RoleScopes, SessionDeviceBinding, SessionLifetimes, MAX_ACCESS_TTL_SECS, MAX_REFRESH_GRACE_SECS,
 };
 
 use super::layers::{chrono, err, number, parse_bool, parse_duration, ConfigError, Layers};
@@ -18,6 +18,9 @@ pub struct AuthSettings {
     /// `aud` of access tokens, when set (`TESSERA_AUDIENCE`).
     pub audience: Option<String>,
     pub lifetimes: SessionLifetimes,
+    /// `TESSERA_SESSION_DEVICE_BINDING`: whether sessions bind to the
+    /// `X-Device-Id` they are opened with.
+    pub device_binding: SessionDeviceBinding,
     /// `AUTH_REQUIRE_VERIFIED_EMAIL`: refuse login until the e-mail is verified.
     pub require_verified_email: bool,
     pub password_min_length: usize,
@@ -99,6 +102,12 @@ fn is_scope_token(s: &str) -> bool {
         .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
+/// `TESSERA_SESSION_DEVICE_BINDING`: `off`, `when_sent` or `required`, exactly.
+fn device_binding(v: &str) -> Result<SessionDeviceBinding, String> {
+    SessionDeviceBinding::parse(v)
+        .ok_or_else(|| format!("expected off, when_sent or required, got {v:?}"))
+}
+
 fn algorithm(v: &str) -> Result<Algorithm, String> {
     v.parse()
         .map_err(|_| format!("expected EdDSA or ES256 (exactly), got {v:?}"))
@@ -159,6 +168,11 @@ pub(super) fn auth_settings(l: &Layers) -> Result<AuthSettings, ConfigError> {
             idle: to_chrono(idle),
             reuse_grace: to_chrono(grace),
         },
+        device_binding: l.parse(
+            "auth.session_device_binding",
+            SessionDeviceBinding::default(),
+            device_binding,
+        )?,
         require_verified_email: l.parse("auth.require_verified_email", false, on_off)?,
         password_min_length: l.parse("auth.password_min_length", 12, |v| number(v, 8, 128))?,
         login_max_failures: l.parse("auth.login_max_failures", 10, |v| number(v, 1, 10_000))?,
@@ -232,6 +246,8 @@ mod tests {
             ("TESSERA_PASSWORD_MIN_LENGTH", "7"),
             ("TESSERA_SIGNING_ALGORITHM", "RS256"),
             ("TESSERA_ROLE_SCOPES", "member"),
+            ("TESSERA_SESSION_DEVICE_BINDING", "always"),
+            ("TESSERA_SESSION_DEVICE_BINDING", "Required"),
         ] {
             let e = load(&[(var, value)], None).unwrap_err();
             assert_eq!(e.source_name, var, "{e}");
@@ -246,6 +262,28 @@ mod tests {
         .unwrap();
         assert!(a.require_verified_email);
         assert_eq!(a.lifetimes.reuse_grace, chrono::Duration::seconds(10));
+    }
+
+    #[test]
+    fn session_device_binding_defaults_to_when_sent() {
+        let a = load(&[], None).unwrap();
+        assert_eq!(a.device_binding, SessionDeviceBinding::WhenSent);
+        for (value, mode) in [
+            ("off", SessionDeviceBinding::Off),
+            ("when_sent", SessionDeviceBinding::WhenSent),
+            ("required", SessionDeviceBinding::Required),
+        ] {
+            let a = load(&[("TESSERA_SESSION_DEVICE_BINDING", value)], None).unwrap();
+            assert_eq!(a.device_binding, mode);
+        }
+        let file = "[auth]\nsession_device_binding = \"required\"\n";
+        let a = load(&[], Some(file)).unwrap();
+        assert_eq!(a.device_binding, SessionDeviceBinding::Required);
+        let bad = load(&[], Some("[auth]\nsession_device_binding = \"on\"\n")).unwrap_err();
+        assert!(
+            bad.source_name.starts_with("auth.session_device_binding"),
+            "{bad}"
+        );
     }
 
     #[test]

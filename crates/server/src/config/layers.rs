@@ -112,6 +112,7 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "auth.session_lifetime", env: &["TESSERA_SESSION_LIFETIME"] },
     Setting { key: "auth.session_idle_timeout", env: &["TESSERA_SESSION_IDLE_TIMEOUT"] },
     Setting { key: "auth.refresh_reuse_grace", env: &["TESSERA_REFRESH_REUSE_GRACE"] },
+    Setting { key: "auth.session_device_binding", env: &["TESSERA_SESSION_DEVICE_BINDING"] },
     Setting { key: "auth.require_verified_email", env: &["TESSERA_REQUIRE_VERIFIED_EMAIL", "AUTH_REQUIRE_VERIFIED_EMAIL"] },
     Setting { key: "auth.password_min_length", env: &["TESSERA_PASSWORD_MIN_LENGTH"] },
     Setting { key: "auth.login_max_failures", env: &["TESSERA_LOGIN_MAX_FAILURES"] },

@@ -129,7 +129,11 @@ impl From<DomainError> for ApiError {
             | DomainError::InvalidGrant
             | DomainError::InvalidChallenge => StatusCode::UNAUTHORIZED,
             DomainError::LoginThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            DomainError::EmailUnverified => StatusCode::FORBIDDEN,
+            // A live refresh token, from the wrong device; a login where
+            // sessions must be device-bound, without a device.
+            DomainError::EmailUnverified
+            | DomainError::DeviceMismatch
+            | DomainError::DeviceRequired => StatusCode::FORBIDDEN,
             DomainError::EmailTaken
             | DomainError::SigningKeyState(_)
             | DomainError::ClientFromEnvironment

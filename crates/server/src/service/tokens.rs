@@ -128,7 +128,7 @@ enum Deletion {
 pub use control_input::{ControlsInput, CreditsInput, RateLimitInput};
 pub use controls::{
     CallerFacts, Controls, DeviceKeys, RateLimitRequest, RateLimitState, Refusal, Verified,
-    VerifyCaller, DEVICE_HASH_PURPOSE,
+    VerifyCaller, DEVICE_HASH_PURPOSE, SESSION_DEVICE_PURPOSE,
 };
 
 /// The answer to "does this token authenticate?".

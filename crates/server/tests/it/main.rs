@@ -40,6 +40,7 @@ mod recovery_browser;
 mod recovery_rules;
 mod revocation_everywhere;
 mod secrets_never_leak;
+mod sessions_devices;
 mod sessions_keys;
 mod sessions_python;
 mod sessions_races;
@@ -89,6 +90,7 @@ fn main() -> std::process::ExitCode {
         recovery_rules::trials(),
         revocation_everywhere::trials(),
         secrets_never_leak::trials(),
+        sessions_devices::trials(),
         sessions_keys::trials(),
         sessions_python::trials(),
         sessions_races::trials(),

@@ -5,6 +5,7 @@
 //! its events.
 
 mod challenges;
+mod devices;
 mod refresh;
 mod signing_keys;
 mod sql;
@@ -17,6 +18,7 @@ use tessera_core::session::{RefreshToken, Session};
 use crate::{error::StoreError, page::Page};
 
 pub use challenges::LoginChallenge;
+pub use devices::PresentedDevice;
 pub use refresh::Succession as RefreshSuccession;
 pub use signing_keys::StoredSigningKey;
 pub use throttle::{AttemptKey, ThrottleRule};

@@ -7,7 +7,7 @@ use tessera_core::{
     token_format::TokenHash,
 };
 
-use super::{signing_keys::StoredSigningKey, SessionQuery, SessionRepository};
+use super::{signing_keys::StoredSigningKey, PresentedDevice, SessionQuery, SessionRepository};
 use crate::{
     error::StoreError,
     invalidations::InvalidationKind,
@@ -35,6 +35,7 @@ pub(crate) struct SessionRow {
     revoke_reason: Option<String>,
     ip_enc: Option<String>,
     user_agent_enc: Option<String>,
+    device_hash: Option<String>,
 }
 
 impl TableRow for SessionRow {
@@ -42,7 +43,7 @@ impl TableRow for SessionRow {
     const TABLE: &'static str = "sessions";
     const COLUMNS: &'static str = "t.id, t.subject, t.user_id, t.client_id, t.scope, t.amr, \
         t.created_at, t.updated_at, t.last_refreshed_at, t.idle_expires_at, t.expires_at, \
-        t.revoked_at, t.revoke_reason, t.ip_enc, t.user_agent_enc";
+        t.revoked_at, t.revoke_reason, t.ip_enc, t.user_agent_enc, t.device_hash";
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -72,6 +73,7 @@ impl TryFrom<SessionRow> for Session {
             revoke_reason,
             ip_sealed: r.ip_enc,
             user_agent_sealed: r.user_agent_enc,
+            device_hash: r.device_hash,
         })
     }
 }
@@ -131,8 +133,8 @@ impl WriteTx {
         sqlx::query(
             "INSERT INTO sessions (id, subject, user_id, client_id, scope, amr, created_at, \
              updated_at, last_refreshed_at, idle_expires_at, expires_at, revoked_at, \
-             revoke_reason, ip_enc, user_agent_enc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             revoke_reason, ip_enc, user_agent_enc, device_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&s.id)
         .bind(&s.subject)
@@ -149,6 +151,7 @@ impl WriteTx {
         .bind(s.revoke_reason.map(RevokeReason::as_str))
         .bind(&s.ip_sealed)
         .bind(&s.user_agent_sealed)
+        .bind(&s.device_hash)
         .execute(&mut **self)
         .await?;
         Ok(())
@@ -161,53 +164,66 @@ impl WriteTx {
     }
 
     /// The first step of a refresh's fast path: if the token with this hash
-    /// belongs to a live session (not revoked, before both deadlines),
-    /// records the refresh on it (activity now, the idle deadline renewed
-    /// to `idle_candidate` but never past the absolute one) and returns it
-    /// as it now is. Being an update, it also locks the session for the
-    /// rest of the transaction, like [`WriteTx::lock_session`]: the lock
-    /// every writer of a session takes first. One statement, where the slow
-    /// path needs a lookup, a lock, a read and a touch.
+    /// belongs to a live session (not revoked, before both deadlines) that
+    /// `device` may refresh, records the refresh on it (activity now, the
+    /// idle deadline renewed to `idle_candidate` but never past the
+    /// absolute one) and returns it as it now is. Being an update, it also
+    /// locks the session for the rest of the transaction, like
+    /// [`WriteTx::lock_session`]: the lock every writer of a session takes
+    /// first. One statement, where the slow path needs a lookup, a lock, a
+    /// read and a touch. A refresh from another device matches no row, so
+    /// it changes nothing.
     pub async fn touch_live_session_of_refresh(
         &mut self,
         hash: &TokenHash,
         now: DateTime<Utc>,
         idle_candidate: DateTime<Utc>,
+        device: &PresentedDevice<'_>,
     ) -> Result<Option<Session>, StoreError> {
         // RETURNING names the updated table's columns bare.
         let columns = SessionRow::COLUMNS.replace("t.", "");
-        sqlx::query_as::<_, SessionRow>(&format!(
+        let (set_device, device_matches) = device.sql(4);
+        let query = format!(
             "UPDATE sessions SET last_refreshed_at = $2, updated_at = $2, \
-             idle_expires_at = CASE WHEN expires_at < $3 THEN expires_at ELSE $3 END \
+             idle_expires_at = CASE WHEN expires_at < $3 THEN expires_at ELSE $3 END\
+             {set_device} \
              WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $1) \
              AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2 \
-             RETURNING {columns}"
-        ))
-        .bind(hash.to_hex())
-        .bind(to_millis(now))
-        .bind(to_millis(idle_candidate))
-        .fetch_optional(&mut **self)
-        .await?
-        .map(Session::try_from)
-        .transpose()
+             AND {device_matches} RETURNING {columns}"
+        );
+        let q = sqlx::query_as::<_, SessionRow>(&query)
+            .bind(hash.to_hex())
+            .bind(to_millis(now))
+            .bind(to_millis(idle_candidate));
+        device
+            .bind_all(q)
+            .fetch_optional(&mut **self)
+            .await?
+            .map(Session::try_from)
+            .transpose()
     }
 
-    /// Records a refresh: activity now, the idle deadline renewed.
+    /// Records a refresh: activity now, the idle deadline renewed, and a
+    /// bound device's hash brought to the current key (the caller checked
+    /// the device under the session's lock).
     pub async fn touch_session(
         &mut self,
         id: &str,
         now: DateTime<Utc>,
         idle_expires_at: DateTime<Utc>,
+        device: &PresentedDevice<'_>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE sessions SET last_refreshed_at = $2, idle_expires_at = $3, updated_at = $2 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(to_millis(now))
-        .bind(to_millis(idle_expires_at))
-        .execute(&mut **self)
-        .await?;
+        let device = device.current();
+        let (set_device, _) = device.sql(4);
+        let query = format!(
+            "UPDATE sessions SET last_refreshed_at = $2, idle_expires_at = $3, updated_at = $2\
+             {set_device} WHERE id = $1"
+        );
+        let q = sqlx::query(&query)
+            .bind(id)
+            .bind(to_millis(now))
+            .bind(to_millis(idle_expires_at));
+        device.bind_all(q).execute(&mut **self).await?;
         Ok(())
     }
 

@@ -2,9 +2,25 @@
 
 use serde::{Deserialize, Serialize};
 use tessera_core::SecretString;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::service::sessions::{IssuedSession, LoginOutcome, MfaChallenge};
+
+/// The `X-Device-Id` header of the requests that open or refresh a
+/// session (for the document; handlers read the header itself).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct DeviceIdHeader {
+    /// The client's opaque id for its device (1-200 characters). A login
+    /// (or its second-factor step) that sends one opens a session bound to
+    /// it, unless `TESSERA_SESSION_DEVICE_BINDING=off`; a refresh of a bound
+    /// session must send the same one. It is the client's word, not proof
+    /// of possession, and is stored only as a keyed hash.
+    #[serde(rename = "X-Device-Id")]
+    #[param(min_length = 1, max_length = 200, pattern = r"^[!-~]+$")]
+    #[allow(dead_code)]
+    pub device_id: Option<String>,
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

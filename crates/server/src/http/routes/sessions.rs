@@ -6,6 +6,7 @@ use tessera_core::{
     audit::Actor,
     ids::validate_subject,
     session::{validate_amr, validate_client_id, validate_scopes, RevokeReason, SessionView},
+    token_controls::validate_device_id,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -24,7 +25,8 @@ use crate::{
 type ApiResult<T> = Result<T, ApiError>;
 
 /// Open a session for a person the application authenticated itself; it
-/// answers like a login.
+/// answers like a login. With `device_id` the session is bound to that
+/// device (`403 device_required` without one when every session must be).
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])),
     request_body = OpenSessionRequest,
     responses((status = 201, body = IssuedSession), Scoped, JsonBody, Unavailable))]
@@ -39,6 +41,10 @@ pub async fn open_session(
         client_id: validate_client_id(body.client_id)?,
         scope: validate_scopes(&body.scopes.unwrap_or_default())?,
         amr: validate_amr(&body.amr.unwrap_or_default())?,
+        device_id: body
+            .device_id
+            .map(|id| validate_device_id(&id).map(|()| id))
+            .transpose()?,
     };
     let issued = state
         .sessions()

@@ -229,6 +229,16 @@ pub struct OpenSessionRequest {
     /// How the application authenticated the person (RFC 8176 values).
     #[schema(max_items = 8, value_type = Option<Vec<AmrValue>>)]
     pub amr: Option<Vec<String>>,
+    /// The person's device (1-200 characters): the session binds to it
+    /// (unless `TESSERA_SESSION_DEVICE_BINDING=off`), and a refresh must
+    /// send it as `X-Device-Id`. A body field here because this request's
+    /// own `X-Device-Id` belongs to the calling token.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
+    pub device_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

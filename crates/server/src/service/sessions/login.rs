@@ -38,6 +38,9 @@ pub struct LoginRequest {
     /// Narrows the granted scopes (the user's roles decide the rest).
     pub scope: Option<Vec<String>>,
     pub client_ip: Option<IpAddr>,
+    /// The `X-Device-Id` the login was sent with (validated): the session
+    /// binds to it when `TESSERA_SESSION_DEVICE_BINDING` says so.
+    pub device_id: Option<String>,
 }
 
 /// The second factor is due before a session opens.
@@ -56,6 +59,15 @@ pub struct MfaChallenge {
 pub enum LoginOutcome {
     Session(IssuedSession),
     MfaRequired(MfaChallenge),
+}
+
+/// What a login asked of the session it opens.
+struct Opening {
+    client_id: Option<String>,
+    /// Narrows the granted scopes.
+    scope: Option<Vec<String>>,
+    /// The device the session binds to (see `SessionSpec::device_id`).
+    device_id: Option<String>,
 }
 
 /// The code that completes a challenge.
@@ -86,6 +98,11 @@ impl SessionService {
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, ServiceError> {
         let email = normalize_user_email(&req.email)?;
+        // A login that could not open a session is refused before any
+        // password work (and before it counts as an attempt).
+        self.settings
+            .device_binding
+            .device_to_bind(req.device_id.as_deref())?;
         self.admit_login(&email, req.client_ip).await?;
         let keys = attempt_keys(&email, req.client_ip);
         let now = tessera_core::ids::now();
@@ -123,8 +140,12 @@ impl SessionService {
         } else {
             None
         };
-        self.succeed(user, &keys, rehash, req.client_id, req.scope, ctx)
-            .await
+        let opening = Opening {
+            client_id: req.client_id,
+            scope: req.scope,
+            device_id: req.device_id,
+        };
+        self.succeed(user, &keys, rehash, opening, ctx).await
     }
 
     /// The login request rates: per client IP, then per account (known or
@@ -233,10 +254,14 @@ impl SessionService {
         user: User,
         keys: &[AttemptKey],
         rehash: Option<String>,
-        client_id: Option<String>,
-        scope: Option<Vec<String>>,
+        opening: Opening,
         ctx: &RequestContext,
     ) -> Result<LoginOutcome, ServiceError> {
+        let Opening {
+            client_id,
+            scope,
+            device_id,
+        } = opening;
         let now = tessera_core::ids::now();
         let needs_mfa = self
             .mfa
@@ -294,33 +319,37 @@ impl SessionService {
                 expires_in: CHALLENGE_TTL_SECS,
             }));
         }
-        let scope = scope.as_deref();
+        let opening = Opening {
+            client_id,
+            scope,
+            device_id,
+        };
         let issued = self
-            .finish(tx, user, client_id, scope, vec!["pwd".into()], ctx, now)
+            .finish(tx, user, opening, vec!["pwd".into()], ctx, now)
             .await?;
         Ok(LoginOutcome::Session(issued))
     }
 
     /// Opens the session of a signed-in user in `tx` and commits.
-    #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
         mut tx: tessera_store::WriteTx,
         mut user: User,
-        client_id: Option<String>,
-        scope: Option<&[String]>,
+        opening: Opening,
         amr: Vec<String>,
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, ServiceError> {
         user.last_login_at = Some(now);
         tx.update_user(&user).await?;
+        let scope = opening.scope.as_deref();
         let spec = SessionSpec {
             subject: user.id.clone(),
             user_id: Some(user.id.clone()),
-            client_id,
+            client_id: opening.client_id,
             scope: grant_scope(&self.settings.role_scopes, &user.roles, scope),
             amr,
+            device_id: opening.device_id,
         };
         let actor = Actor::User(user.id.clone());
         let (session, raw, token) = self.open_in(&mut tx, spec, &actor, ctx, now).await?;
@@ -334,17 +363,23 @@ impl SessionService {
 
     /// `POST /v1/auth/login/mfa`: the second factor, under the existing TOTP
     /// replay and lockout rules (subject = the user id); the challenge
-    /// completes once.
+    /// completes once. The session binds to `device_id`, this request's
+    /// `X-Device-Id` (the request that opens it, as for a login).
     pub async fn login_mfa(
         &self,
         challenge_id: &str,
         factor: SecondFactor,
+        device_id: Option<String>,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, ServiceError> {
         let now = tessera_core::ids::now();
         if !is_valid_id(challenge_id) {
             return Err(DomainError::InvalidChallenge.into());
         }
+        // Before the code is checked: a refusal here spends no attempt.
+        self.settings
+            .device_binding
+            .device_to_bind(device_id.as_deref())?;
         let challenge = {
             let mut tx = self.store.begin_write().await?;
             tx.get_login_challenge(challenge_id).await?
@@ -395,16 +430,12 @@ impl SessionService {
             .as_deref()
             .map(|s| s.split_whitespace().map(str::to_string).collect());
         let amr = vec!["pwd".to_string(), amr.to_string()];
-        self.finish(
-            tx,
-            user,
-            challenge.client_id,
-            scope.as_deref(),
-            amr,
-            ctx,
-            now,
-        )
-        .await
+        let opening = Opening {
+            client_id: challenge.client_id,
+            scope,
+            device_id,
+        };
+        self.finish(tx, user, opening, amr, ctx, now).await
     }
 
     fn count_login(&self, outcome: &str) {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tessera_core::{
     audit::{Actor, RequestContext},
-    crypto::Keyring,
+    crypto::{constant_time_eq, Keyring},
     error::Entity,
     ids::{is_valid_id, new_id},
     jwt::AccessClaims,
@@ -29,7 +29,8 @@ use tessera_store::{Page, SessionQuery, Store, WriteTx};
 use utoipa::ToSchema;
 
 use super::{
-    keys::KeyService, mfa::MfaService, passwords::Passwords, rate_limit::RateLimits, ServiceError,
+    keys::KeyService, mfa::MfaService, passwords::Passwords, rate_limit::RateLimits,
+    tokens::DeviceKeys, ServiceError,
 };
 use crate::{config::AuthSettings, metrics::Metrics};
 
@@ -58,6 +59,9 @@ pub struct IssuedSession {
     /// The signed-in user (absent for sessions opened for a subject).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<UserView>,
+    /// Whether the session is bound to the device it was opened from: a
+    /// refresh must then send the same `X-Device-Id`.
+    pub device_bound: bool,
 }
 
 /// What a new session is for.
@@ -68,6 +72,9 @@ pub struct SessionSpec {
     pub client_id: Option<String>,
     pub scope: Vec<String>,
     pub amr: Vec<String>,
+    /// The device id the opening request named (validated): the session
+    /// binds to it as `TESSERA_SESSION_DEVICE_BINDING` says.
+    pub device_id: Option<String>,
 }
 
 /// A verified access token whose session is live.
@@ -90,6 +97,8 @@ pub struct SessionService {
     states: states::SessionStates,
     /// The login and refresh request rates (`[rate_limits]`).
     rate_limits: Arc<RateLimits>,
+    /// The keys device ids of bound sessions are hashed under.
+    device_keys: DeviceKeys,
 }
 
 /// The encryption context of a successor kept for the grace window.
@@ -110,8 +119,10 @@ impl SessionService {
         metrics: Arc<Metrics>,
         state_ttl: std::time::Duration,
         rate_limits: Arc<RateLimits>,
+        device_keys: DeviceKeys,
     ) -> Self {
         Self {
+            device_keys,
             states: states::SessionStates::new(state_ttl),
             rate_limits,
             store,
@@ -141,6 +152,7 @@ impl SessionService {
     ) -> Result<(Session, GeneratedToken, RefreshToken), ServiceError> {
         let life = &self.settings.lifetimes;
         let expires_at = now + life.absolute;
+        let device_hash = self.device_hash_to_bind(spec.device_id.as_deref())?;
         let session = Session {
             id: new_id(),
             subject: spec.subject,
@@ -157,6 +169,7 @@ impl SessionService {
             revoke_reason: None,
             ip_sealed: ctx.ip_sealed.clone(),
             user_agent_sealed: ctx.user_agent_sealed.clone(),
+            device_hash,
         };
         tx.insert_session(&session).await?;
         let (raw, token) = self.new_refresh_token(&session, None, now);
@@ -225,7 +238,37 @@ impl SessionService {
             session_id: session.id.clone(),
             scope: session.scope.join(" "),
             user,
+            device_bound: session.device_hash.is_some(),
         })
+    }
+
+    /// What a new session stores for the device its opening request named:
+    /// the keyed hash under the current key when the setting binds it,
+    /// `None` when it does not, `device_required` when it must and none
+    /// was named.
+    fn device_hash_to_bind(&self, device_id: Option<&str>) -> Result<Option<String>, DomainError> {
+        let bind = self.settings.device_binding.device_to_bind(device_id)?;
+        Ok(bind.map(|id| self.device_keys.current().hash_hex(id.as_bytes())))
+    }
+
+    /// The hashes a refresh's device id may be stored under (none without
+    /// one), for the check in the refresh's conditional update.
+    fn presented_device(&self, device_id: Option<&str>) -> Vec<String> {
+        device_id
+            .map(|id| self.device_keys.hashes(id))
+            .unwrap_or_default()
+    }
+
+    /// Whether a refresh presenting these hashes may refresh `session`:
+    /// any device for an unbound session, else only the one it was opened
+    /// from (compared in constant time).
+    fn device_may_refresh(session: &Session, presented: &[String]) -> bool {
+        match &session.device_hash {
+            None => true,
+            Some(bound) => presented
+                .iter()
+                .fold(false, |found, h| found | constant_time_eq(bound, h)),
+        }
     }
 
     /// Opens a session for an application's own subject

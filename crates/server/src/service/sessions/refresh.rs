@@ -4,6 +4,14 @@
 //! update, hand out the same successor again inside the grace window, or,
 //! for a used token, revoke the whole family and its session. First the
 //! request rate per client IP (`TESSERA_RATE_LIMIT_REFRESH`) is counted.
+//!
+//! A device-bound session refreshes only from the device it was opened
+//! from. Its token presented from another device (or with none) is refused
+//! with `device_mismatch`, audited, and changes nothing: no token is used
+//! and nothing is revoked, so the right device can still refresh. That
+//! holds for a used token too: reuse detection judges what the session's
+//! own device presents (and every presentation for an unbound session), so
+//! a caller without the device id can neither refresh nor end the session.
 
 use std::net::IpAddr;
 
@@ -16,10 +24,14 @@ use tessera_core::{
     user::mask_user_id,
     DomainError, SecretString,
 };
-use tessera_store::{RefreshSuccession, WriteTx};
+use tessera_store::{PresentedDevice, RefreshSuccession, WriteTx};
 
 use super::{events, IssuedSession, SessionService, SUCCESSOR_CONTEXT};
 use crate::service::ServiceError;
+
+/// Why a live refresh token of a device-bound session was refused (the
+/// audit reason, the metric label and the answer's code).
+const DEVICE_MISMATCH: &str = "device_mismatch";
 
 /// What the locked transaction decided.
 // Returned once per refresh: boxing the session buys nothing.
@@ -47,12 +59,16 @@ impl SealedSuccessor {
 
 impl SessionService {
     /// `POST /v1/auth/refresh` and `grant_type=refresh_token`. Anything but
-    /// a successful rotation is `invalid_grant`; why is logged and audited.
-    /// Past the request rate of `client_ip`: `429 rate_limited`.
+    /// a successful rotation is `invalid_grant` (but `device_mismatch`: a
+    /// live token of a bound session, from another device); why is logged
+    /// and audited. Past the request rate of `client_ip`: `429
+    /// rate_limited`. `device_id` is the request's (well-formed)
+    /// `X-Device-Id`.
     pub async fn refresh(
         &self,
         raw: &str,
         client_id: Option<&str>,
+        device_id: Option<&str>,
         client_ip: Option<IpAddr>,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, ServiceError> {
@@ -61,12 +77,19 @@ impl SessionService {
             let key = LimitKey::client(ip).to_string();
             self.rate_limits.admit("refresh_ip", &key, rule).await?;
         }
+        let presented = self.presented_device(device_id);
+        let device = PresentedDevice { hashes: &presented };
         let outcome = match self.refresh_format.parse(raw) {
-            Ok(hash) => self.refresh_hashed(&hash, client_id, ctx).await?,
+            Ok(hash) => self.refresh_hashed(&hash, client_id, &device, ctx).await?,
             Err(_) => Step::Refused("malformed"),
         };
         match outcome {
             Step::Issued(issued) => Ok(issued),
+            Step::Refused(DEVICE_MISMATCH) => {
+                tracing::info!(reason = DEVICE_MISMATCH, "refresh refused; nothing revoked");
+                self.count_refresh(DEVICE_MISMATCH);
+                Err(DomainError::DeviceMismatch.into())
+            }
             Step::Refused(why) => {
                 tracing::debug!(reason = why, "refresh refused");
                 if why != "reuse_detected" {
@@ -81,13 +104,15 @@ impl SessionService {
         &self,
         hash: &TokenHash,
         client_id: Option<&str>,
+        device: &PresentedDevice<'_>,
         ctx: &RequestContext,
     ) -> Result<Step, ServiceError> {
         let now = tessera_core::ids::now();
-        if let Some(step) = self.rotate_fast(hash, client_id, ctx, now).await? {
+        let fast = self.rotate_fast(hash, client_id, device, ctx, now).await?;
+        if let Some(step) = fast {
             return Ok(step);
         }
-        self.refresh_judged(hash, client_id, ctx, now).await
+        self.refresh_judged(hash, client_id, device, ctx, now).await
     }
 
     /// The common case, a live token of a live session, in one short
@@ -97,17 +122,22 @@ impl SessionService {
     /// kept and `None` sends the presentation to [`Self::refresh_judged`],
     /// which tells a grace replay, a reuse and a refusal apart. On SQLite,
     /// whose writers take turns, the statements inside a turn are the
-    /// refresh rate: five here against nine on the slow path.
+    /// refresh rate: five here against nine on the slow path. The device
+    /// is part of the first update's condition: from another device it
+    /// matches no row.
     async fn rotate_fast(
         &self,
         hash: &TokenHash,
         client_id: Option<&str>,
+        device: &PresentedDevice<'_>,
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<Option<Step>, ServiceError> {
         let mut tx = self.store.begin_write().await?;
         let idle = now + self.settings.lifetimes.idle;
-        let session = tx.touch_live_session_of_refresh(hash, now, idle).await?;
+        let session = tx
+            .touch_live_session_of_refresh(hash, now, idle, device)
+            .await?;
         let Some(session) =
             session.filter(|s| client_id.is_none() || s.client_id.as_deref() == client_id)
         else {
@@ -130,11 +160,14 @@ impl SessionService {
     }
 
     /// Judges the token under the session's lock: rotation, a grace replay,
-    /// reuse (the family revoked) or a refusal.
+    /// reuse (the family revoked) or a refusal. Before any verdict, a bound
+    /// session's token is held to its device: from another one it is
+    /// refused and nothing changes (not even for a used token).
     async fn refresh_judged(
         &self,
         hash: &TokenHash,
         client_id: Option<&str>,
+        device: &PresentedDevice<'_>,
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<Step, ServiceError> {
@@ -157,6 +190,9 @@ impl SessionService {
         if client_id.is_some() && session.client_id.as_deref() != client_id {
             return self.refuse(tx, &session, "client_mismatch", ctx).await;
         }
+        if !Self::device_may_refresh(&session, device.hashes) {
+            return self.refuse(tx, &session, DEVICE_MISMATCH, ctx).await;
+        }
         let successor_unused = match &token.successor_id {
             Some(id) => tx
                 .get_refresh_token(id)
@@ -165,7 +201,7 @@ impl SessionService {
             None => false,
         };
         match token.verdict(now, successor_unused) {
-            RefreshVerdict::Rotate => self.rotate(tx, &session, &token, ctx, now).await,
+            RefreshVerdict::Rotate => self.rotate(tx, &session, &token, device, ctx, now).await,
             RefreshVerdict::GraceReplay => self.replay(tx, &session, &token, ctx, now).await,
             RefreshVerdict::Reuse => self.reuse(tx, &session, ctx, now).await,
             RefreshVerdict::Dead => self.refuse(tx, &session, "expired_or_revoked", ctx).await,
@@ -190,6 +226,7 @@ impl SessionService {
         mut tx: WriteTx,
         session: &Session,
         token: &RefreshToken,
+        device: &PresentedDevice<'_>,
         ctx: &RequestContext,
         now: DateTime<Utc>,
     ) -> Result<Step, ServiceError> {
@@ -207,7 +244,7 @@ impl SessionService {
             .settings
             .lifetimes
             .idle_deadline(now, session.expires_at);
-        tx.touch_session(&session.id, now, idle).await?;
+        tx.touch_session(&session.id, now, idle, device).await?;
         self.finish_rotation(tx, session, next_raw, next, ctx, now)
             .await
     }

@@ -164,6 +164,7 @@ mod tests {
             revoke_reason: None,
             ip_sealed: None,
             user_agent_sealed: None,
+            device_hash: None,
         }
     }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use tessera_core::{
     api_token::{ApiToken, ApiTokenView, VerifyFailure},
     audit::RequestContext,
-    crypto::{constant_time_eq, KeyedHasher},
+    crypto::{constant_time_eq, CryptoError, KeyedHasher},
     gcra::RateRule,
     token_controls::{DeviceBinding, RateLimitSpec},
 };
@@ -193,10 +193,21 @@ pub struct DeviceKeys {
 
 /// The keyed-hash purpose of device ids.
 pub const DEVICE_HASH_PURPOSE: &str = "token-device";
+/// The keyed-hash purpose of the device ids sessions are bound to (another
+/// purpose: a token's and a session's hashes of one device do not match).
+pub const SESSION_DEVICE_PURPOSE: &str = "session-device";
 
 impl DeviceKeys {
     pub fn new(current: KeyedHasher, previous: Vec<KeyedHasher>) -> Self {
         Self { current, previous }
+    }
+
+    /// The keys for `purpose` derived from the server key `current` and
+    /// the previous keys (so bindings survive a key rotation).
+    pub fn derive(current: &str, previous: &[String], purpose: &str) -> Result<Self, CryptoError> {
+        let key = |k: &str| KeyedHasher::new(k, purpose);
+        let previous = previous.iter().map(|k| key(k)).collect::<Result<_, _>>()?;
+        Ok(Self::new(key(current)?, previous))
     }
 
     /// What is stored for `device_id`: its hash under the current key.
@@ -205,7 +216,7 @@ impl DeviceKeys {
     }
 
     /// The hashes `device_id` may be stored as, the current key's first.
-    fn hashes(&self, device_id: &str) -> Vec<String> {
+    pub(crate) fn hashes(&self, device_id: &str) -> Vec<String> {
         std::iter::once(&self.current)
             .chain(&self.previous)
             .map(|k| k.hash_hex(device_id.as_bytes()))
