@@ -61,6 +61,8 @@ fn print_session(s: &SessionView, as_json: bool) {
     );
     println!("scope              {}", s.scope);
     println!("amr                {}", output::list_or_dash(&s.amr));
+    // Whether refreshes must come from the device it was opened from.
+    println!("device_bound       {}", s.device_bound);
     println!("created_at         {}", s.created_at.to_rfc3339());
     println!("last_refreshed_at  {}", date(s.last_refreshed_at));
     println!("expires_at         {}", s.expires_at.to_rfc3339());
