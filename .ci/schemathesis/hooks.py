@@ -17,6 +17,9 @@ left as generated, so the server's rejection of them is still tested:
   without host bits"), a `required` device binding names a device and a
   device names a binding, rate limit names are unique per token, and a
   verify request's `client_ip` is an address.
+- device-bound sessions: a session opened with a `device_id` and a refresh
+  (`X-Device-Id`) name the same device, since a refresh token that links
+  carry from one to the other refreshes only from the session's device.
 
 One rule applies to every request to the event stream (`GET
 /v1/events/stream`): it stays open until the client leaves, and schemathesis
@@ -47,6 +50,10 @@ PHONE = "+447700900123"
 LINK_CONFIRMATIONS = ("/recover/confirm", "/verify-email/confirm")
 # Stays open unless told to end (see `_finite_stream`).
 EVENT_STREAM = "/v1/events/stream"
+# The device valid requests open sessions on and refresh from (see
+# `_session_device`).
+SESSION_DEVICE = "schemathesis-device"
+REFRESH_ROUTES = ("/v1/auth/refresh", "/oauth2/token")
 
 
 def _positive(case):
@@ -105,6 +112,15 @@ def _controls(case, body):
         body["client_ip"] = "192.0.2.1"
 
 
+def _session_device(case, body):
+    if case.path == "/v1/sessions" and isinstance(body, dict) and isinstance(body.get("device_id"), str):
+        body["device_id"] = SESSION_DEVICE
+    if case.path in REFRESH_ROUTES:
+        headers = case.headers if isinstance(case.headers, dict) else {}
+        headers["X-Device-Id"] = SESSION_DEVICE
+        case.headers = headers
+
+
 @schemathesis.hook
 def before_call(ctx, case, **kwargs):
     if case.path == EVENT_STREAM:
@@ -115,6 +131,8 @@ def before_call(ctx, case, **kwargs):
     if _positive(case) and case.path == "/v1/audit":
         _audit_window(case)
     body = case.body
+    if _positive(case):
+        _session_device(case, body)
     if not isinstance(body, dict):
         return
     url = body.get("url")
