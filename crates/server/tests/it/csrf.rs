@@ -255,7 +255,7 @@ async fn cors_answers_the_allowed_origins_only(db: TestDb) {
             ("access-control-request-method", "POST"),
             (
                 "access-control-request-headers",
-                "content-type,x-csrf-token",
+                "content-type,x-csrf-token,x-device-id",
             ),
         ]
     };
@@ -266,8 +266,9 @@ async fn cors_answers_the_allowed_origins_only(db: TestDb) {
         let h = |name: &str| r.headers[name].to_str().unwrap().to_ascii_lowercase();
         assert_eq!(h("access-control-allow-origin"), OTHER, "{path}");
         assert!(h("access-control-allow-methods").contains("post"), "{path}");
+        let allowed = h("access-control-allow-headers");
         assert!(
-            h("access-control-allow-headers").contains("x-csrf-token"),
+            allowed.contains("x-csrf-token") && allowed.contains("x-device-id"),
             "{path}"
         );
         assert_eq!(h("access-control-max-age"), "600", "{path}");

@@ -1,12 +1,13 @@
 //! CORS for the allowed browser origins (`TESSERA_ALLOWED_ORIGINS`): their
 //! pages may read Tessera's answers and send the headers the API needs
-//! (`Authorization`, `X-CSRF-Token`, JSON bodies). No wildcard and no
-//! credentials: the API takes no cookies. Preflights are answered here,
-//! before authentication or routing, and cached by the browser for 10 min.
+//! (`Authorization`, `X-CSRF-Token`, `X-Device-Id` for device-bound
+//! sessions, JSON bodies). No wildcard and no credentials: the API takes no
+//! cookies. Preflights are answered here, before authentication or routing,
+//! and cached by the browser for 10 min.
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::guard::X_CSRF_TOKEN;
@@ -49,6 +50,8 @@ pub fn cors_layer(settings: &BrowserSettings) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 X_CSRF_TOKEN.clone(),
                 X_REQUEST_ID.clone(),
+                // A front end that binds its sessions to the device.
+                HeaderName::from_static("x-device-id"),
             ])
             .expose_headers([header::RETRY_AFTER, X_REQUEST_ID.clone()])
             .max_age(PREFLIGHT_MAX_AGE),
