@@ -7,6 +7,7 @@
 //! decides whether sessions bind (`off`, `when_sent`, `required`).
 
 use crate::common::{
+    mfa::{code_at, enroll, mfa_token, now, TOTP_KEY},
     people::{create_user, metric, metrics, session, PASSWORD},
     Reply, TestServer,
 };
@@ -234,6 +235,84 @@ async fn the_setting_decides_whether_sessions_bind(db: TestDb) {
     assert_eq!(bad.body["field"], "X-Device-Id", "{}", bad.text);
 }
 
+/// The stored keyed hash of a session's device.
+async fn stored_device_hash(s: &TestServer, sid: &str) -> Option<String> {
+    let stored = s.db.store.get_session(sid).await.unwrap().unwrap();
+    stored.device_hash
+}
+
+/// Device ids are kept as keyed hashes under the server key: a session
+/// bound before a key rotation still refreshes from its device while the
+/// old key is in `TESSERA_ENC_KEY_PREVIOUS`, and that refresh moves the
+/// hash to the new key (so the old key can be dropped later).
+async fn a_binding_survives_a_key_rotation(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (sid, rt1) = signed_in_from(&s, "rotating@example.com", Some(PHONE)).await;
+    let old_hash = stored_device_hash(&s, &sid).await.expect("bound");
+    assert_ne!(old_hash, PHONE, "only a hash is stored");
+    let renewed = s
+        .replica(&[
+            ("TESSERA_ENC_KEY", "a-new-encryption-key-0123456789abcdef"),
+            ("TESSERA_ENC_KEY_PREVIOUS", crate::common::TEST_KEY),
+        ])
+        .await;
+    refresh_from(&renewed, &rt1, Some(LAPTOP))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "device_mismatch");
+    assert_eq!(stored_device_hash(&s, &sid).await.as_ref(), Some(&old_hash));
+    let rt2 = rotated(&refresh_from(&renewed, &rt1, Some(PHONE)).await, &rt1);
+    let new_hash = stored_device_hash(&s, &sid).await.expect("still bound");
+    assert_ne!(
+        new_hash, old_hash,
+        "the refresh moved the hash to the new key"
+    );
+    let rt3 = rotated(&refresh_from(&renewed, &rt2, Some(PHONE)).await, &rt2);
+    refresh_from(&renewed, &rt3, Some(LAPTOP))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "device_mismatch");
+}
+
+/// With a second factor the session opens at the second step: its
+/// `X-Device-Id` is the one the session binds to, and where sessions must
+/// be bound, a second step without one is refused before its code is
+/// checked (the code and the challenge stay good).
+async fn the_second_step_binds_the_session_to_its_device(db: TestDb) {
+    let env = [
+        ("TOTP_ENC_KEY", TOTP_KEY),
+        ("TESSERA_SESSION_DEVICE_BINDING", "required"),
+    ];
+    let s = TestServer::start_with(db, &env).await;
+    let user = create_user(&s, "second@example.com").await;
+    let uid = user["id"].as_str().unwrap();
+    let token = mfa_token(&s).await;
+    let e = enroll(&s, &token, uid, json!({})).await;
+    let t = now();
+    let confirm = format!(
+        "/v1/subjects/{uid}/totp/{}/confirm",
+        e["device_id"].as_str().unwrap()
+    );
+    let c = s
+        .with_token(&token)
+        .post_json(&confirm, json!({"code": code_at(&e, t)}))
+        .await;
+    assert_eq!(c.body["valid"], true, "{}", c.text);
+
+    let l = login_from(&s, "second@example.com", Some(PHONE)).await;
+    assert_eq!(l.body["mfa_required"], true, "{}", l.text);
+    let step = json!({"challenge_id": l.body["challenge_id"], "code": code_at(&e, t + 30)});
+    post_from(&s, "/v1/auth/login/mfa", step.clone(), None)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "device_required");
+    let done = post_from(&s, "/v1/auth/login/mfa", step, Some(PHONE)).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert_eq!(done.body["device_bound"], true, "{}", done.text);
+    let rt = done.body["refresh_token"].as_str().unwrap();
+    refresh_from(&s, rt, Some(LAPTOP))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "device_mismatch");
+    rotated(&refresh_from(&s, rt, Some(PHONE)).await, rt);
+}
+
 /// A user signed in with `device` where sessions do not bind.
 async fn signed_in_from_unbound(s: &TestServer, email: &str, device: &str) -> (String, String) {
     create_user(s, email).await;
@@ -246,6 +325,8 @@ async fn signed_in_from_unbound(s: &TestServer, email: &str, device: &str) -> (S
 
 backend_tests!(
     a_bound_session_refreshes_only_from_its_device,
+    a_binding_survives_a_key_rotation,
+    the_second_step_binds_the_session_to_its_device,
     refreshes_from_other_devices_race_without_harm,
     a_session_without_a_device_refreshes_as_before,
     the_setting_decides_whether_sessions_bind,
