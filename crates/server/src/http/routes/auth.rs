@@ -209,7 +209,9 @@ fn oauth_error(
     params(DeviceIdHeader),
     responses(
         (status = 200, body = OAuthTokenResponse),
-        (status = 400, body = OAuthError, description = "`invalid_request`, `invalid_grant` or `unsupported_grant_type`"),
+        (status = 400, body = OAuthError, description = "`invalid_request`, `invalid_grant` or \
+            `unsupported_grant_type`; `invalid_grant` with `error_description` `device_mismatch`: \
+            the session is bound to another device, and nothing was used or revoked"),
         RateLimited, Unavailable
     ))]
 pub async fn oauth_token(

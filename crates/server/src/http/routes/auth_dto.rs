@@ -159,6 +159,8 @@ impl From<IssuedSession> for OAuthTokenResponse {
 pub struct OAuthError {
     /// `invalid_request`, `invalid_grant` or `unsupported_grant_type`.
     pub error: &'static str,
+    /// `device_mismatch` with `invalid_grant`: a device-bound session's
+    /// refresh from another device.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_description: Option<&'static str>,
 }

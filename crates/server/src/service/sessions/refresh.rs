@@ -29,8 +29,8 @@ use tessera_store::{PresentedDevice, RefreshSuccession, WriteTx};
 use super::{events, IssuedSession, SessionService, SUCCESSOR_CONTEXT};
 use crate::service::ServiceError;
 
-/// Why a live refresh token of a device-bound session was refused (the
-/// audit reason, the metric label and the answer's code).
+/// Why a refresh token of a device-bound session was refused: it came from
+/// another device (the audit reason, the metric label and the answer's code).
 const DEVICE_MISMATCH: &str = "device_mismatch";
 
 /// What the locked transaction decided.
@@ -60,7 +60,7 @@ impl SealedSuccessor {
 impl SessionService {
     /// `POST /v1/auth/refresh` and `grant_type=refresh_token`. Anything but
     /// a successful rotation is `invalid_grant` (but `device_mismatch`: a
-    /// live token of a bound session, from another device); why is logged
+    /// token of a live, bound session, from another device); why is logged
     /// and audited. Past the request rate of `client_ip`: `429
     /// rate_limited`. `device_id` is the request's (well-formed)
     /// `X-Device-Id`.
