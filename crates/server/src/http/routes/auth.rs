@@ -84,7 +84,7 @@ pub async fn login_mfa(
     };
     let issued = state
         .sessions()
-        .login_mfa(&challenge_id, factor, audit.context())
+        .login_mfa(&challenge_id, factor, audit.client.ip, audit.context())
         .await?;
     Ok(Json(issued))
 }

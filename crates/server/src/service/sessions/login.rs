@@ -334,13 +334,20 @@ impl SessionService {
 
     /// `POST /v1/auth/login/mfa`: the second factor, under the existing TOTP
     /// replay and lockout rules (subject = the user id); the challenge
-    /// completes once.
+    /// completes once. Counts against the login request rate of
+    /// `client_ip` (`login_ip`), as the password step does.
     pub async fn login_mfa(
         &self,
         challenge_id: &str,
         factor: SecondFactor,
+        client_ip: Option<IpAddr>,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, ServiceError> {
+        if let Some(ip) = client_ip {
+            let rule = self.rate_limits.classes().login_ip.as_ref();
+            let key = LimitKey::client(ip).to_string();
+            self.rate_limits.admit("login_ip", &key, rule).await?;
+        }
         let now = tessera_core::ids::now();
         if !is_valid_id(challenge_id) {
             return Err(DomainError::InvalidChallenge.into());
