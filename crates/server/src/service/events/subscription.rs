@@ -127,6 +127,10 @@ impl Subscription {
             if self.remaining == Some(0) {
                 return None;
             }
+            // A stream busy with events may never wait: judge it here too.
+            if self.judgement_due() && !self.opener_admitted().await {
+                return None;
+            }
             if let Some(item) = self.pending.pop_front() {
                 if matches!(item, StreamItem::Event { .. }) {
                     self.remaining = self.remaining.map(|n| n - 1);
@@ -152,6 +156,12 @@ impl Subscription {
                 Wake::End => return None,
             }
         }
+    }
+
+    /// Whether a batch of changes arrived or the periodic judgement is due
+    /// (cheap: no read).
+    fn judgement_due(&self) -> bool {
+        self.changes.has_changed().unwrap_or(false) || Instant::now() >= self.judge_at
     }
 
     /// Judges the opener again when the latest changes may concern it (or
