@@ -63,6 +63,8 @@ pub struct Metrics {
     pub event_streams_open: IntGauge,
     /// Events sent on event streams.
     pub events_streamed: IntCounter,
+    /// Event streams ended because their opener's credential ended.
+    pub event_streams_ended_by_credential: IntCounter,
 }
 
 /// The outcomes of a mailed link, from its request to its confirmation:
@@ -236,6 +238,7 @@ mod specs {
     pub(super) const TOKENS_CSRF_FAILURES_TOTAL: Spec = Spec { name: "tokens_csrf_failures_total", help: "Browser requests refused for CSRF (by the guard or GET /csrf), by reason (origin, missing, invalid).", labels: &["reason"] };
     pub(super) const TOKENS_EVENT_STREAMS_OPEN: Spec = Spec { name: "tokens_event_streams_open", help: "Event streams (GET /v1/events/stream) open in this process.", labels: &[] };
     pub(super) const TOKENS_EVENTS_STREAMED_TOTAL: Spec = Spec { name: "tokens_events_streamed_total", help: "Events sent on event streams by this process.", labels: &[] };
+    pub(super) const TOKENS_EVENT_STREAMS_ENDED_BY_CREDENTIAL_TOTAL: Spec = Spec { name: "tokens_event_streams_ended_by_credential_total", help: "Event streams ended because the credential that opened them was revoked or changed.", labels: &[] };
     pub(super) const TOKENS_API_LATENCY_SECONDS: Spec = Spec { name: "tokens_api_latency_seconds", help: "HTTP request latency by method, route and status.", labels: &["method", "route", "status"] };
 }
 
@@ -330,6 +333,8 @@ impl Metrics {
             csrf_failures: b.counters(&TOKENS_CSRF_FAILURES_TOTAL),
             event_streams_open: b.gauge(&TOKENS_EVENT_STREAMS_OPEN),
             events_streamed: b.counter(&TOKENS_EVENTS_STREAMED_TOTAL),
+            event_streams_ended_by_credential: b
+                .counter(&TOKENS_EVENT_STREAMS_ENDED_BY_CREDENTIAL_TOTAL),
             registry,
         };
         metrics.export_zeros();

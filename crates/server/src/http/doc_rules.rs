@@ -104,7 +104,34 @@ pub fn apply(doc: utoipa::openapi::OpenApi, deployment: Option<Deployment>) -> V
     if let Some(d) = deployment {
         configured(schemas, &d);
     }
+    form_bodies(&mut v);
     v
+}
+
+/// A form body takes fields its operation does not name (they are dropped,
+/// see `http::form`), where the same body as JSON is strict: each form
+/// body gets its own copy of the schema, open to other fields.
+fn form_bodies(doc: &mut Value) {
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let schemas = doc["components"]["schemas"].clone();
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths.values_mut().filter_map(Value::as_object_mut) {
+        for body in op.values_mut().filter_map(|o| o.get_mut("requestBody")) {
+            let Some(schema) =
+                body.pointer_mut(&format!("/content/{}/schema", FORM.replace('/', "~1")))
+            else {
+                continue;
+            };
+            let name = schema["$ref"].as_str().and_then(|r| r.rsplit('/').next());
+            if let Some(mut open) = name.map(|n| schemas[n].clone()).filter(Value::is_object) {
+                open.as_object_mut()
+                    .map(|o| o.remove("additionalProperties"));
+                *schema = open;
+            }
+        }
+    }
 }
 
 /// `GET /v1/events/stream`: `types` is a comma-separated list of catalogue

@@ -7,8 +7,9 @@
 //! commit, and drops what the caches hold about each record named: the
 //! verify cache by token, session states by session, registry clients by
 //! id; a user's change (disable, delete, erase) makes every session state
-//! stale, since states are keyed by session and such changes are rare. So a
-//! revocation reaches every replica within a second. The poll is the source
+//! stale, since states are keyed by session and such changes are rare; and
+//! event streams judge their openers again. So a revocation reaches every
+//! replica within a second. The poll is the source
 //! of truth; the notification only shortens the wait, and a lost one costs
 //! at most one interval.
 //!
@@ -99,12 +100,18 @@ fn apply(services: &Services, rows: &[Invalidation]) {
     if !tokens.is_empty() {
         services.tokens.forget_cached(&tokens);
     }
+    // Last, so that an event stream judging its opener reads past the
+    // caches just cleared.
+    if !rows.is_empty() {
+        services.events.credentials_changed(rows);
+    }
 }
 
 fn forget_everything(services: &Services) {
     services.tokens.forget_all_cached();
     services.sessions.sessions_changed();
     services.clients.forget_all_cached();
+    services.events.credentials_unknown();
 }
 
 /// Wakes the poller at every notified commit. Returns at once on a

@@ -17,6 +17,7 @@ mod db_outage;
 mod delivery;
 mod event_stream;
 mod event_stream_access;
+mod event_stream_openers;
 mod hostile_input;
 mod http_auth_codes;
 mod http_bad_input;
@@ -67,6 +68,7 @@ fn main() -> std::process::ExitCode {
         delivery::trials(),
         event_stream::trials(),
         event_stream_access::trials(),
+        event_stream_openers::trials(),
         hostile_input::trials(),
         introspection::trials(),
         introspection_python::trials(),

@@ -262,11 +262,48 @@ async fn limits_are_shared_again_when_redis_returns() {
     assert!(!direct.check("login_ip", key, &r, 1).await.allowed);
 }
 
+/// A failure limit asks Redis about a key only once this process has seen
+/// it fail: successes cost no round trip, and the limit stays exact for the
+/// failures one replica sees and holds across two (at most one attempt more
+/// per replica that had not seen the other's failures).
+async fn a_failure_limit_asks_redis_only_about_keys_that_failed() {
+    let url = redis_url().await;
+    let prefix = unique_prefix("hints");
+    let (a, _) = engine(&url, &prefix);
+    let (b, _) = engine(&url, &prefix);
+    let (lim, key, r) = ("verify_failures_ip", "ip:192.0.2.70", rule("3/1m"));
+    for _ in 0..50 {
+        let admission = a.failures_allowed(lim, key, Some(&r)).await.unwrap();
+        a.settle(lim, key, Some(&r), admission, false).await;
+    }
+    assert_eq!(a.shared_round_trips(), 0, "successes cost Redis nothing");
+    // Failures on engine a: each costs one call; the fourth is refused.
+    let mut failures = 0;
+    while let Ok(admission) = a.failures_allowed(lim, key, Some(&r)).await {
+        a.settle(lim, key, Some(&r), admission, true).await;
+        failures += 1;
+        assert!(failures <= 3, "more failures admitted than the limit");
+    }
+    assert_eq!(failures, 3);
+    let calls = a.shared_round_trips();
+    assert!(
+        calls <= 2 * 3 + 1,
+        "{calls} round trips for 3 failures and a refusal"
+    );
+    // Engine b has seen nothing: it admits one attempt, whose failure tells
+    // it the key is over the limit; then it refuses too.
+    let admission = b.failures_allowed(lim, key, Some(&r)).await.unwrap();
+    b.settle(lim, key, Some(&r), admission, true).await;
+    assert!(b.failures_allowed(lim, key, Some(&r)).await.is_err());
+    assert!(a.failures_allowed(lim, key, Some(&r)).await.is_err());
+}
+
 tests! {
     multi_thread:
         #[needs(Redis)] the_script_decides_as_the_algorithm_does,
         #[needs(Redis)] two_engines_on_one_redis_admit_the_limit_in_all,
         #[needs(Redis)] a_lost_script_is_loaded_again,
+        #[needs(Redis)] a_failure_limit_asks_redis_only_about_keys_that_failed,
         an_unreachable_redis_falls_back_with_one_log_line,
         #[needs(PlainRedis)] limits_are_shared_again_when_redis_returns;
 }

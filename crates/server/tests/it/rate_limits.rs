@@ -82,9 +82,14 @@ async fn login_limits_per_ip_and_per_account(db: TestDb) {
     let r = login(&s, "c@example.com", WRONG).await;
     let t = assert_limited(&r, "rate_limited", "login_ip");
     assert!((1..=60).contains(&t), "{t}");
+    // The second-factor step counts against the same per-IP rate: guessing
+    // codes for a challenge is no way around it.
+    let body = json!({"challenge_id": "00000000000000000000000000", "code": "123456"});
+    let r = s.as_anonymous().post_json("/v1/auth/login/mfa", body).await;
+    assert_limited(&r, "rate_limited", "login_ip");
     let m = metrics(&s).await;
     assert_eq!(refused(&m, "login_user"), 1.0);
-    assert_eq!(refused(&m, "login_ip"), 1.0);
+    assert_eq!(refused(&m, "login_ip"), 2.0);
     assert_eq!(refused(&m, "refresh_ip"), 0.0, "every limiter is exported");
 }
 

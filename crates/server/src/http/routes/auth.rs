@@ -118,7 +118,13 @@ pub async fn login_mfa(
     };
     let issued = state
         .sessions()
-        .login_mfa(&challenge_id, factor, device_id, audit.context())
+        .login_mfa(
+            &challenge_id,
+            factor,
+            audit.client.ip,
+            device_id,
+            audit.context(),
+        )
         .await?;
     Ok(Json(issued))
 }

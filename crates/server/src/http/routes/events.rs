@@ -29,11 +29,11 @@ use crate::{
         error::{ApiError, Problem},
         extract::ApiQuery,
         oauth_client::{client_auth_refused, client_credentials, peer_certificate, OAuthErrorBody},
-        principal::{bearer, AdminScope, Require},
+        principal::{bearer, invalid_credential, AdminScope, Principal, Require},
         problems::Query,
         state::AppState,
     },
-    service::events::{OpenError, StreamItem, StreamRequest},
+    service::events::{OpenError, Opener, StreamItem, StreamRequest},
 };
 
 /// The stream's query. Without `timeout` or `max_events` it stays open.
@@ -70,25 +70,55 @@ pub struct StreamMessage {
     pub retry: Option<u64>,
 }
 
-/// Who may read the stream: an admin token, or a client with `events`.
+/// Who may read the stream: an admin token, or a client with `events`;
+/// with the opener the stream judges again while it lasts.
 pub enum EventsCaller {
-    Admin(Require<AdminScope>),
-    Client { id: String, audit: RequestAudit },
+    Admin {
+        caller: Require<AdminScope>,
+        opener: Opener,
+    },
+    Client {
+        id: String,
+        audit: RequestAudit,
+    },
 }
 
 impl EventsCaller {
     fn actor(&self) -> Actor {
         match self {
-            Self::Admin(caller) => caller.actor(),
+            Self::Admin { caller, .. } => caller.actor(),
             Self::Client { id, .. } => Actor::Client(id.clone()),
         }
     }
 
     fn context(&self) -> &RequestContext {
         match self {
-            Self::Admin(caller) => caller.context(),
+            Self::Admin { caller, .. } => caller.context(),
             Self::Client { audit, .. } => audit.context(),
         }
+    }
+
+    fn opener(&self) -> Opener {
+        match self {
+            Self::Admin { opener, .. } => opener.clone(),
+            Self::Client { id, .. } => Opener::Client { id: id.clone() },
+        }
+    }
+}
+
+/// The opener behind an admin bearer credential that authenticated: the
+/// token by id and secret hash, or the person's session until the access
+/// token expires.
+fn admin_opener(state: &AppState, raw: &str, principal: &Principal) -> Option<Opener> {
+    match principal {
+        Principal::Token(token) => Some(Opener::Token {
+            id: token.id.clone(),
+            secret_hash: state.tokens().settings().format.parse(raw).ok()?,
+        }),
+        Principal::User(grant) => Some(Opener::Session {
+            session_id: grant.claims.sid.clone(),
+            expires_at: chrono::DateTime::from_timestamp(grant.claims.exp, 0)?,
+        }),
     }
 }
 
@@ -96,11 +126,14 @@ impl FromRequestParts<AppState> for EventsCaller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        if bearer(&parts.headers).is_some() {
-            return Require::<AdminScope>::from_request_parts(parts, state)
+        if let Some(raw) = bearer(&parts.headers).map(str::to_owned) {
+            let caller = Require::<AdminScope>::from_request_parts(parts, state)
                 .await
-                .map(Self::Admin)
-                .map_err(IntoResponse::into_response);
+                .map_err(IntoResponse::into_response)?;
+            // A credential that authenticated parses: this cannot fail.
+            let opener = admin_opener(state, &raw, &caller.principal)
+                .ok_or_else(|| invalid_credential().into_response())?;
+            return Ok(Self::Admin { caller, opener });
         }
         let Ok(audit) = RequestAudit::from_request_parts(parts, state).await;
         let certificate = peer_certificate(parts);
@@ -149,6 +182,9 @@ fn no_credentials() -> Response {
 /// position alone. Resume with `Last-Event-ID`: every event committed after
 /// that position follows, whatever order transactions committed in.
 /// Keep-alive comments keep the connection open while nothing happens.
+/// The stream ends when the credential that opened it is revoked, rotated,
+/// deleted or loses the admin scope or `events` capability (or its session
+/// ends): within a second, on every replica.
 #[utoipa::path(get, path = "/v1/events/stream", tag = "events",
     security(("bearer" = []), ("client_basic" = [])),
     params(
@@ -196,7 +232,7 @@ pub async fn stream(
     };
     let subscription = state
         .events()
-        .open(request, &caller.actor(), caller.context())
+        .open(request, caller.opener(), &caller.actor(), caller.context())
         .await
         .map_err(refusal)?;
     let body = futures_util::stream::unfold(subscription, |mut s| async move {

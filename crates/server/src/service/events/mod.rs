@@ -12,7 +12,13 @@
 //! only when it is polled for more. So a slow client holds no lock and no
 //! more than one page of events, and the number of streams is capped
 //! (`events.max_streams`).
+//!
+//! A stream ends when the credential that opened it no longer would
+//! ([`Opener`]): the invalidation poller hands every batch of changes to
+//! [`EventStreamService::credentials_changed`], and each stream judges its
+//! opener again when a change names it, and every keep-alive interval.
 
+mod opener;
 mod request;
 mod subscription;
 
@@ -27,9 +33,10 @@ use tessera_core::{
     crypto::Keyring,
     DomainError,
 };
-use tessera_store::{Store, StoreError};
+use tessera_store::{Invalidation, Store, StoreError};
 use tokio::sync::{watch, Semaphore};
 
+pub use opener::Opener;
 pub use request::{StreamRequest, MAX_EVENTS, MAX_TIMEOUT_SECS};
 pub use subscription::{StreamItem, Subscription};
 
@@ -71,7 +78,19 @@ struct Inner {
     head: watch::Sender<i64>,
     /// `true` once the server shuts down: every stream ends.
     closing: watch::Sender<bool>,
+    /// The latest batch of credential changes this process learned of.
+    changes: watch::Sender<CredentialChanges>,
     hub: OnceLock<()>,
+}
+
+/// One batch of credential changes, numbered so that a stream that missed
+/// a batch (the channel keeps only the latest) knows to judge its opener
+/// again anyway.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CredentialChanges {
+    pub generation: u64,
+    /// `None`: anything may have changed (the log could not be read).
+    pub rows: Option<Arc<[Invalidation]>>,
 }
 
 impl EventStreamService {
@@ -90,6 +109,7 @@ impl EventStreamService {
                 metrics,
                 head: watch::Sender::new(0),
                 closing: watch::Sender::new(false),
+                changes: watch::Sender::new(CredentialChanges::default()),
                 hub: OnceLock::new(),
             }),
         }
@@ -101,6 +121,7 @@ impl EventStreamService {
     pub async fn open(
         &self,
         request: StreamRequest,
+        opener: Opener,
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<Subscription, OpenError> {
@@ -127,7 +148,32 @@ impl EventStreamService {
         });
         let entry = AuditEntry::success(actor, "events.stream", "event_stream", "", details, ctx);
         self.inner.store.append_audit(&[entry]).await?;
-        Ok(Subscription::new(self.inner.clone(), slot, start, request))
+        Ok(Subscription::new(
+            self.inner.clone(),
+            slot,
+            start,
+            request,
+            opener,
+        ))
+    }
+
+    /// Credential changes committed anywhere (the invalidation poller's
+    /// batch): every stream whose opener one of them names judges it again.
+    pub fn credentials_changed(&self, rows: &[Invalidation]) {
+        self.announce(Some(rows.into()));
+    }
+
+    /// This process lost track of changes (the log cannot be read): every
+    /// stream judges its opener again.
+    pub fn credentials_unknown(&self) {
+        self.announce(None);
+    }
+
+    fn announce(&self, rows: Option<Arc<[Invalidation]>>) {
+        self.inner.changes.send_modify(|c| {
+            c.generation += 1;
+            c.rows = rows;
+        });
     }
 
     /// Ends every stream (shutdown), so that draining connections does not

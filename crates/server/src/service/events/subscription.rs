@@ -1,9 +1,10 @@
 //! One open stream: its cursor, its filter, when it ends, and at most one
 //! page of events read ahead. It reads only when asked for the next item,
 //! so a client that does not read makes it wait, holding nothing but its
-//! slot (the connection's idle timeout then closes it).
+//! slot (the connection's idle timeout then closes it). It also ends when
+//! its opener no longer passes (see [`super::opener`]).
 
-use std::{collections::VecDeque, sync::Arc};
+use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use serde_json::{json, Value};
 use tessera_core::event::{without_secrets, SEALED_PAYLOAD_CONTEXT};
@@ -13,10 +14,24 @@ use tokio::{
     time::Instant,
 };
 
-use super::{request::ValidRequest, Inner};
+use super::{opener::Opener, request::ValidRequest, CredentialChanges, Inner};
 
 /// Events read from the database at a time, per stream.
 const PAGE: u32 = 100;
+
+/// The opener's first judgement after the stream opened: it covers a
+/// change that committed while the request was being authenticated.
+const FIRST_CHECK: Duration = Duration::from_secs(1);
+
+/// What woke a waiting stream.
+enum Wake {
+    /// New events may be there.
+    Head,
+    /// A credential changed, or the opener's periodic judgement is due.
+    Judge,
+    /// The stream is to end.
+    End,
+}
 
 /// What a stream sends.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +60,12 @@ pub struct Subscription {
     /// Events still to send before ending, when the client set a maximum.
     remaining: Option<u64>,
     pending: VecDeque<StreamItem>,
+    opener: Opener,
+    changes: watch::Receiver<CredentialChanges>,
+    /// The generation of the last batch of changes looked at.
+    seen: u64,
+    /// When the opener is judged next even if no change names it.
+    judge_at: Instant,
     _slot: Slot,
 }
 
@@ -66,16 +87,29 @@ impl Subscription {
         permit: OwnedSemaphorePermit,
         start: i64,
         request: ValidRequest,
+        opener: Opener,
     ) -> Self {
         inner.metrics.event_streams_open.inc();
+        let now = Instant::now();
+        let timeout = request.timeout.map(|t| now + t);
+        let expiry = opener.expires_at().map(|at| {
+            let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+            now + left
+        });
+        let mut changes = inner.changes.subscribe();
+        let seen = changes.borrow_and_update().generation;
         Self {
             cursor: start,
             types: request.types,
             head: inner.head.subscribe(),
             closing: inner.closing.subscribe(),
-            deadline: request.timeout.map(|t| Instant::now() + t),
+            deadline: timeout.into_iter().chain(expiry).min(),
             remaining: request.max_events,
             pending: VecDeque::from([StreamItem::Start { position: start }]),
+            opener,
+            changes,
+            seen,
+            judge_at: now + FIRST_CHECK,
             _slot: Slot {
                 _permit: permit,
                 inner: inner.clone(),
@@ -85,11 +119,16 @@ impl Subscription {
     }
 
     /// The next item, or `None` when the stream ends: its `timeout` or
-    /// `max_events` reached, the server shutting down, or the database
-    /// unreadable (the client resumes with `Last-Event-ID`).
+    /// `max_events` reached, its opener no longer admitted, the server
+    /// shutting down, or the database unreadable (the client resumes with
+    /// `Last-Event-ID`).
     pub async fn next(&mut self) -> Option<StreamItem> {
         loop {
             if self.remaining == Some(0) {
+                return None;
+            }
+            // A stream busy with events may never wait: judge it here too.
+            if self.judgement_due() && !self.opener_admitted().await {
                 return None;
             }
             if let Some(item) = self.pending.pop_front() {
@@ -107,8 +146,54 @@ impl Subscription {
                 }
                 continue;
             }
-            if !self.wait().await {
-                return None;
+            match self.wait().await {
+                Wake::Head => {}
+                Wake::Judge => {
+                    if !self.opener_admitted().await {
+                        return None;
+                    }
+                }
+                Wake::End => return None,
+            }
+        }
+    }
+
+    /// Whether a batch of changes arrived or the periodic judgement is due
+    /// (cheap: no read).
+    fn judgement_due(&self) -> bool {
+        self.changes.has_changed().unwrap_or(false) || Instant::now() >= self.judge_at
+    }
+
+    /// Judges the opener again when the latest changes may concern it (or
+    /// a batch was missed, or its periodic judgement is due); `false` ends
+    /// the stream, as does a database that cannot say (it fails closed: the
+    /// client reconnects, and is judged then).
+    async fn opener_admitted(&mut self) -> bool {
+        let changes = self.changes.borrow_and_update().clone();
+        let missed = changes.generation > self.seen.saturating_add(1);
+        let named = match &changes.rows {
+            Some(rows) => rows.iter().any(|row| self.opener.concerns(row)),
+            None => true,
+        };
+        let concerned = changes.generation != self.seen && (missed || named);
+        self.seen = changes.generation;
+        if !concerned && Instant::now() < self.judge_at {
+            return true;
+        }
+        self.judge_at = Instant::now() + self.inner.settings.keep_alive;
+        let store = &*self.inner.store;
+        match self.opener.still_admitted(store, chrono::Utc::now()).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::info!(
+                    "an event stream ended: the credential that opened it no longer admits it"
+                );
+                self.inner.metrics.event_streams_ended_by_credential.inc();
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "an event stream cannot judge its opener; ending it");
+                false
             }
         }
     }
@@ -132,10 +217,11 @@ impl Subscription {
         Ok(())
     }
 
-    /// Until the head moves (`true`), or the stream is to end (`false`).
-    async fn wait(&mut self) -> bool {
+    /// Until the head moves, a credential changes or the opener's judgement
+    /// is due, or the stream is to end.
+    async fn wait(&mut self) -> Wake {
         if *self.closing.borrow_and_update() || self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return false;
+            return Wake::End;
         }
         let deadline = self.deadline;
         let expiry = async move {
@@ -144,10 +230,13 @@ impl Subscription {
                 None => std::future::pending().await,
             }
         };
+        let judge_at = self.judge_at;
         tokio::select! {
-            changed = self.head.changed() => changed.is_ok(),
-            _ = self.closing.changed() => false,
-            _ = expiry => false,
+            changed = self.head.changed() => if changed.is_ok() { Wake::Head } else { Wake::End },
+            _ = self.closing.changed() => Wake::End,
+            _ = expiry => Wake::End,
+            _ = self.changes.changed() => Wake::Judge,
+            _ = tokio::time::sleep_until(judge_at) => Wake::Judge,
         }
     }
 

@@ -69,6 +69,29 @@ impl MemoryStore {
         decision
     }
 
+    /// Sets `key` to `until` (µs), or forgets it when `until` is not after
+    /// `now`: a mark that lapses by itself (see `RateLimits`' failure hints).
+    pub fn mark(&self, key: &str, until: i64, now: i64) {
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
+        let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if until <= now {
+            map.remove(key);
+            return;
+        }
+        if !map.contains_key(key) && map.len() >= self.per_shard {
+            make_room(&mut map, now, self.per_shard);
+        }
+        map.insert(key.to_string(), until);
+    }
+
+    /// Whether `key` holds a time after `now` (a bucket with something
+    /// counted, or a mark that has not lapsed).
+    pub fn holds(&self, key: &str, now: i64) -> bool {
+        let shard = &self.shards[self.hasher.hash_one(key) as usize % SHARDS];
+        let map = shard.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).is_some_and(|t| *t > now)
+    }
+
     /// Keys held.
     pub fn keys(&self) -> usize {
         self.shards
@@ -142,5 +165,16 @@ mod tests {
         assert!(m.keys() <= 160, "{}", m.keys());
         // The newest keys are kept: the oldest were nearest to full.
         assert!(!m.decide("k9999", &r, 1, Mode::Consume, 10_000).allowed);
+    }
+
+    #[test]
+    fn a_mark_lapses_by_itself() {
+        let m = MemoryStore::default();
+        m.mark("a", 5 * S, 0);
+        assert!(m.holds("a", 4 * S));
+        assert!(!m.holds("a", 5 * S), "lapsed");
+        assert!(!m.holds("b", 0));
+        m.mark("a", 0, S);
+        assert_eq!(m.keys(), 0, "a mark in the past is forgotten");
     }
 }

@@ -11,8 +11,12 @@
 //! ([`RateLimits::settle`]): only failures count (verify, invite guesses,
 //! client authentication). While a key has failures counted, the check
 //! reserves one and a success gives it back, so concurrent attempts cannot
-//! all slip through the one unit that drained; a key with none costs a
-//! success one store call, as a plain check would. Attempt counters that must be exact and that a
+//! all slip through the one unit that drained. With Redis, only keys this
+//! process has seen fail recently are checked there before the attempt
+//! (the failure hints): a caller that does not fail, the common case,
+//! costs Redis nothing, and a failure costs one call. The price is that a
+//! caller whose failures another replica counted gets at most one attempt
+//! on this replica before it learns so. Attempt counters that must be exact and that a
 //! success resets (login throttling, TOTP attempts, the invite and
 //! auth-code quotas) are counted in the database, not here.
 //!
@@ -43,6 +47,11 @@ pub struct Admission {
 pub struct RateLimits {
     memory: MemoryStore,
     shared: Option<Arc<RedisStore>>,
+    /// With Redis: the failure-limit keys that Redis counts failures on,
+    /// as far as this process has seen, each until its bucket would be
+    /// full again. Kept in process so that checking a key without failures
+    /// takes no round trip.
+    failing: MemoryStore,
     metrics: Arc<Metrics>,
     classes: RateLimitSettings,
 }
@@ -65,6 +74,7 @@ impl RateLimits {
         Self {
             memory: MemoryStore::default(),
             shared: shared.map(Arc::new),
+            failing: MemoryStore::default(),
             metrics,
             classes,
         }
@@ -83,6 +93,12 @@ impl RateLimits {
     /// Whether checks are shared through Redis right now.
     pub fn is_shared(&self) -> bool {
         self.shared.as_ref().is_some_and(|s| s.is_up())
+    }
+
+    /// Checks sent to Redis so far (0 without it): how the failure hints
+    /// are seen to spare it.
+    pub fn shared_round_trips(&self) -> u64 {
+        self.shared.as_ref().map_or(0, |s| s.round_trips())
     }
 
     /// Counts `cost` units on `key` when they are within `rule`, and says
@@ -150,8 +166,8 @@ impl RateLimits {
             }
             self.metrics.rate_limiter_fallback_total.inc();
         }
-        let bucket = format!("{limiter}:{key}");
-        self.memory.decide(&bucket, rule, cost, mode, now_us())
+        self.memory
+            .decide(&bucket(limiter, key), rule, cost, mode, now_us())
     }
 
     /// A request-rate limit of a route: counts one request on `key`, or
@@ -189,7 +205,13 @@ impl RateLimits {
         let Some(rule) = rule else {
             return Ok(Admission::default());
         };
+        if self.shared.is_some() && !self.failing.holds(&bucket(limiter, key), now_us()) {
+            // No failure seen: Reserve on a clean key admits and counts
+            // nothing, so the round trip would only confirm it.
+            return Ok(Admission::default());
+        }
         let d = self.decide(limiter, key, rule, 1, Mode::Reserve).await;
+        self.note_failures(limiter, key, &d);
         if d.allowed {
             // Reserve counted the unit exactly when the bucket now holds some.
             return Ok(Admission {
@@ -212,14 +234,29 @@ impl RateLimits {
         failed: bool,
     ) {
         let Some(rule) = rule else { return };
-        match (admission.counted, failed) {
-            (false, true) => {
-                self.decide(limiter, key, rule, 1, Mode::Force).await;
-            }
-            (true, false) => self.refund(limiter, key, rule, 1).await,
-            _ => {}
+        let mode = match (admission.counted, failed) {
+            (false, true) => Mode::Force,
+            (true, false) => Mode::Refund,
+            _ => return,
+        };
+        let d = self.decide(limiter, key, rule, 1, mode).await;
+        self.note_failures(limiter, key, &d);
+    }
+
+    /// With Redis, remembers until when `key` has failures counted (its
+    /// bucket's `reset`), or forgets it when it has none.
+    fn note_failures(&self, limiter: &str, key: &str, d: &RateDecision) {
+        if self.shared.is_some() {
+            let now = now_us();
+            let until = now.saturating_add((d.reset as i64).saturating_mul(1_000_000));
+            self.failing.mark(&bucket(limiter, key), until, now);
         }
     }
+}
+
+/// The in-process name of `key`'s bucket under `limiter`.
+fn bucket(limiter: &str, key: &str) -> String {
+    format!("{limiter}:{key}")
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, Weak,
     },
     time::Duration,
@@ -92,6 +92,8 @@ pub struct RedisStore {
     up: AtomicBool,
     /// A probe task is running.
     probing: AtomicBool,
+    /// Checks sent to Redis so far.
+    round_trips: AtomicU64,
     metrics: Arc<Metrics>,
     timeout: Duration,
     probe_every: Duration,
@@ -114,6 +116,7 @@ impl RedisStore {
             sha: Mutex::new(None),
             up: AtomicBool::new(true),
             probing: AtomicBool::new(false),
+            round_trips: AtomicU64::new(0),
             metrics,
             timeout: TIMEOUT,
             probe_every: PROBE_EVERY,
@@ -129,6 +132,11 @@ impl RedisStore {
     /// Whether checks use Redis now.
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
+    }
+
+    /// Checks sent to Redis so far (answered or not).
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// One check in Redis; `None` when Redis is down or failed (the caller
@@ -149,6 +157,7 @@ impl RedisStore {
             self.prefix,
             self.hasher.hash_hex(key.as_bytes())
         );
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         match tokio::time::timeout(self.timeout, self.eval(&bucket, rule, cost, mode)).await {
             Ok(Ok(d)) => Some(d),
             Ok(Err(e)) => {

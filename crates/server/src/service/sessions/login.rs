@@ -363,23 +363,32 @@ impl SessionService {
 
     /// `POST /v1/auth/login/mfa`: the second factor, under the existing TOTP
     /// replay and lockout rules (subject = the user id); the challenge
-    /// completes once. The session binds to `device_id`, this request's
-    /// `X-Device-Id` (the request that opens it, as for a login).
+    /// completes once. Counts against the login request rate of
+    /// `client_ip` (`login_ip`), as the password step does. The session
+    /// binds to `device_id`, this request's `X-Device-Id` (the request that
+    /// opens it, as for a login).
     pub async fn login_mfa(
         &self,
         challenge_id: &str,
         factor: SecondFactor,
+        client_ip: Option<IpAddr>,
         device_id: Option<String>,
         ctx: &RequestContext,
     ) -> Result<IssuedSession, ServiceError> {
+        // Before anything is counted or checked: a refusal here spends no
+        // request rate and no attempt.
+        self.settings
+            .device_binding
+            .device_to_bind(device_id.as_deref())?;
+        if let Some(ip) = client_ip {
+            let rule = self.rate_limits.classes().login_ip.as_ref();
+            let key = LimitKey::client(ip).to_string();
+            self.rate_limits.admit("login_ip", &key, rule).await?;
+        }
         let now = tessera_core::ids::now();
         if !is_valid_id(challenge_id) {
             return Err(DomainError::InvalidChallenge.into());
         }
-        // Before the code is checked: a refusal here spends no attempt.
-        self.settings
-            .device_binding
-            .device_to_bind(device_id.as_deref())?;
         let challenge = {
             let mut tx = self.store.begin_write().await?;
             tx.get_login_challenge(challenge_id).await?

@@ -134,6 +134,19 @@ impl Stream {
         }
     }
 
+    /// Whether the server ends the stream within `within` (what it sends
+    /// before the end is read and dropped).
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.res.chunk()).await {
+                Ok(Ok(Some(_))) => continue,
+                Ok(Ok(None) | Err(_)) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
     fn take_block(&mut self) -> Option<String> {
         let end = self.buf.find("\n\n")?;
         let block = self.buf[..end].to_string();
