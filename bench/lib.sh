@@ -89,6 +89,19 @@ start_server() {
   exit 1
 }
 
+# stop_server: stops the server start_server started (to start another on
+# the same data, e.g. with other settings).
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+# metric NAME: the server's value of a metric without labels (0 if absent).
+metric() {
+  curl -fsS "$BASE/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { print v + 0 }'
+}
+
 # bench_database: SQLite in $WORK by default (a DATABASE_URL in the caller's
 # environment is ignored, so a bench never writes to a real database).
 # BENCH_DATABASE_URL=postgres://user@host:port/NAME runs on PostgreSQL

@@ -14,7 +14,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::{forwarded::Cidr, text, DomainError};
+use crate::{
+    forwarded::Cidr,
+    gcra::{RateRule, MAX_PERIOD, MAX_UNITS},
+    text, DomainError,
+};
 
 /// Entries per IP list.
 pub const MAX_IP_ENTRIES: usize = 100;
@@ -24,7 +28,8 @@ pub const MAX_RATELIMITS: usize = 16;
 pub const MAX_COST: i64 = 1000;
 /// Longest device id, in characters.
 pub const MAX_DEVICE_ID_CHARS: usize = 200;
-/// Largest credit balance, refill amount, rate limit or burst.
+/// Largest credit balance or refill amount. A rate limit's limit and burst
+/// stop at the rate-limit engine's [`MAX_UNITS`].
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 /// The pattern of a period: at most 8 digits of seconds, 6 of minutes, 4
 /// of hours or 3 of days (so every period it admits is at most
@@ -272,14 +277,31 @@ pub struct RateLimitSpec {
     /// `[a-z0-9_-]{1,32}`, unique per token.
     #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub name: String,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub limit: i64,
     /// `30s`, `1m`, `1h`, `1d` …
     #[schema(value_type = String, pattern = "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d)$")]
     pub period: Period,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub burst: Option<i64>,
+}
+
+impl RateLimitSpec {
+    /// The rate-limit engine's rule for this limit; `None` when the engine
+    /// cannot hold it (a limit or burst over [`MAX_UNITS`], a period over
+    /// [`MAX_PERIOD`], a burst too large for its period).
+    /// [`validate_ratelimits`] admits only limits that have one, so a limit
+    /// that was accepted is never skipped.
+    pub fn rule(&self) -> Option<RateRule> {
+        let limit = u32::try_from(self.limit).ok()?;
+        let seconds = u64::try_from(self.period.seconds()).ok()?;
+        let rule = RateRule::new(limit, std::time::Duration::from_secs(seconds)).ok()?;
+        match self.burst {
+            Some(b) => rule.with_burst(u32::try_from(b).ok()?).ok(),
+            None => Some(rule),
+        }
+    }
 }
 
 /// A rate limit's name: `[a-z0-9_-]{1,32}`.
@@ -310,11 +332,25 @@ pub fn validate_ratelimits(limits: Vec<RateLimitSpec>) -> Result<Vec<RateLimitSp
         if limits[..i].iter().any(|o| o.name == l.name) {
             return Err(DomainError::invalid(field, "names must be unique"));
         }
-        let in_range = |v: i64| (1..=MAX_AMOUNT).contains(&v);
+        let in_range = |v: i64| (1..=i64::from(MAX_UNITS)).contains(&v);
         if !in_range(l.limit) || !l.burst.is_none_or(in_range) {
             return Err(DomainError::invalid(
                 field,
-                format!("limit and burst must be between 1 and {MAX_AMOUNT}"),
+                format!("limit and burst must be between 1 and {MAX_UNITS}"),
+            ));
+        }
+        // The engine would not hold these, and a limit it cannot hold
+        // would not apply at all.
+        if l.period.seconds() as u64 > MAX_PERIOD.as_secs() {
+            return Err(DomainError::invalid(
+                field,
+                "each period must be at most 366d",
+            ));
+        }
+        if l.rule().is_none() {
+            return Err(DomainError::invalid(
+                field,
+                "a burst must fit its period: burst × period ÷ limit at most about 35 years",
             ));
         }
     }

@@ -121,6 +121,28 @@ fn ratelimits_are_checked() {
     assert!(validate_ratelimits(vec![l("a", 1, None), l("a", 2, None)]).is_err());
     assert!(validate_ratelimits(vec![l("a", 0, None)]).is_err());
     assert!(validate_ratelimits(vec![l("a", 1, Some(0))]).is_err());
+    // What the rate-limit engine cannot hold is refused, never accepted
+    // and then skipped (which would leave the token unlimited).
+    let big = 1_000_000_000;
+    assert!(validate_ratelimits(vec![l("a", big, Some(big))]).is_ok());
+    assert!(validate_ratelimits(vec![l("a", big + 1, None)]).is_err());
+    assert!(validate_ratelimits(vec![l("a", 1, Some(big + 1))]).is_err());
+    let over = |period: &str, limit: i64, burst: Option<i64>| RateLimitSpec {
+        period: Period::parse(period).unwrap(),
+        ..l("a", limit, burst)
+    };
+    assert!(validate_ratelimits(vec![over("366d", 10, None)]).is_ok());
+    assert!(validate_ratelimits(vec![over("367d", 10, None)]).is_err());
+    assert!(validate_ratelimits(vec![over("99999999s", 10, None)]).is_err());
+    // A burst of 10^9 at one a day would take millennia to refill.
+    assert!(validate_ratelimits(vec![over("1d", 1, Some(big))]).is_err());
+    for ok in [
+        l("a", 100, None),
+        over("366d", big, Some(big)),
+        over("1s", 1, Some(5)),
+    ] {
+        assert!(ok.rule().is_some(), "{ok:?}");
+    }
     let parsed: RateLimitSpec =
         serde_json::from_str(r#"{"name":"a","limit":3,"period":"1h"}"#).unwrap();
     assert_eq!(parsed.period.seconds(), 3600);

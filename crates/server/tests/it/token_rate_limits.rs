@@ -2,9 +2,11 @@
 //! per period gives exactly N valid answers in a fresh period (each carrying
 //! the limit's state), then `RATE_LIMITED` with `ratelimit`; a named limit
 //! counts with the request's `cost`; a refusal by the IP list consumes no
-//! quota; an unauthenticated caller is `CALLER_NOT_AUTHORIZED`. Both
-//! backends; and two replicas sharing Redis share the limit.
+//! quota; an unauthenticated caller is `CALLER_NOT_AUTHORIZED`; a limit the
+//! engine cannot hold is refused at create and update, never accepted and
+//! then skipped. Both backends; and two replicas sharing Redis share the limit.
 
+use reqwest::StatusCode;
 use serde_json::json;
 use tessera_test_support::{backend_tests, TestDb};
 
@@ -57,6 +59,38 @@ async fn a_token_gets_exactly_its_limit(db: TestDb) {
     );
 }
 
+/// A limit over the engine's bounds would not apply at all (the token
+/// would be unlimited), so it is a 422 naming `ratelimits`.
+async fn a_limit_the_engine_cannot_hold_is_refused(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (id, secret, _) = token_with(
+        &s,
+        json!({"ratelimits": [
+            {"name": "most", "limit": 1_000_000_000, "period": "366d", "burst": 1_000_000_000},
+        ]}),
+    )
+    .await;
+    let checked = json!({"token": secret});
+    let r = verify_as(&s, As::Admin, checked, None).await;
+    assert_eq!(r.body["ratelimit"]["limit"], 1_000_000_000, "{}", r.text);
+    for bad in [
+        json!({"name": "a", "limit": 2_000_000_000_i64, "period": "1h"}),
+        json!({"name": "a", "limit": 10, "period": "1h", "burst": 1_000_000_001}),
+        json!({"name": "a", "limit": 10, "period": "999d"}),
+        json!({"name": "a", "limit": 1, "period": "1d", "burst": 1_000_000_000}),
+    ] {
+        let body = json!({"name": "x", "ratelimits": [bad]});
+        let r = s.as_admin().post_json("/v1/tokens", body).await;
+        r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(r.body["field"], "ratelimits", "{}", r.text);
+        let r = s
+            .as_admin()
+            .patch_json(&format!("/v1/tokens/{id}"), json!({"ratelimits": [bad]}))
+            .await;
+        r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+}
+
 async fn replicas_sharing_redis_share_a_token_limit(db: TestDb) {
     let redis = tessera_test_support::redis_url().await;
     let prefix = format!("trl-{}:", uuid::Uuid::now_v7().simple());
@@ -81,6 +115,7 @@ async fn replicas_sharing_redis_share_a_token_limit(db: TestDb) {
 
 backend_tests!(
     a_token_gets_exactly_its_limit,
+    a_limit_the_engine_cannot_hold_is_refused,
     #[needs(Redis)]
     replicas_sharing_redis_share_a_token_limit,
 );

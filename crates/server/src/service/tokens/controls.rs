@@ -17,7 +17,7 @@ use tessera_core::{
     audit::RequestContext,
     crypto::{constant_time_eq, CryptoError, KeyedHasher},
     gcra::RateRule,
-    token_controls::{DeviceBinding, RateLimitSpec},
+    token_controls::DeviceBinding,
 };
 use tessera_store::{CreditSpend, DeviceBind};
 use utoipa::ToSchema;
@@ -94,18 +94,6 @@ pub struct RateLimitState {
 const TOKEN_LIMITER: &str = "token";
 /// The metric label of a refusal for want of credits (a quota, not a rate).
 const CREDITS_LIMITER: &str = "token_credits";
-
-/// A stored limit as the engine's rule; `None` for one the engine cannot
-/// hold (validated at create, so only a corrupt row).
-fn rule_of(spec: &RateLimitSpec) -> Option<RateRule> {
-    let limit = u32::try_from(spec.limit).ok()?;
-    let period = std::time::Duration::from_secs(u64::try_from(spec.period.seconds()).ok()?);
-    let rule = RateRule::new(limit, period).ok()?;
-    match spec.burst {
-        Some(b) => rule.with_burst(u32::try_from(b).ok()?).ok(),
-        None => Some(rule),
-    }
-}
 
 /// How a verification treats the token's usage controls.
 #[derive(Debug, Clone)]
@@ -341,7 +329,8 @@ impl TokenService {
             if name.is_some_and(|n| n != spec.name) {
                 continue;
             }
-            let Some(rule) = rule_of(spec) else { continue };
+            // Validated at create: only a corrupt row has none.
+            let Some(rule) = spec.rule() else { continue };
             let key = format!("{}:{}", token.id, spec.name);
             let d = self.limits.check(TOKEN_LIMITER, &key, &rule, cost).await;
             let state = RateLimitState {
