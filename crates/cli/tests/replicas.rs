@@ -37,11 +37,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cluster::{outcome, within_a_second, Cluster, EventStream};
+use cluster::{outcome, Cluster, EventStream};
 use common::Env;
 use redis::PrivateRedis;
 use serde_json::{json, Value};
 use tessera_test_support::postgres_schema_url;
+use tessera_test_support::timing::within_a_second;
 
 const KEY: &str = "replicas-test-key-0123456789abcdef012345";
 const PASSWORD: &str = "violet-Harbor-lantern-1987";

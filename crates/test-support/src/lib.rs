@@ -14,6 +14,7 @@ pub mod harness;
 mod macros;
 pub mod probe;
 mod recap;
+pub mod timing;
 
 use std::sync::Arc;
 

@@ -2,13 +2,9 @@
 //! every request authenticates with, verify and introspection calls that
 //! fail loudly on anything but a normal answer, the metrics that say
 //! whether a replica shares its limits through Redis, a minimal
-//! Server-Sent Events reader, and the "within one second" measurement.
+//! Server-Sent Events reader.
 
-use std::{
-    fmt::Debug,
-    future::Future,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -172,30 +168,6 @@ impl Cluster {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-/// Probes until `done`; asserts it happened within one second of `since`,
-/// prints how long it took and returns it.
-pub async fn within_a_second<T: Debug, F: Future<Output = T>>(
-    what: &str,
-    since: Instant,
-    mut probe: impl FnMut() -> F,
-    done: impl Fn(&T) -> bool,
-) -> Duration {
-    loop {
-        let got = probe().await;
-        let waited = since.elapsed();
-        if done(&got) {
-            eprintln!("{what}: {} ms", waited.as_millis());
-            assert!(waited < Duration::from_secs(1), "{what} took {waited:?}");
-            return waited;
-        }
-        assert!(
-            waited < Duration::from_secs(3),
-            "{what}: not seen after {waited:?}; last {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

@@ -8,11 +8,7 @@
 //! five minutes, so only the invalidation log can explain it; the times are
 //! printed.
 
-use std::{
-    fmt::Debug,
-    future::Future,
-    time::{Duration, Instant},
-};
+use std::time::Instant;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -21,7 +17,7 @@ use tessera_core::{
     session::RevokeReason,
 };
 use tessera_server::Services;
-use tessera_test_support::{backend_tests, TestDb};
+use tessera_test_support::{backend_tests, timing::within_a_second, TestDb};
 
 use crate::{
     clients_api::create_client,
@@ -40,30 +36,6 @@ fn settings() -> Vec<(&'static str, &'static str)> {
     let mut e = env();
     e.push(LONG_TTL);
     e
-}
-
-/// Probes until `done`; asserts it happened within one second of `since`
-/// and prints how long it took.
-async fn within_a_second<T: Debug, F: Future<Output = T>>(
-    what: &str,
-    since: Instant,
-    mut probe: impl FnMut() -> F,
-    done: impl Fn(&T) -> bool,
-) -> Duration {
-    loop {
-        let got = probe().await;
-        let waited = since.elapsed();
-        if done(&got) {
-            eprintln!("{what}: {} ms", waited.as_millis());
-            assert!(waited < Duration::from_secs(1), "{what} took {waited:?}");
-            return waited;
-        }
-        assert!(
-            waited < Duration::from_secs(3),
-            "{what}: not seen after {waited:?}; last {got:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Verifies `secret` on `s` twice (the second answer from the cache).

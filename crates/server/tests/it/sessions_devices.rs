@@ -7,10 +7,11 @@
 //! decides whether sessions bind (`off`, `when_sent`, `required`).
 
 use crate::common::{
-    mfa::{code_at, enroll, mfa_token, now, TOTP_KEY},
+    mfa::{code_at, TOTP_KEY},
     people::{create_user, metric, metrics, session, PASSWORD},
     Reply, TestServer,
 };
+use crate::sessions_walk::user_with_totp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tessera_test_support::{backend_tests, TestDb};
@@ -282,20 +283,7 @@ async fn the_second_step_binds_the_session_to_its_device(db: TestDb) {
         ("TESSERA_SESSION_DEVICE_BINDING", "required"),
     ];
     let s = TestServer::start_with(db, &env).await;
-    let user = create_user(&s, "second@example.com").await;
-    let uid = user["id"].as_str().unwrap();
-    let token = mfa_token(&s).await;
-    let e = enroll(&s, &token, uid, json!({})).await;
-    let t = now();
-    let confirm = format!(
-        "/v1/subjects/{uid}/totp/{}/confirm",
-        e["device_id"].as_str().unwrap()
-    );
-    let c = s
-        .with_token(&token)
-        .post_json(&confirm, json!({"code": code_at(&e, t)}))
-        .await;
-    assert_eq!(c.body["valid"], true, "{}", c.text);
+    let (_, e, t) = user_with_totp(&s, "second@example.com").await;
 
     let l = login_from(&s, "second@example.com", Some(PHONE)).await;
     assert_eq!(l.body["mfa_required"], true, "{}", l.text);

@@ -132,7 +132,7 @@ async fn second_step(s: &TestServer, challenge: &str, code: &str) -> crate::comm
 
 /// A user with an active TOTP device: the user, the enrolment, and the time
 /// of the code that confirmed it.
-async fn user_with_totp(s: &TestServer, email: &str) -> (Value, Value, i64) {
+pub(crate) async fn user_with_totp(s: &TestServer, email: &str) -> (Value, Value, i64) {
     let user = create_user(s, email).await;
     let uid = user["id"].as_str().unwrap();
     let token = mfa_token(s).await;
