@@ -27,7 +27,7 @@ SERVER_PID=""
 # Every request comes from 127.0.0.1: the request rates of the route classes
 # (login, refresh, invites, auth codes) would measure the limiter, not the
 # endpoint. Set one (e.g. TESSERA_RATE_LIMIT_LOGIN=60/1m) to measure it.
-for class in LOGIN LOGIN_USER REFRESH INVITES AUTH_CODES; do
+for class in LOGIN LOGIN_USER REFRESH REFRESH_USER INVITES AUTH_CODES; do
   export "TESSERA_RATE_LIMIT_$class=$(printenv "TESSERA_RATE_LIMIT_$class" || echo off)"
 done
 # Load generators started in the background (bench/login_storm.sh).

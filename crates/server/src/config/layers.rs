@@ -148,6 +148,7 @@ pub(super) const SETTINGS: &[Setting] = &[
     Setting { key: "rate_limits.login", env: &["TESSERA_RATE_LIMIT_LOGIN"] },
     Setting { key: "rate_limits.login_user", env: &["TESSERA_RATE_LIMIT_LOGIN_USER"] },
     Setting { key: "rate_limits.refresh", env: &["TESSERA_RATE_LIMIT_REFRESH"] },
+    Setting { key: "rate_limits.refresh_user", env: &["TESSERA_RATE_LIMIT_REFRESH_USER"] },
     Setting { key: "rate_limits.invites", env: &["TESSERA_RATE_LIMIT_INVITES"] },
     Setting { key: "rate_limits.auth_codes", env: &["TESSERA_RATE_LIMIT_AUTH_CODES"] },
     Setting { key: "rate_limits.redis_prefix", env: &["TESSERA_RATE_LIMIT_REDIS_PREFIX"] },

@@ -25,6 +25,9 @@ pub struct RateLimitSettings {
     /// `TESSERA_RATE_LIMIT_REFRESH`: refresh-token presentations per client
     /// IP. Default 120/1m.
     pub refresh_ip: Rule,
+    /// `TESSERA_RATE_LIMIT_REFRESH_USER`: refreshes per user (all of a
+    /// person's sessions together). Default 60/1m.
+    pub refresh_user: Rule,
     /// `TESSERA_RATE_LIMIT_INVITES`: invite validations and redemptions per
     /// client IP. Default 60/1m.
     pub invite_ip: Rule,
@@ -43,6 +46,7 @@ impl Default for RateLimitSettings {
             login_ip: rule("60/1m"),
             login_user: rule("20/1m"),
             refresh_ip: rule("120/1m"),
+            refresh_user: rule("60/1m"),
             invite_ip: rule("60/1m"),
             auth_code_subject: rule("20/1m"),
             redis_prefix: "tessera:rl:".into(),
@@ -83,6 +87,7 @@ pub(super) fn rate_limit_settings(l: &Layers) -> Result<RateLimitSettings, Confi
         login_ip: l.parse("rate_limits.login", d.login_ip, rule)?,
         login_user: l.parse("rate_limits.login_user", d.login_user, rule)?,
         refresh_ip: l.parse("rate_limits.refresh", d.refresh_ip, rule)?,
+        refresh_user: l.parse("rate_limits.refresh_user", d.refresh_user, rule)?,
         invite_ip: l.parse("rate_limits.invites", d.invite_ip, rule)?,
         auth_code_subject: l.parse("rate_limits.auth_codes", d.auth_code_subject, rule)?,
         redis_prefix: l.parse("rate_limits.redis_prefix", d.redis_prefix, prefix)?,

@@ -559,6 +559,7 @@ fn rate_limit_classes_are_read_and_checked() {
     let env = [
         ("TESSERA_RATE_LIMIT_LOGIN", "20/1m"),
         ("TESSERA_RATE_LIMIT_REFRESH", "off"),
+        ("TESSERA_RATE_LIMIT_REFRESH_USER", "5/1m"),
         ("TESSERA_LINK_REQUESTS_PER_IP", "5"),
         ("TESSERA_LINK_CONFIRMS_PER_IP", "3/1h,burst=6"),
     ];
@@ -567,6 +568,8 @@ fn rate_limit_classes_are_read_and_checked() {
     assert_eq!(show(&c.rate_limits.login_ip).as_deref(), Some("20/1m"));
     assert_eq!(show(&c.rate_limits.login_user).as_deref(), Some("100/1h"));
     assert_eq!(c.rate_limits.refresh_ip, None, "off");
+    assert_eq!(show(&c.rate_limits.refresh_user).as_deref(), Some("5/1m"));
+    assert_eq!(show(&d.rate_limits.refresh_user).as_deref(), Some("60/1m"));
     assert_eq!(c.rate_limits.redis_prefix, "eu:rl:");
     assert_eq!(show(&c.links.requests_per_ip).as_deref(), Some("5/15m"));
     assert_eq!(

@@ -11,7 +11,7 @@ use serde_json::json;
 use tessera_test_support::{backend_tests, redis_url, TestDb};
 
 use crate::common::{
-    people::{create_user, login, metric, metrics, refresh},
+    people::{create_user, login, metric, metrics, refresh, signed_in},
     Reply, TestServer,
 };
 
@@ -141,6 +141,38 @@ async fn the_other_route_classes_answer_429(db: TestDb) {
     assert_limited(&r, "rate_limited", "link_confirm_ip");
 }
 
+/// Refreshes per user count every session of the person together; an
+/// unknown token counts against nobody, and another person is not affected.
+async fn refresh_is_limited_per_user(db: TestDb) {
+    let s = TestServer::start_with(db, &[("TESSERA_RATE_LIMIT_REFRESH_USER", "3/1m")]).await;
+    create_user(&s, "ren@example.com").await;
+    create_user(&s, "ivo@example.com").await;
+    let mut tokens: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let l = signed_in(&s, "ren@example.com").await;
+        tokens.push(l["refresh_token"].as_str().unwrap().to_string());
+    }
+    for _ in 0..5 {
+        refresh(&s, "tsr_rt_not-a-token")
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED, "invalid_grant");
+    }
+    // Three refreshes over the two sessions, then the fourth is refused,
+    // whichever session it is for.
+    for i in 0..3 {
+        let r = refresh(&s, &tokens[i % 2]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        tokens[i % 2] = r.body["refresh_token"].as_str().unwrap().to_string();
+    }
+    let r = refresh(&s, &tokens[1]).await;
+    assert_limited(&r, "rate_limited", "refresh_user");
+    // Another person's refreshes are not held back.
+    let other = signed_in(&s, "ivo@example.com").await;
+    let r = refresh(&s, other["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(refused(&metrics(&s).await, "refresh_user"), 1.0);
+}
+
 async fn database_counted_limits_carry_the_fields_too(db: TestDb) {
     let env = [
         ("TESSERA_LOGIN_MAX_FAILURES", "2"),
@@ -213,6 +245,7 @@ async fn with_redis_unreachable_each_replica_limits_on_its_own(db: TestDb) {
 backend_tests! {
     login_limits_per_ip_and_per_account,
     the_other_route_classes_answer_429,
+    refresh_is_limited_per_user,
     database_counted_limits_carry_the_fields_too,
     #[needs(Redis)] two_replicas_share_one_limit_through_redis,
     with_redis_unreachable_each_replica_limits_on_its_own,

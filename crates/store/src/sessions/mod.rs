@@ -46,6 +46,14 @@ pub trait SessionRepository: Send + Sync {
         hash: &tessera_core::token_format::TokenHash,
     ) -> Result<Option<String>, StoreError>;
 
+    /// The subject (the user, or an application's subject) of the session a
+    /// refresh token belongs to: the per-user refresh rate, counted before
+    /// the rotation's transaction.
+    async fn refresh_token_subject(
+        &self,
+        hash: &tessera_core::token_format::TokenHash,
+    ) -> Result<Option<String>, StoreError>;
+
     /// A refresh token by the hash of its raw value, with its immediate
     /// successor when it has one (introspection).
     async fn refresh_token_with_successor(

@@ -109,6 +109,17 @@ impl SessionRepository for SqlStore {
         Ok(row.map(|(sid,)| sid))
     }
 
+    async fn refresh_token_subject(&self, hash: &TokenHash) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT s.subject FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+             WHERE r.token_hash = $1",
+        )
+        .bind(hash.to_hex())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(user,)| user))
+    }
+
     async fn refresh_token_with_successor(
         &self,
         hash: &tessera_core::token_format::TokenHash,

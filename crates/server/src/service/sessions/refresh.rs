@@ -3,7 +3,8 @@
 //! replica), judge the token, and either rotate it by one conditional
 //! update, hand out the same successor again inside the grace window, or,
 //! for a used token, revoke the whole family and its session. First the
-//! request rate per client IP (`TESSERA_RATE_LIMIT_REFRESH`) is counted.
+//! request rates per client IP (`TESSERA_RATE_LIMIT_REFRESH`) and per user
+//! (`TESSERA_RATE_LIMIT_REFRESH_USER`) are counted.
 //!
 //! A device-bound session refreshes only from the device it was opened
 //! from. Its token presented from another device (or with none) is refused
@@ -80,7 +81,10 @@ impl SessionService {
         let presented = self.presented_device(device_id);
         let device = PresentedDevice { hashes: &presented };
         let outcome = match self.refresh_format.parse(raw) {
-            Ok(hash) => self.refresh_hashed(&hash, client_id, &device, ctx).await?,
+            Ok(hash) => {
+                self.admit_user_refresh(&hash).await?;
+                self.refresh_hashed(&hash, client_id, &device, ctx).await?
+            }
             Err(_) => Step::Refused("malformed"),
         };
         match outcome {
@@ -97,6 +101,24 @@ impl SessionService {
                 }
                 Err(DomainError::InvalidGrant.into())
             }
+        }
+    }
+
+    /// The request rate per user (`refresh_user`, keyed by the session's
+    /// subject): one indexed read for the token's owner, outside the rotation's transaction so that no lock is
+    /// held across the limiter's call. A token of no session counts nowhere
+    /// (it is refused next).
+    async fn admit_user_refresh(&self, hash: &TokenHash) -> Result<(), ServiceError> {
+        let Some(rule) = self.rate_limits.classes().refresh_user.as_ref() else {
+            return Ok(());
+        };
+        match self.store.refresh_token_subject(hash).await? {
+            Some(user) => {
+                self.rate_limits
+                    .admit("refresh_user", &user, Some(rule))
+                    .await
+            }
+            None => Ok(()),
         }
     }
 
