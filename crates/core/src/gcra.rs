@@ -58,6 +58,15 @@ impl RateRule {
         Self { burst, ..self }.checked()
     }
 
+    /// The same rule with a burst of `burst` units, or of as many as the
+    /// largest tolerance holds (about 35 years of the rate) when `burst` is
+    /// more: a burst that would take longer to refill than that limits
+    /// nothing more than the capped one.
+    pub fn with_burst_at_most(self, burst: u32) -> Result<Self, String> {
+        let most = (MAX_TOLERANCE_US / self.interval_us()).clamp(1, i64::from(MAX_UNITS));
+        self.with_burst(burst.min(most as u32))
+    }
+
     fn checked(self) -> Result<Self, String> {
         if self.tolerance_us() > MAX_TOLERANCE_US {
             return Err("the burst is too large for the period".into());

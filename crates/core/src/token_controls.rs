@@ -288,17 +288,17 @@ pub struct RateLimitSpec {
 }
 
 impl RateLimitSpec {
-    /// The rate-limit engine's rule for this limit; `None` when the engine
-    /// cannot hold it (a limit or burst over [`MAX_UNITS`], a period over
-    /// [`MAX_PERIOD`], a burst too large for its period).
-    /// [`validate_ratelimits`] admits only limits that have one, so a limit
-    /// that was accepted is never skipped.
+    /// The rate-limit engine's rule for this limit (a burst beyond about 35
+    /// years of the rate capped there); `None` when the engine cannot hold
+    /// it (a limit or burst over [`MAX_UNITS`], a period over
+    /// [`MAX_PERIOD`]). [`validate_ratelimits`] admits only limits that
+    /// have one, so a limit that was accepted is never skipped.
     pub fn rule(&self) -> Option<RateRule> {
         let limit = u32::try_from(self.limit).ok()?;
         let seconds = u64::try_from(self.period.seconds()).ok()?;
         let rule = RateRule::new(limit, std::time::Duration::from_secs(seconds)).ok()?;
         match self.burst {
-            Some(b) => rule.with_burst(u32::try_from(b).ok()?).ok(),
+            Some(b) => rule.with_burst_at_most(u32::try_from(b).ok()?).ok(),
             None => Some(rule),
         }
     }
@@ -350,7 +350,7 @@ pub fn validate_ratelimits(limits: Vec<RateLimitSpec>) -> Result<Vec<RateLimitSp
         if l.rule().is_none() {
             return Err(DomainError::invalid(
                 field,
-                "a burst must fit its period: burst × period ÷ limit at most about 35 years",
+                "the rate-limit engine cannot hold this limit",
             ));
         }
     }

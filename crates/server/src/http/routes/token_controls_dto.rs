@@ -82,15 +82,18 @@ pub struct RateLimitBody {
     /// `[a-z0-9_-]{1,32}`, unique per token.
     #[schema(pattern = "^[a-z0-9_-]{1,32}$")]
     pub name: String,
-    #[schema(minimum = 1, maximum = 1e12)]
+    #[schema(minimum = 1, maximum = 1e9)]
     #[serde(deserialize_with = "whole")]
     pub limit: i64,
-    /// `30s`, `1m`, `1h`, `1d` …: at most 8 digits of seconds, 6 of
-    /// minutes, 4 of hours or 3 of days.
-    #[schema(pattern = "^([1-9][0-9]{0,7}s|[1-9][0-9]{0,5}m|[1-9][0-9]{0,3}h|[1-9][0-9]{0,2}d)$")]
+    /// `30s`, `1m`, `1h`, `1d` …, at most `366d` in any unit (the pattern
+    /// spells that bound out digit by digit).
+    #[schema(
+        pattern = "^(([1-9][0-9]{0,6}|[12][0-9]{7}|30[0-9]{6}|31[0-5][0-9]{5}|316[01][0-9]{4}|3162[01][0-9]{3}|31622[0-3][0-9]{2}|31622400)s|([1-9][0-9]{0,4}|[1-4][0-9]{5}|5[01][0-9]{4}|52[0-6][0-9]{3}|5270[0-3][0-9]|527040)m|([1-9][0-9]{0,2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-7][0-9]|878[0-4])h|([1-9][0-9]?|[12][0-9]{2}|3[0-5][0-9]|36[0-6])d)$"
+    )]
     pub period: String,
-    /// Requests admitted at once (default: `limit`).
-    #[schema(minimum = 1, maximum = 1e12)]
+    /// Requests admitted at once (default: `limit`; capped at about 35
+    /// years of the rate).
+    #[schema(minimum = 1, maximum = 1e9)]
     #[serde(default, deserialize_with = "crate::http::extract::integral")]
     pub burst: Option<i64>,
 }
