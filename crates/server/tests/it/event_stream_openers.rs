@@ -85,6 +85,25 @@ async fn tokens_and_clients_end_their_streams(db: TestDb) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_ends(&mut stream, "a client without events", at).await;
 
+    // A client whose secret is rotated (no grace), and one with a grace:
+    // its stream ends when the grace does.
+    let rotated_client = gateway(&s, "rotated", &["events"]).await;
+    let auth = As::Client(&rotated_client.id, &rotated_client.secret);
+    let mut stream = sse::open_ok(&s, auth, "", None).await;
+    let at = Instant::now();
+    let path = format!("/v1/clients/{}/rotate-secret", rotated_client.id);
+    let r = s.as_admin().post_json(&path, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_ends(&mut stream, "a client whose secret was rotated", at).await;
+    let graced = gateway(&s, "graced", &["events"]).await;
+    let mut stream = sse::open_ok(&s, As::Client(&graced.id, &graced.secret), "", None).await;
+    let path = format!("/v1/clients/{}/rotate-secret", graced.id);
+    let r = s.as_admin().post_json(&path, json!({"grace_seconds": 2})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let at = Instant::now();
+    assert!(!stream.ends_within(Duration::from_millis(1200)).await, "ended inside its grace");
+    assert_ends(&mut stream, "a client whose secret's grace ran out", at).await;
+
     let gone = gateway(&s, "gone", &["events"]).await;
     let mut stream = sse::open_ok(&s, As::Client(&gone.id, &gone.secret), "", None).await;
     let at = Instant::now();
@@ -98,7 +117,7 @@ async fn tokens_and_clients_end_their_streams(db: TestDb) {
     still_delivers(&s, &mut bystander).await;
     let metrics = people::metrics(&s).await;
     let ended = people::metric(&metrics, "tokens_event_streams_ended_by_credential_total");
-    assert_eq!(ended, 4.0, "{metrics}");
+    assert_eq!(ended, 5.0, "{metrics}");
 }
 
 /// A person with the `ops` role opens a stream with an access token.

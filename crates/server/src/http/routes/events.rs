@@ -79,6 +79,7 @@ pub enum EventsCaller {
     },
     Client {
         id: String,
+        opener: Opener,
         audit: RequestAudit,
     },
 }
@@ -100,8 +101,7 @@ impl EventsCaller {
 
     fn opener(&self) -> Opener {
         match self {
-            Self::Admin { opener, .. } => opener.clone(),
-            Self::Client { id, .. } => Opener::Client { id: id.clone() },
+            Self::Admin { opener, .. } | Self::Client { opener, .. } => opener.clone(),
         }
     }
 }
@@ -109,14 +109,16 @@ impl EventsCaller {
 /// The opener behind an admin bearer credential that authenticated: the
 /// token by id and secret hash, or the person's session until the access
 /// token expires.
-fn admin_opener(state: &AppState, raw: &str, principal: &Principal) -> Option<Opener> {
-    match principal {
+fn admin_opener(state: &AppState, raw: &str, caller: &Require<AdminScope>) -> Option<Opener> {
+    match &caller.principal {
         Principal::Token(token) => Some(Opener::Token {
             id: token.id.clone(),
             secret_hash: state.tokens().settings().format.parse(raw).ok()?,
+            client_ip: caller.audit.client.ip,
         }),
         Principal::User(grant) => Some(Opener::Session {
             session_id: grant.claims.sid.clone(),
+            user_id: grant.claims.sub.clone(),
             expires_at: chrono::DateTime::from_timestamp(grant.claims.exp, 0)?,
         }),
     }
@@ -131,7 +133,7 @@ impl FromRequestParts<AppState> for EventsCaller {
                 .await
                 .map_err(IntoResponse::into_response)?;
             // A credential that authenticated parses: this cannot fail.
-            let opener = admin_opener(state, &raw, &caller.principal)
+            let opener = admin_opener(state, &raw, &caller)
                 .ok_or_else(|| invalid_credential().into_response())?;
             return Ok(Self::Admin { caller, opener });
         }
@@ -147,8 +149,14 @@ impl FromRequestParts<AppState> for EventsCaller {
             .authenticate(&credentials, Capability::Events, audit.context())
             .await
             .map_err(client_auth_refused)?;
+        let opener = Opener::Client {
+            id: client.id.clone(),
+            secret_digests: state.clients().presented_digests(&credentials),
+            client_ip: audit.client.ip,
+        };
         Ok(Self::Client {
             id: client.id,
+            opener,
             audit,
         })
     }

@@ -179,6 +179,16 @@ impl ClientService {
             .await
     }
 
+    /// The keyed digests of the secret `credentials` present (none for a
+    /// certificate): the form the registry stores, which an event stream
+    /// keeps to judge its opener again without keeping the secret.
+    pub fn presented_digests(&self, credentials: &ClientCredentials) -> Vec<String> {
+        match &credentials.secret {
+            PresentedSecret::Valid(secret) => self.digests(secret),
+            _ => Vec::new(),
+        }
+    }
+
     /// The keyed digests of the presented secret: as decoded, and (for
     /// Basic credentials a client did not form-encode) as sent.
     fn digests(&self, secret: &ClientSecret) -> Vec<String> {

@@ -14,7 +14,11 @@ use tokio::{
     time::Instant,
 };
 
-use super::{opener::Opener, request::ValidRequest, CredentialChanges, Inner};
+use super::{
+    opener::{Judgement, Opener},
+    request::ValidRequest,
+    CredentialChanges, Inner,
+};
 
 /// Events read from the database at a time, per stream.
 const PAGE: u32 = 100;
@@ -56,7 +60,11 @@ pub struct Subscription {
     types: Vec<String>,
     head: watch::Receiver<i64>,
     closing: watch::Receiver<bool>,
+    /// The request's `timeout`.
     deadline: Option<Instant>,
+    /// When the opener's credential ends by itself (an access token's
+    /// `exp`, a token's expiry, a rotated secret's grace), as last judged.
+    credential_ends: Option<Instant>,
     /// Events still to send before ending, when the client set a maximum.
     remaining: Option<u64>,
     pending: VecDeque<StreamItem>,
@@ -92,10 +100,7 @@ impl Subscription {
         inner.metrics.event_streams_open.inc();
         let now = Instant::now();
         let timeout = request.timeout.map(|t| now + t);
-        let expiry = opener.expires_at().map(|at| {
-            let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
-            now + left
-        });
+        let credential_ends = opener.expires_at().map(instant_of);
         let mut changes = inner.changes.subscribe();
         let seen = changes.borrow_and_update().generation;
         Self {
@@ -103,7 +108,8 @@ impl Subscription {
             types: request.types,
             head: inner.head.subscribe(),
             closing: inner.closing.subscribe(),
-            deadline: timeout.into_iter().chain(expiry).min(),
+            deadline: timeout,
+            credential_ends,
             remaining: request.max_events,
             pending: VecDeque::from([StreamItem::Start { position: start }]),
             opener,
@@ -127,7 +133,12 @@ impl Subscription {
             if self.remaining == Some(0) {
                 return None;
             }
-            // A stream busy with events may never wait: judge it here too.
+            // A stream busy with events may never wait: shutdown, the
+            // credential's end and its judgement hold here too.
+            let ended = self.credential_ends.is_some_and(|at| Instant::now() >= at);
+            if *self.closing.borrow() || ended {
+                return None;
+            }
             if self.judgement_due() && !self.opener_admitted().await {
                 return None;
             }
@@ -182,9 +193,12 @@ impl Subscription {
         }
         self.judge_at = Instant::now() + self.inner.settings.keep_alive;
         let store = &*self.inner.store;
-        match self.opener.still_admitted(store, chrono::Utc::now()).await {
-            Ok(true) => true,
-            Ok(false) => {
+        match self.opener.judge(store, chrono::Utc::now()).await {
+            Ok(Judgement::Admitted { until }) => {
+                self.credential_ends = until.map(instant_of);
+                true
+            }
+            Ok(Judgement::Ended) => {
                 tracing::info!(
                     "an event stream ended: the credential that opened it no longer admits it"
                 );
@@ -220,12 +234,12 @@ impl Subscription {
     /// Until the head moves, a credential changes or the opener's judgement
     /// is due, or the stream is to end.
     async fn wait(&mut self) -> Wake {
-        if *self.closing.borrow_and_update() || self.deadline.is_some_and(|d| Instant::now() >= d) {
+        let ends = self.deadline.into_iter().chain(self.credential_ends).min();
+        if *self.closing.borrow_and_update() || ends.is_some_and(|d| Instant::now() >= d) {
             return Wake::End;
         }
-        let deadline = self.deadline;
         let expiry = async move {
-            match deadline {
+            match ends {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
@@ -272,4 +286,9 @@ impl Subscription {
             }
         }
     }
+}
+
+/// The monotonic instant of a wall-clock time (now, if it has passed).
+fn instant_of(at: chrono::DateTime<chrono::Utc>) -> Instant {
+    Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or_default()
 }
