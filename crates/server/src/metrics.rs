@@ -95,6 +95,7 @@ pub const RATE_LIMITERS: &[&str] = &[
     "login_failures_user",
     "mfa_failures_user",
     "refresh_ip",
+    "refresh_user",
     "recovery_ip",
     "recovery_address",
     "link_confirm_ip",
@@ -115,7 +116,7 @@ pub const RATE_LIMITERS: &[&str] = &[
 pub struct SessionMetrics {
     /// `outcome`: succeeded, failed, throttled, mfa_required, unverified.
     pub logins: IntCounterVec,
-    /// `outcome`: rotated, grace, reuse_detected, failed.
+    /// `outcome`: rotated, grace, reuse_detected, failed, device_mismatch.
     pub refreshes: IntCounterVec,
     /// `reason`: a `RevokeReason`.
     pub revoked: IntCounterVec,
@@ -379,7 +380,13 @@ impl Metrics {
         for kind in tessera_store::InvalidationKind::ALL {
             self.cache_invalidations.with_label_values(&[kind.as_str()]);
         }
-        for outcome in ["rotated", "grace", "reuse_detected", "failed"] {
+        for outcome in [
+            "rotated",
+            "grace",
+            "reuse_detected",
+            "failed",
+            "device_mismatch",
+        ] {
             self.sessions.refreshes.with_label_values(&[outcome]);
         }
         for factor in ["totp", "recovery_code", "auth_code"] {

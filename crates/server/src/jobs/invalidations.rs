@@ -100,8 +100,8 @@ fn apply(services: &Services, rows: &[Invalidation]) {
     if !tokens.is_empty() {
         services.tokens.forget_cached(&tokens);
     }
-    // Last, so that an event stream judging its opener reads past the
-    // caches just cleared.
+    // Event streams judge their openers with reads of the database itself,
+    // not of these caches.
     if !rows.is_empty() {
         services.events.credentials_changed(rows);
     }

@@ -98,10 +98,16 @@ async fn tokens_and_clients_end_their_streams(db: TestDb) {
     let graced = gateway(&s, "graced", &["events"]).await;
     let mut stream = sse::open_ok(&s, As::Client(&graced.id, &graced.secret), "", None).await;
     let path = format!("/v1/clients/{}/rotate-secret", graced.id);
-    let r = s.as_admin().post_json(&path, json!({"grace_seconds": 2})).await;
+    let r = s
+        .as_admin()
+        .post_json(&path, json!({"grace_seconds": 2}))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let at = Instant::now();
-    assert!(!stream.ends_within(Duration::from_millis(1200)).await, "ended inside its grace");
+    assert!(
+        !stream.ends_within(Duration::from_millis(1200)).await,
+        "ended inside its grace"
+    );
     assert_ends(&mut stream, "a client whose secret's grace ran out", at).await;
 
     let gone = gateway(&s, "gone", &["events"]).await;

@@ -311,7 +311,32 @@ async fn signed_in_from_unbound(s: &TestServer, email: &str, device: &str) -> (S
     (sid, l.body["refresh_token"].as_str().unwrap().to_string())
 }
 
+/// Logout by refresh token ends a bound session only from its device.
+async fn logout_by_refresh_token_needs_the_device(db: TestDb) {
+    let s = TestServer::start(db).await;
+    let (sid, rt) = signed_in_from(&s, "out@example.com", Some(PHONE)).await;
+    let out = |device| {
+        post_from(
+            &s,
+            "/v1/auth/logout",
+            json!({ "refresh_token": rt }),
+            device,
+        )
+    };
+    out(Some(LAPTOP))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "device_mismatch");
+    out(None)
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "device_mismatch");
+    assert_eq!(session(&s, &sid).await["state"], "active");
+    let r = out(Some(PHONE)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(session(&s, &sid).await["state"], "revoked");
+}
+
 backend_tests!(
+    logout_by_refresh_token_needs_the_device,
     a_bound_session_refreshes_only_from_its_device,
     a_binding_survives_a_key_rotation,
     the_second_step_binds_the_session_to_its_device,

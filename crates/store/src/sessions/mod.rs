@@ -46,12 +46,15 @@ pub trait SessionRepository: Send + Sync {
         hash: &tessera_core::token_format::TokenHash,
     ) -> Result<Option<String>, StoreError>;
 
-    /// The subject (the user, or an application's subject) of the session a
-    /// refresh token belongs to: the per-user refresh rate, counted before
-    /// the rotation's transaction.
+    /// The subject (the user, or an application's subject) of the live
+    /// session a live, unused refresh token belongs to: the per-user refresh
+    /// rate, counted before the rotation's transaction. A used, revoked or
+    /// expired token names nobody, so replaying an old one cannot use up
+    /// its owner's rate.
     async fn refresh_token_subject(
         &self,
         hash: &tessera_core::token_format::TokenHash,
+        now: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError>;
 
     /// A refresh token by the hash of its raw value, with its immediate

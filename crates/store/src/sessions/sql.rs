@@ -109,12 +109,20 @@ impl SessionRepository for SqlStore {
         Ok(row.map(|(sid,)| sid))
     }
 
-    async fn refresh_token_subject(&self, hash: &TokenHash) -> Result<Option<String>, StoreError> {
+    async fn refresh_token_subject(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let now = to_millis(now);
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT s.subject FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
-             WHERE r.token_hash = $1",
+             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.revoked_at IS NULL \
+             AND r.expires_at > $2 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+             AND s.idle_expires_at > $2",
         )
         .bind(hash.to_hex())
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(user,)| user))

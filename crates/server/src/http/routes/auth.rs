@@ -167,11 +167,14 @@ pub async fn refresh(
 
 /// End the session of the bearer access token, or of `refresh_token`.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "sessions",
+    params(DeviceIdHeader),
     request_body(content = Option<LogoutRequest>),
     responses(
         (status = 204, description = "The session is ended"), JsonBody, Unavailable,
         (status = 401, body = Problem, content_type = "application/problem+json",
-            description = "`invalid_grant`: no token, or one that names no session")
+            description = "`invalid_grant`: no token, or one that names no session"),
+        (status = 403, body = Problem, content_type = "application/problem+json",
+            description = "`device_mismatch`: the refresh token's session is bound to another device (send its X-Device-Id); nothing is ended")
     ))]
 pub async fn logout(
     State(state): State<AppState>,
@@ -186,7 +189,12 @@ pub async fn logout(
     };
     state
         .sessions()
-        .logout(&token, &Actor::Anonymous, audit.context())
+        .logout(
+            &token,
+            refresh_device(&headers).as_deref(),
+            &Actor::Anonymous,
+            audit.context(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,9 +14,12 @@
 //! all slip through the one unit that drained. With Redis, only keys this
 //! process has seen fail recently are checked there before the attempt
 //! (the failure hints): a caller that does not fail, the common case,
-//! costs Redis nothing, and a failure costs one call. The price is that a
-//! caller whose failures another replica counted gets at most one attempt
-//! on this replica before it learns so. Attempt counters that must be exact and that a
+//! costs Redis nothing, and a failure costs one call. The price: a caller
+//! whose failures other replicas counted gets, on a replica that has not
+//! seen it fail, the attempts that replica admits before the first of them
+//! fails there (one, or as many as it sends at once), and the same again
+//! whenever that replica's hint has lapsed. The failures themselves are
+//! all counted in Redis, so the caller is refused everywhere a hint holds. Attempt counters that must be exact and that a
 //! success resets (login throttling, TOTP attempts, the invite and
 //! auth-code quotas) are counted in the database, not here.
 //!
@@ -160,14 +163,28 @@ impl RateLimits {
         cost: u32,
         mode: Mode,
     ) -> RateDecision {
+        self.decide_where(limiter, key, rule, cost, mode).await.0
+    }
+
+    /// [`Self::decide`], and whether Redis answered (`false`: process memory).
+    async fn decide_where(
+        &self,
+        limiter: &'static str,
+        key: &str,
+        rule: &RateRule,
+        cost: u32,
+        mode: Mode,
+    ) -> (RateDecision, bool) {
         if let Some(shared) = &self.shared {
             if let Some(d) = shared.decide(limiter, key, rule, cost, mode).await {
-                return d;
+                return (d, true);
             }
             self.metrics.rate_limiter_fallback_total.inc();
         }
-        self.memory
-            .decide(&bucket(limiter, key), rule, cost, mode, now_us())
+        let d = self
+            .memory
+            .decide(&bucket(limiter, key), rule, cost, mode, now_us());
+        (d, false)
     }
 
     /// A request-rate limit of a route: counts one request on `key`, or
@@ -210,8 +227,10 @@ impl RateLimits {
             // nothing, so the round trip would only confirm it.
             return Ok(Admission::default());
         }
-        let d = self.decide(limiter, key, rule, 1, Mode::Reserve).await;
-        self.note_failures(limiter, key, &d);
+        let (d, shared) = self
+            .decide_where(limiter, key, rule, 1, Mode::Reserve)
+            .await;
+        self.note_failures(limiter, key, &d, shared);
         if d.allowed {
             // Reserve counted the unit exactly when the bucket now holds some.
             return Ok(Admission {
@@ -239,14 +258,16 @@ impl RateLimits {
             (true, false) => Mode::Refund,
             _ => return,
         };
-        let d = self.decide(limiter, key, rule, 1, mode).await;
-        self.note_failures(limiter, key, &d);
+        let (d, shared) = self.decide_where(limiter, key, rule, 1, mode).await;
+        self.note_failures(limiter, key, &d, shared);
     }
 
-    /// With Redis, remembers until when `key` has failures counted (its
-    /// bucket's `reset`), or forgets it when it has none.
-    fn note_failures(&self, limiter: &str, key: &str, d: &RateDecision) {
-        if self.shared.is_some() {
+    /// From a Redis answer (`shared`), remembers until when `key` has
+    /// failures counted (its bucket's `reset`), or forgets it when it has
+    /// none. An answer from process memory (Redis down) says nothing about
+    /// Redis's buckets, so it leaves the hints as they are.
+    fn note_failures(&self, limiter: &str, key: &str, d: &RateDecision, shared: bool) {
+        if shared {
             let now = now_us();
             let until = now.saturating_add((d.reset as i64).saturating_mul(1_000_000));
             self.failing.mark(&bucket(limiter, key), until, now);

@@ -438,15 +438,29 @@ impl SessionService {
         Ok(revoked.len())
     }
 
-    /// Ends the session a refresh token or an access token belongs to.
+    /// Ends the session a refresh token or an access token belongs to. A
+    /// device-bound session's refresh token ends it only from its device
+    /// (`device_id`, the request's `X-Device-Id`): else `device_mismatch`,
+    /// and the session goes on.
     pub async fn logout(
         &self,
         token: &str,
+        device_id: Option<&str>,
         actor: &Actor,
         ctx: &RequestContext,
     ) -> Result<(), ServiceError> {
         let sid = match self.refresh_format.parse(token) {
-            Ok(hash) => self.store.refresh_token_session(&hash).await?,
+            Ok(hash) => match self.store.refresh_token_session(&hash).await? {
+                Some(sid) => {
+                    let presented = self.presented_device(device_id);
+                    let session = self.store.get_session(&sid).await?;
+                    if session.is_some_and(|s| !Self::device_may_refresh(&s, &presented)) {
+                        return Err(DomainError::DeviceMismatch.into());
+                    }
+                    Some(sid)
+                }
+                None => None,
+            },
             Err(_) => self
                 .authenticate(token)
                 .await?

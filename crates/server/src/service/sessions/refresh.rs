@@ -112,7 +112,8 @@ impl SessionService {
         let Some(rule) = self.rate_limits.classes().refresh_user.as_ref() else {
             return Ok(());
         };
-        match self.store.refresh_token_subject(hash).await? {
+        let now = tessera_core::ids::now();
+        match self.store.refresh_token_subject(hash, now).await? {
             Some(user) => {
                 self.rate_limits
                     .admit("refresh_user", &user, Some(rule))
