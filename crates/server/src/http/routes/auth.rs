@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::auth_dto::{
     DeviceIdHeader, LoginMfaRequest, LoginRequestBody, LoginResponse, LogoutRequest, OAuthError,
-    OAuthTokenResponse, RefreshRequest, TokenForm,
+    OAuthTokenResponse, PresentedDeviceHeader, RefreshRequest, TokenForm,
 };
 use crate::{
     http::{
@@ -136,7 +136,7 @@ pub async fn login_mfa(
 /// device_mismatch` and nothing is used or revoked.
 #[utoipa::path(post, path = "/v1/auth/refresh", tag = "sessions",
     request_body = RefreshRequest,
-    params(DeviceIdHeader),
+    params(PresentedDeviceHeader),
     responses(
         (status = 200, body = IssuedSession), JsonBody, RateLimited, Unavailable,
         (status = 401, body = Problem, content_type = "application/problem+json",
@@ -167,7 +167,7 @@ pub async fn refresh(
 
 /// End the session of the bearer access token, or of `refresh_token`.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "sessions",
-    params(DeviceIdHeader),
+    params(PresentedDeviceHeader),
     request_body(content = Option<LogoutRequest>),
     responses(
         (status = 204, description = "The session is ended"), JsonBody, Unavailable,
@@ -220,7 +220,7 @@ fn oauth_error(
 /// `device_mismatch`; nothing is used or revoked.
 #[utoipa::path(post, path = "/oauth2/token", tag = "sessions",
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
-    params(DeviceIdHeader),
+    params(PresentedDeviceHeader),
     responses(
         (status = 200, body = OAuthTokenResponse),
         (status = 400, body = OAuthError, description = "`invalid_request`, `invalid_grant` or \

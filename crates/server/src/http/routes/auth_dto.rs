@@ -22,6 +22,19 @@ pub struct DeviceIdHeader {
     pub device_id: Option<String>,
 }
 
+/// The `X-Device-Id` header of a refresh or a logout (for the document).
+/// Any value is taken: one that is not a well-formed id is as if absent,
+/// which matches no binding, so a bound session refuses it and an unbound
+/// one does not care.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct PresentedDeviceHeader {
+    /// The device id the session was opened with (see the login's header).
+    #[serde(rename = "X-Device-Id")]
+    #[allow(dead_code)]
+    pub device_id: Option<String>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequestBody {
